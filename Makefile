@@ -1,0 +1,43 @@
+# Two entry points that work on a fresh machine: `make demo` and `make test`.
+# Both set everything up first (apt packages, .venv, the project in editable mode).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+APT_PACKAGES := busybox-static lxc
+
+.PHONY: demo test lint bench setup apt clean
+
+# Byte-compile on every run: client start-up must not pay for compiling, and
+# PYTHONDONTWRITEBYTECODE (set in some environments) would make every run pay.
+setup: apt $(STAMP)
+	@$(BIN)/python -m compileall -q runtime bus cli
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing apt packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check runtime bus cli tests bench
+
+test: setup lint
+	$(BIN)/python -m pytest -q
+
+demo: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH bash conf-examples/demo.sh
+
+bench: setup
+	$(BIN)/python bench/cli_startup.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,150 @@
+"""What every `lxc-*` command shares: LXC's common options, help layout and error exits.
+
+LXC's tools answer a bad option with one line naming it, the usage text on stderr
+and exit code 1 (argparse would use 2), and they accept the same common options
+everywhere: `-o/--logfile`, `-l/--logpriority`, `-q/--quiet`, `-P/--lxcpath`,
+`-?/--help`, `--usage`, `--version`. `run_command` wires those up and turns an
+`LxcError` into its one-line message and exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from cli.log import CommandLog
+from cli.options import Namespace, OptionParser, UsageError
+from runtime.errors import LxcError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at start-up; annotations only
+    from typing import NoReturn
+
+#: The LXC release whose command-line interface these tools implement.
+LXC_COMPAT_VERSION = "5.0.2"
+#: Our own release, printed after the compatible LXC version by --version.
+TRIO_LXC_VERSION = "0.1.0"
+
+COMMON_HELP = """\
+Common options :
+  -o, --logfile=FILE               Output log to FILE instead of stderr
+  -l, --logpriority=LEVEL          Set log priority to LEVEL
+  -q, --quiet                      Don't produce any output
+  -P, --lxcpath=PATH               Use specified container path
+  -?, --help                       Give this help list
+      --usage                      Give a short usage message
+      --version                    Print the version number
+"""
+
+
+class LxcArgumentParser(OptionParser):
+    """getopt_long-style parsing with LXC's help text, exit code (1) and one-line error."""
+
+    def __init__(self, prog: str, usage: str, description: str, options_help: str) -> None:
+        super().__init__(prog)
+        self.lxc_usage = usage
+        self.lxc_description = description
+        self.lxc_options_help = options_help
+        self.add_argument("-o", "--logfile")
+        self.add_argument("-l", "--logpriority")
+        self.add_argument("-q", "--quiet", action="store_true")
+        self.add_argument("-P", "--lxcpath", action="append")
+        self.add_argument("-?", "-h", "--help", action="store_true", dest="show_help")
+        self.add_argument("--usage", action="store_true", dest="show_usage")
+        self.add_argument("--version", action="store_true", dest="show_version")
+
+    def format_help(self) -> str:
+        parts = [f"Usage: {self.lxc_usage}\n", f"{self.prog} {self.lxc_description}\n"]
+        if self.lxc_options_help:
+            parts.append("Options :\n" + self.lxc_options_help)
+        parts.append(COMMON_HELP)
+        parts.append(
+            "Mandatory or optional arguments to long options are also mandatory or optional\n"
+            "for any corresponding short options.\n\n"
+            f"See the {self.prog} man page for further information.\n"
+        )
+        return "\n".join(parts) + "\n"
+
+    def format_usage(self) -> str:
+        return f"Usage: {self.lxc_usage}\n"
+
+    def error(self, message: str) -> NoReturn:
+        """LXC prints the complaint, then the whole help, on stderr, and exits 1."""
+        sys.stderr.write(f"{self.prog}: {message}\n")
+        sys.stderr.write(self.format_help())
+        sys.exit(1)
+
+    def parse_args(self, argv: list[str]) -> Namespace:  # type: ignore[override]
+        try:
+            return super().parse_args(argv)
+        except UsageError as err:
+            self.error(str(err))
+
+
+def lxcpath_of(args: Namespace) -> str:
+    """The single lxcpath a command works on: the last -P given, else the default."""
+    from runtime.lxcpath import default_lxcpath
+
+    paths = args.lxcpath or []
+    return paths[-1] if paths else default_lxcpath()
+
+
+Body = Callable[[Namespace, CommandLog], int]
+
+
+def run_command(
+    parser: LxcArgumentParser,
+    body: Body,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Parse the command line, set up logging, run `body`, and map errors to exit codes."""
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.show_help:
+        sys.stdout.write(parser.format_help())
+        return 0
+    if args.show_usage:
+        sys.stdout.write(parser.format_usage())
+        return 0
+    if args.show_version:
+        sys.stdout.write(f"{LXC_COMPAT_VERSION} (trio-lxc {TRIO_LXC_VERSION})\n")
+        return 0
+    log = CommandLog(parser.prog)
+    try:
+        log.configure(
+            name=getattr(args, "name", None),
+            quiet=args.quiet,
+            level=args.logpriority,
+            logfile=args.logfile,
+        )
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        return body(args, log)
+    except LxcError as err:
+        log.error(parser.prog, str(err))
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 141
+
+
+def require_name(parser: LxcArgumentParser, args: Namespace) -> str:
+    """LXC refuses a missing -n with 'No container name specified' and exit 1."""
+    if not args.name:
+        sys.stderr.write(f"{parser.prog}: No container name specified\n")
+        sys.exit(1)
+    return str(args.name)
+
+
+def not_landed(prog: str, capability: str) -> Callable[[], int]:
+    """The entry point of a command whose capability is not built yet: say so, exit 1."""
+
+    def main() -> int:
+        sys.stderr.write(
+            f"{prog}: not available yet in trio-lxc: {capability} has not landed "
+            "(see CHANGELOG.md)\n"
+        )
+        return 1
+
+    return main

@@ -1,0 +1,50 @@
+"""`lxc-destroy -n NAME [-f]`: remove a container (a running one needs -f)."""
+
+from __future__ import annotations
+
+from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
+from cli.log import CommandLog
+from cli.options import Namespace
+
+OPTIONS = """\
+  -n, --name=NAME   NAME of the container
+  -s, --snapshots   destroy including all snapshots
+  -f, --force       stop and destroy the container if it's still running
+  --rcfile=FILE     Load configuration file FILE
+"""
+
+
+def build_parser() -> LxcArgumentParser:
+    parser = LxcArgumentParser(
+        "lxc-destroy", "lxc-destroy --name=NAME [-f] [-P lxcpath]",
+        "destroys a container with the identifier NAME", OPTIONS,
+    )  # fmt: skip
+    parser.add_argument("-n", "--name")
+    parser.add_argument("-s", "--snapshots", action="store_true")
+    parser.add_argument("-f", "--force", action="store_true")
+    parser.add_argument("--rcfile")
+    return parser
+
+
+def body(args: Namespace, log: CommandLog) -> int:
+    from runtime import store
+    from runtime.errors import ContainerBusy
+    from runtime.status import container_status
+
+    name = require_name(PARSER, args)
+    lxcpath = lxcpath_of(args)
+    if args.force and container_status(lxcpath, name).running:
+        raise ContainerBusy(
+            f"{name} is running and stopping containers has not landed in trio-lxc yet; "
+            "stop it with the runtime that started it"
+        )
+    store.destroy(lxcpath, name)
+    log.info("destroy", f"destroyed {name}")
+    return 0
+
+
+PARSER = build_parser()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(PARSER, body, argv)

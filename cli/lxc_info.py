@@ -1,0 +1,122 @@
+"""`lxc-info -n NAME [-s] [-p] [-i] [-S] [-H] [-c KEY]...`: LXC's report on one container.
+
+The container's state comes from its runtime record (runtime.status); the config is
+parsed so that a broken config is reported as LXC does ("Failed to load config").
+Resource figures (CPU, BlkIO, memory) and addresses exist only for a running
+container and come from its cgroups and network namespace.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
+from cli.log import CommandLog
+from cli.options import Namespace
+
+OPTIONS = """\
+  -n, --name=NAME       NAME of the container
+  -c, --config=KEY      show configuration variable KEY from running container
+  -i, --ips             shows the IP addresses
+  -p, --pid             shows the process id of the init container
+  -S, --stats           shows usage stats
+  -H, --no-humanize     shows stats as raw numbers, not humanized
+  -s, --state           shows the state of the container
+  --rcfile=FILE         Load configuration file FILE
+"""
+
+#: What LXC reports for a key that is not set, where that is not empty.
+UNSET_DEFAULTS = {"lxc.autodev": "1", "lxc.rootfs.managed": "1", "lxc.log.level": "NOTSET"}
+
+
+def build_parser() -> LxcArgumentParser:
+    parser = LxcArgumentParser(
+        "lxc-info",
+        "lxc-info --name=NAME",
+        "display some information about a container with the identifier NAME",
+        OPTIONS,
+    )
+    parser.add_argument("-n", "--name")
+    parser.add_argument("-c", "--config", action="append", default=[])
+    parser.add_argument("-i", "--ips", action="store_true")
+    parser.add_argument("-p", "--pid", action="store_true")
+    parser.add_argument("-S", "--stats", action="store_true")
+    parser.add_argument("-H", "--no-humanize", action="store_true", dest="raw")
+    parser.add_argument("-s", "--state", action="store_true")
+    parser.add_argument("--rcfile")
+    return parser
+
+
+def field(label: str, value: str, raw: bool) -> str:
+    """`State:          RUNNING`, or just `RUNNING` with -H."""
+    return value if raw else f"{label + ':':<16}{value}"
+
+
+def config_value(config: object, key: str) -> str | None:
+    """LXC's text for `-c KEY`: lists one value per line, unset keys their default."""
+    from runtime.config import keys
+    from runtime.config.parser import RawConfig
+
+    assert isinstance(config, RawConfig)
+    if key == "lxc.net":
+        return "".join(f"{config.get(f'lxc.net.{i}.type') or ''}\n" for i in config.net_indices())
+    try:
+        resolved = keys.lookup(key)
+    except keys.UnknownKey:
+        return None
+    values = config.get_all(key)
+    if key == "lxc.rootfs.path" and values:
+        return values[-1].removeprefix("dir:")
+    if resolved.spec.kind == keys.LIST:
+        if key in ("lxc.cap.drop", "lxc.cap.keep"):
+            return " ".join(values)
+        return "".join(v + "\n" for v in values)
+    if values:
+        return values[-1]
+    if key in UNSET_DEFAULTS:
+        return UNSET_DEFAULTS[key]
+    number_like = resolved.spec.check.__name__ in ("number", "boolean", "signal_number", "uid")
+    return "0" if number_like else ""
+
+
+def body(args: Namespace, log: CommandLog) -> int:
+    from runtime.config.parser import parse_file
+    from runtime.errors import ConfigError, ContainerNotFound
+    from runtime.lxcpath import ContainerPaths, validate_name
+    from runtime.status import container_status
+
+    name = require_name(PARSER, args)
+    lxcpath = lxcpath_of(args)
+    validate_name(name)
+    paths = ContainerPaths(lxcpath, name)
+    if not paths.is_defined():
+        raise ContainerNotFound(f"{name} doesn't exist")
+    try:
+        config = parse_file(args.rcfile or paths.config)
+    except ConfigError as err:
+        raise ConfigError(err.file, err.line, err.key, f"{err.reason} (Failed to load config for {name})") from None
+    status = container_status(lxcpath, name)
+    show_all = not (args.state or args.pid or args.ips or args.stats or args.config)
+    out: list[str] = []
+    if show_all:
+        out.append(field("Name", name, args.raw))
+    if show_all or args.state:
+        out.append(field("State", status.state, args.raw))
+    if (show_all or args.pid) and status.pid:
+        out.append(field("PID", str(status.pid), args.raw))
+    for key in args.config:
+        value = config_value(config, key)
+        if value is None:
+            sys.stderr.write(f"{key} invalid\n")
+            continue
+        out.append(f"{key} = {value}" if value else f"{key} =")
+    if out:
+        sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+PARSER = build_parser()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(PARSER, body, argv)

@@ -1,0 +1,228 @@
+"""`lxc-ls`: list containers, as names, one per line, or in LXC's fancy columns.
+
+Fast path: a plain listing reads only directory entries; configs are parsed only
+when a column or filter needs them (--fancy, -g).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from cli.common import LxcArgumentParser, lxcpath_of, run_command
+from cli.log import CommandLog
+from cli.options import Namespace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+
+OPTIONS = """\
+  -1, --line         show one entry per line
+  -f, --fancy        use a fancy, column-based output
+  -F, --fancy-format comma separated list of columns to show in the fancy output
+                     valid columns are: NAME, STATE, PID, RAM, SWAP, AUTOSTART,
+                     GROUPS, INTERFACE, IPV4 and IPV6, UNPRIVILEGED
+  --active           list only active containers
+  --running          list only running containers
+  --frozen           list only frozen containers
+  --stopped          list only stopped containers
+  --defined          list only defined containers
+  --nesting=NUM      list nested containers up to NUM (default is 5) levels of nesting
+  --filter=REGEX     filter container names by regular expression
+  -g --groups        comma separated list of groups a container must have to be displayed
+"""
+
+ALL_COLUMNS = (
+    "NAME", "STATE", "PID", "RAM", "SWAP", "AUTOSTART", "GROUPS", "INTERFACE", "IPV4",
+    "IPV6", "UNPRIVILEGED",
+)  # fmt: skip
+DEFAULT_COLUMNS = ("NAME", "STATE", "AUTOSTART", "GROUPS", "IPV4", "IPV6", "UNPRIVILEGED")
+
+
+def build_parser() -> LxcArgumentParser:
+    parser = LxcArgumentParser(
+        "lxc-ls",
+        "lxc-ls [-P lxcpath] [-1] [-f] [-F columns] [--active] [--running] [--frozen] "
+        "[--stopped] [-g groups] [--filter regex] [FILTER]",
+        "list containers",
+        OPTIONS,
+    )
+    parser.add_argument("-1", "--line", action="store_true")
+    parser.add_argument("-f", "--fancy", action="store_true")
+    parser.add_argument("-F", "--fancy-format")
+    parser.add_argument("--active", action="store_true")
+    parser.add_argument("--running", action="store_true")
+    parser.add_argument("--frozen", action="store_true")
+    parser.add_argument("--stopped", action="store_true")
+    parser.add_argument("--defined", action="store_true")
+    parser.add_argument("--nesting", nargs="?", const="5")
+    parser.add_argument("--filter", dest="filter_option")
+    parser.add_argument("-g", "--groups")
+    parser.add_argument("filters", nargs="*")
+    return parser
+
+
+class Row:
+    """One container as lxc-ls shows it; the config is parsed only if asked for."""
+
+    def __init__(self, lxcpath: str, name: str) -> None:
+        from runtime.status import container_status
+
+        self.lxcpath = lxcpath
+        self.name = name
+        self.status = container_status(lxcpath, name)
+        self._config: object | None = None
+        self.config_error: str | None = None
+
+    @property
+    def config(self) -> object | None:
+        """The parsed RawConfig, or None if it does not parse (the reason is kept)."""
+        if self._config is None and self.config_error is None:
+            from runtime.config.parser import parse_file
+            from runtime.errors import ConfigError
+
+            try:
+                self._config = parse_file(os.path.join(self.lxcpath, self.name, "config"))
+            except ConfigError as err:
+                self.config_error = str(err)
+        return self._config
+
+    def groups(self) -> list[str]:
+        config = self.config
+        return config.get_all("lxc.group") if config is not None else []  # type: ignore[attr-defined]
+
+    def cell(self, column: str) -> str:
+        config = self.config
+        if column == "NAME":
+            return self.name
+        if column == "STATE":
+            return self.status.state
+        if column == "PID":
+            return str(self.status.pid) if self.status.pid else "-"
+        if column == "AUTOSTART":
+            value = config.get("lxc.start.auto") if config is not None else None  # type: ignore[attr-defined]
+            return value or "0"
+        if column == "GROUPS":
+            return ", ".join(self.groups()) or "-"
+        if column == "UNPRIVILEGED":
+            idmaps = config.get_all("lxc.idmap") if config is not None else []  # type: ignore[attr-defined]
+            return "true" if idmaps else "false"
+        # RAM, SWAP, INTERFACE, IPV4, IPV6 exist only for a running container; the
+        # cgroup and network issues fill them in.
+        return "-"
+
+
+def select(rows: list[Row], args: Namespace) -> list[Row]:
+    """Apply the state, group and name filters."""
+    states = set()
+    if args.running or args.active:
+        states |= {"RUNNING", "FROZEN", "STARTING", "STOPPING", "ABORTING", "FREEZING", "THAWED"}
+    if args.frozen:
+        states.add("FROZEN")
+    if args.stopped:
+        states.add("STOPPED")
+    if states:
+        rows = [r for r in rows if r.status.state in states]
+    if args.groups:
+        wanted = {g.strip() for g in args.groups.split(",") if g.strip()}
+        rows = [r for r in rows if wanted & set(r.groups())]
+    return rows
+
+
+def name_filter(args: Namespace) -> re.Pattern[str] | None:
+    """LXC searches the name for the regex (it is not anchored); several are or-ed."""
+    patterns = list(args.filters)
+    if args.filter_option:
+        patterns.append(args.filter_option)
+    if not patterns:
+        return None
+    import re
+
+    from runtime.errors import LxcError
+
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in patterns))
+    except re.error as err:
+        raise LxcError(f"invalid filter regex {patterns!r}: {err}") from None
+
+
+def print_names(names: list[str], one_per_line: bool) -> None:
+    """LXC pads every name to the longest; on a terminal it fills the width in columns."""
+    if not names:
+        return
+    if one_per_line:
+        sys.stdout.write("".join(n + "\n" for n in names))
+        return
+    width = max(len(n) for n in names)
+    columns = 1
+    if sys.stdout.isatty():
+        try:
+            term = os.get_terminal_size(sys.stdout.fileno()).columns
+        except OSError:
+            term = 80
+        columns = max(1, term // (width + 1))
+    if columns == 1:
+        sys.stdout.write("".join(n.ljust(width) + "\n" for n in names))
+        return
+    for start in range(0, len(names), columns):
+        chunk = names[start : start + columns]
+        sys.stdout.write("".join(n.ljust(width + 1) for n in chunk) + "\n")
+
+
+def print_fancy(rows: list[Row], columns: list[str]) -> None:
+    """Columns padded to their widest cell, one space apart, as LXC prints them."""
+    if not rows:
+        return
+    table = [list(columns)] + [[row.cell(c) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    out = []
+    for line in table:
+        out.append("".join(cell.ljust(widths[i]) + " " for i, cell in enumerate(line)) + "\n")
+    sys.stdout.write("".join(out))
+
+
+def fancy_columns(spec: str | None) -> list[str]:
+    if not spec:
+        return list(DEFAULT_COLUMNS)
+    from runtime.errors import LxcError
+
+    columns = [c.strip().upper() for c in spec.split(",") if c.strip()]
+    for column in columns:
+        if column not in ALL_COLUMNS:
+            raise LxcError(f"Invalid key: {column} (valid columns: {', '.join(ALL_COLUMNS)})")
+    return columns
+
+
+def body(args: Namespace, log: CommandLog) -> int:
+    from runtime.lxcpath import list_names
+
+    pattern = name_filter(args)
+    columns = fancy_columns(args.fancy_format) if (args.fancy or args.fancy_format) else None
+    lxcpath = lxcpath_of(args)
+    names = list_names(lxcpath)
+    if pattern is not None:
+        names = [n for n in names if pattern.search(n)]
+    if columns is None and not args.groups and not _state_filtered(args):
+        print_names(names, args.line)
+        return 0
+    rows = select([Row(lxcpath, n) for n in names], args)
+    for row in rows:
+        if row.config_error:
+            log.warn("ls", row.config_error)
+    if columns is not None:
+        print_fancy(rows, columns)
+    else:
+        print_names([r.name for r in rows], args.line)
+    return 0
+
+
+def _state_filtered(args: Namespace) -> bool:
+    return bool(args.running or args.active or args.frozen or args.stopped)
+
+
+PARSER = build_parser()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(PARSER, body, argv)

@@ -1,0 +1,238 @@
+"""Read LXC 5 container configuration files into a `RawConfig`.
+
+The format: one `key = value` per line; blank lines and `#` comments; lines that do
+not start with `lxc.` are ignored (as LXC does); a value in matching quotes loses
+them; `lxc.include` reads a file or every `*.conf` of a directory in place; list
+keys accumulate and an empty value clears them; `lxc.net`, `lxc.net.N`,
+`lxc.cgroup`, ... with an empty value clear a whole group.
+
+Every value is checked against the key table when it is read, so an error names the
+file, the line and the key: `config:3: lxc.tty.max: 'abc' is not a number`.
+
+Deliberate differences from LXC, both to lose less:
+- a relative `lxc.include` is resolved against the including file's directory
+  (LXC uses the caller's working directory, which breaks when run from elsewhere);
+- a directory include (`lxc.include = dir/`) whose directory does not exist adds
+  nothing, so Debian's own `userns.conf` (which names a `userns.conf.d/` it does not
+  ship) can be used; a missing file include is an error.
+
+Standard library only: the client commands import this on their start-up path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+
+from runtime.config import keys
+from runtime.errors import ConfigError
+
+MAX_INCLUDE_DEPTH = 32
+
+
+class Entry:
+    """One accepted `key = value` line and where it came from."""
+
+    __slots__ = ("key", "value", "file", "line")
+
+    def __init__(self, key: str, value: str, file: str, line: int) -> None:
+        self.key = key
+        self.value = value
+        self.file = file
+        self.line = line
+
+    def __repr__(self) -> str:
+        return f"Entry({self.key!r}, {self.value!r}, {self.file!r}, {self.line})"
+
+
+class RawConfig:
+    """A container's settings as text, after includes and clearing, in first-seen order.
+
+    Scalar keys hold one entry (the last one set), list keys one entry per value.
+    This is what the client commands work with; `runtime.config.model` turns it into
+    typed attrs classes for the runtime.
+    """
+
+    def __init__(self) -> None:
+        self._settings: dict[str, list[Entry]] = {}
+        #: Every file read, in order (the container's config and what it included).
+        self.files: list[str] = []
+
+    # -- reading ------------------------------------------------------------
+    def get(self, key: str) -> str | None:
+        """The value of a scalar key (the last one for a list key), or None if unset."""
+        entries = self._settings.get(key)
+        return entries[-1].value if entries else None
+
+    def get_all(self, key: str) -> list[str]:
+        """Every value of a list key in order (one for a scalar key, none if unset)."""
+        return [e.value for e in self._settings.get(key, ())]
+
+    def keys(self) -> list[str]:
+        """The keys that are set, in the order they first appeared."""
+        return list(self._settings)
+
+    def entries(self) -> Iterator[Entry]:
+        """Every accepted entry, grouped by key in first-seen order."""
+        for entries in self._settings.values():
+            yield from entries
+
+    def with_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        """(key, value) pairs of every entry whose key starts with `prefix`."""
+        return [(e.key, e.value) for e in self.entries() if e.key.startswith(prefix)]
+
+    def net_indices(self) -> list[int]:
+        """The indices N for which some `lxc.net.N.*` key is set, sorted."""
+        found = set()
+        for key in self._settings:
+            if key.startswith("lxc.net."):
+                found.add(int(key.split(".")[2]))
+        return sorted(found)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._settings
+
+    def copy(self) -> RawConfig:
+        other = RawConfig()
+        other._settings = {k: list(v) for k, v in self._settings.items()}
+        other.files = list(self.files)
+        return other
+
+    # -- changing -----------------------------------------------------------
+    def apply(self, key: str, value: str, file: str = "<string>", line: int = 0) -> None:
+        """Check and apply one `key = value` as if read from `file` at `line`.
+
+        Raises ConfigError naming file, line and key.
+        """
+        if value == "":
+            self._clear(key, file, line)
+            return
+        if keys.is_clearing_key(key):
+            raise ConfigError(file, line, key, "takes no value (give it empty to clear the group)")
+        try:
+            resolved = keys.lookup(key)
+        except keys.UnknownKey as err:
+            raise ConfigError(file, line, None, str(err)) from None
+        try:
+            resolved.spec.check(value)
+        except ValueError as err:
+            raise ConfigError(file, line, key, str(err)) from None
+        entry = Entry(key, value, file, line)
+        if resolved.spec.kind == keys.LIST:
+            self._settings.setdefault(key, []).append(entry)
+        else:
+            self._settings[key] = [entry]
+
+    def _clear(self, key: str, file: str, line: int) -> None:
+        if keys.is_clearing_key(key):
+            prefix = key + "."
+            exact = {spec.name for spec in keys.EXACT_KEYS}
+            for existing in [k for k in self._settings if k.startswith(prefix)]:
+                if existing not in exact:
+                    del self._settings[existing]
+            return
+        try:
+            keys.lookup(key)
+        except keys.UnknownKey as err:
+            raise ConfigError(file, line, None, str(err)) from None
+        self._settings.pop(key, None)
+
+
+def strip_quotes(value: str) -> str:
+    """LXC drops one pair of matching quotes around a value."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def split_line(raw: str) -> tuple[str, str] | None:
+    """(key, value) of a config line, None for a line LXC ignores; ValueError if malformed."""
+    line = raw.strip()
+    if not line or line.startswith("#") or not line.startswith("lxc."):
+        return None
+    key, sep, value = line.partition("=")
+    if not sep:
+        raise ValueError(f"invalid line '{line}' (expected KEY = VALUE)")
+    return key.strip(), strip_quotes(value.strip())
+
+
+def parse_lines(
+    lines: Iterable[str], file: str, config: RawConfig | None = None, *, _depth: int = 0
+) -> RawConfig:
+    """Apply the lines of one file (named `file` in errors) to `config` (or a new one)."""
+    config = config if config is not None else RawConfig()
+    for number, raw in enumerate(lines, start=1):
+        try:
+            parsed = split_line(raw)
+        except ValueError as err:
+            raise ConfigError(file, number, None, str(err)) from None
+        if parsed is None:
+            continue
+        key, value = parsed
+        if key == "lxc.include":
+            _include(value, file, number, config, _depth)
+        else:
+            config.apply(key, value, file, number)
+    return config
+
+
+def _include(value: str, file: str, line: int, config: RawConfig, depth: int) -> None:
+    if not value:
+        raise ConfigError(file, line, "lxc.include", "needs a file or directory")
+    if depth >= MAX_INCLUDE_DEPTH:
+        raise ConfigError(file, line, "lxc.include", "includes nest too deep (a loop?)")
+    path = value
+    if not os.path.isabs(path) and file.startswith("/"):
+        path = os.path.join(os.path.dirname(file), path)
+    if os.path.isdir(path):
+        for name in sorted(os.listdir(path)):
+            member = os.path.join(path, name)
+            if name.endswith(".conf") and os.path.isfile(member):
+                _parse_path(member, config, depth + 1)
+        return
+    if value.endswith("/") and not os.path.exists(path):
+        return
+    try:
+        _parse_path(path, config, depth + 1)
+    except OSError as err:
+        raise ConfigError(
+            file, line, "lxc.include", f"cannot read '{value}': {err.strerror}"
+        ) from None
+
+
+def _parse_path(path: str, config: RawConfig, depth: int) -> None:
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+        text = handle.read()
+    config.files.append(path)
+    parse_lines(text.splitlines(), path, config, _depth=depth)
+
+
+def parse_file(path: str, config: RawConfig | None = None) -> RawConfig:
+    """Read a config file (and its includes) onto `config` or a new RawConfig.
+
+    A file that cannot be read raises ConfigError naming it and the reason.
+    """
+    config = config if config is not None else RawConfig()
+    try:
+        _parse_path(os.path.abspath(path), config, 0)
+    except OSError as err:
+        raise ConfigError(path, 0, None, f"cannot read the config file: {err.strerror}") from None
+    return config
+
+
+def parse_text(text: str, file: str = "<string>", config: RawConfig | None = None) -> RawConfig:
+    """Parse config text (for tests and for configs built in memory)."""
+    return parse_lines(text.splitlines(), file, config)
+
+
+def apply_define(config: RawConfig, define: str) -> None:
+    """Apply one `-s KEY=VALUE` from the command line (scalars replace, lists append)."""
+    key, sep, value = define.partition("=")
+    label = f"-s {define}"
+    if not sep or not key.strip().startswith("lxc."):
+        raise ConfigError(label, 0, None, "expected KEY=VALUE with a key like lxc.tty.max")
+    key, value = key.strip(), strip_quotes(value.strip())
+    if key == "lxc.include":
+        _include(value, label, 0, config, 0)
+    else:
+        config.apply(key, value, label, 0)

@@ -1,0 +1,281 @@
+"""The privileged Linux system calls Python 3.11's `os` module lacks, in one place.
+
+Why this module exists: a container runtime needs `unshare(2)`, `setns(2)`,
+`mount(2)`, `umount2(2)`, `pivot_root(2)` and `prctl(2)`, and the standard library
+offers none of them (3.12 adds `os.unshare`/`os.setns`, but we support 3.11).
+Every such call goes through ctypes on the C library here, so that the rest of
+the code base never touches ctypes, every failure is an `OSError` with the real
+errno and a message naming the call and its arguments, and one file is the
+audit surface for what the runtime asks of the kernel.
+
+libc (and ctypes itself) is loaded on the first call, not at import: the
+command-line clients import this module cheaply even when they never use it.
+`pivot_root` has no glibc wrapper, so it goes through `syscall(2)` with the
+architecture's system call number.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing ctypes costs start-up time
+    import ctypes
+
+# --- unshare(2) / setns(2) / clone(2) namespace flags (linux/sched.h) ---
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# --- mount(2) flags (linux/mount.h) ---
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+# --- umount2(2) flags ---
+MNT_FORCE = 1
+MNT_DETACH = 2
+MNT_EXPIRE = 4
+UMOUNT_NOFOLLOW = 8
+
+# --- prctl(2) options (linux/prctl.h) ---
+PR_SET_PDEATHSIG = 1
+PR_GET_PDEATHSIG = 2
+PR_SET_NAME = 15
+PR_GET_NAME = 16
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_MM = 35
+PR_SET_MM_MAP = 14
+PR_SET_MM_MAP_SIZE = 15
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+
+#: `AT_FDCWD` for the *at() calls.
+AT_FDCWD = -100
+#: The kernel's upper bound on a file handle's opaque bytes (MAX_HANDLE_SZ).
+MAX_HANDLE_SZ = 128
+
+#: pivot_root(2) system call numbers: glibc has no wrapper for it.
+_SYS_PIVOT_ROOT: dict[str, int] = {
+    "x86_64": 155,
+    "i386": 217,
+    "i686": 217,
+    "aarch64": 41,
+    "arm64": 41,
+    "riscv64": 41,
+    "loongarch64": 41,
+    "armv7l": 218,
+    "armv6l": 218,
+    "ppc64le": 203,
+    "ppc64": 203,
+    "s390x": 217,
+}
+
+_libc_handle: ctypes.CDLL | None = None
+
+
+def _libc() -> ctypes.CDLL:
+    """The C library, loaded once on first use with errno capture turned on."""
+    global _libc_handle
+    if _libc_handle is None:
+        import ctypes
+
+        try:
+            lib = ctypes.CDLL("libc.so.6", use_errno=True)
+        except OSError:  # not glibc: the symbols are in the running process
+            lib = ctypes.CDLL(None, use_errno=True)
+        _declare(lib)
+        _libc_handle = lib
+    return _libc_handle
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    """Give ctypes the C prototypes, so wrong argument types fail loudly, not silently."""
+    import ctypes
+
+    c_char_p, c_int, c_ulong, c_void_p, c_long = (
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_ulong,
+        ctypes.c_void_p,
+        ctypes.c_long,
+    )
+    lib.unshare.argtypes = [c_int]
+    lib.unshare.restype = c_int
+    lib.setns.argtypes = [c_int, c_int]
+    lib.setns.restype = c_int
+    lib.mount.argtypes = [c_char_p, c_char_p, c_char_p, c_ulong, c_void_p]
+    lib.mount.restype = c_int
+    lib.umount2.argtypes = [c_char_p, c_int]
+    lib.umount2.restype = c_int
+    lib.prctl.argtypes = [c_int, c_ulong, c_ulong, c_ulong, c_ulong]
+    lib.prctl.restype = c_int
+    lib.syscall.restype = c_long
+    lib.name_to_handle_at.argtypes = [c_int, c_char_p, c_void_p, c_void_p, c_int]
+    lib.name_to_handle_at.restype = c_int
+
+
+def _raise(call: str) -> None:
+    """Turn the errno of a failed libc call into an OSError naming the call."""
+    import ctypes
+
+    err = ctypes.get_errno()
+    raise OSError(err, f"{call} failed: {os.strerror(err)}")
+
+
+def _path(value: str | bytes | os.PathLike[str] | None) -> bytes | None:
+    return None if value is None else os.fsencode(value)
+
+
+def unshare(flags: int) -> None:
+    """Move the calling process into new namespaces (`CLONE_NEW*` flags)."""
+    if _libc().unshare(flags) != 0:
+        _raise(f"unshare(0x{flags:x})")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """Join the namespace `fd` refers to (a /proc/PID/ns/* or pidfd); 0 = any type."""
+    if _libc().setns(fd, nstype) != 0:
+        _raise(f"setns({fd}, 0x{nstype:x})")
+
+
+def mount(
+    source: str | bytes | os.PathLike[str] | None,
+    target: str | bytes | os.PathLike[str],
+    fstype: str | None = None,
+    flags: int = 0,
+    data: str | bytes | None = None,
+) -> None:
+    """mount(2): attach a filesystem, or change a mount with MS_BIND/MS_REMOUNT/MS_PRIVATE..."""
+    raw_data = data.encode() if isinstance(data, str) else data
+    rc = _libc().mount(
+        _path(source), _path(target), fstype.encode() if fstype else None, flags, raw_data
+    )
+    if rc != 0:
+        _raise(f"mount({source!r}, {os.fsdecode(target)!r}, {fstype!r}, 0x{flags:x}, {data!r})")
+
+
+def umount2(target: str | bytes | os.PathLike[str], flags: int = 0) -> None:
+    """umount2(2): detach the mount at `target` (MNT_DETACH for a lazy unmount)."""
+    if _libc().umount2(_path(target), flags) != 0:
+        _raise(f"umount2({os.fsdecode(target)!r}, 0x{flags:x})")
+
+
+def pivot_root(new_root: str | os.PathLike[str], put_old: str | os.PathLike[str]) -> None:
+    """pivot_root(2): make `new_root` the root mount, moving the old one to `put_old`."""
+    import ctypes
+
+    machine = os.uname().machine
+    number = _SYS_PIVOT_ROOT.get(machine)
+    call = f"pivot_root({os.fspath(new_root)!r}, {os.fspath(put_old)!r})"
+    if number is None:
+        import errno
+
+        raise OSError(errno.ENOSYS, f"{call} failed: unknown system call number on {machine}")
+    libc = _libc()
+    rc = libc.syscall(
+        ctypes.c_long(number),
+        ctypes.c_char_p(os.fsencode(new_root)),
+        ctypes.c_char_p(os.fsencode(put_old)),
+    )
+    if rc != 0:
+        _raise(call)
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    """prctl(2) with integer arguments; returns the call's non-negative result.
+
+    Options taking a pointer get `ctypes.addressof(buffer)`; `set_name`/`get_name`
+    wrap the common string case.
+    """
+    rc = _libc().prctl(option, arg2, arg3, arg4, arg5)
+    if rc < 0:
+        _raise(f"prctl({option}, {arg2}, {arg3}, {arg4}, {arg5})")
+    return int(rc)
+
+
+def set_name(name: str | bytes) -> None:
+    """PR_SET_NAME: the calling thread's name (`comm`, at most 15 bytes are kept)."""
+    import ctypes
+
+    raw = name.encode() if isinstance(name, str) else name
+    buf = ctypes.create_string_buffer(raw[:15], 16)
+    prctl(PR_SET_NAME, ctypes.addressof(buf))
+
+
+def get_name() -> str:
+    """PR_GET_NAME: the calling thread's name."""
+    import ctypes
+
+    buf = ctypes.create_string_buffer(16)
+    prctl(PR_GET_NAME, ctypes.addressof(buf))
+    return buf.value.decode(errors="replace")
+
+
+def mm_map_size() -> int:
+    """PR_SET_MM_MAP_SIZE: the size of `struct prctl_mm_map`.
+
+    Side-effect free and unprivileged; the kernel answers it only when built with
+    CONFIG_CHECKPOINT_RESTORE, which makes it a probe for that option.
+    """
+    import ctypes
+
+    size = ctypes.c_uint(0)
+    prctl(PR_SET_MM, PR_SET_MM_MAP_SIZE, ctypes.addressof(size))
+    return int(size.value)
+
+
+def name_to_handle_at(
+    path: str | bytes | os.PathLike[str], dirfd: int = AT_FDCWD, flags: int = 0
+) -> tuple[int, bytes, int]:
+    """name_to_handle_at(2): `(handle_type, handle_bytes, mount_id)` for `path`.
+
+    Used by checkpoint/restore (CRIU) to reopen files; ENOSYS means the kernel
+    lacks CONFIG_FHANDLE.
+    """
+    import ctypes
+
+    class FileHandle(ctypes.Structure):
+        _fields_ = [
+            ("handle_bytes", ctypes.c_uint),
+            ("handle_type", ctypes.c_int),
+            ("f_handle", ctypes.c_ubyte * MAX_HANDLE_SZ),
+        ]
+
+    handle = FileHandle()
+    handle.handle_bytes = MAX_HANDLE_SZ
+    mount_id = ctypes.c_int(0)
+    raw = os.fsencode(path)
+    rc = _libc().name_to_handle_at(
+        dirfd, raw, ctypes.addressof(handle), ctypes.addressof(mount_id), flags
+    )
+    if rc != 0:
+        _raise(f"name_to_handle_at({dirfd}, {os.fsdecode(raw)!r}, 0x{flags:x})")
+    return handle.handle_type, bytes(handle.f_handle[: handle.handle_bytes]), mount_id.value

@@ -1,0 +1,64 @@
+"""What state a container is in, as the commands see it without asking the daemon.
+
+The runtime daemon writes one record per live container (`<rundir>/containers/
+<name>.json`: state, init pid and the pid's start time from /proc/PID/stat) on
+every transition. A record whose process is gone, or whose pid now belongs to
+another process (different start time), means the container is STOPPED. No record
+at all means STOPPED too: nothing of ours ever started it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from runtime.rundir import records_dir
+
+STOPPED = "STOPPED"
+
+
+class ContainerStatus:
+    """The state of one container and, when it runs, its init's host pid."""
+
+    __slots__ = ("state", "pid")
+
+    def __init__(self, state: str = STOPPED, pid: int | None = None) -> None:
+        self.state = state
+        self.pid = pid
+
+    @property
+    def running(self) -> bool:
+        return self.state != STOPPED
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (clock ticks since boot), None if the pid is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after it.
+    fields = data[data.rindex(b")") + 2 :].split()
+    return int(fields[19])
+
+
+def container_status(lxcpath: str, name: str) -> ContainerStatus:
+    """The container's state from its runtime record, STOPPED if none is valid."""
+    path = os.path.join(records_dir(lxcpath), name + ".json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return ContainerStatus()
+    import json  # only when a record exists: json pulls in `re`, which costs at start-up
+
+    try:
+        record = json.loads(text)
+        pid = int(record["pid"])
+        start_time = int(record["pid_start_time"])
+        state = str(record["state"])
+    except (ValueError, KeyError, TypeError):
+        return ContainerStatus()
+    if process_start_time(pid) != start_time:
+        return ContainerStatus()
+    return ContainerStatus(state, pid)
