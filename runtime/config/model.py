@@ -165,9 +165,11 @@ _STRUCTURED: dict[Callable[..., object], type] = {
 
 # -- value formatting ---------------------------------------------------------------
 
-# The checker's own signal table (x86/arm numbering, which the checker assumes for
-# every host); the first name listed for a number is the one written.
+
 def _signal_names() -> dict[int, str]:
+    """Number to name from the checker's own table (the numbering it assumes on every
+    host, so what is written reads back to the same number); the first name listed for
+    a number (ABRT before IOT) is the one written."""
     names: dict[int, str] = {}
     for name, num in v._SIGNAL_NUMBERS.items():
         names.setdefault(num, "SIG" + name)
