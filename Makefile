@@ -34,7 +34,7 @@ test: setup lint
 	$(BIN)/python -m pytest -q
 
 demo: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH bash conf-examples/demo.sh
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m runtime.subreaper --wait 15 -- bash conf-examples/demo.sh
 
 bench: setup
 	$(BIN)/python bench/cli_startup.py

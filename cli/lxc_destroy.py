@@ -28,16 +28,21 @@ def build_parser() -> LxcArgumentParser:
 
 def body(args: Namespace, log: CommandLog) -> int:
     from runtime import store
-    from runtime.errors import ContainerBusy
     from runtime.status import container_status
 
     name = require_name(PARSER, args)
     lxcpath = lxcpath_of(args)
     if args.force and container_status(lxcpath, name).running:
-        raise ContainerBusy(
-            f"{name} is running and stopping containers has not landed in trio-lxc yet; "
-            "stop it with the runtime that started it"
-        )
+        from cli.requests import final_reply
+        from runtime.daemon_client import open_connection
+
+        connection = open_connection(lxcpath, autostart=False)
+        try:
+            connection.send({"op": "stop", "name": name, "kill": True, "timeout": 0})
+            final_reply(connection)
+        finally:
+            connection.close()
+        log.info("destroy", f"stopped {name}")
     store.destroy(lxcpath, name)
     log.info("destroy", f"destroyed {name}")
     return 0

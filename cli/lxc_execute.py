@@ -1,5 +1,95 @@
-"""`lxc-execute`: not built yet (the runtime core (issue 3)); prints one line saying so and exits 1."""
+"""`lxc-execute -n NAME [-f CONFIG] [-s KEY=VAL]... [-d] -- CMD...`: an application container.
 
-from cli.common import not_landed
+pid 1 is an lxc-init-like reaper, the command is pid 2, stdio is the caller's
+(passed to the daemon as file descriptors), INT/TERM/HUP/QUIT/USR1/USR2 sent to
+lxc-execute reach the application, and lxc-execute exits with the application's
+status (128+N for a signal). Works for a created container and for a volatile one
+given only `-f`.
+"""
 
-main = not_landed("lxc-execute", "the runtime core (issue 3)")
+from __future__ import annotations
+
+import os
+
+from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
+from cli.log import CommandLog
+from cli.options import REMAINDER, Namespace
+
+OPTIONS = """\
+  -n, --name=NAME      NAME of the container
+  -f, --rcfile=FILE    Load configuration file FILE
+  -s, --define KEY=VAL Assign VAL to configuration variable KEY
+  -u, --uid=UID        Execute COMMAND with UID inside the container
+  -g, --gid=GID        Execute COMMAND with GID inside the container
+  -d, --daemon         Daemonize the container
+"""
+
+
+def build_parser() -> LxcArgumentParser:
+    parser = LxcArgumentParser(
+        "lxc-execute", "lxc-execute --name=NAME -- COMMAND",
+        "executes COMMAND in the container NAME", OPTIONS,
+    )  # fmt: skip
+    parser.add_argument("-n", "--name")
+    parser.add_argument("-f", "--rcfile")
+    parser.add_argument("-s", "--define", action="append")
+    parser.add_argument("-u", "--uid")
+    parser.add_argument("-g", "--gid")
+    parser.add_argument("-d", "--daemon", action="store_true")
+    parser.add_argument("command", nargs=REMAINDER)
+    return parser
+
+
+def body(args: Namespace, log: CommandLog) -> int:
+    from cli.requests import command_from, final_reply, forward_signals, load_checked
+    from runtime.daemon_client import open_connection
+    from runtime.errors import LxcError
+    from runtime.lxcpath import ContainerPaths, validate_name
+
+    name = require_name(PARSER, args)
+    validate_name(name)
+    lxcpath = lxcpath_of(args)
+    paths = ContainerPaths(lxcpath, name)
+    if args.rcfile:
+        config_path = os.path.abspath(args.rcfile)
+    elif paths.is_defined():
+        config_path = paths.config
+    else:
+        raise LxcError("Executing a container with no configuration file may crash the host")
+    defines = list(args.define)
+    if args.uid is not None:
+        defines.append(f"lxc.init.uid={args.uid}")
+    if args.gid is not None:
+        defines.append(f"lxc.init.gid={args.gid}")
+    raw = load_checked(config_path, defines)
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    argv = command or command_from(raw, "lxc.execute.cmd")
+    if not argv:
+        raise LxcError("no command to execute: give it after --, or set lxc.execute.cmd")
+    request: dict[str, object] = {
+        "op": "start", "name": name, "mode": "application", "argv": argv,
+        "config_path": config_path, "defines": defines, "attach": not args.daemon,
+    }  # fmt: skip
+    connection = open_connection(lxcpath)
+    try:
+        if args.daemon:
+            connection.send(request, (0, 1, 2))
+            final_reply(connection)
+            return 0
+        forward_signals(connection, name)
+        connection.send(request, (0, 1, 2))
+        reply = final_reply(connection)
+    finally:
+        connection.close()
+    status = reply.get("status")
+    log.info("execute", f"{name} exited with status {status}")
+    return int(status) if isinstance(status, int) else 1  # type: ignore[arg-type]
+
+
+PARSER = build_parser()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(PARSER, body, argv)

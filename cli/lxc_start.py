@@ -1,5 +1,99 @@
-"""`lxc-start`: not built yet (the runtime core (issue 3)); prints one line saying so and exits 1."""
+"""`lxc-start -n NAME [-f CONFIG] [-d|-F] [-s KEY=VAL]... [-p PIDFILE] [CMD...]`.
 
-from cli.common import not_landed
+Daemonized by default: returns once the container is RUNNING, or says why it
+aborted. `-F` stays in the foreground with the caller's stdio as the container's
+until it stops. pid 1 is CMD, else lxc.init.cmd, else /sbin/init.
+"""
 
-main = not_landed("lxc-start", "the runtime core (issue 3)")
+from __future__ import annotations
+
+import os
+
+from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
+from cli.log import CommandLog
+from cli.options import REMAINDER, Namespace
+
+OPTIONS = """\
+  -n, --name=NAME        NAME of the container
+  -d, --daemon           Daemonize the container (default)
+  -F, --foreground       Start with the current tty attached to /dev/console
+  -p, --pidfile=FILE     Create a file with the process id
+  -f, --rcfile=FILE      Load configuration file FILE
+  -c, --console=FILE     Use specified FILE for the container console
+  -L, --console-log=FILE Log container console output to FILE
+  -C, --close-all-fds    If any fds are inherited, close them
+                         Note: --daemon implies --close-all-fds
+  -s, --define KEY=VAL   Assign VAL to configuration variable KEY
+"""
+
+
+def build_parser() -> LxcArgumentParser:
+    parser = LxcArgumentParser(
+        "lxc-start", "lxc-start --name=NAME -- COMMAND",
+        "start COMMAND in specified container NAME", OPTIONS,
+    )  # fmt: skip
+    parser.add_argument("-n", "--name")
+    parser.add_argument("-d", "--daemon", action="store_true")
+    parser.add_argument("-F", "--foreground", action="store_true")
+    parser.add_argument("-p", "--pidfile")
+    parser.add_argument("-f", "--rcfile")
+    parser.add_argument("-c", "--console")
+    parser.add_argument("-L", "--console-log")
+    parser.add_argument("-C", "--close-all-fds", action="store_true")
+    parser.add_argument("-s", "--define", action="append")
+    parser.add_argument("command", nargs=REMAINDER)
+    return parser
+
+
+def body(args: Namespace, log: CommandLog) -> int:
+    from cli.requests import command_from, final_reply, forward_signals, load_checked
+    from runtime.daemon_client import open_connection
+    from runtime.errors import LxcError
+    from runtime.lxcpath import ContainerPaths, validate_name
+
+    name = require_name(PARSER, args)
+    validate_name(name)
+    lxcpath = lxcpath_of(args)
+    paths = ContainerPaths(lxcpath, name)
+    if args.rcfile:
+        config_path = os.path.abspath(args.rcfile)
+    elif paths.is_defined():
+        config_path = paths.config
+    else:
+        raise LxcError("No container config specified")
+    raw = load_checked(config_path, args.define)
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    argv = command or command_from(raw, "lxc.init.cmd") or ["/sbin/init"]
+    foreground = bool(args.foreground) and not args.daemon
+    request: dict[str, object] = {
+        "op": "start", "name": name, "mode": "system", "argv": argv,
+        "config_path": config_path, "defines": args.define, "attach": foreground,
+    }  # fmt: skip
+    connection = open_connection(lxcpath)
+    try:
+        if foreground:
+            forward_signals(connection, name)
+            connection.send(request, (0, 1, 2))
+        else:
+            connection.send(request)
+        started = connection.receive()
+        if not started.get("ok", True):
+            raise LxcError(str(started.get("error")), exit_code=int(started.get("exit_code") or 1))  # type: ignore[arg-type]
+        pid = started.get("pid")
+        log.info("start", f"{name} started with init pid {pid}")
+        if args.pidfile and pid:
+            with open(args.pidfile, "w", encoding="utf-8") as handle:
+                handle.write(f"{pid}\n")
+        final_reply(connection)
+    finally:
+        connection.close()
+    return 0
+
+
+PARSER = build_parser()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(PARSER, body, argv)

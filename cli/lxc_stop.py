@@ -1,5 +1,78 @@
-"""`lxc-stop`: not built yet (the runtime core (issue 3)); prints one line saying so and exits 1."""
+"""`lxc-stop -n NAME [-t TIMEOUT] [-k] [-r] [-W/--nowait] [--nokill]`.
 
-from cli.common import not_landed
+Graceful first (lxc.signal.halt, SIGPWR by default), then every process of the
+container is killed through its cgroups after the timeout; `-k` kills at once.
+It returns once the container is STOPPED (nothing of it is left) unless --nowait.
+"""
 
-main = not_landed("lxc-stop", "the runtime core (issue 3)")
+from __future__ import annotations
+
+from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
+from cli.log import CommandLog
+from cli.options import Namespace
+
+OPTIONS = """\
+  -n, --name=NAME   NAME of the container
+  -r, --reboot      reboot the container
+  -W, --nowait      don't wait for shutdown or reboot to complete
+  -t, --timeout=T   wait T seconds before hard-stopping
+  -k, --kill        kill container rather than request clean shutdown
+      --nolock      Avoid using API locks
+      --nokill      Only request clean shutdown, don't force kill after timeout
+  --rcfile=FILE     Load configuration file FILE
+"""
+
+
+def build_parser() -> LxcArgumentParser:
+    parser = LxcArgumentParser(
+        "lxc-stop", "lxc-stop --name=NAME [-W] [-r|-k|--nokill]",
+        "quits a container with the identifier NAME", OPTIONS,
+    )  # fmt: skip
+    parser.add_argument("-n", "--name")
+    parser.add_argument("-r", "--reboot", action="store_true")
+    parser.add_argument("-W", "--nowait", action="store_true")
+    parser.add_argument("-t", "--timeout")
+    parser.add_argument("-k", "--kill", action="store_true")
+    parser.add_argument("--nolock", action="store_true")
+    parser.add_argument("--nokill", action="store_true")
+    parser.add_argument("--rcfile")
+    return parser
+
+
+def body(args: Namespace, log: CommandLog) -> int:
+    from cli.requests import final_reply
+    from runtime.daemon_client import daemon_running, open_connection
+    from runtime.errors import LxcError
+    from runtime.lxcpath import validate_name
+
+    name = require_name(PARSER, args)
+    validate_name(name)
+    lxcpath = lxcpath_of(args)
+    try:
+        timeout = float(args.timeout) if args.timeout is not None else 60.0
+    except ValueError:
+        PARSER.error(f"invalid timeout '{args.timeout}'")
+    from runtime.status import container_status
+
+    # No daemon and no live record: nothing to stop. A live record without a daemon
+    # (it crashed) starts a new one, which re-adopts the container first.
+    if not daemon_running(lxcpath) and not container_status(lxcpath, name).running:
+        raise LxcError(f"{name} is not running", exit_code=2)
+    connection = open_connection(lxcpath)
+    try:
+        connection.send({
+            "op": "stop", "name": name, "timeout": timeout, "kill": args.kill,
+            "reboot": args.reboot, "nowait": args.nowait, "nokill": args.nokill,
+        })  # fmt: skip
+        final_reply(connection)
+    finally:
+        connection.close()
+    log.info("stop", f"{name} stopped")
+    return 0
+
+
+PARSER = build_parser()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(PARSER, body, argv)

@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
-# `make demo`: a tour of what trio-lxc can do today, on a private lxcpath that is
-# removed at the end (also on failure). Run by the Makefile with .venv/bin on PATH.
+# `make demo`: a tour on a private lxcpath, removed at the end (also on failure).
+# The Makefile runs it with .venv/bin on PATH, under runtime.subreaper (so the
+# daemon it starts is reaped when it goes idle, even where pid 1 does not reap).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 lxcpath=$(mktemp -d /tmp/trio-lxc-demo.XXXXXX)
-export TRIO_LXC_RUNDIR="$lxcpath/.run"
-cleanup() { rm -rf "$lxcpath"; }
+export TRIO_LXC_RUNDIR="$lxcpath/.run" TRIO_LXC_DAEMON_IDLE=2
+monitor_pid=""
+cleanup() {
+  [ -n "$monitor_pid" ] && kill "$monitor_pid" 2>/dev/null || true
+  for c in demo1 demo2; do lxc-stop -P "$lxcpath" -n "$c" -k >/dev/null 2>&1 || true; done
+  rm -rf "$lxcpath"
+}
 trap cleanup EXIT
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
 step lxc-create -P "$lxcpath" -n demo1 -t busybox -f "$here/busybox.conf"
 step lxc-copy -P "$lxcpath" -n demo1 -N demo2
+
+printf '\n\033[1m$ lxc-monitor -P %s -n "demo.*" &   # the monitor bus, live\033[0m\n' "$lxcpath"
+lxc-monitor -P "$lxcpath" -n 'demo.*' | sed -u 's/^/    [monitor] /' &
+monitor_pid=$!
+sleep 0.5
+
+step lxc-start -P "$lxcpath" -n demo1
+step lxc-wait -P "$lxcpath" -n demo1 -s RUNNING
 step lxc-ls -P "$lxcpath" --fancy
-step lxc-info -P "$lxcpath" -n demo2
-step lxc-info -P "$lxcpath" -n demo2 -c lxc.uts.name -c lxc.rootfs.path
-step ls "$lxcpath/demo2/rootfs"
-printf '\n\033[1m$ lxc-create -P %s -n demo1 -t busybox   # again: refused\033[0m\n' "$lxcpath"
-lxc-create -P "$lxcpath" -n demo1 -t busybox -f "$here/busybox.conf" || echo "(exit code $?)"
+step lxc-info -P "$lxcpath" -n demo1
+step lxc-execute -P "$lxcpath" -n demo2 -- sh -c 'echo "hello from pid $$ in $(hostname)"; exit 3' || echo "(exit code $?)"
+step lxc-stop -P "$lxcpath" -n demo1
+step lxc-ls -P "$lxcpath" --fancy
+sleep 0.3
+kill "$monitor_pid" 2>/dev/null || true
+monitor_pid=""
 step lxc-destroy -P "$lxcpath" -n demo2
 step lxc-destroy -P "$lxcpath" -n demo1
-step lxc-ls -P "$lxcpath" -1
-step lxc-checkconfig
-printf '\nStarting containers and the monitor bus arrive with the runtime core (see CHANGELOG.md).\n'

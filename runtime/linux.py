@@ -279,3 +279,128 @@ def name_to_handle_at(
     if rc != 0:
         _raise(f"name_to_handle_at({dirfd}, {os.fsdecode(raw)!r}, 0x{flags:x})")
     return handle.handle_type, bytes(handle.f_handle[: handle.handle_bytes]), mount_id.value
+
+
+# --- container setup: openat2, capabilities, process title, network ---------------
+
+#: openat2(2) `resolve` flags (linux/openat2.h).
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+#: openat2 is system call 437 on every architecture (it postdates the unified table).
+_SYS_OPENAT2 = 437
+
+#: prctl(2) options for ambient capabilities and the process's memory map fields.
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+PR_SET_MM_ARG_START = 8
+PR_SET_MM_ARG_END = 9
+
+#: capget(2)/capset(2): the 64-bit capability sets ABI.
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+#: ioctl(2) requests and flag bits for a network interface (linux/sockios.h, if.h).
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+
+def openat2(dirfd: int, path: str | bytes, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    """openat2(2): open `path` relative to `dirfd` under the `resolve` rules; the new fd.
+
+    `RESOLVE_IN_ROOT` makes `dirfd` the root for the lookup (`..`, absolute symlinks
+    and absolute paths stay below it), which is how a mount target inside a
+    container's rootfs is found without letting the container's symlinks point it at
+    the host. ENOSYS on kernels before 5.6.
+    """
+    import ctypes
+
+    class OpenHow(ctypes.Structure):
+        _fields_ = [
+            ("flags", ctypes.c_uint64),
+            ("mode", ctypes.c_uint64),
+            ("resolve", ctypes.c_uint64),
+        ]
+
+    how = OpenHow(flags, mode, resolve)
+    raw = os.fsencode(path)
+    fd = _libc().syscall(
+        ctypes.c_long(_SYS_OPENAT2),
+        ctypes.c_int(dirfd),
+        ctypes.c_char_p(raw),
+        ctypes.c_void_p(ctypes.addressof(how)),
+        ctypes.c_size_t(ctypes.sizeof(how)),
+    )
+    if fd < 0:
+        _raise(f"openat2({dirfd}, {os.fsdecode(raw)!r}, 0x{flags:x}, 0x{resolve:x})")
+    return int(fd)
+
+
+def _cap_structs() -> tuple[type, type]:
+    import ctypes
+
+    class CapHeader(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class CapData(ctypes.Structure):
+        _fields_ = [
+            ("effective", ctypes.c_uint32),
+            ("permitted", ctypes.c_uint32),
+            ("inheritable", ctypes.c_uint32),
+        ]
+
+    return CapHeader, CapData
+
+
+def capget() -> tuple[int, int, int]:
+    """capget(2) for the calling thread: (effective, permitted, inheritable) as bit masks."""
+    import ctypes
+
+    header_t, data_t = _cap_structs()
+    header = header_t(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (data_t * 2)()
+    if _libc().capget(ctypes.byref(header), ctypes.byref(data)) != 0:
+        _raise("capget()")
+    return tuple(  # type: ignore[return-value]
+        getattr(data[0], field) | (getattr(data[1], field) << 32)
+        for field in ("effective", "permitted", "inheritable")
+    )
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """capset(2) for the calling thread; each set is a bit mask (bit N = capability N)."""
+    import ctypes
+
+    header_t, data_t = _cap_structs()
+    header = header_t(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (data_t * 2)()
+    for index in (0, 1):
+        shift = 32 * index
+        data[index].effective = (effective >> shift) & 0xFFFFFFFF
+        data[index].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[index].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    if _libc().capset(ctypes.byref(header), ctypes.byref(data)) != 0:
+        _raise(f"capset(0x{effective:x}, 0x{permitted:x}, 0x{inheritable:x})")
+
+
+def interface_up(name: str) -> None:
+    """Set IFF_UP on the network interface `name` of the caller's network namespace.
+
+    SIOCGIFFLAGS/SIOCSIFFLAGS on a throw-away socket: the one netlink-free change the
+    container init makes itself (bringing `lo` up in a new network namespace).
+    """
+    import fcntl
+    import socket
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        request = struct.pack("16sH22x", name.encode(), 0)
+        reply = fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, request)
+        flags = struct.unpack_from("16sH", reply)[1]
+        if not flags & IFF_UP:
+            fcntl.ioctl(
+                sock.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", name.encode(), flags | IFF_UP)
+            )

@@ -54,11 +54,17 @@ def container_status(lxcpath: str, name: str) -> ContainerStatus:
 
     try:
         record = json.loads(text)
-        pid = int(record["pid"])
-        start_time = int(record["pid_start_time"])
         state = str(record["state"])
+        pid = record.get("pid")
+        if pid is None:
+            # Between STARTING and the init's first breath: the record names the
+            # daemon that supervises the start instead.
+            owner, owner_start = int(record["daemon_pid"]), int(record["daemon_start_time"])
+            alive = process_start_time(owner) == owner_start
+            return ContainerStatus(state, None) if alive else ContainerStatus()
+        start_time = int(record["pid_start_time"])
     except (ValueError, KeyError, TypeError):
         return ContainerStatus()
-    if process_start_time(pid) != start_time:
+    if process_start_time(int(pid)) != start_time:
         return ContainerStatus()
-    return ContainerStatus(state, pid)
+    return ContainerStatus(state, int(pid))

@@ -25,6 +25,8 @@ class Cli:
     def __init__(self, lxcpath: Path, env: dict[str, str]) -> None:
         self.lxcpath = lxcpath
         self.env = env
+        #: Every container name a command was given (for the clean-up sweep).
+        self.names: set[str] = set()
 
     def __call__(
         self, command: str, *args: str, lxcpath: bool = True, input: str | None = None
@@ -33,6 +35,9 @@ class Cli:
         if lxcpath:
             argv += ["-P", str(self.lxcpath)]
         argv += list(args)
+        for flag, value in zip(args, args[1:], strict=False):
+            if flag == "-n":
+                self.names.add(value)
         return subprocess.run(
             argv, env=self.env, capture_output=True, text=True, input=input, timeout=120
         )
@@ -70,3 +75,113 @@ def empty_net_config(tmp_path: Path) -> Path:
     conf = tmp_path / "empty-net.conf"
     conf.write_text("lxc.net.0.type = empty\n")
     return conf
+
+
+# -- the runtime: daemons, spawners and containers made by a test ---------------
+
+
+def _pids_mentioning(text: str) -> list[int]:
+    """Processes whose command line mentions `text` (a test's private run directory)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read()
+        except OSError:
+            continue
+        if text.encode() in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def _reap(pid: int) -> None:
+    """Collect a process that was re-parented to this test process (a subreaper)."""
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def subreaper() -> None:
+    """Daemons outlive the command that started them; make pytest their reaper.
+
+    On these VMs pid 1 does not reap orphans: without this, every daemon a test
+    started would stay a zombie after it exits.
+    """
+    from runtime import linux
+
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+
+
+def sweep_cgroups(names: set[str]) -> None:
+    """Kill and remove any lxc.payload.<name> cgroup a failed test left behind."""
+    import glob
+    import signal
+    import time
+
+    for name in names:
+        for path in sorted(glob.glob(f"/sys/fs/cgroup/*/lxc.payload.{name}"), reverse=True):
+            for _ in range(100):
+                try:
+                    with open(os.path.join(path, "cgroup.procs")) as handle:
+                        pids = [int(p) for p in handle.read().split()]
+                except OSError:
+                    break
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                try:
+                    for sub in sorted(glob.glob(os.path.join(path, "**/"), recursive=True), reverse=True):
+                        os.rmdir(sub)
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
+def cleanup_runtime(lxcpath: Path, run_root: Path, names: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    """Stop the test's daemon (which kills its containers), then anything left."""
+    import signal
+    import time
+
+    from runtime.daemon_client import daemon_running, open_connection
+
+    if daemon_running(str(lxcpath)):
+        try:
+            connection = open_connection(str(lxcpath), autostart=False)
+            connection.sock.settimeout(30)
+            connection.request({"op": "shutdown"})
+            connection.close()
+        except Exception:  # noqa: BLE001 - fall through to the kill below
+            pass
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _pids_mentioning(str(run_root)):
+        time.sleep(0.05)
+    for pid in _pids_mentioning(str(run_root)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _reap(pid)
+    for pid in _pids_mentioning(str(lxcpath)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _reap(pid)
+    sweep_cgroups(set(names) | set(os.listdir(lxcpath) if lxcpath.is_dir() else ()))
+
+
+@pytest.fixture
+def runtime(cli: Cli, lxcpath: Path, lxc_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    """The CLI runner for tests that start containers; cleans up the runtime after."""
+    monkeypatch.setenv("TRIO_LXC_DAEMON_IDLE", "3")
+    cli.env["TRIO_LXC_DAEMON_IDLE"] = "3"
+    try:
+        yield cli
+    finally:
+        cleanup_runtime(lxcpath, Path(lxc_env["TRIO_LXC_RUNDIR"]), cli.names)

@@ -31,9 +31,13 @@ def imported_modules(argv: list[str], env: dict[str, str]) -> set[str]:
         ["lxc-ls", "--fancy"],
         ["lxc-info", "-n", "c1"],
         ["lxc-info", "-n", "c1", "-c", "lxc.net.0.ipv4.address"],
-        ["lxc-start", "-n", "c1"],
-        ["lxc-wait", "-n", "c1", "-s", "RUNNING"],
-        ["lxc-monitor", "-n", "c1"],
+        # The paths below end before any daemon is started: a config that does not
+        # load, a container that is not running, an invalid state or regex.
+        ["lxc-start", "-n", "c1", "-f", "/nonexistent/trio-lxc.conf"],
+        ["lxc-execute", "-n", "c1", "-f", "/nonexistent/trio-lxc.conf", "--", "true"],
+        ["lxc-stop", "-n", "c1"],
+        ["lxc-wait", "-n", "c1", "-s", "FOO"],
+        ["lxc-monitor", "-n", "c1["],
     ],
 )
 def test_client_commands_import_nothing_heavy(args, cli, tmp_path: Path, lxc_env) -> None:
@@ -43,5 +47,7 @@ def test_client_commands_import_nothing_heavy(args, cli, tmp_path: Path, lxc_env
     argv = [str(BIN / args[0]), "-P", str(cli.lxcpath), *args[1:]]
     modules = imported_modules(argv, lxc_env)
     assert "cli.common" in modules
+    if args[0] in ("lxc-start", "lxc-execute", "lxc-stop"):
+        assert "runtime.daemon_client" in modules
     heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     assert heavy == []

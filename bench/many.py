@@ -1,0 +1,162 @@
+"""Many containers under one daemon, started concurrently, ours against LXC 5.
+
+For N busybox containers (default N = 50, 200, 1000; LXC for 50 and 200): time
+until all are RUNNING (ours: concurrent requests from one trio program through
+runtime.api; LXC: one `lxc-start -d` per container, run concurrently), host
+memory per running container (PSS of our daemon + spawner + container inits, or
+of LXC's monitors + inits, divided by N), and the time to stop them all.
+Targets: all RUNNING in at most half of LXC's time; less memory per container.
+
+Run as root: `.venv/bin/python bench/many.py [--sizes 50,200] [--lxc-sizes 50,200]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+
+from runtime.api import Runtime
+
+BIN = Path(sys.executable).parent
+CONF = "lxc.net.0.type = empty\n"
+
+
+def pss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def descendants(root_pids: list[int]) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], list(root_pids)
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def create_all(tools: Path, lxcpath: str, n: int, env: dict[str, str]) -> list[str]:
+    conf = os.path.join(lxcpath, "bench.conf")
+    Path(conf).write_text(CONF)
+    names = [f"m{i:04d}" for i in range(n)]
+    first = names[0]
+    subprocess.run([str(tools / "lxc-create"), "-P", lxcpath, "-n", first, "-t", "busybox", "-f", conf],
+                   env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    for name in names[1:]:
+        subprocess.run([str(tools / "lxc-copy"), "-P", lxcpath, "-n", first, "-N", name],
+                       env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    return names
+
+
+def ours(n: int, tmp: str) -> dict[str, float]:
+    lxcpath = os.path.join(tmp, f"ours{n}")
+    os.mkdir(lxcpath)
+    env = dict(os.environ, TRIO_LXC_RUNDIR=os.path.join(tmp, "run"))
+    os.environ["TRIO_LXC_RUNDIR"] = env["TRIO_LXC_RUNDIR"]
+    names = create_all(BIN, lxcpath, n, env)
+    rt = Runtime(lxcpath)
+
+    async def run() -> dict[str, float]:
+        await rt.request({"op": "ping"})  # warm: daemon and spawner up
+        start = time.perf_counter()
+        pids: list[int] = []
+        async with trio.open_nursery() as nursery:
+            limiter = trio.CapacityLimiter(64)
+
+            async def one(name: str) -> None:
+                async with limiter:
+                    pids.append(await rt.start(name))
+
+            for name in names:
+                nursery.start_soon(one, name)
+        running = time.perf_counter() - start
+        daemon_pid = int(Path(os.path.join(_rundir(lxcpath), "daemon.pid")).read_text())
+        memory = pss_kib(descendants([daemon_pid])) / n
+        start = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(lambda nm=name: rt.stop(nm, kill=True))
+        stopped = time.perf_counter() - start
+        await rt.request({"op": "shutdown"})
+        return {"running": running, "memory": memory, "stop": stopped}
+
+    return trio.run(run)
+
+
+def _rundir(lxcpath: str) -> str:
+    from runtime.rundir import run_dir
+
+    return run_dir(lxcpath)
+
+
+def lxc(n: int, tmp: str) -> dict[str, float]:
+    lxcpath = os.path.join(tmp, f"lxc{n}")
+    os.mkdir(lxcpath)
+    env = dict(os.environ)
+    names = create_all(Path("/usr/bin"), lxcpath, n, env)
+    try:
+        start = time.perf_counter()
+        procs = [subprocess.Popen(["lxc-start", "-P", lxcpath, "-n", name, "-d"]) for name in names]
+        for proc in procs:
+            proc.wait()
+        for name in names:
+            subprocess.run(["lxc-wait", "-P", lxcpath, "-n", name, "-s", "RUNNING"], check=False)
+        running = time.perf_counter() - start
+        monitors = [int(p) for p in subprocess.run(["pgrep", "-f", f"lxc monitor {lxcpath}"],
+                                                   capture_output=True, text=True).stdout.split()]  # fmt: skip
+        memory = pss_kib(descendants(monitors)) / n
+        start = time.perf_counter()
+        procs = [subprocess.Popen(["lxc-stop", "-P", lxcpath, "-n", name, "-k"]) for name in names]
+        for proc in procs:
+            proc.wait()
+        stopped = time.perf_counter() - start
+    finally:
+        for name in names:
+            subprocess.run(["lxc-stop", "-P", lxcpath, "-n", name, "-k"], check=False,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        shutil.rmtree(lxcpath, ignore_errors=True)
+    return {"running": running, "memory": memory, "stop": stopped}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="50,200,1000")
+    parser.add_argument("--lxc-sizes", default="50,200")
+    args = parser.parse_args()
+    print(f"{'':10} {'N':>5} {'all RUNNING s':>14} {'PSS/container KiB':>18} {'stop all s':>11}")
+    with tempfile.TemporaryDirectory(prefix="trio-lxc-many-") as tmp:
+        for n in [int(x) for x in args.sizes.split(",") if x]:
+            r = ours(n, tmp)
+            print(f"{'ours':10} {n:5} {r['running']:14.2f} {r['memory']:18.0f} {r['stop']:11.2f}")
+            if str(n) in args.lxc_sizes.split(",") and Path("/usr/bin/lxc-start").exists():
+                r = lxc(n, tmp)
+                print(f"{'LXC':10} {n:5} {r['running']:14.2f} {r['memory']:18.0f} {r['stop']:11.2f}")
+    print("targets: all RUNNING in at most half LXC's time; less memory per container")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

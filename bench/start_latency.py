@@ -1,0 +1,112 @@
+"""Start latency, ours against LXC 5, in one run on one machine.
+
+Two measurements, each on a busybox container created for the run:
+- `lxc-execute -n C -- /bin/true` (whole command, wall time);
+- a cycle `lxc-start -d` / `lxc-wait -s RUNNING` / `lxc-stop -k`.
+Ours runs with the daemon warm (the first start of an lxcpath starts the daemon
+and the spawner; that one-off cost is reported separately). Medians and ratios;
+targets: execute within x1.5 of LXC, the cycle within x2.
+
+Run: `make bench` or `.venv/bin/python bench/start_latency.py [-n RUNS]` as root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+LXC = Path("/usr/bin")
+CONF = "lxc.net.0.type = empty\n"
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (time.perf_counter() - start) * 1000
+
+
+def cycle(tools: Path, lxcpath: str, name: str, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    for argv in (
+        [str(tools / "lxc-start"), "-P", lxcpath, "-n", name, "-d"],
+        [str(tools / "lxc-wait"), "-P", lxcpath, "-n", name, "-s", "RUNNING"],
+        [str(tools / "lxc-stop"), "-P", lxcpath, "-n", name, "-k"],
+    ):
+        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (time.perf_counter() - start) * 1000
+
+
+def measure(label: str, tools: Path, lxcpath: str, env: dict[str, str], runs: int) -> dict[str, float]:
+    conf = os.path.join(lxcpath, "bench.conf")
+    Path(conf).write_text(CONF)
+    name = "bench1"
+    subprocess.run(
+        [str(tools / "lxc-create"), "-P", lxcpath, "-n", name, "-t", "busybox", "-f", conf],
+        env=env, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    execute = [str(tools / "lxc-execute"), "-P", lxcpath, "-n", name, "--", "/bin/true"]
+    first = timed(execute, env)
+    executes = [timed(execute, env) for _ in range(runs)]
+    cycles = [cycle(tools, lxcpath, name, env) for _ in range(runs)]
+    return {
+        "first": first,
+        "execute": statistics.median(executes),
+        "cycle": statistics.median(cycles),
+    }
+
+
+def shutdown_ours(lxcpath: str, env: dict[str, str]) -> None:
+    code = (
+        "import sys; from runtime.daemon_client import daemon_running, open_connection\n"
+        "p = sys.argv[1]\n"
+        "if daemon_running(p):\n"
+        "    c = open_connection(p, autostart=False); c.request({'op': 'shutdown'}); c.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code, lxcpath], env=env, check=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--runs", type=int, default=20)
+    runs = parser.parse_args().runs
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="trio-lxc-bench-") as tmp:
+        ours_path = os.path.join(tmp, "ours")
+        os.mkdir(ours_path)
+        env = dict(os.environ, TRIO_LXC_RUNDIR=os.path.join(tmp, "run"))
+        try:
+            results["ours"] = measure("ours", BIN, ours_path, env, runs)
+        finally:
+            shutdown_ours(ours_path, env)
+        if (LXC / "lxc-execute").exists():
+            lxc_path = os.path.join(tmp, "lxc")
+            os.mkdir(lxc_path)
+            try:
+                results["LXC"] = measure("LXC", LXC, lxc_path, dict(os.environ), runs)
+            finally:
+                subprocess.run([str(LXC / "lxc-stop"), "-P", lxc_path, "-n", "bench1", "-k"],
+                               stderr=subprocess.DEVNULL, check=False)  # fmt: skip
+                shutil.rmtree(lxc_path, ignore_errors=True)
+    print(f"median of {runs} runs (ms)")
+    print(f"  {'':8} {'execute /bin/true':>18} {'start/wait/stop':>16} {'first execute':>14}")
+    for label, values in results.items():
+        print(f"  {label:8} {values['execute']:18.1f} {values['cycle']:16.1f} {values['first']:14.1f}")
+    if "LXC" in results:
+        ours, lxc = results["ours"], results["LXC"]
+        print(f"  {'ratio':8} {ours['execute'] / lxc['execute']:17.2f}x "
+              f"{ours['cycle'] / lxc['cycle']:15.2f}x")  # fmt: skip
+    print("targets: execute within x1.5 of LXC, start/wait/stop within x2 (daemon warm)")
+    print("first execute includes starting the lxcpath's daemon and spawner")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,651 @@
+"""The monitor bus protocol, sans IO: bytes in, messages out, and the subscription filter.
+
+Why sans IO (after h11): the trio server, the blocking client used by `lxc-monitor`
+and `lxc-wait`, and the async client all speak the same protocol; keeping the
+protocol free of sockets lets each adapter stay small and lets the tests drive the
+protocol without any IO. Standard library only, and no `typing`/`dataclasses`
+import, because the client commands load this module at start-up.
+
+Wire format: JSON lines. Every line is one JSON object with `"v": 1` (the protocol
+version) and `"type"`; a version other than 1 is refused. Messages:
+
+client -> server (once, first line of a connection)
+  subscribe  {regex, states: [STATE...] | null, since: SEQ | null,
+              since_time: UNIX-TIME | null, epoch: STR | null}
+
+server -> client
+  state      {seq, time, lxcpath, name, state}            a transition
+  exit       {seq, time, lxcpath, name, status, exit_code, signal}
+                                                           init/application exit
+  created    {seq, time, lxcpath, name}
+  destroyed  {seq, time, lxcpath, name}
+  snapshot   {lxcpath, name, state}      last known state of one matching container
+  synced     {seq, epoch, replay_complete}   end of replay + snapshot; live follows
+  overflow   {message}   the subscriber fell behind and is being disconnected
+  error      {message}   the subscription was refused (bad regex, state, access)
+
+`seq` numbers events of one server instance from 1 without gaps; `epoch` names
+that instance, so a client can tell a restarted daemon (whose numbering starts
+again) from the one it knew. `time` is the Unix time of publication. `status` is
+the figure LXC prints: the exit code, or 128+N for an init killed by signal N
+(LXC prints 0 there); `exit_code` and `signal` carry the two apart.
+
+Unknown message types decode to `UnknownMessage` rather than failing, so a
+newer server can add a type without breaking older clients; an existing type's
+meaning never changes.
+
+Errors: `BusProtocolError` is the peer's misuse of the wire (bad JSON, wrong
+version, a line too long, a missing field); `InvalidFilter`/`InvalidState` (its
+subclasses, also `ValueError`s) reject a subscription's regex or state names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: `typing` costs the client commands at start-up
+    from collections.abc import Iterable
+
+PROTOCOL_VERSION = 1
+#: A longer line is refused: no legitimate message comes near it.
+MAX_LINE = 64 * 1024
+
+#: LXC's container states, in LXC's order (lxc_state_t).
+VALID_STATES: tuple[str, ...] = (
+    "STOPPED",
+    "STARTING",
+    "RUNNING",
+    "STOPPING",
+    "ABORTING",
+    "FREEZING",
+    "FROZEN",
+    "THAWED",
+)
+
+
+class BusError(Exception):
+    """Anything that goes wrong on the monitor bus."""
+
+
+class BusProtocolError(BusError, ValueError):
+    """The peer broke the wire protocol (or a request was invalid); says how."""
+
+
+class InvalidFilter(BusProtocolError):
+    """A subscription's name regex or state list cannot be used."""
+
+
+class BusConnectionError(BusError, ConnectionError):
+    """The bus could not be reached (or reached again within the reconnect timeout)."""
+
+
+class BusOverflow(BusConnectionError):
+    """This subscriber fell behind and was disconnected (raised only without reconnect)."""
+
+
+class BusRefused(BusError):
+    """The server refused the subscription; the message says why."""
+
+
+class BusTimeout(BusError, TimeoutError):
+    """The deadline passed before the next message arrived."""
+
+
+class InvalidState(InvalidFilter):
+    """A state name that is not one of VALID_STATES (`.state` holds it)."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(f"invalid state '{state}'")
+        self.state = state
+
+
+# --------------------------------------------------------------------------- filter
+
+
+def check_state(state: str) -> str:
+    """Return `state` if it is one of LXC's state names (case matters, as in LXC)."""
+    if state not in VALID_STATES:
+        raise InvalidState(state)
+    return state
+
+
+def parse_states(text: str) -> frozenset[str]:
+    """`'RUNNING|STOPPED'` (lxc-wait's -s) -> the set of states; InvalidState if one is unknown."""
+    return frozenset(check_state(part) for part in text.split("|"))
+
+
+class Filter:
+    """Which events a subscriber wants: names matching a regex, optionally only some states.
+
+    The regex must match the whole name: `foo|bar` means `^(foo|bar)$` and does not
+    match `foobaz` (LXC builds `^foo|bar$`, which does). The regex is compiled as
+    given, so an unbalanced one is an error rather than being silently wrapped.
+    The state set, when given, narrows `state` events and snapshot items; exit,
+    created and destroyed events are filtered by name only.
+    """
+
+    __slots__ = ("regex", "states", "_pattern")
+
+    def __init__(self, regex: str = ".*", states: Iterable[str] | None = None) -> None:
+        if not isinstance(regex, str):
+            raise InvalidFilter(f"the name regex must be a string, not {type(regex).__name__}")
+        try:
+            self._pattern = re.compile(regex)
+        except re.error as err:
+            raise InvalidFilter(f"invalid regex '{regex}': {err}") from None
+        self.regex = regex
+        if states is None:
+            self.states: frozenset[str] | None = None
+        else:
+            if isinstance(states, str):
+                raise InvalidFilter("states must be a list of state names, not a string")
+            self.states = frozenset(check_state(s) for s in states)
+
+    def matches_name(self, name: str) -> bool:
+        return self._pattern.fullmatch(name) is not None
+
+    def matches_state(self, state: str) -> bool:
+        return self.states is None or state in self.states
+
+    def matches(self, message: Message) -> bool:
+        """Whether a (state, exit, created, destroyed or snapshot) message passes the filter."""
+        name = getattr(message, "name", None)
+        if name is None or not self.matches_name(name):
+            return False
+        state = getattr(message, "state", None)
+        return state is None or self.matches_state(state)
+
+    def __repr__(self) -> str:
+        states = sorted(self.states) if self.states is not None else None
+        return f"Filter({self.regex!r}, {states!r})"
+
+
+# --------------------------------------------------------------------------- LXC's lines
+
+
+def exit_status(exit_code: int | None, signal: int | None) -> int:
+    """The figure `exited with status [N]` shows: the exit code, or 128+N for signal N."""
+    if signal is not None:
+        return 128 + signal
+    return exit_code if exit_code is not None else 0
+
+
+def format_state_line(name: str, state: str) -> str:
+    """LXC's lxc-monitor line for a transition (no newline)."""
+    return f"'{name}' changed state to [{state}]"
+
+
+def format_exit_line(name: str, status: int) -> str:
+    """LXC's lxc-monitor line for the exit of a container's init or application."""
+    return f"'{name}' exited with status [{status}]"
+
+
+# --------------------------------------------------------------------------- messages
+
+# Field kinds for decoding: each checks one value taken from the wire.
+
+
+def _str(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise BusProtocolError(f"field '{field}' must be a string")
+    return value
+
+
+def _opt_str(value: object, field: str) -> str | None:
+    return None if value is None else _str(value, field)
+
+
+def _int(value: object, field: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BusProtocolError(f"field '{field}' must be an integer")
+    return value
+
+
+def _opt_int(value: object, field: str) -> int | None:
+    return None if value is None else _int(value, field)
+
+
+def _num(value: object, field: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise BusProtocolError(f"field '{field}' must be a number")
+    return float(value)
+
+
+def _opt_num(value: object, field: str) -> float | None:
+    return None if value is None else _num(value, field)
+
+
+def _opt_bool(value: object, field: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise BusProtocolError(f"field '{field}' must be true, false or null")
+    return value
+
+
+def _opt_str_list(value: object, field: str) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BusProtocolError(f"field '{field}' must be a list of strings or null")
+    return list(value)
+
+
+_REQUIRED = object()
+_SLOT_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+class Message:
+    """Base of all messages: fields in `__slots__`, the wire type in TYPE.
+
+    FIELDS lists (name, checker, default) for decoding; a field whose default is
+    _REQUIRED must be present on the wire.
+    """
+
+    __slots__ = ()
+    TYPE = ""
+    FIELDS: tuple = ()
+
+    def to_wire(self) -> dict[str, object]:
+        """The JSON object for this message, version and type included."""
+        data: dict[str, object] = {"v": PROTOCOL_VERSION, "type": self.TYPE}
+        for name, _check, _default in self.FIELDS:
+            data[name] = getattr(self, name)
+        return data
+
+    @classmethod
+    def from_wire(cls, data: dict[str, object]) -> Message:
+        kwargs = {}
+        for name, check, default in cls.FIELDS:
+            if name in data:
+                kwargs[name] = check(data[name], name)
+            elif default is _REQUIRED:
+                raise BusProtocolError(f"'{cls.TYPE}' message without field '{name}'")
+            else:
+                kwargs[name] = default
+        return cls(**kwargs)
+
+    def _names(self) -> tuple[str, ...]:
+        """Every slot of the message's class, base classes first."""
+        cls = type(self)
+        names = _SLOT_NAMES.get(cls)
+        if names is None:
+            collected: list[str] = []
+            for klass in reversed(cls.__mro__):
+                collected.extend(klass.__dict__.get("__slots__", ()))
+            names = _SLOT_NAMES[cls] = tuple(collected)
+        return names
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._names())
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._values() == self._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._names())
+        return f"{type(self).__name__}({fields})"
+
+
+class Subscribe(Message):
+    """The one request: which events to receive, and from where to replay."""
+
+    __slots__ = ("regex", "states", "since", "since_time", "epoch")
+    TYPE = "subscribe"
+    FIELDS = (
+        ("regex", _str, ".*"),
+        ("states", _opt_str_list, None),
+        ("since", _opt_int, None),
+        ("since_time", _opt_num, None),
+        ("epoch", _opt_str, None),
+    )
+
+    def __init__(
+        self,
+        regex: str = ".*",
+        states: list[str] | None = None,
+        since: int | None = None,
+        since_time: float | None = None,
+        epoch: str | None = None,
+    ) -> None:
+        self.regex = regex
+        self.states = None if states is None else sorted(states)
+        self.since = since
+        self.since_time = since_time
+        self.epoch = epoch
+
+    def filter(self) -> Filter:
+        """The Filter this request asks for; InvalidFilter/InvalidState if it is bad."""
+        return Filter(self.regex, self.states)
+
+
+class Event(Message):
+    """A published event: numbered (`seq`) and timed (`time`, Unix seconds)."""
+
+    __slots__ = ()
+    seq: int
+    time: float
+    name: str
+    lxcpath: str | None
+
+
+class StateEvent(Event):
+    """A container changed state: `'name' changed state to [STATE]`."""
+
+    __slots__ = ("seq", "time", "lxcpath", "name", "state")
+    TYPE = "state"
+    FIELDS = (
+        ("seq", _int, _REQUIRED),
+        ("time", _num, _REQUIRED),
+        ("lxcpath", _opt_str, None),
+        ("name", _str, _REQUIRED),
+        ("state", _str, _REQUIRED),
+    )
+
+    def __init__(
+        self, seq: int, time: float, name: str, state: str, lxcpath: str | None = None
+    ) -> None:
+        self.seq = seq
+        self.time = time
+        self.lxcpath = lxcpath
+        self.name = name
+        self.state = state
+
+    def line(self) -> str:
+        return format_state_line(self.name, self.state)
+
+
+class ExitEvent(Event):
+    """The container's init (or lxc-execute's application) exited."""
+
+    __slots__ = ("seq", "time", "lxcpath", "name", "status", "exit_code", "signal")
+    TYPE = "exit"
+    FIELDS = (
+        ("seq", _int, _REQUIRED),
+        ("time", _num, _REQUIRED),
+        ("lxcpath", _opt_str, None),
+        ("name", _str, _REQUIRED),
+        ("status", _int, _REQUIRED),
+        ("exit_code", _opt_int, None),
+        ("signal", _opt_int, None),
+    )
+
+    def __init__(
+        self,
+        seq: int,
+        time: float,
+        name: str,
+        status: int,
+        exit_code: int | None = None,
+        signal: int | None = None,
+        lxcpath: str | None = None,
+    ) -> None:
+        self.seq = seq
+        self.time = time
+        self.lxcpath = lxcpath
+        self.name = name
+        self.status = status
+        self.exit_code = exit_code
+        self.signal = signal
+
+    def line(self) -> str:
+        return format_exit_line(self.name, self.status)
+
+
+class _NamedEvent(Event):
+    """An event about a container that carries nothing but its name."""
+
+    __slots__ = ("seq", "time", "lxcpath", "name")
+    FIELDS = (
+        ("seq", _int, _REQUIRED),
+        ("time", _num, _REQUIRED),
+        ("lxcpath", _opt_str, None),
+        ("name", _str, _REQUIRED),
+    )
+
+    def __init__(self, seq: int, time: float, name: str, lxcpath: str | None = None) -> None:
+        self.seq = seq
+        self.time = time
+        self.lxcpath = lxcpath
+        self.name = name
+
+
+class CreatedEvent(_NamedEvent):
+    """A container was defined in the lxcpath."""
+
+    __slots__ = ()
+    TYPE = "created"
+
+
+class DestroyedEvent(_NamedEvent):
+    """A container was removed from the lxcpath."""
+
+    __slots__ = ()
+    TYPE = "destroyed"
+
+
+class SnapshotItem(Message):
+    """On subscribe: the last known state of one matching container (not a transition)."""
+
+    __slots__ = ("lxcpath", "name", "state")
+    TYPE = "snapshot"
+    FIELDS = (("lxcpath", _opt_str, None), ("name", _str, _REQUIRED), ("state", _str, _REQUIRED))
+
+    def __init__(self, name: str, state: str, lxcpath: str | None = None) -> None:
+        self.lxcpath = lxcpath
+        self.name = name
+        self.state = state
+
+
+class Synced(Message):
+    """End of the replay and snapshot: every later event is live, starting at seq+1.
+
+    `replay_complete` is None when no replay was asked for, True when the ring held
+    every event since the requested point, False when some were gone (or the
+    epoch was another server's) and the snapshot is all there is.
+    """
+
+    __slots__ = ("seq", "epoch", "replay_complete")
+    TYPE = "synced"
+    FIELDS = (
+        ("seq", _int, _REQUIRED),
+        ("epoch", _str, _REQUIRED),
+        ("replay_complete", _opt_bool, None),
+    )
+
+    def __init__(self, seq: int, epoch: str, replay_complete: bool | None = None) -> None:
+        self.seq = seq
+        self.epoch = epoch
+        self.replay_complete = replay_complete
+
+
+class Overflow(Message):
+    """The subscriber's queue filled up: it is being disconnected and should resubscribe."""
+
+    __slots__ = ("message",)
+    TYPE = "overflow"
+    FIELDS = (("message", _str, ""),)
+
+    def __init__(self, message: str = "") -> None:
+        self.message = message
+
+
+class Error(Message):
+    """The server refused the subscription; `message` says why."""
+
+    __slots__ = ("message",)
+    TYPE = "error"
+    FIELDS = (("message", _str, _REQUIRED),)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class UnknownMessage(Message):
+    """A message type this version does not know (kept, so clients can skip it)."""
+
+    __slots__ = ("type", "data")
+
+    def __init__(self, type: str, data: dict[str, object]) -> None:  # noqa: A002
+        self.type = type
+        self.data = data
+
+    def to_wire(self) -> dict[str, object]:
+        return dict(self.data)
+
+
+class Reconnected(Message):
+    """Client-side marker, never on the wire: the connection was lost and remade.
+
+    What follows is a fresh replay (when the server could give one), snapshot and
+    `Synced`; `reason` is 'overflow' or 'disconnected'.
+    """
+
+    __slots__ = ("reason",)
+    TYPE = "reconnected"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def to_wire(self) -> dict[str, object]:
+        return {"v": PROTOCOL_VERSION, "type": self.TYPE, "reason": self.reason}
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.TYPE: cls
+    for cls in (
+        Subscribe,
+        StateEvent,
+        ExitEvent,
+        CreatedEvent,
+        DestroyedEvent,
+        SnapshotItem,
+        Synced,
+        Overflow,
+        Error,
+    )
+}
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def encode(message: Message) -> bytes:
+    """One wire line for a message (compact JSON and a newline)."""
+    if isinstance(message, Reconnected):
+        raise BusError("Reconnected is a client-side marker and is never sent")
+    return (_dumps(message.to_wire()) + "\n").encode()
+
+
+def decode_line(line: bytes) -> Message:
+    """One wire line (without its newline) -> a message; BusProtocolError if it is bad."""
+    try:
+        data = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BusProtocolError(f"a line that is not JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise BusProtocolError("a line that is not a JSON object")
+    version = data.get("v")
+    if version != PROTOCOL_VERSION:
+        raise BusProtocolError(
+            f"unsupported protocol version {version!r} (this side speaks {PROTOCOL_VERSION})"
+        )
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise BusProtocolError("a message without a 'type'")
+    cls = MESSAGE_TYPES.get(kind)
+    if cls is None:
+        return UnknownMessage(kind, data)
+    return cls.from_wire(data)
+
+
+class Decoder:
+    """Turns a byte stream into messages; keeps a partial line until its end arrives."""
+
+    __slots__ = ("max_line", "_buffer")
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self.max_line = max_line
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Add received bytes; return every message now complete, in order."""
+        buffer = self._buffer
+        buffer += data
+        messages: list[Message] = []
+        start = 0
+        while True:
+            end = buffer.find(b"\n", start)
+            if end < 0:
+                break
+            if end - start > self.max_line:
+                raise BusProtocolError(f"a line longer than {self.max_line} bytes")
+            if end > start:
+                messages.append(decode_line(bytes(buffer[start:end])))
+            start = end + 1
+        if start:
+            del buffer[:start]
+        if len(buffer) > self.max_line:
+            raise BusProtocolError(f"a line longer than {self.max_line} bytes")
+        return messages
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete line held back."""
+        return len(self._buffer)
+
+    def feed_eof(self) -> None:
+        """The stream ended: an incomplete last line is an error."""
+        if self._buffer.strip():
+            size = len(self._buffer)
+            self._buffer.clear()
+            raise BusProtocolError(
+                f"the connection closed in the middle of a message ({size} bytes)"
+            )
+
+
+class SubscriberState:
+    """A subscriber's bookkeeping, shared by the blocking and the async client (sans IO).
+
+    It remembers the server's epoch and the last sequence number seen, so that a
+    reconnect can ask for a replay of exactly what was missed, and it sorts incoming
+    messages into "deliver", "the connection is lost" (overflow) and "refused".
+    """
+
+    __slots__ = ("request", "epoch", "last_seq", "synced")
+
+    def __init__(self, request: Subscribe) -> None:
+        self.request = request
+        self.epoch: str | None = None
+        self.last_seq: int | None = None
+        #: True between a `Synced` and the next loss of the connection.
+        self.synced = False
+
+    def resubscribe_request(self) -> Subscribe:
+        """The original request, asking for a replay since the last event seen."""
+        base = self.request
+        if self.last_seq is None:
+            return base
+        return Subscribe(base.regex, base.states, self.last_seq, None, self.epoch)
+
+    def receive(self, messages: list[Message], deliver: list[Message]) -> bool:
+        """Append the messages to deliver; False if the server dropped us (overflow).
+
+        Raises BusRefused for an `error` message.
+        """
+        for message in messages:
+            if isinstance(message, Event):
+                self.last_seq = message.seq
+            elif isinstance(message, Synced):
+                self.epoch = message.epoch
+                self.last_seq = message.seq
+                self.synced = True
+            elif isinstance(message, Overflow):
+                self.synced = False
+                return False
+            elif isinstance(message, Error):
+                raise BusRefused(message.message)
+            deliver.append(message)
+        return True

@@ -1,0 +1,471 @@
+"""The monitor bus server: a trio Unix-socket server that fans events out to subscribers.
+
+The runtime daemon owns one `BusServer` per lxcpath and calls its `publish_*`
+methods on every transition. Those methods are synchronous and never wait: each
+event is encoded once, kept in a ring of recent events, and handed to every
+matching subscriber's own bounded queue with `send_nowait`. A subscriber whose
+queue is full has fallen behind; it is told so (an `overflow` line, best effort,
+within `overflow_grace` seconds) and disconnected, and nobody else notices. A
+container's supervisor therefore never waits for a slow `lxc-monitor`.
+
+On subscribe the server replays what was asked for from the ring (`since`),
+sends the last known state of every matching container (`snapshot` lines), then
+`synced`, then live events. The replay, the snapshot and the registration of the
+subscriber's queue happen in one synchronous step with no checkpoint in between,
+so no event can fall between what the snapshot shows and what arrives live:
+`lxc-wait` cannot miss a state the container is already in.
+
+Trio has no public Unix-socket listener, so the server binds a `trio.socket`
+itself (to a temporary name, chmod 0600, then renamed over the real path so a
+client never sees a half-made socket) and wraps it in `trio.SocketListener`.
+Only root or the server's own uid may subscribe (checked with SO_PEERCRED).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket as stdlib_socket
+import stat
+import struct
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+
+import trio
+
+from bus.protocol import (
+    BusError,
+    BusProtocolError,
+    CreatedEvent,
+    Decoder,
+    DestroyedEvent,
+    Error,
+    Event,
+    ExitEvent,
+    Filter,
+    InvalidFilter,
+    Overflow,
+    SnapshotItem,
+    StateEvent,
+    Subscribe,
+    Synced,
+    UnknownMessage,
+    check_state,
+    encode,
+    exit_status,
+)
+
+#: How long a new connection may take to send its subscribe line.
+HANDSHAKE_TIMEOUT = 10.0
+#: Most queued events written to a subscriber in one send (fewer syscalls under load).
+WRITE_BATCH = 256
+_ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+
+
+class BusAddressInUse(BusError, OSError):
+    """Another live server already listens on the socket path."""
+
+
+SnapshotSource = Callable[[], Mapping[str, str]]
+
+
+class _Subscriber:
+    """One connected subscriber: its filter, its bounded queue and its writer's scope."""
+
+    __slots__ = ("filter", "send", "receive", "scope", "overflowed", "_name_ok")
+
+    def __init__(self, flt: Filter, queue_size: int) -> None:
+        self.filter = flt
+        self.send, self.receive = trio.open_memory_channel[bytes](queue_size)
+        self.scope = trio.CancelScope()
+        self.overflowed = False
+        # Whether each name matches: a regex per event per subscriber would dominate
+        # the cost of publishing, and there are few names.
+        self._name_ok: dict[str, bool] = {}
+
+    def wants(self, name: str, state: str | None) -> bool:
+        ok = self._name_ok.get(name)
+        if ok is None:
+            ok = self._name_ok[name] = self.filter.matches_name(name)
+        return ok and (state is None or self.filter.matches_state(state))
+
+
+class BusServer:
+    """Serve the monitor bus on `socket_path`; publish with the synchronous `publish_*`."""
+
+    def __init__(
+        self,
+        socket_path: str,
+        *,
+        queue_size: int = 1024,
+        ring_size: int = 4096,
+        lxcpath: str | None = None,
+        snapshot_source: SnapshotSource | None = None,
+        overflow_grace: float = 1.0,
+    ) -> None:
+        if queue_size < 1 or ring_size < 1:
+            raise ValueError("queue_size and ring_size must be at least 1")
+        self.socket_path = socket_path
+        self.queue_size = queue_size
+        self.lxcpath = lxcpath
+        #: Called (synchronously) at every subscribe: {name: state} of every container
+        #: defined in the lxcpath, so a container the daemon never started shows as
+        #: STOPPED. Published states take precedence over what it returns.
+        self.snapshot_source: SnapshotSource | None = snapshot_source
+        self.overflow_grace = overflow_grace
+        #: Names this server instance; a restarted daemon has another epoch.
+        self.epoch = os.urandom(8).hex()
+        self._seq = 0
+        self._ring: deque[tuple[Event, bytes]] = deque(maxlen=ring_size)
+        self._evicted_seq = 0
+        self._evicted_time: float | None = None
+        self._known: dict[str, str] = {}
+        self._subscribers: set[_Subscriber] = set()
+        self._scope: trio.CancelScope | None = None
+        self._stopped: trio.Event | None = None
+        self.overflows = 0
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def seq(self) -> int:
+        """The sequence number of the last published event (0 before the first)."""
+        return self._seq
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def known_states(self) -> dict[str, str]:
+        """A copy of the last published state of every name."""
+        return dict(self._known)
+
+    def set_known(self, states: Mapping[str, str]) -> None:
+        """Replace the known states (the daemon does this after re-adopting containers)."""
+        self._known = {name: check_state(state) for name, state in states.items()}
+
+    def snapshot(self) -> dict[str, str]:
+        """{name: state} as a new subscriber sees it: the source, overridden by published states."""
+        merged: dict[str, str] = {}
+        if self.snapshot_source is not None:
+            try:
+                merged.update(self.snapshot_source())
+            except Exception:  # noqa: BLE001 - a broken source must not break subscribing
+                pass
+        merged.update(self._known)
+        return merged
+
+    # ------------------------------------------------------------------ publishing
+
+    def publish_state(self, name: str, state: str) -> StateEvent:
+        """Announce a transition; never blocks (a subscriber that cannot keep up is dropped)."""
+        check_state(state)
+        self._known[name] = state
+        event = StateEvent(self._next_seq(), time.time(), name, state, self.lxcpath)
+        self._publish(event, name, state)
+        return event
+
+    def publish_exit(
+        self, name: str, exit_code: int | None = None, signal: int | None = None
+    ) -> ExitEvent:
+        """Announce the exit of a container's init or application (code, or killing signal)."""
+        status = exit_status(exit_code, signal)
+        event = ExitEvent(
+            self._next_seq(), time.time(), name, status, exit_code, signal, self.lxcpath
+        )
+        self._publish(event, name, None)
+        return event
+
+    def publish_created(self, name: str) -> CreatedEvent:
+        """Announce a newly defined container (known as STOPPED from now on)."""
+        self._known.setdefault(name, "STOPPED")
+        event = CreatedEvent(self._next_seq(), time.time(), name, self.lxcpath)
+        self._publish(event, name, None)
+        return event
+
+    def publish_destroyed(self, name: str) -> DestroyedEvent:
+        """Announce a removed container (it leaves the snapshot)."""
+        self._known.pop(name, None)
+        event = DestroyedEvent(self._next_seq(), time.time(), name, self.lxcpath)
+        self._publish(event, name, None)
+        return event
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _publish(self, event: Event, name: str, state: str | None) -> None:
+        data = encode(event)
+        ring = self._ring
+        if len(ring) == ring.maxlen:
+            oldest = ring[0][0]
+            self._evicted_seq = oldest.seq
+            self._evicted_time = oldest.time
+        ring.append((event, data))
+        dropped: list[_Subscriber] | None = None
+        for sub in self._subscribers:
+            if not sub.wants(name, state):
+                continue
+            try:
+                sub.send.send_nowait(data)
+            except trio.WouldBlock:
+                sub.overflowed = True
+                dropped = [sub] if dropped is None else [*dropped, sub]
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                dropped = [sub] if dropped is None else [*dropped, sub]
+        if dropped:
+            for sub in dropped:
+                self._drop(sub)
+
+    def _drop(self, sub: _Subscriber) -> None:
+        """Stop feeding a subscriber; an overflowed one gets `overflow_grace` to be told."""
+        self._subscribers.discard(sub)
+        sub.send.close()
+        if sub.overflowed:
+            self.overflows += 1
+            sub.scope.deadline = min(sub.scope.deadline, trio.current_time() + self.overflow_grace)
+
+    # ------------------------------------------------------------------ subscribing
+
+    def _register(self, request: Subscribe, flt: Filter) -> tuple[bytes, _Subscriber]:
+        """Replay, snapshot, `synced` and the subscriber's queue, in one step with no await."""
+        parts: list[bytes] = []
+        replay_complete: bool | None = None
+        if request.since is not None or request.since_time is not None:
+            replay_complete = self._replay(request, flt, parts)
+        lxcpath = self.lxcpath
+        for name, state in sorted(self.snapshot().items()):
+            if flt.matches_name(name) and flt.matches_state(state):
+                parts.append(encode(SnapshotItem(name, state, lxcpath)))
+        parts.append(encode(Synced(self._seq, self.epoch, replay_complete)))
+        sub = _Subscriber(flt, self.queue_size)
+        self._subscribers.add(sub)
+        return b"".join(parts), sub
+
+    def _replay(self, request: Subscribe, flt: Filter, parts: list[bytes]) -> bool:
+        """Append the ring's matching events since the requested point; True if none is missing."""
+        if request.epoch is not None and request.epoch != self.epoch:
+            return False  # another server's numbering: the snapshot is all we can offer
+        if request.since is not None:
+            since = request.since
+            if since > self._seq:
+                return False
+            for event, data in self._ring:
+                if event.seq > since and flt.matches(event):
+                    parts.append(data)
+            return since >= self._evicted_seq
+        since_time = request.since_time
+        assert since_time is not None
+        for event, data in self._ring:
+            if event.time >= since_time and flt.matches(event):
+                parts.append(data)
+        return self._evicted_time is None or self._evicted_time < since_time
+
+    def _unregister(self, sub: _Subscriber) -> None:
+        self._subscribers.discard(sub)
+        sub.send.close()
+
+    # ------------------------------------------------------------------ serving
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen and serve until cancelled (or `aclose`); removes the socket file on the way out."""
+        if self._stopped is not None:
+            raise BusError("this BusServer is already serving")
+        self._stopped = trio.Event()
+        try:
+            sock = await self._bind()
+            identity = _identity(self.socket_path)
+            try:
+                listener = trio.SocketListener(sock)
+                with trio.CancelScope() as scope:
+                    self._scope = scope
+                    async with listener, trio.open_nursery() as nursery:
+                        task_status.started()
+                        await self._accept_loop(listener, nursery)
+            finally:
+                for sub in list(self._subscribers):
+                    self._unregister(sub)
+                # Only our own socket: a successor may already have renamed its own over it.
+                if _identity(self.socket_path) == identity:
+                    try:
+                        os.unlink(self.socket_path)
+                    except OSError:
+                        pass
+        finally:
+            self._scope = None
+            self._stopped.set()
+
+    async def aclose(self) -> None:
+        """Stop serving, disconnect every subscriber, remove the socket file."""
+        if self._scope is not None:
+            self._scope.cancel()
+        if self._stopped is not None:
+            await self._stopped.wait()
+
+    async def _bind(self) -> trio.socket.SocketType:
+        """A listening socket at socket_path (mode 0600); refuses if a live server is there."""
+        path = self.socket_path
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None:
+            if not stat.S_ISSOCK(mode):
+                raise BusError(f"{path} exists and is not a socket; not removing it")
+            if await _is_live(path):
+                raise BusAddressInUse(errno.EADDRINUSE, f"a bus server already listens on {path}")
+        temporary = f"{path}.{os.getpid()}.tmp"
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        sock = trio.socket.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
+        try:
+            await sock.bind(temporary)
+            os.chmod(temporary, 0o600)
+            sock.listen(128)
+            os.rename(temporary, path)  # atomic: replaces a stale socket
+        except BaseException:
+            sock.close()
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            raise
+        return sock
+
+    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as err:
+                if err.errno not in _ACCEPT_RETRY_ERRNOS:
+                    raise
+                await trio.sleep(0.1)  # out of fds or memory: wait for some to come back
+                continue
+            nursery.start_soon(self._handle, stream)
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        try:
+            async with stream:
+                await self._serve_subscriber(stream)
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass  # the subscriber went away; nothing to tell anyone
+
+    async def _serve_subscriber(self, stream: trio.SocketStream) -> None:
+        decoder = Decoder()
+        request = None
+        with trio.move_on_after(HANDSHAKE_TIMEOUT):
+            try:
+                request = await _read_request(stream, decoder)
+            except BusProtocolError as err:
+                await _send_error(stream, str(err))
+                return
+        if not isinstance(request, Subscribe):
+            return  # timed out or closed before subscribing
+        # Checked after the request is read, so that the client, which sends it at
+        # once, reads the refusal instead of a broken pipe.
+        refusal = _peer_refusal(stream)
+        if refusal is not None:
+            await _send_error(stream, refusal)
+            return
+        try:
+            flt = request.filter()
+        except InvalidFilter as err:
+            await _send_error(stream, str(err))
+            return
+        initial, sub = self._register(request, flt)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_cancel_on_eof, stream, nursery.cancel_scope)
+                await self._write(stream, initial, sub)
+                nursery.cancel_scope.cancel()
+        finally:
+            self._unregister(sub)
+
+    async def _write(self, stream: trio.SocketStream, initial: bytes, sub: _Subscriber) -> None:
+        """Send the initial block, then queued events in batches; an overflow notice at the end."""
+        with sub.scope:
+            await stream.send_all(initial)
+            receive = sub.receive
+            while not sub.overflowed:
+                try:
+                    batch = [await receive.receive()]
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    break
+                while len(batch) < WRITE_BATCH:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                        break
+                await stream.send_all(b"".join(batch))
+            if sub.overflowed:
+                notice = Overflow(
+                    f"more than {self.queue_size} events queued: disconnected; "
+                    "resubscribe (with since) to resync"
+                )
+                await stream.send_all(encode(notice))
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+async def _is_live(path: str) -> bool:
+    """Whether something accepts connections on the Unix socket at path."""
+    probe = trio.socket.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
+    try:
+        with trio.move_on_after(1.0):
+            await probe.connect(path)
+            return True
+        return True  # a listener that does not even accept in time is not stale
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def _peer_refusal(stream: trio.SocketStream) -> str | None:
+    """None if the peer may subscribe (root or our uid), else the reason it may not."""
+    size = struct.calcsize("3i")
+    try:
+        raw = stream.socket.getsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_PEERCRED, size)
+    except OSError as err:
+        return f"cannot check the peer's credentials: {err.strerror}"
+    _pid, uid, _gid = struct.unpack("3i", raw)
+    own = os.geteuid()
+    if uid in (0, own):
+        return None
+    return f"permission denied: uid {uid} may not subscribe (only root or uid {own})"
+
+
+async def _read_request(stream: trio.SocketStream, decoder: Decoder) -> object:
+    """The first message of a connection (a Subscribe, or an error); None at EOF."""
+    while True:
+        data = await stream.receive_some(65536)
+        if not data:
+            return None
+        messages = decoder.feed(data)
+        if messages:
+            first = messages[0]
+            if not isinstance(first, Subscribe):
+                kind = first.type if isinstance(first, UnknownMessage) else first.TYPE
+                raise BusProtocolError(f"expected a 'subscribe' message, got '{kind}'")
+            return first
+
+
+async def _send_error(stream: trio.SocketStream, message: str) -> None:
+    with trio.move_on_after(1.0):
+        await stream.send_all(encode(Error(message)))
+
+
+async def _cancel_on_eof(stream: trio.SocketStream, scope: trio.CancelScope) -> None:
+    """Notice a subscriber that hung up while no event was due (else it lingers until one is)."""
+    while await stream.receive_some(4096):
+        pass  # nothing more is expected after subscribe; ignore it
+    scope.cancel()

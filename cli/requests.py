@@ -1,0 +1,62 @@
+"""Client-side helpers shared by lxc-start, lxc-execute and lxc-stop.
+
+A config is checked here, before the daemon is asked for anything: a bad config
+fails the command with LXC's exit code and no state event at all (LXC also fails
+while loading the rcfile, before STARTING).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from runtime.config.parser import RawConfig, apply_define, parse_file
+from runtime.daemon_client import Connection
+from runtime.errors import LxcError
+
+#: Signals a foreground command passes on to its container (lxc-execute, lxc-start -F).
+FORWARDED_SIGNALS = (
+    signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+)  # fmt: skip
+
+
+def load_checked(config_path: str, defines: list[str]) -> RawConfig:
+    """Parse the config and the -s defines; ConfigError names file, line and key."""
+    raw = parse_file(config_path)
+    for define in defines:
+        apply_define(raw, define)
+    return raw
+
+
+def command_from(raw: RawConfig, key: str) -> list[str]:
+    """lxc.init.cmd / lxc.execute.cmd split into argv (LXC splits on blanks)."""
+    value = raw.get(key)
+    return value.split() if value else []
+
+
+def forward_signals(connection: Connection, name: str) -> None:
+    """While attached, pass INT/TERM/HUP/QUIT/USR1/USR2 on to the container's init."""
+
+    def handler(signum: int, _frame: object) -> None:
+        try:
+            connection.send({"op": "signal", "name": name, "signal": signum})
+        except OSError:
+            pass
+
+    for sig in FORWARDED_SIGNALS:
+        signal.signal(sig, handler)
+
+
+def final_reply(connection: Connection) -> dict[str, object]:
+    """Read until the final line; raise LxcError with the daemon's reason on failure."""
+    while True:
+        reply = connection.receive()
+        if "ok" not in reply:
+            continue
+        if not reply["ok"]:
+            raise LxcError(str(reply.get("error")), exit_code=int(reply.get("exit_code") or 1))  # type: ignore[arg-type]
+        return reply
+
+
+def absolute(path: str) -> str:
+    return os.path.abspath(path)

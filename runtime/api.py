@@ -1,0 +1,120 @@
+"""The Python API for trio programs: start, stop and wait on many containers at once.
+
+    import trio
+    from runtime.api import Runtime
+
+    async def main():
+        rt = Runtime("/var/lib/lxc")
+        async with trio.open_nursery() as nursery:
+            for name in ("web1", "web2", "web3"):
+                nursery.start_soon(rt.start, name)
+        print(await rt.state("web1"))
+        async with trio.open_nursery() as nursery:
+            for name in ("web1", "web2", "web3"):
+                nursery.start_soon(rt.stop, name)
+
+    trio.run(main)
+
+Each call is one request on its own connection to the lxcpath's daemon (started on
+first use, as the commands do), so any number of calls can run concurrently from
+one trio program; `wait` rides the monitor bus, so it never polls. The daemon does
+the work; this module only speaks its protocol, asynchronously.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import trio
+
+from runtime.control import LineReader, encode
+from runtime.daemon_client import bus_socket_path, control_socket_path, start_daemon
+from runtime.errors import LxcError
+from runtime.lxcpath import ContainerPaths
+
+
+class Runtime:
+    """A handle on one lxcpath's runtime daemon."""
+
+    def __init__(self, lxcpath: str) -> None:
+        self.lxcpath = os.path.abspath(lxcpath)
+
+    async def _connect(self) -> trio.SocketStream:
+        path = control_socket_path(self.lxcpath)
+        for attempt in range(2):
+            sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                await sock.connect(path)
+                return trio.SocketStream(sock)
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+                if attempt:
+                    raise
+                await trio.to_thread.run_sync(start_daemon, self.lxcpath)
+        raise AssertionError("unreachable")
+
+    async def request(self, message: dict[str, object]) -> dict[str, object]:
+        """Send one request and return its final reply; LxcError if it failed."""
+        stream = await self._connect()
+        reader = LineReader()
+        async with stream:
+            await stream.send_all(encode(message))
+            while True:
+                data = await stream.receive_some(65536)
+                if not data:
+                    raise LxcError("the runtime daemon closed the connection (see its log)")
+                for reply, _ in reader.feed(data):
+                    if "ok" not in reply:
+                        continue
+                    if not reply["ok"]:
+                        code = reply.get("exit_code") or 1
+                        raise LxcError(str(reply.get("error")), exit_code=int(code))  # type: ignore[arg-type]
+                    return reply
+
+    async def start(
+        self, name: str, argv: list[str] | None = None, *, defines: list[str] | None = None
+    ) -> int:
+        """Start a created container (detached); returns its init's host pid."""
+        paths = ContainerPaths(self.lxcpath, name)
+        if not paths.is_defined():
+            raise LxcError(f"{name} doesn't exist")
+        reply = await self.request(
+            {
+                "op": "start", "name": name, "mode": "system",
+                "argv": argv or ["/sbin/init"], "config_path": paths.config,
+                "defines": defines or [],
+            }
+        )  # fmt: skip
+        return int(reply["pid"])  # type: ignore[arg-type]
+
+    async def stop(self, name: str, *, kill: bool = False, timeout: float = 60) -> None:
+        """Stop a container (gracefully, or at once with kill=True) and wait for STOPPED."""
+        await self.request({"op": "stop", "name": name, "kill": kill, "timeout": timeout})
+
+    async def state(self, name: str) -> str:
+        reply = await self.request({"op": "state", "name": name})
+        return str(reply["state"])
+
+    async def wait(self, name: str, states: set[str], *, timeout: float | None = None) -> str:
+        """Wait until the container is in one of `states` (at once if it already is)."""
+        from bus.aclient import open_bus
+
+        await self._ensure_daemon()
+        with trio.fail_after(timeout) if timeout is not None else trio.CancelScope():
+            async with open_bus(bus_socket_path(self.lxcpath)) as bus:
+                async for event in bus.subscribe(_exact(name), states=states):
+                    found = getattr(event, "state", None)
+                    if found in states:
+                        return str(found)
+        raise LxcError(f"the bus closed before {name} reached {'|'.join(sorted(states))}")
+
+    async def _ensure_daemon(self) -> None:
+        await self.request({"op": "ping"})
+
+
+def _exact(name: str) -> str:
+    """A bus regex matching exactly `name`."""
+    import re
+
+    return re.escape(name)

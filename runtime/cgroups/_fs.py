@@ -1,0 +1,67 @@
+"""Small file operations on cgroup directories, shared by both backends.
+
+Why a module of its own: cgroup files behave unlike ordinary files (a write is one
+`write(2)` whose errno is the kernel's verdict on the value; a directory is removed
+with `rmdir` even though it lists files; a tree must be removed deepest first), and
+both backends need exactly the same handling of that.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+__all__ = ["listdirs_deepest_first", "procs", "read", "remove_tree", "write"]
+
+
+def read(path: str) -> str:
+    """The whole file, as the kernel gives it (trailing newline included)."""
+    with open(path) as file:
+        return file.read()
+
+
+def write(path: str, value: str) -> None:
+    """One `write(2)` of `value`: cgroup files take one value per write, and the
+    errno of that write is the kernel's reason for refusing it (EINVAL, EBUSY...)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def listdirs_deepest_first(top: str) -> Iterator[str]:
+    """`top` and every cgroup below it, children before parents (the rmdir order)."""
+    for dirpath, _dirnames, _files in os.walk(top, topdown=False):
+        yield dirpath
+
+
+def procs(top: str, recursive: bool = True) -> set[int]:
+    """The pids in `top`'s cgroup.procs (and its descendants' when recursive).
+
+    A cgroup removed while we walk is skipped: its processes are gone with it.
+    """
+    found: set[int] = set()
+    dirs = listdirs_deepest_first(top) if recursive else iter((top,))
+    for directory in dirs:
+        try:
+            text = read(os.path.join(directory, "cgroup.procs"))
+        except FileNotFoundError:
+            continue
+        found.update(int(word) for word in text.split())
+    return found
+
+
+def remove_tree(top: str) -> None:
+    """rmdir `top` and every cgroup below it, deepest first; a missing one is fine.
+
+    Raises the OSError of the first rmdir that fails for another reason (EBUSY when
+    processes remain).
+    """
+    if not os.path.isdir(top):
+        return
+    for directory in listdirs_deepest_first(top):
+        try:
+            os.rmdir(directory)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,65 @@
+"""The control protocol between the commands and the runtime daemon (sans-IO).
+
+JSON lines over a Unix stream socket, each object carrying `"v": 1`. A request
+is one line, `{"op": "start", ...}`; file descriptors that go with it (the
+caller's stdin/stdout/stderr for lxc-execute and lxc-start -F) travel as
+SCM_RIGHTS on the same sendmsg as the line's first byte. The daemon answers with
+zero or more progress lines (`{"event": "started", "pid": N}`,
+`{"event": "exited", ...}`) and one final line `{"ok": true, ...}` or
+`{"ok": false, "error": "...", "exit_code": N}`. An operation's meaning never
+changes once released; new ones get new names (as LXC's command protocol does).
+
+Standard library only: the clients use it.
+"""
+
+from __future__ import annotations
+
+import json
+
+VERSION = 1
+MAX_LINE = 1 << 20
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a protocol message."""
+
+
+def encode(message: dict[str, object]) -> bytes:
+    """One message as a JSON line."""
+    return json.dumps({"v": VERSION, **message}, separators=(",", ":")).encode() + b"\n"
+
+
+class LineReader:
+    """Splits received bytes into messages, keeping the fds that came with each."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._pending_fds: list[int] = []
+
+    def feed(self, data: bytes, fds: list[int] | None = None) -> list[tuple[dict[str, object], list[int]]]:
+        """Add received bytes (and fds); return every complete message with its fds."""
+        if fds:
+            self._pending_fds.extend(fds)
+        self._buffer.extend(data)
+        messages = []
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                if len(self._buffer) > MAX_LINE:
+                    raise ProtocolError("message too long")
+                return messages
+            line = bytes(self._buffer[:end])
+            del self._buffer[: end + 1]
+            try:
+                message = json.loads(line)
+            except ValueError:
+                raise ProtocolError(f"not JSON: {line[:80]!r}") from None
+            if not isinstance(message, dict):
+                raise ProtocolError("a message must be a JSON object")
+            fds_for_line, self._pending_fds = self._pending_fds, []
+            messages.append((message, fds_for_line))
+
+    def leftover_fds(self) -> list[int]:
+        """Fds received but not claimed by a message (the caller closes them)."""
+        fds, self._pending_fds = self._pending_fds, []
+        return fds

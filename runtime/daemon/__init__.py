@@ -1,0 +1,1 @@
+"""The runtime daemon: `python -m runtime.daemon --lxcpath PATH` (see app.py)."""

@@ -1,0 +1,457 @@
+"""The runtime daemon of one lxcpath: control server, bus, spawner, supervisors.
+
+One trio process per lxcpath, started on demand by the first command that needs
+it (runtime.daemon_client). It serves the control socket (requests from the
+commands), runs the monitor bus, keeps the link to the spawner, and runs one
+supervisor task per container in its nursery. It re-adopts what a previous daemon
+left running (runtime records + pid start times), and it exits by itself after a
+quiet period with no container and no client.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import struct
+
+import trio
+
+from runtime import lifecycle as lc
+from runtime import records
+from runtime.control import LineReader, ProtocolError, encode
+from runtime.daemon.spawner_link import SpawnerLink
+from runtime.lxcpath import ContainerPaths, list_names
+from runtime.status import process_start_time
+from runtime.supervisor import Hooks, StartSpec, Supervisor
+
+log = logging.getLogger("trio-lxc.daemon")
+
+MAX_FDS = 8
+
+
+class Daemon:
+    """The daemon's state and its request handlers."""
+
+    def __init__(self, lxcpath: str, rundir: str, *, idle_timeout: float) -> None:
+        self.lxcpath = lxcpath
+        self.rundir = rundir
+        self.idle_timeout = idle_timeout
+        self.supervisors: dict[str, Supervisor] = {}
+        self.connections = 0
+        self.activity = trio.Event()
+        self.bus: object | None = None
+        self.spawner: SpawnerLink | None = None
+        self.nursery: trio.Nursery | None = None
+        self.identity = {"pid": os.getpid(), "start_time": process_start_time(os.getpid())}
+
+    # -- life -------------------------------------------------------------------
+    async def run(self, ready: callable | None = None) -> None:  # type: ignore[valid-type]
+        from bus.server import BusServer
+
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            self.bus = BusServer(
+                os.path.join(self.rundir, "bus.sock"),
+                lxcpath=self.lxcpath,
+                snapshot_source=self.snapshot,
+            )
+            await nursery.start(self.bus.serve)  # type: ignore[attr-defined]
+            self.spawner = await SpawnerLink.connect_or_start(
+                os.path.join(self.rundir, "spawner.sock")
+            )
+            await nursery.start(self.spawner.run)
+            with trio.move_on_after(5):
+                await self.spawner.hello.wait()
+            await self.readopt()
+            listener = await self.listen()
+            nursery.start_soon(self.serve_control, listener)
+            if ready is not None:
+                ready()
+            log.info("daemon for %s ready", self.lxcpath)
+            await self.wait_idle()
+            log.info("idle for %.0f s: exiting", self.idle_timeout)
+            nursery.cancel_scope.cancel()
+        if self.spawner is not None:
+            await self.spawner.aclose()
+        for name in ("control.sock",):
+            try:
+                os.unlink(os.path.join(self.rundir, name))
+            except FileNotFoundError:
+                pass
+
+    async def wait_idle(self) -> None:
+        """Return once nothing has happened for idle_timeout with nothing running."""
+        while True:
+            self.activity = trio.Event()
+            if self.busy():
+                # Bus subscribers come and go without telling us: look again soon.
+                with trio.move_on_after(1):
+                    await self.activity.wait()
+                continue
+            with trio.move_on_after(self.idle_timeout):
+                await self.activity.wait()
+                continue
+            if not self.busy():
+                return
+
+    def busy(self) -> bool:
+        return bool(self.supervisors) or self.connections > 0 or self._bus_subscribers() > 0
+
+    def _bus_subscribers(self) -> int:
+        count = getattr(self.bus, "subscriber_count", 0)
+        return int(count() if callable(count) else count)
+
+    def touch(self) -> None:
+        self.activity.set()
+
+    def snapshot(self) -> dict[str, str]:
+        """Every container of the lxcpath with its state (defined ones default to STOPPED)."""
+        states = {name: lc.STOPPED for name in list_names(self.lxcpath)}
+        states.update({name: sup.state for name, sup in self.supervisors.items()})
+        return states
+
+    # -- bus publishing -----------------------------------------------------------
+    def publish_state(self, name: str, state: str) -> None:
+        self.bus.publish_state(name, state)  # type: ignore[attr-defined]
+
+    def publish_exit(self, name: str, exit_code: int | None, sig: int | None) -> None:
+        self.bus.publish_exit(name, exit_code=exit_code, signal=sig)  # type: ignore[attr-defined]
+
+    def hooks(self) -> Hooks:
+        assert self.spawner is not None
+        return Hooks(
+            lxcpath=self.lxcpath,
+            spawner=self.spawner,
+            publish_state=self.publish_state,
+            publish_exit=self.publish_exit,
+            daemon_identity=self.identity,
+        )
+
+    # -- supervisors ----------------------------------------------------------------
+    async def launch(self, spec: StartSpec) -> Supervisor:
+        """Start a supervisor for `spec` and wait until the start succeeded or failed."""
+        assert self.nursery is not None
+        supervisor = Supervisor(self.hooks(), spec)
+        self.supervisors[spec.name] = supervisor
+        self.nursery.start_soon(self._run_supervisor, supervisor)
+        await supervisor.started.wait()
+        return supervisor
+
+    async def _run_supervisor(self, supervisor: Supervisor) -> None:
+        try:
+            await supervisor.run()
+        except Exception:
+            log.exception("%s: supervisor failed", supervisor.name)
+        finally:
+            if self.supervisors.get(supervisor.name) is supervisor:
+                del self.supervisors[supervisor.name]
+            self.touch()
+
+    async def readopt(self) -> None:
+        """Take over containers a previous daemon left running; clean up dead ones."""
+        for name, record in records.read_records(self.lxcpath).items():
+            pid = record.get("pid")
+            alive = (
+                isinstance(pid, int)
+                and process_start_time(pid) == record.get("pid_start_time")
+                and record.get("state") in (lc.RUNNING, lc.FROZEN, lc.THAWED, lc.FREEZING)
+            )
+            cgroups = _cgroups_from(record)
+            if not alive:
+                log.info("%s: cleaning up after a container that died unsupervised", name)
+                if cgroups is not None:
+                    try:
+                        cgroups.kill_all(signal.SIGKILL)
+                        cgroups.destroy()
+                    except Exception:  # noqa: BLE001
+                        log.exception("%s: cleaning up cgroups", name)
+                records.remove_record(self.lxcpath, name)
+                continue
+            log.info("%s: re-adopting init pid %s", name, pid)
+            spec = StartSpec(
+                name=name,
+                mode=str(record.get("mode") or "system"),
+                argv=[],
+                config_path=record.get("config_path"),  # type: ignore[arg-type]
+            )
+            supervisor = Supervisor(self.hooks(), spec)
+            supervisor.lifecycle.state = str(record["state"])
+            supervisor.pid = int(pid)  # type: ignore[arg-type]
+            supervisor.cgroups = cgroups
+            try:
+                supervisor.config = supervisor._load_config()
+            except Exception:  # noqa: BLE001 - the config may have changed; keep supervising
+                supervisor.config = None
+            supervisor.started.set()
+            self.supervisors[name] = supervisor
+            assert self.nursery is not None
+            self.nursery.start_soon(self._run_adopted, supervisor)
+
+    async def _run_adopted(self, supervisor: Supervisor) -> None:
+        try:
+            await supervisor._supervise()
+        except Exception:
+            log.exception("%s: adopted supervisor failed", supervisor.name)
+        finally:
+            supervisor.stopped.set()
+            if self.supervisors.get(supervisor.name) is supervisor:
+                del self.supervisors[supervisor.name]
+            self.touch()
+
+    # -- control socket ---------------------------------------------------------------
+    async def listen(self) -> trio.SocketListener:
+        path = os.path.join(self.rundir, "control.sock")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        await sock.bind(path)
+        os.chmod(path, 0o600)
+        sock.listen(128)
+        return trio.SocketListener(sock)
+
+    async def serve_control(self, listener: trio.SocketListener) -> None:
+        await trio.serve_listeners(self.handle_connection, [listener])  # type: ignore[arg-type]
+
+    async def handle_connection(self, stream: trio.SocketStream) -> None:
+        sock = stream.socket
+        if not _peer_allowed(sock):
+            await stream.aclose()
+            return
+        self.connections += 1
+        self.touch()
+        conn = ControlConnection(self, stream)
+        try:
+            await conn.serve()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError) as err:
+            log.debug("control connection ended: %s", err)
+        finally:
+            conn.close_fds()
+            self.connections -= 1
+            self.touch()
+            await stream.aclose()
+
+
+class ControlConnection:
+    """One command's connection: reads requests, runs them, writes replies."""
+
+    def __init__(self, daemon: Daemon, stream: trio.SocketStream) -> None:
+        self.daemon = daemon
+        self.stream = stream
+        self.reader = LineReader()
+        self.queue: list[tuple[dict[str, object], list[int]]] = []
+        self.new_message = trio.Event()
+        self.eof = False
+
+    async def reply(self, message: dict[str, object]) -> None:
+        await self.stream.send_all(encode(message))
+
+    async def read_more(self) -> bool:
+        sock = self.stream.socket
+        data, ancdata, _, _ = await sock.recvmsg(65536, socket.CMSG_SPACE(MAX_FDS * 4))
+        fds = _fds_from(ancdata)
+        if not data:
+            for fd in fds:
+                os.close(fd)
+            self.eof = True
+            return False
+        self.queue.extend(self.reader.feed(data, fds))
+        return True
+
+    async def next_message(self) -> tuple[dict[str, object], list[int]] | None:
+        while not self.queue:
+            if self.eof or not await self.read_more():
+                return None
+        return self.queue.pop(0)
+
+    def close_fds(self) -> None:
+        for _, fds in self.queue:
+            for fd in fds:
+                os.close(fd)
+        for fd in self.reader.leftover_fds():
+            os.close(fd)
+
+    async def serve(self) -> None:
+        while True:
+            item = await self.next_message()
+            if item is None:
+                return
+            message, fds = item
+            op = message.get("op")
+            handler = getattr(self, f"op_{str(op).replace('-', '_')}", None)
+            if handler is None:
+                for fd in fds:
+                    os.close(fd)
+                await self.reply({"ok": False, "error": f"unknown request '{op}'", "exit_code": 1})
+                continue
+            await handler(message, fds)
+
+    # -- requests -------------------------------------------------------------------
+    async def op_ping(self, message: dict[str, object], fds: list[int]) -> None:
+        await self.reply({"ok": True, "pid": os.getpid()})
+
+    async def op_state(self, message: dict[str, object], fds: list[int]) -> None:
+        name = str(message.get("name"))
+        supervisor = self.daemon.supervisors.get(name)
+        if supervisor is None:
+            await self.reply({"ok": True, "state": lc.STOPPED, "pid": None})
+        else:
+            await self.reply({"ok": True, "state": supervisor.state, "pid": supervisor.pid})
+
+    async def op_start(self, message: dict[str, object], fds: list[int]) -> None:
+        """start (lxc-start -d) or, with "attach", run attached (lxc-start -F, lxc-execute)."""
+        name = str(message.get("name"))
+        mode = str(message.get("mode") or "system")
+        attach = bool(message.get("attach"))
+        stdio = tuple(fds[:3]) if len(fds) >= 3 else None
+        for fd in fds[3:]:
+            os.close(fd)
+        if name in self.daemon.supervisors:
+            for fd in stdio or ():
+                os.close(fd)
+            await self.reply({"ok": False, "error": "Container is already running", "exit_code": 1})
+            return
+        spec = StartSpec(
+            name=name,
+            mode=mode,
+            argv=[str(a) for a in message.get("argv") or []],  # type: ignore[union-attr]
+            config_path=message.get("config_path"),  # type: ignore[arg-type]
+            config_text=message.get("config_text"),  # type: ignore[arg-type]
+            defines=[str(d) for d in message.get("defines") or []],  # type: ignore[union-attr]
+            stdio=stdio,  # type: ignore[arg-type]
+        )
+        supervisor = await self.daemon.launch(spec)
+        if supervisor.start_error is not None:
+            await self.reply({"ok": False, "error": supervisor.start_error, "exit_code": 1})
+            return
+        await self.reply({"event": "started", "pid": supervisor.pid})
+        if not attach:
+            await self.reply({"ok": True, "pid": supervisor.pid})
+            return
+        await self._follow(supervisor)
+
+    async def _follow(self, supervisor: Supervisor) -> None:
+        """Stay with an attached container: forward signals, report its exit."""
+        async with trio.open_nursery() as nursery:
+
+            async def forward_signals() -> None:
+                while True:
+                    item = await self.next_message()
+                    if item is None:
+                        # The command went away (killed): an attached container goes too.
+                        supervisor.kill()
+                        return
+                    message, fds = item
+                    for fd in fds:
+                        os.close(fd)
+                    if message.get("op") == "signal":
+                        supervisor.send_signal(int(message.get("signal") or signal.SIGTERM))  # type: ignore[arg-type]
+
+            nursery.start_soon(forward_signals)
+            await supervisor.stopped.wait()
+            nursery.cancel_scope.cancel()
+        await self.reply(
+            {
+                "ok": True,
+                "status": supervisor.exit_status,
+                "exit_code": supervisor.exit_code,
+                "signal": supervisor.exit_signal,
+            }
+        )
+
+    async def op_stop(self, message: dict[str, object], fds: list[int]) -> None:
+        for fd in fds:
+            os.close(fd)
+        name = str(message.get("name"))
+        supervisor = self.daemon.supervisors.get(name)
+        if supervisor is None or supervisor.state == lc.STOPPED:
+            await self.reply({"ok": False, "error": f"{name} is not running", "exit_code": 2})
+            return
+        await supervisor.started.wait()
+        timeout = float(message.get("timeout", 60))  # type: ignore[arg-type]
+        if message.get("kill") or timeout == 0:
+            supervisor.kill()
+        elif message.get("reboot"):
+            supervisor.reboot_requested = True
+            supervisor.send_signal(supervisor.reboot_signal())
+            await self.reply({"ok": True})
+            return
+        else:
+            supervisor.send_signal(supervisor.halt_signal())
+            if message.get("nowait"):
+                await self.reply({"ok": True})
+                return
+            with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
+                await supervisor.stopped.wait()
+            if not supervisor.stopped.is_set():
+                if message.get("nokill"):
+                    await self.reply(
+                        {"ok": False, "error": f"{name} did not stop within {timeout:g} s",
+                         "exit_code": 1}
+                    )  # fmt: skip
+                    return
+                supervisor.kill()
+        if message.get("nowait"):
+            await self.reply({"ok": True})
+            return
+        await supervisor.stopped.wait()
+        await self.reply({"ok": True})
+
+    async def op_signal(self, message: dict[str, object], fds: list[int]) -> None:
+        for fd in fds:
+            os.close(fd)
+        supervisor = self.daemon.supervisors.get(str(message.get("name")))
+        if supervisor is None:
+            await self.reply({"ok": False, "error": "not running", "exit_code": 1})
+            return
+        supervisor.send_signal(int(message.get("signal") or signal.SIGTERM))  # type: ignore[arg-type]
+        await self.reply({"ok": True})
+
+    async def op_shutdown(self, message: dict[str, object], fds: list[int]) -> None:
+        """Kill every container and exit (tests and `make` clean-up use it)."""
+        for fd in fds:
+            os.close(fd)
+        for supervisor in list(self.daemon.supervisors.values()):
+            await supervisor.started.wait()
+            supervisor.kill()
+        for supervisor in list(self.daemon.supervisors.values()):
+            await supervisor.stopped.wait()
+        await self.reply({"ok": True})
+        self.daemon.idle_timeout = 0
+        self.daemon.touch()
+
+
+def _peer_allowed(sock: trio.socket.SocketType) -> bool:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _, uid, _ = struct.unpack("3i", creds)
+    return uid in (0, os.getuid())
+
+
+def _fds_from(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
+    import array
+
+    fds: list[int] = []
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(data) - len(data) % 4
+            fds.extend(array.array("i", data[:usable]))
+    return fds
+
+
+def _cgroups_from(record: dict[str, object]) -> object | None:
+    paths = record.get("cgroups")
+    if not isinstance(paths, dict):
+        return None
+    from runtime.cgroups import ContainerCgroups
+
+    try:
+        return ContainerCgroups.from_paths(paths)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def container_paths(lxcpath: str, name: str) -> ContainerPaths:
+    return ContainerPaths(lxcpath, name)

@@ -1,0 +1,273 @@
+"""The container child: everything between the spawner's fork and the payload's exec.
+
+`run_container(request)` is called in a process "A" just forked by the spawner
+and never returns. The steps (messages: `runtime.spawn.handshake`):
+
+1. A: the fds are arranged (stdio on 0-2, the sync socket and status fd kept,
+   everything else of the spawner closed), signals reset; the namespaces are
+   joined (lxc.namespace.share.*) and created (`runtime.spawn.namespaces`, all but
+   cgroup). With a new pid (or time) namespace A forks the init "B", sends
+   {"step": "pid", "pid": B} and exits 0 (the spawner, a child subreaper, adopts
+   B); otherwise A is B and sends its own pid. A failure here is sent as
+   {"step": "error"} instead of the pid.
+2. B waits for {"step": "go"}: the daemon uses the pause to move B into the
+   container's cgroups and network devices into its namespace. EOF or anything
+   else and B exits 1 without a word.
+3. B sets itself up: the cgroup namespace (now rooted at the container's cgroup),
+   the hostname (lxc.uts.name, default the container's name), `lo` up in a new
+   network namespace, lxc.sysctl.* and lxc.proc.*, the mounts and /dev
+   (`mounts`, `devices`, `cgroupfs`), pivot_root, then cwd, limits, credentials
+   and capabilities (`process`). Any failure: {"step": "error", "message": ...}
+   naming the key, and exit 1.
+4. System mode: exec argv as pid 1; the sync socket is close-on-exec, so EOF on
+   it means "started". A failed exec is reported as an error. Application mode: B
+   becomes `init`, forks the application (pid 2), closes the sync socket (EOF =
+   started) and reaps (`runtime.spawn.reaper`) until the container is empty; a
+   failed exec of the application is printed on its stderr as lxc-execute does
+   and gives status 255, after the start.
+
+Nothing of the spawner's state is trusted: the child never returns into the
+caller's code and leaves with os._exit on every path (no atexit handlers, no
+buffered output of the parent flushed twice). The module imports everything the
+child needs at import time; after pivot_root the host's Python files are out of
+reach, so no import may happen later.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import socket
+from typing import Any, NoReturn
+
+from runtime import linux
+from runtime.spawn import cgroupfs, devices, handshake, mounts, namespaces, process, reaper
+from runtime.spawn.errors import SetupError, describe_os_error
+from runtime.spawn.namespaces import NamespacePlan
+from runtime.spawn.request import ChildRequest
+
+__all__ = ["ChildRequest", "run_container"]
+
+
+def run_container(request: ChildRequest) -> NoReturn:
+    """Set up and start one container in this freshly forked process; never returns."""
+    code = 1
+    try:
+        code = _start(request)
+    except BaseException:  # noqa: BLE001 - nothing may escape into the spawner's code
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _report(sock: socket.socket, message: str) -> None:
+    """Send the abort reason; the daemon may already be gone."""
+    try:
+        handshake.send_msg(sock, {"step": handshake.STEP_ERROR, "message": message})
+    except OSError:
+        pass
+
+
+def _start(request: ChildRequest) -> int:
+    gc.disable()  # no collection may close a spawner object's fd under us
+    process.reset_signals()
+    keep = [request.sync.detach()]
+    if request.is_application and request.status_fd is not None:
+        keep.append(request.status_fd)
+    try:
+        moved = process.arrange_fds(request.stdio, keep)
+    except OSError:
+        return 1  # no sync socket we could report on
+    sock = socket.socket(fileno=moved[0])
+    status_fd = moved[1] if len(moved) > 1 else None
+    config = request.config
+    if not request.argv:
+        _report(sock, "no command to run")
+        return 1
+    try:
+        ns = namespaces.plan(config, request.mode)
+        namespaces.enter(ns, config)
+    except SetupError as err:
+        _report(sock, err.message)
+        return 1
+    if ns.needs_fork:
+        pid = os.fork()
+        if pid:
+            try:
+                handshake.send_msg(sock, {"step": handshake.STEP_PID, "pid": pid})
+            except OSError:
+                return 1  # B then reads EOF instead of go and exits
+            return 0
+    else:
+        handshake.send_msg(sock, {"step": handshake.STEP_PID, "pid": os.getpid()})
+    try:
+        go = handshake.recv_msg(sock)
+    except (OSError, handshake.ProtocolError):
+        return 1
+    if go is None or go.get("step") != handshake.STEP_GO:
+        return 1
+    try:
+        return _setup_and_run(request, ns, sock, status_fd)
+    except SetupError as err:
+        _report(sock, err.message)
+    except OSError as err:
+        _report(sock, f"container setup failed: {err}")
+    except Exception as err:  # noqa: BLE001 - reported, never raised into the spawner
+        _report(sock, f"container setup failed: {type(err).__name__}: {err}")
+    return 1
+
+
+def _setup_and_run(
+    request: ChildRequest, ns: NamespacePlan, sock: socket.socket, status_fd: int | None
+) -> int:
+    config = request.config
+    os.umask(0o022)
+    process.new_session(take_terminal=not request.is_application)
+    if request.is_application:
+        reaper.set_process_title("init")
+    modes = mounts.auto_modes(config.mount_auto)
+    hierarchies = _cgroup_hierarchies(modes, ns)
+    if "cgroup" in ns.new:
+        namespaces.unshare_cgroup()
+    if ns.has_own("uts"):
+        hostname = config.uts_name or request.name
+        try:
+            socket.sethostname(hostname)
+        except OSError as err:
+            raise SetupError(
+                "lxc.uts.name", f"cannot set hostname '{hostname}': {describe_os_error(err)}"
+            ) from None
+    if ns.has_own("net"):
+        try:
+            linux.interface_up("lo")
+        except OSError as err:
+            raise SetupError("lxc.net", f"cannot bring lo up: {describe_os_error(err)}") from None
+    process.apply_sysctls(config)
+    process.apply_proc(config)
+    last_cap = process.last_capability()
+    drop = process.capabilities_to_drop(config, last_cap)
+    _setup_filesystem(
+        request, ns, modes, hierarchies, keeps_sys_admin=process.CAP_SYS_ADMIN not in drop
+    )
+    process.change_directory(config)
+    env = process.environment(config, request.environ)
+    process.apply_prlimits(config)
+    process.drop_bounding(drop, "lxc.cap.keep" if config.cap_keep else "lxc.cap.drop")
+    process.switch_ids(config)
+    process.drop_own(drop)
+    process.set_no_new_privs(config)
+    if request.is_application:
+        return _run_application(request, ns, sock, status_fd, env)
+    try:
+        process.exec_payload(request.argv, env)
+    except OSError as err:
+        raise SetupError(
+            None, f'Failed to exec "{request.argv[0]}": {describe_os_error(err)}'
+        ) from None
+    raise AssertionError("exec returned")  # pragma: no cover
+
+
+def _cgroup_hierarchies(modes: dict[str, str], ns: NamespacePlan) -> list[cgroupfs.Hierarchy]:
+    """The host's cgroup hierarchies, read while our cgroup paths are still visible."""
+    if "cgroup" not in modes or not ns.has_own("mnt"):
+        return []
+    try:
+        return cgroupfs.host_hierarchies()
+    except OSError as err:
+        raise SetupError(
+            "lxc.mount.auto", f"cannot read the host's cgroups: {describe_os_error(err)}"
+        ) from None
+
+
+def _wants_mounts(config: Any) -> bool:
+    return bool(config.rootfs_path or config.mount_entry or config.mount_fstab or config.mount_auto)
+
+
+def _setup_filesystem(
+    request: ChildRequest,
+    ns: NamespacePlan,
+    modes: dict[str, str],
+    hierarchies: list[cgroupfs.Hierarchy],
+    keeps_sys_admin: bool,
+) -> None:
+    """Mounts, /dev and pivot_root (nothing without a mount namespace of our own)."""
+    config = request.config
+    if not ns.has_own("mnt"):
+        if "mnt" not in ns.share and _wants_mounts(config):
+            raise SetupError(
+                "lxc.namespace.keep", "mounts and a rootfs need the container's own mount namespace"
+            )
+        return
+    mounts.make_private()
+    ctx = mounts.setup_root(config, request.host_root)
+    try:
+        if "proc" in modes:
+            mounts.mount_proc(ctx, modes["proc"], own_net=ns.has_own("net"))
+        elif ns.has_own("pid") and (request.is_application or not ctx.own_root):
+            # lxc-init's transient /proc: `ps` in the container shows the container
+            mounts.mount_proc(ctx, "rw", own_net=False, key="/proc")
+        if "sys" in modes:
+            mounts.mount_sys(ctx, modes["sys"])
+        autodev = ctx.own_root and (config.autodev is None or config.autodev)
+        if autodev:
+            devices.mount_autodev(ctx, config)
+        base_dir = os.path.join(request.lxcpath, request.name)
+        mounts.mount_entries(ctx, mounts.read_fstab(config, base_dir), "lxc.mount.fstab")
+        mounts.mount_entries(ctx, config.mount_entry, "lxc.mount.entry")
+        if "cgroup" in modes:
+            cgroupfs.mount_cgroups(
+                ctx, modes["cgroup"], hierarchies, ns.isolated("cgroup"), keeps_sys_admin
+            )
+        if ctx.own_root:
+            devices.mount_devpts(ctx, config)
+            if autodev:
+                devices.mount_shm(ctx)
+            else:
+                devices.setup_ptmx(ctx)
+            devices.bind_terminals(ctx, config, request.console, request.ttys)
+        mounts.apply_rootfs_options(ctx, config)
+        mounts.pivot(ctx)
+    finally:
+        ctx.close()
+
+
+def _run_application(
+    request: ChildRequest,
+    ns: NamespacePlan,
+    sock: socket.socket,
+    status_fd: int | None,
+    env: dict[str, str],
+) -> int:
+    """Fork the application as pid 2, report the start, and reap until the end."""
+    own_pid_ns = os.getpid() == 1
+    reaper.block_signals()
+    if not own_pid_ns:
+        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    pid = os.fork()
+    if pid == 0:
+        _exec_application(request, sock, status_fd, env)
+    sock.close()  # EOF for the daemon: started
+    return reaper.run(pid, status_fd, own_pid_ns)
+
+
+def _exec_application(
+    request: ChildRequest, sock: socket.socket, status_fd: int | None, env: dict[str, str]
+) -> NoReturn:
+    """The application (pid 2): its own session, a clean mask, exec; 255 if that fails."""
+    try:
+        sock.close()
+        if status_fd is not None:
+            os.close(status_fd)
+        process.new_session()
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        process.exec_payload(request.argv, env)
+    except OSError as err:
+        message = f'lxc-execute: {request.name}: Failed to exec "{request.argv[0]}": {describe_os_error(err)}\n'
+        try:
+            os.write(2, message.encode(errors="replace"))
+        except OSError:
+            pass
+    except BaseException:  # noqa: BLE001 - the reaper reports the status
+        pass
+    os._exit(255)

@@ -1,0 +1,202 @@
+"""Which namespaces a container gets, and entering them.
+
+The set, as lxc(7) and lxc.container.conf(5) describe it:
+- an application container (lxc-execute) gets pid, ipc, mnt and uts, plus net when
+  it has a network device other than `none`;
+- a system container (lxc-start) gets uts, ipc, pid, mnt, net and cgroup, without
+  net when a device of type `none` asks to share the host's network;
+- `lxc.namespace.clone` replaces the set, `lxc.namespace.keep` removes from it,
+  `lxc.namespace.share.NS` joins an existing namespace instead (a /proc/PID/ns path,
+  or a pid); `lxc.time.offset.*` adds a time namespace.
+
+Where this differs from LXC: a share value naming a container is resolved by the
+daemon, which knows the init pids (it replaces the value by the pid before the
+fork; `shared_container_names` lists what to resolve). The child cannot look the
+name up itself: it has no business reading the daemon's records.
+
+The cgroup namespace is never unshared here: the container's init unshares it
+after the daemon has moved it into its cgroups (`go`), so the namespace's root is
+the container's own cgroup. User namespaces (`lxc.idmap`) are not supported yet.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from runtime import linux
+from runtime.spawn.errors import SetupError, describe_os_error
+
+#: Namespace name (as in lxc.namespace.* and /proc/PID/ns/) -> CLONE_NEW* flag.
+FLAGS: dict[str, int] = {
+    "cgroup": linux.CLONE_NEWCGROUP,
+    "ipc": linux.CLONE_NEWIPC,
+    "mnt": linux.CLONE_NEWNS,
+    "net": linux.CLONE_NEWNET,
+    "pid": linux.CLONE_NEWPID,
+    "time": linux.CLONE_NEWTIME,
+    "user": linux.CLONE_NEWUSER,
+    "uts": linux.CLONE_NEWUTS,
+}
+
+APPLICATION_DEFAULT = frozenset({"pid", "ipc", "mnt", "uts"})
+SYSTEM_DEFAULT = frozenset({"uts", "ipc", "pid", "mnt", "net", "cgroup"})
+
+#: setns order: mnt last, because joining a mount namespace changes root and cwd.
+_SETNS_ORDER = ("user", "cgroup", "ipc", "uts", "net", "pid", "time", "mnt")
+
+
+class NamespacePlan:
+    """new: namespaces to create; share: namespace -> path of one to join."""
+
+    __slots__ = ("new", "share")
+
+    def __init__(self, new: frozenset[str], share: dict[str, str]) -> None:
+        self.new = new
+        self.share = share
+
+    @property
+    def unshare_flags(self) -> int:
+        """CLONE_NEW* flags for the first unshare (everything new except cgroup)."""
+        flags = 0
+        for name in self.new - {"cgroup"}:
+            flags |= FLAGS[name]
+        return flags
+
+    @property
+    def needs_fork(self) -> bool:
+        """A new or joined pid/time namespace applies to children only: fork the init."""
+        return bool({"pid", "time"} & (self.new | set(self.share)))
+
+    def has_own(self, name: str) -> bool:
+        """The container has a namespace of this type of its own (new, not the host's)."""
+        return name in self.new
+
+    def isolated(self, name: str) -> bool:
+        """The container does not use the host's namespace of this type."""
+        return name in self.new or name in self.share
+
+    def __repr__(self) -> str:
+        return f"NamespacePlan(new={sorted(self.new)}, share={self.share!r})"
+
+
+def _has_net(config: Any) -> tuple[bool, bool]:
+    """(any device other than none, any device of type none)."""
+    types = [dev.type for dev in config.net]
+    return any(t not in (None, "none") for t in types), "none" in types
+
+
+def plan(config: Any, mode: str) -> NamespacePlan:
+    """The namespaces of a container started in `mode` ("system" / "application")."""
+    if config.namespace_clone:
+        new = set(config.namespace_clone)
+    else:
+        new = set(APPLICATION_DEFAULT if mode == "application" else SYSTEM_DEFAULT)
+        real_device, share_host = _has_net(config)
+        if real_device:
+            new.add("net")
+        if share_host:
+            new.discard("net")
+    if config.time_offset_boot is not None or config.time_offset_monotonic is not None:
+        new.add("time")
+    new -= set(config.namespace_keep)
+    share: dict[str, str] = {}
+    for name, value in config.namespace_share.items():
+        key = f"lxc.namespace.share.{name}"
+        if name not in FLAGS:
+            raise SetupError(key, f"unknown namespace '{name}'")
+        if value.startswith("/"):
+            share[name] = value
+        elif value.isdigit():
+            share[name] = f"/proc/{value}/ns/{name}"
+        else:
+            raise SetupError(key, f"container '{value}' is not running (no init pid known)")
+        new.discard(name)
+    if "user" in new or "user" in share:
+        raise SetupError("lxc.namespace.clone", "user namespaces are not supported yet")
+    return NamespacePlan(frozenset(new), share)
+
+
+def shared_container_names(config: Any) -> dict[str, str]:
+    """Namespace -> container name for `lxc.namespace.share.*` values naming a container.
+
+    The daemon replaces each of these values by the named container's init pid
+    before handing the config to the spawner.
+    """
+    return {
+        name: value
+        for name, value in config.namespace_share.items()
+        if not value.startswith("/") and not value.isdigit()
+    }
+
+
+def enter(ns: NamespacePlan, config: Any) -> None:
+    """Join the shared namespaces, then create the new ones (all but cgroup).
+
+    Every shared namespace is opened before the first setns: joining a mount
+    namespace changes what /proc paths mean.
+    """
+    fds: dict[str, int] = {}
+    try:
+        for name, path in ns.share.items():
+            try:
+                fds[name] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as err:
+                raise SetupError(
+                    f"lxc.namespace.share.{name}", f"cannot open '{path}': {describe_os_error(err)}"
+                ) from None
+        for name in _SETNS_ORDER:
+            if name in fds:
+                try:
+                    linux.setns(fds[name], FLAGS[name])
+                except OSError as err:
+                    raise SetupError(
+                        f"lxc.namespace.share.{name}",
+                        f"cannot join '{ns.share[name]}': {describe_os_error(err)}",
+                    ) from None
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    flags = ns.unshare_flags
+    if flags:
+        try:
+            linux.unshare(flags)
+        except OSError as err:
+            names = " ".join(sorted(ns.new - {"cgroup"}))
+            raise SetupError(
+                "lxc.namespace.clone",
+                f"cannot create namespaces ({names}): {describe_os_error(err)}",
+            ) from None
+    if "time" in ns.new:
+        _set_time_offsets(config)
+
+
+def _set_time_offsets(config: Any) -> None:
+    """Write lxc.time.offset.* into the new time namespace (before any process enters it)."""
+    lines = []
+    for clock, offset in (
+        ("monotonic", config.time_offset_monotonic),
+        ("boottime", config.time_offset_boot),
+    ):
+        if offset:
+            seconds, nanoseconds = divmod(offset, 10**9)
+            lines.append(f"{clock} {seconds} {nanoseconds}\n")
+    if not lines:
+        return
+    try:
+        with open("/proc/self/timens_offsets", "w") as handle:
+            handle.write("".join(lines))
+    except OSError as err:
+        raise SetupError(
+            "lxc.time.offset", f"cannot set clock offsets: {describe_os_error(err)}"
+        ) from None
+
+
+def unshare_cgroup() -> None:
+    """Create the cgroup namespace, rooted at the cgroup the daemon put us in."""
+    try:
+        linux.unshare(linux.CLONE_NEWCGROUP)
+    except OSError as err:
+        raise SetupError(
+            "lxc.namespace.clone", f"cannot create the cgroup namespace: {describe_os_error(err)}"
+        ) from None

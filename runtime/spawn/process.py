@@ -1,0 +1,324 @@
+"""The payload's process: fds, signals, environment, limits, credentials, exec.
+
+What a container's first process inherits is decided here, each piece from its
+config key:
+- fds: exactly the stdio the daemon passed, as 0, 1 and 2; every other fd of the
+  spawner is closed (only the sync socket and the status fd survive, close-on-exec,
+  until the payload starts). Inside, /proc/self/fd shows 0 1 2 only.
+- signals: every disposition back to SIG_DFL and an empty mask (a forked Python
+  process ignores SIGPIPE and SIGXFSZ, and `exec` keeps ignored signals ignored).
+- environment: exactly `container=lxc` plus lxc.environment (`NAME=VALUE`, or a
+  bare `NAME` taking the client's value when the daemon passed the client's
+  environment); nothing of the daemon's environment leaks in. LXC gives an
+  application exactly `container=lxc` too (see the reference).
+- umask 022, whatever the daemon's own is.
+- lxc.sysctl.* (written to /proc/sys/ with dots as slashes) and lxc.proc.* (written
+  to /proc/self/) are applied before pivot_root through the host's /proc: the
+  namespaced sysctls (net, ipc, uts) act on the namespaces of the writer, so this
+  needs no /proc inside the container and is not stopped by proc:mixed's
+  read-only /proc/sys. A non-namespaced sysctl changes the host, as in LXC.
+- lxc.prlimit.* with prlimit(2); lxc.init.groups/gid/uid (supplementary groups are
+  always replaced, so the daemon's never leak in); lxc.cap.drop / lxc.cap.keep on
+  the bounding set, and the same capabilities removed from the permitted,
+  effective and inheritable sets and every ambient capability cleared;
+  lxc.no_new_privs last.
+- exec searches PATH of the container's environment, else a standard PATH (glibc's
+  default of /bin:/usr/bin misses the sbin directories).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import resource
+import signal
+import termios
+from collections.abc import Iterable
+from typing import Any
+
+from runtime import linux
+from runtime.config.values import CAPABILITIES
+from runtime.spawn.errors import SetupError, describe_os_error
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CAP_SYS_ADMIN = CAPABILITIES.index("sys_admin")
+
+#: lxc.prlimit.NAME -> RLIMIT_* (resource names as in prlimit(1) and LXC).
+RLIMITS: dict[str, int] = {
+    name: getattr(resource, "RLIMIT_" + name.upper())
+    for name in (
+        "as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime "
+        "sigpending stack"
+    ).split()
+    if hasattr(resource, "RLIMIT_" + name.upper())
+}
+
+
+# -- fds and signals ----------------------------------------------------------------
+
+
+def close_all_except(keep: Iterable[int]) -> None:
+    """Close every fd of the process but `keep` (close_range between the kept ones)."""
+    low = 0
+    for fd in sorted(set(keep)):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 2**31 - 1)
+
+
+def arrange_fds(stdio: tuple[int, int, int], keep: list[int]) -> list[int]:
+    """Make `stdio` fds 0, 1, 2 and keep `keep` (renumbered, close-on-exec); close the rest.
+
+    Everything is first copied above 2, so a kept fd that happens to be 0, 1 or 2
+    survives the dup2 onto those numbers. Returns the new numbers of `keep`.
+    """
+    moved_keep = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in keep]
+    moved_stdio = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in stdio]
+    for number, fd in enumerate(moved_stdio):
+        os.dup2(fd, number, inheritable=True)
+    close_all_except([0, 1, 2, *moved_keep])
+    return moved_keep
+
+
+def reset_signals() -> None:
+    """Default dispositions, empty mask, no Python wakeup fd: a clean slate for exec."""
+    try:
+        signal.set_wakeup_fd(-1)
+    except (ValueError, OSError):
+        pass
+    for number in range(1, signal.NSIG):
+        if number in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(number, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass  # glibc-reserved real-time signals
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def new_session(take_terminal: bool = True) -> None:
+    """setsid, and (take_terminal) make stdin the controlling terminal if it is a free tty.
+
+    The payload gets the terminal: the system init, or the application (pid 2),
+    never the application container's reaper.
+    """
+    try:
+        os.setsid()
+    except OSError:
+        pass
+    if take_terminal and os.isatty(0):
+        try:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        except OSError:
+            pass  # someone else's controlling terminal: leave it
+
+
+# -- environment, sysctl, proc, limits ---------------------------------------------------
+
+
+def environment(config: Any, client_env: dict[str, str] | None) -> dict[str, str]:
+    """`container=lxc` plus lxc.environment; a bare NAME takes the client's value."""
+    env = {"container": "lxc"}
+    for item in config.environment:
+        name, sep, value = item.partition("=")
+        if sep:
+            env[name] = value
+        elif client_env is not None and name in client_env:
+            env[name] = client_env[name]
+    return env
+
+
+def _write_file(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def apply_sysctls(config: Any, proc: str = "/proc") -> None:
+    """lxc.sysctl.KEY = VALUE -> /proc/sys/KEY (dots become slashes)."""
+    for key, value in config.sysctl.items():
+        path = f"{proc}/sys/" + key.replace(".", "/")
+        try:
+            _write_file(path, value)
+        except OSError as err:
+            raise SetupError(
+                f"lxc.sysctl.{key}", f"cannot write '{value}' to {path}: {describe_os_error(err)}"
+            ) from None
+
+
+def apply_proc(config: Any, proc: str = "/proc") -> None:
+    """lxc.proc.KEY = VALUE -> /proc/self/KEY (oom_score_adj, ...)."""
+    for key, value in config.proc.items():
+        path = f"{proc}/self/{key}"
+        try:
+            _write_file(path, value)
+        except OSError as err:
+            raise SetupError(
+                f"lxc.proc.{key}", f"cannot write '{value}' to {path}: {describe_os_error(err)}"
+            ) from None
+
+
+def apply_prlimits(config: Any) -> None:
+    """lxc.prlimit.NAME = SOFT[:HARD] (-1 is unlimited)."""
+    for name, limit in config.prlimit.items():
+        key = f"lxc.prlimit.{name}"
+        if name not in RLIMITS:
+            raise SetupError(key, f"unknown resource '{name}'")
+        soft, hard = (resource.RLIM_INFINITY if v == -1 else v for v in (limit.soft, limit.hard))
+        try:
+            resource.prlimit(0, RLIMITS[name], (soft, hard))
+        except (OSError, ValueError) as err:
+            reason = describe_os_error(err) if isinstance(err, OSError) else str(err)
+            raise SetupError(key, f"cannot set {limit.soft}:{limit.hard}: {reason}") from None
+
+
+# -- credentials and capabilities --------------------------------------------------------
+
+
+def _group_ids(config: Any) -> list[int]:
+    groups = []
+    for item in config.init_groups:
+        for part in item.replace(",", " ").split():
+            if not part.isdigit():
+                raise SetupError("lxc.init.groups", f"'{part}' is not a numeric group id")
+            groups.append(int(part))
+    return groups
+
+
+def switch_ids(config: Any) -> None:
+    """Supplementary groups (lxc.init.groups, else none), then gid, then uid."""
+    try:
+        os.setgroups(_group_ids(config))
+    except OSError as err:
+        raise SetupError(
+            "lxc.init.groups", f"cannot set groups: {describe_os_error(err)}"
+        ) from None
+    if config.init_gid is not None:
+        try:
+            os.setresgid(config.init_gid, config.init_gid, config.init_gid)
+        except OSError as err:
+            raise SetupError(
+                "lxc.init.gid", f"cannot switch to gid {config.init_gid}: {describe_os_error(err)}"
+            ) from None
+    if config.init_uid is not None:
+        try:
+            os.setresuid(config.init_uid, config.init_uid, config.init_uid)
+        except OSError as err:
+            raise SetupError(
+                "lxc.init.uid", f"cannot switch to uid {config.init_uid}: {describe_os_error(err)}"
+            ) from None
+
+
+def capability_number(name: str) -> int:
+    """A capability by name (`sys_admin`, `CAP_SYS_ADMIN`) or number."""
+    if name.isdigit():
+        return int(name)
+    return CAPABILITIES.index(name.lower().removeprefix("cap_"))
+
+
+def last_capability() -> int:
+    """The highest capability this kernel knows (the bounding set answers EINVAL above)."""
+    number = len(CAPABILITIES) - 1
+    while number > 0:
+        try:
+            linux.prctl(linux.PR_CAPBSET_READ, number)
+            break
+        except OSError:
+            number -= 1
+    while True:  # a kernel newer than our table
+        try:
+            linux.prctl(linux.PR_CAPBSET_READ, number + 1)
+        except OSError:
+            return number
+        number += 1
+
+
+def capabilities_to_drop(config: Any, last_cap: int) -> set[int]:
+    """The capability numbers lxc.cap.drop or lxc.cap.keep take away."""
+    if config.cap_drop and config.cap_keep:
+        raise SetupError("lxc.cap.keep", "lxc.cap.drop and lxc.cap.keep cannot both be set")
+    if config.cap_keep:
+        keep = {capability_number(c) for c in config.cap_keep if c.lower() != "none"}
+        return {n for n in range(last_cap + 1) if n not in keep}
+    dropped = (capability_number(c) for c in config.cap_drop if c.lower() != "none")
+    return {n for n in dropped if n <= last_cap}
+
+
+def drop_bounding(caps: set[int], key: str = "lxc.cap.drop") -> None:
+    """Remove `caps` from the bounding set (what any later exec can ever get)."""
+    for number in sorted(caps):
+        try:
+            linux.prctl(linux.PR_CAPBSET_DROP, number)
+        except OSError as err:
+            name = CAPABILITIES[number] if number < len(CAPABILITIES) else str(number)
+            raise SetupError(key, f"cannot drop {name}: {describe_os_error(err)}") from None
+
+
+def drop_own(caps: set[int]) -> None:
+    """Remove `caps` from our effective/permitted/inheritable sets; clear ambient ones."""
+    try:
+        linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
+    except OSError as err:
+        if err.errno != errno.EINVAL:  # kernels before 4.3 have no ambient set
+            raise SetupError(
+                "lxc.cap.drop", f"cannot clear ambient capabilities: {describe_os_error(err)}"
+            ) from None
+    if not caps:
+        return
+    mask = 0
+    for number in caps:
+        mask |= 1 << number
+    effective, permitted, inheritable = linux.capget()
+    try:
+        linux.capset(effective & ~mask, permitted & ~mask, inheritable & ~mask)
+    except OSError as err:
+        raise SetupError(
+            "lxc.cap.drop", f"cannot drop capabilities: {describe_os_error(err)}"
+        ) from None
+
+
+def set_no_new_privs(config: Any) -> None:
+    if config.no_new_privs:
+        try:
+            linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+        except OSError as err:
+            raise SetupError("lxc.no_new_privs", describe_os_error(err)) from None
+
+
+def change_directory(config: Any) -> None:
+    cwd = config.init_cwd or "/"
+    try:
+        os.chdir(cwd)
+    except OSError as err:
+        raise SetupError(
+            "lxc.init.cwd", f"cannot change to '{cwd}': {describe_os_error(err)}"
+        ) from None
+
+
+# -- exec --------------------------------------------------------------------------------
+
+
+def exec_payload(argv: list[str], env: dict[str, str]) -> None:
+    """execve argv[0] (searched in PATH when it has no slash); raises OSError on failure.
+
+    The error raised is the most telling one met on the way (EACCES over ENOENT),
+    as execvp does.
+    """
+    program = argv[0]
+    if "/" in program:
+        os.execve(program, argv, env)
+    denied: OSError | None = None
+    other: OSError | None = None
+    for directory in env.get("PATH", DEFAULT_PATH).split(":"):
+        try:
+            os.execve(os.path.join(directory or ".", program), argv, env)
+        except OSError as err:
+            if err.errno == errno.EACCES:
+                denied = err
+            elif err.errno not in (errno.ENOENT, errno.ENOTDIR):
+                other = err
+    raise denied or other or FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)

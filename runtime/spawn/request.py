@@ -1,0 +1,107 @@
+"""What the spawner hands a freshly forked container child: `ChildRequest`.
+
+A plain class, not attrs: it is built in the daemon-facing spawner and read in the
+child only, never written to disk, and it holds live objects (a socket, fds, the
+typed config) that have no serial form. The config arrives already parsed and
+typed (`runtime.config.model.ContainerConfig`); the child never reads the config
+file again, so what the daemon validated is exactly what runs.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+SYSTEM = "system"
+APPLICATION = "application"
+MODES = (SYSTEM, APPLICATION)
+
+
+class ChildRequest:
+    """One container start, as the forked child sees it.
+
+    name: the container's name (the default hostname, and the prefix of messages).
+    lxcpath: the container's lxcpath (a relative `lxc.mount.fstab` is taken relative
+        to `<lxcpath>/<name>`).
+    mode: "system" (argv is exec'd as pid 1) or "application" (an lxc-init-like
+        reaper is pid 1 and argv runs as pid 2).
+    argv: the command; for system mode the caller has already chosen CMD, else
+        `lxc.init.cmd`, else `/sbin/init`.
+    config: the typed `ContainerConfig`. A `lxc.namespace.share.*` value naming a
+        container must already be replaced by that container's init pid (see
+        `namespaces.shared_container_names`).
+    sync: the child's end of a SOCK_SEQPACKET socketpair; the daemon holds the other
+        end (messages: `runtime.spawn.handshake`).
+    stdio: three fds that become 0, 1 and 2 of the payload (and of the reaper).
+    status_fd: application mode only: a writable file fd into which the reaper
+        writes the application's final status as one JSON line,
+        {"exit_code": N | null, "signal": N | null}. Opened by the daemon before the
+        fork, so the status survives a daemon that is down when the app exits.
+    host_root: the directory that stands for the host's root; a container without
+        `lxc.rootfs.path` runs on it (in a private mount namespace).
+    environ: the environment of the client that asked for the start; an
+        `lxc.environment` entry that is a bare NAME takes its value from here
+        (skipped when absent).
+    console: host path of a terminal (pty slave) to bind-mount on /dev/console of a
+        container with a rootfs; None leaves /dev/console alone.
+    ttys: host paths of terminals to bind-mount on /dev/tty1..N (or under
+        /dev/<lxc.tty.dir>/ with /dev/ttyN links) of a container with a rootfs.
+    """
+
+    __slots__ = (
+        "name",
+        "lxcpath",
+        "mode",
+        "argv",
+        "config",
+        "sync",
+        "stdio",
+        "status_fd",
+        "host_root",
+        "environ",
+        "console",
+        "ttys",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        lxcpath: str,
+        mode: str,
+        argv: list[str],
+        config: Any,
+        sync: socket.socket,
+        stdio: tuple[int, int, int],
+        status_fd: int | None = None,
+        host_root: str = "/",
+        environ: dict[str, str] | None = None,
+        console: str | None = None,
+        ttys: tuple[str, ...] = (),
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if len(stdio) != 3:
+            raise ValueError("stdio must be three fds (stdin, stdout, stderr)")
+        self.name = name
+        self.lxcpath = lxcpath
+        self.mode = mode
+        self.argv = list(argv)
+        self.config = config
+        self.sync = sync
+        self.stdio = stdio
+        self.status_fd = status_fd
+        self.host_root = host_root
+        self.environ = environ
+        self.console = console
+        self.ttys = tuple(ttys)
+
+    @property
+    def is_application(self) -> bool:
+        return self.mode == APPLICATION
+
+    def __repr__(self) -> str:
+        return (
+            f"ChildRequest(name={self.name!r}, mode={self.mode!r}, argv={self.argv!r}, "
+            f"stdio={self.stdio!r}, status_fd={self.status_fd!r}, host_root={self.host_root!r})"
+        )

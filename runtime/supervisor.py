@@ -1,0 +1,433 @@
+"""One supervisor task per running container: the life-cycle state machine at work.
+
+A supervisor owns one container from STARTING to STOPPED:
+
+1. STARTING: parse the config, create the cgroups, ask the spawner for a child, and
+   run the set-up handshake over a socketpair: the child reports the pid of the
+   container's init ("pid"), waits while the supervisor puts that pid into the
+   cgroups ("go"), then sets up and execs; EOF on the socket means the exec
+   happened, an "error" message is the reason it did not.
+2. RUNNING until the init exits (reported by the spawner, its parent; with a
+   pidfd as the fallback when the spawner is gone).
+3. The exit status is published, then STOPPING: whatever is left in the cgroups is
+   killed (nothing escapes by forking), the cgroups are removed, STOPPED.
+A failure while STARTING goes ABORTING -> STOPPING -> STOPPED with the same
+clean-up, and the reason goes back to the command that asked for the start.
+
+Every transition goes through `runtime.lifecycle.Lifecycle`, is written to the
+runtime record, and is published on the bus, in that order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable
+
+import trio
+
+from runtime import lifecycle as lc
+from runtime import records
+from runtime.rundir import records_dir
+
+log = logging.getLogger("trio-lxc.supervisor")
+
+HANDSHAKE_TIMEOUT = 30.0
+KILL_WAIT = 10.0
+
+
+class StartFailed(Exception):
+    """The start could not complete; the message is shown to the user."""
+
+
+class Hooks:
+    """What a supervisor needs from the daemon (kept narrow so tests can see it)."""
+
+    def __init__(
+        self,
+        *,
+        lxcpath: str,
+        spawner: object,
+        publish_state: Callable[[str, str], None],
+        publish_exit: Callable[[str, int | None, int | None], None],
+        daemon_identity: dict[str, object],
+    ) -> None:
+        self.lxcpath = lxcpath
+        self.spawner = spawner
+        self.publish_state = publish_state
+        self.publish_exit = publish_exit
+        self.daemon_identity = daemon_identity
+
+
+class StartSpec:
+    """What to start: which config, which command, which stdio."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        mode: str,
+        argv: list[str],
+        config_path: str | None,
+        config_text: str | None = None,
+        defines: list[str] | None = None,
+        stdio: tuple[int, int, int] | None = None,
+    ) -> None:
+        self.name = name
+        self.mode = mode
+        self.argv = argv
+        self.config_path = config_path
+        self.config_text = config_text
+        self.defines = defines or []
+        self.stdio = stdio
+
+
+class Supervisor:
+    """Runs one container through its life cycle (see the module docstring)."""
+
+    def __init__(self, hooks: Hooks, spec: StartSpec) -> None:
+        self.hooks = hooks
+        self.spec = spec
+        self.name = spec.name
+        self.lifecycle = lc.Lifecycle(spec.name)
+        self.pid: int | None = None
+        self.config: object | None = None
+        self.cgroups: object | None = None
+        self.start_error: str | None = None
+        self.exit_code: int | None = None
+        self.exit_signal: int | None = None
+        self.started = trio.Event()
+        self.stopped = trio.Event()
+        self.reboot_requested = False
+
+    @property
+    def state(self) -> str:
+        return self.lifecycle.state
+
+    # -- the life --------------------------------------------------------------
+    async def run(self) -> None:
+        """Start, supervise and clean up; again after a reboot."""
+        try:
+            while True:
+                self._reset()
+                try:
+                    await self._start()
+                except StartFailed as err:
+                    await self._abort(str(err))
+                    return
+                finally:
+                    self.started.set()
+                await self._supervise()
+                if not self._should_restart():
+                    return
+                self.started = trio.Event()
+                self.stopped = trio.Event()
+        finally:
+            self.stopped.set()
+            self._close_stdio()
+
+    def _reset(self) -> None:
+        self.pid = None
+        self.cgroups = None
+        self.exit_code = self.exit_signal = None
+        self.start_error = None
+
+    def _transition(self, state: str) -> None:
+        self.lifecycle.advance(state)
+        if state == lc.STOPPED:
+            records.remove_record(self.hooks.lxcpath, self.name)
+        else:
+            records.write_record(self.hooks.lxcpath, self.name, self._record())
+        self.hooks.publish_state(self.name, state)
+        log.info("%s: %s", self.name, state)
+
+    def _record(self) -> dict[str, object]:
+        record: dict[str, object] = {
+            "name": self.name,
+            "state": self.state,
+            "mode": self.spec.mode,
+            "config_path": self.spec.config_path,
+            "pid": None,
+            **{f"daemon_{k}": v for k, v in self.hooks.daemon_identity.items()},
+        }
+        if self.pid is not None:
+            record.update(records.pid_identity(self.pid))
+        if self.cgroups is not None:
+            record["cgroups"] = self.cgroups.paths  # type: ignore[attr-defined]
+        return record
+
+    # -- starting --------------------------------------------------------------
+    async def _start(self) -> None:
+        self._transition(lc.STARTING)
+        self.config = self._load_config()
+        self._refuse_host_init()
+        self.cgroups = self._create_cgroups()
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sync = trio.socket.from_stdlib_socket(parent)
+        status_fd = self._open_status_file()
+        try:
+            stdio = self.spec.stdio or _devnull_stdio()
+            fds = [child.fileno(), *stdio] + ([status_fd] if status_fd is not None else [])
+            try:
+                await self.hooks.spawner.spawn(self._spawn_request(), fds)  # type: ignore[attr-defined]
+            except Exception as err:  # noqa: BLE001 - SpawnError and transport errors alike
+                raise StartFailed(f"cannot fork the container: {err}") from None
+            finally:
+                child.close()
+                if status_fd is not None:
+                    os.close(status_fd)
+                if self.spec.stdio is None:
+                    for fd in stdio:
+                        os.close(fd)
+            with trio.move_on_after(HANDSHAKE_TIMEOUT) as timeout:
+                await self._handshake(sync)
+            if timeout.cancelled_caught:
+                raise StartFailed("the container did not finish its set-up in time")
+        finally:
+            sync.close()
+        self._transition(lc.RUNNING)
+
+    def _load_config(self) -> object:
+        from runtime.config import model
+        from runtime.config.parser import apply_define, parse_file, parse_text
+        from runtime.errors import ConfigError
+
+        try:
+            if self.spec.config_path is not None:
+                raw = parse_file(self.spec.config_path)
+            else:
+                raw = parse_text(self.spec.config_text or "", "<volatile container>")
+            for define in self.spec.defines:
+                apply_define(raw, define)
+            return model.from_raw(raw)
+        except ConfigError as err:
+            raise StartFailed(str(err)) from None
+
+    def _refuse_host_init(self) -> None:
+        """Never boot the host's own init on the host's root filesystem.
+
+        A system container without lxc.rootfs.path runs on the host's root in a
+        private mount namespace; its default pid 1, /sbin/init, would then be the
+        host's init (systemd), which takes over the host's cgroup and mount trees.
+        LXC lets that happen; we refuse and say what to do instead.
+        """
+        if self.spec.mode != "system" or getattr(self.config, "rootfs_path", None):
+            return
+        command = self.spec.argv[0] if self.spec.argv else "/sbin/init"
+        if os.path.realpath(command) in _host_init_paths():
+            raise StartFailed(
+                "lxc.rootfs.path is not set, so pid 1 would be the host's own init "
+                f"({command}) on the host's root filesystem; set lxc.rootfs.path or give "
+                "a command (lxc-start -n NAME -- COMMAND)"
+            )
+
+    def _create_cgroups(self) -> object:
+        from runtime.cgroups import ContainerCgroups
+
+        try:
+            return ContainerCgroups.create(self.name, self.config)
+        except Exception as err:  # noqa: BLE001 - the reason goes to the user
+            raise StartFailed(f"cannot set up the cgroups: {err}") from None
+
+    def _open_status_file(self) -> int | None:
+        if self.spec.mode != "application":
+            return None
+        os.makedirs(records_dir(self.hooks.lxcpath), mode=0o700, exist_ok=True)
+        path = self._status_path()
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+
+    def _status_path(self) -> str:
+        return os.path.join(records_dir(self.hooks.lxcpath), self.name + ".status")
+
+    def _spawn_request(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "lxcpath": self.hooks.lxcpath,
+            "mode": self.spec.mode,
+            "argv": self.spec.argv,
+            "config_path": self.spec.config_path,
+            "config_text": self.spec.config_text,
+            "defines": self.spec.defines,
+        }
+
+    async def _handshake(self, sync: trio.socket.SocketType) -> None:
+        first = await _receive(sync)
+        if first is None or first.get("step") != "pid":
+            raise StartFailed(_reason(first, "the container child exited before it started"))
+        self.pid = int(first["pid"])  # type: ignore[arg-type]
+        try:
+            self.cgroups.attach(self.pid)  # type: ignore[attr-defined]
+        except Exception as err:  # noqa: BLE001
+            raise StartFailed(f"cannot move the container into its cgroups: {err}") from None
+        await sync.send(json.dumps({"step": "go"}).encode())
+        after = await _receive(sync)
+        if after is not None:
+            raise StartFailed(_reason(after, "unexpected message during set-up"))
+
+    async def _abort(self, reason: str) -> None:
+        log.warning("%s: start failed: %s", self.name, reason)
+        self.start_error = reason
+        self._transition(lc.ABORTING)
+        await self._kill_and_reap()
+        self._transition(lc.STOPPING)
+        self._destroy_cgroups()
+        self._transition(lc.STOPPED)
+
+    # -- running ---------------------------------------------------------------
+    async def _supervise(self) -> None:
+        assert self.pid is not None
+        status = await self._wait_init_exit(self.pid)
+        self._note_exit(status)
+        self.hooks.publish_exit(self.name, self.exit_code, self.exit_signal)
+        self._transition(lc.STOPPING)
+        await self._kill_and_reap()
+        self._destroy_cgroups()
+        self._transition(lc.STOPPED)
+
+    async def _wait_init_exit(self, pid: int) -> int | None:
+        status = await self.hooks.spawner.wait_exit(pid)  # type: ignore[attr-defined]
+        if status is not None:
+            return status
+        # The spawner is gone: the init was re-parented to this daemon (a subreaper),
+        # or elsewhere. A pidfd tells when it exits either way.
+        return await wait_pid_exit(pid)
+
+    def _note_exit(self, status: int | None) -> None:
+        """Exit code and signal, from the reaper's own record if it wrote one."""
+        if self.spec.mode == "application":
+            try:
+                with open(self._status_path(), encoding="utf-8") as handle:
+                    written = json.load(handle)
+                self.exit_code = written.get("exit_code")
+                self.exit_signal = written.get("signal")
+                return
+            except (OSError, ValueError, AttributeError):
+                pass
+        if status is None:
+            return
+        if os.WIFSIGNALED(status):
+            self.exit_signal = os.WTERMSIG(status)
+        elif os.WIFEXITED(status):
+            self.exit_code = os.WEXITSTATUS(status)
+
+    @property
+    def exit_status(self) -> int | None:
+        """The figure lxc-execute exits with and the bus shows: N, or 128+signal."""
+        if self.exit_signal is not None:
+            return 128 + self.exit_signal
+        return self.exit_code
+
+    def _should_restart(self) -> bool:
+        rebooted = self.exit_signal == signal.SIGHUP and self.spec.mode == "system"
+        restart = self.reboot_requested or rebooted
+        self.reboot_requested = False
+        return restart
+
+    async def _kill_and_reap(self) -> None:
+        """Kill whatever is left in the container's cgroups and wait until it is gone."""
+        if self.cgroups is None:
+            return
+        try:
+            self.cgroups.kill_all(signal.SIGKILL)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - clean-up continues; destroy reports leftovers
+            log.exception("%s: killing the container's processes", self.name)
+        with trio.move_on_after(KILL_WAIT):
+            await self.cgroups.wait_empty()  # type: ignore[attr-defined]
+
+    def _destroy_cgroups(self) -> None:
+        if self.cgroups is None:
+            return
+        try:
+            self.cgroups.destroy()  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001
+            log.exception("%s: removing the cgroups", self.name)
+        self.cgroups = None
+
+    def _close_stdio(self) -> None:
+        if self.spec.stdio is not None:
+            for fd in self.spec.stdio:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.spec.stdio = None
+
+    # -- requests from commands --------------------------------------------------
+    def send_signal(self, sig: int) -> None:
+        if self.pid is not None and self.state in (lc.RUNNING, lc.FROZEN, lc.THAWED):
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def halt_signal(self) -> int:
+        value = getattr(self.config, "signal_halt", None)
+        return int(value) if value else int(signal.SIGPWR)
+
+    def reboot_signal(self) -> int:
+        value = getattr(self.config, "signal_reboot", None)
+        return int(value) if value else int(signal.SIGINT)
+
+    def kill(self) -> None:
+        """lxc-stop -k: every process of the container, now."""
+        if self.cgroups is not None:
+            self.cgroups.kill_all(signal.SIGKILL)  # type: ignore[attr-defined]
+        elif self.pid is not None:
+            self.send_signal(signal.SIGKILL)
+
+
+async def _receive(sock: trio.socket.SocketType) -> dict[str, object] | None:
+    data = await sock.recv(65536)
+    if not data:
+        return None
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return {"step": "error", "message": f"garbled set-up message {data[:60]!r}"}
+    return message if isinstance(message, dict) else {"step": "error", "message": "bad message"}
+
+
+def _reason(message: dict[str, object] | None, default: str) -> str:
+    if message is not None and message.get("step") == "error":
+        return str(message.get("message") or default)
+    return default
+
+
+def _host_init_paths() -> set[str]:
+    paths = {os.path.realpath("/sbin/init")}
+    try:
+        paths.add(os.path.realpath(os.readlink("/proc/1/exe")))
+    except OSError:
+        pass
+    return paths
+
+
+def _devnull_stdio() -> tuple[int, int, int]:
+    fd_in = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    fd_out = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    fd_err = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    return fd_in, fd_out, fd_err
+
+
+async def wait_pid_exit(pid: int) -> int | None:
+    """Wait for any process to exit via a pidfd; its status if it is our child."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return _reap_if_child(pid)
+    try:
+        await trio.lowlevel.wait_readable(pidfd)
+    finally:
+        os.close(pidfd)
+    return _reap_if_child(pid)
+
+
+def _reap_if_child(pid: int) -> int | None:
+    try:
+        _, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return status

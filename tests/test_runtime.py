@@ -1,0 +1,242 @@
+"""The runtime end to end: daemon, spawner, supervisors, real containers, as root.
+
+Each test has its own lxcpath and run directory (so its own daemon), unique
+container names, and the `runtime` fixture stops the daemon and sweeps processes
+and cgroups afterwards even when the test fails.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import BIN, Cli
+
+BUSYBOX_CONF = "lxc.net.0.type = empty\n"
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def busybox(runtime: Cli, tmp_path: Path) -> str:
+    """A created busybox container (stopped); returns its name."""
+    name = unique("bb")
+    conf = tmp_path / "bb.conf"
+    conf.write_text(BUSYBOX_CONF)
+    result = runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
+    assert result.returncode == 0, result.stderr
+    return name
+
+
+def cgroups_of(name: str) -> list[str]:
+    return glob.glob(f"/sys/fs/cgroup/*/lxc.payload.{name}")
+
+
+def state(cli: Cli, name: str) -> str:
+    return cli("lxc-info", "-n", name, "-sH").stdout.strip()
+
+
+# -- lxc-execute ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "status"),
+    [("exit 7", 7), ("kill -9 $$", 137), ("kill -TERM $$", 143), ("exit 255", 255), ("true", 0)],
+)
+def test_execute_exit_status(runtime: Cli, busybox: str, script: str, status: int) -> None:
+    result = runtime("lxc-execute", "-n", busybox, "--", "sh", "-c", script)
+    assert result.returncode == status, result.stderr
+    assert state(runtime, busybox) == "STOPPED"
+    assert cgroups_of(busybox) == []
+
+
+def test_execute_missing_binary_is_255(runtime: Cli, busybox: str) -> None:
+    result = runtime("lxc-execute", "-n", busybox, "--", "/nonexistent")
+    assert result.returncode == 255
+
+
+def test_execute_pid1_is_init_and_app_is_pid2(runtime: Cli, busybox: str) -> None:
+    script = 'echo "$$"; cat /proc/1/comm; tr "\\0" " " </proc/1/cmdline; echo; hostname; env'
+    result = runtime("lxc-execute", "-n", busybox, "--", "sh", "-c", script)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "2"
+    assert lines[1] == "init"
+    assert lines[2].strip() == "init"
+    assert lines[3] == busybox
+    env = set(lines[4:])
+    assert "container=lxc" in env
+    assert not any(line.startswith(("TRIO_LXC", "PATH=/work")) for line in env)
+
+
+def test_execute_passes_stdio(runtime: Cli, busybox: str) -> None:
+    result = runtime("lxc-execute", "-n", busybox, "--", "sh", "-c", "cat; echo err >&2", input="hello\n")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hello\n", "err\n")
+
+
+def test_execute_waits_for_every_process(runtime: Cli, busybox: str) -> None:
+    started = time.monotonic()
+    result = runtime("lxc-execute", "-n", busybox, "--", "sh", "-c", "sleep 1 & exit 0")
+    assert result.returncode == 0
+    assert time.monotonic() - started >= 1.0
+
+
+def test_execute_forwards_signals(runtime: Cli, busybox: str) -> None:
+    argv = [str(BIN / "lxc-execute"), "-P", str(runtime.lxcpath), "-n", busybox, "--", "sleep", "30"]
+    process = subprocess.Popen(
+        argv, env=runtime.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while state(runtime, busybox) != "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 143
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_execute_volatile_container(runtime: Cli, tmp_path: Path) -> None:
+    conf = tmp_path / "volatile.conf"
+    conf.write_text("lxc.net.0.type = empty\n")
+    name = unique("vol")
+    result = runtime("lxc-execute", "-n", name, "-f", str(conf), "--", "sh", "-c", "echo $$; hostname")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["2", name]
+    assert not (runtime.lxcpath / name).exists()
+
+
+def test_execute_isolates_namespaces(runtime: Cli, busybox: str) -> None:
+    script = "ls /proc | grep -c '^[0-9]'; ls /proc/self/fd | wc -l; cat /proc/self/mountinfo"
+    result = runtime("lxc-execute", "-n", busybox, "--", "sh", "-c", script)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert int(lines[0]) <= 5  # init, sh, ls, grep: nothing of the host
+    assert int(lines[1]) == 4  # 0 1 2 and ls's own directory fd
+    mount_points = [line.split()[4] for line in lines[2:]]
+    assert "/" in mount_points and "/proc" in mount_points
+    assert not [m for m in mount_points if m.startswith(("/work", "/tmp/pytest", "/root"))]
+
+
+def test_execute_without_config_is_refused(runtime: Cli) -> None:
+    result = runtime("lxc-execute", "-n", unique(), "--", "true")
+    assert result.returncode == 1
+    assert "no configuration file" in result.stderr
+
+
+def test_bad_config_fails_before_starting(runtime: Cli, tmp_path: Path) -> None:
+    conf = tmp_path / "bad.conf"
+    conf.write_text("lxc.net.0.type = empty\nlxc.tty.max = abc\n")
+    result = runtime("lxc-execute", "-n", unique(), "-f", str(conf), "--", "true")
+    assert result.returncode == 1
+    assert f"{conf}:2: lxc.tty.max: 'abc' is not a number" in result.stderr
+
+
+# -- lxc-start / lxc-stop ------------------------------------------------------------
+
+
+def test_start_stop_system_container(runtime: Cli, busybox: str) -> None:
+    started = runtime("lxc-start", "-n", busybox)
+    assert started.returncode == 0, started.stderr
+    assert state(runtime, busybox) == "RUNNING"
+    pid = int(runtime("lxc-info", "-n", busybox, "-pH").stdout)
+    busybox_binary = runtime.lxcpath / busybox / "rootfs/bin/busybox"
+    assert os.stat(f"/proc/{pid}/exe").st_ino == busybox_binary.stat().st_ino
+    assert cgroups_of(busybox)
+
+    again = runtime("lxc-start", "-n", busybox)
+    assert again.returncode == 1
+    assert "already running" in again.stderr
+
+    stopped = runtime("lxc-stop", "-n", busybox, "-t", "10")
+    assert stopped.returncode == 0, stopped.stderr
+    assert state(runtime, busybox) == "STOPPED"
+    assert not Path(f"/proc/{pid}").exists()
+    assert cgroups_of(busybox) == []
+
+    not_running = runtime("lxc-stop", "-n", busybox)
+    assert not_running.returncode == 2
+    assert f"{busybox} is not running" in not_running.stderr
+
+
+def test_stop_kill_takes_every_process(runtime: Cli, busybox: str) -> None:
+    command = ["sh", "-c", "for i in $(seq 50); do sleep 300 & done; wait"]
+    assert runtime("lxc-start", "-n", busybox, "--", *command).returncode == 0
+    deadline = time.monotonic() + 5
+    procs: list[str] = []
+    while time.monotonic() < deadline:
+        procs = [p for path in cgroups_of(busybox) for p in Path(path, "cgroup.procs").read_text().split()]
+        if len(set(procs)) >= 51:
+            break
+        time.sleep(0.05)
+    assert len(set(procs)) >= 51
+    result = runtime("lxc-stop", "-n", busybox, "-k")
+    assert result.returncode == 0, result.stderr
+    assert cgroups_of(busybox) == []
+    assert not any(Path(f"/proc/{p}").exists() for p in set(procs))
+
+
+def test_graceful_stop_times_out_then_kills(runtime: Cli, busybox: str) -> None:
+    assert runtime("lxc-start", "-n", busybox, "-s", "lxc.signal.halt=SIGWINCH").returncode == 0
+    started = time.monotonic()
+    result = runtime("lxc-stop", "-n", busybox, "-t", "1")
+    assert result.returncode == 0, result.stderr
+    assert 0.9 <= time.monotonic() - started < 8
+    assert state(runtime, busybox) == "STOPPED"
+
+
+def test_start_abort_reports_reason_and_leaves_nothing(runtime: Cli, busybox: str) -> None:
+    result = runtime("lxc-start", "-n", busybox, "-s", "lxc.rootfs.path=/nonexistent/rootfs")
+    assert result.returncode == 1
+    assert "/nonexistent/rootfs" in result.stderr
+    assert state(runtime, busybox) == "STOPPED"
+    assert cgroups_of(busybox) == []
+
+
+def test_start_unknown_container(runtime: Cli) -> None:
+    result = runtime("lxc-start", "-n", unique())
+    assert result.returncode == 1
+    assert "No container config specified" in result.stderr
+
+
+def test_daemon_killed_and_restarted_readopts(runtime: Cli, busybox: str, lxc_env: dict[str, str]) -> None:
+    assert runtime("lxc-start", "-n", busybox).returncode == 0
+    pid = int(runtime("lxc-info", "-n", busybox, "-pH").stdout)
+    from runtime.rundir import run_dir
+
+    daemon_pid = int(Path(run_dir(str(runtime.lxcpath)), "daemon.pid").read_text())
+    os.kill(daemon_pid, signal.SIGKILL)
+    try:
+        os.waitpid(daemon_pid, 0)
+    except ChildProcessError:
+        pass
+    assert Path(f"/proc/{pid}").exists()
+    assert state(runtime, busybox) == "RUNNING"
+    result = runtime("lxc-stop", "-n", busybox, "-k")
+    assert result.returncode == 0, result.stderr
+    assert state(runtime, busybox) == "STOPPED"
+    assert not Path(f"/proc/{pid}").exists()
+    assert cgroups_of(busybox) == []
+
+
+def test_host_init_is_never_booted_without_a_rootfs(runtime: Cli, tmp_path: Path) -> None:
+    conf = tmp_path / "norootfs.conf"
+    conf.write_text("lxc.net.0.type = empty\n")
+    name = unique("nr")
+    assert runtime("lxc-create", "-n", name, "-t", "none", "-f", str(conf)).returncode == 0
+    result = runtime("lxc-start", "-n", name)
+    assert result.returncode == 1
+    assert "host's own init" in result.stderr
+    assert cgroups_of(name) == []
+    ok = runtime("lxc-start", "-n", name, "-F", "--", "/bin/sh", "-c", "hostname")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == name
