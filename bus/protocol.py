@@ -184,51 +184,18 @@ def format_exit_line(name: str, status: int) -> str:
 
 # --------------------------------------------------------------------------- messages
 
-# Field kinds for decoding: each checks one value taken from the wire.
-
-
-def _str(value: object, field: str) -> str:
-    if not isinstance(value, str):
-        raise BusProtocolError(f"field '{field}' must be a string")
-    return value
-
-
-def _opt_str(value: object, field: str) -> str | None:
-    return None if value is None else _str(value, field)
-
-
-def _int(value: object, field: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise BusProtocolError(f"field '{field}' must be an integer")
-    return value
-
-
-def _opt_int(value: object, field: str) -> int | None:
-    return None if value is None else _int(value, field)
-
-
-def _num(value: object, field: str) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise BusProtocolError(f"field '{field}' must be a number")
-    return float(value)
-
-
-def _opt_num(value: object, field: str) -> float | None:
-    return None if value is None else _num(value, field)
-
-
-def _opt_bool(value: object, field: str) -> bool | None:
-    if value is not None and not isinstance(value, bool):
-        raise BusProtocolError(f"field '{field}' must be true, false or null")
-    return value
-
-
-def _opt_str_list(value: object, field: str) -> list[str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BusProtocolError(f"field '{field}' must be a list of strings or null")
-    return list(value)
+# Field kinds for decoding: the exact types a value may have on the wire (bool is
+# not an int here), and how to say so. An exact type test per field keeps decoding
+# cheap: a subscriber process decodes every event.
+_NONE = type(None)
+_STR = ((str,), "a string")
+_OPT_STR = ((str, _NONE), "a string or null")
+_INT = ((int,), "an integer")
+_OPT_INT = ((int, _NONE), "an integer or null")
+_NUM = ((int, float), "a number")
+_OPT_NUM = ((int, float, _NONE), "a number or null")
+_OPT_BOOL = ((bool, _NONE), "true, false or null")
+_OPT_STR_LIST = ((list, _NONE), "a list of strings or null")
 
 
 _REQUIRED = object()
@@ -238,7 +205,7 @@ _SLOT_NAMES: dict[type, tuple[str, ...]] = {}
 class Message:
     """Base of all messages: fields in `__slots__`, the wire type in TYPE.
 
-    FIELDS lists (name, checker, default) for decoding; a field whose default is
+    FIELDS lists (name, kind, default) for decoding; a field whose default is
     _REQUIRED must be present on the wire.
     """
 
@@ -249,20 +216,22 @@ class Message:
     def to_wire(self) -> dict[str, object]:
         """The JSON object for this message, version and type included."""
         data: dict[str, object] = {"v": PROTOCOL_VERSION, "type": self.TYPE}
-        for name, _check, _default in self.FIELDS:
+        for name, _kind, _default in self.FIELDS:
             data[name] = getattr(self, name)
         return data
 
     @classmethod
     def from_wire(cls, data: dict[str, object]) -> Message:
         kwargs = {}
-        for name, check, default in cls.FIELDS:
-            if name in data:
-                kwargs[name] = check(data[name], name)
-            elif default is _REQUIRED:
-                raise BusProtocolError(f"'{cls.TYPE}' message without field '{name}'")
-            else:
-                kwargs[name] = default
+        for name, (types, what), default in cls.FIELDS:
+            value = data.get(name, _REQUIRED)
+            if value is _REQUIRED:
+                if default is _REQUIRED:
+                    raise BusProtocolError(f"'{cls.TYPE}' message without field '{name}'")
+                value = default
+            elif type(value) not in types:
+                raise BusProtocolError(f"field '{name}' must be {what}")
+            kwargs[name] = value
         return cls(**kwargs)
 
     def _names(self) -> tuple[str, ...]:
@@ -296,11 +265,11 @@ class Subscribe(Message):
     __slots__ = ("regex", "states", "since", "since_time", "epoch")
     TYPE = "subscribe"
     FIELDS = (
-        ("regex", _str, ".*"),
-        ("states", _opt_str_list, None),
-        ("since", _opt_int, None),
-        ("since_time", _opt_num, None),
-        ("epoch", _opt_str, None),
+        ("regex", _STR, ".*"),
+        ("states", _OPT_STR_LIST, None),
+        ("since", _OPT_INT, None),
+        ("since_time", _OPT_NUM, None),
+        ("epoch", _OPT_STR, None),
     )
 
     def __init__(
@@ -316,6 +285,14 @@ class Subscribe(Message):
         self.since = since
         self.since_time = since_time
         self.epoch = epoch
+
+    @classmethod
+    def from_wire(cls, data: dict[str, object]) -> Message:
+        message = super().from_wire(data)
+        assert isinstance(message, Subscribe)
+        if message.states is not None and not all(type(s) is str for s in message.states):
+            raise BusProtocolError("field 'states' must be a list of strings or null")
+        return message
 
     def filter(self) -> Filter:
         """The Filter this request asks for; InvalidFilter/InvalidState if it is bad."""
@@ -338,11 +315,11 @@ class StateEvent(Event):
     __slots__ = ("seq", "time", "lxcpath", "name", "state")
     TYPE = "state"
     FIELDS = (
-        ("seq", _int, _REQUIRED),
-        ("time", _num, _REQUIRED),
-        ("lxcpath", _opt_str, None),
-        ("name", _str, _REQUIRED),
-        ("state", _str, _REQUIRED),
+        ("seq", _INT, _REQUIRED),
+        ("time", _NUM, _REQUIRED),
+        ("lxcpath", _OPT_STR, None),
+        ("name", _STR, _REQUIRED),
+        ("state", _STR, _REQUIRED),
     )
 
     def __init__(
@@ -364,13 +341,13 @@ class ExitEvent(Event):
     __slots__ = ("seq", "time", "lxcpath", "name", "status", "exit_code", "signal")
     TYPE = "exit"
     FIELDS = (
-        ("seq", _int, _REQUIRED),
-        ("time", _num, _REQUIRED),
-        ("lxcpath", _opt_str, None),
-        ("name", _str, _REQUIRED),
-        ("status", _int, _REQUIRED),
-        ("exit_code", _opt_int, None),
-        ("signal", _opt_int, None),
+        ("seq", _INT, _REQUIRED),
+        ("time", _NUM, _REQUIRED),
+        ("lxcpath", _OPT_STR, None),
+        ("name", _STR, _REQUIRED),
+        ("status", _INT, _REQUIRED),
+        ("exit_code", _OPT_INT, None),
+        ("signal", _OPT_INT, None),
     )
 
     def __init__(
@@ -400,10 +377,10 @@ class _NamedEvent(Event):
 
     __slots__ = ("seq", "time", "lxcpath", "name")
     FIELDS = (
-        ("seq", _int, _REQUIRED),
-        ("time", _num, _REQUIRED),
-        ("lxcpath", _opt_str, None),
-        ("name", _str, _REQUIRED),
+        ("seq", _INT, _REQUIRED),
+        ("time", _NUM, _REQUIRED),
+        ("lxcpath", _OPT_STR, None),
+        ("name", _STR, _REQUIRED),
     )
 
     def __init__(self, seq: int, time: float, name: str, lxcpath: str | None = None) -> None:
@@ -432,7 +409,7 @@ class SnapshotItem(Message):
 
     __slots__ = ("lxcpath", "name", "state")
     TYPE = "snapshot"
-    FIELDS = (("lxcpath", _opt_str, None), ("name", _str, _REQUIRED), ("state", _str, _REQUIRED))
+    FIELDS = (("lxcpath", _OPT_STR, None), ("name", _STR, _REQUIRED), ("state", _STR, _REQUIRED))
 
     def __init__(self, name: str, state: str, lxcpath: str | None = None) -> None:
         self.lxcpath = lxcpath
@@ -451,9 +428,9 @@ class Synced(Message):
     __slots__ = ("seq", "epoch", "replay_complete")
     TYPE = "synced"
     FIELDS = (
-        ("seq", _int, _REQUIRED),
-        ("epoch", _str, _REQUIRED),
-        ("replay_complete", _opt_bool, None),
+        ("seq", _INT, _REQUIRED),
+        ("epoch", _STR, _REQUIRED),
+        ("replay_complete", _OPT_BOOL, None),
     )
 
     def __init__(self, seq: int, epoch: str, replay_complete: bool | None = None) -> None:
@@ -467,7 +444,7 @@ class Overflow(Message):
 
     __slots__ = ("message",)
     TYPE = "overflow"
-    FIELDS = (("message", _str, ""),)
+    FIELDS = (("message", _STR, ""),)
 
     def __init__(self, message: str = "") -> None:
         self.message = message
@@ -478,7 +455,7 @@ class Error(Message):
 
     __slots__ = ("message",)
     TYPE = "error"
-    FIELDS = (("message", _str, _REQUIRED),)
+    FIELDS = (("message", _STR, _REQUIRED),)
 
     def __init__(self, message: str) -> None:
         self.message = message
@@ -530,6 +507,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 }
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+_decode_json = json.JSONDecoder().decode
 
 
 def encode(message: Message) -> bytes:
@@ -542,8 +520,8 @@ def encode(message: Message) -> bytes:
 def decode_line(line: bytes) -> Message:
     """One wire line (without its newline) -> a message; BusProtocolError if it is bad."""
     try:
-        data = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as err:
+        data = _decode_json(line.decode())
+    except ValueError as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise BusProtocolError(f"a line that is not JSON: {err}") from None
     if not isinstance(data, dict):
         raise BusProtocolError("a line that is not a JSON object")

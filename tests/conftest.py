@@ -52,6 +52,9 @@ def lxc_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         "TRIO_LXC_RUNDIR": str(run_root),
         "TRIO_LXC_SYSTEM_CONFIG": str(etc / "lxc.conf"),
         "TRIO_LXC_DEFAULT_CONFIG": str(etc / "default.conf"),
+        # A daemon a test started goes away soon after the test, even if the test
+        # did not ask it to (the `runtime` fixture does ask).
+        "TRIO_LXC_DAEMON_IDLE": "2",
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
@@ -96,6 +99,14 @@ def _pids_mentioning(text: str) -> list[int]:
     return found
 
 
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return int(handle.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _reap(pid: int) -> None:
     """Collect a process that was re-parented to this test process (a subreaper)."""
     try:
@@ -105,7 +116,7 @@ def _reap(pid: int) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def subreaper() -> None:
+def subreaper() -> Iterator[None]:
     """Daemons outlive the command that started them; make pytest their reaper.
 
     On these VMs pid 1 does not reap orphans: without this, every daemon a test
@@ -114,6 +125,26 @@ def subreaper() -> None:
     from runtime import linux
 
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    yield
+    # Whatever daemon or spawner of this run is still alive (a test that started
+    # one without the `runtime` fixture) is stopped and reaped here, not left to
+    # become a zombie under a pid 1 that does not reap.
+    import signal
+    import tempfile
+
+    base = os.path.join(tempfile.gettempdir(), "pytest-of-")
+    for pid in _pids_mentioning(base):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                cmdline = handle.read()
+        except OSError:
+            continue
+        if (b"runtime.daemon" in cmdline or b"runtime.spawn" in cmdline) and _ppid(pid) == os.getpid():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _reap(pid)
 
 
 def sweep_cgroups(names: set[str]) -> None:
