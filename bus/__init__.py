@@ -1,6 +1,13 @@
-"""The monitor bus: container state events on a Unix socket.
+"""The monitor bus: container state events on a Unix socket, usable without the runtime.
 
-Usable without the runtime. The sans-IO protocol core, the trio server and the
-clients arrive with the monitor-bus issue; this package is kept import-free so that
-client commands stay fast.
+- `bus.protocol`: the sans-IO core (messages, JSON-lines encoding, the streaming
+  decoder, the name/state filter, LXC's `lxc-monitor` lines). Standard library only.
+- `bus.server`: the trio server (`BusServer`), with synchronous, never-blocking
+  `publish_*` methods for the runtime daemon.
+- `bus.client`: the blocking client (`BusClient`) for the commands and scripts;
+  standard library only.
+- `bus.aclient`: the async client (`open_bus`) for trio programs.
+
+This package imports nothing by itself, so that a client command pays only for the
+modules it uses.
 """

@@ -172,7 +172,9 @@ class Supervisor:
             stdio = self.spec.stdio or _devnull_stdio()
             fds = [child.fileno(), *stdio] + ([status_fd] if status_fd is not None else [])
             try:
+                log.debug("%s: asking the spawner", self.name)
                 await self.hooks.spawner.spawn(self._spawn_request(), fds)  # type: ignore[attr-defined]
+                log.debug("%s: spawned", self.name)
             except Exception as err:  # noqa: BLE001 - SpawnError and transport errors alike
                 raise StartFailed(f"cannot fork the container: {err}") from None
             finally:
@@ -258,11 +260,13 @@ class Supervisor:
         if first is None or first.get("step") != "pid":
             raise StartFailed(_reason(first, "the container child exited before it started"))
         self.pid = int(first["pid"])  # type: ignore[arg-type]
+        log.debug("%s: init pid %d", self.name, self.pid)
         try:
             self.cgroups.attach(self.pid)  # type: ignore[attr-defined]
         except Exception as err:  # noqa: BLE001
             raise StartFailed(f"cannot move the container into its cgroups: {err}") from None
         await sync.send(json.dumps({"step": "go"}).encode())
+        log.debug("%s: go", self.name)
         after = await _receive(sync)
         if after is not None:
             raise StartFailed(_reason(after, "unexpected message during set-up"))
@@ -280,6 +284,7 @@ class Supervisor:
     async def _supervise(self) -> None:
         assert self.pid is not None
         status = await self._wait_init_exit(self.pid)
+        log.debug("%s: init exited (%s)", self.name, status)
         self._note_exit(status)
         self.hooks.publish_exit(self.name, self.exit_code, self.exit_signal)
         self._transition(lc.STOPPING)
@@ -330,12 +335,15 @@ class Supervisor:
         """Kill whatever is left in the container's cgroups and wait until it is gone."""
         if self.cgroups is None:
             return
+        if not self.cgroups.is_populated():  # type: ignore[attr-defined]
+            return  # the usual case: the init was the last process
         try:
             self.cgroups.kill_all(signal.SIGKILL)  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - clean-up continues; destroy reports leftovers
             log.exception("%s: killing the container's processes", self.name)
         with trio.move_on_after(KILL_WAIT):
             await self.cgroups.wait_empty()  # type: ignore[attr-defined]
+        log.debug("%s: cgroups empty", self.name)
 
     def _destroy_cgroups(self) -> None:
         if self.cgroups is None:

@@ -612,3 +612,21 @@ async def test_iter_many_multiplexes_two_servers(tmp_path) -> None:
             nursery.start_soon(drive)
             got = await trio.to_thread.run_sync(blocking)
     assert sorted(got) == [(0, "a1"), (0, "a2"), (1, "b1"), (1, "b2")]
+
+
+async def test_async_subscription_as_context_and_bus_closing(bus_path) -> None:
+    async with running(bus_path) as server:
+        async with open_bus(bus_path) as bus:
+            async with bus.subscribe("a|b", states=["RUNNING"]) as sub:
+                await until_synced(sub)
+                server.publish_state("a", "STOPPED")  # not a wanted state
+                server.publish_state("b", "RUNNING")
+                event = await sub.__anext__()
+                assert (event.name, event.state) == ("b", "RUNNING")
+            left_open = bus.subscribe()
+            await until_synced(left_open)
+            await wait_until(lambda: server.subscriber_count == 1)
+        # Leaving open_bus closed the subscription it still had.
+        await wait_until(lambda: server.subscriber_count == 0)
+        with pytest.raises(StopAsyncIteration):
+            await left_open.__anext__()
