@@ -36,8 +36,11 @@ test: setup lint
 demo: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m runtime.subreaper --wait 15 -- bash conf-examples/demo.sh
 
+# Benchmarks against real LXC (installed by `apt`), as root; not part of `make test`.
 bench: setup
 	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python -m runtime.subreaper --wait 10 -- $(BIN)/python bench/start_latency.py
+	$(BIN)/python -m runtime.subreaper --wait 10 -- $(BIN)/python bench/bus.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

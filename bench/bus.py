@@ -45,6 +45,7 @@ class Tally:
         self.reordered = 0
         self.overflowed = False
         self.last: int | None = None
+        self.cpu_from = 0.0
 
     def event(self, seq: int, published: float) -> None:
         self.delays.append(time.time() - published)
@@ -61,6 +62,7 @@ class Tally:
             "lost": self.lost,
             "reordered": self.reordered,
             "overflowed": self.overflowed,
+            "cpu": time.process_time() - self.cpu_from,
             "delays": [round(d, 6) for d in self.delays],
         }
 
@@ -80,6 +82,7 @@ def child(socket_path: str, expected: int) -> int:
                         break
                 elif isinstance(message, Synced):
                     tally.last = message.seq
+                    tally.cpu_from = time.process_time()
                     sys.stdout.write("ready\n")
                     sys.stdout.flush()
     except BusOverflow:
@@ -158,6 +161,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, object]:
                 per_publisher = [names[i :: args.publishers] for i in range(args.publishers)]
                 pause = 0.0 if args.rate <= 0 else args.publishers / args.rate
                 began = time.perf_counter()
+                cpu_began = time.process_time()
 
                 async def publisher(mine: list[str]) -> None:
                     next_at = trio.current_time()
@@ -176,6 +180,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, object]:
                         publishers.start_soon(publisher, mine)
                 published = time.perf_counter() - began
             delivered = time.perf_counter() - began
+            server_cpu = time.process_time() - cpu_began
             await server.aclose()
     delays = sorted(d for r in results for d in r["delays"])  # type: ignore[union-attr]
     gaps = sum(int(r["lost"]) for r in results)  # type: ignore[call-overload]
@@ -191,6 +196,11 @@ async def run_bench(args: argparse.Namespace) -> dict[str, object]:
         "lost": gaps + short,
         "reordered": sum(r["reordered"] for r in results),  # type: ignore[misc]
         "overflows": server.overflows,
+        # In tasks mode the subscribers' CPU is the server process's too.
+        "server_cpu": server_cpu,
+        "subscriber_cpu": sum(float(r.get("cpu", 0.0)) for r in results)  # type: ignore[arg-type]
+        if args.mode == "processes"
+        else 0.0,
     }
 
 
@@ -232,6 +242,13 @@ def main() -> int:
     )
     print(
         f"  lost {report['lost']}, reordered {report['reordered']}, overflows {report['overflows']}"
+    )
+    deliveries = max(1, int(report["deliveries"]))  # type: ignore[call-overload]
+    print(
+        f"  CPU: bus server {report['server_cpu']:.2f} s, subscribers "
+        f"{report['subscriber_cpu']:.2f} s; per delivery "
+        f"{(report['server_cpu'] + report['subscriber_cpu']) / deliveries * 1e6:.0f} us"
+        f" on {os.cpu_count()} CPUs"
     )
     ok = report["lost"] == 0 and report["reordered"] == 0 and report["p99"] < 0.005
     print("  target (p99 < 5 ms, zero loss): " + ("met" if ok else "NOT met"))

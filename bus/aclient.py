@@ -221,7 +221,7 @@ class AsyncSubscription:
                 await self._reconnect(reason)
                 continue
             try:
-                data = await self._stream.receive_some(262144)
+                data = await self._stream.receive_some(65536)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
             if not data:

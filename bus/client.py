@@ -65,6 +65,8 @@ if TYPE_CHECKING:  # annotations only: `typing` costs the client commands at sta
 #: Reconnect backoff: first retry at once, then doubling from this up to RETRY_MAX.
 RETRY_MIN = 0.05
 RETRY_MAX = 1.0
+#: Bytes read at once: below malloc's mmap threshold, so a read costs no mmap/munmap.
+RECV_SIZE = 65536
 _RETRYABLE = {errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN, errno.ECONNRESET}
 
 
@@ -260,7 +262,7 @@ class Subscription:
                 self._try_reconnect()
             return
         try:
-            data = self._sock.recv(262144)
+            data = self._sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -291,9 +293,33 @@ class Subscription:
         return self
 
     def __next__(self) -> Message:
-        for _sub, message in iter_many([self], self.deadline):
-            return message
-        raise StopIteration
+        """The next message, waiting for it until `deadline` (then BusTimeout)."""
+        # A lean loop for the one-subscription case (lxc-wait, scripts): every event
+        # costs a subscriber process this much, times the number of subscribers.
+        pending = self._pending
+        checked_after_deadline = False
+        while True:
+            if pending:
+                return pending.popleft()
+            if self._ended or self._closed:
+                raise StopIteration
+            deadline = self.deadline
+            if checked_after_deadline:
+                raise BusTimeout("the deadline passed")
+            wake = deadline
+            retry = self._retry_at
+            if retry is not None and (wake is None or retry < wake):
+                wake = retry
+            timeout = None if wake is None else max(0.0, wake - _now())
+            sock = self._sock
+            if sock is not None:
+                select.select((sock,), (), (), timeout)
+            elif timeout is not None:
+                time.sleep(timeout)
+            else:
+                raise StopIteration  # nothing to wait for (cannot happen)
+            self._step()
+            checked_after_deadline = deadline is not None and _now() >= deadline
 
     def close(self) -> None:
         self._closed = True

@@ -157,6 +157,7 @@ class Supervisor:
             record.update(records.pid_identity(self.pid))
         if self.cgroups is not None:
             record["cgroups"] = self.cgroups.paths  # type: ignore[attr-defined]
+            record["cgroup_limits"] = self.cgroups.limit_paths  # type: ignore[attr-defined]
         return record
 
     # -- starting --------------------------------------------------------------

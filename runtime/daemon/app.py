@@ -447,8 +447,9 @@ def _cgroups_from(record: dict[str, object]) -> object | None:
         return None
     from runtime.cgroups import ContainerCgroups
 
+    limits = record.get("cgroup_limits")
     try:
-        return ContainerCgroups.from_paths(paths)
+        return ContainerCgroups.from_paths(paths, limits if isinstance(limits, dict) else None)
     except Exception:  # noqa: BLE001
         return None
 
