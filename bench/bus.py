@@ -9,6 +9,13 @@ the delay from publication (the event's `time`) to its receipt. Reported: events
 published per second, deliveries per second, p50/p99/max delay, lost, reordered,
 and overflows. Target (issue 4): p99 under 5 ms and zero loss with 50 subscribers.
 
+Measured on a 2-vCPU development VM (other work running), 100 names, 50
+subscriber processes, 200 events/s: no loss, no reordering, p50 2.1 ms, p99 5.6
+ms; the bus server spends ~16 us per delivery, each subscriber process ~140 us
+per event (waking a Python process and decoding a line), so the fan-out to 50
+processes on 2 CPUs, not the server, sets the delay. An earlier server design (a
+queue and a writer task per subscriber) reached only ~400 events/s with p50 > 10 ms.
+
 Later, when the runtime drives it, the same report will sit beside LXC's
 lxc-monitor on a real start/stop cycle; for now it measures the bus by itself.
 
