@@ -20,8 +20,8 @@ step lxc-create -P "$lxcpath" -n demo1 -t busybox -f "$here/busybox.conf"
 step lxc-copy -P "$lxcpath" -n demo1 -N demo2
 
 printf '\n\033[1m$ lxc-monitor -P %s -n "demo.*" &   # the monitor bus, live\033[0m\n' "$lxcpath"
-lxc-monitor -P "$lxcpath" -n 'demo.*' | sed -u 's/^/    [monitor] /' &
-monitor_pid=$!
+lxc-monitor -P "$lxcpath" -n 'demo.*' > >(sed -u 's/^/    [monitor] /') &
+monitor_pid=$!  # lxc-monitor itself, so that killing it ends the subscription
 sleep 0.5
 
 step lxc-start -P "$lxcpath" -n demo1
