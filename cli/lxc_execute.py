@@ -9,8 +9,6 @@ given only `-f`.
 
 from __future__ import annotations
 
-import os
-
 from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import REMAINDER, Namespace
@@ -41,30 +39,27 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from cli.requests import command_from, final_reply, forward_signals, load_checked
+    from cli.requests import (
+        command_from,
+        command_line,
+        config_path_for,
+        final_reply,
+        forward_signals,
+        load_checked,
+    )
     from runtime.daemon_client import open_connection
     from runtime.errors import LxcError
-    from runtime.lxcpath import ContainerPaths, validate_name
 
     name = require_name(PARSER, args)
-    validate_name(name)
     lxcpath = lxcpath_of(args)
-    paths = ContainerPaths(lxcpath, name)
-    if args.rcfile:
-        config_path = os.path.abspath(args.rcfile)
-    elif paths.is_defined():
-        config_path = paths.config
-    else:
-        raise LxcError("Executing a container with no configuration file may crash the host")
+    config_path = config_path_for(lxcpath, name, args.rcfile, "Executing a container with no configuration file may crash the host")
     defines = list(args.define)
     if args.uid is not None:
         defines.append(f"lxc.init.uid={args.uid}")
     if args.gid is not None:
         defines.append(f"lxc.init.gid={args.gid}")
     raw = load_checked(config_path, defines)
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
+    command = command_line(args.command)
     argv = command or command_from(raw, "lxc.execute.cmd")
     if not argv:
         raise LxcError("no command to execute: give it after --, or set lxc.execute.cmd")

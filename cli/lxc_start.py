@@ -7,8 +7,6 @@ until it stops. pid 1 is CMD, else lxc.init.cmd, else /sbin/init.
 
 from __future__ import annotations
 
-import os
-
 from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import REMAINDER, Namespace
@@ -46,25 +44,22 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from cli.requests import command_from, final_reply, forward_signals, load_checked
+    from cli.requests import (
+        command_from,
+        command_line,
+        config_path_for,
+        final_reply,
+        forward_signals,
+        load_checked,
+    )
     from runtime.daemon_client import open_connection
     from runtime.errors import LxcError
-    from runtime.lxcpath import ContainerPaths, validate_name
 
     name = require_name(PARSER, args)
-    validate_name(name)
     lxcpath = lxcpath_of(args)
-    paths = ContainerPaths(lxcpath, name)
-    if args.rcfile:
-        config_path = os.path.abspath(args.rcfile)
-    elif paths.is_defined():
-        config_path = paths.config
-    else:
-        raise LxcError("No container config specified")
+    config_path = config_path_for(lxcpath, name, args.rcfile, "No container config specified")
     raw = load_checked(config_path, args.define)
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
+    command = command_line(args.command)
     argv = command or command_from(raw, "lxc.init.cmd") or ["/sbin/init"]
     foreground = bool(args.foreground) and not args.daemon
     request: dict[str, object] = {

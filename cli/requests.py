@@ -28,6 +28,24 @@ def load_checked(config_path: str, defines: list[str]) -> RawConfig:
     return raw
 
 
+def config_path_for(lxcpath: str, name: str, rcfile: str | None, missing: str) -> str:
+    """The config a start uses: -f FILE, else the container's own; LxcError(missing) if none."""
+    from runtime.lxcpath import ContainerPaths, validate_name
+
+    validate_name(name)
+    if rcfile:
+        return os.path.abspath(rcfile)
+    paths = ContainerPaths(lxcpath, name)
+    if paths.is_defined():
+        return paths.config
+    raise LxcError(missing)
+
+
+def command_line(command: list[str]) -> list[str]:
+    """The command after the options, without the `--` that may introduce it."""
+    return command[1:] if command[:1] == ["--"] else list(command)
+
+
 def command_from(raw: RawConfig, key: str) -> list[str]:
     """lxc.init.cmd / lxc.execute.cmd split into argv (LXC splits on blanks)."""
     value = raw.get(key)

@@ -15,6 +15,7 @@ Standard library only: the clients use it.
 from __future__ import annotations
 
 import json
+import socket
 
 VERSION = 1
 MAX_LINE = 1 << 20
@@ -63,3 +64,15 @@ class LineReader:
         """Fds received but not claimed by a message (the caller closes them)."""
         fds, self._pending_fds = self._pending_fds, []
         return fds
+
+
+def fds_from_ancillary(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
+    """The file descriptors an SCM_RIGHTS message carried (recvmsg's ancdata)."""
+    import array
+
+    fds: list[int] = []
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(data) - len(data) % 4
+            fds.extend(array.array("i", data[:usable]))
+    return fds

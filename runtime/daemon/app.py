@@ -20,7 +20,7 @@ import trio
 
 from runtime import lifecycle as lc
 from runtime import records
-from runtime.control import LineReader, ProtocolError, encode
+from runtime.control import LineReader, ProtocolError, encode, fds_from_ancillary
 from runtime.daemon.spawner_link import SpawnerLink
 from runtime.lxcpath import ContainerPaths, list_names
 from runtime.status import process_start_time
@@ -252,7 +252,7 @@ class ControlConnection:
     async def read_more(self) -> bool:
         sock = self.stream.socket
         data, ancdata, _, _ = await sock.recvmsg(65536, socket.CMSG_SPACE(MAX_FDS * 4))
-        fds = _fds_from(ancdata)
+        fds = fds_from_ancillary(ancdata)
         if not data:
             for fd in fds:
                 os.close(fd)
@@ -428,17 +428,6 @@ def _peer_allowed(sock: trio.socket.SocketType) -> bool:
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _, uid, _ = struct.unpack("3i", creds)
     return uid in (0, os.getuid())
-
-
-def _fds_from(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
-    import array
-
-    fds: list[int] = []
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            usable = len(data) - len(data) % 4
-            fds.extend(array.array("i", data[:usable]))
-    return fds
 
 
 def _cgroups_from(record: dict[str, object]) -> object | None:

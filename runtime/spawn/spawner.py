@@ -24,7 +24,6 @@ fds [sync, stdin, stdout, stderr, status?]; spawner -> daemon: `{"op": "hello",
 
 from __future__ import annotations
 
-import array
 import json
 import os
 import select
@@ -38,6 +37,7 @@ import runtime.config.model as config_model  # noqa: F401  (the child needs it l
 import runtime.spawn.child as child
 from runtime import linux
 from runtime.config.parser import apply_define, parse_file, parse_text
+from runtime.control import fds_from_ancillary
 from runtime.spawn.request import ChildRequest
 
 MAX_FDS = 8
@@ -127,7 +127,7 @@ class Spawner:
             data, ancdata, _, _ = self.daemon.recvmsg(PACKET, socket.CMSG_SPACE(MAX_FDS * 4))
         except OSError:
             data, ancdata = b"", []
-        fds = _fds_from(ancdata)
+        fds = fds_from_ancillary(ancdata)
         if not data:
             for fd in fds:
                 os.close(fd)
@@ -209,15 +209,6 @@ class Spawner:
                 self.send({"op": "exit", **exit_record})
             if self.daemon is None:  # none connected, or the send just failed
                 self.queued_exits.append(exit_record)
-
-def _fds_from(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
-    fds: list[int] = []
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            usable = len(data) - len(data) % 4
-            fds.extend(array.array("i", data[:usable]))
-    return fds
-
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
