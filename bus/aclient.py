@@ -7,8 +7,9 @@
 The same messages and the same reconnect behaviour as the blocking client
 (bus.client): replay if asked, snapshot, `Synced`, live events; after a lost
 connection (daemon restart, or `overflow` because this subscriber fell behind) it
-reconnects with backoff, asks for a replay since the last event it saw, and
-yields a `Reconnected` marker then a fresh snapshot and `Synced`. Timeouts are
+reconnects with backoff, asks for a replay since the last event it saw (a
+restarted daemon replays all it has), and yields a `Reconnected` marker then the
+replay, a fresh snapshot and `Synced`. Timeouts are
 trio's: wrap the loop in `trio.move_on_after`/`fail_after` rather than passing a
 timeout. A subscription connects on first use, so `bus.subscribe(...)` can go
 straight into `async for`; closing the bus closes its subscriptions.

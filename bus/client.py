@@ -10,8 +10,8 @@ given), one `SnapshotItem` per matching container, `Synced`, then live events.
 When the connection is lost (the daemon restarted, or this subscriber fell behind
 and got `overflow`), it reconnects with backoff, asks for a replay since the last
 sequence number it saw (lossless when the same server still holds those events
-in its ring), and yields a `Reconnected` marker followed by a fresh snapshot and
-`Synced`. `socket_path` may be a callable, called at every (re)connect, so the
+in its ring; a restarted daemon replays everything it has published so far), and
+yields a `Reconnected` marker followed by the replay, a fresh snapshot and `Synced`. `socket_path` may be a callable, called at every (re)connect, so the
 commands can start the daemon again if it is gone.
 
 Deadlines are monotonic-clock times checked around `poll()`, so a timeout is

@@ -421,8 +421,10 @@ class Synced(Message):
     """End of the replay and snapshot: every later event is live, starting at seq+1.
 
     `replay_complete` is None when no replay was asked for, True when the ring held
-    every event since the requested point, False when some were gone (or the
-    epoch was another server's) and the snapshot is all there is.
+    every event since the requested point, False when some were gone and the
+    snapshot is all there is. A request naming another server's epoch (a client
+    reconnecting after a daemon restart) gets this server's whole ring, complete
+    when none of it was evicted yet.
     """
 
     __slots__ = ("seq", "epoch", "replay_complete")

@@ -18,8 +18,9 @@ events/s with a p50 delay over 10 ms; the direct write costs one syscall per
 subscriber and wakes no task while subscribers keep up. It relies on Python
 ignoring SIGPIPE (the default), so a vanished peer is an EPIPE, not a signal.
 
-On subscribe the server replays what was asked for from the ring (`since`),
-sends the last known state of every matching container (`snapshot` lines), then
+On subscribe the server replays what was asked for from the ring (`since`;
+a `since` that names another server's epoch, sent by a client reconnecting
+after a daemon restart, replays this server's whole ring), sends the last known state of every matching container (`snapshot` lines), then
 `synced`, then live events. The replay, the snapshot and the registration of the
 subscriber's queue happen in one synchronous step with no checkpoint in between,
 so no event can fall between what the snapshot shows and what arrives live:
@@ -310,7 +311,14 @@ class BusServer:
     def _replay(self, request: Subscribe, flt: Filter, parts: list[bytes]) -> bool:
         """Append the ring's matching events since the requested point; True if none is missing."""
         if request.epoch is not None and request.epoch != self.epoch:
-            return False  # another server's numbering: the snapshot is all we can offer
+            # Another server's numbering: a client back after a daemon restart. Only
+            # one daemon serves an lxcpath at a time, so it has seen none of ours:
+            # replay all of them, so a start that happened before it reconnected
+            # is not lost. Complete while the ring still holds our first event.
+            for event, data in self._ring:
+                if flt.matches(event):
+                    parts.append(data)
+            return self._evicted_seq == 0
         if request.since is not None:
             since = request.since
             if since > self._seq:

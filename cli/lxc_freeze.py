@@ -1,5 +1,79 @@
-"""`lxc-freeze`: not built yet (the freezer (issue 5)); prints one line saying so and exits 1."""
+"""`lxc-freeze -n NAME`: freeze every process of a running container.
 
-from cli.common import not_landed
+The daemon does it (runtime/freezer.py): FREEZING, the cgroup freezer (cgroup2
+`cgroup.freeze`, else the v1 `freezer.state`), a wait until the kernel says every
+task is frozen, FROZEN; each state is published once on the bus. Freezing a frozen
+container exits 0 and publishes nothing. A container that does not run is refused
+with LXC's line (`Failed to freeze PATH:NAME`, exit 1) without starting a daemon.
 
-main = not_landed("lxc-freeze", "the freezer (issue 5)")
+`lxc-unfreeze` (cli/lxc_unfreeze.py) shares this module's body.
+"""
+
+from __future__ import annotations
+
+from cli.common import LxcArgumentParser, lxcpath_of, run_command
+from cli.log import CommandLog
+from cli.options import Namespace
+
+OPTIONS = """\
+  -n, --name=NAME      NAME of the container
+  --rcfile=FILE        Load configuration file FILE
+"""
+
+
+def build_parser(prog: str, description: str, options: str = OPTIONS) -> LxcArgumentParser:
+    parser = LxcArgumentParser(prog, f"{prog} --name=NAME", description, options)
+    parser.add_argument("-n", "--name")
+    parser.add_argument("--rcfile")
+    parser.add_argument("names", nargs="*")
+    return parser
+
+
+def name_of(parser: LxcArgumentParser, args: Namespace, log: CommandLog) -> str:
+    """-n NAME, else the first plain argument (LXC's tools take that too)."""
+    import sys
+
+    from runtime.lxcpath import validate_name
+
+    name = args.name or (args.names[0] if args.names else None)
+    if not name:
+        sys.stderr.write(f"{parser.prog}: No container name specified\n")
+        sys.exit(1)
+    log.name = name
+    validate_name(name)
+    return str(name)
+
+
+def freezer_body(
+    parser: LxcArgumentParser, op: str, verb: str, args: Namespace, log: CommandLog
+) -> int:
+    """Ask the daemon to `op` (freeze|unfreeze) the container; LXC's error line."""
+    from runtime.daemon_client import open_connection
+    from runtime.errors import LxcError
+    from runtime.status import container_status
+
+    name = name_of(parser, args, log)
+    lxcpath = lxcpath_of(args)
+    failed = f"Failed to {verb} {lxcpath}:{name}"
+    if not container_status(lxcpath, name).running:
+        raise LxcError(failed)
+    connection = open_connection(lxcpath)
+    try:
+        reply = connection.request({"op": op, "name": name})
+    finally:
+        connection.close()
+    if not reply.get("ok"):
+        reason = reply.get("error") if reply.get("kind") == "failed" else None
+        raise LxcError(f"{failed}: {reason}" if reason else failed)
+    return 0
+
+
+def body(args: Namespace, log: CommandLog) -> int:
+    return freezer_body(PARSER, "freeze", "freeze", args, log)
+
+
+PARSER = build_parser("lxc-freeze", "freezes a container with the identifier NAME")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(PARSER, body, argv)

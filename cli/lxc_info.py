@@ -52,6 +52,43 @@ def field(label: str, value: str, raw: bool) -> str:
     return value if raw else f"{label + ':':<16}{value}"
 
 
+def humanize(value: int) -> str:
+    """A byte count in LXC's units: bytes up to 1 KiB, then KiB, MiB or GiB with
+    two decimals. LXC adds 5 bytes (KiB) or 5243 bytes (MiB) before cutting to
+    hundredths, which rounds to the nearest hundredth; GiB hundredths are cut."""
+    if value > 1 << 30:
+        return f"{value >> 30}.{(value & ((1 << 30) - 1)) // 10737419:02d} GiB"
+    if value > 1 << 20:
+        hundredths = (value + 5243) * 100 >> 20
+        return f"{hundredths // 100}.{hundredths % 100:02d} MiB"
+    if value > 1 << 10:
+        hundredths = (value + 5) * 100 >> 10
+        return f"{hundredths // 100}.{hundredths % 100:02d} KiB"
+    return f"{value} bytes"
+
+
+def stats_lines(cgroups: dict[str, str], raw: bool) -> list[str]:
+    """`CPU use:`, `BlkIO use:`, `Memory use:`, `KMem use:` from the container's
+    cgroup files (their paths are in the runtime record: no daemon round trip);
+    a figure the host does not account has no line, as in LXC."""
+    from runtime.cgroup_figures import figures
+
+    values = figures(cgroups, ("cpu_ns", "blkio_bytes", "memory_bytes", "kmem_bytes"))
+    lines = []
+    cpu = values["cpu_ns"]
+    if cpu is not None:
+        lines.append(field("CPU use", str(cpu) if raw else f"{cpu / 1e9:.2f} seconds", False))
+    for label, key in (
+        ("BlkIO use", "blkio_bytes"),
+        ("Memory use", "memory_bytes"),
+        ("KMem use", "kmem_bytes"),
+    ):
+        value = values[key]
+        if value is not None:
+            lines.append(field(label, str(value) if raw else humanize(value), False))
+    return lines
+
+
 def config_value(config: object, key: str) -> str | None:
     """LXC's text for `-c KEY`: lists one value per line, unset keys their default."""
     from runtime.config import keys
@@ -97,13 +134,17 @@ def body(args: Namespace, log: CommandLog) -> int:
         raise ConfigError(err.file, err.line, err.key, f"{err.reason} (Failed to load config for {name})") from None
     status = container_status(lxcpath, name)
     show_all = not (args.state or args.pid or args.ips or args.stats or args.config)
+    # LXC drops the label with -H only when a single item was asked for (-S counts 5).
+    bare = args.raw and args.state + args.pid + args.ips + 5 * args.stats == 1
     out: list[str] = []
     if show_all:
-        out.append(field("Name", name, args.raw))
+        out.append(field("Name", name, bare))
     if show_all or args.state:
-        out.append(field("State", status.state, args.raw))
+        out.append(field("State", status.state, bare))
     if (show_all or args.pid) and status.pid:
-        out.append(field("PID", str(status.pid), args.raw))
+        out.append(field("PID", str(status.pid), bare))
+    if (show_all or args.stats) and status.pid:
+        out.extend(stats_lines(status.cgroups, args.raw))
     for key in args.config:
         value = config_value(config, key)
         if value is None:

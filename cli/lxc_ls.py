@@ -108,9 +108,22 @@ class Row:
         if column == "UNPRIVILEGED":
             idmaps = config.get_all("lxc.idmap") if config is not None else []  # type: ignore[attr-defined]
             return "true" if idmaps else "false"
-        # RAM, SWAP, INTERFACE, IPV4, IPV6 exist only for a running container; the
-        # cgroup and network issues fill them in.
+        if column in ("RAM", "SWAP"):
+            return self.memory_cell(column)
+        # INTERFACE, IPV4, IPV6 exist only for a running container; the network
+        # issue fills them in.
         return "-"
+
+    def memory_cell(self, column: str) -> str:
+        """RAM / SWAP in MiB with two decimals and LXC's `MB` suffix (`0.55MB`), read
+        from the cgroup files named in the runtime record; `-` when not running."""
+        if not self.status.pid or not self.status.cgroups:
+            return "-"
+        from runtime.cgroup_figures import figures
+
+        figure = "memory_bytes" if column == "RAM" else "swap_bytes"
+        value = figures(self.status.cgroups, (figure,))[figure]
+        return "-" if value is None else f"{value / (1 << 20):.2f}MB"
 
 
 def select(rows: list[Row], args: Namespace) -> list[Row]:

@@ -15,7 +15,8 @@ Differences from LXC, on purpose: the regex must match the whole name
 (`-n 'foo|bar'` does not match `foobaz`); `exited with status [N]` shows 128+N
 for an init killed by signal N (LXC shows 0). The monitor keeps running across
 daemon restarts: it reconnects, replays what it missed when the daemon still has
-it, and otherwise prints a `changed state` line for every container whose state
+it (a restarted daemon replays every event it published before the monitor came
+back, so a container started meanwhile is shown in full), and otherwise prints a `changed state` line for every container whose state
 differs in the new daemon's snapshot from the last one it printed.
 
 Beyond LXC: `--format json` prints one JSON object a line, the bus messages

@@ -29,7 +29,7 @@ import socket
 import trio
 
 from runtime.control import LineReader, encode
-from runtime.daemon_client import bus_socket_path, control_socket_path, start_daemon
+from runtime.daemon_client import bus_socket_path, connect, control_socket_path
 from runtime.errors import LxcError
 from runtime.lxcpath import ContainerPaths
 
@@ -39,6 +39,7 @@ class Runtime:
 
     def __init__(self, lxcpath: str) -> None:
         self.lxcpath = os.path.abspath(lxcpath)
+        self._starting = trio.Lock()  # one daemon start at a time from this program
 
     async def _connect(self) -> trio.SocketStream:
         path = control_socket_path(self.lxcpath)
@@ -51,7 +52,9 @@ class Runtime:
                 sock.close()
                 if attempt:
                     raise
-                await trio.to_thread.run_sync(start_daemon, self.lxcpath)
+                async with self._starting:
+                    # Connects if another task started it meanwhile, else starts it.
+                    await trio.to_thread.run_sync(_ensure_daemon, self.lxcpath)
         raise AssertionError("unreachable")
 
     async def request(self, message: dict[str, object]) -> dict[str, object]:
@@ -111,6 +114,10 @@ class Runtime:
 
     async def _ensure_daemon(self) -> None:
         await self.request({"op": "ping"})
+
+
+def _ensure_daemon(lxcpath: str) -> None:
+    connect(lxcpath, autostart=True).close()
 
 
 def _exact(name: str) -> str:

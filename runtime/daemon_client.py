@@ -89,12 +89,24 @@ def start_daemon(lxcpath: str) -> None:
             if ready:
                 if not os.read(read_fd, 1):
                     # EOF: it exited (lost the flock race, or failed: see its log).
+                    # The winner of a race may still be getting ready: give it time.
                     os.waitpid(pid, 0)
+                    _wait_listening(control_socket_path(lxcpath), deadline)
                 break
     finally:
         os.close(read_fd)
         if write_fd >= 0:
             os.close(write_fd)
+
+
+def _wait_listening(path: str, deadline: float) -> None:
+    """Wait until a daemon (another command's) accepts on `path`, or the deadline."""
+    while time.monotonic() < deadline:
+        sock = _try_connect(path)
+        if sock is not None:
+            sock.close()
+            return
+        time.sleep(0.01)
 
 
 def connect(lxcpath: str, *, autostart: bool = True) -> socket.socket:

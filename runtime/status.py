@@ -17,13 +17,18 @@ STOPPED = "STOPPED"
 
 
 class ContainerStatus:
-    """The state of one container and, when it runs, its init's host pid."""
+    """The state of one container and, when it runs, its init's host pid and its
+    cgroup directories (hierarchy key -> the directory holding its limits and
+    figures; see runtime.cgroup_figures)."""
 
-    __slots__ = ("state", "pid")
+    __slots__ = ("state", "pid", "cgroups")
 
-    def __init__(self, state: str = STOPPED, pid: int | None = None) -> None:
+    def __init__(
+        self, state: str = STOPPED, pid: int | None = None, cgroups: dict[str, str] | None = None
+    ) -> None:
         self.state = state
         self.pid = pid
+        self.cgroups = cgroups or {}
 
     @property
     def running(self) -> bool:
@@ -67,4 +72,5 @@ def container_status(lxcpath: str, name: str) -> ContainerStatus:
         return ContainerStatus()
     if process_start_time(int(pid)) != start_time:
         return ContainerStatus()
-    return ContainerStatus(state, int(pid))
+    cgroups = record.get("cgroup_limits") or record.get("cgroups")
+    return ContainerStatus(state, int(pid), cgroups if isinstance(cgroups, dict) else None)

@@ -384,6 +384,9 @@ class Supervisor:
         """lxc-stop -k: every process of the container, now."""
         if self.cgroups is not None:
             self.cgroups.kill_all(signal.SIGKILL)  # type: ignore[attr-defined]
+            from runtime.freezer import after_kill
+
+            after_kill(self)  # a frozen container: thaw so the SIGKILLs are delivered
         elif self.pid is not None:
             self.send_signal(signal.SIGKILL)
 

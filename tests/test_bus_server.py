@@ -417,9 +417,32 @@ async def test_since_replays_from_the_ring(bus_path) -> None:
         seqs = [e.seq for e in replayed if isinstance(e, StateEvent)]
         assert seqs[-1] == 70 and seqs[0] <= 60 and synced.replay_complete is True
 
+        # Another server's epoch (a client back after a daemon restart): it has seen
+        # none of ours, so the whole ring; incomplete, since 1..20 are gone.
         replayed, synced = await collect(Subscribe(".*", None, 65, None, "another-epoch"))
-        assert not [e for e in replayed if isinstance(e, StateEvent)]
+        assert [e.seq for e in replayed if isinstance(e, StateEvent)] == list(range(21, 71))
         assert synced.replay_complete is False
+
+
+async def test_restarted_server_replays_all_it_published_to_a_returning_client(bus_path) -> None:
+    async with running(bus_path, ring_size=50) as server:
+        server.publish_state("c1", "STARTING")
+        server.publish_state("c1", "RUNNING")
+        server.publish_exit("c1", exit_code=0)
+        server.publish_state("c2", "STARTING")
+        stream = await raw_subscribe(bus_path, Subscribe("c1", None, 99, None, "the-old-daemon"))
+        decoder = Decoder()
+        got: list = []
+        async with stream:
+            while not (got and isinstance(got[-1], Synced)):
+                got.extend(decoder.feed(await stream.receive_some(65536)))
+        replayed, synced = got[:-1], got[-1]
+        assert [(type(e).__name__, e.seq) for e in replayed if not isinstance(e, SnapshotItem)] == [
+            ("StateEvent", 1),
+            ("StateEvent", 2),
+            ("ExitEvent", 3),
+        ]
+        assert synced.replay_complete is True and synced.seq == 4
 
 
 # ---------------------------------------------------------------------------- blocking client
@@ -540,7 +563,7 @@ async def test_blocking_client_reconnects_and_resyncs_after_restart(bus_path) ->
         Reconnected("disconnected"),
         SnapshotItem("c1", "STOPPED"),
         SnapshotItem("c2", "RUNNING"),
-        Synced(0, second.epoch, False),  # another epoch: no replay, the snapshot is the truth
+        Synced(0, second.epoch, True),  # another epoch: all of its (no) events, then the snapshot
     ]
 
 
@@ -569,7 +592,7 @@ async def test_async_client_reconnects_and_resyncs_after_restart(bus_path) -> No
         Synced(1, first.epoch),
         Reconnected("disconnected"),
         SnapshotItem("c1", "FROZEN"),
-        Synced(0, second.epoch, False),
+        Synced(0, second.epoch, True),
         StateEvent(1, got[-1].time, "c1", "THAWED"),
     ]
 

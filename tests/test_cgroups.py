@@ -676,7 +676,7 @@ def test_get_set_and_stats(track: SimpleNamespace, name: str) -> None:
     go(proc)
     assert proc.wait(timeout=10) == 0
     stats = cg.stats()
-    assert set(stats) == {"cpu_ns", "blkio_bytes", "memory_bytes", "kmem_bytes"}
+    assert set(stats) == {"cpu_ns", "blkio_bytes", "memory_bytes", "kmem_bytes", "swap_bytes"}
     assert stats["cpu_ns"] is not None and stats["cpu_ns"] > 0
     assert stats["blkio_bytes"] is not None and stats["memory_bytes"] is not None
 

@@ -240,3 +240,47 @@ def test_host_init_is_never_booted_without_a_rootfs(runtime: Cli, tmp_path: Path
     ok = runtime("lxc-start", "-n", name, "-F", "--", "/bin/sh", "-c", "hostname")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip() == name
+
+
+def test_reboot_restarts_the_container(runtime: Cli, busybox: str) -> None:
+    assert runtime("lxc-start", "-n", busybox).returncode == 0
+    first = int(runtime("lxc-info", "-n", busybox, "-pH").stdout)
+    result = runtime("lxc-stop", "-n", busybox, "-r")
+    assert result.returncode == 0, result.stderr
+    deadline = time.monotonic() + 15
+    second = first
+    while time.monotonic() < deadline:
+        out = runtime("lxc-info", "-n", busybox, "-pH").stdout.strip()
+        if out and int(out) != first and state(runtime, busybox) == "RUNNING":
+            second = int(out)
+            break
+        time.sleep(0.1)
+    assert second != first
+    assert not Path(f"/proc/{first}").exists()
+    assert runtime("lxc-stop", "-n", busybox, "-k").returncode == 0
+
+
+def test_python_api_runs_containers_concurrently(runtime: Cli, tmp_path: Path) -> None:
+    import trio
+
+    from runtime.api import Runtime
+
+    conf = tmp_path / "api.conf"
+    conf.write_text(BUSYBOX_CONF)
+    names = [unique("api") for _ in range(3)]
+    for name in names:
+        assert runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf)).returncode == 0
+    rt = Runtime(str(runtime.lxcpath))
+
+    async def scenario() -> list[str]:
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(rt.start, name)
+        states = [await rt.wait(name, {"RUNNING"}, timeout=10) for name in names]
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(lambda n=name: rt.stop(n, kill=True))
+        return states + [await rt.state(name) for name in names]
+
+    assert trio.run(scenario) == ["RUNNING"] * 3 + ["STOPPED"] * 3
+    assert all(cgroups_of(name) == [] for name in names)

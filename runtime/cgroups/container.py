@@ -492,25 +492,13 @@ class ContainerCgroups:
     # -- figures for lxc-info -------------------------------------------------------------
 
     def stats(self) -> dict[str, int | None]:
-        """`cpu_ns`, `blkio_bytes`, `memory_bytes`, `kmem_bytes`; None when the host
-        does not account it. v1 files win on a hybrid host (controllers live there)."""
+        """`cpu_ns`, `blkio_bytes`, `memory_bytes`, `kmem_bytes`, `swap_bytes`; None
+        when the host does not account it. v1 files win on a hybrid host (controllers
+        live there). The reading is `runtime.cgroup_figures`, which the commands use
+        directly on the paths of the runtime record."""
+        from runtime.cgroup_figures import figures
 
-        def first(controller: str, v1_read: Any, v2_read: Any | None = None) -> int | None:
-            for placement in self._v1(controller):
-                value = v1_read(placement.limit)
-                if value is not None:
-                    return value
-            placement = self._v2()
-            if v2_read is not None and placement is not None:
-                return v2_read(placement.limit)
-            return None
-
-        return {
-            "cpu_ns": first("cpuacct", v1.cpu_ns, v2.cpu_ns),
-            "blkio_bytes": first("blkio", v1.blkio_bytes, v2.blkio_bytes),
-            "memory_bytes": first("memory", v1.memory_bytes, v2.memory_bytes),
-            "kmem_bytes": first("memory", v1.kmem_bytes),
-        }
+        return figures(self.limit_paths)
 
     # -- removal --------------------------------------------------------------------------
 

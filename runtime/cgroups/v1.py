@@ -8,7 +8,7 @@
   parent's flag, we copy explicitly instead).
 - freezer: `freezer.state` (THAWED, FREEZING, FROZEN). The kernel gives no event
   for it, so waiting for FROZEN is polling (`events.poll_until`).
-- resource figures read from v1 files (cpuacct, blkio, memory).
+- resource figures: see `runtime.cgroup_figures` (stdlib only, for the commands).
 """
 
 from __future__ import annotations
@@ -20,13 +20,9 @@ from runtime.cgroups.mounts import Hierarchy
 
 __all__ = [
     "FREEZER_STATE",
-    "blkio_bytes",
-    "cpu_ns",
     "freeze",
     "freezer_state",
     "init_new_cgroup",
-    "kmem_bytes",
-    "memory_bytes",
     "thaw",
 ]
 
@@ -73,40 +69,3 @@ def thaw(directory: str) -> None:
 def freezer_state(directory: str) -> str:
     """THAWED, FREEZING or FROZEN (a frozen ancestor shows as FROZEN too)."""
     return _fs.read(os.path.join(directory, FREEZER_STATE)).strip()
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        return int(_fs.read(path).split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def cpu_ns(directory: str) -> int | None:
-    """CPU time of every task of the cgroup and below, in nanoseconds."""
-    return _read_int(os.path.join(directory, "cpuacct.usage"))
-
-
-def blkio_bytes(directory: str) -> int | None:
-    """Bytes read and written: the `Total` line of the throttle statistics, with
-    descendants when the kernel offers the recursive file (a nested container's
-    sub-cgroups are part of the container)."""
-    for name in ("blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_service_bytes"):
-        try:
-            text = _fs.read(os.path.join(directory, name))
-        except OSError:
-            continue
-        for line in text.splitlines():
-            words = line.split()
-            if len(words) == 2 and words[0] == "Total":
-                return int(words[1])
-        return 0
-    return None
-
-
-def memory_bytes(directory: str) -> int | None:
-    return _read_int(os.path.join(directory, "memory.usage_in_bytes"))
-
-
-def kmem_bytes(directory: str) -> int | None:
-    return _read_int(os.path.join(directory, "memory.kmem.usage_in_bytes"))

@@ -29,8 +29,6 @@ from runtime.cgroups import _fs
 
 __all__ = [
     "BASE_CONTROLLERS",
-    "blkio_bytes",
-    "cpu_ns",
     "enable_controllers",
     "events",
     "freeze",
@@ -38,7 +36,6 @@ __all__ = [
     "has_freeze",
     "has_kill",
     "kill",
-    "memory_bytes",
     "thaw",
 ]
 
@@ -118,43 +115,3 @@ def kill(directory: str) -> None:
     """SIGKILL every process of the cgroup and below; the kernel also stops forks
     that race with it, so nothing escapes."""
     _fs.write(os.path.join(directory, "cgroup.kill"), "1")
-
-
-def _stat_field(path: str, field: str) -> int | None:
-    try:
-        text = _fs.read(path)
-    except OSError:
-        return None
-    for line in text.splitlines():
-        words = line.split()
-        if len(words) == 2 and words[0] == field:
-            return int(words[1])
-    return None
-
-
-def cpu_ns(directory: str) -> int | None:
-    """`usage_usec` of `cpu.stat` (present without the cpu controller), in ns."""
-    usec = _stat_field(os.path.join(directory, "cpu.stat"), "usage_usec")
-    return None if usec is None else usec * 1000
-
-
-def blkio_bytes(directory: str) -> int | None:
-    """rbytes + wbytes of every device in `io.stat` (needs the io controller)."""
-    try:
-        text = _fs.read(os.path.join(directory, "io.stat"))
-    except OSError:
-        return None
-    total = 0
-    for line in text.splitlines():
-        for word in line.split()[1:]:
-            name, _, value = word.partition("=")
-            if name in ("rbytes", "wbytes") and value.isdigit():
-                total += int(value)
-    return total
-
-
-def memory_bytes(directory: str) -> int | None:
-    try:
-        return int(_fs.read(os.path.join(directory, "memory.current")).strip())
-    except (OSError, ValueError):
-        return None

@@ -18,8 +18,8 @@ import struct
 
 import trio
 
+from runtime import freezer, records
 from runtime import lifecycle as lc
-from runtime import records
 from runtime.control import LineReader, ProtocolError, encode, fds_from_ancillary
 from runtime.daemon.spawner_link import SpawnerLink
 from runtime.lxcpath import ContainerPaths, list_names
@@ -58,6 +58,9 @@ class Daemon:
                 snapshot_source=self.snapshot,
             )
             await nursery.start(self.bus.serve)  # type: ignore[attr-defined]
+            from runtime.daemon.lxcpath_watch import watch_lxcpath  # created/destroyed events
+
+            await nursery.start(watch_lxcpath, self.lxcpath, self.bus)
             self.spawner = await SpawnerLink.connect_or_start(
                 os.path.join(self.rundir, "spawner.sock")
             )
@@ -375,11 +378,13 @@ class ControlConnection:
         if message.get("kill") or timeout == 0:
             supervisor.kill()
         elif message.get("reboot"):
+            await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.reboot_requested = True
             supervisor.send_signal(supervisor.reboot_signal())
             await self.reply({"ok": True})
             return
         else:
+            await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.send_signal(supervisor.halt_signal())
             if message.get("nowait"):
                 await self.reply({"ok": True})
@@ -410,6 +415,24 @@ class ControlConnection:
         supervisor.send_signal(int(message.get("signal") or signal.SIGTERM))  # type: ignore[arg-type]
         await self.reply({"ok": True})
 
+    # -- freezer, cgroup keys, figures (the logic is in runtime/freezer.py) ------------
+    async def op_freeze(self, message: dict[str, object], fds: list[int]) -> None:
+        _close(fds)
+        await self.reply(await freezer.request_freeze(self.daemon.supervisors, message))
+
+    async def op_unfreeze(self, message: dict[str, object], fds: list[int]) -> None:
+        _close(fds)
+        await self.reply(await freezer.request_unfreeze(self.daemon.supervisors, message))
+
+    async def op_cgroup(self, message: dict[str, object], fds: list[int]) -> None:
+        """lxc-cgroup: {"key": K} reads, {"key": K, "value": V} writes."""
+        _close(fds)
+        await self.reply(freezer.request_cgroup(self.daemon.supervisors, message))
+
+    async def op_stats(self, message: dict[str, object], fds: list[int]) -> None:
+        _close(fds)
+        await self.reply(freezer.request_stats(self.daemon.supervisors, message))
+
     async def op_shutdown(self, message: dict[str, object], fds: list[int]) -> None:
         """Kill every container and exit (tests and `make` clean-up use it)."""
         for fd in fds:
@@ -422,6 +445,11 @@ class ControlConnection:
         await self.reply({"ok": True})
         self.daemon.idle_timeout = 0
         self.daemon.touch()
+
+
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 def _peer_allowed(sock: trio.socket.SocketType) -> bool:

@@ -57,7 +57,7 @@ import trio
 
 log = logging.getLogger("trio-lxc.lxcpath-watch")
 
-__all__ = ["LxcpathWatcher"]
+__all__ = ["LxcpathWatcher", "watch_lxcpath"]
 
 CONFIG = "config"
 
@@ -283,12 +283,12 @@ class LxcpathWatcher:
         except OSError:
             self._gone = True
             return
+        visible = [name for name in entries if not name.startswith(".")]
+        for name in set(self._wds) - set(visible):
+            self._forget(name)
         present = set()
-        for name in entries:
-            if name.startswith("."):
-                continue
-            if name not in self._wds:
-                self._watch_dir(name)
+        for name in visible:
+            self._watch_dir(name)  # first, so a config written meanwhile is an event
             if os.path.isfile(os.path.join(self.lxcpath, name, CONFIG)):
                 present.add(name)
         for name in sorted(self.defined - present):
@@ -319,3 +319,33 @@ class LxcpathWatcher:
 
 def _ignore(_event: Any) -> None:
     """Events on an ancestor only mean "look again"."""
+
+
+class _StartedOnce:
+    """Passes `started()` on once and remembers whether it was called."""
+
+    def __init__(self, task_status: trio.TaskStatus[None]) -> None:
+        self.task_status = task_status
+        self.done = False
+
+    def started(self, value: None = None) -> None:
+        if not self.done:
+            self.done = True
+            self.task_status.started()
+
+
+async def watch_lxcpath(
+    lxcpath: str, bus: Any, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """The daemon's task: announce created/destroyed containers on `bus` until cancelled.
+
+    A failure of the watch (no inotify instance left, pyinotify missing) is logged
+    and ends only this task: the daemon goes on without these two events.
+    """
+    status = _StartedOnce(task_status)
+    watcher = LxcpathWatcher(lxcpath, bus.publish_created, bus.publish_destroyed)
+    try:
+        await watcher.run(task_status=status)  # type: ignore[arg-type]
+    except Exception:
+        log.exception("watching %s failed: no created/destroyed events from now on", lxcpath)
+        status.started()

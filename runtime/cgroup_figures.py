@@ -1,0 +1,174 @@
+"""A container's resource figures (CPU, block I/O, memory, kernel memory, swap),
+read from its cgroup directories.
+
+Input: hierarchy key -> directory, as `ContainerCgroups.limit_paths` gives it and
+the runtime record stores it (`cgroup_limits`): v1 keys are the controllers joined
+by commas (`cpu,cpuacct`, `memory`, `name=systemd`), the v2 key is `unified`.
+
+Why a module of its own, outside `runtime.cgroups`: `lxc-info` and `lxc-ls --fancy`
+read the figures straight from the files named in the runtime record, without a
+round trip to the daemon, and a client may import only the standard library (the
+`runtime.cgroups` package pulls in `logging`, `dataclasses` and `re`: some 60 ms).
+`ContainerCgroups.stats()` uses this module too, so there is one reading of each
+file.
+
+Which file gives which figure (v1 wins on a hybrid host, where the controllers are):
+
+| figure       | cgroup v1                                       | cgroup2                 |
+|--------------|-------------------------------------------------|-------------------------|
+| cpu_ns       | `cpuacct.usage`                                 | `cpu.stat` usage_usec   |
+| blkio_bytes  | `blkio.throttle.io_service_bytes[_recursive]` Total | `io.stat` rbytes+wbytes |
+| memory_bytes | `memory.usage_in_bytes`                         | `memory.current`        |
+| kmem_bytes   | `memory.kmem.usage_in_bytes`                    | (none: None)            |
+| swap_bytes   | `memory.memsw.usage_in_bytes` - usage           | `memory.swap.current`   |
+
+A figure the host does not account is None (the caller leaves its line out).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+__all__ = ["FIGURES", "figures"]
+
+UNIFIED = "unified"
+
+#: The keys of `figures()`, in lxc-info's order.
+FIGURES = ("cpu_ns", "blkio_bytes", "memory_bytes", "kmem_bytes", "swap_bytes")
+
+Reader = Callable[[str], "int | None"]
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _first_int(path: str) -> int | None:
+    text = _read(path)
+    try:
+        return int(text.split()[0]) if text else None
+    except ValueError:
+        return None
+
+
+def _stat_field(path: str, field: str) -> int | None:
+    text = _read(path)
+    if text is None:
+        return None
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] == field and words[1].isdigit():
+            return int(words[1])
+    return None
+
+
+# -- cgroup v1 ------------------------------------------------------------------------
+
+
+def v1_cpu_ns(directory: str) -> int | None:
+    """CPU time of every task of the cgroup and below, in nanoseconds."""
+    return _first_int(os.path.join(directory, "cpuacct.usage"))
+
+
+def v1_blkio_bytes(directory: str) -> int | None:
+    """Bytes read and written: the `Total` line of the throttle statistics, with
+    descendants when the kernel offers the recursive file (a nested container's
+    sub-cgroups are part of the container)."""
+    for name in ("blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_service_bytes"):
+        text = _read(os.path.join(directory, name))
+        if text is None:
+            continue
+        for line in text.splitlines():
+            words = line.split()
+            if len(words) == 2 and words[0] == "Total" and words[1].isdigit():
+                return int(words[1])
+        return 0
+    return None
+
+
+def v1_memory_bytes(directory: str) -> int | None:
+    return _first_int(os.path.join(directory, "memory.usage_in_bytes"))
+
+
+def v1_kmem_bytes(directory: str) -> int | None:
+    return _first_int(os.path.join(directory, "memory.kmem.usage_in_bytes"))
+
+
+def v1_swap_bytes(directory: str) -> int | None:
+    """memory+swap minus memory (present only with swap accounting)."""
+    both = _first_int(os.path.join(directory, "memory.memsw.usage_in_bytes"))
+    memory = v1_memory_bytes(directory)
+    if both is None or memory is None:
+        return None
+    return max(both - memory, 0)
+
+
+# -- cgroup2 --------------------------------------------------------------------------
+
+
+def v2_cpu_ns(directory: str) -> int | None:
+    """`usage_usec` of `cpu.stat` (present without the cpu controller), in ns."""
+    usec = _stat_field(os.path.join(directory, "cpu.stat"), "usage_usec")
+    return None if usec is None else usec * 1000
+
+
+def v2_blkio_bytes(directory: str) -> int | None:
+    """rbytes + wbytes of every device in `io.stat` (needs the io controller)."""
+    text = _read(os.path.join(directory, "io.stat"))
+    if text is None:
+        return None
+    total = 0
+    for line in text.splitlines():
+        for word in line.split()[1:]:
+            name, _, value = word.partition("=")
+            if name in ("rbytes", "wbytes") and value.isdigit():
+                total += int(value)
+    return total
+
+
+def v2_memory_bytes(directory: str) -> int | None:
+    return _first_int(os.path.join(directory, "memory.current"))
+
+
+def v2_swap_bytes(directory: str) -> int | None:
+    return _first_int(os.path.join(directory, "memory.swap.current"))
+
+
+_READERS: dict[str, tuple[str, Reader | None, Reader | None]] = {
+    # figure: (v1 controller, v1 reader, v2 reader)
+    "cpu_ns": ("cpuacct", v1_cpu_ns, v2_cpu_ns),
+    "blkio_bytes": ("blkio", v1_blkio_bytes, v2_blkio_bytes),
+    "memory_bytes": ("memory", v1_memory_bytes, v2_memory_bytes),
+    "kmem_bytes": ("memory", v1_kmem_bytes, None),
+    "swap_bytes": ("memory", v1_swap_bytes, v2_swap_bytes),
+}
+
+
+def figures(paths: Mapping[str, str], wanted: tuple[str, ...] = FIGURES) -> dict[str, int | None]:
+    """The `wanted` figures (default: all of `FIGURES`) of the cgroups `paths`
+    (hierarchy key -> directory); None for what the host does not account."""
+    v1_dirs: dict[str, list[str]] = {}
+    v2_dir: str | None = None
+    for key, directory in paths.items():
+        if key == UNIFIED:
+            v2_dir = directory
+            continue
+        for controller in key.split(","):
+            v1_dirs.setdefault(controller, []).append(directory)
+    result: dict[str, int | None] = {}
+    for figure in wanted:
+        controller, v1_read, v2_read = _READERS[figure]
+        value: int | None = None
+        for directory in v1_dirs.get(controller, ()):
+            value = v1_read(directory) if v1_read is not None else None
+            if value is not None:
+                break
+        if value is None and v2_read is not None and v2_dir is not None:
+            value = v2_read(v2_dir)
+        result[figure] = value
+    return result
