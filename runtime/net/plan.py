@@ -1,0 +1,248 @@
+"""What a container's network devices will be, checked before anything is made.
+
+`plan(config, own_netns)` turns the typed `lxc.net.N.*` devices into `DevicePlan`s:
+every name and MAC address resolved (LXC's `xx` templates filled at random, the
+default `ethN` names chosen, a `vethXXXXXX` host-side name generated), and every
+mistake that can be seen without asking the kernel reported as a `NetworkError`
+naming the key (`lxc.net.1.name: 'eth0' is also the name of lxc.net.0`).
+
+Standard library only: nothing here touches a socket, so it is cheap and testable
+without root. The kernel's own answers (a missing bridge, a name taken on the host,
+a link type the kernel lacks) are checked where the devices are made
+(`runtime.net.host`), with the same kind of error.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import string
+from typing import Any
+
+#: Types that make or move a device into the container's network namespace.
+DEVICE_TYPES = ("veth", "macvlan", "ipvlan", "vlan", "phys")
+#: Types whose device sits on a parent (`link`) on the host.
+NEEDS_LINK = ("macvlan", "ipvlan", "vlan", "phys")
+#: macvlan modes as the kernel numbers them (linux/if_link.h MACVLAN_MODE_*).
+MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
+#: Longest interface name (IFNAMSIZ - 1).
+IFNAMSIZ = 15
+
+_ALNUM = string.ascii_letters + string.digits
+_HEX = "0123456789abcdef"
+
+
+class NetworkError(Exception):
+    """A network device cannot be set up; `str()` names the key and the reason."""
+
+    def __init__(self, key: str | None, reason: str) -> None:
+        super().__init__(f"{key}: {reason}" if key else reason)
+        self.key = key
+        self.reason = reason
+
+
+class DevicePlan:
+    """One `lxc.net.N` device with its names and MAC address resolved.
+
+    dev: the typed `NetDevice` (addresses, gateways, routes, scripts, modes).
+    inside: the device's name in the container (None for empty/none).
+    host: the veth's host-side name (None for other types).
+    hwaddr: the container side's MAC address, None to keep the kernel's.
+    host_hwaddr: the veth host side's MAC address (fe:xx:xx:xx:xx:xx, so that a
+        bridge keeps the MAC address of its own first port, as LXC does).
+    """
+
+    __slots__ = ("dev", "inside", "host", "hwaddr", "host_hwaddr")
+
+    def __init__(
+        self,
+        dev: Any,
+        inside: str | None = None,
+        host: str | None = None,
+        hwaddr: str | None = None,
+        host_hwaddr: str | None = None,
+    ) -> None:
+        self.dev = dev
+        self.inside = inside
+        self.host = host
+        self.hwaddr = hwaddr
+        self.host_hwaddr = host_hwaddr
+
+    @property
+    def index(self) -> int:
+        return int(self.dev.index)
+
+    @property
+    def type(self) -> str:
+        return str(self.dev.type)
+
+    def key(self, sub: str | None = None) -> str:
+        """`lxc.net.N` or `lxc.net.N.<sub>`."""
+        return f"lxc.net.{self.index}" + (f".{sub}" if sub else "")
+
+    @property
+    def up(self) -> bool:
+        return self.dev.flags == "up"
+
+    @property
+    def router(self) -> bool:
+        return self.type == "veth" and self.dev.veth_mode == "router"
+
+    def __repr__(self) -> str:
+        return (
+            f"DevicePlan({self.key()}, type={self.type!r}, inside={self.inside!r}, "
+            f"host={self.host!r}, hwaddr={self.hwaddr!r})"
+        )
+
+
+def fill_hwaddr(template: str) -> str:
+    """LXC's MAC templates: every `x` becomes a random hex digit.
+
+    The second digit of the first octet, when random, is even, so the address is
+    never a multicast one.
+    """
+    out = []
+    for position, char in enumerate(template):
+        if char in "xX":
+            digit = secrets.randbelow(16)
+            out.append(_HEX[digit & 0x0E] if position == 1 else _HEX[digit])
+        else:
+            out.append(char.lower())
+    return "".join(out)
+
+
+def random_hwaddr(first: int = 0xFE) -> str:
+    return ":".join([f"{first:02x}"] + [f"{secrets.randbelow(256):02x}" for _ in range(5)])
+
+
+def veth_name() -> str:
+    """A host-side veth name as LXC makes them: `veth` and six random characters."""
+    return "veth" + "".join(secrets.choice(_ALNUM) for _ in range(6))
+
+
+def broadcast_of(address: str, prefix: int, given: str | None) -> str | None:
+    """The broadcast address to set: the one given, else the network's own.
+
+    LXC sets `0.0.0.255` for 10.213.7.2/24 when no broadcast is given (it ORs the
+    host mask into 0); we set the network's real broadcast, 10.213.7.255. /31 and
+    /32 networks have none.
+    """
+    if given:
+        return given
+    if prefix >= 31:
+        return None
+    network = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
+    return str(network.broadcast_address)
+
+
+def wants_netns(config: Any) -> bool:
+    """Whether any device needs the container's own network namespace."""
+    return any(dev.type in DEVICE_TYPES for dev in config.net)
+
+
+def plan(config: Any, own_netns: bool) -> list[DevicePlan]:
+    """The devices of `config`, resolved and checked (see the module docstring).
+
+    own_netns: the container has a network namespace of its own (not the host's,
+    not one shared with another container or kept with lxc.namespace.keep).
+    """
+    devices = list(config.net)
+    plans: list[DevicePlan] = []
+    for dev in devices:
+        key = f"lxc.net.{dev.index}"
+        if dev.type is None:
+            raise NetworkError(f"{key}.type", "not set (every lxc.net.N needs a type)")
+        if dev.type == "none" and len(devices) > 1:
+            raise NetworkError(
+                f"{key}.type",
+                "'none' shares the host's network namespace and cannot be combined "
+                "with other network devices",
+            )
+        if dev.type in DEVICE_TYPES and not own_netns:
+            raise NetworkError(
+                f"{key}.type",
+                f"a {dev.type} device needs the container's own network namespace "
+                "(it is shared or kept: lxc.namespace.share.net / lxc.namespace.keep)",
+            )
+        if dev.type in NEEDS_LINK and not dev.link:
+            raise NetworkError(f"{key}.link", f"a {dev.type} device needs a parent device on the host")
+        _check_unsupported(dev, key)
+        _check_gateways(dev, key)
+        plans.append(DevicePlan(dev))
+    _assign_names(plans)
+    for p in plans:
+        if p.type in DEVICE_TYPES:
+            p.hwaddr = fill_hwaddr(p.dev.hwaddr) if p.dev.hwaddr else None
+        if p.type == "veth":
+            p.host_hwaddr = random_hwaddr()
+    return plans
+
+
+def _check_unsupported(dev: Any, key: str) -> None:
+    if dev.veth_vlan_id is not None or dev.veth_vlan_tagged_id:
+        sub = "veth.vlan.id" if dev.veth_vlan_id is not None else "veth.vlan.tagged.id"
+        raise NetworkError(f"{key}.{sub}", "bridge VLAN membership is not supported yet")
+
+
+def _check_gateways(dev: Any, key: str) -> None:
+    for family in ("ipv4", "ipv6"):
+        gateway = getattr(dev, f"{family}_gateway")
+        if gateway is None:
+            continue
+        gkey = f"{key}.{family}.gateway"
+        if dev.type not in DEVICE_TYPES:
+            raise NetworkError(gkey, f"a {dev.type} device has no interface to route through")
+        if dev.flags != "up":
+            raise NetworkError(
+                gkey, "a gateway needs the interface up (set lxc.net.N.flags = up)"
+            )
+        if gateway == "auto":
+            if dev.type not in ("veth", "macvlan", "ipvlan"):
+                raise NetworkError(gkey, f"'auto' is only available for veth, macvlan and ipvlan, not {dev.type}")
+            if not dev.link:
+                raise NetworkError(gkey, "'auto' takes the address of lxc.net.N.link, which is not set")
+
+
+def _assign_names(plans: list[DevicePlan]) -> None:
+    """Container-side names: given, else the phys device's own, else the next free ethN."""
+    taken: dict[str, DevicePlan] = {}
+    hosts: dict[str, DevicePlan] = {}
+    for p in plans:
+        if p.type not in DEVICE_TYPES:
+            continue
+        name = p.dev.name or (p.dev.link if p.type == "phys" else None)
+        if name is None:
+            continue
+        sub = "name" if p.dev.name else "link"
+        if name == "lo":
+            raise NetworkError(p.key(sub), "'lo' is the container's loopback device")
+        if name in taken:
+            raise NetworkError(p.key(sub), f"'{name}' is also the name of {taken[name].key()}")
+        taken[name] = p
+        p.inside = name
+    counter = 0
+    for p in plans:
+        if p.type not in DEVICE_TYPES or p.inside is not None:
+            continue
+        while f"eth{counter}" in taken:
+            counter += 1
+        p.inside = f"eth{counter}"
+        taken[p.inside] = p
+    for p in plans:
+        if p.type != "veth":
+            continue
+        if p.dev.veth_pair:
+            if p.dev.veth_pair in hosts:
+                raise NetworkError(
+                    p.key("veth.pair"),
+                    f"'{p.dev.veth_pair}' is also the host side of {hosts[p.dev.veth_pair].key()}",
+                )
+            p.host = p.dev.veth_pair
+        else:
+            p.host = veth_name()
+        hosts[p.host] = p
+    for p in plans:
+        if p.type == "phys":
+            others = [q for q in plans if q.type == "phys" and q is not p and q.dev.link == p.dev.link]
+            if others:
+                raise NetworkError(p.key("link"), f"'{p.dev.link}' is also given to {others[0].key()}")
