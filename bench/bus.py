@@ -16,8 +16,8 @@ per event (waking a Python process and decoding a line), so the fan-out to 50
 processes on 2 CPUs, not the server, sets the delay. An earlier server design (a
 queue and a writer task per subscriber) reached only ~400 events/s with p50 > 10 ms.
 
-Later, when the runtime drives it, the same report will sit beside LXC's
-lxc-monitor on a real start/stop cycle; for now it measures the bus by itself.
+This measures the bus by itself; bench/bus_runtime.py measures it with real
+containers driving it, and puts lxc-monitor's delay beside LXC's.
 
 Run: `.venv/bin/python bench/bus.py [--names 100] [--subscribers 50] [--cycles 20]
 [--publishers 4] [--rate 4000] [--mode processes|tasks]`. `--rate 0` publishes as

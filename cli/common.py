@@ -10,7 +10,6 @@ everywhere: `-o/--logfile`, `-l/--logpriority`, `-q/--quiet`, `-P/--lxcpath`,
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
 
 from cli.log import CommandLog
 from cli.options import Namespace, OptionParser, UsageError
@@ -18,7 +17,10 @@ from runtime.errors import LxcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at start-up; annotations only
+    from collections.abc import Callable, Sequence
     from typing import NoReturn
+
+    Body = Callable[[Namespace, CommandLog], int]
 
 #: The LXC release whose command-line interface these tools implement.
 LXC_COMPAT_VERSION = "5.0.2"
@@ -87,9 +89,6 @@ def lxcpath_of(args: Namespace) -> str:
 
     paths = args.lxcpath or []
     return paths[-1] if paths else default_lxcpath()
-
-
-Body = Callable[[Namespace, CommandLog], int]
 
 
 def run_command(

@@ -1,12 +1,19 @@
 """`lxc-cgroup -n NAME KEY [VALUE]`: read or write a key of a running container's cgroup.
 
-The key names its controller (`cpu.shares`, `memory.limit_in_bytes`); the daemon
-finds the file in the v1 hierarchy of that controller, else in cgroup2 (where
-`cgroup.*` core files come first), and reads or writes it (runtime/freezer.py,
-`ContainerCgroups.get/set`). A read prints the kernel's text plus one more newline,
-as LXC does. LXC's errors and exit code 1: `'PATH:NAME' is not running`,
-`Failed to retrieve value of 'KEY' for 'PATH:NAME'`, `Failed to assign 'VALUE'
-value to 'KEY' for 'NAME'` (we add the kernel's reason after a colon).
+The key names its controller (`cpu.shares`, `memory.limit_in_bytes`); the file is
+looked for in the v1 hierarchy of that controller, else in cgroup2 (`cgroup.*`
+core files there first): `runtime.cgroup_files.locate`, the rule the daemon's
+`ContainerCgroups.get/set` use too. Like LXC's client, the command reads and
+writes the file itself, here at the paths of the container's runtime record: no
+daemon round trip, no import beyond the standard library (the daemon offers the
+same as the `cgroup` request, for the Python API).
+
+A read prints the kernel's text plus one more newline, as LXC does. A write is one
+`write(2)`, whose errno is the kernel's verdict. LXC's errors, exit code 1:
+`'PATH:NAME' is not running`, `Failed to retrieve value of 'KEY' for 'PATH:NAME'`,
+`Failed to assign 'VALUE' value to 'KEY' for 'NAME'` (we add the kernel's reason
+after a colon). On a hybrid host `cgroup.*` keys (`cgroup.procs`) are read from
+cgroup2, where LXC fails.
 """
 
 from __future__ import annotations
@@ -48,7 +55,9 @@ def build_parser() -> CgroupParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from runtime.daemon_client import open_connection
+    import os
+
+    from runtime.cgroup_files import locate
     from runtime.errors import LxcError
     from runtime.status import container_status
 
@@ -62,23 +71,37 @@ def body(args: Namespace, log: CommandLog) -> int:
     name = name_of(PARSER, args, log)
     key, value = words[0], (words[1] if len(words) > 1 else None)
     lxcpath = lxcpath_of(args)
-    if not container_status(lxcpath, name).running:
-        raise LxcError(f"'{lxcpath}:{name}' is not running")
-    connection = open_connection(lxcpath)
-    try:
-        reply = connection.request({"op": "cgroup", "name": name, "key": key, "value": value})
-    finally:
-        connection.close()
-    if not reply.get("ok"):
-        kind = reply.get("kind")
-        if kind == "not-running":
-            raise LxcError(f"'{lxcpath}:{name}' is not running")
-        reason = f": {reply.get('error')}" if kind == "failed" else ""
+    not_running = LxcError(f"'{lxcpath}:{name}' is not running")
+
+    def failure(reason: str = "") -> LxcError:
         if value is None:
-            raise LxcError(f"Failed to retrieve value of '{key}' for '{lxcpath}:{name}'{reason}")
-        raise LxcError(f"Failed to assign '{value}' value to '{key}' for '{name}'{reason}")
+            return LxcError(f"Failed to retrieve value of '{key}' for '{lxcpath}:{name}'{reason}")
+        return LxcError(f"Failed to assign '{value}' value to '{key}' for '{name}'{reason}")
+
+    status = container_status(lxcpath, name)
+    if not status.running or not status.cgroups:
+        raise not_running
+    path = locate(status.cgroups, key)
+    if path is None:
+        if not any(os.path.isdir(d) for d in status.cgroups.values()):
+            raise not_running  # it stopped meanwhile
+        raise failure()
+    try:
+        if value is None:
+            with open(path) as handle:
+                text = handle.read()
+        else:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
+    except FileNotFoundError:
+        raise not_running from None
+    except OSError as err:
+        raise failure(f": {err.strerror or err}") from None
     if value is None:
-        sys.stdout.write(f"{reply.get('value')}\n")
+        sys.stdout.write(text + "\n")
     return 0
 
 

@@ -71,7 +71,7 @@ def stats_lines(cgroups: dict[str, str], raw: bool) -> list[str]:
     """`CPU use:`, `BlkIO use:`, `Memory use:`, `KMem use:` from the container's
     cgroup files (their paths are in the runtime record: no daemon round trip);
     a figure the host does not account has no line, as in LXC."""
-    from runtime.cgroup_figures import figures
+    from runtime.cgroup_files import figures
 
     values = figures(cgroups, ("cpu_ns", "blkio_bytes", "memory_bytes", "kmem_bytes"))
     lines = []
@@ -143,8 +143,16 @@ def body(args: Namespace, log: CommandLog) -> int:
         out.append(field("State", status.state, bare))
     if (show_all or args.pid) and status.pid:
         out.append(field("PID", str(status.pid), bare))
+    if (show_all or args.ips) and status.pid:
+        from runtime.net import info as netinfo
+
+        net = netinfo.view(status.pid)
+        out.extend(field("IP", ip, bare) for ip in (net.ips() if net else []))
     if (show_all or args.stats) and status.pid:
         out.extend(stats_lines(status.cgroups, args.raw))
+        from runtime.net import info as netinfo
+
+        out.extend(netinfo.link_lines(netinfo.read_record(lxcpath, name), not args.raw))
     for key in args.config:
         value = config_value(config, key)
         if value is None:

@@ -110,16 +110,35 @@ class Row:
             return "true" if idmaps else "false"
         if column in ("RAM", "SWAP"):
             return self.memory_cell(column)
-        # INTERFACE, IPV4, IPV6 exist only for a running container; the network
-        # issue fills them in.
+        if column in ("INTERFACE", "IPV4", "IPV6"):
+            return self.net_cell(column)
         return "-"
+
+    def net_cell(self, column: str) -> str:
+        """Interfaces (with lo, sorted) or addresses (LXC's choice: no lo, no IPv6
+        link-local), read inside the container's network namespace; `-` if none."""
+        if not self.status.pid:
+            return "-"
+        if not hasattr(self, "_net"):
+            from runtime.net import info as netinfo
+
+            self._net = netinfo.view(self.status.pid)
+        if self._net is None:
+            return "-"
+        if column == "INTERFACE":
+            values = self._net.interfaces()
+        else:
+            import socket
+
+            values = self._net.ips(socket.AF_INET if column == "IPV4" else socket.AF_INET6)
+        return ", ".join(values) or "-"
 
     def memory_cell(self, column: str) -> str:
         """RAM / SWAP in MiB with two decimals and LXC's `MB` suffix (`0.55MB`), read
         from the cgroup files named in the runtime record; `-` when not running."""
         if not self.status.pid or not self.status.cgroups:
             return "-"
-        from runtime.cgroup_figures import figures
+        from runtime.cgroup_files import figures
 
         figure = "memory_bytes" if column == "RAM" else "swap_bytes"
         value = figures(self.status.cgroups, (figure,))[figure]

@@ -7,6 +7,8 @@ until it stops. pid 1 is CMD, else lxc.init.cmd, else /sbin/init.
 
 from __future__ import annotations
 
+import os
+
 from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import REMAINDER, Namespace
@@ -44,6 +46,7 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
+    from cli import console_session
     from cli.requests import (
         command_from,
         command_line,
@@ -58,22 +61,36 @@ def body(args: Namespace, log: CommandLog) -> int:
     name = require_name(PARSER, args)
     lxcpath = lxcpath_of(args)
     config_path = config_path_for(lxcpath, name, args.rcfile, "No container config specified")
-    raw = load_checked(config_path, args.define)
+    defines = list(args.define)
+    if args.console:  # -c FILE, -L FILE: the console's device and log (cli.console_session)
+        defines.append(f"lxc.console.path={os.path.abspath(args.console)}")
+    if args.console_log:
+        defines.append(f"lxc.console.logfile={os.path.abspath(args.console_log)}")
+    raw = load_checked(config_path, defines)
     command = command_line(args.command)
     argv = command or command_from(raw, "lxc.init.cmd") or ["/sbin/init"]
     foreground = bool(args.foreground) and not args.daemon
     request: dict[str, object] = {
         "op": "start", "name": name, "mode": "system", "argv": argv,
-        "config_path": config_path, "defines": args.define, "attach": foreground,
+        "config_path": config_path, "defines": defines, "attach": foreground,
     }  # fmt: skip
-    connection = open_connection(lxcpath)
+    on_terminal = foreground and console_session.console_on_terminal(raw.get("lxc.console.path"))
+    connection = console_session.open_fd_connection(lxcpath) if on_terminal else open_connection(lxcpath)
+    console_fds: list[int] = []
     try:
-        if foreground:
+        if on_terminal:  # the console on the caller's terminal, through the daemon
+            forward_signals(connection, name)
+            console_session.foreground_request(request)
+            connection.send(request)
+        elif foreground:
             forward_signals(connection, name)
             connection.send(request, (0, 1, 2))
         else:
             connection.send(request)
-        started = connection.receive()
+        if on_terminal:
+            started, console_fds = connection.receive_with_fds()  # type: ignore[attr-defined]
+        else:
+            started = connection.receive()
         if not started.get("ok", True):
             raise LxcError(str(started.get("error")), exit_code=int(started.get("exit_code") or 1))  # type: ignore[arg-type]
         pid = started.get("pid")
@@ -81,8 +98,13 @@ def body(args: Namespace, log: CommandLog) -> int:
         if args.pidfile and pid:
             with open(args.pidfile, "w", encoding="utf-8") as handle:
                 handle.write(f"{pid}\n")
-        final_reply(connection)
+        if console_fds:
+            console_session.foreground(connection, lxcpath, name, console_fds[0])  # type: ignore[arg-type]
+        else:
+            final_reply(connection)
     finally:
+        for fd in console_fds:
+            os.close(fd)
         connection.close()
     return 0
 

@@ -167,6 +167,9 @@ class OptionParser:
                 self._store(option, None, values)
                 continue
             attached = letters[pos:]
+            if option.nargs == "?":  # an optional argument is attached or absent (getopt "x::")
+                self._store(option, attached or option.const, values)
+                break
             if not attached:
                 if i >= len(argv):
                     raise UsageError(f"option requires an argument -- '{letter}'")

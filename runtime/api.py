@@ -99,6 +99,25 @@ class Runtime:
         reply = await self.request({"op": "state", "name": name})
         return str(reply["state"])
 
+    async def freeze(self, name: str) -> bool:
+        """Freeze a running container (returns once FROZEN); False if it already was."""
+        return bool((await self.request({"op": "freeze", "name": name}))["changed"])
+
+    async def unfreeze(self, name: str) -> bool:
+        """Thaw a frozen container (returns once RUNNING); False if it was not frozen."""
+        return bool((await self.request({"op": "unfreeze", "name": name}))["changed"])
+
+    async def cgroup_get(self, name: str, key: str) -> str:
+        """A cgroup key of a running container, as the kernel gives it (`cpu.shares`)."""
+        return str((await self.request({"op": "cgroup", "name": name, "key": key}))["value"])
+
+    async def cgroup_set(self, name: str, key: str, value: str) -> None:
+        await self.request({"op": "cgroup", "name": name, "key": key, "value": value})
+
+    async def stats(self, name: str) -> dict[str, int | None]:
+        """cpu_ns, blkio_bytes, memory_bytes, kmem_bytes, swap_bytes (None: not accounted)."""
+        return dict((await self.request({"op": "stats", "name": name}))["stats"])  # type: ignore[call-overload]
+
     async def wait(self, name: str, states: set[str], *, timeout: float | None = None) -> str:
         """Wait until the container is in one of `states` (at once if it already is)."""
         from bus.aclient import open_bus

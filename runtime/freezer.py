@@ -90,6 +90,7 @@ async def freeze(supervisor: Any, *, timeout: float = FREEZE_TIMEOUT) -> bool:
     """Freeze every process of the container; True if it was not frozen before."""
     from runtime.cgroups import CgroupError
 
+    _cgroups(supervisor)  # before the lock: there may be no supervisor at all
     async with _lock(supervisor):
         cgroups = _cgroups(supervisor)
         if supervisor.state == lc.FROZEN:
@@ -130,6 +131,7 @@ async def unfreeze(supervisor: Any) -> bool:
     """Let the container's processes run again; True if it was frozen before."""
     from runtime.cgroups import CgroupError
 
+    _cgroups(supervisor)  # before the lock: there may be no supervisor at all
     async with _lock(supervisor):
         cgroups = _cgroups(supervisor)
         if supervisor.state == lc.RUNNING:
@@ -206,54 +208,75 @@ def cgroup_set(supervisor: Any, key: str, value: str) -> None:
 
 
 def stats(supervisor: Any) -> dict[str, int | None]:
-    """The figures of `runtime.cgroup_figures` (cpu_ns, blkio_bytes, ...)."""
+    """The figures of `runtime.cgroup_files` (cpu_ns, blkio_bytes, ...)."""
     return dict(_cgroups(supervisor, _LIVE).stats())
 
 
 # -- requests (ControlConnection.op_* call these) ------------------------------------------
+#
+# Each returns the final reply line. A failure the user caused is `ok: false` with
+# `kind` (the commands word LXC's message from it); a bug is logged and answered
+# the same way, so one bad request never takes the daemon's control server down.
 
 
-def _failure(err: FreezerError) -> dict[str, object]:
-    return {"ok": False, "kind": err.kind, "error": str(err), "exit_code": 1}
+def _failure(kind: str, error: str) -> dict[str, object]:
+    return {"ok": False, "kind": kind, "error": error, "exit_code": 1}
+
+
+async def _answer(work: Any) -> dict[str, object]:
+    try:
+        return await work()
+    except FreezerError as err:
+        return _failure(err.kind, str(err))
+    except Exception as err:  # noqa: BLE001 - see above
+        log.exception("freezer request failed")
+        return _failure(FAILED, f"internal error: {err}")
+
+
+def _supervisor(supervisors: dict[str, Any], message: dict[str, object]) -> Any:
+    return supervisors.get(str(message.get("name")))
 
 
 async def request_freeze(
     supervisors: dict[str, Any], message: dict[str, object]
 ) -> dict[str, object]:
-    try:
-        changed = await freeze(supervisors.get(str(message.get("name"))))
-    except FreezerError as err:
-        return _failure(err)
-    return {"ok": True, "changed": changed}
+    async def work() -> dict[str, object]:
+        return {"ok": True, "changed": await freeze(_supervisor(supervisors, message))}
+
+    return await _answer(work)
 
 
 async def request_unfreeze(
     supervisors: dict[str, Any], message: dict[str, object]
 ) -> dict[str, object]:
-    try:
-        changed = await unfreeze(supervisors.get(str(message.get("name"))))
-    except FreezerError as err:
-        return _failure(err)
-    return {"ok": True, "changed": changed}
+    async def work() -> dict[str, object]:
+        return {"ok": True, "changed": await unfreeze(_supervisor(supervisors, message))}
+
+    return await _answer(work)
 
 
-def request_cgroup(supervisors: dict[str, Any], message: dict[str, object]) -> dict[str, object]:
+async def request_cgroup(
+    supervisors: dict[str, Any], message: dict[str, object]
+) -> dict[str, object]:
     """`{"key": K}` reads, `{"key": K, "value": V}` writes."""
-    supervisor = supervisors.get(str(message.get("name")))
-    key = str(message.get("key") or "")
-    try:
+
+    async def work() -> dict[str, object]:
+        supervisor = _supervisor(supervisors, message)
+        key = str(message.get("key") or "")
         if message.get("value") is None:
             return {"ok": True, "value": cgroup_get(supervisor, key)}
         cgroup_set(supervisor, key, str(message["value"]))
-    except FreezerError as err:
-        return _failure(err)
-    return {"ok": True}
+        return {"ok": True}
+
+    return await _answer(work)
 
 
-def request_stats(supervisors: dict[str, Any], message: dict[str, object]) -> dict[str, object]:
-    supervisor = supervisors.get(str(message.get("name")))
-    try:
+async def request_stats(
+    supervisors: dict[str, Any], message: dict[str, object]
+) -> dict[str, object]:
+    async def work() -> dict[str, object]:
+        supervisor = _supervisor(supervisors, message)
         figures = stats(supervisor)
-    except FreezerError as err:
-        return _failure(err)
-    return {"ok": True, "state": supervisor.state, "pid": supervisor.pid, "stats": figures}
+        return {"ok": True, "state": supervisor.state, "pid": supervisor.pid, "stats": figures}
+
+    return await _answer(work)

@@ -19,7 +19,7 @@ STOPPED = "STOPPED"
 class ContainerStatus:
     """The state of one container and, when it runs, its init's host pid and its
     cgroup directories (hierarchy key -> the directory holding its limits and
-    figures; see runtime.cgroup_figures)."""
+    figures; see runtime.cgroup_files)."""
 
     __slots__ = ("state", "pid", "cgroups")
 

@@ -29,8 +29,9 @@ from collections.abc import Callable
 
 import trio
 
+from runtime import attach_record, records
 from runtime import lifecycle as lc
-from runtime import records
+from runtime.console import manager as console_hooks
 from runtime.rundir import records_dir
 
 log = logging.getLogger("trio-lxc.supervisor")
@@ -96,6 +97,8 @@ class Supervisor:
         self.pid: int | None = None
         self.config: object | None = None
         self.cgroups: object | None = None
+        #: runtime.net.network.ContainerNetwork once devices exist (None otherwise).
+        self.net: object | None = None
         self.start_error: str | None = None
         self.exit_code: int | None = None
         self.exit_signal: int | None = None
@@ -138,6 +141,7 @@ class Supervisor:
     def _transition(self, state: str) -> None:
         self.lifecycle.advance(state)
         if state == lc.STOPPED:
+            console_hooks.close_for(self)  # clients of its terminals see the end
             records.remove_record(self.hooks.lxcpath, self.name)
         else:
             records.write_record(self.hooks.lxcpath, self.name, self._record())
@@ -158,6 +162,10 @@ class Supervisor:
         if self.cgroups is not None:
             record["cgroups"] = self.cgroups.paths  # type: ignore[attr-defined]
             record["cgroup_limits"] = self.cgroups.limit_paths  # type: ignore[attr-defined]
+        if self.net is not None:
+            record["net"] = self.net.record()  # type: ignore[attr-defined]
+        if self.config is not None:  # lxc-attach reads its settings here (runtime.attach_record)
+            record["attach"] = attach_record.fields(self.config)
         return record
 
     # -- starting --------------------------------------------------------------
@@ -166,11 +174,12 @@ class Supervisor:
         self.config = self._load_config()
         self._refuse_host_init()
         self.cgroups = self._create_cgroups()
+        await console_hooks.open_for(self)  # console and tty ptys (runtime.console)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sync = trio.socket.from_stdlib_socket(parent)
         status_fd = self._open_status_file()
         try:
-            stdio = self.spec.stdio or _devnull_stdio()
+            stdio = self.spec.stdio or console_hooks.init_stdio(self) or _devnull_stdio()
             fds = [child.fileno(), *stdio] + ([status_fd] if status_fd is not None else [])
             try:
                 log.debug("%s: asking the spawner", self.name)
@@ -269,6 +278,7 @@ class Supervisor:
             "config_path": self.spec.config_path,
             "config_text": self.spec.config_text,
             "defines": self.spec.defines,
+            **console_hooks.request_fields(self),
         }
 
     async def _handshake(self, sync: trio.socket.SocketType) -> None:
@@ -281,17 +291,41 @@ class Supervisor:
             self.cgroups.attach(self.pid)  # type: ignore[attr-defined]
         except Exception as err:  # noqa: BLE001
             raise StartFailed(f"cannot move the container into its cgroups: {err}") from None
+        await self._setup_network(sync, first)
         await sync.send(json.dumps({"step": "go"}).encode())
         log.debug("%s: go", self.name)
         after = await _receive(sync)
         if after is not None:
             raise StartFailed(_reason(after, "unexpected message during set-up"))
 
+    async def _setup_network(self, sync: trio.socket.SocketType, first: dict[str, object]) -> None:
+        """lxc.net.N devices, made while the init waits for "go" (runtime.net)."""
+        from runtime.net.network import ContainerNetwork
+        from runtime.net.plan import NetworkError
+
+        self.net = net = ContainerNetwork(
+            name=self.name, config=self.config, config_path=self.spec.config_path
+        )
+        try:
+            await net.setup(sync, first)
+        except NetworkError as err:
+            raise StartFailed(str(err)) from None
+        if net.entries:  # the host-side names reach the record before anything runs
+            records.write_record(self.hooks.lxcpath, self.name, self._record())
+        else:
+            self.net = None
+
+    async def _teardown_network(self) -> None:
+        if self.net is not None:
+            await self.net.teardown()  # type: ignore[attr-defined]
+            self.net = None
+
     async def _abort(self, reason: str) -> None:
         log.warning("%s: start failed: %s", self.name, reason)
         self.start_error = reason
         self._transition(lc.ABORTING)
         await self._kill_and_reap()
+        await self._teardown_network()
         self._transition(lc.STOPPING)
         self._destroy_cgroups()
         self._transition(lc.STOPPED)
@@ -305,6 +339,7 @@ class Supervisor:
         self.hooks.publish_exit(self.name, self.exit_code, self.exit_signal)
         self._transition(lc.STOPPING)
         await self._kill_and_reap()
+        await self._teardown_network()
         self._destroy_cgroups()
         self._transition(lc.STOPPED)
 

@@ -38,6 +38,12 @@ def imported_modules(argv: list[str], env: dict[str, str]) -> set[str]:
         ["lxc-stop", "-n", "c1"],
         ["lxc-wait", "-n", "c1", "-s", "FOO"],
         ["lxc-monitor", "-n", "c1["],
+        ["lxc-attach", "-n", "c1", "--", "true"],
+        ["lxc-console", "-n", "c1", "-t", "0"],
+        ["lxc-freeze", "-n", "c1"],
+        ["lxc-unfreeze", "-n", "c1"],
+        ["lxc-cgroup", "-n", "c1", "cpu.shares"],
+        ["lxc-cgroup", "-n", "c1", "cpu.shares", "512"],
     ],
 )
 def test_client_commands_import_nothing_heavy(args, cli, tmp_path: Path, lxc_env) -> None:

@@ -455,21 +455,15 @@ class ContainerCgroups:
 
     def _locate(self, key: str) -> str:
         """The file for `key`: in the v1 hierarchy of its controller when that has
-        it, else in cgroup2 (`cgroup.*` core files: cgroup2 first)."""
+        it, else in cgroup2 (`cgroup.*` core files: cgroup2 first). The rule is
+        `runtime.cgroup_files.locate`, which lxc-cgroup applies to the record."""
+        from runtime.cgroup_files import locate
+
         check_file_name(key, key)
-        controller = key.split(".", 1)[0]
-        candidates = self._v1(controller)
-        placement = self._v2()
-        if placement is not None:
-            if controller == "cgroup":
-                candidates = [placement, *self._v1()]
-            else:
-                candidates = [*candidates, placement]
-        for candidate in candidates:
-            path = os.path.join(candidate.limit, key)
-            if os.path.isfile(path):
-                return path
-        raise CgroupUnknownKey(key)
+        path = locate(self.limit_paths, key)
+        if path is None:
+            raise CgroupUnknownKey(key)
+        return path
 
     def get(self, key: str) -> str:
         """The file's content as the kernel gives it (trailing newline included:
@@ -494,9 +488,9 @@ class ContainerCgroups:
     def stats(self) -> dict[str, int | None]:
         """`cpu_ns`, `blkio_bytes`, `memory_bytes`, `kmem_bytes`, `swap_bytes`; None
         when the host does not account it. v1 files win on a hybrid host (controllers
-        live there). The reading is `runtime.cgroup_figures`, which the commands use
+        live there). The reading is `runtime.cgroup_files`, which the commands use
         directly on the paths of the runtime record."""
-        from runtime.cgroup_figures import figures
+        from runtime.cgroup_files import figures
 
         return figures(self.limit_paths)
 

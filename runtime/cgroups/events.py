@@ -243,7 +243,15 @@ async def wait_until(
     Returns how it waited (`INOTIFY` or `POLL`), which the tests assert on. The
     polling goes through the module attribute `poll_until`, so a test can replace
     it to prove the event path was taken.
+
+    A condition already true returns at once, before any watch is set up (the
+    answer is then the mechanism that would have waited): a cgroup2 freeze of
+    sleeping tasks is complete when the write returns, and a private inotify
+    instance costs milliseconds (pyinotify runs `ldconfig -p` to find libc each
+    time), which was most of an `lxc-freeze`.
     """
+    if predicate():
+        return INOTIFY if paths else POLL
     if paths and watcher is not None and watcher.running:
         try:
             subscription: _Subscription | None = watcher.subscribe(paths)

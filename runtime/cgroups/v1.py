@@ -8,7 +8,7 @@
   parent's flag, we copy explicitly instead).
 - freezer: `freezer.state` (THAWED, FREEZING, FROZEN). The kernel gives no event
   for it, so waiting for FROZEN is polling (`events.poll_until`).
-- resource figures: see `runtime.cgroup_figures` (stdlib only, for the commands).
+- resource figures: see `runtime.cgroup_files` (stdlib only, for the commands).
 """
 
 from __future__ import annotations

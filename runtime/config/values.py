@@ -226,10 +226,11 @@ def ipv4_address(value: str) -> dict[str, object]:
 
 
 def ipv6_address(value: str) -> dict[str, object]:
+    """`ADDR[/PREFIX]`; without a prefix LXC takes /64."""
     import ipaddress
 
     try:
-        iface = ipaddress.IPv6Interface(value)
+        iface = ipaddress.IPv6Interface(value if "/" in value else f"{value}/64")
     except ValueError:
         raise ValueError(f"'{value}' is not an IPv6 address with prefix") from None
     return {"address": str(iface.ip), "prefix": iface.network.prefixlen, "broadcast": None}

@@ -20,9 +20,12 @@ import trio
 
 from runtime import freezer, records
 from runtime import lifecycle as lc
+from runtime.console import server as console_server
+from runtime.console.manager import ConsoleManager
 from runtime.control import LineReader, ProtocolError, encode, fds_from_ancillary
 from runtime.daemon.spawner_link import SpawnerLink
 from runtime.lxcpath import ContainerPaths, list_names
+from runtime.net.network import ContainerNetwork, cleanup_dead_record
 from runtime.status import process_start_time
 from runtime.supervisor import Hooks, StartSpec, Supervisor
 
@@ -45,6 +48,7 @@ class Daemon:
         self.spawner: SpawnerLink | None = None
         self.nursery: trio.Nursery | None = None
         self.identity = {"pid": os.getpid(), "start_time": process_start_time(os.getpid())}
+        self.consoles = ConsoleManager()
 
     # -- life -------------------------------------------------------------------
     async def run(self, ready: callable | None = None) -> None:  # type: ignore[valid-type]
@@ -67,6 +71,7 @@ class Daemon:
             await nursery.start(self.spawner.run)
             with trio.move_on_after(5):
                 await self.spawner.hello.wait()
+            await nursery.start(self.consoles.run)
             await self.readopt()
             listener = await self.listen()
             nursery.start_soon(self.serve_control, listener)
@@ -124,13 +129,15 @@ class Daemon:
 
     def hooks(self) -> Hooks:
         assert self.spawner is not None
-        return Hooks(
+        hooks = Hooks(
             lxcpath=self.lxcpath,
             spawner=self.spawner,
             publish_state=self.publish_state,
             publish_exit=self.publish_exit,
             daemon_identity=self.identity,
         )
+        hooks.consoles = self.consoles  # type: ignore[attr-defined]  (runtime.console.manager)
+        return hooks
 
     # -- supervisors ----------------------------------------------------------------
     async def launch(self, spec: StartSpec) -> Supervisor:
@@ -170,6 +177,7 @@ class Daemon:
                         cgroups.destroy()
                     except Exception:  # noqa: BLE001
                         log.exception("%s: cleaning up cgroups", name)
+                await cleanup_dead_record(record)  # host-side network devices
                 records.remove_record(self.lxcpath, name)
                 continue
             log.info("%s: re-adopting init pid %s", name, pid)
@@ -187,6 +195,7 @@ class Daemon:
                 supervisor.config = supervisor._load_config()
             except Exception:  # noqa: BLE001 - the config may have changed; keep supervising
                 supervisor.config = None
+            supervisor.net = ContainerNetwork.from_record(record, config=supervisor.config, pid=int(pid))  # type: ignore[arg-type]
             supervisor.started.set()
             self.supervisors[name] = supervisor
             assert self.nursery is not None
@@ -229,7 +238,8 @@ class Daemon:
         conn = ControlConnection(self, stream)
         try:
             await conn.serve()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError) as err:
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError, ConnectionError) as err:
+            # ConnectionError: a command that exits with a reply unread resets the socket.
             log.debug("control connection ended: %s", err)
         finally:
             conn.close_fds()
@@ -326,11 +336,21 @@ class ControlConnection:
             defines=[str(d) for d in message.get("defines") or []],  # type: ignore[union-attr]
             stdio=stdio,  # type: ignore[arg-type]
         )
+        # lxc-start -F on a terminal: the console is proxied to it (runtime.console).
+        foreground = attach and message.get("console") == "foreground"
+        if foreground:
+            self.daemon.consoles.expect_foreground(name, message.get("winsize"))
         supervisor = await self.daemon.launch(spec)
-        if supervisor.start_error is not None:
-            await self.reply({"ok": False, "error": supervisor.start_error, "exit_code": 1})
-            return
-        await self.reply({"event": "started", "pid": supervisor.pid})
+        console_end = self.daemon.consoles.take_foreground_end(name) if foreground else None
+        try:
+            if supervisor.start_error is not None:
+                await self.reply({"ok": False, "error": supervisor.start_error, "exit_code": 1})
+                return
+            started = {"event": "started", "pid": supervisor.pid, "console": console_end is not None}
+            await console_server.reply_with_fds(self, started, [] if console_end is None else [console_end])
+        finally:
+            if console_end is not None:
+                os.close(console_end)
         if not attach:
             await self.reply({"ok": True, "pid": supervisor.pid})
             return
@@ -405,6 +425,16 @@ class ControlConnection:
         await supervisor.stopped.wait()
         await self.reply({"ok": True})
 
+    async def op_console(self, message: dict[str, object], fds: list[int]) -> None:
+        """lxc-console: a terminal's fd, held until the connection closes (runtime.console)."""
+        await console_server.serve_console(self, message, fds)
+
+    async def op_console_resize(self, message: dict[str, object], fds: list[int]) -> None:
+        await console_server.serve_resize(self, message, fds)
+
+    async def op_console_log(self, message: dict[str, object], fds: list[int]) -> None:
+        await console_server.serve_log(self, message, fds)
+
     async def op_signal(self, message: dict[str, object], fds: list[int]) -> None:
         for fd in fds:
             os.close(fd)
@@ -425,13 +455,14 @@ class ControlConnection:
         await self.reply(await freezer.request_unfreeze(self.daemon.supervisors, message))
 
     async def op_cgroup(self, message: dict[str, object], fds: list[int]) -> None:
-        """lxc-cgroup: {"key": K} reads, {"key": K, "value": V} writes."""
+        """{"key": K} reads, {"key": K, "value": V} writes (Runtime.cgroup_get/set;
+        lxc-cgroup works on the record's paths itself)."""
         _close(fds)
-        await self.reply(freezer.request_cgroup(self.daemon.supervisors, message))
+        await self.reply(await freezer.request_cgroup(self.daemon.supervisors, message))
 
     async def op_stats(self, message: dict[str, object], fds: list[int]) -> None:
         _close(fds)
-        await self.reply(freezer.request_stats(self.daemon.supervisors, message))
+        await self.reply(await freezer.request_stats(self.daemon.supervisors, message))
 
     async def op_shutdown(self, message: dict[str, object], fds: list[int]) -> None:
         """Kill every container and exit (tests and `make` clean-up use it)."""

@@ -42,6 +42,7 @@ import socket
 from typing import Any, NoReturn
 
 from runtime import linux
+from runtime.net import handles as net_handles
 from runtime.spawn import cgroupfs, devices, handshake, mounts, namespaces, process, reaper
 from runtime.spawn.errors import SetupError, describe_os_error
 from runtime.spawn.namespaces import NamespacePlan
@@ -69,6 +70,14 @@ def _report(sock: socket.socket, message: str) -> None:
         pass
 
 
+def _pid_message(pid: int, own_net: bool) -> dict[str, Any]:
+    """{"step": "pid", "pid": N}, with "netns": true when the netns handles follow."""
+    message: dict[str, Any] = {"step": handshake.STEP_PID, "pid": pid}
+    if own_net:
+        message["netns"] = True
+    return message
+
+
 def _start(request: ChildRequest) -> int:
     gc.disable()  # no collection may close a spawner object's fd under us
     process.reset_signals()
@@ -91,16 +100,23 @@ def _start(request: ChildRequest) -> int:
     except SetupError as err:
         _report(sock, err.message)
         return 1
+    # With a network namespace of its own, the netlink socket and namespace fd the
+    # daemon configures the devices through follow the pid (runtime.net.handles).
+    own_net = ns.has_own("net")
     if ns.needs_fork:
         pid = os.fork()
         if pid:
             try:
-                handshake.send_msg(sock, {"step": handshake.STEP_PID, "pid": pid})
+                handshake.send_msg(sock, _pid_message(pid, own_net))
+                if own_net:
+                    net_handles.send_handles(sock)
             except OSError:
                 return 1  # B then reads EOF instead of go and exits
             return 0
     else:
-        handshake.send_msg(sock, {"step": handshake.STEP_PID, "pid": os.getpid()})
+        handshake.send_msg(sock, _pid_message(os.getpid(), own_net))
+        if own_net:
+            net_handles.send_handles(sock)
     try:
         go = handshake.recv_msg(sock)
     except (OSError, handshake.ProtocolError):
@@ -123,7 +139,9 @@ def _setup_and_run(
 ) -> int:
     config = request.config
     os.umask(0o022)
-    process.new_session(take_terminal=not request.is_application)
+    # A new session, but no controlling terminal for the init: busybox init's console
+    # shell (and a getty) must be able to make /dev/console theirs, as under LXC.
+    process.new_session(take_terminal=False)
     if request.is_application:
         reaper.set_process_title("init")
     modes = mounts.auto_modes(config.mount_auto)

@@ -5,6 +5,9 @@ per packet, so message boundaries come from the kernel and no framing is needed.
 The steps, in order:
 
   child  -> daemon  {"step": "pid", "pid": N}   the container init's host pid
+                                                 (+ "netns": true with a netns of its own:
+  child  -> daemon  {"step": "netns"} + 2 fds    then a netlink socket and the netns fd
+                                                 follow, see runtime.net.handles)
   daemon -> child   {"step": "go"}              cgroups (and net devices) are set up
   child  -> daemon  {"step": "error", "message": "..."}   setup failed; the child exits 1
   child  -> daemon  EOF                          started: the payload has been exec'd

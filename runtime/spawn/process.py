@@ -101,8 +101,8 @@ def reset_signals() -> None:
 def new_session(take_terminal: bool = True) -> None:
     """setsid, and (take_terminal) make stdin the controlling terminal if it is a free tty.
 
-    The payload gets the terminal: the system init, or the application (pid 2),
-    never the application container's reaper.
+    Only the application (pid 2) takes the terminal; a system init does not (its
+    console shell or getty makes /dev/console its own), nor does the reaper.
     """
     try:
         os.setsid()

@@ -185,6 +185,8 @@ class Spawner:
                 sync=sync,
                 stdio=(fds[1], fds[2], fds[3]),
                 status_fd=fds[4] if len(fds) > 4 else None,
+                console=spec.get("console") or None,  # type: ignore[arg-type]
+                ttys=tuple(str(t) for t in spec.get("ttys") or ()),  # type: ignore[union-attr]
             )
             child.run_container(request)
         except BaseException:  # noqa: BLE001 - never return into the spawner's loop

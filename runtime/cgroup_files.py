@@ -1,16 +1,17 @@
-"""A container's resource figures (CPU, block I/O, memory, kernel memory, swap),
-read from its cgroup directories.
+"""A container's cgroup files by path: the resource figures (CPU, block I/O, memory,
+kernel memory, swap) and the file behind an `lxc-cgroup` key.
 
 Input: hierarchy key -> directory, as `ContainerCgroups.limit_paths` gives it and
 the runtime record stores it (`cgroup_limits`): v1 keys are the controllers joined
 by commas (`cpu,cpuacct`, `memory`, `name=systemd`), the v2 key is `unified`.
 
-Why a module of its own, outside `runtime.cgroups`: `lxc-info` and `lxc-ls --fancy`
-read the figures straight from the files named in the runtime record, without a
-round trip to the daemon, and a client may import only the standard library (the
-`runtime.cgroups` package pulls in `logging`, `dataclasses` and `re`: some 60 ms).
-`ContainerCgroups.stats()` uses this module too, so there is one reading of each
-file.
+Why a module of its own, outside `runtime.cgroups`: `lxc-info`, `lxc-ls --fancy`
+and `lxc-cgroup` work on the files named in the runtime record, without a round
+trip to the daemon (as LXC's own client reads and writes the cgroup files itself),
+and a client may import only the standard library (the `runtime.cgroups` package
+pulls in `logging`, `dataclasses` and `re`: some 60 ms). `ContainerCgroups.stats()`
+and `ContainerCgroups.get/set` use this module too, so there is one reading of each
+file and one rule for finding a key.
 
 Which file gives which figure (v1 wins on a hybrid host, where the controllers are):
 
@@ -23,6 +24,9 @@ Which file gives which figure (v1 wins on a hybrid host, where the controllers a
 | swap_bytes   | `memory.memsw.usage_in_bytes` - usage           | `memory.swap.current`   |
 
 A figure the host does not account is None (the caller leaves its line out).
+
+A key (`cpu.shares`) is looked for in the v1 hierarchy of its controller (the part
+before the first dot), then in cgroup2; `cgroup.*` core files in cgroup2 first.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-__all__ = ["FIGURES", "figures"]
+__all__ = ["FIGURES", "figures", "is_key", "locate"]
 
 UNIFIED = "unified"
 
@@ -172,3 +176,34 @@ def figures(paths: Mapping[str, str], wanted: tuple[str, ...] = FIGURES) -> dict
             value = v2_read(v2_dir)
         result[figure] = value
     return result
+
+
+# -- keys (lxc-cgroup) -----------------------------------------------------------------
+
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def is_key(key: str) -> bool:
+    """`controller.file[.more]` made of letters, digits, `_` and `-`: nothing that
+    could leave the cgroup directory (`../x`, `a/b`)."""
+    parts = key.split(".")
+    return len(parts) >= 2 and all(part and set(part) <= _KEY_CHARS for part in parts)
+
+
+def locate(paths: Mapping[str, str], key: str) -> str | None:
+    """The file of `key` among the cgroups `paths`, or None if none has it (or
+    `key` is not a cgroup file name)."""
+    if not is_key(key):
+        return None
+    controller = key.split(".", 1)[0]
+    v1 = [(k, d) for k, d in paths.items() if k != UNIFIED]
+    v2 = [d for k, d in paths.items() if k == UNIFIED]
+    if controller == "cgroup":
+        candidates = [*v2, *(d for _, d in v1)]
+    else:
+        candidates = [d for k, d in v1 if controller in k.split(",")] + v2
+    for directory in candidates:
+        path = os.path.join(directory, key)
+        if os.path.isfile(path):
+            return path
+    return None

@@ -1,0 +1,650 @@
+"""What `lxc-attach` does, in the command itself (as LXC does it; the daemon is not asked).
+
+1. The target: the container's runtime record (init pid, its start time, cgroup
+   paths) and its config (lxc.environment, lxc.cap.*, lxc.init.uid/gid,
+   lxc.no_new_privs). No live record: `Failed to get init pid`, exit 1.
+2. A pidfd on the init; the namespaces to join are those of the init that differ
+   from ours (all of them, or those of `-s`).
+3. Stdio: when any of our stdin/stdout/stderr is a terminal, a pty is opened from
+   the container's own devpts instance (`/proc/PID/root/dev/pts/ptmx`, looked up
+   with openat2 RESOLVE_IN_ROOT so the container's symlinks cannot point it at the
+   host; the host's /dev/ptmx when that fails, e.g. lxc.pty.max is used up); each
+   of 0, 1, 2 that is a terminal becomes the pty's slave, the others are passed as
+   they are. So `lxc-attach -- cmd < in > out 2> err` redirects exactly like a
+   local command, and an interactive shell gets a terminal of the container.
+4. The pid namespace only applies to children: this process joins it for its
+   children (setns CLONE_NEWPID, which changes nothing else here) and forks the
+   attached process, which is therefore our own child in the container's pid
+   namespace and is waited for directly.
+5. The child: joins the container's cgroups (writes itself into each cgroup.procs
+   of the record: attached processes are counted, keep the container RUNNING and
+   are killed by lxc-stop), joins the other namespaces in one setns(pidfd, ...)
+   call (user first, done by the kernel), is put in the directory we were in when
+   it exists in the container (else /), gets the pty as its controlling terminal,
+   closes every other fd, drops the capabilities lxc.cap.drop/keep take away from
+   its bounding set, gets its environment and ids, and execs CMD, or the shell of
+   its user in the container's /etc/passwd (/bin/sh when there is none).
+6. We proxy the terminal (raw mode when we read it) until the child exits, then
+   exit with its status (128+N for a signal). A missing binary is
+   `Failed to exec "X": No such file or directory` and 127 (126 for other exec
+   errors), as LXC.
+
+Environment (LXC's rules): by default ours is kept; --clear-env starts from nothing
+but PATH (a standard one unless --keep-var PATH); then `container=lxc`, then
+lxc.environment, then each -v VAR=VALUE. --keep-var VAR keeps VAR with --clear-env.
+
+`-s` restricts the namespaces and implies `-e` (no cgroups, no capability drop),
+as in LXC; `-e CAP|CGROUP|LSM` elevates the named privileges only.
+
+Standard library only (ctypes through runtime.linux, loaded on first use).
+"""
+
+from __future__ import annotations
+
+# `_signal`, not `signal`: the latter imports enum, which costs every attach milliseconds.
+import _signal as signal
+import errno
+import os
+import stat
+
+from runtime import linux, ptys
+from runtime.errors import LxcError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+#: -s names (LXC's, and the /proc/PID/ns names) -> the /proc/PID/ns name.
+NAMESPACE_NAMES = {
+    "MOUNT": "mnt", "MNT": "mnt", "PID": "pid", "UTSNAME": "uts", "UTS": "uts",
+    "IPC": "ipc", "USER": "user", "NETWORK": "net", "NET": "net", "CGROUP": "cgroup",
+}  # fmt: skip
+CLONE_FLAGS = {
+    "user": linux.CLONE_NEWUSER,
+    "mnt": linux.CLONE_NEWNS,
+    "pid": linux.CLONE_NEWPID,
+    "uts": linux.CLONE_NEWUTS,
+    "ipc": linux.CLONE_NEWIPC,
+    "net": linux.CLONE_NEWNET,
+    "cgroup": linux.CLONE_NEWCGROUP,
+}
+ALL_NAMESPACES = tuple(CLONE_FLAGS)
+PRIVILEGES = ("CAP", "CGROUP", "LSM")
+#: Signals passed on to the attached process.
+FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+#: ioctl(2): make a terminal the controlling terminal.
+TIOCSCTTY = 0x540E
+
+
+def parse_namespaces(text: str) -> set[str]:
+    """`-s MOUNT|PID|UTSNAME|IPC|USER|NETWORK|CGROUP` (LXC's names or mnt, uts, net...)."""
+    names = set()
+    for part in text.replace(",", "|").split("|"):
+        part = part.strip()
+        if not part:
+            continue
+        if part.upper() not in NAMESPACE_NAMES:
+            raise ValueError(f"invalid namespace '{part}' (one of MOUNT|PID|UTSNAME|IPC|USER|NETWORK|CGROUP)")
+        names.add(NAMESPACE_NAMES[part.upper()])
+    if not names:
+        raise ValueError("no namespace given")
+    return names
+
+
+def parse_privileges(text: str | None) -> set[str]:
+    """`-e [CAP|CGROUP|LSM]`: the privileges to keep (all when none named)."""
+    if not text:
+        return set(PRIVILEGES)
+    names = set()
+    for part in text.split("|"):
+        part = part.strip().upper()
+        if part and part not in PRIVILEGES:
+            raise ValueError(f"invalid privilege '{part}' (one of CAP|CGROUP|LSM)")
+        if part:
+            names.add(part)
+    return names
+
+
+class Options:
+    """What to run and how (from the command line)."""
+
+    def __init__(
+        self,
+        *,
+        argv: list[str],
+        namespaces: set[str] | None = None,
+        elevated: set[str] | None = None,
+        clear_env: bool = False,
+        set_vars: list[str] | None = None,
+        keep_vars: list[str] | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        remount: bool = False,
+        pty_log: str | None = None,
+    ) -> None:
+        self.argv = argv
+        self.namespaces = namespaces
+        self.elevated = set(elevated or ())
+        if namespaces is not None:  # -s implies -e (LXC)
+            self.elevated = set(PRIVILEGES)
+        self.clear_env = clear_env
+        self.set_vars = list(set_vars or ())
+        self.keep_vars = list(keep_vars or ())
+        self.uid = uid
+        self.gid = gid
+        self.remount = remount
+        self.pty_log = pty_log
+
+
+class Target:
+    """The running container: init pid and start time, cgroups, config values."""
+
+    def __init__(self, name: str, pid: int, start_time: int | None, cgroups: dict[str, str]) -> None:
+        self.name = name
+        self.pid = pid
+        self.start_time = start_time
+        self.cgroups = cgroups
+        self.environment: list[str] = []
+        self.cap_drop: list[str] = []
+        self.cap_keep: list[str] = []
+        self.uid = 0
+        self.gid = 0
+        self.no_new_privs = False
+
+
+def find_target(lxcpath: str, name: str, rcfile: str | None) -> Target:
+    """The container from its runtime record; LxcError (exit 1) when it is not running."""
+    from runtime.rundir import records_dir  # not runtime.records: it imports json
+    from runtime.status import process_start_time
+
+    try:
+        with open(os.path.join(records_dir(lxcpath), name + ".json"), encoding="utf-8") as handle:
+            record = read_json(handle.read())
+        pid = int(record["pid"])
+        start_time = record.get("pid_start_time")
+        state = str(record.get("state"))
+    except (OSError, ValueError, KeyError, TypeError):
+        raise LxcError(f"Failed to get init pid: {name} is not running") from None
+    if state in ("STOPPED", "STOPPING", "ABORTING") or process_start_time(pid) != start_time:
+        raise LxcError(f"Failed to get init pid: {name} is not running")
+    cgroups = record.get("cgroups") if isinstance(record.get("cgroups"), dict) else {}
+    target = Target(name, pid, start_time, {str(k): str(v) for k, v in cgroups.items()})
+    settings = record.get("attach")
+    if rcfile is None and isinstance(settings, dict):
+        _from_record(target, settings)
+    else:
+        _read_config(target, rcfile or record.get("config_path") or os.path.join(lxcpath, name, "config"))
+    return target
+
+
+def _from_record(target: Target, settings: dict[str, object]) -> None:
+    """The settings the daemon wrote for attach (runtime.attach_record)."""
+    target.environment = [str(v) for v in settings.get("environment") or []]  # type: ignore[attr-defined]
+    target.cap_drop = [str(v) for v in settings.get("cap_drop") or []]  # type: ignore[attr-defined]
+    target.cap_keep = [str(v) for v in settings.get("cap_keep") or []]  # type: ignore[attr-defined]
+    target.uid = int(settings.get("uid") or 0)  # type: ignore[call-overload]
+    target.gid = int(settings.get("gid") or 0)  # type: ignore[call-overload]
+    target.no_new_privs = bool(settings.get("no_new_privs"))
+
+
+def _read_config(target: Target, path: str) -> None:
+    """-f FILE, or a record without attach settings: read them from a config file."""
+    from runtime.config.parser import parse_file
+    from runtime.errors import ConfigError
+
+    try:
+        raw = parse_file(path)
+    except (ConfigError, OSError):
+        return  # attach with the defaults: the container runs whatever its config says now
+    target.environment = raw.get_all("lxc.environment")
+    target.cap_drop = " ".join(raw.get_all("lxc.cap.drop")).split()
+    target.cap_keep = " ".join(raw.get_all("lxc.cap.keep")).split()
+    for key, attr in (("lxc.init.uid", "uid"), ("lxc.init.gid", "gid")):
+        value = raw.get(key)
+        if value and value.isdigit():
+            setattr(target, attr, int(value))
+    target.no_new_privs = (raw.get("lxc.no_new_privs") or "0").strip() == "1"
+
+
+def read_json(text: str) -> dict[str, object]:
+    """A runtime record: JSON, read without the `json` module when it can be.
+
+    `json` imports `re` (and `re` imports `enum`): together more than a third of an
+    attach's own start-up. A record is small and plain (objects, arrays, strings,
+    integers, true/false/null), which a few lines read; anything else goes to
+    `json`.
+    """
+    try:
+        value, end = _json_value(text, _skip(text, 0))
+        if _skip(text, end) != len(text) or not isinstance(value, dict):
+            raise ValueError("trailing data")
+        return value
+    except (ValueError, IndexError):
+        import json
+
+        return json.loads(text)
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t\r\n":
+        i += 1
+    return i
+
+
+def _json_value(text: str, i: int) -> tuple[object, int]:
+    from _json import scanstring
+
+    char = text[i]
+    if char == '"':
+        return scanstring(text, i + 1, True)
+    if char == "{":
+        obj: dict[str, object] = {}
+        i = _skip(text, i + 1)
+        if text[i] == "}":
+            return obj, i + 1
+        while True:
+            if text[i] != '"':
+                raise ValueError("key expected")
+            key, i = scanstring(text, i + 1, True)
+            i = _skip(text, i)
+            if text[i] != ":":
+                raise ValueError("colon expected")
+            obj[key], i = _json_value(text, _skip(text, i + 1))
+            i = _skip(text, i)
+            if text[i] == "}":
+                return obj, i + 1
+            if text[i] != ",":
+                raise ValueError("comma expected")
+            i = _skip(text, i + 1)
+    if char == "[":
+        items: list[object] = []
+        i = _skip(text, i + 1)
+        if text[i] == "]":
+            return items, i + 1
+        while True:
+            item, i = _json_value(text, i)
+            items.append(item)
+            i = _skip(text, i)
+            if text[i] == "]":
+                return items, i + 1
+            if text[i] != ",":
+                raise ValueError("comma expected")
+            i = _skip(text, i + 1)
+    for word, value in (("null", None), ("true", True), ("false", False)):
+        if text.startswith(word, i):
+            return value, i + len(word)
+    end = i
+    while end < len(text) and text[end] in "-0123456789":
+        end += 1
+    if end == i or (end < len(text) and text[end] in ".eE"):
+        raise ValueError("not a plain integer")
+    return int(text[i:end]), end
+
+
+# -- the parent ---------------------------------------------------------------------------
+
+
+def attach(target: Target, options: Options) -> int:
+    """Run the command in the container; its exit status (128+N for a signal)."""
+    try:
+        pidfd = os.pidfd_open(target.pid)
+    except OSError:
+        raise LxcError(f"Failed to get init pid: {target.name} is not running") from None
+    try:
+        from runtime.status import process_start_time
+
+        if process_start_time(target.pid) != target.start_time:
+            raise LxcError(f"Failed to get init pid: {target.name} is not running")
+        joins = _namespaces_to_join(target.pid, options.namespaces)
+        # Everything the child needs is computed (and imported) here: once it has
+        # joined the container's mount namespace, the host's Python files are gone.
+        prepared = Prepared(target, options)
+        terminals = [fd for fd in (0, 1, 2) if _isatty(fd)]
+        master = slave = -1
+        if terminals:
+            master, slave = _open_pty(target.pid if "mnt" in joins else None)
+        if "pid" in joins:
+            try:
+                linux.setns(pidfd, linux.CLONE_NEWPID)
+            except OSError as err:
+                raise LxcError(f"Failed to attach to the pid namespace of {target.pid}: {err.strerror}") from None
+        try:
+            pid = os.fork()
+        except OSError as err:
+            raise LxcError(f"Failed to create the attached process: {err.strerror}") from None
+        if pid == 0:
+            _child(target, options, pidfd, joins, slave, terminals, prepared)  # never returns
+        if slave >= 0:
+            os.close(slave)
+    finally:
+        os.close(pidfd)
+    if master >= 0:
+        try:
+            return _proxy_and_wait(pid, master, terminals, options)
+        finally:
+            os.close(master)
+    return _wait(pid)
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def _namespaces_to_join(pid: int, wanted: set[str] | None) -> set[str]:
+    """The namespaces of `pid` (all, or `wanted`) that are not already ours."""
+    joins = set()
+    for name in ALL_NAMESPACES if wanted is None else sorted(wanted):
+        try:
+            theirs = os.stat(f"/proc/{pid}/ns/{name}")
+        except OSError:
+            if wanted is not None:
+                raise LxcError(f"Failed to open the {name} namespace of {pid}") from None
+            continue
+        try:
+            ours = os.stat(f"/proc/self/ns/{name}")
+        except OSError:
+            ours = None
+        if ours is None or (theirs.st_ino, theirs.st_dev) != (ours.st_ino, ours.st_dev):
+            joins.add(name)
+    return joins
+
+
+def _open_pty(pid: int | None) -> tuple[int, int]:
+    """A pty from the container's devpts (pid given), else from the host's."""
+    if pid is not None:
+        try:
+            root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            root = -1
+        if root >= 0:
+            try:
+                fd = linux.openat2(
+                    root, "dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC, 0,
+                    linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS,
+                )  # fmt: skip
+                info = os.fstat(fd)
+                if not stat.S_ISCHR(info.st_mode) or info.st_rdev != os.makedev(5, 2):
+                    os.close(fd)
+                    raise OSError(errno.ENODEV, "not a ptmx")
+                return ptys.open_pair(fd)
+            except OSError:
+                pass  # no devpts, or lxc.pty.max reached: a host pty will do
+            finally:
+                os.close(root)
+    try:
+        return ptys.open_pair("/dev/ptmx")
+    except OSError as err:
+        raise LxcError(f"Failed to allocate a pseudo terminal: {err.strerror}") from None
+
+
+def _wait(pid: int) -> int:
+    """Wait for the attached process, passing on signals sent to us."""
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in (*FORWARDED, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, forward)
+    _, status = os.waitpid(pid, 0)
+    return _exit_code(status)
+
+
+def _exit_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _proxy_and_wait(pid: int, master: int, terminals: list[int], options: Options) -> int:
+    from cli.terminal import Proxy, RawTerminal
+
+    term_in = 0 if 0 in terminals else None
+    term_out = next((fd for fd in (1, 2, 0) if fd in terminals), terminals[0])
+    log_fd = None
+    if options.pty_log:
+        try:
+            log_fd = os.open(options.pty_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        except OSError as err:
+            raise LxcError(f"Failed to open the pty log {options.pty_log}: {err.strerror}") from None
+    status: list[int] = []
+
+    def on_signal(signum: int) -> bool:
+        if signum == signal.SIGCHLD:
+            if not status:
+                done, code = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    status.append(code)
+            if status:
+                proxy.drain_remote()
+                return True
+            return False
+        try:
+            os.killpg(pid, signum)  # the attached process leads its own session
+        except (ProcessLookupError, PermissionError):
+            pass
+        return False
+
+    forwarded = FORWARDED if term_in is not None else (*FORWARDED, signal.SIGINT, signal.SIGQUIT)
+    proxy = Proxy(
+        term_in=term_in, term_out=term_out, remote=master,
+        on_resize=lambda rows, cols: ptys.set_winsize(master, rows, cols),
+        signals=(signal.SIGCHLD, *forwarded), on_signal=on_signal, copy_to=log_fd,
+    )  # fmt: skip
+    try:
+        with RawTerminal(term_in):
+            proxy.run()
+    finally:
+        if log_fd is not None:
+            os.close(log_fd)
+    if not status:
+        _, code = os.waitpid(pid, 0)
+        status.append(code)
+    return _exit_code(status[0])
+
+
+# -- the attached process -------------------------------------------------------------------
+
+
+class Prepared:
+    """What the child needs, computed before the fork: capabilities, environment, ids."""
+
+    def __init__(self, target: Target, options: Options) -> None:
+        import fcntl  # noqa: F401 - the child's TIOCSCTTY needs it loaded
+
+        self.drop = [] if "CAP" in options.elevated else _bounding_to_drop(target)
+        self.env = _environment(target, options)
+        self.uid = options.uid if options.uid is not None else target.uid
+        self.gid = options.gid if options.gid is not None else target.gid
+        self.cwd = _caller_cwd()
+
+
+def _child(
+    target: Target, options: Options, pidfd: int, joins: set[str], slave: int,
+    terminals: list[int], prepared: Prepared,
+) -> None:  # fmt: skip
+    """In the forked child: enter the container and exec; never returns."""
+    code = 1
+    try:
+        code = _enter_and_exec(target, options, pidfd, joins, slave, terminals, prepared)
+    except BaseException as err:  # noqa: BLE001 - nothing may return into the parent's code
+        _say(target.name, str(err) or type(err).__name__)
+    finally:
+        os._exit(code)
+
+
+def _say(name: str, message: str) -> None:
+    try:
+        os.write(2, f"lxc-attach: {name}: {message}\n".encode(errors="replace"))
+    except OSError:
+        pass
+
+
+def _enter_and_exec(
+    target: Target, options: Options, pidfd: int, joins: set[str], slave: int,
+    terminals: list[int], prepared: Prepared,
+) -> int:  # fmt: skip
+    import fcntl
+
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    cwd = prepared.cwd
+    if "CGROUP" not in options.elevated:
+        _join_cgroups(target)
+    flags = 0
+    for name in joins - {"pid"}:
+        flags |= CLONE_FLAGS[name]
+    if flags:
+        try:
+            linux.setns(pidfd, flags)
+        except OSError as err:
+            _say(target.name, f"Failed to attach to the namespaces of {target.pid}: {err.strerror}")
+            return 1
+    os.close(pidfd)
+    if options.remount and "mnt" not in joins:
+        _remount_proc_sys(joins)
+    if "mnt" in joins:
+        try:
+            os.chdir(cwd or "/")
+        except OSError:
+            os.chdir("/")
+    if slave >= 0:
+        os.setsid()
+        try:
+            fcntl.ioctl(slave, TIOCSCTTY, 0)
+        except OSError:
+            pass
+        for fd in terminals:
+            os.dup2(slave, fd)
+        if prepared.uid:
+            try:
+                os.fchown(slave, prepared.uid, -1)
+            except OSError:
+                pass
+        os.close(slave)
+    os.closerange(3, 2**31 - 1)
+    for cap in prepared.drop:
+        try:
+            linux.prctl(linux.PR_CAPBSET_DROP, cap)
+        except OSError:
+            pass  # a capability this kernel does not know
+    env = prepared.env
+    uid, gid = prepared.uid, prepared.gid
+    try:
+        if os.getuid() == 0:
+            os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except OSError as err:
+        _say(target.name, f"Failed to switch to uid {uid}, gid {gid}: {err.strerror}")
+        return 1
+    if target.no_new_privs:
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    argv = options.argv or [_user_shell(uid)]
+    try:
+        _exec(argv, env)
+    except OSError as err:
+        _say(target.name, f'Failed to exec "{argv[0]}": {err.strerror}')
+        return 127 if err.errno in (errno.ENOENT, errno.ENOTDIR) else 126
+    return 1  # pragma: no cover
+
+
+def _caller_cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
+
+
+def _join_cgroups(target: Target) -> None:
+    for path in target.cgroups.values():
+        try:
+            fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue  # a hierarchy that went away
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
+def _exec(argv: list[str], env: dict[str, str]) -> None:
+    """execve, searching PATH of `env` for a bare name (no os.execvpe: it imports)."""
+    program = argv[0]
+    if "/" in program:
+        os.execve(program, argv, env)
+    first: OSError | None = None
+    for directory in env.get("PATH", DEFAULT_PATH).split(":"):
+        try:
+            os.execve(os.path.join(directory or ".", program), argv, env)
+        except OSError as err:
+            if err.errno not in (errno.ENOENT, errno.ENOTDIR) and first is None:
+                first = err
+    raise first or FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+
+
+def _bounding_to_drop(target: Target) -> list[int]:
+    """The capability numbers lxc.cap.drop / lxc.cap.keep take out of the bounding set."""
+    if not target.cap_drop and not target.cap_keep:
+        return []
+    from runtime.config.values import CAPABILITIES
+
+    def number(name: str) -> int | None:
+        if name.isdigit():
+            return int(name)
+        key = name.lower().removeprefix("cap_")
+        return CAPABILITIES.index(key) if key in CAPABILITIES else None
+
+    if target.cap_keep:
+        keep = {number(c) for c in target.cap_keep if c.lower() != "none"}
+        return [n for n in range(len(CAPABILITIES)) if n not in keep]
+    return [n for n in (number(c) for c in target.cap_drop if c.lower() != "none") if n is not None]
+
+
+def _environment(target: Target, options: Options) -> dict[str, str]:
+    if options.clear_env:
+        env = {name: os.environ[name] for name in options.keep_vars if name in os.environ}
+        env.setdefault("PATH", DEFAULT_PATH)
+    else:
+        env = dict(os.environ)
+    env["container"] = "lxc"
+    for item in target.environment:
+        name, sep, value = item.partition("=")
+        if sep:  # a bare NAME keeps the value it has here (none after --clear-env)
+            env[name] = value
+    for item in options.set_vars:
+        name, sep, value = item.partition("=")
+        if name:
+            env[name] = value if sep else env.get(name, "")
+    return env
+
+
+def _user_shell(uid: int) -> str:
+    """The login shell of `uid` in the container's /etc/passwd, else /bin/sh."""
+    try:
+        with open("/etc/passwd", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 7 and fields[2] == str(uid) and fields[6]:
+                    return fields[6]
+    except OSError:
+        pass
+    return "/bin/sh"
+
+
+def _remount_proc_sys(joins: set[str]) -> None:
+    """-R: a private mount namespace with /proc (and /sys) of the joined namespaces."""
+    linux.unshare(linux.CLONE_NEWNS)
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_SLAVE)
+    for target, fstype, wanted in (("/proc", "proc", "pid"), ("/sys", "sysfs", "net")):
+        if wanted not in joins:
+            continue
+        try:
+            linux.umount2(target, linux.MNT_DETACH)
+        except OSError:
+            pass
+        linux.mount(fstype, target, fstype, linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+
