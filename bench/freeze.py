@@ -7,7 +7,7 @@ On a running busybox container made for the run (its own lxcpath for each side):
 - `lxc-info -n C` of the running container (state, pid and the four figures);
 - for ours also the round trip through the Python API (`Runtime.freeze/unfreeze`
   from a trio program), which is the daemon's own cost without a command's
-  interpreter start-up.
+  interpreter start-up, and `python -c pass` (the floor of any of our commands).
 Medians and ratios ours/LXC. The daemon is warm (it runs the container).
 
 Run as root: `.venv/bin/python -m runtime.subreaper -- .venv/bin/python bench/freeze.py
@@ -112,10 +112,14 @@ def main() -> int:
         if os.access("/run", os.W_OK):
             run_root = tempfile.mkdtemp(prefix="trio-lxc-bench-", dir="/run")
         env = dict(os.environ, TRIO_LXC_RUNDIR=run_root)
+        # As installed: byte-code cached (without it every run compiles what changed).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         os.environ["TRIO_LXC_RUNDIR"] = run_root  # for the in-process API
         try:
             results["ours"] = measure(BIN, ours_path, env, runs)
             results["ours"]["api"] = api_round_trip(ours_path, runs)
+            bare = [sys.executable, "-c", "pass"]
+            results["ours"]["bare"] = statistics.median(timed([bare], env) for _ in range(runs))
         finally:
             stop(BIN, ours_path, env)
             shutdown_ours(ours_path, env)
@@ -141,7 +145,10 @@ def main() -> int:
             f"  {'ratio':8} {ours['round trip'] / lxc['round trip']:15.2f}x"
             f" {ours['cgroup get'] / lxc['cgroup get']:14.2f}x {ours['info'] / lxc['info']:8.2f}x"
         )
-    print(f"ours through the Python API (no command start-up): freeze+unfreeze {results['ours']['api']:.1f} ms")
+    print(
+        f"ours through the Python API (no command start-up): freeze+unfreeze"
+        f" {results['ours']['api']:.1f} ms; `python -c pass` {results['ours']['bare']:.1f} ms"
+    )
     return 0
 
 

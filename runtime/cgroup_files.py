@@ -32,7 +32,12 @@ before the first dot), then in cgroup2; `cgroup.*` core files in cgroup2 first.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # collections.abc costs a client milliseconds: annotations only
+    from collections.abc import Callable, Mapping
+
+    Reader = Callable[[str], int | None]
 
 __all__ = ["FIGURES", "figures", "is_key", "locate"]
 
@@ -40,8 +45,6 @@ UNIFIED = "unified"
 
 #: The keys of `figures()`, in lxc-info's order.
 FIGURES = ("cpu_ns", "blkio_bytes", "memory_bytes", "kmem_bytes", "swap_bytes")
-
-Reader = Callable[[str], "int | None"]
 
 
 def _read(path: str) -> str | None:
@@ -143,7 +146,7 @@ def v2_swap_bytes(directory: str) -> int | None:
     return _first_int(os.path.join(directory, "memory.swap.current"))
 
 
-_READERS: dict[str, tuple[str, Reader | None, Reader | None]] = {
+_READERS: dict[str, tuple[str, Reader | None, Reader | None]] = {  # type: ignore[name-defined]
     # figure: (v1 controller, v1 reader, v2 reader)
     "cpu_ns": ("cpuacct", v1_cpu_ns, v2_cpu_ns),
     "blkio_bytes": ("blkio", v1_blkio_bytes, v2_blkio_bytes),

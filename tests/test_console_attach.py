@@ -458,3 +458,54 @@ def test_attach_signal_is_forwarded(runtime: Cli, running: str) -> None:
     finally:
         process.kill()
         process.wait()
+
+
+def test_start_console_on_a_device(runtime: Cli, busybox: str) -> None:
+    """lxc-start -c DEVICE (lxc.console.path): the console's output and input are there."""
+    master, slave = os.openpty()
+    try:
+        started = runtime("lxc-start", "-n", busybox, "-c", os.ttyname(slave))
+        assert started.returncode == 0, started.stderr
+        seen = bytearray()
+
+        def wait_for(needle: bytes) -> None:
+            deadline = time.monotonic() + 15
+            while needle not in seen:
+                assert time.monotonic() < deadline, bytes(seen)
+                if select.select([master], [], [], 0.1)[0]:
+                    seen.extend(os.read(master, 65536))
+
+        wait_for(b"Please press Enter to activate this console")
+        os.write(master, b"\r")
+        wait_for(b"built-in shell")
+        os.write(master, b"echo DEVICE_$((6*7))\r")
+        wait_for(b"DEVICE_42")
+        busy = runtime("lxc-console", "-n", busybox, "-t", "0")
+        assert busy.returncode == 1  # stdin is no terminal here; the console is taken anyway
+    finally:
+        runtime("lxc-stop", "-n", busybox, "-k")
+        os.close(master)
+        os.close(slave)
+
+
+def test_attach_pty_log(runtime: Cli, running: str, terminals: list[Terminal], tmp_path: Path) -> None:
+    log = tmp_path / "pty.log"
+    argv = attach_argv(runtime, running, "-L", str(log), "--", "sh", "-c", "echo LOGGED_$((6*7))")
+    terminal = Terminal(argv, runtime.env)
+    terminals.append(terminal)
+    terminal.expect(b"LOGGED_42")
+    assert terminal.wait() == 0
+    assert b"LOGGED_42" in log.read_bytes()
+
+
+def test_tty_dir(runtime: Cli, busybox: str, terminals: list[Terminal]) -> None:
+    """lxc.tty.dir: the ttys live in /dev/DIR/ and /dev/ttyN link to them; gettys still run."""
+    started = runtime("lxc-start", "-n", busybox, "-s", "lxc.tty.dir=lxc")
+    assert started.returncode == 0, started.stderr
+    result = runtime("lxc-attach", "-n", busybox, "--", "sh", "-c", "readlink /dev/tty1; test -c /dev/lxc/tty5 && echo ok")
+    assert result.stdout.split() == ["lxc/tty1", "ok"], result.stderr
+    terminal = console(runtime, terminals, busybox, "-t", "1")
+    terminal.send(b"\r")
+    terminal.expect(f"{busybox} login:".encode())
+    terminal.send(DETACH)
+    assert terminal.wait() == 0

@@ -326,7 +326,7 @@ def test_log_file_and_priority(cli, tmp_path: Path, empty_net_config: Path) -> N
 
 @pytest.mark.parametrize(
     "command",
-    ["lxc-attach", "lxc-console", "lxc-freeze", "lxc-unfreeze", "lxc-cgroup"],
+    ["lxc-freeze", "lxc-unfreeze", "lxc-cgroup"],
 )  # fmt: skip
 def test_commands_not_landed_say_so(cli, command: str) -> None:
     result = cli(command, "-n", "x")

@@ -95,6 +95,8 @@ async def open_for(supervisor: Any) -> None:
     manager = _manager(supervisor)
     if manager is None:
         return
+    if not getattr(supervisor.config, "rootfs_path", None) and supervisor.spec.stdio is not None:
+        return  # no /dev to bind them on and the command's own stdio: nothing would use them
     try:
         supervisor.terminals = await manager.open(supervisor.name, supervisor.config)
     except OSError as err:

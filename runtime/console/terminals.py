@@ -186,23 +186,29 @@ class ContainerTerminals:
 
     # -- running -------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        with self._scope:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                if self.console is not None:
-                    nursery.start_soon(self._pump_console)
-                if self.peer is not None:
-                    nursery.start_soon(self._pump_peer, self.peer)
-                task_status.started()
-                await trio.sleep_forever()
+        """Serve the console until `close`. Every wait below first checks `closed`
+        (set before any fd is closed, and nothing yields between the check and the
+        wait), so no task ever waits on an fd number that was closed and reused."""
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    if self.console is not None:
+                        nursery.start_soon(self._pump_console)
+                    if self.peer is not None:
+                        nursery.start_soon(self._pump_peer, self.peer)
+                    task_status.started()
+                    await trio.sleep_forever()
+        except Exception:  # a console must never take the daemon down
+            log.exception("%s: console", self.name)
+            self.close()
 
     async def _pump_console(self) -> None:
         """Console output -> ring buffer, log file, peer."""
         assert self.console is not None
-        master = self.console.master
-        while True:
+        while not self.closed.is_set():
             try:
-                await trio.lowlevel.wait_readable(master)
+                await trio.lowlevel.wait_readable(self.console.master)
             except trio.ClosedResourceError:
                 return
             data = self._read_console()
@@ -231,7 +237,7 @@ class ContainerTerminals:
 
     async def _send(self, peer: Peer, data: bytes) -> None:
         view = memoryview(data)
-        while view and peer.fd >= 0:
+        while view and peer.fd >= 0 and not self.closed.is_set():
             try:
                 count = os.write(peer.fd, view)
             except BlockingIOError:
@@ -248,7 +254,7 @@ class ContainerTerminals:
     async def _pump_peer(self, peer: Peer) -> None:
         """Peer input -> console; EOF or an error ends the peer."""
         assert self.console is not None
-        while peer.fd >= 0:
+        while peer.fd >= 0 and not self.closed.is_set():
             try:
                 await trio.lowlevel.wait_readable(peer.fd)
             except trio.ClosedResourceError:
@@ -267,7 +273,7 @@ class ContainerTerminals:
     async def _write_console(self, data: bytes) -> None:
         assert self.console is not None
         view = memoryview(data)
-        while view and self.console.master >= 0:
+        while view and self.console.master >= 0 and not self.closed.is_set():
             try:
                 count = os.write(self.console.master, view)
             except BlockingIOError:

@@ -62,8 +62,19 @@ __all__ = ["LxcpathWatcher", "watch_lxcpath"]
 CONFIG = "config"
 
 
+def _pyinotify() -> Any:
+    """pyinotify, imported without the DeprecationWarning of the asyncore it imports
+    on Python 3.11 (it never uses it here; `pyasyncore` stands in on 3.12)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The asyncore module", DeprecationWarning)
+        import pyinotify
+    return pyinotify
+
+
 def _masks() -> tuple[int, int, int]:
-    import pyinotify
+    pyinotify = _pyinotify()
 
     entries = (
         pyinotify.IN_CREATE | pyinotify.IN_DELETE | pyinotify.IN_MOVED_TO | pyinotify.IN_MOVED_FROM
@@ -136,7 +147,7 @@ class LxcpathWatcher:
 
     async def _watch(self, announce: bool, task_status: trio.TaskStatus[None] | None) -> None:
         """One inotify instance for the lxcpath's life; raises _LxcpathGone at its end."""
-        import pyinotify
+        pyinotify = _pyinotify()
 
         root_mask, _container_mask, _ = _masks()
         manager = pyinotify.WatchManager()
@@ -174,7 +185,7 @@ class LxcpathWatcher:
 
     async def _wait_for_lxcpath(self) -> None:
         """Return once the lxcpath is a directory (watching the nearest ancestor meanwhile)."""
-        import pyinotify
+        pyinotify = _pyinotify()
 
         _, _, ancestor_mask = _masks()
         while not os.path.isdir(self.lxcpath):
@@ -205,7 +216,7 @@ class LxcpathWatcher:
     # ------------------------------------------------------------------ events
 
     def _dispatch(self, event: Any) -> None:
-        import pyinotify
+        pyinotify = _pyinotify()
 
         mask = event.mask
         if mask & pyinotify.IN_Q_OVERFLOW:
@@ -230,7 +241,7 @@ class LxcpathWatcher:
             self._check(name)
 
     def _root_event(self, mask: int, name: str) -> None:
-        import pyinotify
+        pyinotify = _pyinotify()
 
         if not name or name.startswith(".") or self._gone:
             return
@@ -244,7 +255,7 @@ class LxcpathWatcher:
 
     def _watch_dir(self, name: str) -> bool:
         """Watch `<lxcpath>/<name>` for its config; False if it is not a directory (now)."""
-        import pyinotify
+        pyinotify = _pyinotify()
 
         _, container_mask, _ = _masks()
         path = os.path.join(self.lxcpath, name)
