@@ -25,19 +25,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from start_latency import shutdown_ours, timed  # bench/ is on sys.path when run as a script
 
 BIN = Path(sys.executable).parent
 LXC = Path("/usr/bin")
 CONF = "lxc.net.0.type = empty\n"
 NAME = "benchat1"
-
-
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return (time.perf_counter() - start) * 1000
 
 
 def create_and_start(tools: Path, lxcpath: str, env: dict[str, str]) -> None:
@@ -52,16 +47,6 @@ def create_and_start(tools: Path, lxcpath: str, env: dict[str, str]) -> None:
 def stop(tools: Path, lxcpath: str, env: dict[str, str]) -> None:
     subprocess.run([str(tools / "lxc-stop"), "-P", lxcpath, "-n", NAME, "-k"], env=env,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)  # fmt: skip
-
-
-def shutdown_ours(lxcpath: str, env: dict[str, str]) -> None:
-    code = (
-        "import sys; from runtime.daemon_client import daemon_running, open_connection\n"
-        "p = sys.argv[1]\n"
-        "if daemon_running(p):\n"
-        "    c = open_connection(p, autostart=False); c.request({'op': 'shutdown'}); c.close()\n"
-    )
-    subprocess.run([sys.executable, "-c", code, lxcpath], env=env, check=False)
 
 
 def main() -> int:

@@ -534,8 +534,10 @@ def _enter_and_exec(
     env = prepared.env
     uid, gid = prepared.uid, prepared.gid
     try:
-        if os.getuid() == 0:
-            os.setgroups([])
+        os.setgroups([])
+    except OSError:
+        pass  # not root here, or a user namespace that denies setgroups
+    try:
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
     except OSError as err:

@@ -46,7 +46,6 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from cli import console_session
     from cli.requests import (
         command_from,
         command_line,
@@ -74,7 +73,11 @@ def body(args: Namespace, log: CommandLog) -> int:
         "op": "start", "name": name, "mode": "system", "argv": argv,
         "config_path": config_path, "defines": defines, "attach": foreground,
     }  # fmt: skip
-    on_terminal = foreground and console_session.console_on_terminal(raw.get("lxc.console.path"))
+    on_terminal = False
+    if foreground:  # on a terminal, the console is proxied to it (cli/console_session.py)
+        from cli import console_session
+
+        on_terminal = console_session.console_on_terminal(raw.get("lxc.console.path"))
     connection = console_session.open_fd_connection(lxcpath) if on_terminal else open_connection(lxcpath)
     console_fds: list[int] = []
     try:

@@ -24,6 +24,7 @@ import pytest
 from conftest import BIN, Cli
 
 from runtime.console.buffers import PAGE_SIZE, ConsoleLog, RingBuffer, effective_size
+from runtime.ptys import set_winsize
 
 CONF = "lxc.net.0.type = empty\nlxc.environment = FROMCONF=yes\n"
 DETACH = b"\x01q"
@@ -44,8 +45,12 @@ def state(cli: Cli, name: str) -> str:
 class Terminal:
     """A command on the slave side of a fresh pty; the test drives the master."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: str | None = None) -> None:
+    def __init__(
+        self, argv: list[str], env: dict[str, str], cwd: str | None = None, size: tuple[int, int] | None = None
+    ) -> None:
         self.master, slave = os.openpty()
+        if size is not None:
+            set_winsize(self.master, *size)
         try:
             self.process = subprocess.Popen(
                 argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
@@ -366,24 +371,28 @@ def test_attach_uid_and_gid(runtime: Cli, running: str) -> None:
     assert result.stdout.split() == ["1000", "1001"]
 
 
+def wait_for_sleeper(name: str) -> int:
+    """The host pid of an attached `sleep`, once it is in the container's cgroups."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for path in cgroups_of(name):
+            for pid in Path(path, "cgroup.procs").read_text().split():
+                try:
+                    if Path(f"/proc/{pid}/comm").read_text().strip() == "sleep":
+                        return int(pid)
+                except OSError:
+                    pass
+        time.sleep(0.05)
+    raise AssertionError("the attached sleep is not in the container's cgroups")
+
+
 def test_attached_process_is_counted_and_killed_by_stop(runtime: Cli, running: str) -> None:
     process = subprocess.Popen(
         attach_argv(runtime, running, "--", "sleep", "100"), env=runtime.env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 10
-        sleeper = None
-        while sleeper is None and time.monotonic() < deadline:
-            for path in cgroups_of(running):
-                for pid in Path(path, "cgroup.procs").read_text().split():
-                    try:
-                        if Path(f"/proc/{pid}/comm").read_text().strip() == "sleep":
-                            sleeper = int(pid)
-                    except OSError:
-                        pass
-            time.sleep(0.05)
-        assert sleeper is not None, "the attached sleep is not in the container's cgroups"
+        sleeper = wait_for_sleeper(running)
         assert state(runtime, running) == "RUNNING"
         assert runtime("lxc-stop", "-n", running, "-k").returncode == 0
         assert process.wait(timeout=10) == 137
@@ -452,7 +461,7 @@ def test_attach_signal_is_forwarded(runtime: Cli, running: str) -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        time.sleep(0.5)
+        wait_for_sleeper(running)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 128 + signal.SIGTERM
     finally:
@@ -509,3 +518,39 @@ def test_tty_dir(runtime: Cli, busybox: str, terminals: list[Terminal]) -> None:
     terminal.expect(f"{busybox} login:".encode())
     terminal.send(DETACH)
     assert terminal.wait() == 0
+
+
+def test_console_follows_the_window_size(runtime: Cli, running: str, terminals: list[Terminal]) -> None:
+    argv = [str(BIN / "lxc-console"), "-P", str(runtime.lxcpath), "-n", running, "-t", "0"]
+    terminal = Terminal(argv, runtime.env, size=(33, 111))
+    terminals.append(terminal)
+    terminal.expect(b"Connected to tty 0")
+    terminal.send(b"\r")
+    terminal.expect(b"built-in shell")
+    terminal.send(b"stty size\r")
+    terminal.expect(b"33 111")
+    set_winsize(terminal.master, 40, 120)
+    terminal.process.send_signal(signal.SIGWINCH)  # no controlling terminal here to send it
+    time.sleep(0.3)
+    terminal.send(b"stty size\r")
+    terminal.expect(b"40 120")
+    terminal.send(DETACH)
+    assert terminal.wait() == 0
+
+
+def test_after_a_daemon_crash(runtime: Cli, running: str, terminals: list[Terminal]) -> None:
+    """lxc-attach needs no daemon; a re-adopted container's terminals are gone (and say so)."""
+    from runtime.rundir import run_dir
+
+    daemon_pid = int(Path(run_dir(str(runtime.lxcpath)), "daemon.pid").read_text())
+    os.kill(daemon_pid, signal.SIGKILL)
+    try:
+        os.waitpid(daemon_pid, 0)
+    except ChildProcessError:
+        pass
+    result = runtime("lxc-attach", "-n", running, "--", "hostname")
+    assert (result.returncode, result.stdout) == (0, f"{running}\n"), result.stderr
+    lost = console(runtime, terminals, running, "-t", "1")  # starts a daemon, which re-adopts
+    assert lost.wait() == 1
+    assert b"were lost with the daemon" in lost.output
+    assert state(runtime, running) == "RUNNING"
