@@ -125,7 +125,7 @@ def lxc(n: int, tmp: str) -> dict[str, float]:
         for name in names:
             subprocess.run(["lxc-wait", "-P", lxcpath, "-n", name, "-s", "RUNNING"], check=False)
         running = time.perf_counter() - start
-        monitors = [int(p) for p in subprocess.run(["pgrep", "-f", f"lxc monitor {lxcpath}"],
+        monitors = [int(p) for p in subprocess.run(["pgrep", "-f", f"lxc monitor] {lxcpath} "],
                                                    capture_output=True, text=True).stdout.split()]  # fmt: skip
         memory = pss_kib(descendants(monitors)) / n
         start = time.perf_counter()
