@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import shutdown_ours  # bench/ is on sys.path when run as a script
+
 BIN = Path(sys.executable).parent
 LXC = Path("/usr/bin")
 EMPTY = "lxc.net.0.type = empty\nlxc.net.0.flags = up\n"
@@ -92,16 +94,6 @@ def remove_bridge(name: str) -> None:
         found = ipr.link_lookup(ifname=name)
         if found:
             ipr.link("del", index=found[0])
-
-
-def shutdown_ours(lxcpath: str, env: dict[str, str]) -> None:
-    code = (
-        "import sys; from runtime.daemon_client import daemon_running, open_connection\n"
-        "p = sys.argv[1]\n"
-        "if daemon_running(p):\n"
-        "    c = open_connection(p, autostart=False); c.request({'op': 'shutdown'}); c.close()\n"
-    )
-    subprocess.run([sys.executable, "-c", code, lxcpath], env=env, check=False)
 
 
 def main() -> int:

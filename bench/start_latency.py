@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import shutdown_ours  # bench/ is on sys.path when run as a script
+
 BIN = Path(sys.executable).parent
 LXC = Path("/usr/bin")
 CONF = "lxc.net.0.type = empty\n"
@@ -61,16 +63,6 @@ def measure(label: str, tools: Path, lxcpath: str, env: dict[str, str], runs: in
         "execute": statistics.median(executes),
         "cycle": statistics.median(cycles),
     }
-
-
-def shutdown_ours(lxcpath: str, env: dict[str, str]) -> None:
-    code = (
-        "import sys; from runtime.daemon_client import daemon_running, open_connection\n"
-        "p = sys.argv[1]\n"
-        "if daemon_running(p):\n"
-        "    c = open_connection(p, autostart=False); c.request({'op': 'shutdown'}); c.close()\n"
-    )
-    subprocess.run([sys.executable, "-c", code, lxcpath], env=env, check=False)
 
 
 def main() -> int:

@@ -185,3 +185,15 @@ def daemon_running(lxcpath: str) -> bool:
         return False
     sock.close()
     return True
+
+
+def shutdown_daemon(lxcpath: str) -> bool:
+    """Ask the lxcpath's daemon to kill its containers and exit; False if none ran."""
+    if not daemon_running(lxcpath):
+        return False
+    connection = open_connection(lxcpath, autostart=False)
+    try:
+        connection.request({"op": "shutdown"})
+    finally:
+        connection.close()
+    return True
