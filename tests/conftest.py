@@ -216,3 +216,14 @@ def runtime(cli: Cli, lxcpath: Path, lxc_env: dict[str, str], monkeypatch: pytes
         yield cli
     finally:
         cleanup_runtime(lxcpath, Path(lxc_env["TRIO_LXC_RUNDIR"]), cli.names)
+
+
+def kill_daemon(cli: Cli) -> None:
+    """SIGKILL the test's daemon (a crash, as far as its containers can tell) and reap it."""
+    import signal
+
+    from runtime.rundir import run_dir
+
+    daemon_pid = int(Path(run_dir(str(cli.lxcpath)), "daemon.pid").read_text())
+    os.kill(daemon_pid, signal.SIGKILL)
+    _reap(daemon_pid)

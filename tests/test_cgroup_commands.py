@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import BIN, Cli
+from conftest import BIN, Cli, kill_daemon
 
 CONF = "lxc.net.0.type = empty\n"
 BUSY_LOOP = ["sh", "-c", "while :; do :; done"]
@@ -406,17 +406,11 @@ async def test_python_api_freezer_and_keys(runtime: Cli, tmp_path: Path) -> None
 
 def test_frozen_container_survives_a_daemon_restart(runtime: Cli, tmp_path: Path) -> None:
     """The record says FROZEN; a new daemon re-adopts it frozen and can thaw it."""
-    from runtime.rundir import run_dir
 
     name = make(runtime, tmp_path)
     pid = start(runtime, name, *BUSY_LOOP)
     assert runtime("lxc-freeze", "-n", name).returncode == 0
-    daemon_pid = int(Path(run_dir(str(runtime.lxcpath)), "daemon.pid").read_text())
-    os.kill(daemon_pid, signal.SIGKILL)
-    try:
-        os.waitpid(daemon_pid, 0)
-    except ChildProcessError:
-        pass
+    kill_daemon(runtime)
     assert state(runtime, name) == "FROZEN"  # from the record, no daemon needed
     before = cpu_ticks(pid)
     time.sleep(0.3)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BIN, Cli
+from conftest import BIN, Cli, kill_daemon
 
 from runtime.console.buffers import PAGE_SIZE, ConsoleLog, RingBuffer, effective_size
 from runtime.ptys import set_winsize
@@ -540,14 +540,7 @@ def test_console_follows_the_window_size(runtime: Cli, running: str, terminals: 
 
 def test_after_a_daemon_crash(runtime: Cli, running: str, terminals: list[Terminal]) -> None:
     """lxc-attach needs no daemon; a re-adopted container's terminals are gone (and say so)."""
-    from runtime.rundir import run_dir
-
-    daemon_pid = int(Path(run_dir(str(runtime.lxcpath)), "daemon.pid").read_text())
-    os.kill(daemon_pid, signal.SIGKILL)
-    try:
-        os.waitpid(daemon_pid, 0)
-    except ChildProcessError:
-        pass
+    kill_daemon(runtime)
     result = runtime("lxc-attach", "-n", running, "--", "hostname")
     assert (result.returncode, result.stdout) == (0, f"{running}\n"), result.stderr
     lost = console(runtime, terminals, running, "-t", "1")  # starts a daemon, which re-adopts

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Cli, cleanup_runtime
+from conftest import Cli, cleanup_runtime, kill_daemon
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
@@ -349,14 +349,7 @@ def test_phys_given_back_after_a_daemon_restart(runtime: Cli, links: Links, tmp_
     name = create(runtime, tmp_path, config)
     assert runtime("lxc-start", "-n", name).returncode == 0
     assert inner not in host_links() and pair in host_links()
-    from runtime.rundir import run_dir
-
-    daemon_pid = int(Path(run_dir(str(runtime.lxcpath)), "daemon.pid").read_text())
-    os.kill(daemon_pid, signal.SIGKILL)
-    try:
-        os.waitpid(daemon_pid, 0)
-    except ChildProcessError:
-        pass
+    kill_daemon(runtime)
     result = runtime("lxc-stop", "-n", name, "-k")  # a new daemon re-adopts, then stops
     assert result.returncode == 0, result.stderr
     left = host_links()
@@ -496,14 +489,7 @@ def test_dead_container_cleaned_up_by_the_next_daemon(runtime: Cli, links: Links
     name = create(runtime, tmp_path, veth_config(links, bridge, 9, pair=pair))
     assert runtime("lxc-start", "-n", name).returncode == 0
     pid = int(runtime("lxc-info", "-n", name, "-pH").stdout)
-    from runtime.rundir import run_dir
-
-    daemon_pid = int(Path(run_dir(str(runtime.lxcpath)), "daemon.pid").read_text())
-    os.kill(daemon_pid, signal.SIGKILL)
-    try:
-        os.waitpid(daemon_pid, 0)
-    except ChildProcessError:
-        pass
+    kill_daemon(runtime)
     os.kill(pid, signal.SIGKILL)  # dies with no daemon watching
     deadline = time.monotonic() + 5
     while Path(f"/proc/{pid}/ns").exists() and time.monotonic() < deadline:

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import BIN, Cli
+from conftest import BIN, Cli, kill_daemon
 
 BUSYBOX_CONF = "lxc.net.0.type = empty\n"
 
@@ -211,14 +211,7 @@ def test_start_unknown_container(runtime: Cli) -> None:
 def test_daemon_killed_and_restarted_readopts(runtime: Cli, busybox: str, lxc_env: dict[str, str]) -> None:
     assert runtime("lxc-start", "-n", busybox).returncode == 0
     pid = int(runtime("lxc-info", "-n", busybox, "-pH").stdout)
-    from runtime.rundir import run_dir
-
-    daemon_pid = int(Path(run_dir(str(runtime.lxcpath)), "daemon.pid").read_text())
-    os.kill(daemon_pid, signal.SIGKILL)
-    try:
-        os.waitpid(daemon_pid, 0)
-    except ChildProcessError:
-        pass
+    kill_daemon(runtime)
     assert Path(f"/proc/{pid}").exists()
     assert state(runtime, busybox) == "RUNNING"
     result = runtime("lxc-stop", "-n", busybox, "-k")
