@@ -241,6 +241,15 @@ class Daemon:
         except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError, ConnectionError) as err:
             # ConnectionError: a command that exits with a reply unread resets the socket.
             log.debug("control connection ended: %s", err)
+        except Exception as err:  # noqa: BLE001 - one bad request must not end the daemon
+            # The daemon supervises every container of the lxcpath: a bug in serving
+            # one command is logged and answered, never allowed to take it down.
+            log.exception("control request failed")
+            with trio.move_on_after(1):
+                try:
+                    await conn.reply({"ok": False, "error": f"internal error: {err}", "exit_code": 1})
+                except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+                    pass
         finally:
             conn.close_fds()
             self.connections -= 1
