@@ -17,13 +17,13 @@ straight into `async for`; closing the bus closes its subscriptions.
 
 from __future__ import annotations
 
-import errno
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 import trio
 
+from bus.endpoint import RETRY_MIN, RETRYABLE, BusEndpoint, next_delay
 from bus.protocol import (
     BusConnectionError,
     BusOverflow,
@@ -38,15 +38,12 @@ from bus.protocol import (
     encode,
 )
 
-#: Reconnect backoff: first retry at once, then doubling from this up to RETRY_MAX.
-RETRY_MIN = 0.05
-RETRY_MAX = 1.0
-_RETRYABLE = {errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN, errno.ECONNRESET}
-
-SocketPath = str | Callable[[], str]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bus.endpoint import SocketPath
 
 
-class AsyncBus:
+class AsyncBus(BusEndpoint):
     """A bus endpoint for trio code; make one with `open_bus`."""
 
     def __init__(
@@ -56,14 +53,10 @@ class AsyncBus:
         connect_timeout: float = 5.0,
         reconnect_timeout: float | None = 30.0,
     ) -> None:
-        self.socket_path = socket_path
-        self.connect_timeout = connect_timeout
-        self.reconnect_timeout = reconnect_timeout
+        super().__init__(
+            socket_path, connect_timeout=connect_timeout, reconnect_timeout=reconnect_timeout
+        )
         self._subscriptions: set[AsyncSubscription] = set()
-
-    def resolve(self) -> str:
-        path = self.socket_path
-        return path if isinstance(path, str) else path()
 
     def subscribe(
         self,
@@ -144,13 +137,13 @@ class AsyncSubscription:
                 await self._connect(self.state.request)
                 return
             except OSError as err:
-                if err.errno not in _RETRYABLE or trio.current_time() + delay > limit:
+                if err.errno not in RETRYABLE or trio.current_time() + delay > limit:
                     self._ended = True
                     raise BusConnectionError(
                         f"cannot connect to the monitor bus: {err.strerror or err}"
                     ) from None
             await trio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX)
+            delay = next_delay(delay)
 
     async def _connect(self, request: Subscribe) -> None:
         stream = await trio.open_unix_socket(self.bus.resolve())
@@ -179,7 +172,7 @@ class AsyncSubscription:
                         f"lost the monitor bus and could not reconnect in {limit:g} s: {err}"
                     ) from None
                 await trio.sleep(delay if give_up is None else min(delay, give_up - now))
-                delay = min(delay * 2, RETRY_MAX)
+                delay = next_delay(delay)
                 continue
             self._announce = reason
             return

@@ -24,11 +24,11 @@ use in another event loop.
 from __future__ import annotations
 
 import _socket  # not `socket`, which also imports selectors: start-up time matters here
-import errno
 import select
 import time
 from collections import deque
 
+from bus.endpoint import RETRY_MIN, RETRYABLE, BusEndpoint, next_delay
 from bus.protocol import (
     BusConnectionError,
     BusError,
@@ -58,41 +58,19 @@ __all__ = [
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: `typing` costs the client commands at start-up
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Iterable, Iterator
 
-    SocketPath = str | Callable[[], str]
 
-#: Reconnect backoff: first retry at once, then doubling from this up to RETRY_MAX.
-RETRY_MIN = 0.05
-RETRY_MAX = 1.0
 #: Bytes read at once: below malloc's mmap threshold, so a read costs no mmap/munmap.
 RECV_SIZE = 65536
-_RETRYABLE = {errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN, errno.ECONNRESET}
 
 
 def _now() -> float:
     return time.monotonic()
 
 
-class BusClient:
-    """Where the bus is, and how hard to try reaching it."""
-
-    def __init__(
-        self,
-        socket_path: SocketPath,
-        *,
-        connect_timeout: float = 5.0,
-        reconnect_timeout: float | None = 30.0,
-    ) -> None:
-        self.socket_path = socket_path
-        #: How long the first connection may keep being refused (a daemon starting up).
-        self.connect_timeout = connect_timeout
-        #: How long to keep trying after losing the connection; None means forever.
-        self.reconnect_timeout = reconnect_timeout
-
-    def resolve(self) -> str:
-        path = self.socket_path
-        return path if isinstance(path, str) else path()
+class BusClient(BusEndpoint):
+    """Where the bus is, and how hard to try reaching it; `subscribe` connects."""
 
     def subscribe(
         self,
@@ -165,12 +143,12 @@ class Subscription:
                 self._connect(self.request)
                 return
             except OSError as err:
-                if err.errno not in _RETRYABLE or _now() + delay > limit:
+                if err.errno not in RETRYABLE or _now() + delay > limit:
                     raise BusConnectionError(
                         f"cannot connect to the monitor bus: {err.strerror or err}"
                     ) from None
             time.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX)
+            delay = next_delay(delay)
 
     def _connect(self, request: Subscribe) -> None:
         path = self.client.resolve()
@@ -226,7 +204,7 @@ class Subscription:
                     f"lost the monitor bus and could not reconnect in {limit:g} s: {err}"
                 ) from None
             self._retry_at = now + self._backoff
-            self._backoff = min(self._backoff * 2, RETRY_MAX)
+            self._backoff = next_delay(self._backoff)
             return
         self._retry_at = None
         self._announce = self._reason
