@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,19 @@ def kill_daemon(cli: Cli) -> None:
     daemon_pid = int(Path(run_dir(str(cli.lxcpath)), "daemon.pid").read_text())
     os.kill(daemon_pid, signal.SIGKILL)
     _reap(daemon_pid)
+
+
+@asynccontextmanager
+async def serving_bus(path: str, **options: object) -> AsyncIterator[object]:
+    """A real BusServer on `path` for the duration of the block (trio tests)."""
+    import trio
+
+    from bus.server import BusServer
+
+    server = BusServer(path, **options)  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        try:
+            yield server
+        finally:
+            await server.aclose()

@@ -11,10 +11,10 @@ import shutil
 import socket
 import tempfile
 import time
-from contextlib import asynccontextmanager
 
 import pytest
 import trio
+from conftest import serving_bus
 
 from bus.aclient import open_bus
 from bus.client import BusClient, BusRefused, BusTimeout, Subscription, iter_many
@@ -40,17 +40,6 @@ CYCLE = ("STARTING", "RUNNING", "STOPPING", "STOPPED")
 @pytest.fixture
 def bus_path(tmp_path) -> str:
     return str(tmp_path / "bus.sock")
-
-
-@asynccontextmanager
-async def running(path: str, **options):
-    server = BusServer(path, **options)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(server.serve)
-        try:
-            yield server
-        finally:
-            await server.aclose()
 
 
 async def raw_subscribe(path: str, request: Subscribe) -> trio.SocketStream:
@@ -88,7 +77,7 @@ async def wait_until(predicate, timeout: float = 5.0) -> None:
 
 
 async def test_socket_is_private_and_removed_on_close(bus_path) -> None:
-    async with running(bus_path):
+    async with serving_bus(bus_path):
         mode = os.stat(bus_path).st_mode
         assert mode & 0o777 == 0o600
     assert not os.path.exists(bus_path)
@@ -98,7 +87,7 @@ async def test_stale_socket_is_replaced_and_live_one_refused(bus_path) -> None:
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(bus_path)
     stale.close()  # the file stays, nobody listens: a crashed daemon's leftover
-    async with running(bus_path) as server:
+    async with serving_bus(bus_path) as server:
         assert os.path.exists(bus_path)
         second = BusServer(bus_path)
         with pytest.raises(BusAddressInUse):
@@ -116,7 +105,7 @@ async def test_refuses_to_replace_a_regular_file(bus_path) -> None:
 
 
 async def test_invalid_regex_and_state_refused_with_reason(bus_path) -> None:
-    async with running(bus_path):
+    async with serving_bus(bus_path):
         for request, reason in [
             (Subscribe("a("), "invalid regex 'a('"),
             (Subscribe("a", ["BOGUS"]), "invalid state 'BOGUS'"),
@@ -129,7 +118,7 @@ async def test_invalid_regex_and_state_refused_with_reason(bus_path) -> None:
 
 
 async def test_garbage_instead_of_subscribe_is_refused(bus_path) -> None:
-    async with running(bus_path):
+    async with serving_bus(bus_path):
         stream = await trio.open_unix_socket(bus_path)
         async with stream:
             await stream.send_all(b'{"v": 1, "type": "state"}\n')
@@ -138,7 +127,7 @@ async def test_garbage_instead_of_subscribe_is_refused(bus_path) -> None:
 
 
 async def test_client_hangup_is_noticed_without_traffic(bus_path) -> None:
-    async with running(bus_path) as server:
+    async with serving_bus(bus_path) as server:
         stream = await raw_subscribe(bus_path, Subscribe())
         await wait_until(lambda: server.subscriber_count == 1)
         await stream.aclose()
@@ -154,7 +143,7 @@ async def test_other_uid_is_refused(bus_path) -> None:
     try:
         os.chmod(directory, 0o755)
         path = os.path.join(directory, "bus.sock")
-        async with running(path):
+        async with serving_bus(path):
             os.chmod(path, 0o666)  # let the other uid reach the credential check
             script = (
                 "import socket,sys\n"
@@ -216,7 +205,7 @@ async def test_snapshot_then_live_with_no_gap_under_concurrent_publishing(bus_pa
                         break
             results.append((snapshot, synced_at, live))
 
-    async with running(bus_path, snapshot_source=lambda: dict(source)) as server:
+    async with serving_bus(bus_path, snapshot_source=lambda: dict(source)) as server:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(publisher, server)
             for j in range(subscribers):
@@ -237,7 +226,7 @@ async def test_snapshot_then_live_with_no_gap_under_concurrent_publishing(bus_pa
 
 async def test_snapshot_merges_source_with_published_and_filters(bus_path) -> None:
     source = {"web1": "STOPPED", "web2": "STOPPED", "db": "STOPPED"}
-    async with running(bus_path, snapshot_source=lambda: source, lxcpath="/lxc") as server:
+    async with serving_bus(bus_path, snapshot_source=lambda: source, lxcpath="/lxc") as server:
         server.publish_state("web1", "RUNNING")
         server.publish_state("volatile", "RUNNING")  # lxc-execute -f: not in the store
         server.publish_destroyed("db")
@@ -256,7 +245,7 @@ async def test_snapshot_merges_source_with_published_and_filters(bus_path) -> No
 
 
 async def test_set_known_replaces_states(bus_path) -> None:
-    async with running(bus_path) as server:
+    async with serving_bus(bus_path) as server:
         server.set_known({"a": "RUNNING", "b": "FROZEN"})
         assert server.snapshot() == {"a": "RUNNING", "b": "FROZEN"}
         with pytest.raises(ValueError, match="invalid state"):
@@ -266,7 +255,7 @@ async def test_set_known_replaces_states(bus_path) -> None:
 
 
 async def test_exit_event_carries_code_and_signal_apart(bus_path) -> None:
-    async with running(bus_path) as server, open_bus(bus_path) as bus:
+    async with serving_bus(bus_path) as server, open_bus(bus_path) as bus:
         sub = bus.subscribe("c1")
         await until_synced(sub)
         server.publish_exit("c1", signal=9)
@@ -311,7 +300,7 @@ async def test_slow_subscriber_overflows_and_others_get_everything(bus_path) -> 
                     if message.seq == total:
                         return
 
-    async with running(bus_path, queue_size=64, overflow_grace=10) as server:
+    async with serving_bus(bus_path, queue_size=64, overflow_grace=10) as server:
         slow = await raw_subscribe(bus_path, Subscribe())  # never reads until the end
         async with trio.open_nursery() as nursery:
             for j in range(fast_count):
@@ -343,7 +332,7 @@ async def test_slow_subscriber_overflows_and_others_get_everything(bus_path) -> 
 async def test_overflow_with_reconnect_is_lossless_through_the_ring(bus_path) -> None:
     """A subscriber dropped for overflow resubscribes `since` its last seq: nothing lost."""
     total = 2000
-    async with running(bus_path, queue_size=8, ring_size=4096) as server, open_bus(bus_path) as bus:
+    async with serving_bus(bus_path, queue_size=8, ring_size=4096) as server, open_bus(bus_path) as bus:
         sub = bus.subscribe(".*")
         await sub.connect()
         seqs: list[int] = []
@@ -367,7 +356,7 @@ async def test_overflow_with_reconnect_is_lossless_through_the_ring(bus_path) ->
 
 
 async def test_overflow_without_reconnect_raises(bus_path) -> None:
-    async with running(bus_path, queue_size=2) as server, open_bus(bus_path) as bus:
+    async with serving_bus(bus_path, queue_size=2) as server, open_bus(bus_path) as bus:
         sub = bus.subscribe(".*", reconnect=False)
         await until_synced(sub)
         for i in range(500):
@@ -381,7 +370,7 @@ async def test_overflow_without_reconnect_raises(bus_path) -> None:
 
 
 async def test_since_replays_from_the_ring(bus_path) -> None:
-    async with running(bus_path, ring_size=50) as server:
+    async with serving_bus(bus_path, ring_size=50) as server:
         for i in range(30):
             server.publish_state(f"c{i % 3}", CYCLE[i % 4])
 
@@ -425,7 +414,7 @@ async def test_since_replays_from_the_ring(bus_path) -> None:
 
 
 async def test_restarted_server_replays_all_it_published_to_a_returning_client(bus_path) -> None:
-    async with running(bus_path, ring_size=50) as server:
+    async with serving_bus(bus_path, ring_size=50) as server:
         server.publish_state("c1", "STARTING")
         server.publish_state("c1", "RUNNING")
         server.publish_exit("c1", exit_code=0)
@@ -449,7 +438,7 @@ async def test_restarted_server_replays_all_it_published_to_a_returning_client(b
 
 
 async def test_blocking_client_in_a_thread(bus_path) -> None:
-    async with running(bus_path, snapshot_source=lambda: {"c1": "STOPPED"}) as server:
+    async with serving_bus(bus_path, snapshot_source=lambda: {"c1": "STOPPED"}) as server:
         server.publish_state("c2", "RUNNING")
         started = trio.Event()
         token = trio.lowlevel.current_trio_token()
@@ -484,7 +473,7 @@ async def test_blocking_client_in_a_thread(bus_path) -> None:
 
 
 async def test_blocking_client_timeout_is_precise(bus_path) -> None:
-    async with running(bus_path):
+    async with serving_bus(bus_path):
 
         def blocking() -> tuple[int, float]:
             begun = time.monotonic()
@@ -503,7 +492,7 @@ async def test_blocking_client_timeout_is_precise(bus_path) -> None:
 
 
 async def test_blocking_client_refused_and_unreachable(bus_path, tmp_path) -> None:
-    async with running(bus_path):
+    async with serving_bus(bus_path):
 
         def refused() -> str:
             # Built by hand: BusClient.subscribe would refuse the regex before any IO.
@@ -599,7 +588,7 @@ async def test_async_client_reconnects_and_resyncs_after_restart(bus_path) -> No
 
 async def test_iter_many_multiplexes_two_servers(tmp_path) -> None:
     paths = [str(tmp_path / "a.sock"), str(tmp_path / "b.sock")]
-    async with running(paths[0]) as a, running(paths[1]) as b:
+    async with serving_bus(paths[0]) as a, serving_bus(paths[1]) as b:
         started = trio.Event()
         token = trio.lowlevel.current_trio_token()
 
@@ -638,7 +627,7 @@ async def test_iter_many_multiplexes_two_servers(tmp_path) -> None:
 
 
 async def test_async_subscription_as_context_and_bus_closing(bus_path) -> None:
-    async with running(bus_path) as server:
+    async with serving_bus(bus_path) as server:
         async with open_bus(bus_path) as bus:
             async with bus.subscribe("a|b", states=["RUNNING"]) as sub:
                 await until_synced(sub)

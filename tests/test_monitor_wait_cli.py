@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from conftest import serving_bus
 
 from bus.server import BusServer
 from runtime.rundir import path_digest
@@ -32,17 +33,6 @@ def env(lxc_env: dict[str, str], bus_path: str) -> dict[str, str]:
     values = dict(lxc_env, TRIO_LXC_BUS_SOCKET=bus_path)
     values.pop("PYTHONUNBUFFERED", None)  # the commands must flush by themselves
     return values
-
-
-@asynccontextmanager
-async def serving(path: str, **options):
-    server = BusServer(path, **options)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(server.serve)
-        try:
-            yield server
-        finally:
-            await server.aclose()
 
 
 class Running:
@@ -117,7 +107,7 @@ async def run(env: dict[str, str], *argv: str) -> tuple[subprocess.CompletedProc
 
 async def test_monitor_prints_lxc_lines_one_at_a_time(tmp_path, env, lxcpath, bus_path) -> None:
     async with (
-        serving(bus_path, snapshot_source=lambda: {"c1": "STOPPED", "c2": "STOPPED"}) as server,
+        serving_bus(bus_path, snapshot_source=lambda: {"c1": "STOPPED", "c2": "STOPPED"}) as server,
         background(tmp_path, env, "lxc-monitor", "-P", str(lxcpath), "-n", "c1|c2") as monitor,
     ):
         await wait_until(lambda: server.subscriber_count == 1)
@@ -145,7 +135,7 @@ async def test_monitor_prints_lxc_lines_one_at_a_time(tmp_path, env, lxcpath, bu
 async def test_monitor_default_regex_and_no_snapshot_lines(
     tmp_path, env, lxcpath, bus_path
 ) -> None:
-    async with serving(bus_path) as server:
+    async with serving_bus(bus_path) as server:
         server.set_known({"old": "RUNNING"})  # a snapshot item: not a change, not printed
         async with background(tmp_path, env, "lxc-monitor", "-P", str(lxcpath)) as monitor:
             await wait_until(lambda: server.subscriber_count == 1)
@@ -157,7 +147,7 @@ async def test_monitor_default_regex_and_no_snapshot_lines(
 
 async def test_monitor_json_format(tmp_path, env, lxcpath, bus_path) -> None:
     async with (
-        serving(bus_path, snapshot_source=lambda: {"c1": "STOPPED"}) as server,
+        serving_bus(bus_path, snapshot_source=lambda: {"c1": "STOPPED"}) as server,
         background(
             tmp_path, env, "lxc-monitor", "-P", str(lxcpath), "-n", "c1", "--format", "json"
         ) as monitor,
@@ -193,7 +183,7 @@ async def test_monitor_json_format(tmp_path, env, lxcpath, bus_path) -> None:
 
 
 async def test_monitor_since_replays_then_goes_live(tmp_path, env, lxcpath, bus_path) -> None:
-    async with serving(bus_path) as server:
+    async with serving_bus(bus_path) as server:
         for state in ("STARTING", "RUNNING", "FREEZING", "FROZEN"):
             server.publish_state("c1", state)
         async with background(
@@ -242,8 +232,8 @@ async def test_monitor_several_lxcpaths(tmp_path, env, lxc_env) -> None:
     env = dict(env, TRIO_LXC_BUS_SOCKET=template)
     sockets = [template.replace("{digest}", path_digest(str(p))) for p in paths]
     async with (
-        serving(sockets[0]) as a,
-        serving(sockets[1]) as b,
+        serving_bus(sockets[0]) as a,
+        serving_bus(sockets[1]) as b,
         background(
             tmp_path, env, "lxc-monitor", "-P", str(paths[0]), "-P", str(paths[1]), "-n", "c.*"
         ) as monitor,
@@ -277,7 +267,7 @@ def test_monitor_invalid_regex_and_options(env, lxcpath) -> None:
 
 async def test_monitor_exits_quietly_on_closed_pipe(env, lxcpath, bus_path) -> None:
     """`lxc-monitor | head -1`: when the reader goes, the monitor goes, without a traceback."""
-    async with serving(bus_path) as server:
+    async with serving_bus(bus_path) as server:
         read_end, write_end = os.pipe()
         reader = trio.lowlevel.FdStream(read_end)  # owns read_end from here
         try:
@@ -315,7 +305,7 @@ async def test_monitor_exits_quietly_on_closed_pipe(env, lxcpath, bus_path) -> N
 
 
 async def test_wait_returns_at_once_when_already_in_state(env, lxcpath, bus_path) -> None:
-    async with serving(bus_path, snapshot_source=lambda: {"c2": "STOPPED"}) as server:
+    async with serving_bus(bus_path, snapshot_source=lambda: {"c2": "STOPPED"}) as server:
         server.publish_state("c1", "RUNNING")
         for name, states in [
             ("c1", "RUNNING"),
@@ -331,7 +321,7 @@ async def test_wait_returns_at_once_when_already_in_state(env, lxcpath, bus_path
 
 
 async def test_wait_notices_a_live_change_at_once(env, lxcpath, bus_path) -> None:
-    async with serving(bus_path, snapshot_source=lambda: {"c1": "STOPPED"}) as server:
+    async with serving_bus(bus_path, snapshot_source=lambda: {"c1": "STOPPED"}) as server:
         outcome = {}
 
         async def waiter() -> None:
@@ -355,7 +345,7 @@ async def test_wait_notices_a_live_change_at_once(env, lxcpath, bus_path) -> Non
 
 
 async def test_wait_regex_characters_in_name_are_literal(env, lxcpath, bus_path) -> None:
-    async with serving(bus_path) as server:
+    async with serving_bus(bus_path) as server:
         server.publish_state("axb", "RUNNING")
         result, _ = await run(
             env, "lxc-wait", "-P", str(lxcpath), "-n", "a.b", "-s", "RUNNING", "-t", "0"
@@ -366,7 +356,7 @@ async def test_wait_regex_characters_in_name_are_literal(env, lxcpath, bus_path)
 @pytest.mark.parametrize("timeout", ["0.3", "0.05"])
 async def test_wait_timeout_is_precise(env, lxcpath, bus_path, timeout: str) -> None:
     """-t is honoured to the millisecond: not rounded to seconds, not cut a second short."""
-    async with serving(bus_path, snapshot_source=lambda: {"c1": "STOPPED"}) as server:
+    async with serving_bus(bus_path, snapshot_source=lambda: {"c1": "STOPPED"}) as server:
         outcome = {}
 
         async def waiter() -> None:
@@ -389,7 +379,7 @@ async def test_wait_timeout_is_precise(env, lxcpath, bus_path, timeout: str) -> 
 
 
 async def test_wait_t0_checks_once(env, lxcpath, bus_path) -> None:
-    async with serving(bus_path, snapshot_source=lambda: {"c1": "STOPPED"}):
+    async with serving_bus(bus_path, snapshot_source=lambda: {"c1": "STOPPED"}):
         result, elapsed = await run(
             env, "lxc-wait", "-P", str(lxcpath), "-n", "c1", "-s", "RUNNING", "-t", "0"
         )
