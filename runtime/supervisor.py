@@ -32,11 +32,11 @@ import trio
 from runtime import attach_record, records
 from runtime import lifecycle as lc
 from runtime.console import manager as console_hooks
-from runtime.rundir import records_dir
 
 log = logging.getLogger("trio-lxc.supervisor")
 
 HANDSHAKE_TIMEOUT = 30.0
+SIGNAL_MAX = 64  # SIGRTMAX on Linux: 128 + N above this is an exit code, not a signal
 KILL_WAIT = 10.0
 
 
@@ -177,10 +177,9 @@ class Supervisor:
         await console_hooks.open_for(self)  # console and tty ptys (runtime.console)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sync = trio.socket.from_stdlib_socket(parent)
-        status_fd = self._open_status_file()
         try:
             stdio = self.spec.stdio or console_hooks.init_stdio(self) or _devnull_stdio()
-            fds = [child.fileno(), *stdio] + ([status_fd] if status_fd is not None else [])
+            fds = [child.fileno(), *stdio]
             try:
                 log.debug("%s: asking the spawner", self.name)
                 forked = await self.hooks.spawner.spawn(self._spawn_request(), fds)  # type: ignore[attr-defined]
@@ -189,8 +188,6 @@ class Supervisor:
                 raise StartFailed(f"cannot fork the container: {err}") from None
             finally:
                 child.close()
-                if status_fd is not None:
-                    os.close(status_fd)
                 if self.spec.stdio is None:
                     for fd in stdio:
                         os.close(fd)
@@ -258,16 +255,6 @@ class Supervisor:
             self.cgroups.attach(pid)  # type: ignore[attr-defined]
         except Exception as err:  # noqa: BLE001 - the real attach below reports failures
             log.debug("%s: early attach of %d: %s", self.name, pid, err)
-
-    def _open_status_file(self) -> int | None:
-        if self.spec.mode != "application":
-            return None
-        os.makedirs(records_dir(self.hooks.lxcpath), mode=0o700, exist_ok=True)
-        path = self._status_path()
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-
-    def _status_path(self) -> str:
-        return os.path.join(records_dir(self.hooks.lxcpath), self.name + ".status")
 
     def _spawn_request(self) -> dict[str, object]:
         return {
@@ -352,22 +339,25 @@ class Supervisor:
         return await wait_pid_exit(pid)
 
     def _note_exit(self, status: int | None) -> None:
-        """Exit code and signal, from the reaper's own record if it wrote one."""
-        if self.spec.mode == "application":
-            try:
-                with open(self._status_path(), encoding="utf-8") as handle:
-                    written = json.load(handle)
-                self.exit_code = written.get("exit_code")
-                self.exit_signal = written.get("signal")
-                return
-            except (OSError, ValueError, AttributeError):
-                pass
+        """Exit code and signal, from the init's wait status.
+
+        An application container's init (trio-lxc-init) exits with the
+        application's code, or 128+N when signal N killed it; it has no other
+        channel (no fd of the host reaches pid 1). So 129..192 reads as signal
+        1..64, as a shell reads `$?`: an application that exits 130 by itself is
+        reported as signal 2. The exit status lxc-execute returns is the same
+        either way.
+        """
         if status is None:
             return
         if os.WIFSIGNALED(status):
             self.exit_signal = os.WTERMSIG(status)
         elif os.WIFEXITED(status):
-            self.exit_code = os.WEXITSTATUS(status)
+            code = os.WEXITSTATUS(status)
+            if self.spec.mode == "application" and 128 < code <= 128 + SIGNAL_MAX:
+                self.exit_signal = code - 128
+            else:
+                self.exit_code = code
 
     @property
     def exit_status(self) -> int | None:

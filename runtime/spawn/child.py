@@ -3,7 +3,7 @@
 `run_container(request)` is called in a process "A" just forked by the spawner
 and never returns. The steps (messages: `runtime.spawn.handshake`):
 
-1. A: the fds are arranged (stdio on 0-2, the sync socket and status fd kept,
+1. A: the fds are arranged (stdio on 0-2, the sync socket kept close-on-exec,
    everything else of the spawner closed), signals reset; the namespaces are
    joined (lxc.namespace.share.*) and created (`runtime.spawn.namespaces`, all but
    cgroup). With a new pid (or time) namespace A forks the init "B", sends
@@ -21,8 +21,13 @@ and never returns. The steps (messages: `runtime.spawn.handshake`):
    naming the key, and exit 1.
 4. System mode: exec argv as pid 1; the sync socket is close-on-exec, so EOF on
    it means "started". A failed exec is reported as an error. Application mode: B
-   becomes `init`, forks the application (pid 2), closes the sync socket (EOF =
-   started) and reaps (`runtime.spawn.reaper`) until the container is empty; a
+   forks the application (pid 2), which waits on a close-on-exec pipe; B then
+   execs trio-lxc-init from a sealed memfd (`runtime.spawn.initexe`), which
+   closes the pipe; only then does pid 2 exec the application. So no code of the
+   container runs while pid 1 is still a Python process of the host, and after
+   the exec pid 1 maps nothing of the host and holds only the stdio. EOF on the
+   sync socket (held by both, close-on-exec) means both execs happened: started.
+   A failed exec of the init is reported as an error (pid 2 is killed first); a
    failed exec of the application is printed on its stderr as lxc-execute does
    and gives status 255, after the start.
 
@@ -43,7 +48,7 @@ from typing import Any, NoReturn
 
 from runtime import linux
 from runtime.net import handles as net_handles
-from runtime.spawn import cgroupfs, devices, handshake, mounts, namespaces, process, reaper
+from runtime.spawn import cgroupfs, devices, handshake, initexe, mounts, namespaces, process
 from runtime.spawn.errors import SetupError, describe_os_error
 from runtime.spawn.namespaces import NamespacePlan
 from runtime.spawn.request import ChildRequest
@@ -81,18 +86,17 @@ def _pid_message(pid: int, own_net: bool) -> dict[str, Any]:
 def _start(request: ChildRequest) -> int:
     gc.disable()  # no collection may close a spawner object's fd under us
     process.reset_signals()
-    keep = [request.sync.detach()]
-    if request.is_application and request.status_fd is not None:
-        keep.append(request.status_fd)
     try:
-        moved = process.arrange_fds(request.stdio, keep)
+        moved = process.arrange_fds(request.stdio, [request.sync.detach()])
     except OSError:
         return 1  # no sync socket we could report on
     sock = socket.socket(fileno=moved[0])
-    status_fd = moved[1] if len(moved) > 1 else None
     config = request.config
     if not request.argv:
         _report(sock, "no command to run")
+        return 1
+    if request.is_application and request.init_image is None:
+        _report(sock, initexe.NOT_BUILT)
         return 1
     try:
         ns = namespaces.plan(config, request.mode)
@@ -124,7 +128,7 @@ def _start(request: ChildRequest) -> int:
     if go is None or go.get("step") != handshake.STEP_GO:
         return 1
     try:
-        return _setup_and_run(request, ns, sock, status_fd)
+        return _setup_and_run(request, ns, sock)
     except SetupError as err:
         _report(sock, err.message)
     except OSError as err:
@@ -134,16 +138,12 @@ def _start(request: ChildRequest) -> int:
     return 1
 
 
-def _setup_and_run(
-    request: ChildRequest, ns: NamespacePlan, sock: socket.socket, status_fd: int | None
-) -> int:
+def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket) -> int:
     config = request.config
     os.umask(0o022)
     # A new session, but no controlling terminal for the init: busybox init's console
     # shell (and a getty) must be able to make /dev/console theirs, as under LXC.
     process.new_session(take_terminal=False)
-    if request.is_application:
-        reaper.set_process_title("init")
     modes = mounts.auto_modes(config.mount_auto)
     hierarchies = _cgroup_hierarchies(modes, ns)
     if "cgroup" in ns.new:
@@ -176,7 +176,7 @@ def _setup_and_run(
     process.drop_own(drop)
     process.set_no_new_privs(config)
     if request.is_application:
-        return _run_application(request, ns, sock, status_fd, env)
+        return _run_application(request, env)
     try:
         process.exec_payload(request.argv, env)
     except OSError as err:
@@ -250,33 +250,48 @@ def _setup_filesystem(
         ctx.close()
 
 
-def _run_application(
-    request: ChildRequest,
-    ns: NamespacePlan,
-    sock: socket.socket,
-    status_fd: int | None,
-    env: dict[str, str],
-) -> int:
-    """Fork the application as pid 2, report the start, and reap until the end."""
+def _run_application(request: ChildRequest, env: dict[str, str]) -> int:
+    """Fork the application (pid 2), then become trio-lxc-init; returns only on failure.
+
+    pid 2 waits until the exec of the init has closed the pipe: the application
+    never runs next to a pid 1 that maps the host's Python. The signals the init
+    waits for are blocked before the fork and stay blocked across the exec.
+    """
+    assert request.init_image is not None  # checked before the handshake
     own_pid_ns = os.getpid() == 1
-    reaper.block_signals()
+    init_fd = initexe.sealed_memfd(request.init_image)
+    signal.pthread_sigmask(signal.SIG_BLOCK, initexe.WAITED)
     if not own_pid_ns:
+        # Before the fork: the application's orphans come to us even if it forks
+        # before the init has started (the flag survives execve).
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
-        _exec_application(request, sock, status_fd, env)
-    sock.close()  # EOF for the daemon: started
-    return reaper.run(pid, status_fd, own_pid_ns)
-
-
-def _exec_application(
-    request: ChildRequest, sock: socket.socket, status_fd: int | None, env: dict[str, str]
-) -> NoReturn:
-    """The application (pid 2): its own session, a clean mask, exec; 255 if that fails."""
+        os.close(go_w)
+        os.close(init_fd)
+        _exec_application(request, go_r, env)
+    os.close(go_r)
     try:
-        sock.close()
-        if status_fd is not None:
-            os.close(status_fd)
+        os.execve(init_fd, ["init", str(pid)], {})
+    except OSError as err:
+        # pid 2 must never see EOF and run the application without its init.
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise SetupError(
+            None, f"cannot run the container's init: {describe_os_error(err)}"
+        ) from None
+    raise AssertionError("exec returned")  # pragma: no cover
+
+
+def _exec_application(request: ChildRequest, go_r: int, env: dict[str, str]) -> NoReturn:
+    """The application (pid 2): wait for the init, its own session, a clean mask, exec.
+
+    255 if the exec fails. The sync socket stays open (close-on-exec) until the
+    exec, so the daemon's "started" means the application runs.
+    """
+    try:
+        process.wait_for_eof(go_r)
         process.new_session()
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         process.exec_payload(request.argv, env)
@@ -286,6 +301,6 @@ def _exec_application(
             os.write(2, message.encode(errors="replace"))
         except OSError:
             pass
-    except BaseException:  # noqa: BLE001 - the reaper reports the status
+    except BaseException:  # noqa: BLE001 - the init reports the status
         pass
     os._exit(255)

@@ -3,8 +3,9 @@
 What a container's first process inherits is decided here, each piece from its
 config key:
 - fds: exactly the stdio the daemon passed, as 0, 1 and 2; every other fd of the
-  spawner is closed (only the sync socket and the status fd survive, close-on-exec,
-  until the payload starts). Inside, /proc/self/fd shows 0 1 2 only.
+  spawner is closed (only the sync socket survives, close-on-exec, until the
+  payload starts; in application mode also the init's memfd and a pipe, both
+  close-on-exec). Inside, /proc/self/fd and /proc/1/fd show 0 1 2 only.
 - signals: every disposition back to SIG_DFL and an empty mask (a forked Python
   process ignores SIGPIPE and SIGXFSZ, and `exec` keeps ignored signals ignored).
 - environment: exactly `container=lxc` plus lxc.environment (`NAME=VALUE`, or a
@@ -96,6 +97,19 @@ def reset_signals() -> None:
         except (OSError, ValueError, RuntimeError):
             pass  # glibc-reserved real-time signals
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def wait_for_eof(fd: int) -> None:
+    """Block until every writer of the pipe `fd` has closed it, then close it.
+
+    The application (pid 2) waits here until pid 1's exec of trio-lxc-init has
+    closed the write end (close-on-exec): only then may container code run.
+    """
+    try:
+        while os.read(fd, 64):
+            pass
+    finally:
+        os.close(fd)
 
 
 def new_session(take_terminal: bool = True) -> None:

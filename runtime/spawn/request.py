@@ -32,11 +32,12 @@ class ChildRequest:
         `namespaces.shared_container_names`).
     sync: the child's end of a SOCK_SEQPACKET socketpair; the daemon holds the other
         end (messages: `runtime.spawn.handshake`).
-    stdio: three fds that become 0, 1 and 2 of the payload (and of the reaper).
-    status_fd: application mode only: a writable file fd into which the reaper
-        writes the application's final status as one JSON line,
-        {"exit_code": N | null, "signal": N | null}. Opened by the daemon before the
-        fork, so the status survives a daemon that is down when the app exits.
+    stdio: three fds that become 0, 1 and 2 of the payload (and of pid 1 in
+        application mode). No other fd of the host ever reaches the container.
+    init_image: application mode only: the bytes of the trio-lxc-init program
+        (`runtime.spawn.initexe.load_image`), which pid 1 execs from a sealed memfd
+        copy. Its exit status (N, or 128+N for signal N) is how the application's
+        status reaches the daemon; None refuses an application container.
     host_root: the directory that stands for the host's root; a container without
         `lxc.rootfs.path` runs on it (in a private mount namespace).
     environ: the environment of the client that asked for the start; an
@@ -56,7 +57,7 @@ class ChildRequest:
         "config",
         "sync",
         "stdio",
-        "status_fd",
+        "init_image",
         "host_root",
         "environ",
         "console",
@@ -73,7 +74,7 @@ class ChildRequest:
         config: Any,
         sync: socket.socket,
         stdio: tuple[int, int, int],
-        status_fd: int | None = None,
+        init_image: bytes | None = None,
         host_root: str = "/",
         environ: dict[str, str] | None = None,
         console: str | None = None,
@@ -90,7 +91,7 @@ class ChildRequest:
         self.config = config
         self.sync = sync
         self.stdio = stdio
-        self.status_fd = status_fd
+        self.init_image = init_image
         self.host_root = host_root
         self.environ = environ
         self.console = console
@@ -103,5 +104,5 @@ class ChildRequest:
     def __repr__(self) -> str:
         return (
             f"ChildRequest(name={self.name!r}, mode={self.mode!r}, argv={self.argv!r}, "
-            f"stdio={self.stdio!r}, status_fd={self.status_fd!r}, host_root={self.host_root!r})"
+            f"stdio={self.stdio!r}, host_root={self.host_root!r})"
         )

@@ -17,9 +17,14 @@ children and no daemon.
 
 Protocol: SOCK_SEQPACKET on `<rundir>/spawner.sock`, one JSON object per packet.
 daemon -> spawner: `{"op": "spawn", "id": K, "request": {...}}` with SCM_RIGHTS
-fds [sync, stdin, stdout, stderr, status?]; spawner -> daemon: `{"op": "hello",
+fds [sync, stdin, stdout, stderr]; spawner -> daemon: `{"op": "hello",
 "children": [...], "exits": [...]}` on connect, `{"op": "spawned", "id": K,
 "pid": A}` or `{"op": "spawn-failed", "id": K, "error": "..."}`, and the exits.
+
+pid 1 of an application container is the trio-lxc-init program: its bytes are
+read once here, at start-up (`runtime.spawn.initexe`), and each such container
+execs its own sealed memfd copy. A spawner started before `make setup` built it
+reads it again on the next application start.
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ import runtime.spawn.child as child
 from runtime import linux
 from runtime.config.parser import apply_define, parse_file, parse_text
 from runtime.control import fds_from_ancillary
-from runtime.spawn.request import ChildRequest
+from runtime.spawn import initexe
+from runtime.spawn.request import APPLICATION, ChildRequest
 
 MAX_FDS = 8
 PACKET = 1 << 20
@@ -67,6 +73,17 @@ class Spawner:
         self.has_children = False
         self.queued_exits: list[dict[str, int]] = []
         self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self.init_image: bytes | None = None
+        try:
+            self.load_init()
+        except initexe.InitNotBuilt:
+            pass  # each application start is refused with the reason until it is built
+
+    def load_init(self) -> bytes:
+        """The trio-lxc-init program's bytes (read once); InitNotBuilt if missing."""
+        if self.init_image is None:
+            self.init_image = initexe.load_image()
+        return self.init_image
 
     def listen(self) -> None:
         try:
@@ -148,8 +165,9 @@ class Spawner:
         request_id = message.get("id")
         spec = message.get("request")
         try:
-            if not isinstance(spec, dict) or len(fds) < 4:
+            if not isinstance(spec, dict) or len(fds) != 4:
                 raise ValueError("malformed spawn request")
+            init_image = self.load_init() if spec.get("mode") == APPLICATION else None
             config = load_config(spec)
             pid = os.fork()
         except Exception as err:  # noqa: BLE001 - reported to the daemon, which aborts the start
@@ -158,13 +176,15 @@ class Spawner:
             self.send({"op": "spawn-failed", "id": request_id, "error": str(err)})
             return
         if pid == 0:
-            self.become_child(spec, config, fds)
+            self.become_child(spec, config, fds, init_image)
         for fd in fds:
             os.close(fd)
         self.children.add(pid)
         self.send({"op": "spawned", "id": request_id, "pid": pid})
 
-    def become_child(self, spec: dict[str, object], config: object, fds: list[int]) -> None:
+    def become_child(
+        self, spec: dict[str, object], config: object, fds: list[int], init_image: bytes | None
+    ) -> None:
         """In the forked child: drop the spawner's own fds and signals, then set up."""
         try:
             signal.set_wakeup_fd(-1)
@@ -184,7 +204,7 @@ class Spawner:
                 config=config,
                 sync=sync,
                 stdio=(fds[1], fds[2], fds[3]),
-                status_fd=fds[4] if len(fds) > 4 else None,
+                init_image=init_image,
                 console=spec.get("console") or None,  # type: ignore[arg-type]
                 ttys=tuple(str(t) for t in spec.get("ttys") or ()),  # type: ignore[union-attr]
             )
