@@ -28,15 +28,16 @@ def build_parser() -> LxcArgumentParser:
 
 def body(args: Namespace, log: CommandLog) -> int:
     from runtime import store
-    from runtime.status import container_status
 
     name = require_name(PARSER, args)
     lxcpath = lxcpath_of(args)
-    if args.force and container_status(lxcpath, name).running:
+    # The daemon of the lxcpath (keyed on its real path, so -P through a symlink
+    # meets the same one) says whether it runs; store.destroy asks it again.
+    if args.force and store.is_running(lxcpath, name):
         from cli.requests import final_reply
         from runtime.daemon_client import open_connection
 
-        connection = open_connection(lxcpath, autostart=False)
+        connection = open_connection(lxcpath)  # a crashed daemon's successor re-adopts it
         try:
             connection.send({"op": "stop", "name": name, "kill": True, "timeout": 0})
             final_reply(connection)

@@ -187,6 +187,25 @@ def daemon_running(lxcpath: str) -> bool:
     return True
 
 
+def container_state(lxcpath: str, name: str) -> str | None:
+    """The container's state as the lxcpath's daemon knows it; None if no daemon runs.
+
+    The daemon is the authority on what runs (its records are a copy for when it is
+    down): destroy, copy and rename ask it before touching a container's files.
+    """
+    sock = _try_connect(control_socket_path(lxcpath))
+    if sock is None:
+        return None
+    connection = Connection(sock)
+    try:
+        reply = connection.request({"op": "state", "name": name})
+    except (DaemonUnavailable, OSError):
+        return None  # it was on its way out: the records answer
+    finally:
+        connection.close()
+    return str(reply.get("state") or "STOPPED")
+
+
 def shutdown_daemon(lxcpath: str) -> bool:
     """Ask the lxcpath's daemon to kill its containers and exit; False if none ran."""
     if not daemon_running(lxcpath):

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from runtime.rundir import ensure_run_dir
+from runtime.rundir import ensure_run_dir, same_file
 
 
 def lock_path(lxcpath: str, name: str) -> str:
@@ -23,11 +23,20 @@ def lock_path(lxcpath: str, name: str) -> str:
 @contextmanager
 def container_lock(lxcpath: str, name: str) -> Iterator[None]:
     """Hold the container's lock for the duration of the block (waits if taken)."""
-    path = lock_path(lxcpath, name)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
+    while True:
+        # An idle daemon removes unheld lock files with its run directory
+        # (runtime.rundir.remove_run_dir): the file we locked must still be there.
+        try:
+            path = lock_path(lxcpath, name)
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            continue
         fcntl.flock(fd, fcntl.LOCK_EX)
+        if same_file(fd, path):
+            break
+        os.close(fd)
+    try:
         yield
     finally:
         os.close(fd)

@@ -42,6 +42,49 @@ def remove_record(lxcpath: str, name: str) -> None:
         pass
 
 
+def remove_container_records(lxcpath: str, name: str) -> None:
+    """Everything the run directory keeps about a container that is gone for good
+    (destroyed or renamed, and not running): its record, any other file named after
+    it, and its lock file (runtime.locks re-checks the file it locked, so unlinking
+    one that is held, by our caller, is safe)."""
+    directory = records_dir(lxcpath)
+    for entry in _listdir(directory):
+        # NAME.json, NAME.status, NAME.json.PID.tmp: not another container's ("NAME.x.json").
+        rest = entry[len(name) + 1 :].split(".") if entry.startswith(name + ".") else []
+        if rest in (["json"], ["status"]) or (len(rest) == 3 and rest[0] == "json" and rest[2] == "tmp"):
+            try:
+                os.unlink(os.path.join(directory, entry))
+            except FileNotFoundError:
+                pass
+    from runtime.locks import lock_path
+
+    try:
+        os.unlink(lock_path(lxcpath, name))
+    except FileNotFoundError:
+        pass
+
+
+def remove_leftovers(lxcpath: str, live: set[str]) -> None:
+    """After a re-adoption: drop every file in the records directory that is not the
+    record of a live container (records of the dead are gone by then; what is left
+    is debris: half-written temporaries, status files of destroyed containers)."""
+    directory = records_dir(lxcpath)
+    for entry in _listdir(directory):
+        if entry.endswith(".json") and entry[:-5] in live:
+            continue
+        try:
+            os.unlink(os.path.join(directory, entry))
+        except (FileNotFoundError, IsADirectoryError):
+            pass
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
+
+
 def read_records(lxcpath: str) -> dict[str, dict[str, object]]:
     """Every record in the run directory, by container name (unreadable ones skipped)."""
     directory = records_dir(lxcpath)

@@ -1,26 +1,46 @@
-"""The run directory of one lxcpath: locks now, the daemon's socket and records later.
+"""The run directory of one lxcpath: locks, the daemon's sockets and records.
 
 One directory per lxcpath under `/run/trio-lxc` (tmpfs, so it is empty after a
 reboot, when no container can be running), named by a short hash of the lxcpath so
 that the daemon's Unix socket path stays far below the 108-byte limit whatever the
 lxcpath is. Mode 0700: only root reaches the control socket and the records.
 `TRIO_LXC_RUNDIR` moves the root (tests use it to stay out of the system's way).
+
+The key is the lxcpath with every symlink resolved: `-P /srv/lxc` and `-P
+/var/lib/lxc` naming the same directory through a symlink must meet the same
+daemon, the same container locks and the same records, or one of them could
+destroy a container the other runs.
+
+A daemon that exits idle removes its run directory (nothing of it is needed any
+more), so the lock protocol must survive the lock file being unlinked: a daemon
+takes the flock and then checks that the file it locked is still the one at the
+path (same inode); if not, the file was removed by a daemon that was exiting, and
+it starts over with a fresh directory.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
+import time
 
 DEFAULT_RUN_ROOT = "/run/trio-lxc"
+LOCK_NAME = "daemon.lock"
 
 
 def run_root() -> str:
     return os.environ.get("TRIO_LXC_RUNDIR", DEFAULT_RUN_ROOT)
 
 
+def lxcpath_key(lxcpath: str) -> str:
+    """The lxcpath as the run directory knows it: absolute, symlinks resolved."""
+    return os.path.realpath(lxcpath)
+
+
 def run_dir(lxcpath: str) -> str:
     """The run directory for an lxcpath (not created)."""
-    return os.path.join(run_root(), path_digest(os.path.abspath(lxcpath)))
+    return os.path.join(run_root(), path_digest(lxcpath_key(lxcpath)))
 
 
 def path_digest(path: str) -> str:
@@ -43,11 +63,141 @@ def ensure_run_dir(lxcpath: str) -> str:
     os.chmod(path, 0o700)
     note = os.path.join(path, "lxcpath")
     if not os.path.exists(note):
-        with open(note, "w", encoding="utf-8") as handle:
-            handle.write(os.path.abspath(lxcpath) + "\n")
+        tmp = f"{note}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(lxcpath_key(lxcpath) + "\n")
+        os.rename(tmp, note)
     return path
 
 
 def records_dir(lxcpath: str) -> str:
     """Where the daemon keeps one runtime record per live container."""
     return os.path.join(run_dir(lxcpath), "containers")
+
+
+def acquire_daemon_lock(lxcpath: str, *, wait: float = 10.0) -> tuple[int, str] | None:
+    """The daemon's single-instance lock: (locked fd, run dir), or None if a daemon serves.
+
+    A lock held by a daemon that answers on its control socket means that daemon
+    serves the lxcpath: None at once. A lock held by one that does not answer is a
+    daemon on its way out (it stops listening first): wait for it, at most `wait`
+    seconds. The locked file must still be the one at the path: an exiting daemon
+    unlinks it (see the module docstring).
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            rundir = ensure_run_dir(lxcpath)
+            path = os.path.join(rundir, LOCK_NAME)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            continue  # the directory went away under us: an exiting daemon removed it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if _answers(os.path.join(rundir, "control.sock")) or time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
+            continue
+        if same_file(fd, path):
+            return fd, rundir
+        os.close(fd)  # removed by the daemon that held it: start over
+
+
+def same_file(fd: int, path: str) -> bool:
+    try:
+        at_path = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (at_path.st_dev, at_path.st_ino)
+
+
+def _answers(path: str) -> bool:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except OSError:
+        return False
+    finally:
+        sock.close()
+    return True
+
+
+def remove_pid_file(path: str) -> None:
+    """Unlink the daemon's pid file if it is still ours (a successor may have its own
+    there once our run directory was removed)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.read().strip() != str(os.getpid()):
+                return
+        os.unlink(path)
+    except (OSError, ValueError):
+        pass
+
+
+def remove_run_dir(rundir: str) -> bool:
+    """Remove an idle daemon's run directory; call it holding the daemon lock.
+
+    Everything but the lock file goes first, and container lock files only when
+    no command holds them (see runtime.locks); the lock file last, so a daemon
+    starting meanwhile either waits for our lock or finds its file unlinked and
+    starts over. False (and the directory left) if anything was still in use.
+    """
+    complete = True
+    locks = os.path.join(rundir, "locks")
+    for entry in _listdir(locks):
+        if not _unlink_unlocked(os.path.join(locks, entry)):
+            complete = False
+    for sub in ("locks", "containers"):
+        try:
+            os.rmdir(os.path.join(rundir, sub))
+        except FileNotFoundError:
+            pass
+        except OSError:
+            complete = False
+    for entry in _listdir(rundir):
+        if entry in (LOCK_NAME, "locks", "containers"):
+            continue
+        try:
+            os.unlink(os.path.join(rundir, entry))
+        except IsADirectoryError:
+            complete = False
+        except FileNotFoundError:
+            pass
+    if not complete:
+        return False
+    try:
+        os.unlink(os.path.join(rundir, LOCK_NAME))
+        os.rmdir(rundir)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False  # something new appeared: a daemon is starting; it is its directory now
+    return True
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
+
+
+def _unlink_unlocked(path: str) -> bool:
+    """Unlink a container lock file if nobody holds it (taken, unlinked, released)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if same_file(fd, path):
+            os.unlink(path)
+        return True
+    finally:
+        os.close(fd)

@@ -30,6 +30,7 @@ from runtime.lxcpath import (
     default_container_config_path,
     validate_name,
 )
+from runtime.records import remove_container_records
 from runtime.status import container_status
 
 ROOTFS_PREFIX = "dir:"
@@ -209,12 +210,23 @@ def destroy(lxcpath: str, name: str) -> None:
     with container_lock(lxcpath, name):
         if not paths.is_defined():
             raise ContainerNotFound("Container is not defined")
-        if container_status(lxcpath, name).running:
+        if is_running(lxcpath, name):
             raise ContainerBusy(f"{name} is running")
         _refuse_mounts_below(paths.dir)
         doomed = os.path.join(paths.lxcpath, f".{name}.destroying-{os.getpid()}")
         os.rename(paths.dir, doomed)
+        remove_container_records(lxcpath, name)
         shutil.rmtree(doomed)
+
+
+def is_running(lxcpath: str, name: str) -> bool:
+    """Whether the container runs: the daemon's word, or its records when none runs."""
+    from runtime.daemon_client import container_state
+
+    state = container_state(lxcpath, name)
+    if state is None:
+        return container_status(lxcpath, name).running
+    return state != "STOPPED"
 
 
 def _refuse_mounts_below(directory: str) -> None:
@@ -265,8 +277,10 @@ def copy(
     first, second = sorted([(src.lxcpath, name), (dst.lxcpath, new_name)])
     with container_lock(*first), container_lock(*second):
         load_config(src)
-        if container_status(lxcpath, name).running:
-            raise ContainerBusy(f"{name} is running; stop it first")
+        if is_running(lxcpath, name):
+            raise ContainerBusy(
+                f"error: Original container ({name}) is running; stop it first (lxc-stop -n {name})"
+            )
         if os.path.lexists(dst.dir):
             raise ContainerExists(f"Container {new_name} already exists")
         os.makedirs(dst.lxcpath, mode=0o755, exist_ok=True)
@@ -280,6 +294,8 @@ def copy(
                 copy_tree(src.dir, staging)
             _retarget_config(os.path.join(staging, "config"), src, dst, keep_name, keep_mac)
             os.rename(staging, dst.dir)
+            if rename:
+                remove_container_records(lxcpath, name)  # stale ones must not follow the name
         except BaseException:
             if rename and os.path.isdir(staging) and not os.path.exists(src.dir):
                 os.rename(staging, src.dir)

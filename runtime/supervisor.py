@@ -32,6 +32,7 @@ import trio
 from runtime import attach_record, records
 from runtime import lifecycle as lc
 from runtime.console import manager as console_hooks
+from runtime.init_wait import REPORT_GRACE, open_pidfd, wait_init_exit
 
 log = logging.getLogger("trio-lxc.supervisor")
 
@@ -105,34 +106,53 @@ class Supervisor:
         self.started = trio.Event()
         self.stopped = trio.Event()
         self.reboot_requested = False
+        #: A pidfd of the init while it runs (runtime.init_wait).
+        self._pidfd: int | None = None
 
     @property
     def state(self) -> str:
         return self.lifecycle.state
 
     # -- the life --------------------------------------------------------------
-    async def run(self) -> None:
-        """Start, supervise and clean up; again after a reboot."""
+    async def run(self, *, adopted: bool = False) -> None:
+        """Start, supervise and clean up; again after a reboot.
+
+        A container re-adopted from an earlier daemon (`adopt`, then `adopted=True`)
+        enters at supervise, from RUNNING, and has the same life from there on as
+        one started here: a reboot starts it again, its exit is published.
+        """
         try:
             while True:
-                self._reset()
-                try:
-                    await self._start()
-                except StartFailed as err:
-                    await self._abort(str(err))
-                    return
-                finally:
-                    self.started.set()
+                if not adopted:
+                    self._reset()
+                    try:
+                        await self._start()
+                    except StartFailed as err:
+                        await self._abort(str(err))
+                        return
+                    finally:
+                        self.started.set()
+                adopted = False
                 await self._supervise()
                 if not self._should_restart():
                     return
                 self.started = trio.Event()
                 self.stopped = trio.Event()
         finally:
+            self._close_pidfd()
             self.stopped.set()
             self._close_stdio()
 
+    def adopt(self, state: str, pid: int, pidfd: int) -> None:
+        """Take over a container an earlier daemon started (its init is `pid`, still
+        alive: `pidfd` names it); `run(adopted=True)` then supervises it."""
+        self.lifecycle.state = state
+        self.pid = pid
+        self._pidfd = pidfd
+        self.started.set()
+
     def _reset(self) -> None:
+        self._close_pidfd()
         self.pid = None
         self.cgroups = None
         self.exit_code = self.exit_signal = None
@@ -154,6 +174,9 @@ class Supervisor:
             "state": self.state,
             "mode": self.spec.mode,
             "config_path": self.spec.config_path,
+            # What a reboot after a re-adoption starts again (runtime.daemon.app.readopt).
+            "argv": self.spec.argv,
+            "defines": self.spec.defines,
             "pid": None,
             **{f"daemon_{k}": v for k, v in self.hooks.daemon_identity.items()},
         }
@@ -273,6 +296,10 @@ class Supervisor:
         if first is None or first.get("step") != "pid":
             raise StartFailed(_reason(first, "the container child exited before it started"))
         self.pid = int(first["pid"])  # type: ignore[arg-type]
+        # The init waits for "go": alive, so the pidfd is surely its own, and any exit
+        # recorded for this pid number is an older process's.
+        self._pidfd = open_pidfd(self.pid)
+        self.hooks.spawner.take_exit(self.pid)  # type: ignore[attr-defined]
         log.debug("%s: init pid %d", self.name, self.pid)
         try:
             self.cgroups.attach(self.pid)  # type: ignore[attr-defined]
@@ -322,7 +349,9 @@ class Supervisor:
         assert self.pid is not None
         status = await self._wait_init_exit(self.pid)
         log.debug("%s: init exited (%s)", self.name, status)
+        self._close_pidfd()
         self._note_exit(status)
+        # Both None: nobody of ours reaped the init, so the status is unknown.
         self.hooks.publish_exit(self.name, self.exit_code, self.exit_signal)
         self._transition(lc.STOPPING)
         await self._kill_and_reap()
@@ -331,12 +360,19 @@ class Supervisor:
         self._transition(lc.STOPPED)
 
     async def _wait_init_exit(self, pid: int) -> int | None:
-        status = await self.hooks.spawner.wait_exit(pid)  # type: ignore[attr-defined]
-        if status is not None:
-            return status
-        # The spawner is gone: the init was re-parented to this daemon (a subreaper),
-        # or elsewhere. A pidfd tells when it exits either way.
-        return await wait_pid_exit(pid)
+        """The spawner's report or, when it died, our own reaping (runtime.init_wait)."""
+        if self._pidfd is None:
+            self._pidfd = open_pidfd(pid)
+        if self._pidfd is None:  # already gone and reaped: only a report can tell
+            with trio.move_on_after(REPORT_GRACE):
+                return await self.hooks.spawner.wait_exit(pid)  # type: ignore[attr-defined,no-any-return]
+            return None
+        return await wait_init_exit(pid, self._pidfd, self.hooks.spawner)  # type: ignore[arg-type]
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
 
     def _note_exit(self, status: int | None) -> None:
         """Exit code and signal, from the init's wait status.
@@ -463,23 +499,3 @@ def _devnull_stdio() -> tuple[int, int, int]:
     fd_err = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     return fd_in, fd_out, fd_err
 
-
-async def wait_pid_exit(pid: int) -> int | None:
-    """Wait for any process to exit via a pidfd; its status if it is our child."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return _reap_if_child(pid)
-    try:
-        await trio.lowlevel.wait_readable(pidfd)
-    finally:
-        os.close(pidfd)
-    return _reap_if_child(pid)
-
-
-def _reap_if_child(pid: int) -> int | None:
-    try:
-        _, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return None
-    return status

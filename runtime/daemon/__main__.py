@@ -10,7 +10,6 @@ the command that started it connects to the first one), becomes a child subreape
 from __future__ import annotations
 
 import argparse
-import fcntl
 import logging
 import os
 import sys
@@ -19,7 +18,7 @@ import trio
 
 from runtime import linux
 from runtime.daemon.app import Daemon
-from runtime.rundir import ensure_run_dir
+from runtime.rundir import acquire_daemon_lock, remove_pid_file
 
 DEFAULT_IDLE = 30.0
 
@@ -31,12 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=None, help="seconds idle before exiting")
     args = parser.parse_args(argv)
     lxcpath = os.path.abspath(args.lxcpath)
-    rundir = ensure_run_dir(lxcpath)
-    lock_fd = os.open(os.path.join(rundir, "daemon.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    locked = acquire_daemon_lock(lxcpath)
+    if locked is None:
         return 0  # another daemon serves this lxcpath; our caller connects to it
+    lock_fd, rundir = locked  # held until this process exits
     with open(os.path.join(rundir, "daemon.pid"), "w", encoding="utf-8") as handle:
         handle.write(f"{os.getpid()}\n")
     logging.basicConfig(
@@ -63,10 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("trio-lxc.daemon").exception("daemon failed")
         return 1
     finally:
-        try:
-            os.unlink(os.path.join(rundir, "daemon.pid"))
-        except OSError:
-            pass
+        remove_pid_file(os.path.join(rundir, "daemon.pid"))
     return 0
 
 

@@ -23,15 +23,21 @@ from runtime import lifecycle as lc
 from runtime.console import server as console_server
 from runtime.console.manager import ConsoleManager
 from runtime.control import LineReader, ProtocolError, encode, fds_from_ancillary
-from runtime.daemon.spawner_link import SpawnerLink
+from runtime.daemon.spawner_link import Spawner
+from runtime.init_wait import open_pidfd
 from runtime.lxcpath import ContainerPaths, list_names
 from runtime.net.network import ContainerNetwork, cleanup_dead_record
+from runtime.rundir import remove_run_dir
 from runtime.status import process_start_time
 from runtime.supervisor import Hooks, StartSpec, Supervisor
 
 log = logging.getLogger("trio-lxc.daemon")
 
 MAX_FDS = 8
+#: Record states in which the init was running when the record was written.
+LIVE_STATES = (lc.RUNNING, lc.FROZEN, lc.THAWED, lc.FREEZING)
+#: At an idle exit: how long the spawner gets to exit before the run directory stays.
+SPAWNER_EXIT_WAIT = 5.0
 
 
 class Daemon:
@@ -45,13 +51,14 @@ class Daemon:
         self.connections = 0
         self.activity = trio.Event()
         self.bus: object | None = None
-        self.spawner: SpawnerLink | None = None
+        self.spawner: Spawner | None = None
         self.nursery: trio.Nursery | None = None
         self.identity = {"pid": os.getpid(), "start_time": process_start_time(os.getpid())}
         self.consoles = ConsoleManager()
 
     # -- life -------------------------------------------------------------------
     async def run(self, ready: callable | None = None) -> None:  # type: ignore[valid-type]
+        """Serve until idle, then leave nothing behind (see `_leave`)."""
         from bus.server import BusServer
 
         async with trio.open_nursery() as nursery:
@@ -61,18 +68,16 @@ class Daemon:
                 lxcpath=self.lxcpath,
                 snapshot_source=self.snapshot,
             )
+            self.spawner = Spawner(os.path.join(self.rundir, "spawner.sock"))
+            await nursery.start(self.spawner.run)  # kept (restarted) for the daemon's life
+            await nursery.start(self.consoles.run)
+            # Before the bus serves anyone: what happened while no daemon ran goes into
+            # its history first, so `lxc-monitor --since` and `lxc-wait` see it.
+            await self.readopt()
             await nursery.start(self.bus.serve)  # type: ignore[attr-defined]
             from runtime.daemon.lxcpath_watch import watch_lxcpath  # created/destroyed events
 
             await nursery.start(watch_lxcpath, self.lxcpath, self.bus)
-            self.spawner = await SpawnerLink.connect_or_start(
-                os.path.join(self.rundir, "spawner.sock")
-            )
-            await nursery.start(self.spawner.run)
-            with trio.move_on_after(5):
-                await self.spawner.hello.wait()
-            await nursery.start(self.consoles.run)
-            await self.readopt()
             listener = await self.listen()
             nursery.start_soon(self.serve_control, listener)
             if ready is not None:
@@ -80,14 +85,24 @@ class Daemon:
             log.info("daemon for %s ready", self.lxcpath)
             await self.wait_idle()
             log.info("idle for %.0f s: exiting", self.idle_timeout)
+            # Stop taking requests first: a command that comes now starts our successor
+            # (which waits for our lock: runtime.rundir.acquire_daemon_lock).
+            _unlink(os.path.join(self.rundir, "control.sock"))
             nursery.cancel_scope.cancel()
-        if self.spawner is not None:
-            await self.spawner.aclose()
-        for name in ("control.sock",):
-            try:
-                os.unlink(os.path.join(self.rundir, name))
-            except FileNotFoundError:
-                pass
+        await self._leave()
+
+    async def _leave(self) -> None:
+        """Remove the run directory, unless something in it is still needed: records of
+        containers (a successor re-adopts them), or a spawner that still has children."""
+        _unlink(os.path.join(self.rundir, "control.sock"))
+        if self.supervisors:
+            return
+        assert self.spawner is not None
+        if not await self.spawner.wait_gone(SPAWNER_EXIT_WAIT):
+            log.info("the spawner still has children: keeping %s", self.rundir)
+            return
+        if remove_run_dir(self.rundir):
+            log.info("removed %s", self.rundir)
 
     async def wait_idle(self) -> None:
         """Return once nothing has happened for idle_timeout with nothing running."""
@@ -149,9 +164,9 @@ class Daemon:
         await supervisor.started.wait()
         return supervisor
 
-    async def _run_supervisor(self, supervisor: Supervisor) -> None:
+    async def _run_supervisor(self, supervisor: Supervisor, adopted: bool = False) -> None:
         try:
-            await supervisor.run()
+            await supervisor.run(adopted=adopted)
         except Exception:
             log.exception("%s: supervisor failed", supervisor.name)
         finally:
@@ -160,57 +175,72 @@ class Daemon:
             self.touch()
 
     async def readopt(self) -> None:
-        """Take over containers a previous daemon left running; clean up dead ones."""
+        """Take over containers an earlier daemon left running; account for the dead.
+
+        A live one gets a supervisor that enters its life at supervise (runtime.
+        supervisor), so a reboot, the exit and the clean-up happen to it exactly as to
+        a container this daemon started. A dead one is announced (exit, STOPPING,
+        STOPPED) before it is cleaned up, and before the bus serves anyone.
+        """
+        assert self.spawner is not None
         for name, record in records.read_records(self.lxcpath).items():
             pid = record.get("pid")
-            alive = (
-                isinstance(pid, int)
-                and process_start_time(pid) == record.get("pid_start_time")
-                and record.get("state") in (lc.RUNNING, lc.FROZEN, lc.THAWED, lc.FREEZING)
-            )
-            cgroups = _cgroups_from(record)
-            if not alive:
-                log.info("%s: cleaning up after a container that died unsupervised", name)
-                if cgroups is not None:
-                    try:
-                        cgroups.kill_all(signal.SIGKILL)
-                        cgroups.destroy()
-                    except Exception:  # noqa: BLE001
-                        log.exception("%s: cleaning up cgroups", name)
-                await cleanup_dead_record(record)  # host-side network devices
-                records.remove_record(self.lxcpath, name)
+            pidfd = None
+            if isinstance(pid, int) and record.get("state") in LIVE_STATES:
+                start_time = record.get("pid_start_time")
+                pidfd = open_pidfd(pid, start_time if isinstance(start_time, int) else -1)
+            if pidfd is None:
+                await self._bury(name, record)
                 continue
-            log.info("%s: re-adopting init pid %s", name, pid)
-            spec = StartSpec(
-                name=name,
-                mode=str(record.get("mode") or "system"),
-                argv=[],
-                config_path=record.get("config_path"),  # type: ignore[arg-type]
-            )
-            supervisor = Supervisor(self.hooks(), spec)
-            supervisor.lifecycle.state = str(record["state"])
-            supervisor.pid = int(pid)  # type: ignore[arg-type]
-            supervisor.cgroups = cgroups
-            try:
-                supervisor.config = supervisor._load_config()
-            except Exception:  # noqa: BLE001 - the config may have changed; keep supervising
-                supervisor.config = None
-            supervisor.net = ContainerNetwork.from_record(record, config=supervisor.config, pid=int(pid))  # type: ignore[arg-type]
-            supervisor.started.set()
-            self.supervisors[name] = supervisor
-            assert self.nursery is not None
-            self.nursery.start_soon(self._run_adopted, supervisor)
+            assert isinstance(pid, int)
+            self.spawner.take_exit(pid)  # one queued for this pid number was another process
+            self._adopt(name, record, pid, pidfd)
+        records.remove_leftovers(self.lxcpath, set(self.supervisors))
 
-    async def _run_adopted(self, supervisor: Supervisor) -> None:
+    def _adopt(self, name: str, record: dict[str, object], pid: int, pidfd: int) -> None:
+        log.info("%s: re-adopting init pid %s", name, pid)
+        spec = StartSpec(
+            name=name,
+            mode=str(record.get("mode") or "system"),
+            argv=[str(a) for a in record.get("argv") or []],  # type: ignore[union-attr]
+            config_path=record.get("config_path"),  # type: ignore[arg-type]
+            defines=[str(d) for d in record.get("defines") or []],  # type: ignore[union-attr]
+        )
+        supervisor = Supervisor(self.hooks(), spec)
+        supervisor.cgroups = _cgroups_from(record)
         try:
-            await supervisor._supervise()
-        except Exception:
-            log.exception("%s: adopted supervisor failed", supervisor.name)
-        finally:
-            supervisor.stopped.set()
-            if self.supervisors.get(supervisor.name) is supervisor:
-                del self.supervisors[supervisor.name]
-            self.touch()
+            supervisor.config = supervisor._load_config()
+        except Exception:  # noqa: BLE001 - the config may have changed; keep supervising
+            supervisor.config = None
+        supervisor.net = ContainerNetwork.from_record(record, config=supervisor.config, pid=pid)
+        supervisor.adopt(str(record["state"]), pid, pidfd)
+        self.supervisors[name] = supervisor
+        assert self.nursery is not None
+        self.nursery.start_soon(self._run_supervisor, supervisor, True)
+
+    async def _bury(self, name: str, record: dict[str, object]) -> None:
+        """A container that died while no daemon ran: publish its end, then clean up."""
+        assert self.spawner is not None
+        log.info("%s: cleaning up after a container that died unsupervised", name)
+        pid = record.get("pid")
+        if record.get("state") in LIVE_STATES:
+            # Its status if the spawner (its parent) queued it; unknown otherwise.
+            status = self.spawner.take_exit(pid) if isinstance(pid, int) else None
+            spec = StartSpec(name=name, mode=str(record.get("mode") or "system"), argv=[], config_path=None)
+            figures = Supervisor(self.hooks(), spec)
+            figures._note_exit(status)
+            self.publish_exit(name, figures.exit_code, figures.exit_signal)
+        self.publish_state(name, lc.STOPPING)
+        cgroups = _cgroups_from(record)
+        if cgroups is not None:
+            try:
+                cgroups.kill_all(signal.SIGKILL)  # type: ignore[attr-defined]
+                cgroups.destroy()  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001
+                log.exception("%s: cleaning up cgroups", name)
+        await cleanup_dead_record(record)  # host-side network devices
+        records.remove_record(self.lxcpath, name)
+        self.publish_state(name, lc.STOPPED)
 
     # -- control socket ---------------------------------------------------------------
     async def listen(self) -> trio.SocketListener:
@@ -509,6 +539,13 @@ def _cgroups_from(record: dict[str, object]) -> object | None:
         return ContainerCgroups.from_paths(paths, limits if isinstance(limits, dict) else None)
     except Exception:  # noqa: BLE001
         return None
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def container_paths(lxcpath: str, name: str) -> ContainerPaths:

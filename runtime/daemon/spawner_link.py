@@ -1,4 +1,4 @@
-"""The daemon's side of the spawner (runtime.spawn.spawner): start it, talk to it.
+"""The daemon's side of the spawner (runtime.spawn.spawner): start it, talk to it, keep it.
 
 The daemon connects to `<rundir>/spawner.sock`; if nothing listens there it starts
 the spawner (fork+exec of a fresh interpreter: the trio process never runs Python
@@ -6,9 +6,19 @@ in a forked child) and waits for its ready byte. A spawner that outlived a crash
 daemon is simply reconnected to, and its `hello` hands over the exits it queued
 while no daemon was there.
 
-Exits are delivered per pid: `await link.wait_exit(pid)` returns the wait status.
-An exit reported before anyone waits for it is kept, so the order in which the
-supervisor learns a pid and the child exits does not matter.
+`SpawnerLink` is one connection. `Spawner` is what the supervisors use: it keeps a
+link alive for the daemon's whole life, starting a new spawner (with back-off) when
+the link is lost, so a start after the spawner died waits for its successor
+instead of failing with a broken pipe; and it keeps the exits every link reported.
+Exits are delivered per pid: `await spawner.wait_exit(pid)` returns the wait
+status. An exit reported before anyone waits for it is kept, so the order in which
+the supervisor learns a pid and the child exits does not matter.
+
+When a spawner dies, the container inits it was the parent of are re-parented to
+its nearest subreaper ancestor: this daemon if the daemon started that spawner (the
+daemon is a child subreaper), which then reaps them itself through their pidfds
+(runtime.supervisor). A spawner inherited from an earlier daemon has another
+ancestor, so its orphans' statuses are lost to us: those are published as unknown.
 """
 
 from __future__ import annotations
@@ -18,7 +28,9 @@ import json
 import logging
 import os
 import socket
+import struct
 import sys
+from collections.abc import Callable
 
 import trio
 
@@ -34,8 +46,11 @@ class SpawnError(Exception):
 class SpawnerLink:
     """One connection to the spawner, with a reader task that routes its messages."""
 
-    def __init__(self, sock: trio.socket.SocketType) -> None:
+    def __init__(
+        self, sock: trio.socket.SocketType, on_exit: Callable[[int, int], None] | None = None
+    ) -> None:
         self.sock = sock
+        self.on_exit = on_exit
         self._exits: dict[int, int] = {}
         self._exit_events: dict[int, trio.Event] = {}
         self._replies: dict[int, dict[str, object]] = {}
@@ -46,10 +61,14 @@ class SpawnerLink:
         self.closed = trio.Event()
         #: The spawner process when this daemon started it (None when reconnected).
         self.process: trio.Process | None = None
+        #: The spawner's pid, whoever started it (SO_PEERCRED).
+        self.peer_pid = _peer_pid(sock)
 
     # -- connecting -------------------------------------------------------------
     @classmethod
-    async def connect_or_start(cls, socket_path: str) -> SpawnerLink:
+    async def connect_or_start(
+        cls, socket_path: str, on_exit: Callable[[int, int], None] | None = None
+    ) -> SpawnerLink:
         sock = await _connect(socket_path)
         process = None
         if sock is None:
@@ -57,7 +76,7 @@ class SpawnerLink:
             sock = await _connect(socket_path)
         if sock is None:
             raise SpawnError(f"the spawner did not start (no listener at {socket_path})")
-        link = cls(sock)
+        link = cls(sock, on_exit)
         link.process = process
         return link
 
@@ -94,6 +113,9 @@ class SpawnerLink:
                 event.set()
 
     def _record_exit(self, pid: int, status: int) -> None:
+        if self.on_exit is not None:
+            self.on_exit(pid, status)
+            return
         self._exits[pid] = status
         event = self._exit_events.get(pid)
         if event is not None:
@@ -135,8 +157,122 @@ class SpawnerLink:
         """Hang up; a spawner we started exits once it has no children, and is reaped."""
         self.sock.close()
         if self.process is not None:
-            with trio.move_on_after(5):
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
                 await self.process.wait()
+
+
+#: Most exits kept for pids nobody claimed (the forked "A" children, aborted starts).
+MAX_UNCLAIMED_EXITS = 1024
+#: Back-off between spawner restarts: doubles from the first figure up to the second.
+RESTART_BACKOFF = (0.05, 5.0)
+#: A link that lived this long resets the back-off.
+STABLE_AFTER = 30.0
+
+
+class Spawner:
+    """The daemon's spawner for its whole life: one link at a time, restarted when lost."""
+
+    def __init__(self, socket_path: str) -> None:
+        self.socket_path = socket_path
+        self.link: SpawnerLink | None = None
+        self._linked = trio.Event()
+        self._exits: dict[int, int] = {}
+        self._exit_events: dict[int, trio.Event] = {}
+        #: How many times a lost spawner was replaced (the tests look at it).
+        self.restarts = 0
+        #: The pid of the last spawner linked to (it may outlive us: it has children).
+        self.last_pid: int | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep a link; `started` once the first one said hello (or failed to)."""
+        delay = RESTART_BACKOFF[0]
+        started = False
+        while True:
+            try:
+                link = await SpawnerLink.connect_or_start(self.socket_path, self._record_exit)
+            except (SpawnError, OSError, trio.TooSlowError) as err:
+                log.error("cannot start the spawner: %s; again in %.2f s", err, delay)
+                if not started:
+                    task_status.started()
+                    started = True
+                await trio.sleep(delay)
+                delay = min(delay * 2, RESTART_BACKOFF[1])
+                continue
+            since = trio.current_time()
+            try:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(link.run)
+                    with trio.move_on_after(5):
+                        await link.hello.wait()
+                    self.link = link
+                    self.last_pid = link.peer_pid
+                    self._linked.set()
+                    if not started:
+                        task_status.started()
+                        started = True
+                    await link.closed.wait()
+            finally:
+                self.link = None
+                self._linked = trio.Event()
+                await link.aclose()  # reaps a spawner this daemon started (shielded)
+            if trio.current_time() - since > STABLE_AFTER:
+                delay = RESTART_BACKOFF[0]
+            self.restarts += 1
+            log.warning("the spawner went away; starting another in %.2f s", delay)
+            await trio.sleep(delay)
+            delay = min(delay * 2, RESTART_BACKOFF[1])
+
+    async def spawn(self, request: dict[str, object], fds: list[int]) -> int:
+        """Fork a container child through the current link (waiting for one if it is
+        being replaced); returns the pid of the forked child A."""
+        with trio.move_on_after(10):
+            while self.link is None:
+                await self._linked.wait()
+        if self.link is None:
+            raise SpawnError("no spawner is running (see the daemon's log)")
+        return await self.link.spawn(request, fds)
+
+    def _record_exit(self, pid: int, status: int) -> None:
+        self._exits[pid] = status
+        while len(self._exits) > MAX_UNCLAIMED_EXITS:
+            del self._exits[next(iter(self._exits))]
+        event = self._exit_events.pop(pid, None)
+        if event is not None:
+            event.set()
+
+    async def wait_gone(self, timeout: float) -> bool:
+        """After the daemon hung up: wait (at most `timeout` s) for the last spawner to
+        exit, which it does once it has no children; False if it still runs."""
+        if self.last_pid is None:
+            return True
+        try:
+            pidfd = os.pidfd_open(self.last_pid)
+        except ProcessLookupError:
+            return True
+        try:
+            with trio.move_on_after(timeout):
+                await trio.lowlevel.wait_readable(pidfd)
+                return True
+            return False
+        finally:
+            os.close(pidfd)
+
+    def take_exit(self, pid: int) -> int | None:
+        """The wait status a spawner reported for `pid` (and forget it), if any."""
+        return self._exits.pop(pid, None)
+
+    async def wait_exit(self, pid: int) -> int:
+        """Wait until some spawner reports `pid`'s exit (forever if none is its parent:
+        the caller races this with the init's pidfd)."""
+        while pid not in self._exits:
+            event = self._exit_events.setdefault(pid, trio.Event())
+            await event.wait()
+        return self._exits.pop(pid)
+
+
+def _peer_pid(sock: trio.socket.SocketType) -> int:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[0])
 
 
 async def _connect(path: str) -> trio.socket.SocketType | None:
