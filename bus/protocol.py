@@ -28,7 +28,9 @@ server -> client
 that instance, so a client can tell a restarted daemon (whose numbering starts
 again) from the one it knew. `time` is the Unix time of publication. `status` is
 the figure LXC prints: the exit code, or 128+N for an init killed by signal N
-(LXC prints 0 there); `exit_code` and `signal` carry the two apart.
+(LXC prints 0 there); `exit_code` and `signal` carry the two apart. Both null:
+the status is unknown (the init died while no daemon ran, and no process of ours
+reaped it); `status` is then 0 and the line says `exited with status [unknown]`.
 
 Unknown message types decode to `UnknownMessage` rather than failing, so a
 newer server can add a type without breaking older clients; an existing type's
@@ -369,6 +371,8 @@ class ExitEvent(Event):
         self.signal = signal
 
     def line(self) -> str:
+        if self.exit_code is None and self.signal is None:
+            return f"'{self.name}' exited with status [unknown]"
         return format_exit_line(self.name, self.status)
 
 
