@@ -13,7 +13,7 @@ the forked child "A" has made the namespaces and forked the container's pid 1
 daemon as `{"op": "exit", "pid": P, "status": WAIT_STATUS}`; while no daemon is
 connected (it crashed or is restarting) exits are queued and handed to the next
 daemon that connects, so no exit status is lost. It exits by itself when it has no
-children and no daemon.
+children, no daemon and no queued exit.
 
 Protocol: SOCK_SEQPACKET on `<rundir>/spawner.sock`, one JSON object per packet.
 daemon -> spawner: `{"op": "spawn", "id": K, "request": {...}}` with SCM_RIGHTS
@@ -100,7 +100,9 @@ class Spawner:
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         while True:
             self.reap()
-            if self.daemon is None and not self.has_children:
+            # Queued exits keep it too: they are the only record of how a container
+            # died while no daemon ran, and the next daemon publishes them.
+            if self.daemon is None and not self.has_children and not self.queued_exits:
                 return
             readable = [self.listener, self.wake_r] + ([self.daemon] if self.daemon else [])
             ready, _, _ = select.select(readable, [], [], 5.0)

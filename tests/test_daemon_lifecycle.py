@@ -1,0 +1,229 @@
+"""The daemon's own life: symlinked lxcpaths, a lost spawner, re-adoption, its run dir.
+
+Real containers, as root, each test in its own lxcpath and run directory (the
+`runtime` fixture cleans up even on failure).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import Cli, kill_daemon
+from test_bus_runtime import Monitor, lines_for
+
+from runtime.rundir import run_dir, run_root
+
+CONF = "lxc.net.0.type = empty\n"
+
+
+def unique(prefix: str = "d") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def cgroups_of(name: str) -> list[str]:
+    return glob.glob(f"/sys/fs/cgroup/*/lxc.payload.{name}")
+
+
+def create(cli: Cli, tmp_path: Path) -> str:
+    name = unique("bb")
+    conf = tmp_path / f"{name}.conf"
+    conf.write_text(CONF)
+    result = cli("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
+    assert result.returncode == 0, result.stderr
+    return name
+
+
+def init_pid(cli: Cli, name: str) -> int:
+    return int(cli("lxc-info", "-n", name, "-pH").stdout)
+
+
+def state(cli: Cli, name: str) -> str:
+    return cli("lxc-info", "-n", name, "-sH").stdout.strip()
+
+
+def ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def until(check: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def daemon_pid(cli: Cli) -> int:
+    return int(Path(run_dir(str(cli.lxcpath)), "daemon.pid").read_text())
+
+
+def reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+# -- 10.11: one lxcpath, one daemon, whatever path names it ----------------------------
+
+
+def test_symlinked_lxcpath_meets_the_same_daemon(runtime: Cli, tmp_path: Path) -> None:
+    """`lxc-destroy -P <symlink>` must not delete the rootfs of a container started
+    through the real path: both names reach one run directory and one daemon."""
+    name = create(runtime, tmp_path)
+    link = tmp_path / "lxc-link"
+    link.symlink_to(runtime.lxcpath)
+    assert run_dir(str(link)) == run_dir(str(runtime.lxcpath))
+    assert runtime("lxc-start", "-n", name).returncode == 0
+    pid = init_pid(runtime, name)
+    via_link = ["-P", str(link), "-n", name]
+
+    refused = runtime("lxc-destroy", *via_link, lxcpath=False)
+    assert refused.returncode == 1
+    assert f"{name} is running" in refused.stderr
+    assert (runtime.lxcpath / name / "rootfs/bin/busybox").is_file()
+
+    for copy_args in (["-N", unique("cp")], ["-R", "-N", unique("rn")]):
+        copied = runtime("lxc-copy", *via_link, *copy_args, lxcpath=False)
+        assert copied.returncode == 1
+        assert f"Original container ({name}) is running" in copied.stderr
+        assert sorted(os.listdir(runtime.lxcpath)) == [name]
+
+    forced = runtime("lxc-destroy", *via_link, "-f", lxcpath=False)
+    assert forced.returncode == 0, forced.stderr
+    assert not (runtime.lxcpath / name).exists()
+    assert not Path(f"/proc/{pid}").exists()
+    assert cgroups_of(name) == []
+    # The one daemon stopped it: it knows it as STOPPED, and keeps no record of it.
+    records = Path(run_dir(str(runtime.lxcpath)), "containers")
+    assert not records.exists() or os.listdir(records) == []
+    assert not Path(run_dir(str(runtime.lxcpath)), "locks", f"{name}.lock").exists()
+
+
+# -- 10.12: the spawner dies while a container runs -------------------------------------
+
+
+def test_killed_spawner_is_replaced_and_statuses_stay_true(runtime: Cli, tmp_path: Path) -> None:
+    first, second = create(runtime, tmp_path), create(runtime, tmp_path)
+    assert runtime("lxc-start", "-n", first).returncode == 0
+    pid = init_pid(runtime, first)
+    spawner = ppid(pid)
+    assert b"runtime.spawn.spawner" in Path(f"/proc/{spawner}/cmdline").read_bytes()
+    daemon = daemon_pid(runtime)
+    os.kill(spawner, signal.SIGKILL)
+    # The init is re-parented to the daemon (a child subreaper), which started that spawner.
+    assert until(lambda: ppid(pid) == daemon)
+
+    started = runtime("lxc-start", "-n", second)  # (a) a start works: a new spawner
+    assert started.returncode == 0, started.stderr
+    other = init_pid(runtime, second)
+    new_spawner = ppid(other)
+    assert new_spawner != spawner
+    assert b"runtime.spawn.spawner" in Path(f"/proc/{new_spawner}/cmdline").read_bytes()
+
+    with Monitor(runtime, "-n", first) as text:  # (b) the daemon reaps it: the true status
+        text.wait_subscribed()
+        assert runtime("lxc-stop", "-n", first, "-k").returncode == 0
+        assert text.read(3) == lines_for(first, 137, "STOPPING", "STOPPED")
+    with Monitor(runtime, "-n", second) as text:  # and the new spawner reports as before
+        text.wait_subscribed()
+        assert runtime("lxc-stop", "-n", second, "-k").returncode == 0
+        assert text.read(3) == lines_for(second, 137, "STOPPING", "STOPPED")
+    assert daemon_pid(runtime) == daemon  # one daemon throughout
+    # (c) nothing left: no init, no zombie under the daemon, no cgroup.
+    assert not Path(f"/proc/{pid}").exists() and not Path(f"/proc/{other}").exists()
+    assert cgroups_of(first) == [] and cgroups_of(second) == []
+
+
+# -- 13.4: a re-adopted container keeps its life cycle ----------------------------------
+
+
+def test_readopted_container_reboots(runtime: Cli, tmp_path: Path) -> None:
+    name = create(runtime, tmp_path)
+    assert runtime("lxc-start", "-n", name).returncode == 0
+    first = init_pid(runtime, name)
+    kill_daemon(runtime)
+    result = runtime("lxc-stop", "-n", name, "-r")  # a new daemon re-adopts, then reboots
+    assert result.returncode == 0, result.stderr
+    assert until(lambda: state(runtime, name) == "RUNNING" and init_pid(runtime, name) != first)
+    assert not Path(f"/proc/{first}").exists()
+    assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
+    assert state(runtime, name) == "STOPPED"
+    assert cgroups_of(name) == []
+
+
+# -- 10.13: a container that died while no daemon ran ----------------------------------
+
+
+@pytest.mark.parametrize("waiter", ["monitor", "wait"])
+def test_death_without_daemon_is_announced(runtime: Cli, tmp_path: Path, waiter: str) -> None:
+    name = create(runtime, tmp_path)
+    assert runtime("lxc-start", "-n", name).returncode == 0
+    pid = init_pid(runtime, name)
+    spawner = ppid(pid)
+    kill_daemon(runtime)
+    os.kill(pid, signal.SIGKILL)
+    # The spawner outlived the daemon: it reaps the init and queues its status.
+    assert until(lambda: not Path(f"/proc/{pid}").exists())
+    assert Path(f"/proc/{spawner}").exists()
+    if waiter == "wait":
+        result = runtime("lxc-wait", "-n", name, "-s", "STOPPED", "-t", "10")
+        assert result.returncode == 0, result.stderr
+    with Monitor(runtime, "-n", name, "--since", "0") as text:
+        assert text.read(3) == lines_for(name, 137, "STOPPING", "STOPPED")
+    assert cgroups_of(name) == []
+
+
+def test_death_nobody_reaped_is_an_unknown_exit(runtime: Cli, tmp_path: Path) -> None:
+    """The spawner and the daemon both gone: the init's orphan is nobody's of ours."""
+    name = create(runtime, tmp_path)
+    assert runtime("lxc-start", "-n", name).returncode == 0
+    pid = init_pid(runtime, name)
+    spawner = ppid(pid)
+    kill_daemon(runtime)
+    os.kill(spawner, signal.SIGKILL)
+    reap(spawner)  # the killed daemon's orphan: ours (pytest is a subreaper)
+    assert until(lambda: ppid(pid) == os.getpid())
+    os.kill(pid, signal.SIGKILL)
+    reap(pid)
+    with Monitor(runtime, "-n", name, "--since", "0") as text:
+        assert text.read(3) == [
+            f"'{name}' exited with status [unknown]",
+            *lines_for(name, "STOPPING", "STOPPED"),
+        ]
+    assert cgroups_of(name) == []
+
+
+# -- 13.3: an idle daemon leaves nothing in the run root ---------------------------------
+
+
+def test_idle_daemon_removes_its_run_dir(runtime: Cli, tmp_path: Path) -> None:
+    name = create(runtime, tmp_path)
+    assert runtime("lxc-execute", "-n", name, "--", "true").returncode == 0
+    directory = Path(run_dir(str(runtime.lxcpath)))
+    assert directory.is_dir()
+    daemon = daemon_pid(runtime)
+    assert runtime("lxc-destroy", "-n", name).returncode == 0
+    # TRIO_LXC_DAEMON_IDLE is 3 s in the runtime fixture.
+    assert until(lambda: not Path(f"/proc/{daemon}").exists() or _zombie(daemon), timeout=20)
+    reap(daemon)
+    assert until(lambda: not directory.exists(), timeout=10), os.listdir(directory)
+    assert os.listdir(run_root()) == []
+    # And the next command finds a fresh one.
+    assert runtime("lxc-wait", "-n", "nobody", "-s", "STOPPED", "-t", "1").returncode == 0
+    assert daemon_pid(runtime) != daemon
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
