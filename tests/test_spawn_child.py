@@ -81,6 +81,7 @@ class Container:
         mode: str = "application",
         name: str = "c1",
         environ: dict[str, str] | None = None,
+        init_image: bytes | None = INIT_IMAGE,
     ) -> None:
         self.workdir = workdir
         self.config = loads(config_text)
@@ -88,6 +89,7 @@ class Container:
         self.mode = mode
         self.name = name
         self.environ = environ
+        self.init_image = init_image
         self.spawner: int | None = None
         self.result = Result()
         self.sock: socket.socket | None = None
@@ -119,7 +121,7 @@ class Container:
                             config=self.config,
                             sync=child_end,
                             stdio=(stdin, out.fileno(), err.fileno()),
-                            init_image=INIT_IMAGE if self.mode == "application" else None,
+                            init_image=self.init_image if self.mode == "application" else None,
                             environ=self.environ,
                         )
                     )
@@ -331,8 +333,12 @@ def test_signals_are_forwarded_every_one(run, shared_busybox):
     assert result.exit_code == 3
 
 
-def test_sigterm_after_the_app_kills_the_rest(run, shared_busybox):
+@pytest.mark.parametrize("pid_ns", ["own", "kept"])
+def test_sigterm_after_the_app_kills_the_rest(run, shared_busybox, pid_ns):
+    """Own pid namespace: kill(-1). Kept (the host's): a subreaper, descendants from /proc."""
     _, config = shared_busybox
+    if pid_ns == "kept":
+        config += "lxc.namespace.keep = pid\n"
     container = run.start(config, sh("(trap '' TERM; echo up; sleep 30) & exit 0"))
     container.wait_started()
     deadline = time.monotonic() + 10
@@ -345,6 +351,28 @@ def test_sigterm_after_the_app_kills_the_rest(run, shared_busybox):
     result = container.wait()
     assert result.exit_code == 0  # the application's status, not the orphan's
     assert 1.0 <= time.monotonic() - sent < 5
+
+
+def test_application_without_a_pid_namespace(run, shared_busybox):
+    """The init is a child subreaper: it still waits for the app's orphans."""
+    _, config = shared_busybox
+    result = run(
+        config + "lxc.namespace.keep = pid\n",
+        sh("(sleep 1; echo orphan) & echo $$; cat /proc/$PPID/comm; exit 3"),
+    )
+    assert result.error is None, result.error
+    lines = result.stdout.split()
+    assert int(lines[0]) > 2 and lines[1:] == ["init", "orphan"]
+    assert result.exit_code == 3
+    assert result.elapsed >= 1.0
+
+
+def test_application_without_the_init_program_is_refused(run, shared_busybox):
+    _, config = shared_busybox
+    result = run(config, sh("true"), init_image=None)
+    assert result.error == initexe.NOT_BUILT
+    assert result.error.endswith("is not built: run `make setup`")
+    assert result.messages == [{"step": "error", "message": initexe.NOT_BUILT}]  # before any fork
 
 
 # -- system containers: isolation --------------------------------------------------------

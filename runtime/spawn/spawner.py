@@ -85,6 +85,16 @@ class Spawner:
             self.init_image = initexe.load_image()
         return self.init_image
 
+    def init_for(self, spec: dict[str, object]) -> bytes | None:
+        """The program an application container needs; None otherwise, or when it is
+        not built (the child then refuses the start with `initexe.NOT_BUILT`)."""
+        if spec.get("mode") != APPLICATION:
+            return None
+        try:
+            return self.load_init()
+        except initexe.InitNotBuilt:
+            return None
+
     def listen(self) -> None:
         try:
             os.unlink(self.socket_path)
@@ -169,7 +179,7 @@ class Spawner:
         try:
             if not isinstance(spec, dict) or len(fds) != 4:
                 raise ValueError("malformed spawn request")
-            init_image = self.load_init() if spec.get("mode") == APPLICATION else None
+            init_image = self.init_for(spec)
             config = load_config(spec)
             pid = os.fork()
         except Exception as err:  # noqa: BLE001 - reported to the daemon, which aborts the start
