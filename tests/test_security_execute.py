@@ -80,6 +80,7 @@ def execute(runtime: Cli, name: str, script: str) -> list[str]:
 
 PROBE_MAPPINGS = r"""
 echo "exe $(readlink /proc/1/exe)"
+echo "environ $(wc -c </proc/1/environ) cmdline $(tr '\0' '|' </proc/1/cmdline)"
 awk 'NF >= 6 { print "mapped " $6 }' /proc/1/maps | sort -u
 for f in /proc/1/exe /proc/1/map_files/*; do
   target=$(readlink "$f")
@@ -100,6 +101,7 @@ def test_pid1_maps_only_its_sealed_memfd(runtime: Cli, busybox: str) -> None:
     lines = execute(runtime, busybox, PROBE_MAPPINGS)
     assert host_files_of_python() == before
     assert lines[0] == "exe /memfd:trio-lxc-init (deleted)"
+    assert lines[1] == "environ 0 cmdline init|"  # nothing passed to the init shows
     mapped = [line.removeprefix("mapped ") for line in lines if line.startswith("mapped ")]
     # Only the memfd and the kernel's own areas: no ld.so, no libc, no python.
     assert mapped, lines
