@@ -15,9 +15,10 @@ setup: apt $(STAMP) $(INIT)
 	@$(BIN)/python -m compileall -q runtime bus cli
 
 # pid 1 of application containers: static (nothing of the host mapped once it runs
-# from its sealed memfd), see runtime/spawn/initexe.py.
+# from its sealed memfd), see runtime/spawn/initexe.py. Renamed into place, so a
+# spawner starting meanwhile never reads half a binary.
 $(INIT): $(INIT).c
-	gcc -static -Os -s -Wall -Wextra -o $@ $<
+	gcc -static -Os -s -Wall -Wextra -o $@.tmp $< && mv -f $@.tmp $@
 
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do \
