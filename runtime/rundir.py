@@ -178,6 +178,52 @@ def remove_run_dir(rundir: str) -> bool:
     return True
 
 
+def sweep_vanished(root: str | None = None) -> list[str]:
+    """Remove the run directories of lxcpaths that no longer exist; returns them.
+
+    They are what killed daemons of deleted lxcpaths left (benchmarks and tests make
+    and delete lxcpaths by the dozen). Only a directory that no daemon holds, that
+    keeps no container record and where no spawner listens is removed, under its
+    lock, with the same protocol as an idle daemon's own (`remove_run_dir`).
+    """
+    root = root or run_root()
+    listening = _listening_unix_paths()
+    removed = []
+    for entry in _listdir(root):
+        directory = os.path.join(root, entry)
+        try:
+            with open(os.path.join(directory, "lxcpath"), encoding="utf-8") as handle:
+                lxcpath = handle.read().strip()
+        except OSError:
+            continue
+        if not lxcpath or os.path.exists(lxcpath) or os.path.join(directory, "spawner.sock") in listening:
+            continue
+        if _listdir(os.path.join(directory, "containers")):
+            continue
+        try:
+            fd = os.open(os.path.join(directory, LOCK_NAME), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if same_file(fd, os.path.join(directory, LOCK_NAME)) and remove_run_dir(directory):
+                removed.append(directory)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _listening_unix_paths() -> set[str]:
+    """Paths of bound Unix sockets (/proc/net/unix), without connecting to any."""
+    try:
+        with open("/proc/net/unix", encoding="utf-8", errors="replace") as handle:
+            return {line.split(None, 7)[7].strip() for line in handle if len(line.split(None, 7)) == 8}
+    except OSError:
+        return set()
+
+
 def _listdir(path: str) -> list[str]:
     try:
         return os.listdir(path)

@@ -148,6 +148,50 @@ def subreaper() -> Iterator[None]:
             _reap(pid)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_stale_run_dirs(subreaper: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """An idle daemon removes its run directory (runtime.rundir): at the end of the
+    session, no test's run root may keep one that no daemon holds and no container
+    record needs."""
+    yield
+    import fcntl
+    import glob
+    import time
+
+    base = str(tmp_path_factory.getbasetemp())
+    deadline = time.monotonic() + 15  # daemons of the last tests go idle first
+    while time.monotonic() < deadline and any(
+        b"runtime.daemon" in _cmdline(pid) for pid in _pids_mentioning(base)
+    ):
+        time.sleep(0.1)
+    stale = []
+    for directory in glob.glob(os.path.join(base, "*", "run", "*")):
+        records = os.path.join(directory, "containers")
+        if os.path.isdir(records) and os.listdir(records):
+            continue
+        try:
+            fd = os.open(os.path.join(directory, "daemon.lock"), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            stale.append(directory)
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            stale.append(directory)
+        except BlockingIOError:
+            pass  # a daemon still serves it
+        finally:
+            os.close(fd)
+    assert not stale, f"run directories left behind: {stale}"
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
+
+
 def sweep_cgroups(names: set[str]) -> None:
     """Kill and remove any lxc.payload.<name> cgroup a failed test left behind."""
     import glob

@@ -27,7 +27,7 @@ from runtime.daemon.spawner_link import Spawner
 from runtime.init_wait import open_pidfd
 from runtime.lxcpath import ContainerPaths, list_names
 from runtime.net.network import ContainerNetwork, cleanup_dead_record
-from runtime.rundir import remove_run_dir
+from runtime.rundir import remove_run_dir, sweep_vanished
 from runtime.status import process_start_time
 from runtime.supervisor import Hooks, StartSpec, Supervisor
 
@@ -103,6 +103,8 @@ class Daemon:
             return
         if remove_run_dir(self.rundir):
             log.info("removed %s", self.rundir)
+        for directory in sweep_vanished():
+            log.info("removed %s (its lxcpath no longer exists)", directory)
 
     async def wait_idle(self) -> None:
         """Return once nothing has happened for idle_timeout with nothing running."""
