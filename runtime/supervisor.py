@@ -7,8 +7,10 @@ A supervisor owns one container from STARTING to STOPPED:
    container's init ("pid"), waits while the supervisor puts that pid into the
    cgroups ("go"), then sets up and execs; EOF on the socket means the exec
    happened, an "error" message is the reason it did not.
-2. RUNNING until the init exits (reported by the spawner, its parent; with a
-   pidfd as the fallback when the spawner is gone).
+2. RUNNING until the init exits: reported by the spawner, its parent, or, when
+   that spawner died, reaped by this daemon through the init's pidfd (the daemon is
+   a child subreaper and inherits the orphans; runtime.init_wait). A container
+   re-adopted from an earlier daemon enters here (`adopt`, then `run(adopted=True)`).
 3. The exit status is published, then STOPPING: whatever is left in the cgroups is
    killed (nothing escapes by forking), the cgroups are removed, STOPPED.
 A failure while STARTING goes ABORTING -> STOPPING -> STOPPED with the same
