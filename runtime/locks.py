@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from runtime.rundir import ensure_run_dir, same_file
+from runtime.rundir import ensure_run_dir, same_file, tidy_run_dir
 
 
 def lock_path(lxcpath: str, name: str) -> str:
@@ -40,3 +40,4 @@ def container_lock(lxcpath: str, name: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+        tidy_run_dir(lxcpath)  # made for this lock alone, the run directory goes again

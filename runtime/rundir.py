@@ -138,36 +138,37 @@ def remove_pid_file(path: str) -> None:
 
 
 def remove_run_dir(rundir: str) -> bool:
-    """Remove an idle daemon's run directory; call it holding the daemon lock.
+    """Remove a run directory nothing needs any more; call it holding the daemon lock.
 
-    Everything but the lock file goes first, and container lock files only when
-    no command holds them (see runtime.locks); the lock file last, so a daemon
-    starting meanwhile either waits for our lock or finds its file unlinked and
-    starts over. False (and the directory left) if anything was still in use.
+    Kept (False) while it holds a container record (a re-adoption needs it) or a
+    spawner listens in it (it has children, or exits to hand over), or a command
+    holds a container lock. Otherwise everything but the lock file goes first, the
+    lock file last, so a daemon starting meanwhile either waits for the lock or
+    finds its file unlinked and starts over.
     """
-    complete = True
+    if _listdir(os.path.join(rundir, "containers")):
+        return False
+    if os.path.join(rundir, "spawner.sock") in _listening_unix_paths():
+        return False
     locks = os.path.join(rundir, "locks")
-    for entry in _listdir(locks):
-        if not _unlink_unlocked(os.path.join(locks, entry)):
-            complete = False
+    if not all(_unlink_unlocked(os.path.join(locks, entry)) for entry in _listdir(locks)):
+        return False
     for sub in ("locks", "containers"):
         try:
             os.rmdir(os.path.join(rundir, sub))
         except FileNotFoundError:
             pass
         except OSError:
-            complete = False
+            return False  # a command is taking a container lock right now
     for entry in _listdir(rundir):
-        if entry in (LOCK_NAME, "locks", "containers"):
+        if entry == LOCK_NAME:
             continue
         try:
             os.unlink(os.path.join(rundir, entry))
-        except IsADirectoryError:
-            complete = False
         except FileNotFoundError:
             pass
-    if not complete:
-        return False
+        except IsADirectoryError:
+            return False
     try:
         os.unlink(os.path.join(rundir, LOCK_NAME))
         os.rmdir(rundir)
@@ -176,6 +177,26 @@ def remove_run_dir(rundir: str) -> bool:
     except OSError:
         return False  # something new appeared: a daemon is starting; it is its directory now
     return True
+
+
+def tidy_run_dir(lxcpath: str) -> None:
+    """After a command used the run directory without a daemon (a container lock for
+    lxc-create, lxc-destroy, lxc-copy): remove it unless a daemon holds it or it is
+    needed (`remove_run_dir`)."""
+    rundir = run_dir(lxcpath)
+    path = os.path.join(rundir, LOCK_NAME)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if same_file(fd, path):
+            remove_run_dir(rundir)
+    except BlockingIOError:
+        pass  # a daemon serves the lxcpath: the directory is its to remove
+    finally:
+        os.close(fd)
 
 
 def sweep_vanished(root: str | None = None) -> list[str]:
