@@ -227,3 +227,45 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return False
+
+
+def test_destroy_removes_the_containers_records(cli: Cli, tmp_path: Path) -> None:
+    """Records of a container that died unnoticed go with it at destroy (13.3)."""
+    from runtime.records import write_record
+
+    name = create(cli, tmp_path)
+    neighbour = f"{name}.json"  # another container whose name starts like this one's records
+    write_record(str(cli.lxcpath), name, {"name": name, "state": "RUNNING", "pid": 1, "pid_start_time": -1})
+    write_record(str(cli.lxcpath), neighbour, {"name": neighbour, "state": "RUNNING", "pid": 1, "pid_start_time": -1})
+    records = Path(run_dir(str(cli.lxcpath)), "containers")
+    (records / f"{name}.status").write_text("{}")
+    assert cli("lxc-destroy", "-n", name).returncode == 0
+    assert sorted(os.listdir(records)) == [f"{neighbour}.json"]
+
+
+def test_lock_file_unlinked_by_an_exiting_daemon_is_not_shared(lxc_env: dict[str, str], tmp_path: Path) -> None:
+    """A daemon that removes its run directory unlinks the lock it holds: a starter
+    that locks that old file must notice and start over, never share it."""
+    import fcntl
+
+    from runtime.rundir import acquire_daemon_lock, remove_run_dir
+
+    lxcpath = str(tmp_path / "lxc")
+    first = acquire_daemon_lock(lxcpath)
+    assert first is not None
+    fd, directory = first
+    # Held and nobody answers on control.sock: a daemon on its way out; a starter waits.
+    assert acquire_daemon_lock(lxcpath, wait=0.2) is None
+    stale = os.open(os.path.join(directory, "daemon.lock"), os.O_RDWR)
+    assert remove_run_dir(directory)
+    assert not os.path.exists(directory)
+    os.close(fd)  # the old daemon exits
+    fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a starter got the unlinked file...
+    second = acquire_daemon_lock(lxcpath)  # ...but the lock that counts is a new file
+    assert second is not None
+    assert os.fstat(second[0]).st_ino != os.fstat(stale).st_ino
+    assert acquire_daemon_lock(lxcpath, wait=0.2) is None
+    os.close(stale)
+    assert remove_run_dir(second[1])
+    os.close(second[0])
+    assert os.listdir(run_root()) == []
