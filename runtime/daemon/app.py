@@ -98,6 +98,7 @@ class Daemon:
         if self.supervisors:
             return
         assert self.spawner is not None
+        log.debug("waiting for the spawner to exit")
         if not await self.spawner.wait_gone(SPAWNER_EXIT_WAIT):
             log.info("the spawner still has children: keeping %s", self.rundir)
             return
