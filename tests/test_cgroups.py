@@ -728,9 +728,16 @@ def test_dir_container_inner_and_relative(track: SimpleNamespace, name: str) -> 
     assert leftovers(name) == []
 
     # relative: below this process's own cgroup (here a stand-in made by the test).
+    # A real own cgroup has a process in it, so its cpuset has CPUs: the stand-in
+    # gets the root's, whatever the host's cgroup.clone_children (0 where LXC never
+    # ran). Empty levels are test_cpuset_levels_filled_from_nearest_ancestor's.
     own = {h.key: f"/{name}-self" for h in REAL.hierarchies}
     for hierarchy in REAL.hierarchies:
         os.mkdir(os.path.join(hierarchy.mountpoint, f"{name}-self"))
+        if hierarchy.version == 1 and hierarchy.has("cpuset"):
+            for file in ("cpuset.cpus", "cpuset.mems"):
+                value = Path(hierarchy.mountpoint, file).read_text().strip()
+                Path(hierarchy.mountpoint, f"{name}-self", file).write_text(value)
     relative_mounts = CgroupMounts(REAL.v1, REAL.v2, own)
     cg = create(track, name, "lxc.cgroup.relative = 1\n", mounts=relative_mounts)
     for hierarchy in REAL.hierarchies:
@@ -738,6 +745,43 @@ def test_dir_container_inner_and_relative(track: SimpleNamespace, name: str) -> 
         assert cg.paths[hierarchy.key] == expected
     cg.destroy()
     assert all(p.endswith(f"{name}-self") for p in leftovers(name))
+
+
+@needs_root
+def test_cpuset_levels_filled_from_nearest_ancestor(track: SimpleNamespace, name: str) -> None:
+    """An existing intermediate cpuset cgroup with no CPUs/mems (made by someone
+    without clone_children) is filled from the nearest ancestor before the levels
+    below it, so the container's process can enter, whatever the host's flags."""
+    cpuset = REAL.v1_for("cpuset")
+    if cpuset is None:
+        pytest.skip("no v1 cpuset hierarchy")
+    top = Path(cpuset.mountpoint, f"{name}-pre")
+    top.mkdir()
+    (top / "cgroup.clone_children").write_text("0")
+    for file in ("cpuset.cpus", "cpuset.mems"):  # empty, as on a host where LXC never ran
+        (top / file).write_text("")
+    (top / "mid").mkdir()
+    for level in (top, top / "mid"):
+        assert (level / "cpuset.cpus").read_text().strip() == ""
+    cg = create(track, name, f"lxc.cgroup.dir = {name}-pre/mid/deep\n")
+    payload = Path(cg.paths["cpuset"])
+    assert payload == top / "mid" / "deep" / f"lxc.payload.{name}"
+    root = {f: Path(cpuset.mountpoint, f).read_text() for f in ("cpuset.cpus", "cpuset.mems")}
+    for level in (top, top / "mid", top / "mid" / "deep", payload):
+        for file, value in root.items():
+            assert (level / file).read_text() == value, (level, file)
+    # the levels we made inherit for the container's own children; the existing
+    # ones keep their flag
+    assert (top / "mid" / "deep" / "cgroup.clone_children").read_text() == "1\n"
+    assert (payload / "cgroup.clone_children").read_text() == "1\n"
+    assert (top / "cgroup.clone_children").read_text() == "0\n"
+    proc = start(track, "exec sleep 5")
+    cg.attach(proc.pid)
+    assert proc.pid in cg.pids()
+    cg.kill_all()
+    proc.wait()
+    cg.destroy()
+    assert not payload.exists()
 
 
 def _inotify_fds() -> int:
