@@ -23,6 +23,7 @@ from runtime.config import parser
 from runtime.config.parser import RawConfig
 from runtime.errors import ContainerBusy, ContainerExists, ContainerNotFound, LxcError
 from runtime.fscopy import copy_tree
+from runtime.hwaddr import fill_config_lines, renewed
 from runtime.locks import container_lock
 from runtime.lxcpath import (
     BUILTIN_DEFAULT_CONFIG,
@@ -138,7 +139,7 @@ def _populate(
     template_args: Sequence[str],
 ) -> None:
     raw, own_lines = source
-    lines = list(own_lines)
+    lines = fill_config_lines(own_lines)
     if builder is not None and template != "none":
         # A template that builds a rootfs builds it in the container's directory.
         preset_rootfs = rootfs_of(raw)
@@ -149,7 +150,7 @@ def _populate(
             )
         os.mkdir(os.path.join(staging, "rootfs"), 0o755)
         lines.append(("lxc.rootfs.path", ROOTFS_PREFIX + paths.rootfs))
-        lines.extend(_run_template(builder, staging, paths, raw, template_args))
+        lines.extend(fill_config_lines(_run_template(builder, staging, paths, raw, template_args)))
     header = _config_header(source_path, template, template_args)
     config_path = os.path.join(staging, "config")
     _write_new_file(config_path, header + "".join(f"{k} = {v}\n" for k, v in lines))
@@ -358,9 +359,5 @@ def _replace_path_prefix(config_path: str, old_dir: str, new_dir: str) -> None:
 
 
 def new_hwaddr(current: str) -> str:
-    """A random MAC keeping the vendor part; `x` templates stay as they are."""
-    if "x" in current.lower():
-        return current
-    octets = current.split(":")[:3]
-    octets += [f"{random.randrange(256):02x}" for _ in range(3)]
-    return ":".join(octets)
+    """A copy's MAC: a template filled, else random keeping the vendor part."""
+    return renewed(current)

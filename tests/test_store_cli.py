@@ -7,6 +7,7 @@ by listing the whole lxcpath, hidden entries included, after every failure.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -176,6 +177,52 @@ def test_copy_rewrites_paths_name_and_mac(cli, lxcpath: Path, tmp_path: Path) ->
     raw = parse_file(str(lxcpath / "keep/config"))
     assert raw.get("lxc.uts.name") == "src"
     assert raw.get("lxc.net.0.hwaddr") == "00:16:3e:12:34:56"
+
+
+def test_hwaddr_templates_are_filled_at_create_and_copy(
+    cli, lxcpath: Path, tmp_path: Path, lxc_env: dict[str, str]
+) -> None:
+    """LXC's `xx` MAC templates become one fixed random address per container (the
+    first octet stays unicast); an included file's template is left to each start."""
+    (tmp_path / "inc.conf").write_text(
+        "lxc.net.1.type = veth\nlxc.net.1.hwaddr = 00:16:3e:xx:xx:xx\n"
+    )
+    conf = tmp_path / "tmpl.conf"
+    conf.write_text(
+        "lxc.net.0.type = veth\nlxc.net.0.link = br0\nlxc.net.0.hwaddr = xx:16:3e:xx:xx:xx\n"
+        f"lxc.include = {tmp_path}/inc.conf\n"
+    )
+    macs = set()
+    for name in ("t1", "t2"):
+        assert cli("lxc-create", "-n", name, "-t", "none", "-f", str(conf)).returncode == 0
+        text = (lxcpath / name / "config").read_text()
+        mac = parse_file(str(lxcpath / name / "config")).get("lxc.net.0.hwaddr")
+        assert mac is not None and re.fullmatch(r"[0-9a-f]{2}:16:3e(:[0-9a-f]{2}){3}", mac), mac
+        assert int(mac[:2], 16) & 1 == 0  # unicast
+        assert "lxc.net.1.hwaddr" not in text  # the included file's stays a template
+        macs.add(mac)
+    assert len(macs) == 2
+    # the default config too
+    Path(lxc_env["TRIO_LXC_DEFAULT_CONFIG"]).write_text(
+        "lxc.net.0.type = veth\nlxc.net.0.hwaddr = 00:16:3e:xx:xx:xx\n"
+    )
+    assert cli("lxc-create", "-n", "t3", "-t", "none").returncode == 0
+    os.unlink(lxc_env["TRIO_LXC_DEFAULT_CONFIG"])
+    assert "xx" not in (lxcpath / "t3/config").read_text()
+
+    # a copy whose config still has a template (written by hand) gets it filled;
+    # -M keeps what is written
+    config = lxcpath / "t3/config"
+    config.write_text(
+        config.read_text().replace(
+            parse_file(str(config)).get("lxc.net.0.hwaddr") or "?", "00:16:3e:xx:xx:xx"
+        )
+    )
+    assert cli("lxc-copy", "-n", "t3", "-N", "t4").returncode == 0
+    copied = parse_file(str(lxcpath / "t4/config")).get("lxc.net.0.hwaddr")
+    assert copied is not None and re.fullmatch(r"00:16:3e(:[0-9a-f]{2}){3}", copied), copied
+    assert cli("lxc-copy", "-n", "t3", "-N", "t5", "-M").returncode == 0
+    assert parse_file(str(lxcpath / "t5/config")).get("lxc.net.0.hwaddr") == "00:16:3e:xx:xx:xx"
 
 
 def test_copy_errors_change_nothing(cli, lxcpath: Path, empty_net_config: Path) -> None:
