@@ -59,6 +59,11 @@ def body(args: Namespace, log: CommandLog) -> int:
 
     name = require_name(PARSER, args)
     lxcpath = lxcpath_of(args)
+    from runtime.lxc_native import find, refusal
+
+    lxc_run = find(lxcpath, name)  # LXC itself runs it: its cgroups would clash anyway
+    if lxc_run is not None:
+        raise LxcError(refusal(lxcpath, name, lxc_run))
     config_path = config_path_for(lxcpath, name, args.rcfile, "No container config specified")
     defines = list(args.define)
     if args.console:  # -c FILE, -L FILE: the console's device and log (cli.console_session)

@@ -4,7 +4,9 @@ The runtime daemon writes one record per live container (`<rundir>/containers/
 <name>.json`: state, init pid and the pid's start time from /proc/PID/stat) on
 every transition. A record whose process is gone, or whose pid now belongs to
 another process (different start time), means the container is STOPPED. No record
-at all means STOPPED too: nothing of ours ever started it.
+at all means STOPPED too, unless LXC itself runs it in the same lxcpath (its monitor
+and command socket, see runtime.lxc_native): then it is shown as LXC would show it,
+and `lxc_monitor` says so, for the commands that must leave it alone.
 """
 
 from __future__ import annotations
@@ -19,16 +21,22 @@ STOPPED = "STOPPED"
 class ContainerStatus:
     """The state of one container and, when it runs, its init's host pid and its
     cgroup directories (hierarchy key -> the directory holding its limits and
-    figures; see runtime.cgroup_files)."""
+    figures; see runtime.cgroup_files). `lxc_monitor`: the pid of LXC's monitor when
+    LXC itself, not trio-lxc, runs the container."""
 
-    __slots__ = ("state", "pid", "cgroups")
+    __slots__ = ("state", "pid", "cgroups", "lxc_monitor")
 
     def __init__(
-        self, state: str = STOPPED, pid: int | None = None, cgroups: dict[str, str] | None = None
+        self,
+        state: str = STOPPED,
+        pid: int | None = None,
+        cgroups: dict[str, str] | None = None,
+        lxc_monitor: int | None = None,
     ) -> None:
         self.state = state
         self.pid = pid
         self.cgroups = cgroups or {}
+        self.lxc_monitor = lxc_monitor
 
     @property
     def running(self) -> bool:
@@ -48,6 +56,20 @@ def process_start_time(pid: int) -> int | None:
 
 
 def container_status(lxcpath: str, name: str) -> ContainerStatus:
+    """The container's state from its runtime record, else LXC's if LXC runs it,
+    else STOPPED."""
+    status = _recorded_status(lxcpath, name)
+    if status.running:
+        return status
+    from runtime.lxc_native import find
+
+    run = find(lxcpath, name)
+    if run is None:
+        return status
+    return ContainerStatus(run.state, run.pid, run.cgroups, lxc_monitor=run.monitor)
+
+
+def _recorded_status(lxcpath: str, name: str) -> ContainerStatus:
     """The container's state from its runtime record, STOPPED if none is valid."""
     path = os.path.join(records_dir(lxcpath), name + ".json")
     try:

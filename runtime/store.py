@@ -221,8 +221,16 @@ def destroy(lxcpath: str, name: str) -> None:
 
 
 def is_running(lxcpath: str, name: str) -> bool:
-    """Whether the container runs: the daemon's word, or its records when none runs."""
+    """Whether the container runs: the daemon's word, or its records when none runs.
+
+    Raises ContainerBusy when LXC itself runs it (runtime.lxc_native): no command of
+    ours may stop, destroy or copy a container it does not supervise."""
     from runtime.daemon_client import container_state
+    from runtime.lxc_native import find, refusal
+
+    run = find(lxcpath, name)
+    if run is not None:
+        raise ContainerBusy(refusal(lxcpath, name, run))
 
     state = container_state(lxcpath, name)
     if state is None:
