@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["LxcRun", "find", "socket_name"]
+__all__ = ["LxcRun", "find", "refusal", "socket_name"]
 
 _NET_UNIX = "/proc/net/unix"
 
