@@ -12,18 +12,22 @@
    of 0, 1, 2 that is a terminal becomes the pty's slave, the others are passed as
    they are. So `lxc-attach -- cmd < in > out 2> err` redirects exactly like a
    local command, and an interactive shell gets a terminal of the container.
-4. The pid namespace only applies to children: this process joins it for its
-   children (setns CLONE_NEWPID, which changes nothing else here) and forks the
-   attached process, which is therefore our own child in the container's pid
-   namespace and is waited for directly.
-5. The child: joins the container's cgroups (writes itself into each cgroup.procs
-   of the record: attached processes are counted, keep the container RUNNING and
-   are killed by lxc-stop), joins the other namespaces in one setns(pidfd, ...)
-   call (user first, done by the kernel), is put in the directory we were in when
-   it exists in the container (else /), gets the pty as its controlling terminal,
-   closes every other fd, drops the capabilities lxc.cap.drop/keep take away from
-   its bounding set, gets its environment and ids, and execs CMD, or the shell of
-   its user in the container's /etc/passwd (/bin/sh when there is none).
+4. A helper (forked, still in our pid namespace, so the container never sees it)
+   joins the container's cgroups (writes itself into each cgroup.procs of the
+   record: attached processes are counted, keep the container RUNNING and are
+   killed by lxc-stop), then every other namespace in one setns(pidfd, ...) call
+   (user first, done by the kernel; the mount namespace puts root and cwd in the
+   container), goes to the directory we were in when the container has it (else
+   /), reads the user's shell from the container's /etc/passwd, closes every fd
+   but the command's stdio, drops the capabilities lxc.cap.drop/keep take away
+   from its bounding set, blanks its command line and environment, switches ids
+   and makes itself non-dumpable. Only then does it join the pid namespace (for
+   its children) and fork the attached process, and exit.
+5. The attached process, the first thing the container sees (non-dumpable until
+   exec, holding nothing of the host but its stdio), gets the pty as its
+   controlling terminal and execs CMD, or the user's shell (/bin/sh when there
+   is none). We are a subreaper, so it becomes our child when the helper exits
+   (the helper tells us its pid) and we wait for it directly.
 6. We proxy the terminal (raw mode when we read it) until the child exits, then
    exit with its status (128+N for a signal). A missing binary is
    `Failed to exec "X": No such file or directory` and 127 (126 for other exec
@@ -49,6 +53,10 @@ import stat
 
 from runtime import linux, ptys
 from runtime.errors import LxcError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: ctypes is imported before the fork, when needed
+    import ctypes
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -294,34 +302,64 @@ def attach(target: Target, options: Options) -> int:
         if process_start_time(target.pid) != target.start_time:
             raise LxcError(f"Failed to get init pid: {target.name} is not running")
         joins = _namespaces_to_join(target.pid, options.namespaces)
-        # Everything the child needs is computed (and imported) here: once it has
+        # Everything the helper needs is computed (and imported) here: once it has
         # joined the container's mount namespace, the host's Python files are gone.
         prepared = Prepared(target, options)
         terminals = [fd for fd in (0, 1, 2) if _isatty(fd)]
         master = slave = -1
         if terminals:
             master, slave = _open_pty(target.pid if "mnt" in joins else None)
-        if "pid" in joins:
-            try:
-                linux.setns(pidfd, linux.CLONE_NEWPID)
-            except OSError as err:
-                raise LxcError(f"Failed to attach to the pid namespace of {target.pid}: {err.strerror}") from None
+        # The attached process is the helper's child; when the helper exits it is
+        # re-parented to us (a subreaper), so that we wait for it directly.
+        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+        report_r, report_w = os.pipe2(os.O_CLOEXEC)
         try:
-            pid = os.fork()
+            helper = os.fork()
         except OSError as err:
             raise LxcError(f"Failed to create the attached process: {err.strerror}") from None
-        if pid == 0:
-            _child(target, options, pidfd, joins, slave, terminals, prepared)  # never returns
+        if helper == 0:
+            _helper(target, options, pidfd, joins, slave, report_w, terminals, prepared)  # never returns
+        os.close(report_w)
         if slave >= 0:
             os.close(slave)
     finally:
         os.close(pidfd)
-    if master >= 0:
-        try:
+    try:
+        pid, failed = _attached_pid(helper, report_r)
+        if pid is None:
+            return failed
+        if master >= 0:
             return _proxy_and_wait(pid, master, terminals, options)
-        finally:
+        return _wait(pid)
+    finally:
+        if master >= 0:
             os.close(master)
-    return _wait(pid)
+
+
+def _attached_pid(helper: int, report: int) -> tuple[int | None, int]:
+    """(pid of the attached process, 0), or (None, exit status) when the helper failed.
+
+    The helper writes the pid (in our pid namespace) and exits; the pipe ends when
+    the attached process execs or exits (its copy is close-on-exec, and it closes
+    it first thing anyway).
+    """
+    data = b""
+    try:
+        while chunk := os.read(report, 32):
+            data += chunk
+            if len(data) > 32:
+                break
+    finally:
+        os.close(report)
+    _, status = os.waitpid(helper, 0)
+    if not data.strip().isdigit():
+        return None, _exit_code(status) or 1
+    pid = int(data)
+    try:  # ours since the helper exited: anything else is not the attached process
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        raise LxcError(f"Failed to create the attached process: {pid} is not our child") from None
+    return pid, 0
 
 
 def _isatty(fd: int) -> bool:
@@ -435,7 +473,9 @@ def _proxy_and_wait(pid: int, master: int, terminals: list[int], options: Option
         signals=(signal.SIGCHLD, *forwarded), on_signal=on_signal, copy_to=log_fd,
     )  # fmt: skip
     try:
-        with RawTerminal(term_in):
+        # Raw mode on the terminal we read, else on the one we write (as LXC does):
+        # the container's pty already turned \n into \r\n.
+        with RawTerminal(term_in if term_in is not None else term_out):
             proxy.run()
     finally:
         if log_fd is not None:
@@ -450,26 +490,31 @@ def _proxy_and_wait(pid: int, master: int, terminals: list[int], options: Option
 
 
 class Prepared:
-    """What the child needs, computed before the fork: capabilities, environment, ids."""
+    """What the helper needs, computed before the fork: capabilities, environment, ids."""
 
     def __init__(self, target: Target, options: Options) -> None:
-        import fcntl  # noqa: F401 - the child's TIOCSCTTY needs it loaded
+        import ctypes
+        import fcntl  # noqa: F401 - the attached process's TIOCSCTTY needs it loaded
 
         self.drop = [] if "CAP" in options.elevated else _bounding_to_drop(target)
         self.env = _environment(target, options)
         self.uid = options.uid if options.uid is not None else target.uid
         self.gid = options.gid if options.gid is not None else target.gid
         self.cwd = _caller_cwd()
+        linux.prctl(linux.PR_GET_NO_NEW_PRIVS)  # loads libc (and ctypes) while the host's files are there
+        #: What /proc/PID/cmdline and /proc/PID/environ show of the attached process
+        #: until it execs (see _blank_host_memory).
+        self.title = ctypes.create_string_buffer(b"lxc-attach\0")
 
 
-def _child(
-    target: Target, options: Options, pidfd: int, joins: set[str], slave: int,
+def _helper(
+    target: Target, options: Options, pidfd: int, joins: set[str], slave: int, report: int,
     terminals: list[int], prepared: Prepared,
 ) -> None:  # fmt: skip
-    """In the forked child: enter the container and exec; never returns."""
+    """In the forked helper: enter the container, fork the attached process; never returns."""
     code = 1
     try:
-        code = _enter_and_exec(target, options, pidfd, joins, slave, terminals, prepared)
+        code = _enter_and_fork(target, options, pidfd, joins, slave, report, terminals, prepared)
     except BaseException as err:  # noqa: BLE001 - nothing may return into the parent's code
         _say(target.name, str(err) or type(err).__name__)
     finally:
@@ -483,56 +528,62 @@ def _say(name: str, message: str) -> None:
         pass
 
 
-def _enter_and_exec(
-    target: Target, options: Options, pidfd: int, joins: set[str], slave: int,
+def _enter_and_fork(
+    target: Target, options: Options, pidfd: int, joins: set[str], slave: int, report: int,
     terminals: list[int], prepared: Prepared,
 ) -> int:  # fmt: skip
-    import fcntl
+    """Everything but the pid namespace, then the attached process.
 
+    The helper stays in our pid namespace: no process of the container sees it.
+    The attached process it forks at the end is the first thing the container
+    sees, and by then the helper has joined the cgroups and every other
+    namespace (the mount namespace sets root and cwd to the container's), closed
+    every fd but the command's stdio, dropped the capabilities, switched ids,
+    blanked its command line and environment and made itself non-dumpable (which
+    the fork inherits and exec ends).
+    """
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
-    cwd = prepared.cwd
     if "CGROUP" not in options.elevated:
         _join_cgroups(target)
     flags = 0
     for name in joins - {"pid"}:
         flags |= CLONE_FLAGS[name]
-    if flags:
+    if flags:  # one call; the kernel joins the user namespace first
         try:
             linux.setns(pidfd, flags)
         except OSError as err:
             _say(target.name, f"Failed to attach to the namespaces of {target.pid}: {err.strerror}")
             return 1
-    os.close(pidfd)
     if options.remount and "mnt" not in joins:
         _remount_proc_sys(joins)
     if "mnt" in joins:
         try:
-            os.chdir(cwd or "/")
+            os.chdir(prepared.cwd or "/")
         except OSError:
             os.chdir("/")
-    if slave >= 0:
-        os.setsid()
+    uid, gid = prepared.uid, prepared.gid
+    argv = options.argv or [_user_shell(uid)]
+    _close_all_but({0, 1, 2, slave, report, pidfd})
+    if slave >= 0 and uid:
         try:
-            fcntl.ioctl(slave, TIOCSCTTY, 0)
+            os.fchown(slave, uid, -1)
         except OSError:
             pass
-        for fd in terminals:
-            os.dup2(slave, fd)
-        if prepared.uid:
-            try:
-                os.fchown(slave, prepared.uid, -1)
-            except OSError:
-                pass
-        os.close(slave)
-    os.closerange(3, 2**31 - 1)
+    _blank_host_memory(prepared.title)
     for cap in prepared.drop:
         try:
             linux.prctl(linux.PR_CAPBSET_DROP, cap)
         except OSError:
             pass  # a capability this kernel does not know
-    env = prepared.env
-    uid, gid = prepared.uid, prepared.gid
+    if "pid" in joins:  # for our children only: the attached process
+        try:
+            linux.setns(pidfd, linux.CLONE_NEWPID)
+        except OSError as err:
+            _say(target.name, f"Failed to attach to the pid namespace of {target.pid}: {err.strerror}")
+            return 1
+    os.close(pidfd)
     try:
         os.setgroups([])
     except OSError:
@@ -545,13 +596,76 @@ def _enter_and_exec(
         return 1
     if target.no_new_privs:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
-    argv = options.argv or [_user_shell(uid)]
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)  # again: a change of ids or user namespace resets it
     try:
-        _exec(argv, env)
+        pid = os.fork()
     except OSError as err:
-        _say(target.name, f'Failed to exec "{argv[0]}": {err.strerror}')
-        return 127 if err.errno in (errno.ENOENT, errno.ENOTDIR) else 126
-    return 1  # pragma: no cover
+        _say(target.name, f"Failed to create the attached process: {err.strerror}")
+        return 1
+    if pid == 0:
+        _attached(target.name, report, slave, terminals, argv, prepared.env)  # never returns
+    os.write(report, b"%d" % pid)
+    return 0
+
+
+def _attached(name: str, report: int, slave: int, terminals: list[int], argv: list[str], env: dict[str, str]) -> None:
+    """The attached process, visible in the container: as little as possible before exec."""
+    code = 1
+    try:
+        os.close(report)
+        if slave >= 0:
+            import fcntl  # loaded before the fork: a lookup in sys.modules
+
+            os.setsid()
+            try:
+                fcntl.ioctl(slave, TIOCSCTTY, 0)
+            except OSError:
+                pass
+            for fd in terminals:
+                os.dup2(slave, fd)
+            os.close(slave)
+        try:
+            _exec(argv, env)
+        except OSError as err:
+            _say(name, f'Failed to exec "{argv[0]}": {err.strerror}')
+            code = 127 if err.errno in (errno.ENOENT, errno.ENOTDIR) else 126
+    except BaseException as err:  # noqa: BLE001 - nothing may return into the helper's code
+        _say(name, str(err) or type(err).__name__)
+    finally:
+        os._exit(code)
+
+
+def _close_all_but(keep: set[int]) -> None:
+    """Close every fd except `keep` (negative entries ignored)."""
+    low = 0
+    for fd in sorted(fd for fd in keep if fd >= 0):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 2**31 - 1)
+
+
+def _blank_host_memory(title: ctypes.Array[ctypes.c_char]) -> None:
+    """Point /proc/PID/cmdline at `lxc-attach` and /proc/PID/environ at nothing.
+
+    Until it execs, the attached process is a copy of this Python process, whose
+    command line names the lxcpath and whose environment is the caller's (even
+    with --clear-env). Non-dumpable keeps both from a container without
+    capabilities over the host's user namespace; a privileged container's root
+    has CAP_SYS_PTRACE there, so they are moved out of sight. Needs
+    CAP_SYS_RESOURCE over the host (the privileged case, exactly); elsewhere
+    it fails and non-dumpable is what protects them.
+    """
+    import ctypes
+
+    start = ctypes.addressof(title)
+    try:  # start first: the new range lies below the stack, where both are now
+        linux.prctl(linux.PR_SET_MM, linux.PR_SET_MM_ARG_START, start)
+        linux.prctl(linux.PR_SET_MM, linux.PR_SET_MM_ARG_END, start + len(b"lxc-attach") + 1)
+        linux.prctl(linux.PR_SET_MM, linux.PR_SET_MM_ENV_START, start + len(b"lxc-attach"))
+        linux.prctl(linux.PR_SET_MM, linux.PR_SET_MM_ENV_END, start + len(b"lxc-attach") + 1)
+    except OSError:
+        pass
 
 
 def _caller_cwd() -> str | None:

@@ -68,6 +68,13 @@ class RawTerminal:
             try:
                 self._saved = termios.tcgetattr(self.fd)
                 ptys.make_raw(self.fd)
+                # What was typed before, still in the line discipline's canonical
+                # buffer, turns into raw bytes when ICANON goes, and an EOF
+                # character pending there (script(1) sends one when its own stdin
+                # ends) into a NUL byte, which the far end would echo as `^@`.
+                # Discard it, as LXC does (TCSAFLUSH); flushing after the switch
+                # leaves no window in which one more EOF could turn into a NUL.
+                termios.tcflush(self.fd, termios.TCIFLUSH)
             except termios.error:
                 self._saved = None
         return self

@@ -404,3 +404,9 @@ def interface_up(name: str) -> None:
             fcntl.ioctl(
                 sock.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", name.encode(), flags | IFF_UP)
             )
+
+#: prctl(2): whether the process may be ptraced/inspected by its peers; the
+#: environment's place in memory (lxc-attach blanks both before it is visible).
+PR_SET_DUMPABLE = 4
+PR_SET_MM_ENV_START = 10
+PR_SET_MM_ENV_END = 11
