@@ -54,10 +54,6 @@ import stat
 from runtime import linux, ptys
 from runtime.errors import LxcError
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: ctypes is imported before the fork, when needed
-    import ctypes
-
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #: -s names (LXC's, and the /proc/PID/ns names) -> the /proc/PID/ns name.
@@ -493,7 +489,6 @@ class Prepared:
     """What the helper needs, computed before the fork: capabilities, environment, ids."""
 
     def __init__(self, target: Target, options: Options) -> None:
-        import ctypes
         import fcntl  # noqa: F401 - the attached process's TIOCSCTTY needs it loaded
 
         self.drop = [] if "CAP" in options.elevated else _bounding_to_drop(target)
@@ -501,10 +496,10 @@ class Prepared:
         self.uid = options.uid if options.uid is not None else target.uid
         self.gid = options.gid if options.gid is not None else target.gid
         self.cwd = _caller_cwd()
-        linux.prctl(linux.PR_GET_NO_NEW_PRIVS)  # loads libc (and ctypes) while the host's files are there
         #: What /proc/PID/cmdline and /proc/PID/environ show of the attached process
-        #: until it execs (see _blank_host_memory).
-        self.title = ctypes.create_string_buffer(b"lxc-attach\0")
+        #: until it execs (see _blank_host_memory); loads libc and ctypes while the
+        #: host's files are there.
+        self.title = linux.ProcessTitle(b"lxc-attach")
 
 
 def _helper(
@@ -645,27 +640,19 @@ def _close_all_but(keep: set[int]) -> None:
     os.closerange(low, 2**31 - 1)
 
 
-def _blank_host_memory(title: ctypes.Array[ctypes.c_char]) -> None:
+def _blank_host_memory(title: linux.ProcessTitle) -> None:
     """Point /proc/PID/cmdline at `lxc-attach` and /proc/PID/environ at nothing.
 
     Until it execs, the attached process is a copy of this Python process, whose
     command line names the lxcpath and whose environment is the caller's (even
     with --clear-env). Non-dumpable keeps both from a container without
     capabilities over the host's user namespace; a privileged container's root
-    has CAP_SYS_PTRACE there, so they are moved out of sight. Needs
-    CAP_SYS_RESOURCE over the host (the privileged case, exactly); elsewhere
-    it fails and non-dumpable is what protects them.
+    has CAP_SYS_PTRACE there, so they are moved out of sight.
     """
-    import ctypes
-
-    start = ctypes.addressof(title)
-    try:  # start first: the new range lies below the stack, where both are now
-        linux.prctl(linux.PR_SET_MM, linux.PR_SET_MM_ARG_START, start)
-        linux.prctl(linux.PR_SET_MM, linux.PR_SET_MM_ARG_END, start + len(b"lxc-attach") + 1)
-        linux.prctl(linux.PR_SET_MM, linux.PR_SET_MM_ENV_START, start + len(b"lxc-attach"))
-        linux.prctl(linux.PR_SET_MM, linux.PR_SET_MM_ENV_END, start + len(b"lxc-attach") + 1)
+    try:
+        title.apply()
     except OSError:
-        pass
+        pass  # no CONFIG_CHECKPOINT_RESTORE: non-dumpable is all there is
 
 
 def _caller_cwd() -> str | None:

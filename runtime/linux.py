@@ -410,3 +410,52 @@ def interface_up(name: str) -> None:
 PR_SET_DUMPABLE = 4
 PR_SET_MM_ENV_START = 10
 PR_SET_MM_ENV_END = 11
+
+
+class ProcessTitle:
+    """What /proc/PID/cmdline and /proc/PID/environ show of this process, replaced.
+
+    For lxc-attach: until it execs, the attached process is a copy of a Python
+    process whose command line and environment are the caller's. Built while
+    /proc is the host's (it reads /proc/self/stat); `apply()` later points the
+    command line at `title` and the environment at one NUL byte, with
+    PR_SET_MM_MAP, which needs no capability (PR_SET_MM's single fields need
+    CAP_SYS_RESOURCE). A fork inherits the result; exec replaces it.
+    """
+
+    def __init__(self, title: bytes) -> None:
+        import ctypes
+
+        u64 = ctypes.c_uint64
+
+        class MmMap(ctypes.Structure):  # struct prctl_mm_map (linux/prctl.h)
+            _fields_ = [
+                *((name, u64) for name in (
+                    "start_code", "end_code", "start_data", "end_data", "start_brk", "brk",
+                    "start_stack", "arg_start", "arg_end", "env_start", "env_end",
+                )),
+                ("auxv", ctypes.c_void_p), ("auxv_size", ctypes.c_uint32), ("exe_fd", ctypes.c_uint32),
+            ]  # fmt: skip
+
+        self.buffer = ctypes.create_string_buffer(title + b"\0")
+        with open("/proc/self/stat", "rb") as handle:
+            fields = [int(v) for v in handle.read().rsplit(b")", 1)[1].split()[23:49]]
+        # proc(5) numbers: startcode 26, endcode 27, startstack 28, start_data 45..env_end 51.
+        start = ctypes.addressof(self.buffer)
+        self.map = MmMap(
+            start_code=fields[0], end_code=fields[1], start_stack=fields[2], start_data=fields[19],
+            end_data=fields[20], start_brk=fields[21], arg_start=start, arg_end=start + len(title) + 1,
+            env_start=start + len(title), env_end=start + len(title) + 1, auxv=None, auxv_size=0,
+            exe_fd=0xFFFFFFFF,
+        )  # fmt: skip
+        lib = _libc()
+        lib.sbrk.restype = ctypes.c_void_p
+        lib.sbrk.argtypes = [ctypes.c_long]
+        self._sbrk = lib.sbrk
+
+    def apply(self) -> None:
+        """Switch to the title (OSError when the kernel lacks CONFIG_CHECKPOINT_RESTORE)."""
+        import ctypes
+
+        self.map.brk = self._sbrk(0)  # the current break: PR_SET_MM_MAP sets it too
+        prctl(PR_SET_MM, PR_SET_MM_MAP, ctypes.addressof(self.map), ctypes.sizeof(self.map))
