@@ -1,8 +1,9 @@
 """`lxc-attach -n NAME [-s NAMESPACES] [-e PRIVS] [--clear-env|--keep-env] [-v VAR=VAL]...
 [--keep-var VAR]... [-u UID] [-g GID] [-R] [-L FILE] [-- CMD...]`.
 
-Runs CMD (or the user's shell) inside a running container, in this process's own
-child, as LXC does; see cli/attach_exec.py for the steps. Exits with CMD's status
+Runs CMD (or the user's shell) inside a running container, as LXC does: a helper
+outside the container's pid namespace joins everything else and forks the attached
+process, which this process then waits for; see cli/attach_exec.py for the steps. Exits with CMD's status
 (128+N when a signal ended it; 127 when it cannot be found).
 """
 

@@ -13,7 +13,6 @@ container's root), and the terminal bytes of `lxc-attach` under script(1).
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,14 +154,29 @@ def script_attach(
     )  # fmt: skip
 
 
+# `script -qec CMD /dev/null </dev/null`: script's stdin ends at once, so it writes
+# an EOF character into the pty, which lxc-attach's terminal still holds in its
+# canonical buffer when it goes raw; that used to become a NUL the container's pty
+# echoed (`^@` before the output, every time). The exact case 20 times, then the
+# variants with lxc-attach's own stdin/stdout/stderr redirected. With stdout on the
+# terminal the output is the container pty's `\r\n` (our raw mode has no output
+# processing, as ssh; LXC 5 keeps ONLCR and shows `\r\r\n`).
 @pytest.mark.parametrize(
-    "redirect", ["", " </dev/null", " >out", " 2>err", " </dev/null >out 2>err", " <in"]
+    ("redirect", "runs"),
+    [
+        ("", 20),
+        (" </dev/null", 5),
+        (" >out", 5),
+        (" 2>err", 5),
+        (" </dev/null >out 2>err", 5),
+        (" <in", 5),
+    ],
 )
 def test_attach_under_script_prints_exactly_the_output(
-    runtime: Cli, running: str, tmp_path: Path, redirect: str
+    runtime: Cli, running: str, tmp_path: Path, redirect: str, runs: int
 ) -> None:
     (tmp_path / "in").write_text("")
-    for _ in range(5):
+    for _ in range(runs):
         result = script_attach(runtime, running, redirect, tmp_path)
         assert result.returncode == 0, result
         if ">out" in redirect:
@@ -172,4 +186,3 @@ def test_attach_under_script_prints_exactly_the_output(
             assert result.stdout == f"{running}\r\n".encode()
         if "2>err" in redirect:
             assert (tmp_path / "err").read_bytes() == b""
-        time.sleep(0.01)
