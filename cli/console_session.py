@@ -48,6 +48,10 @@ class FdConnection(Connection):
             self._pending.extend(self._reader.feed(data, fds))
         return self._pending.pop(0)
 
+    def has_pending(self) -> bool:
+        """Whether a reply already read from the socket waits here (select would not say)."""
+        return bool(self._pending)
+
     def receive(self) -> dict[str, object]:
         message, fds = self.receive_with_fds()
         for fd in fds:

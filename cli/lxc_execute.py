@@ -1,13 +1,17 @@
 """`lxc-execute -n NAME [-f CONFIG] [-s KEY=VAL]... [-d] -- CMD...`: an application container.
 
 pid 1 is an lxc-init-like reaper, the command is pid 2, stdio is the caller's
-(passed to the daemon as file descriptors), INT/TERM/HUP/QUIT/USR1/USR2 sent to
-lxc-execute reach the application, and lxc-execute exits with the application's
-status (128+N for a signal). Works for a created container and for a volatile one
+(passed to the daemon as file descriptors), except that a terminal among them is
+replaced by a pty of the application's own, proxied here (cli/execute_terminal.py:
+the caller's terminal is never the container's; with -d it becomes /dev/null),
+INT/TERM/HUP/QUIT/USR1/USR2 sent to lxc-execute reach the application, and
+lxc-execute exits with the application's status (128+N for a signal). Works for a created container and for a volatile one
 given only `-f`.
 """
 
 from __future__ import annotations
+
+import os
 
 from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
@@ -39,6 +43,7 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
+    from cli.execute_terminal import terminal_fds
     from cli.requests import (
         command_from,
         command_line,
@@ -67,20 +72,66 @@ def body(args: Namespace, log: CommandLog) -> int:
         "op": "start", "name": name, "mode": "application", "argv": argv,
         "config_path": config_path, "defines": defines, "attach": not args.daemon,
     }  # fmt: skip
-    connection = open_connection(lxcpath)
-    try:
-        if args.daemon:
+    terminals = terminal_fds()
+    if args.daemon:
+        return _detached(lxcpath, request, terminals)
+    if terminals:  # the application gets a pty of its own (cli/execute_terminal.py)
+        reply = _on_terminal(lxcpath, name, request, terminals)
+    else:
+        connection = open_connection(lxcpath)
+        try:
+            forward_signals(connection, name)
             connection.send(request, (0, 1, 2))
-            final_reply(connection)
-            return 0
-        forward_signals(connection, name)
-        connection.send(request, (0, 1, 2))
-        reply = final_reply(connection)
-    finally:
-        connection.close()
+            reply = final_reply(connection)
+        finally:
+            connection.close()
     status = reply.get("status")
     log.info("execute", f"{name} exited with status {status}")
     return int(status) if isinstance(status, int) else 1  # type: ignore[arg-type]
+
+
+def _detached(lxcpath: str, request: dict[str, object], terminals: list[int]) -> int:
+    """-d: start and return; a terminal of ours is not left to the container."""
+    from cli.execute_terminal import detached_stdio
+    from cli.requests import final_reply
+    from runtime.daemon_client import open_connection
+
+    stdio, null = detached_stdio(terminals)
+    try:
+        connection = open_connection(lxcpath)
+        try:
+            connection.send(request, stdio)
+            final_reply(connection)
+        finally:
+            connection.close()
+    finally:
+        os.close(null)
+    return 0
+
+
+def _on_terminal(lxcpath: str, name: str, request: dict[str, object], terminals: list[int]) -> dict[str, object]:
+    """Run attached with a pty of the application's own in place of our terminals."""
+    from cli.console_session import open_fd_connection
+    from cli.execute_terminal import open_pty, proxy_until_done, replaced_stdio
+    from cli.requests import forward_signals
+
+    master, slave = open_pty(terminals)
+    try:
+        connection = open_fd_connection(lxcpath)
+        try:
+            forward_signals(connection, str(name))
+            try:
+                connection.send(request, replaced_stdio(terminals, slave))
+            finally:
+                os.close(slave)
+                slave = -1
+            return proxy_until_done(connection, master, terminals)
+        finally:
+            connection.close()
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
 
 
 PARSER = build_parser()

@@ -1,0 +1,105 @@
+"""lxc-execute on a terminal: the application gets a pty of its own, proxied to ours.
+
+Why: the application is the container's, and a terminal is shared input. Given the
+caller's terminal as stdin (the old way), container root could `ioctl(TIOCSTI)` a
+command line into it (container root keeps CAP_SYS_ADMIN, which TIOCSTI on a
+terminal that is not one's controlling terminal asks for), and the caller's shell
+ran it once lxc-execute returned. As lxc-attach does it, each of 0, 1, 2 that is a
+terminal is replaced by the slave of a new host pty (the others are passed as
+they are: `lxc-execute -- cmd > file` writes the file directly); the application
+makes that slave its controlling terminal (runtime.spawn.process.new_session), so
+an injection lands on its own terminal, job control works, and ^C typed by the
+user is the pty's own SIGINT. We proxy the pty (our terminal in raw mode only when
+stdin is the terminal; window size copied at once and on SIGWINCH) until the
+daemon's final reply. The slave starts with the caller's terminal modes.
+
+With -d nobody is left to proxy: the terminals are replaced by /dev/null.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import termios
+
+from runtime import ptys
+from runtime.daemon_client import DaemonUnavailable
+from runtime.errors import LxcError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the plain paths (-d, no terminal) need neither it nor cli.terminal
+    from cli.console_session import FdConnection
+
+
+def terminal_fds() -> list[int]:
+    """Which of our stdin, stdout and stderr are terminals."""
+    found = []
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd):
+                found.append(fd)
+        except OSError:
+            pass
+    return found
+
+
+def open_pty(terminals: list[int]) -> tuple[int, int]:
+    """A host pty for the application: (master, slave), the slave with the modes and
+    size of the caller's terminal."""
+    try:
+        master, slave = ptys.open_pair("/dev/ptmx")
+    except OSError as err:
+        raise LxcError(f"Failed to allocate a pseudo terminal: {err.strerror}") from None
+    try:
+        termios.tcsetattr(slave, termios.TCSANOW, termios.tcgetattr(terminals[0]))
+    except termios.error:
+        pass  # the pty's own defaults will do
+    size = ptys.get_winsize(terminals[0])
+    if size is not None and size[0] > 0 and size[1] > 0:
+        ptys.set_winsize(master, *size)
+    return master, slave
+
+
+def replaced_stdio(terminals: list[int], replacement: int) -> tuple[int, int, int]:
+    """0, 1, 2 with each terminal among them replaced."""
+    return tuple(replacement if fd in terminals else fd for fd in (0, 1, 2))  # type: ignore[return-value]
+
+
+def detached_stdio(terminals: list[int]) -> tuple[tuple[int, int, int], int]:
+    """For -d: the stdio to pass (terminals -> /dev/null) and the /dev/null fd to close."""
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    return replaced_stdio(terminals, null), null
+
+
+def proxy_until_done(connection: FdConnection, master: int, terminals: list[int]) -> dict[str, object]:
+    """Proxy the application's pty to our terminal until the daemon's final reply."""
+    from cli.terminal import Proxy, RawTerminal
+
+    final: dict[str, object] = {}
+
+    def on_watch(_fd: int) -> bool:
+        while True:
+            try:
+                message = connection.receive()
+            except DaemonUnavailable as err:
+                final.update({"ok": False, "error": str(err), "exit_code": 1})
+                return True
+            if "ok" in message:
+                final.update(message)
+                return True
+            if not connection.has_pending():
+                return False
+
+    term_in = 0 if 0 in terminals else None
+    term_out = next(fd for fd in (1, 2, 0) if fd in terminals)
+    proxy = Proxy(
+        term_in=term_in, term_out=term_out, remote=master, watch=(connection.sock.fileno(),),
+        on_watch=on_watch, on_resize=lambda rows, cols: ptys.set_winsize(master, rows, cols),
+    )  # fmt: skip
+    with RawTerminal(term_in):
+        proxy.run()
+        proxy.drain_remote(idle=0.05)
+    if not final.get("ok", False):
+        raise LxcError(str(final.get("error")), exit_code=int(final.get("exit_code") or 1))  # type: ignore[call-overload]
+    return final
