@@ -471,7 +471,7 @@ def _proxy_and_wait(pid: int, master: int, terminals: list[int], options: Option
     try:
         # Raw mode on the terminal we read, else on the one we write (as LXC does):
         # the container's pty already turned \n into \r\n.
-        with RawTerminal(term_in if term_in is not None else term_out):
+        with RawTerminal(term_in if term_in is not None else term_out, flush_input=True):
             proxy.run()
     finally:
         if log_fd is not None:
@@ -551,8 +551,14 @@ def _enter_and_fork(
         except OSError as err:
             _say(target.name, f"Failed to attach to the namespaces of {target.pid}: {err.strerror}")
             return 1
+    # -R without the mount namespace: a private copy of ours, with the /sys of the
+    # joined network namespace; /proc needs the pid namespace to be the mounter's
+    # own, so the attached process mounts it (and switches ids only then).
+    remount_proc = options.remount and "mnt" not in joins and "pid" in joins
     if options.remount and "mnt" not in joins:
-        _remount_proc_sys(joins)
+        _private_mounts()
+        if "net" in joins:
+            _remount("/sys", "sysfs")
     if "mnt" in joins:
         try:
             os.chdir(prepared.cwd or "/")
@@ -579,18 +585,9 @@ def _enter_and_fork(
             _say(target.name, f"Failed to attach to the pid namespace of {target.pid}: {err.strerror}")
             return 1
     os.close(pidfd)
-    try:
-        os.setgroups([])
-    except OSError:
-        pass  # not root here, or a user namespace that denies setgroups
-    try:
-        os.setresgid(gid, gid, gid)
-        os.setresuid(uid, uid, uid)
-    except OSError as err:
-        _say(target.name, f"Failed to switch to uid {uid}, gid {gid}: {err.strerror}")
+    ids = (uid, gid, target.no_new_privs)
+    if not remount_proc and not _switch_ids(target.name, *ids):
         return 1
-    if target.no_new_privs:
-        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     linux.prctl(linux.PR_SET_DUMPABLE, 0)  # again: a change of ids or user namespace resets it
     try:
         pid = os.fork()
@@ -598,16 +595,28 @@ def _enter_and_fork(
         _say(target.name, f"Failed to create the attached process: {err.strerror}")
         return 1
     if pid == 0:
-        _attached(target.name, report, slave, terminals, argv, prepared.env)  # never returns
+        late_ids = ids if remount_proc else None
+        _attached(target.name, report, slave, terminals, argv, prepared.env, late_ids)  # never returns
     os.write(report, b"%d" % pid)
     return 0
 
 
-def _attached(name: str, report: int, slave: int, terminals: list[int], argv: list[str], env: dict[str, str]) -> None:
-    """The attached process, visible in the container: as little as possible before exec."""
+def _attached(
+    name: str, report: int, slave: int, terminals: list[int], argv: list[str], env: dict[str, str],
+    late_ids: tuple[int, int, bool] | None,
+) -> None:  # fmt: skip
+    """The attached process, visible in the container: as little as possible before exec.
+
+    `late_ids`: -R with the pid namespace (see _enter_and_fork): /proc first, then ids.
+    """
     code = 1
     try:
         os.close(report)
+        if late_ids is not None:
+            _remount("/proc", "proc")
+            if not _switch_ids(name, *late_ids):
+                return
+            linux.prctl(linux.PR_SET_DUMPABLE, 0)
         if slave >= 0:
             import fcntl  # loaded before the fork: a lookup in sys.modules
 
@@ -628,6 +637,23 @@ def _attached(name: str, report: int, slave: int, terminals: list[int], argv: li
         _say(name, str(err) or type(err).__name__)
     finally:
         os._exit(code)
+
+
+def _switch_ids(name: str, uid: int, gid: int, no_new_privs: bool) -> bool:
+    """The attached process's ids (and lxc.no_new_privs); False (said) when refused."""
+    try:
+        os.setgroups([])
+    except OSError:
+        pass  # not root here, or a user namespace that denies setgroups
+    try:
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except OSError as err:
+        _say(name, f"Failed to switch to uid {uid}, gid {gid}: {err.strerror}")
+        return False
+    if no_new_privs:
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    return True
 
 
 def _close_all_but(keep: set[int]) -> None:
@@ -738,16 +764,16 @@ def _user_shell(uid: int) -> str:
     return "/bin/sh"
 
 
-def _remount_proc_sys(joins: set[str]) -> None:
-    """-R: a private mount namespace with /proc (and /sys) of the joined namespaces."""
+def _private_mounts() -> None:
+    """-R: a private mount namespace (a copy of ours that gets no mounts back)."""
     linux.unshare(linux.CLONE_NEWNS)
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_SLAVE)
-    for target, fstype, wanted in (("/proc", "proc", "pid"), ("/sys", "sysfs", "net")):
-        if wanted not in joins:
-            continue
-        try:
-            linux.umount2(target, linux.MNT_DETACH)
-        except OSError:
-            pass
-        linux.mount(fstype, target, fstype, linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
 
+
+def _remount(target: str, fstype: str) -> None:
+    """-R: a fresh /proc or /sys, of the namespaces the caller is in."""
+    try:
+        linux.umount2(target, linux.MNT_DETACH)
+    except OSError:
+        pass
+    linux.mount(fstype, target, fstype, linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)

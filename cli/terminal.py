@@ -57,10 +57,16 @@ def escape_letter(code: int) -> str:
 
 
 class RawTerminal:
-    """Put a terminal in raw mode for the duration of a `with` block, then restore it."""
+    """Put a terminal in raw mode for the duration of a `with` block, then restore it.
 
-    def __init__(self, fd: int | None) -> None:
+    flush_input: discard what was typed before (see `__enter__`), as LXC does for
+    lxc-attach. Off by default: lxc-console prints its banner before going raw,
+    and what the user types after the banner must reach the console.
+    """
+
+    def __init__(self, fd: int | None, *, flush_input: bool = False) -> None:
         self.fd = fd
+        self.flush_input = flush_input
         self._saved: list[object] | None = None
 
     def __enter__(self) -> RawTerminal:
@@ -74,7 +80,8 @@ class RawTerminal:
                 # ends) into a NUL byte, which the far end would echo as `^@`.
                 # Discard it, as LXC does (TCSAFLUSH); flushing after the switch
                 # leaves no window in which one more EOF could turn into a NUL.
-                termios.tcflush(self.fd, termios.TCIFLUSH)
+                if self.flush_input:
+                    termios.tcflush(self.fd, termios.TCIFLUSH)
             except termios.error:
                 self._saved = None
         return self

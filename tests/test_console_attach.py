@@ -365,6 +365,18 @@ def test_attach_uts_namespace_only(runtime: Cli, running: str) -> None:
     assert mnt == os.readlink("/proc/self/ns/mnt")  # still on the host's filesystem
 
 
+def test_attach_remount_proc_and_sys(runtime: Cli, running: str) -> None:
+    """-R with -s: our filesystem, with the /proc and /sys of the joined namespaces."""
+    script = 'echo "$$"; ls /proc | grep -c "^[0-9]"; ls /sys/class/net; id -u; readlink /proc/self/ns/mnt'
+    result = runtime("lxc-attach", "-n", running, "-s", "PID|NETWORK", "-R", "-u", "1000", "--", "sh", "-c", script)
+    assert result.returncode == 0, result.stderr
+    pid, count, *rest = result.stdout.split()
+    *nets, uid, mnt = rest
+    assert int(pid) < 1000 and int(count) < 20  # the container's pids only
+    assert nets == ["lo"] and uid == "1000"
+    assert mnt != os.readlink("/proc/self/ns/mnt")  # a private copy of ours
+
+
 def test_attach_uid_and_gid(runtime: Cli, running: str) -> None:
     result = runtime("lxc-attach", "-n", running, "-u", "1000", "-g", "1001", "--", "sh", "-c", "id -u; id -g")
     assert result.returncode == 0, result.stderr
