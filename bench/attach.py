@@ -13,7 +13,7 @@ that joins the container outside its pid namespace, then the attached process),
 two setns calls, and moving the helper into the container's cgroups, whose first
 write costs the kernel an RCU grace period (cgroup_threadgroup_rwsem). The helper
 (security: nothing of the host is visible in the container) cost nothing
-measurable: 29.8 ms before, 29.9 ms after, medians of 60 alternated runs.
+measurable: 27.9 ms before, 25.9 ms after (medians of 80 alternated runs).
 
 Run: `.venv/bin/python bench/attach.py [-n RUNS]` as root (under
 `python -m runtime.subreaper --` on machines whose pid 1 does not reap).
