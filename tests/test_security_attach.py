@@ -144,6 +144,20 @@ def test_attached_process_holds_only_its_stdio_and_the_container(
     assert ppid.split() == ["PPid:", "0"]  # its parent (lxc-attach) is outside
 
 
+def test_attached_process_on_a_terminal_holds_only_the_containers_pty(runtime: Cli, running: str) -> None:
+    # The glob's own directory fd is closed by the time readlink looks at it.
+    loop = "'for f in /proc/$$/fd/*; do readlink $f; done; true'"
+    command = " ".join(attach_argv(runtime, running, "--", "sh", "-c", loop))
+    result = subprocess.run(
+        ["script", "-qec", command, "/dev/null"], env=runtime.env, stdin=subprocess.DEVNULL,
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result
+    links = result.stdout.decode().split()
+    assert len(links) == 3 and len(set(links)) == 1, links
+    assert links[0].startswith("/dev/pts/")  # a pty of the container's own devpts
+
+
 def script_attach(
     runtime: Cli, name: str, redirect: str, tmp_path: Path
 ) -> subprocess.CompletedProcess[bytes]:
