@@ -69,10 +69,8 @@ class AsyncBus(BusEndpoint):
     ) -> AsyncSubscription:
         """A subscription (connected on first use); InvalidFilter at once if the filter is bad."""
         flt = Filter(regex, states)
-        request = Subscribe(
-            regex, None if flt.states is None else sorted(flt.states), since, since_time
-        )
-        subscription = AsyncSubscription(self, request, reconnect=reconnect)
+        request = Subscribe.for_filter(flt, since, since_time)
+        subscription = AsyncSubscription(self, request, flt, reconnect=reconnect)
         self._subscriptions.add(subscription)
         return subscription
 
@@ -102,10 +100,18 @@ async def open_bus(
 class AsyncSubscription:
     """An async iterator of bus messages that survives reconnects."""
 
-    def __init__(self, bus: AsyncBus, request: Subscribe, *, reconnect: bool = True) -> None:
+    def __init__(
+        self,
+        bus: AsyncBus,
+        request: Subscribe,
+        flt: Filter | None = None,
+        *,
+        reconnect: bool = True,
+    ) -> None:
         self.bus = bus
         self.reconnect = reconnect
-        self.state = SubscriberState(request)
+        #: Also applies the regex, in this process (the server never runs it).
+        self.state = SubscriberState(request, flt)
         self._stream: trio.SocketStream | None = None
         self._decoder = Decoder()
         self._pending: deque[Message] = deque()

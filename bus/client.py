@@ -5,7 +5,9 @@
         for event in events:
             ...
 
-A subscription is an iterator of protocol messages: the replay (if `since` was
+The regex is matched here, in the subscriber's process (the server sends events
+by exact names or all of them; see bus.protocol). A subscription is an iterator
+of protocol messages: the replay (if `since` was
 given), one `SnapshotItem` per matching container, `Synced`, then live events.
 When the connection is lost (the daemon restarted, or this subscriber fell behind
 and got `overflow`), it reconnects with backoff, asks for a replay since the last
@@ -89,14 +91,9 @@ class BusClient(BusEndpoint):
         `since_time` those published at or after that Unix time.
         """
         flt = Filter(regex, states)  # the errors belong to the caller, before any IO
-        request = Subscribe(
-            regex,
-            None if flt.states is None else sorted(flt.states),
-            since,
-            since_time,
-        )
+        request = Subscribe.for_filter(flt, since, since_time)
         deadline = None if timeout is None else _now() + timeout
-        return Subscription(self, request, deadline=deadline, reconnect=reconnect)
+        return Subscription(self, request, flt, deadline=deadline, reconnect=reconnect)
 
 
 class Subscription:
@@ -106,6 +103,7 @@ class Subscription:
         self,
         client: BusClient,
         request: Subscribe,
+        flt: Filter | None = None,
         *,
         deadline: float | None = None,
         reconnect: bool = True,
@@ -115,8 +113,9 @@ class Subscription:
         #: Monotonic time after which iteration raises BusTimeout (None: never).
         self.deadline = deadline
         self.reconnect = reconnect
-        #: Epoch and last sequence number seen, and whether the live phase was reached.
-        self.state = SubscriberState(request)
+        #: Epoch and last sequence number seen, whether the live phase was reached, and
+        #: the regex filter, applied here (the server never runs it).
+        self.state = SubscriberState(request, flt)
         self._sock: _socket.socket | None = None
         self._decoder = Decoder()
         self._pending: deque[Message] = deque()

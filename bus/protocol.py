@@ -6,11 +6,12 @@ protocol free of sockets lets each adapter stay small and lets the tests drive t
 protocol without any IO. Standard library only, and no `typing`/`dataclasses`
 import, because the client commands load this module at start-up.
 
-Wire format: JSON lines. Every line is one JSON object with `"v": 1` (the protocol
-version) and `"type"`; a version other than 1 is refused. Messages:
+Wire format: JSON lines. Every line is one JSON object with `"v": 2` (the protocol
+version) and `"type"`; another version is refused. A line is at most MAX_LINE bytes
+and nests at most bus.jsonlimit.MAX_DEPTH levels. Messages:
 
 client -> server (once, first line of a connection)
-  subscribe  {regex, states: [STATE...] | null, since: SEQ | null,
+  subscribe  {names: [NAME...] | null, states: [STATE...] | null, since: SEQ | null,
               since_time: UNIX-TIME | null, epoch: STR | null}
 
 server -> client
@@ -32,6 +33,14 @@ the figure LXC prints: the exit code, or 128+N for an init killed by signal N
 the status is unknown (the init died while no daemon ran, and no process of ours
 reaped it); `status` is then 0 and the line says `exited with status [unknown]`.
 
+Who filters (version 2): the server sends every event of the names asked for
+(`names`, exact names; null: all names), narrowed by `states`; it never compiles
+or runs a subscriber's regex, so a pattern that backtracks for days costs only the
+subscriber that gave it. The client matches its regex itself (`Filter`, applied by
+`SubscriberState`); a regex that is a plain list of names (`foo|bar`, or
+`re.escape(name)`) is also sent as `names`, so `lxc-wait` receives only its own
+container's events. Version 1 sent the regex to the server.
+
 Unknown message types decode to `UnknownMessage` rather than failing, so a
 newer server can add a type without breaking older clients; an existing type's
 meaning never changes.
@@ -46,11 +55,13 @@ from __future__ import annotations
 import json
 import re
 
+from bus.jsonlimit import loads as _loads_bounded
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: `typing` costs the client commands at start-up
     from collections.abc import Iterable
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 #: A longer line is refused: no legitimate message comes near it.
 MAX_LINE = 64 * 1024
 
@@ -118,17 +129,28 @@ def parse_states(text: str) -> frozenset[str]:
     return frozenset(check_state(part) for part in text.split("|"))
 
 
+#: An alternative that is a plain name: ordinary characters, or escaped punctuation
+#: (`re.escape` output). Each character has one reading, so matching is linear.
+_LITERAL = r"(?:[^\\.^$*+?{}\[\]|()]|\\[^0-9A-Za-z])+"
+_LITERAL_LIST = re.compile(rf"{_LITERAL}(?:\|{_LITERAL})*")
+_LITERAL_ALTERNATIVE = re.compile(_LITERAL)
+_UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
+#: Names whose match result a Filter remembers (there are few names; bounded anyway).
+_CACHE_SIZE = 4096
+
+
 class Filter:
     """Which events a subscriber wants: names matching a regex, optionally only some states.
 
-    The regex must match the whole name: `foo|bar` means `^(foo|bar)$` and does not
-    match `foobaz` (LXC builds `^foo|bar$`, which does). The regex is compiled as
-    given, so an unbalanced one is an error rather than being silently wrapped.
-    The state set, when given, narrows `state` events and snapshot items; exit,
-    created and destroyed events are filtered by name only.
+    Used in the subscriber's own process, never in the server (see the module
+    docstring). The regex must match the whole name: `foo|bar` means `^(foo|bar)$`
+    and does not match `foobaz` (LXC builds `^foo|bar$`, which does). The regex is
+    compiled as given, so an unbalanced one is an error rather than being silently
+    wrapped. The state set, when given, narrows `state` events and snapshot items;
+    exit, created and destroyed events are filtered by name only.
     """
 
-    __slots__ = ("regex", "states", "_pattern")
+    __slots__ = ("regex", "states", "_pattern", "_cache")
 
     def __init__(self, regex: str = ".*", states: Iterable[str] | None = None) -> None:
         if not isinstance(regex, str):
@@ -137,7 +159,11 @@ class Filter:
             self._pattern = re.compile(regex)
         except re.error as err:
             raise InvalidFilter(f"invalid regex '{regex}': {err}") from None
+        except (RecursionError, OverflowError, MemoryError, ValueError):
+            # Thousands of nested groups exhaust the compiler's recursion.
+            raise InvalidFilter(f"invalid regex '{_shorten(regex)}': too complex") from None
         self.regex = regex
+        self._cache: dict[str, bool] = {}
         if states is None:
             self.states: frozenset[str] | None = None
         else:
@@ -145,8 +171,23 @@ class Filter:
                 raise InvalidFilter("states must be a list of state names, not a string")
             self.states = frozenset(check_state(s) for s in states)
 
+    def exact_names(self) -> list[str] | None:
+        """The names the regex matches when it is a plain list of them, else None."""
+        regex = self.regex
+        if _LITERAL_LIST.fullmatch(regex) is None:
+            return None
+        return sorted(
+            {_UNESCAPE.sub(r"\1", m.group()) for m in _LITERAL_ALTERNATIVE.finditer(regex)}
+        )
+
     def matches_name(self, name: str) -> bool:
-        return self._pattern.fullmatch(name) is not None
+        cache = self._cache
+        ok = cache.get(name)
+        if ok is None:
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            ok = cache[name] = self._pattern.fullmatch(name) is not None
+        return ok
 
     def matches_state(self, state: str) -> bool:
         return self.states is None or state in self.states
@@ -162,6 +203,33 @@ class Filter:
     def __repr__(self) -> str:
         states = sorted(self.states) if self.states is not None else None
         return f"Filter({self.regex!r}, {states!r})"
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
+class Selection:
+    """What the server sends a subscriber: exact names (or all) and states (or all).
+
+    Set lookups only: the server never runs a subscriber's regex.
+    """
+
+    __slots__ = ("names", "states")
+
+    def __init__(self, names: Iterable[str] | None = None, states: Iterable[str] | None = None) -> None:
+        self.names = None if names is None else frozenset(names)
+        self.states = None if states is None else frozenset(check_state(s) for s in states)
+
+    def wants(self, name: str, state: str | None) -> bool:
+        """Whether an event about `name` (a `state` event when state is given) goes out."""
+        if self.names is not None and name not in self.names:
+            return False
+        return state is None or self.states is None or state in self.states
+
+    def matches(self, message: Message) -> bool:
+        name = getattr(message, "name", None)
+        return name is not None and self.wants(name, getattr(message, "state", None))
 
 
 # --------------------------------------------------------------------------- LXC's lines
@@ -231,7 +299,9 @@ class Message:
                 if default is _REQUIRED:
                     raise BusProtocolError(f"'{cls.TYPE}' message without field '{name}'")
                 value = default
-            elif type(value) not in types:
+            elif type(value) not in types or (
+                type(value) is list and not all(type(item) is str for item in value)
+            ):
                 raise BusProtocolError(f"field '{name}' must be {what}")
             kwargs[name] = value
         return cls(**kwargs)
@@ -262,12 +332,12 @@ class Message:
 
 
 class Subscribe(Message):
-    """The one request: which events to receive, and from where to replay."""
+    """The one request: which names and states to receive, and from where to replay."""
 
-    __slots__ = ("regex", "states", "since", "since_time", "epoch")
+    __slots__ = ("names", "states", "since", "since_time", "epoch")
     TYPE = "subscribe"
     FIELDS = (
-        ("regex", _STR, ".*"),
+        ("names", _OPT_STR_LIST, None),
         ("states", _OPT_STR_LIST, None),
         ("since", _OPT_INT, None),
         ("since_time", _OPT_NUM, None),
@@ -276,13 +346,13 @@ class Subscribe(Message):
 
     def __init__(
         self,
-        regex: str = ".*",
+        names: list[str] | None = None,
         states: list[str] | None = None,
         since: int | None = None,
         since_time: float | None = None,
         epoch: str | None = None,
     ) -> None:
-        self.regex = regex
+        self.names = None if names is None else sorted(names)
         self.states = None if states is None else sorted(states)
         self.since = since
         self.since_time = since_time
@@ -292,13 +362,25 @@ class Subscribe(Message):
     def from_wire(cls, data: dict[str, object]) -> Message:
         message = super().from_wire(data)
         assert isinstance(message, Subscribe)
-        if message.states is not None and not all(type(s) is str for s in message.states):
-            raise BusProtocolError("field 'states' must be a list of strings or null")
+        since_time = message.since_time
+        if since_time is not None and since_time != since_time:  # NaN never compares
+            raise BusProtocolError("field 'since_time' must be a number, not NaN")
         return message
 
-    def filter(self) -> Filter:
-        """The Filter this request asks for; InvalidFilter/InvalidState if it is bad."""
-        return Filter(self.regex, self.states)
+    def selection(self) -> Selection:
+        """What the server sends for this request; InvalidState if a state is unknown."""
+        return Selection(self.names, self.states)
+
+    @classmethod
+    def for_filter(
+        cls,
+        flt: Filter,
+        since: int | None = None,
+        since_time: float | None = None,
+    ) -> Subscribe:
+        """The request a client sends for a Filter it applies itself."""
+        states = None if flt.states is None else sorted(flt.states)
+        return cls(flt.exact_names(), states, since, since_time)
 
 
 class Event(Message):
@@ -513,7 +595,6 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 }
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
-_decode_json = json.JSONDecoder().decode
 
 
 def encode(message: Message) -> bytes:
@@ -526,8 +607,8 @@ def encode(message: Message) -> bytes:
 def decode_line(line: bytes) -> Message:
     """One wire line (without its newline) -> a message; BusProtocolError if it is bad."""
     try:
-        data = _decode_json(line.decode())
-    except ValueError as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        data = _loads_bounded(line)
+    except ValueError as err:  # UnicodeDecodeError, JSONDecodeError, JsonLimitError
         raise BusProtocolError(f"a line that is not JSON: {err}") from None
     if not isinstance(data, dict):
         raise BusProtocolError("a line that is not a JSON object")
@@ -594,14 +675,18 @@ class SubscriberState:
     """A subscriber's bookkeeping, shared by the blocking and the async client (sans IO).
 
     It remembers the server's epoch and the last sequence number seen, so that a
-    reconnect can ask for a replay of exactly what was missed, and it sorts incoming
-    messages into "deliver", "the connection is lost" (overflow) and "refused".
+    reconnect can ask for a replay of exactly what was missed; it applies the
+    subscriber's own Filter (the server only narrows by exact names and states);
+    and it sorts incoming messages into "deliver", "the connection is lost"
+    (overflow) and "refused".
     """
 
-    __slots__ = ("request", "epoch", "last_seq", "synced")
+    __slots__ = ("request", "filter", "epoch", "last_seq", "synced")
 
-    def __init__(self, request: Subscribe) -> None:
+    def __init__(self, request: Subscribe, flt: Filter | None = None) -> None:
         self.request = request
+        #: Applied to events and snapshot items before they are delivered (None: all).
+        self.filter = flt
         self.epoch: str | None = None
         self.last_seq: int | None = None
         #: True between a `Synced` and the next loss of the connection.
@@ -612,16 +697,22 @@ class SubscriberState:
         base = self.request
         if self.last_seq is None:
             return base
-        return Subscribe(base.regex, base.states, self.last_seq, None, self.epoch)
+        return Subscribe(base.names, base.states, self.last_seq, None, self.epoch)
 
     def receive(self, messages: list[Message], deliver: list[Message]) -> bool:
         """Append the messages to deliver; False if the server dropped us (overflow).
 
         Raises BusRefused for an `error` message.
         """
+        flt = self.filter
         for message in messages:
             if isinstance(message, Event):
-                self.last_seq = message.seq
+                self.last_seq = message.seq  # seen, even when filtered out below
+                if flt is not None and not flt.matches(message):
+                    continue
+            elif isinstance(message, SnapshotItem):
+                if flt is not None and not flt.matches(message):
+                    continue
             elif isinstance(message, Synced):
                 self.epoch = message.epoch
                 self.last_seq = message.seq

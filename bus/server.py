@@ -29,12 +29,20 @@ so no event can fall between what the snapshot shows and what arrives live:
 Trio has no public Unix-socket listener, so the server binds a `trio.socket`
 itself (to a temporary name, chmod 0600, then renamed over the real path so a
 client never sees a half-made socket) and wraps it in `trio.SocketListener`.
-Only root or the server's own uid may subscribe (checked with SO_PEERCRED).
+
+Every connection is untrusted, and none may end the server: the peer's
+credentials are checked first (SO_PEERCRED: only root or the server's own uid),
+before one byte of it is decoded; its request line is bounded in size
+(protocol.MAX_LINE) and nesting (bus.jsonlimit) and must come within
+HANDSHAKE_TIMEOUT; the server only narrows by exact names and states and never
+runs a subscriber's regex (the client filters: see bus.protocol); and any other
+error in serving one connection is logged once and closes that connection only.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket as stdlib_socket
 import stat
@@ -46,6 +54,7 @@ from collections.abc import Callable, Mapping
 import trio
 
 from bus.protocol import (
+    MAX_LINE,
     BusError,
     BusProtocolError,
     CreatedEvent,
@@ -54,9 +63,9 @@ from bus.protocol import (
     Error,
     Event,
     ExitEvent,
-    Filter,
     InvalidFilter,
     Overflow,
+    Selection,
     SnapshotItem,
     StateEvent,
     Subscribe,
@@ -71,7 +80,11 @@ from bus.protocol import (
 HANDSHAKE_TIMEOUT = 10.0
 #: Most backlog bytes joined into one write when a subscriber catches up.
 WRITE_CHUNK = 256 * 1024
+#: How long a refused peer's unread request is drained so the refusal reaches it.
+REFUSAL_LINGER = 1.0
 _ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+
+log = logging.getLogger("trio-lxc.bus")
 
 
 class BusAddressInUse(BusError, OSError):
@@ -82,10 +95,10 @@ SnapshotSource = Callable[[], Mapping[str, str]]
 
 
 class _Subscriber:
-    """One connected subscriber: its filter, its socket and its backlog of unsent bytes."""
+    """One connected subscriber: what it asked for, its socket and its backlog of unsent bytes."""
 
     __slots__ = (
-        "filter",
+        "selection",
         "fd",
         "backlog",
         "limit",
@@ -93,11 +106,10 @@ class _Subscriber:
         "scope",
         "overflowed",
         "gone",
-        "_name_ok",
     )
 
-    def __init__(self, flt: Filter, fd: int, limit: int) -> None:
-        self.filter = flt
+    def __init__(self, selection: Selection, fd: int, limit: int) -> None:
+        self.selection = selection
         self.fd = fd
         #: Encoded events not yet written (the socket was full), oldest first.
         self.backlog: deque[bytes] = deque()
@@ -107,15 +119,6 @@ class _Subscriber:
         self.overflowed = False
         #: Unregistered: never write to `fd` again (its number may be reused).
         self.gone = False
-        # Whether each name matches: a regex per event per subscriber would dominate
-        # the cost of publishing, and there are few names.
-        self._name_ok: dict[str, bool] = {}
-
-    def wants(self, name: str, state: str | None) -> bool:
-        ok = self._name_ok.get(name)
-        if ok is None:
-            ok = self._name_ok[name] = self.filter.matches_name(name)
-        return ok and (state is None or self.filter.matches_state(state))
 
     def deliver(self, data: bytes) -> bool:
         """Write or queue one event without blocking; False if this subscriber must go."""
@@ -272,7 +275,7 @@ class BusServer:
         ring.append((event, data))
         dropped: list[_Subscriber] | None = None
         for sub in self._subscribers:
-            if sub.wants(name, state) and not sub.deliver(data):
+            if sub.selection.wants(name, state) and not sub.deliver(data):
                 dropped = [sub] if dropped is None else [*dropped, sub]
         if dropped:
             for sub in dropped:
@@ -289,7 +292,7 @@ class BusServer:
 
     # ------------------------------------------------------------------ subscribing
 
-    def _register(self, request: Subscribe, flt: Filter, fd: int) -> _Subscriber:
+    def _register(self, request: Subscribe, flt: Selection, fd: int) -> _Subscriber:
         """Replay, snapshot, `synced` and the subscriber's registration, in one step with no await.
 
         The initial block goes first in the backlog, so live events queue behind it.
@@ -300,7 +303,7 @@ class BusServer:
             replay_complete = self._replay(request, flt, parts)
         lxcpath = self.lxcpath
         for name, state in sorted(self.snapshot().items()):
-            if flt.matches_name(name) and flt.matches_state(state):
+            if flt.wants(name, state):
                 parts.append(encode(SnapshotItem(name, state, lxcpath)))
         parts.append(encode(Synced(self._seq, self.epoch, replay_complete)))
         sub = _Subscriber(flt, fd, self.queue_size)
@@ -308,7 +311,7 @@ class BusServer:
         self._subscribers.add(sub)
         return sub
 
-    def _replay(self, request: Subscribe, flt: Filter, parts: list[bytes]) -> bool:
+    def _replay(self, request: Subscribe, flt: Selection, parts: list[bytes]) -> bool:
         """Append the ring's matching events since the requested point; True if none is missing."""
         if request.epoch is not None and request.epoch != self.epoch:
             # Another server's numbering: a client back after a daemon restart. Only
@@ -420,35 +423,37 @@ class BusServer:
             nursery.start_soon(self._handle, stream)
 
     async def _handle(self, stream: trio.SocketStream) -> None:
+        """Serve one connection; whatever goes wrong with it ends it, never the server."""
         try:
             async with stream:
                 await self._serve_subscriber(stream)
         except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # the subscriber went away; nothing to tell anyone
+        except* Exception:
+            log.exception("bus connection failed")
 
     async def _serve_subscriber(self, stream: trio.SocketStream) -> None:
+        # Credentials first: nothing a stranger sends is ever decoded.
+        refusal = _peer_refusal(stream)
+        if refusal is not None:
+            await _refuse(stream, refusal)
+            return
         decoder = Decoder()
         request = None
         with trio.move_on_after(HANDSHAKE_TIMEOUT):
             try:
                 request = await _read_request(stream, decoder)
             except BusProtocolError as err:
-                await _send_error(stream, str(err))
+                await _refuse(stream, str(err))
                 return
         if not isinstance(request, Subscribe):
             return  # timed out or closed before subscribing
-        # Checked after the request is read, so that the client, which sends it at
-        # once, reads the refusal instead of a broken pipe.
-        refusal = _peer_refusal(stream)
-        if refusal is not None:
-            await _send_error(stream, refusal)
-            return
         try:
-            flt = request.filter()
+            selection = request.selection()
         except InvalidFilter as err:
             await _send_error(stream, str(err))
             return
-        sub = self._register(request, flt, stream.socket.fileno())
+        sub = self._register(request, selection, stream.socket.fileno())
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_cancel_on_eof, stream, nursery.cancel_scope)
@@ -531,6 +536,27 @@ async def _read_request(stream: trio.SocketStream, decoder: Decoder) -> object:
 async def _send_error(stream: trio.SocketStream, message: str) -> None:
     with trio.move_on_after(1.0):
         await stream.send_all(encode(Error(message)))
+
+
+async def _refuse(stream: trio.SocketStream, message: str) -> None:
+    """Send an error, then read and drop what the peer still sends, for a while.
+
+    The client sends its request at once; closing with that unread would reset the
+    connection, and the client would see a broken pipe instead of the reason.
+    Nothing read here is decoded, and at most MAX_LINE bytes are taken.
+    """
+    await _send_error(stream, message)
+    with trio.move_on_after(REFUSAL_LINGER):
+        try:
+            await stream.send_eof()
+            left = MAX_LINE
+            while left > 0:
+                data = await stream.receive_some(min(left, 65536))
+                if not data:
+                    break
+                left -= len(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
 
 
 async def _cancel_on_eof(stream: trio.SocketStream, scope: trio.CancelScope) -> None:

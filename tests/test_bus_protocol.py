@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bus.jsonlimit import depth_exceeds
 from bus.protocol import (
     MAX_LINE,
+    PROTOCOL_VERSION,
     VALID_STATES,
     BusProtocolError,
     BusRefused,
@@ -38,7 +41,7 @@ from bus.protocol import (
 )
 
 SAMPLES = [
-    Subscribe("foo|bar", ["RUNNING", "STOPPED"], 7, None, "e1"),
+    Subscribe(["foo", "bar"], ["RUNNING", "STOPPED"], 7, None, "e1"),
     Subscribe(),
     StateEvent(1, 1700000000.25, "foo", "RUNNING", "/var/lib/lxc"),
     ExitEvent(2, 1700000001.5, "foo", 137, None, 9, "/var/lib/lxc"),
@@ -58,7 +61,7 @@ def test_encode_decode_round_trip(message) -> None:
     data = encode(message)
     assert data.endswith(b"\n") and data.count(b"\n") == 1
     wire = json.loads(data)
-    assert wire["v"] == 1 and wire["type"] == message.TYPE
+    assert wire["v"] == PROTOCOL_VERSION == 2 and wire["type"] == message.TYPE
     assert decode_line(data[:-1]) == message
 
 
@@ -128,12 +131,16 @@ def test_truncated_stream_at_eof_is_an_error() -> None:
         (b"not json", "not JSON"),
         (b"[1, 2]", "not a JSON object"),
         (b'{"type": "state"}', "version None"),
-        (b'{"v": 2, "type": "state"}', "version 2"),
-        (b'{"v": 1}', "without a 'type'"),
-        (b'{"v": 1, "type": "state", "seq": 1, "time": 1.0, "name": "a"}', "field 'state'"),
-        (b'{"v": 1, "type": "state", "seq": "1", "time": 1, "name": "a", "state": "X"}', "'seq'"),
-        (b'{"v": 1, "type": "subscribe", "states": "RUNNING"}', "'states'"),
-        (b'{"v": 1, "type": "synced", "seq": true, "epoch": "e"}', "'seq'"),
+        (b'{"v": 1, "type": "subscribe", "regex": ".*"}', "version 1"),
+        (b'{"v": 2}', "without a 'type'"),
+        (b'{"v": 2, "type": "state", "seq": 1, "time": 1.0, "name": "a"}', "field 'state'"),
+        (b'{"v": 2, "type": "state", "seq": "1", "time": 1, "name": "a", "state": "X"}', "'seq'"),
+        (b'{"v": 2, "type": "subscribe", "states": "RUNNING"}', "'states'"),
+        (b'{"v": 2, "type": "subscribe", "names": ["a", 1]}', "'names'"),
+        (b'{"v": 2, "type": "subscribe", "since_time": NaN}', "'since_time'"),
+        (b'{"v": 2, "type": "synced", "seq": true, "epoch": "e"}', "'seq'"),
+        (b"[" * 60_000, "nested deeper"),
+        (b'{"a":' * 30_000, "nested deeper"),
         (b"\xff\xfe", "not JSON"),
     ],
 )
@@ -143,7 +150,7 @@ def test_bad_lines_are_protocol_errors(line: bytes, reason: str) -> None:
 
 
 def test_unknown_type_is_kept_not_refused() -> None:
-    message = decode_line(b'{"v": 1, "type": "future", "x": 1}')
+    message = decode_line(b'{"v": 2, "type": "future", "x": 1}')
     assert isinstance(message, UnknownMessage)
     assert message.type == "future" and message.data["x"] == 1
 
@@ -208,10 +215,47 @@ def test_filter_states_narrow_state_events_and_snapshot_only() -> None:
     assert not flt.matches(ExitEvent(2, 1.0, "baz", 0, 0))
 
 
-def test_subscribe_filter_validates() -> None:
-    assert Subscribe("a|b", ["STOPPED"]).filter().matches_name("b")
+def test_subscribe_selection_validates_and_never_holds_a_regex() -> None:
+    selection = Subscribe(["a", "b"], ["STOPPED"]).selection()
+    assert selection.wants("b", "STOPPED") and selection.wants("a", None)
+    assert not selection.wants("b", "RUNNING") and not selection.wants("ab", None)
+    assert Subscribe().selection().wants("anything", "RUNNING")
     with pytest.raises(InvalidState):
-        Subscribe("a", ["NOPE"]).filter()
+        Subscribe(["a"], ["NOPE"]).selection()
+    assert "regex" not in Subscribe().to_wire()
+
+
+@pytest.mark.parametrize(
+    ("regex", "names"),
+    [
+        ("foo", ["foo"]),
+        ("foo|bar", ["bar", "foo"]),
+        (re.escape("my.ct-1"), ["my.ct-1"]),
+        (".*", None),
+        ("foo|", None),
+        ("fo+", None),
+        ("(a|aa)*b", None),
+        (r"a\d", None),
+    ],
+)
+def test_plain_names_are_sent_as_names(regex: str, names: list[str] | None) -> None:
+    flt = Filter(regex)
+    assert flt.exact_names() == names
+    assert Subscribe.for_filter(flt).names == names
+    for name in names or ():
+        assert flt.matches_name(name)
+
+
+def test_regex_too_deep_for_the_compiler_is_an_invalid_filter() -> None:
+    with pytest.raises(InvalidFilter, match="invalid regex"):
+        Filter("(" * 5000 + "a" + ")" * 5000)
+
+
+def test_depth_scan_skips_strings_and_bounds_nesting() -> None:
+    assert not depth_exceeds(b'{"regex": "' + b"[" * 1000 + b'"}')
+    assert not depth_exceeds(b'{"a": "\\"}' + b"[]" * 100)
+    assert depth_exceeds(b"[" * 33)
+    assert not depth_exceeds(b"[" * 32 + b"]" * 32)
 
 
 def test_parse_states() -> None:
@@ -248,14 +292,32 @@ def test_exit_status() -> None:
 
 
 def test_subscriber_state_tracks_seq_and_resubscribes_since() -> None:
-    state = SubscriberState(Subscribe("a", None))
-    assert state.resubscribe_request() == Subscribe("a", None)
+    state = SubscriberState(Subscribe(["a"], None))
+    assert state.resubscribe_request() == Subscribe(["a"], None)
     out: list = []
     assert state.receive([SnapshotItem("a", "STOPPED"), Synced(4, "ep")], out)
     assert state.synced and state.last_seq == 4
     assert state.receive([StateEvent(5, 1.0, "a", "STARTING")], out)
-    assert state.resubscribe_request() == Subscribe("a", None, 5, None, "ep")
+    assert state.resubscribe_request() == Subscribe(["a"], None, 5, None, "ep")
     assert not state.receive([StateEvent(6, 1.0, "a", "RUNNING"), Overflow("x")], out)
     assert [type(m) for m in out] == [SnapshotItem, Synced, StateEvent, StateEvent]
     with pytest.raises(BusRefused, match="nope"):
         state.receive([Error("nope")], out)
+
+
+def test_subscriber_state_applies_the_regex_but_counts_every_event() -> None:
+    state = SubscriberState(Subscribe(), Filter("web.*"))
+    out: list = []
+    state.receive(
+        [
+            SnapshotItem("web1", "RUNNING"),
+            SnapshotItem("db", "RUNNING"),
+            Synced(4, "ep"),
+            StateEvent(5, 1.0, "db", "STOPPING"),
+            StateEvent(6, 1.0, "web2", "STARTING"),
+            StateEvent(7, 1.0, "db", "STOPPED"),
+        ],
+        out,
+    )
+    assert [getattr(m, "name", None) for m in out] == ["web1", None, "web2"]
+    assert state.last_seq == 7  # a reconnect replays after the last event seen, shown or not

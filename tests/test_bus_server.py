@@ -6,6 +6,7 @@ when the test ends, whether it passed or not.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -19,11 +20,14 @@ from conftest import serving_bus
 from bus.aclient import open_bus
 from bus.client import BusClient, BusRefused, BusTimeout, Subscription, iter_many
 from bus.protocol import (
+    MAX_LINE,
+    PROTOCOL_VERSION,
     BusError,
     BusOverflow,
     Decoder,
     Error,
     ExitEvent,
+    InvalidFilter,
     Overflow,
     Reconnected,
     SnapshotItem,
@@ -104,11 +108,11 @@ async def test_refuses_to_replace_a_regular_file(bus_path) -> None:
     assert os.path.isfile(bus_path)
 
 
-async def test_invalid_regex_and_state_refused_with_reason(bus_path) -> None:
+async def test_invalid_state_refused_with_reason(bus_path) -> None:
     async with serving_bus(bus_path):
         for request, reason in [
-            (Subscribe("a("), "invalid regex 'a('"),
-            (Subscribe("a", ["BOGUS"]), "invalid state 'BOGUS'"),
+            (Subscribe(["a"], ["BOGUS"]), "invalid state 'BOGUS'"),
+            (Subscribe(None, ["running"]), "invalid state 'running'"),
         ]:
             stream = await raw_subscribe(bus_path, request)
             async with stream:
@@ -121,7 +125,7 @@ async def test_garbage_instead_of_subscribe_is_refused(bus_path) -> None:
     async with serving_bus(bus_path):
         stream = await trio.open_unix_socket(bus_path)
         async with stream:
-            await stream.send_all(b'{"v": 1, "type": "state"}\n')
+            await stream.send_all(b'{"v": %d, "type": "state"}\n' % PROTOCOL_VERSION)
             messages = await read_all(stream)
         assert isinstance(messages[0], Error) and "'state'" in messages[0].message
 
@@ -145,20 +149,106 @@ async def test_other_uid_is_refused(bus_path) -> None:
         path = os.path.join(directory, "bus.sock")
         async with serving_bus(path):
             os.chmod(path, 0o666)  # let the other uid reach the credential check
-            script = (
-                "import socket,sys\n"
-                "s=socket.socket(socket.AF_UNIX)\n"
-                f"s.connect({path!r})\n"
-                's.sendall(b\'{"v":1,"type":"subscribe","regex":".*"}\\n\')\n'
-                "sys.stdout.write(s.recv(4096).decode())\n"
-            )
-            result = await trio.run_process(
-                [python, "-c", script], user=65534, capture_stdout=True, check=False
-            )
-        assert b'"type":"error"' in result.stdout
-        assert b"permission denied: uid 65534" in result.stdout
+            results = []
+            # A valid request, and one that would break a decoder: neither is decoded.
+            for request in ('{"v":2,"type":"subscribe"}', "[" * 60_000):
+                script = (
+                    "import socket,sys\n"
+                    "s=socket.socket(socket.AF_UNIX)\n"
+                    f"s.connect({path!r})\n"
+                    f"s.sendall({request!r}.encode() + b'\\n')\n"
+                    "sys.stdout.write(s.recv(4096).decode())\n"
+                )
+                result = await trio.run_process(
+                    [python, "-c", script], user=65534, capture_stdout=True, check=False
+                )
+                results.append(result.stdout)
+            # And the server still serves its own uid.
+            stream = await raw_subscribe(path, Subscribe())
+            async with stream:
+                first = Decoder().feed(await stream.receive_some(65536))
+            assert isinstance(first[-1], Synced)
+        for stdout in results:
+            assert b'"type":"error"' in stdout
+            assert b"permission denied: uid 65534" in stdout
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_hostile_lines_end_only_their_connection(bus_path) -> None:
+    """A line nested 60,000 deep, one too long, or with wrong field types: each gets
+    an error (or a closed connection), and the server serves the next subscriber."""
+    hostile = [
+        (b"[" * 60_000 + b"\n", "nested deeper"),
+        (b'{"a":' * 12_000 + b"\n", "nested deeper"),
+        (b'{"v":2,"type":"subscribe","names":["a",1]}\n', "'names'"),
+        (b'{"v":2,"type":"subscribe","states":["RUNNING",[]]}\n', "'states'"),
+        (b'{"v":2,"type":"subscribe","since_time":NaN}\n', "'since_time'"),
+        (b" " * (MAX_LINE + 10), "longer than"),
+    ]
+    async with serving_bus(bus_path) as server:
+        for data, reason in hostile:
+            stream = await trio.open_unix_socket(bus_path)
+            async with stream:
+                await stream.send_all(data)
+                messages = await read_all(stream)
+            assert isinstance(messages[0], Error) and reason in messages[0].message, data[:40]
+        stream = await raw_subscribe(bus_path, Subscribe())
+        async with stream:
+            await wait_until(lambda: server.subscriber_count == 1)
+            server.publish_state("c1", "RUNNING")
+            decoder = Decoder()
+            got: list = []
+            while not any(isinstance(m, StateEvent) for m in got):
+                got.extend(decoder.feed(await stream.receive_some(65536)))
+        assert isinstance(got[0], Synced) and got[1] == StateEvent(1, got[1].time, "c1", "RUNNING")
+
+
+async def test_server_never_runs_a_subscribers_regex(bus_path) -> None:
+    """`(a|aa)*b` against 44 `a`s backtracks for many seconds. The server ignores a
+    `regex` field and sends the events; matching is the subscriber's own cost."""
+    evil = {"v": PROTOCOL_VERSION, "type": "subscribe", "regex": "(a|aa)*b"}
+    name = "a" * 44
+    async with serving_bus(bus_path, snapshot_source=lambda: {name: "STOPPED"}) as server:
+        stream = await trio.open_unix_socket(bus_path)
+        async with stream:
+            await stream.send_all(json.dumps(evil).encode() + b"\n")
+            await wait_until(lambda: server.subscriber_count == 1)
+            began = time.monotonic()
+            server.publish_state(name, "STARTING")
+            assert time.monotonic() - began < 0.1
+            decoder = Decoder()
+            got: list = []
+            while not any(isinstance(m, StateEvent) for m in got):
+                got.extend(decoder.feed(await stream.receive_some(65536)))
+        assert [type(m) for m in got] == [SnapshotItem, Synced, StateEvent]
+
+
+async def test_plain_names_narrow_on_the_server_and_regexes_in_the_client(bus_path) -> None:
+    async with serving_bus(bus_path) as server:
+        named = await raw_subscribe(bus_path, Subscribe(["c1"]))
+        async with open_bus(bus_path) as bus:
+            sub = bus.subscribe("c[13]")
+            assert sub.state.request.names is None  # a regex: the server sends all
+            await until_synced(sub)
+            await wait_until(lambda: server.subscriber_count == 2)
+            for name in ("c1", "c2", "c3"):
+                server.publish_state(name, "RUNNING")
+            seen = []
+            async for message in sub:
+                seen.append(message.name)
+                if message.name == "c3":
+                    break
+            assert seen == ["c1", "c3"]
+        async with named:
+            decoder = Decoder()
+            got: list = []
+            with trio.move_on_after(0.5):
+                while True:
+                    got.extend(decoder.feed(await named.receive_some(65536)))
+        assert [m.name for m in got if isinstance(m, StateEvent)] == ["c1"]
+        with pytest.raises(InvalidFilter, match="invalid regex"):
+            BusClient(bus_path).subscribe("a(")
 
 
 # ---------------------------------------------------------------------------- snapshot, then live
@@ -384,31 +474,31 @@ async def test_since_replays_from_the_ring(bus_path) -> None:
                     if got and isinstance(got[-1], Synced):
                         return got[:-1], got[-1]
 
-        replayed, synced = await collect(Subscribe(".*", None, 20))
+        replayed, synced = await collect(Subscribe(None, None, 20))
         events = [m for m in replayed if isinstance(m, StateEvent)]
         assert [e.seq for e in events] == list(range(21, 31))
         assert synced.replay_complete is True and synced.seq == 30
         # The replay comes first, then the snapshot of the state after it.
         assert isinstance(replayed[-1], SnapshotItem)
 
-        replayed, synced = await collect(Subscribe("c1", None, 0))
+        replayed, synced = await collect(Subscribe(["c1"], None, 0))
         assert [e.seq for e in replayed if isinstance(e, StateEvent)] == list(range(2, 31, 3))
         assert synced.replay_complete is True
 
         for i in range(40):  # 70 in all: the ring (50) now starts at 21
             server.publish_state("c0", CYCLE[i % 4])
-        replayed, synced = await collect(Subscribe(".*", None, 10))
+        replayed, synced = await collect(Subscribe(None, None, 10))
         assert [e.seq for e in replayed if isinstance(e, StateEvent)] == list(range(21, 71))
         assert synced.replay_complete is False
 
         cutoff = server._ring[-11][0].time
-        replayed, synced = await collect(Subscribe(".*", None, None, cutoff))
+        replayed, synced = await collect(Subscribe(None, None, None, cutoff))
         seqs = [e.seq for e in replayed if isinstance(e, StateEvent)]
         assert seqs[-1] == 70 and seqs[0] <= 60 and synced.replay_complete is True
 
         # Another server's epoch (a client back after a daemon restart): it has seen
         # none of ours, so the whole ring; incomplete, since 1..20 are gone.
-        replayed, synced = await collect(Subscribe(".*", None, 65, None, "another-epoch"))
+        replayed, synced = await collect(Subscribe(None, None, 65, None, "another-epoch"))
         assert [e.seq for e in replayed if isinstance(e, StateEvent)] == list(range(21, 71))
         assert synced.replay_complete is False
 
@@ -419,7 +509,7 @@ async def test_restarted_server_replays_all_it_published_to_a_returning_client(b
         server.publish_state("c1", "RUNNING")
         server.publish_exit("c1", exit_code=0)
         server.publish_state("c2", "STARTING")
-        stream = await raw_subscribe(bus_path, Subscribe("c1", None, 99, None, "the-old-daemon"))
+        stream = await raw_subscribe(bus_path, Subscribe(["c1"], None, 99, None, "the-old-daemon"))
         decoder = Decoder()
         got: list = []
         async with stream:
@@ -495,8 +585,8 @@ async def test_blocking_client_refused_and_unreachable(bus_path, tmp_path) -> No
     async with serving_bus(bus_path):
 
         def refused() -> str:
-            # Built by hand: BusClient.subscribe would refuse the regex before any IO.
-            broken = Subscription(BusClient(bus_path), Subscribe("a("))
+            # Built by hand: BusClient.subscribe would refuse the state before any IO.
+            broken = Subscription(BusClient(bus_path), Subscribe(["a"], ["BOGUS"]))
             try:
                 list(broken)
             except BusRefused as err:
@@ -505,7 +595,7 @@ async def test_blocking_client_refused_and_unreachable(bus_path, tmp_path) -> No
                 broken.close()
             return ""
 
-        assert "invalid regex" in await trio.to_thread.run_sync(refused)
+        assert "invalid state" in await trio.to_thread.run_sync(refused)
 
     def unreachable() -> str:
         try:
