@@ -132,6 +132,10 @@ class Supervisor:
                     except StartFailed as err:
                         await self._abort(str(err))
                         return
+                    except Exception as err:  # noqa: BLE001 - a bug must not wedge STARTING
+                        log.exception("%s: start failed unexpectedly", self.name)
+                        await self._abort(f"internal error: {err}")
+                        return
                     finally:
                         self.started.set()
                 adopted = False
