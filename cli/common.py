@@ -126,6 +126,12 @@ def run_command(
         return 130
     except BrokenPipeError:
         return 141
+    except PermissionError as err:
+        # Not root: the run directory, the daemon's sockets and the containers'
+        # cgroups are root's. One line, like LXC's, not a traceback.
+        where = f" - {err.filename}" if err.filename else ""
+        log.error(parser.prog, f"Permission denied{where}: the runtime's files and daemon belong to root")
+        return 1
 
 
 def require_name(parser: LxcArgumentParser, args: Namespace) -> str:

@@ -17,8 +17,13 @@ from __future__ import annotations
 import json
 import socket
 
+from bus.jsonlimit import loads as _loads_bounded
+
 VERSION = 1
+#: The longest request line (a volatile container's config text travels in one).
 MAX_LINE = 1 << 20
+#: File descriptors one request may carry (the caller's stdio is three).
+MAX_FDS = 8
 
 
 class ProtocolError(Exception):
@@ -31,30 +36,49 @@ def encode(message: dict[str, object]) -> bytes:
 
 
 class LineReader:
-    """Splits received bytes into messages, keeping the fds that came with each."""
+    """Splits received bytes into messages, keeping the fds that came with each.
 
-    def __init__(self) -> None:
+    The peer may be hostile: a line longer than `max_line`, nested deeper than
+    bus.jsonlimit allows, not JSON, or with more than `max_fds` fds is a
+    ProtocolError (with a one-line reason); fds received so far stay with the
+    reader for the caller to close (`leftover_fds`).
+    """
+
+    def __init__(self, max_line: int = MAX_LINE, max_fds: int = MAX_FDS) -> None:
+        self.max_line = max_line
+        self.max_fds = max_fds
         self._buffer = bytearray()
         self._pending_fds: list[int] = []
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete line held back."""
+        return len(self._buffer)
 
     def feed(self, data: bytes, fds: list[int] | None = None) -> list[tuple[dict[str, object], list[int]]]:
         """Add received bytes (and fds); return every complete message with its fds."""
         if fds:
             self._pending_fds.extend(fds)
+            if len(self._pending_fds) > self.max_fds:
+                raise ProtocolError(f"more than {self.max_fds} file descriptors with one message")
         self._buffer.extend(data)
         messages = []
         while True:
             end = self._buffer.find(b"\n")
             if end < 0:
-                if len(self._buffer) > MAX_LINE:
-                    raise ProtocolError("message too long")
+                if len(self._buffer) > self.max_line:
+                    raise ProtocolError(f"a line longer than {self.max_line} bytes")
                 return messages
+            if end > self.max_line:
+                raise ProtocolError(f"a line longer than {self.max_line} bytes")
             line = bytes(self._buffer[:end])
             del self._buffer[: end + 1]
+            if not line.strip():
+                continue  # an empty line is no message (its fds wait for the next)
             try:
-                message = json.loads(line)
-            except ValueError:
-                raise ProtocolError(f"not JSON: {line[:80]!r}") from None
+                message = _loads_bounded(line)
+            except ValueError as err:  # not UTF-8, not JSON, or nested too deeply
+                raise ProtocolError(f"not JSON: {err}") from None
             if not isinstance(message, dict):
                 raise ProtocolError("a message must be a JSON object")
             fds_for_line, self._pending_fds = self._pending_fds, []

@@ -4,13 +4,14 @@ Started by runtime.daemon_client in a new session. It takes an flock on
 `<rundir>/daemon.lock` (a second daemon for the same lxcpath exits at once, and
 the command that started it connects to the first one), becomes a child subreaper
 (container inits whose spawner died are re-parented here, not to init), logs to
-`<rundir>/daemon.log`, and writes one byte on `--ready-fd` once it listens.
+`<rundir>/daemon.log` (rotated: at most about 3 MiB), and writes one byte on `--ready-fd` once it listens.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import os
 import sys
 
@@ -21,6 +22,31 @@ from runtime.daemon.app import Daemon
 from runtime.rundir import acquire_daemon_lock, remove_pid_file
 
 DEFAULT_IDLE = 30.0
+#: daemon.log is rotated at this size, keeping LOG_BACKUPS old files: a client that
+#: sends bad requests in a loop (each one is logged) cannot fill the disk.
+LOG_MAX_BYTES = 1 << 20
+LOG_BACKUPS = 2
+
+
+def setup_logging(
+    path: str,
+    level: str,
+    *,
+    logger: logging.Logger | None = None,
+    max_bytes: int = LOG_MAX_BYTES,
+    backups: int = LOG_BACKUPS,
+) -> logging.Handler:
+    """Log to `path`, rotated (`path.1`, `path.2`); returns the handler (root logger by default)."""
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+    )
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s - %(message)s")
+    )
+    target = logger if logger is not None else logging.getLogger()
+    target.addHandler(handler)
+    target.setLevel(level)
+    return handler
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,10 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     lock_fd, rundir = locked  # held until this process exits
     with open(os.path.join(rundir, "daemon.pid"), "w", encoding="utf-8") as handle:
         handle.write(f"{os.getpid()}\n")
-    logging.basicConfig(
-        filename=os.path.join(rundir, "daemon.log"),
-        level=os.environ.get("TRIO_LXC_DAEMON_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(process)d %(levelname)s %(name)s - %(message)s",
+    setup_logging(
+        os.path.join(rundir, "daemon.log"),
+        os.environ.get("TRIO_LXC_DAEMON_LOG_LEVEL", "INFO").upper(),
     )
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     linux.set_name("lxc-runtimed")

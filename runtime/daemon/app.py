@@ -22,7 +22,9 @@ from runtime import freezer, records
 from runtime import lifecycle as lc
 from runtime.console import server as console_server
 from runtime.console.manager import ConsoleManager
+from runtime.control import MAX_FDS as CONTROL_MAX_FDS
 from runtime.control import LineReader, ProtocolError, encode, fds_from_ancillary
+from runtime.daemon import requests as rq
 from runtime.daemon.spawner_link import Spawner
 from runtime.init_wait import open_pidfd
 from runtime.lxcpath import ContainerPaths, list_names
@@ -33,7 +35,11 @@ from runtime.supervisor import Hooks, StartSpec, Supervisor
 
 log = logging.getLogger("trio-lxc.daemon")
 
-MAX_FDS = 8
+#: File descriptors one control request may carry (runtime.control).
+MAX_FDS = CONTROL_MAX_FDS
+#: How long a control connection may go without a complete request while none runs.
+REQUEST_TIMEOUT = float(os.environ.get("TRIO_LXC_REQUEST_TIMEOUT", "30"))
+_TIMED_OUT = object()
 #: Record states in which the init was running when the record was written.
 LIVE_STATES = (lc.RUNNING, lc.FROZEN, lc.THAWED, lc.FREEZING)
 #: At an idle exit: how long the spawner gets to exit before the run directory stays.
@@ -262,8 +268,18 @@ class Daemon:
         await trio.serve_listeners(self.handle_connection, [listener])  # type: ignore[arg-type]
 
     async def handle_connection(self, stream: trio.SocketStream) -> None:
-        sock = stream.socket
-        if not _peer_allowed(sock):
+        """Serve one command's connection; nothing it sends can end the daemon.
+
+        Credentials first (SO_PEERCRED: root or our uid), before anything is read;
+        then every error of this connection is logged once, answered if possible,
+        and ends this connection only.
+        """
+        try:
+            allowed = _peer_allowed(stream.socket)
+        except OSError as err:
+            log.warning("control connection: cannot check the peer's credentials: %s", err)
+            allowed = False
+        if not allowed:
             await stream.aclose()
             return
         self.connections += 1
@@ -271,18 +287,17 @@ class Daemon:
         conn = ControlConnection(self, stream)
         try:
             await conn.serve()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, ProtocolError, ConnectionError) as err:
+        except ProtocolError as err:
+            log.warning("control connection refused: %s", err)
+            await conn.reply_quietly({"ok": False, "error": f"bad request: {err}", "exit_code": 1})
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError) as err:
             # ConnectionError: a command that exits with a reply unread resets the socket.
             log.debug("control connection ended: %s", err)
         except Exception as err:  # noqa: BLE001 - one bad request must not end the daemon
             # The daemon supervises every container of the lxcpath: a bug in serving
             # one command is logged and answered, never allowed to take it down.
             log.exception("control request failed")
-            with trio.move_on_after(1):
-                try:
-                    await conn.reply({"ok": False, "error": f"internal error: {err}", "exit_code": 1})
-                except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
-                    pass
+            await conn.reply_quietly({"ok": False, "error": f"internal error: {err}", "exit_code": 1})
         finally:
             conn.close_fds()
             self.connections -= 1
@@ -291,12 +306,19 @@ class Daemon:
 
 
 class ControlConnection:
-    """One command's connection: reads requests, runs them, writes replies."""
+    """One command's connection: reads requests, checks them, runs them, writes replies.
+
+    Every request is checked field by field first (runtime.daemon.requests). The
+    fds that came with a request are closed when it has been handled, whatever
+    the op, except those a handler takes over (a start's stdio, which the
+    supervisor then owns). A connection that sends no complete request for
+    REQUEST_TIMEOUT seconds while none is running is closed.
+    """
 
     def __init__(self, daemon: Daemon, stream: trio.SocketStream) -> None:
         self.daemon = daemon
         self.stream = stream
-        self.reader = LineReader()
+        self.reader = LineReader(max_fds=MAX_FDS)
         self.queue: list[tuple[dict[str, object], list[int]]] = []
         self.new_message = trio.Event()
         self.eof = False
@@ -304,13 +326,23 @@ class ControlConnection:
     async def reply(self, message: dict[str, object]) -> None:
         await self.stream.send_all(encode(message))
 
+    async def reply_quietly(self, message: dict[str, object]) -> None:
+        """A last reply to a command that may be gone already (best effort, 1 s)."""
+        with trio.move_on_after(1):
+            try:
+                await self.reply(message)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+                pass
+
     async def read_more(self) -> bool:
         sock = self.stream.socket
-        data, ancdata, _, _ = await sock.recvmsg(65536, socket.CMSG_SPACE(MAX_FDS * 4))
+        data, ancdata, flags, _ = await sock.recvmsg(65536, socket.CMSG_SPACE(MAX_FDS * 4))
         fds = fds_from_ancillary(ancdata)
+        if flags & socket.MSG_CTRUNC:
+            _close(fds)  # the kernel dropped the rest: this request is incomplete
+            raise ProtocolError(f"more than {MAX_FDS} file descriptors with one message")
         if not data:
-            for fd in fds:
-                os.close(fd)
+            _close(fds)
             self.eof = True
             return False
         self.queue.extend(self.reader.feed(data, fds))
@@ -324,64 +356,80 @@ class ControlConnection:
 
     def close_fds(self) -> None:
         for _, fds in self.queue:
-            for fd in fds:
-                os.close(fd)
-        for fd in self.reader.leftover_fds():
-            os.close(fd)
+            _close(fds)
+        self.queue.clear()
+        _close(self.reader.leftover_fds())
 
     async def serve(self) -> None:
         while True:
-            item = await self.next_message()
+            item: tuple[dict[str, object], list[int]] | None | object = _TIMED_OUT
+            with trio.move_on_after(REQUEST_TIMEOUT):
+                item = await self.next_message()
+            if item is _TIMED_OUT:
+                log.info("control connection: no complete request in %g s: closed", REQUEST_TIMEOUT)
+                await self.reply_quietly(
+                    {"ok": False, "error": f"no complete request within {REQUEST_TIMEOUT:g} s",
+                     "exit_code": 1}
+                )  # fmt: skip
+                return
             if item is None:
                 return
-            message, fds = item
-            op = message.get("op")
-            handler = getattr(self, f"op_{str(op).replace('-', '_')}", None)
-            if handler is None:
-                for fd in fds:
-                    os.close(fd)
-                await self.reply({"ok": False, "error": f"unknown request '{op}'", "exit_code": 1})
-                continue
-            await handler(message, fds)
+            message, fds = item  # type: ignore[misc]
+            try:
+                await self.dispatch(message, fds)
+            finally:
+                _close(fds)  # whatever the handler did not take over
+
+    async def dispatch(self, message: dict[str, object], fds: list[int]) -> None:
+        """Check the request, then run its op; a bad one gets a one-line error."""
+        try:
+            op, request = rq.parse(message)
+        except rq.RequestError as err:
+            op, request = "", err
+        if op != "start":  # only a start takes fds (its stdio); the rest go now
+            _close(fds)
+            fds.clear()
+        if isinstance(request, rq.RequestError):
+            log.info("request refused: %s", request)
+            await self.reply(request.reply())
+            return
+        handler = getattr(self, f"op_{op.replace('-', '_')}")
+        await handler(request, message, fds)
 
     # -- requests -------------------------------------------------------------------
-    async def op_ping(self, message: dict[str, object], fds: list[int]) -> None:
+    async def op_ping(self, request: rq.Ping, message: dict[str, object], fds: list[int]) -> None:
         await self.reply({"ok": True, "pid": os.getpid()})
 
-    async def op_state(self, message: dict[str, object], fds: list[int]) -> None:
-        name = str(message.get("name"))
-        supervisor = self.daemon.supervisors.get(name)
+    async def op_state(self, request: rq.Named, message: dict[str, object], fds: list[int]) -> None:
+        supervisor = self.daemon.supervisors.get(request.name)
         if supervisor is None:
             await self.reply({"ok": True, "state": lc.STOPPED, "pid": None})
         else:
             await self.reply({"ok": True, "state": supervisor.state, "pid": supervisor.pid})
 
-    async def op_start(self, message: dict[str, object], fds: list[int]) -> None:
+    async def op_start(self, request: rq.Start, message: dict[str, object], fds: list[int]) -> None:
         """start (lxc-start -d) or, with "attach", run attached (lxc-start -F, lxc-execute)."""
-        name = str(message.get("name"))
-        mode = str(message.get("mode") or "system")
-        attach = bool(message.get("attach"))
-        stdio = tuple(fds[:3]) if len(fds) >= 3 else None
-        for fd in fds[3:]:
-            os.close(fd)
+        name = request.name
         if name in self.daemon.supervisors:
-            for fd in stdio or ():
-                os.close(fd)
             await self.reply({"ok": False, "error": "Container is already running", "exit_code": 1})
             return
+        stdio = None
+        if len(fds) >= 3:  # taken over: the supervisor closes them when it is done
+            stdio = (fds[0], fds[1], fds[2])
+            del fds[:3]
         spec = StartSpec(
             name=name,
-            mode=mode,
-            argv=[str(a) for a in message.get("argv") or []],  # type: ignore[union-attr]
-            config_path=message.get("config_path"),  # type: ignore[arg-type]
-            config_text=message.get("config_text"),  # type: ignore[arg-type]
-            defines=[str(d) for d in message.get("defines") or []],  # type: ignore[union-attr]
-            stdio=stdio,  # type: ignore[arg-type]
+            mode=request.mode,
+            argv=list(request.argv),
+            config_path=request.config_path,
+            config_text=request.config_text,
+            defines=list(request.defines),
+            stdio=stdio,
         )
         # lxc-start -F on a terminal: the console is proxied to it (runtime.console).
-        foreground = attach and message.get("console") == "foreground"
+        foreground = request.attach and request.foreground_console
         if foreground:
-            self.daemon.consoles.expect_foreground(name, message.get("winsize"))
+            self.daemon.consoles.expect_foreground(name, request.winsize)
         supervisor = await self.daemon.launch(spec)
         console_end = self.daemon.consoles.take_foreground_end(name) if foreground else None
         try:
@@ -393,7 +441,7 @@ class ControlConnection:
         finally:
             if console_end is not None:
                 os.close(console_end)
-        if not attach:
+        if not request.attach:
             await self.reply({"ok": True, "pid": supervisor.pid})
             return
         await self._follow(supervisor)
@@ -410,10 +458,15 @@ class ControlConnection:
                         supervisor.kill()
                         return
                     message, fds = item
-                    for fd in fds:
-                        os.close(fd)
-                    if message.get("op") == "signal":
-                        supervisor.send_signal(int(message.get("signal") or signal.SIGTERM))  # type: ignore[arg-type]
+                    _close(fds)
+                    if message.get("op") != "signal":
+                        continue
+                    try:
+                        forwarded = rq.parse_signal(message)
+                    except rq.RequestError as err:
+                        log.info("%s: signal not forwarded: %s", supervisor.name, err)
+                        continue
+                    supervisor.send_signal(forwarded.signal)
 
             nursery.start_soon(forward_signals)
             await supervisor.stopped.wait()
@@ -427,19 +480,17 @@ class ControlConnection:
             }
         )
 
-    async def op_stop(self, message: dict[str, object], fds: list[int]) -> None:
-        for fd in fds:
-            os.close(fd)
-        name = str(message.get("name"))
+    async def op_stop(self, request: rq.Stop, message: dict[str, object], fds: list[int]) -> None:
+        name = request.name
         supervisor = self.daemon.supervisors.get(name)
         if supervisor is None or supervisor.state == lc.STOPPED:
             await self.reply({"ok": False, "error": f"{name} is not running", "exit_code": 2})
             return
         await supervisor.started.wait()
-        timeout = float(message.get("timeout", 60))  # type: ignore[arg-type]
-        if message.get("kill") or timeout == 0:
+        timeout = request.timeout
+        if request.kill or timeout == 0:
             supervisor.kill()
-        elif message.get("reboot"):
+        elif request.reboot:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.reboot_requested = True
             supervisor.send_signal(supervisor.reboot_signal())
@@ -448,68 +499,67 @@ class ControlConnection:
         else:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.send_signal(supervisor.halt_signal())
-            if message.get("nowait"):
+            if request.nowait:
                 await self.reply({"ok": True})
                 return
             with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
                 await supervisor.stopped.wait()
             if not supervisor.stopped.is_set():
-                if message.get("nokill"):
+                if request.nokill:
                     await self.reply(
                         {"ok": False, "error": f"{name} did not stop within {timeout:g} s",
                          "exit_code": 1}
                     )  # fmt: skip
                     return
                 supervisor.kill()
-        if message.get("nowait"):
+        if request.nowait:
             await self.reply({"ok": True})
             return
         await supervisor.stopped.wait()
         await self.reply({"ok": True})
 
-    async def op_console(self, message: dict[str, object], fds: list[int]) -> None:
+    # The console ops (runtime/console/server.py) get the checked message; their
+    # fds were closed by `dispatch` already.
+    async def op_console(self, request: rq.Console, message: dict[str, object], fds: list[int]) -> None:
         """lxc-console: a terminal's fd, held until the connection closes (runtime.console)."""
-        await console_server.serve_console(self, message, fds)
+        await console_server.serve_console(self, message, [])
 
-    async def op_console_resize(self, message: dict[str, object], fds: list[int]) -> None:
-        await console_server.serve_resize(self, message, fds)
+    async def op_console_resize(
+        self, request: rq.ConsoleResize, message: dict[str, object], fds: list[int]
+    ) -> None:
+        if request.name is None:
+            await self.reply(rq.RequestError("bad request: 'name' is missing").reply())
+            return
+        await console_server.serve_resize(self, message, [])
 
-    async def op_console_log(self, message: dict[str, object], fds: list[int]) -> None:
-        await console_server.serve_log(self, message, fds)
+    async def op_console_log(self, request: rq.ConsoleLog, message: dict[str, object], fds: list[int]) -> None:
+        await console_server.serve_log(self, message, [])
 
-    async def op_signal(self, message: dict[str, object], fds: list[int]) -> None:
-        for fd in fds:
-            os.close(fd)
-        supervisor = self.daemon.supervisors.get(str(message.get("name")))
+    async def op_signal(self, request: rq.Signal, message: dict[str, object], fds: list[int]) -> None:
+        supervisor = None if request.name is None else self.daemon.supervisors.get(request.name)
         if supervisor is None:
             await self.reply({"ok": False, "error": "not running", "exit_code": 1})
             return
-        supervisor.send_signal(int(message.get("signal") or signal.SIGTERM))  # type: ignore[arg-type]
+        supervisor.send_signal(request.signal)
         await self.reply({"ok": True})
 
     # -- freezer, cgroup keys, figures (the logic is in runtime/freezer.py) ------------
-    async def op_freeze(self, message: dict[str, object], fds: list[int]) -> None:
-        _close(fds)
+    async def op_freeze(self, request: rq.Named, message: dict[str, object], fds: list[int]) -> None:
         await self.reply(await freezer.request_freeze(self.daemon.supervisors, message))
 
-    async def op_unfreeze(self, message: dict[str, object], fds: list[int]) -> None:
-        _close(fds)
+    async def op_unfreeze(self, request: rq.Named, message: dict[str, object], fds: list[int]) -> None:
         await self.reply(await freezer.request_unfreeze(self.daemon.supervisors, message))
 
-    async def op_cgroup(self, message: dict[str, object], fds: list[int]) -> None:
+    async def op_cgroup(self, request: rq.Cgroup, message: dict[str, object], fds: list[int]) -> None:
         """{"key": K} reads, {"key": K, "value": V} writes (Runtime.cgroup_get/set;
         lxc-cgroup works on the record's paths itself)."""
-        _close(fds)
         await self.reply(await freezer.request_cgroup(self.daemon.supervisors, message))
 
-    async def op_stats(self, message: dict[str, object], fds: list[int]) -> None:
-        _close(fds)
+    async def op_stats(self, request: rq.Named, message: dict[str, object], fds: list[int]) -> None:
         await self.reply(await freezer.request_stats(self.daemon.supervisors, message))
 
-    async def op_shutdown(self, message: dict[str, object], fds: list[int]) -> None:
+    async def op_shutdown(self, request: rq.Shutdown, message: dict[str, object], fds: list[int]) -> None:
         """Kill every container and exit (tests and `make` clean-up use it)."""
-        for fd in fds:
-            os.close(fd)
         for supervisor in list(self.daemon.supervisors.values()):
             await supervisor.started.wait()
             supervisor.kill()
