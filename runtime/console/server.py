@@ -25,6 +25,7 @@ import trio
 
 from runtime.console.terminals import TerminalBusy
 from runtime.control import encode
+from runtime.daemon.requests import RequestError, parse_console_resize
 
 
 async def reply_with_fds(conn: Any, message: dict[str, object], fds: list[int]) -> None:
@@ -125,11 +126,11 @@ async def _first(*waits: Any) -> None:
 
 
 def _resize(terminals: Any, number: int, request: dict[str, object]) -> None:
-    try:
-        rows, cols = int(request["rows"]), int(request["cols"])  # type: ignore[call-overload]
-    except (KeyError, TypeError, ValueError):
+    try:  # rows and cols are checked (0..65535): a bad size is ignored, never raised
+        size = parse_console_resize(request)
+    except RequestError:
         return
-    terminals.resize(number, rows, cols)
+    terminals.resize(number, size.rows, size.cols)
 
 
 async def serve_resize(conn: Any, message: dict[str, object], fds: list[int]) -> None:
