@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import select
@@ -214,3 +215,172 @@ def test_execute_job_control_on_its_own_terminal(runtime: Cli, caller: CallerTer
     output = bytes(caller.output).decode(errors="replace")
     assert "job control turned off" not in output, output
     assert "Running" in output and "JOB-DONE-143" in output, output  # kill %1 found the job
+
+
+# -- console files inside the rootfs -------------------------------------------------------
+
+
+@pytest.fixture
+def busybox(runtime: Cli, tmp_path: Path) -> str:
+    """A created busybox container (stopped): a shell on the console."""
+    name = unique("cf")
+    conf = tmp_path / "bb.conf"
+    conf.write_text("lxc.net.0.type = empty\n")
+    result = runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
+    assert result.returncode == 0, result.stderr
+    return name
+
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    """Host files a container would like the daemon to write: a directory and files in it."""
+    directory = tmp_path / f"victim-{uuid.uuid4().hex[:8]}"
+    directory.mkdir()
+    for name in ("console.log", "console.log.1", "buffer.log"):
+        (directory / name).write_text(f"host file {name}\n")
+    return directory
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {entry.name: entry.read_bytes() for entry in sorted(directory.iterdir())}
+
+
+def inside(runtime: Cli, name: str, script: str) -> str:
+    result = runtime("lxc-attach", "-n", name, "--", "sh", "-c", script)
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    return result.stdout
+
+
+def daemon_log(runtime: Cli) -> str:
+    from runtime.rundir import run_dir
+
+    return Path(run_dir(str(runtime.lxcpath)), "daemon.log").read_text(errors="replace")
+
+
+def wait_until(predicate: object, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def contents(path: Path) -> bytes:
+    """A file's bytes; b'' while it is missing (between a rotation's rename and open)."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def start_with_logs(runtime: Cli, name: str) -> Path:
+    """Start `name` with its console log (4 KiB, rotated) and buffer log in its rootfs."""
+    logs = runtime.lxcpath / name / "rootfs" / "var" / "log" / "trio"
+    logs.mkdir(parents=True)
+    result = runtime(
+        "lxc-start", "-n", name,
+        "-s", f"lxc.console.logfile={logs / 'console.log'}",
+        "-s", "lxc.console.size=4096", "-s", "lxc.console.rotate=1",
+        "-s", f"lxc.console.buffer.logfile={logs / 'buffer.log'}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert wait_until((logs / "console.log").exists)
+    return logs
+
+
+def test_console_log_rotation_stays_in_the_rootfs(runtime: Cli, busybox: str, victim: Path) -> None:
+    """The log's directory becomes a symlink to a host directory, then the log rotates."""
+    logs = start_with_logs(runtime, busybox)
+    before = snapshot(victim)
+    inside(runtime, busybox, f"mv /var/log/trio /var/log/trio.old && ln -s {victim} /var/log/trio")
+    # More than lxc.console.size of console output: the log rotates (twice).
+    inside(runtime, busybox, "head -c 9000 /dev/zero | tr '\\0' x > /dev/console; echo ROTATED > /dev/console")
+    old = logs.parent / "trio.old"
+    assert wait_until(lambda: b"ROTATED" in contents(old / "console.log") + contents(victim / "console.log"))
+    assert snapshot(victim) == before
+    assert (old / "console.log.1").stat().st_size == 4096  # rotated where the log was
+    # The file itself replaced by a symlink, then a rotation: a new file of the container's.
+    inside(runtime, busybox, f"rm /var/log/trio.old/console.log && ln -s {victim}/console.log /var/log/trio.old/console.log")
+    inside(runtime, busybox, "head -c 5000 /dev/zero | tr '\\0' y > /dev/console")
+    assert wait_until(lambda: not (old / "console.log").is_symlink())
+    assert snapshot(victim) == before
+    assert runtime("lxc-info", "-n", busybox, "-sH").stdout.strip() == "RUNNING"
+    assert runtime("lxc-stop", "-n", busybox, "-k").returncode == 0
+
+
+@pytest.mark.parametrize("attack", ["symlink", "parent-symlink", "fifo"])
+def test_buffer_log_is_not_steered_at_the_host(runtime: Cli, busybox: str, victim: Path, attack: str) -> None:
+    """lxc.console.buffer.logfile is written when the container stops, with O_TRUNC."""
+    logs = start_with_logs(runtime, busybox)
+    before = snapshot(victim)
+    script = {
+        "symlink": f"ln -s {victim}/buffer.log /var/log/trio/buffer.log",
+        "parent-symlink": f"mv /var/log/trio /var/log/trio.old && ln -s {victim} /var/log/trio",
+        "fifo": "mkfifo /var/log/trio/buffer.log",
+    }[attack]
+    inside(runtime, busybox, f"{script}; echo BUFFERED > /dev/console")
+    assert runtime("lxc-stop", "-n", busybox, "-k").returncode == 0
+    assert runtime("lxc-info", "-n", busybox, "-sH").stdout.strip() == "STOPPED"  # the daemon lives on
+    assert snapshot(victim) == before
+    assert "lxc.console.buffer.logfile" in daemon_log(runtime)
+    if attack == "parent-symlink":
+        assert not (logs.parent / "trio.old" / "buffer.log").exists()
+    else:
+        kind = "is_symlink" if attack == "symlink" else "is_fifo"
+        assert getattr(logs / "buffer.log", kind)()
+
+
+def test_buffer_log_written_in_the_rootfs(runtime: Cli, busybox: str) -> None:
+    """Without an attack the buffer log is written where it was asked for."""
+    logs = start_with_logs(runtime, busybox)
+    inside(runtime, busybox, "echo BUFFERED-OK > /dev/console")
+    assert runtime("lxc-stop", "-n", busybox, "-k").returncode == 0
+    assert b"BUFFERED-OK" in (logs / "buffer.log").read_bytes()
+    assert stat_mode(logs / "buffer.log") == 0o600
+
+
+def stat_mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.mark.parametrize("openat2", [True, False], ids=["openat2", "by-hand"])
+def test_location_never_follows_a_symlink_inside_the_rootfs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, openat2: bool
+) -> None:
+    """However the path is spelled (even through a host symlink to the rootfs)."""
+    from runtime.console import hostfiles
+
+    monkeypatch.setattr(hostfiles, "_have_openat2", openat2)
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "var" / "log").mkdir(parents=True)
+    host = tmp_path / "host"
+    host.mkdir()
+    (rootfs / "var" / "evil").symlink_to(host)
+    (rootfs / "var" / "log" / "file").symlink_to(host / "file")
+    alias = tmp_path / "alias"
+    alias.symlink_to(rootfs)  # the admin's own symlink: followed
+    for path, code in [
+        (alias / "var" / "evil" / "x", "ELOOP"),
+        (rootfs / "var" / "evil" / "x", "ELOOP"),
+        (rootfs / "var" / "log" / "file", "ELOOP"),
+        (rootfs / "var" / "log" / ".." / ".." / ".." / "host" / "x", "EXDEV"),
+    ]:
+        with pytest.raises(OSError) as caught:
+            location = hostfiles.Location(str(path), str(rootfs))
+            try:
+                os.close(location.open_file())
+            finally:
+                location.close()
+        assert caught.value.errno == getattr(errno, code), (path, caught.value)
+    assert list(host.iterdir()) == []
+    hostfiles.write_file(str(alias / "var" / "log" / "new"), str(rootfs), b"ok\n")
+    assert (rootfs / "var" / "log" / "new").read_bytes() == b"ok\n"
+    os.mkfifo(rootfs / "var" / "log" / "fifo")
+    with pytest.raises(OSError, match="not a regular file"):
+        hostfiles.write_file(str(rootfs / "var" / "log" / "fifo"), str(rootfs), b"x")
+    # Outside the rootfs the host's symlinks are followed, but never the last one.
+    (host / "link").symlink_to(host / "target")
+    with pytest.raises(OSError, match="is a symlink"):
+        hostfiles.write_file(str(host / "link"), str(rootfs), b"x")
+    assert not (host / "target").exists()

@@ -11,12 +11,19 @@ monitor does them in its main loop).
 - `ConsoleLog`: `lxc.console.logfile`, appended to. With `lxc.console.size` set it
   is bounded: without `lxc.console.rotate` writing stops once the file is full; with
   it the full file is renamed to `FILE.1` (replacing an older one) and a new file is
-  started. Both as LXC does it.
+  started. Both as LXC does it. The file is opened, and rotated, through
+  `runtime.console.hostfiles.Location`: inside the container's rootfs no symlink
+  is followed, and only a regular file is written.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+
+from runtime.console.hostfiles import Location
+
+log = logging.getLogger("trio-lxc.console")
 
 AUTO = -1
 AUTO_SIZE = 128 * 1024
@@ -61,30 +68,41 @@ class RingBuffer:
 
 
 class ConsoleLog:
-    """lxc.console.logfile, bounded by lxc.console.size, rotated with lxc.console.rotate."""
+    """lxc.console.logfile, bounded by lxc.console.size, rotated with lxc.console.rotate.
 
-    def __init__(self, path: str, size: int | None = None, rotate: bool = False) -> None:
+    `rootfs`: the container's rootfs directory (the file may not be steered out of it).
+    """
+
+    def __init__(self, path: str, size: int | None = None, rotate: bool = False, rootfs: str | None = None) -> None:
         self.path = path
         self.limit = effective_size(size, 0)
         self.rotate = rotate
-        self.fd = self._open(truncate=False)
-        self.written = os.fstat(self.fd).st_size
-
-    def _open(self, *, truncate: bool) -> int:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
-        if truncate:
-            flags |= os.O_TRUNC
-        return os.open(self.path, flags, 0o600)
+        self.location = Location(path, rootfs)
+        try:
+            self.fd = self.location.open_file()
+            self.written = os.fstat(self.fd).st_size
+        except BaseException:
+            self.location.close()
+            raise
+        self._failing = False
 
     def write(self, data: bytes) -> None:
-        if self.fd < 0:
-            return
+        if self.location.dir_fd < 0:
+            return  # closed
         try:
             self._write(data)
-        except OSError:
-            pass  # a full disk must not stop the console; the next write tries again
+            self._failing = False
+        except OSError as err:
+            # A full disk (or a container that took the file away) must not stop
+            # the console; the next write tries again. Said once per spell of errors.
+            if not self._failing:
+                log.warning("lxc.console.logfile: cannot write %s: %s", self.path, err)
+            self._failing = True
 
     def _write(self, data: bytes) -> None:
+        if self.fd < 0:  # a rotation could not open the new file: again now
+            self.fd = self.location.open_file()
+            self.written = os.fstat(self.fd).st_size
         view = memoryview(data)
         while view:
             if not self.limit:
@@ -107,12 +125,15 @@ class ConsoleLog:
             view = view[count:]
 
     def _rotate(self) -> None:
-        os.rename(self.path, self.path + ".1")
+        """FILE -> FILE.1 and a new FILE, in the directory resolved at the start."""
+        self.location.rename(self.location.name + ".1")
         os.close(self.fd)
-        self.fd = self._open(truncate=True)
+        self.fd = -1
+        self.fd = self.location.open_file(truncate=True)
         self.written = 0
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        self.location.close()

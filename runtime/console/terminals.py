@@ -21,6 +21,11 @@ The ttys (1..lxc.tty.max) are handed out as they are: the client receives the
 master fd itself (SCM_RIGHTS) and the daemon does not read it. One client per
 terminal at a time (`acquire` raises TerminalBusy); a lease ends when the client's
 control connection closes.
+
+Files named by the config (lxc.console.logfile, lxc.console.buffer.logfile, the
+device of lxc.console.path) are opened through `runtime.console.hostfiles`: one
+inside the container's rootfs is resolved beneath it without following a symlink,
+and must be a regular file (a character device for lxc.console.path).
 """
 
 from __future__ import annotations
@@ -34,11 +39,22 @@ from typing import Any
 import trio
 
 from runtime import ptys
+from runtime.console import hostfiles
 from runtime.console.buffers import DEFAULT_BUFFER_SIZE, ConsoleLog, RingBuffer, effective_size
+from runtime.store import ROOTFS_PREFIX
 
 log = logging.getLogger("trio-lxc.console")
 
 READ_SIZE = 65536
+
+
+def rootfs_directory(config: Any) -> str | None:
+    """The host directory of the container's rootfs (lxc.rootfs.path without `dir:`)."""
+    value = getattr(config, "rootfs_path", None)
+    if not value:
+        return None
+    value = str(value)
+    return value[len(ROOTFS_PREFIX) :] if value.startswith(ROOTFS_PREFIX) else value
 
 
 class TerminalBusy(Exception):
@@ -113,6 +129,7 @@ class ContainerTerminals:
         self.ring = RingBuffer(effective_size(getattr(config, "console_buffer_size", None), DEFAULT_BUFFER_SIZE))
         self.log: ConsoleLog | None = None
         self.buffer_logfile: str | None = getattr(config, "console_buffer_logfile", None) or None
+        self.rootfs = rootfs_directory(config)
         self.closed = trio.Event()
         self.foreground_end: int | None = None
         self._scope = trio.CancelScope()
@@ -134,7 +151,7 @@ class ContainerTerminals:
                 try:
                     self.log = ConsoleLog(
                         logfile, getattr(config, "console_size", None),
-                        bool(getattr(config, "console_rotate", False)),
+                        bool(getattr(config, "console_rotate", False)), self.rootfs,
                     )  # fmt: skip
                 except OSError as err:
                     raise OSError(
@@ -147,16 +164,20 @@ class ContainerTerminals:
                 if isinstance(foreground, tuple):
                     ptys.set_winsize(self.console.master, *foreground)
             elif path:
-                self.peer = self._open_device_peer(path)
+                self.peer = self._open_device_peer(path, self.rootfs)
         if getattr(config, "rootfs_path", None):
             for number in range(1, int(getattr(config, "tty_max", 0) or 0) + 1):
                 self.ttys.append(Terminal(number))
 
     @staticmethod
-    def _open_device_peer(path: str) -> Peer:
+    def _open_device_peer(path: str, rootfs: str | None) -> Peer:
         """lxc.console.path = DEVICE: the console's output goes there, its input comes from it."""
         try:
-            fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+            location = hostfiles.Location(path, rootfs)
+            try:
+                fd = location.open_device()
+            finally:
+                location.close()
         except OSError as err:
             raise OSError(err.errno, f"lxc.console.path: cannot open {path}: {err.strerror}") from None
         if os.isatty(fd):
@@ -366,11 +387,7 @@ class ContainerTerminals:
                     break
         if self.buffer_logfile and len(self.ring):
             try:
-                fd = os.open(self.buffer_logfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-                try:
-                    os.write(fd, self.ring.read())
-                finally:
-                    os.close(fd)
+                hostfiles.write_file(self.buffer_logfile, self.rootfs, self.ring.read())
             except OSError as err:
                 log.warning("%s: lxc.console.buffer.logfile: %s", self.name, err)
         if self.peer is not None:
