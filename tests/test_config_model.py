@@ -234,7 +234,7 @@ def test_mount_entry_escapes_what_would_split_the_line():
 
 _LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 TEXT = st.text(
-    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters=_LINE_BREAKS),
+    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters=_LINE_BREAKS + "\x00"),
     min_size=1,
     max_size=12,
 )
@@ -389,13 +389,13 @@ BY_KEY = {
 
 _EXACT_NAMES = {spec.name for spec in keys.EXACT_KEYS}
 _CGROUP_MEMBER = st.from_regex(r"[a-z]{1,8}\.[a-z_]{1,10}(\.[a-z_]{1,6})?", fullmatch=True)
-_SYSCTL_MEMBER = st.from_regex(r"[a-z]{1,6}(\.[a-z_0-9]{1,8}){0,3}", fullmatch=True)
+_SYSCTL_MEMBER = st.from_regex(r"[a-z]{1,6}(\.[a-z_0-9]{1,8}){1,3}", fullmatch=True)
 FAMILY_MEMBERS = {
     "lxc.cgroup.": _CGROUP_MEMBER.filter(lambda m: "lxc.cgroup." + m not in _EXACT_NAMES),
     "lxc.cgroup2.": _CGROUP_MEMBER,
     "lxc.prlimit.": st.sampled_from(v.PRLIMIT_RESOURCES),
     "lxc.sysctl.": _SYSCTL_MEMBER,
-    "lxc.proc.": _SYSCTL_MEMBER,
+    "lxc.proc.": st.from_regex(r"[a-z_]{1,14}", fullmatch=True),
     "lxc.namespace.share.": st.sampled_from(v.NAMESPACES),
     "lxc.hook.": st.sampled_from(keys.HOOK_TYPES),
 }

@@ -193,7 +193,6 @@ def test_net_key_without_index_is_explained():
     [
         "lxc.prlimit.bogus = 10",
         "lxc.hook.sometimes = /bin/true",
-        "lxc.cgroup.memory = 1",
         "lxc.namespace.share.bogus = foo",
         "lxc.net.0.bogus = 1",
     ],

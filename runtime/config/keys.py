@@ -11,6 +11,7 @@ Standard library only: the client commands import this on their start-up path.
 
 from __future__ import annotations
 
+from runtime.config import names
 from runtime.config import values as v
 
 SCALAR = "scalar"
@@ -215,6 +216,23 @@ class UnknownKey(Exception):
     """The key is not one LXC 5 knows; the message says so (and what replaced it)."""
 
 
+class BadMember(UnknownKey):
+    """A family key whose member is not a name of that family (`lxc.cgroup.a/../b`):
+    `reason` says why, so the error can name the key and give the reason apart."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{names.shown(key)}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+#: The characters of every LXC key (members included: `hugetlb.2MB.max`, `pre-start`).
+KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+#: An `lxc.net.N` index has at most this many digits (LXC reads it as an unsigned int).
+_MAX_NET_INDEX_DIGITS = 9
+
+
 class Resolved:
     """What `lookup` found: the spec, and for families the member or net index."""
 
@@ -258,7 +276,27 @@ def _split_net_key(key: str) -> tuple[int | None, str]:
     index, _, sub = key[8:].partition(".")
     if not index.isdigit() or not index.isascii() or not sub:
         return None, ""
-    return int(index), sub
+    return _net_index(key, index), sub
+
+
+def canonical_key(key: str) -> str:
+    """The one spelling of a key: `lxc.net.01.type` and `lxc.net.1.type` are the same
+    device's key (LXC reads the index as a number), stored as `lxc.net.1.type`.
+    Other keys are returned unchanged; UnknownKey for an index out of range."""
+    if not key.startswith("lxc.net."):
+        return key
+    index, dot, sub = key[8:].partition(".")
+    if not index.isdigit() or not index.isascii():
+        return key
+    number = _net_index(key, index)
+    return key if str(number) == index else f"lxc.net.{number}{dot}{sub}"
+
+
+def _net_index(key: str, digits: str) -> int:
+    significant = digits.lstrip("0")
+    if len(significant) > _MAX_NET_INDEX_DIGITS:
+        raise BadMember(key, f"the network index is larger than {'9' * _MAX_NET_INDEX_DIGITS}")
+    return int(significant or "0")
 
 
 def _check_member(key: str, prefix: str, member: str) -> None:
@@ -268,8 +306,15 @@ def _check_member(key: str, prefix: str, member: str) -> None:
         raise UnknownKey(f"unknown key '{key}' (unknown namespace '{member}')")
     if prefix == "lxc.hook." and member not in HOOK_TYPES:
         raise UnknownKey(f"unknown key '{key}' (hooks are: {', '.join(HOOK_TYPES)})")
-    if prefix in ("lxc.cgroup.", "lxc.cgroup2.") and "." not in member:
-        raise UnknownKey(f"unknown key '{key}' (expected {prefix}CONTROLLER.FILE)")
+    problem = None
+    if prefix in ("lxc.cgroup.", "lxc.cgroup2."):
+        problem = names.cgroup_file_problem(member)
+    elif prefix == "lxc.sysctl.":
+        problem = names.sysctl_problem(member)
+    elif prefix == "lxc.proc.":
+        problem = names.proc_file_problem(member)
+    if problem is not None:
+        raise BadMember(key, problem)
 
 
 def _unknown_message(key: str) -> str:

@@ -21,10 +21,13 @@ Standard library only: the client commands import this on their start-up path.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterable, Iterator
 
 from runtime.config import keys
+from runtime.config.names import shown
 from runtime.errors import ConfigError
 
 MAX_INCLUDE_DEPTH = 32
@@ -104,19 +107,23 @@ class RawConfig:
 
         Raises ConfigError naming file, line and key.
         """
+        key = _checked_key(key, file, line)
+        _check_text(key, value, file, line)
         if value == "":
             self._clear(key, file, line)
             return
         if keys.is_clearing_key(key):
-            raise ConfigError(file, line, key, "takes no value (give it empty to clear the group)")
+            raise config_error(file, line, key, "takes no value (give it empty to clear the group)")
+        resolved = _resolve(key, file, line)
         try:
-            resolved = keys.lookup(key)
-        except keys.UnknownKey as err:
-            raise ConfigError(file, line, None, str(err)) from None
-        try:
-            resolved.spec.check(value)
+            typed = resolved.spec.check(value)
         except ValueError as err:
-            raise ConfigError(file, line, key, str(err)) from None
+            raise config_error(file, line, key, str(err)) from None
+        if isinstance(typed, list) and not typed:
+            # `lxc.cap.drop = " "`: nothing to keep, and nothing to write back either.
+            raise config_error(
+                file, line, key, f"'{value}' holds no value (an empty value clears the key)"
+            )
         entry = Entry(key, value, file, line)
         if resolved.spec.kind == keys.LIST:
             self._settings.setdefault(key, []).append(entry)
@@ -131,11 +138,70 @@ class RawConfig:
                 if existing not in exact:
                     del self._settings[existing]
             return
-        try:
-            keys.lookup(key)
-        except keys.UnknownKey as err:
-            raise ConfigError(file, line, None, str(err)) from None
+        _resolve(key, file, line)
         self._settings.pop(key, None)
+
+
+#: Characters str.splitlines() breaks a line at: no value can hold one (the writer
+#: could not write it, the parser would read two lines).
+LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def config_error(file: str, line: int, key: str | None, reason: str) -> ConfigError:
+    """A ConfigError whose text is one printable line whatever the file, key and value
+    hold (a line break would forge a second message, an escape sequence would drive
+    the user's terminal): see `names.shown`."""
+    return ConfigError(shown(file), line, None if key is None else shown(key), shown(reason))
+
+
+def _checked_key(key: str, file: str, line: int) -> str:
+    """The key in its one spelling (`lxc.net.01.x` is `lxc.net.1.x`), or ConfigError if
+    it holds a character no LXC key has (`\u3000`, `/`, a NUL): such a key could not
+    be written back, and for a family it would name a path."""
+    if not key.startswith("lxc.") or not keys.KEY_CHARACTERS.issuperset(key):
+        raise config_error(
+            file,
+            line,
+            None,
+            f"'{shown(key)}' is not a configuration key (letters, digits, '.', '_' and '-'"
+            " after 'lxc.')",
+        )
+    try:
+        return keys.canonical_key(key)
+    except keys.BadMember as err:
+        raise config_error(file, line, err.key, err.reason) from None
+
+
+def _resolve(key: str, file: str, line: int) -> keys.Resolved:
+    try:
+        return keys.lookup(key)
+    except keys.BadMember as err:
+        raise config_error(file, line, err.key, err.reason) from None
+    except keys.UnknownKey as err:
+        raise config_error(file, line, None, str(err)) from None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_text(key: str, value: str, file: str, line: int) -> None:
+    """Refuse a value no file can hold: a NUL (LXC reads C strings, the kernel takes
+    none in a path or argument), a line break (it would be two lines once written),
+    text that has no bytes (a lone surrogate that is not an escaped byte)."""
+    problem = None
+    if "\x00" in value:
+        problem = "contains a NUL character"
+    elif not LINE_BREAKS.isdisjoint(value):
+        problem = "contains a line break"
+    elif not _encodable(value):
+        problem = "is not valid text (it holds a lone surrogate)"
+    if problem is not None:
+        raise config_error(file, line, key, f"'{shown(value)}' {problem}")
 
 
 def strip_quotes(value: str) -> str:
@@ -152,7 +218,7 @@ def split_line(raw: str) -> tuple[str, str] | None:
         return None
     key, sep, value = line.partition("=")
     if not sep:
-        raise ValueError(f"invalid line '{line}' (expected KEY = VALUE)")
+        raise ValueError(f"invalid line '{shown(line)}' (expected KEY = VALUE)")
     return key.strip(), strip_quotes(value.strip())
 
 
@@ -165,7 +231,7 @@ def parse_lines(
         try:
             parsed = split_line(raw)
         except ValueError as err:
-            raise ConfigError(file, number, None, str(err)) from None
+            raise config_error(file, number, None, str(err)) from None
         if parsed is None:
             continue
         key, value = parsed
@@ -178,30 +244,41 @@ def parse_lines(
 
 def _include(value: str, file: str, line: int, config: RawConfig, depth: int) -> None:
     if not value:
-        raise ConfigError(file, line, "lxc.include", "needs a file or directory")
+        raise config_error(file, line, "lxc.include", "needs a file or directory")
+    _check_text("lxc.include", value, file, line)
     if depth >= MAX_INCLUDE_DEPTH:
-        raise ConfigError(file, line, "lxc.include", "includes nest too deep (a loop?)")
+        raise config_error(file, line, "lxc.include", "includes nest too deep (a loop?)")
     path = value
     if not os.path.isabs(path) and file.startswith("/"):
         path = os.path.join(os.path.dirname(file), path)
-    if os.path.isdir(path):
-        for name in sorted(os.listdir(path)):
-            member = os.path.join(path, name)
-            if name.endswith(".conf") and os.path.isfile(member):
-                _parse_path(member, config, depth + 1)
-        return
-    if value.endswith("/") and not os.path.exists(path):
-        return
     try:
+        if os.path.isdir(path):
+            for name in sorted(os.listdir(path)):
+                member = os.path.join(path, name)
+                if name.endswith(".conf") and os.path.isfile(member):
+                    _parse_path(member, config, depth + 1)
+            return
+        if value.endswith("/") and not os.path.exists(path):
+            return
         _parse_path(path, config, depth + 1)
     except OSError as err:
-        raise ConfigError(
-            file, line, "lxc.include", f"cannot read '{value}': {err.strerror}"
+        raise config_error(
+            file, line, "lxc.include", f"cannot read '{shown(value)}': {err.strerror or err}"
         ) from None
 
 
 def _parse_path(path: str, config: RawConfig, depth: int) -> None:
-    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+    """Read one file; only a regular file (`lxc.include = /dev/zero` would never end,
+    a FIFO would block the start)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        handle = os.fdopen(fd, encoding="utf-8", errors="surrogateescape")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
         text = handle.read()
     config.files.append(path)
     parse_lines(text.splitlines(), path, config, _depth=depth)
@@ -213,10 +290,14 @@ def parse_file(path: str, config: RawConfig | None = None) -> RawConfig:
     A file that cannot be read raises ConfigError naming it and the reason.
     """
     config = config if config is not None else RawConfig()
+    if "\x00" in path or not _encodable(path):
+        raise config_error(path, 0, None, "is not a file name (it holds a NUL or a lone surrogate)")
     try:
         _parse_path(os.path.abspath(path), config, 0)
     except OSError as err:
-        raise ConfigError(path, 0, None, f"cannot read the config file: {err.strerror}") from None
+        raise config_error(
+            path, 0, None, f"cannot read the config file: {err.strerror or err}"
+        ) from None
     return config
 
 
@@ -230,7 +311,7 @@ def apply_define(config: RawConfig, define: str) -> None:
     key, sep, value = define.partition("=")
     label = f"-s {define}"
     if not sep or not key.strip().startswith("lxc."):
-        raise ConfigError(label, 0, None, "expected KEY=VALUE with a key like lxc.tty.max")
+        raise config_error(label, 0, None, "expected KEY=VALUE with a key like lxc.tty.max")
     key, value = key.strip(), strip_quotes(value.strip())
     if key == "lxc.include":
         _include(value, label, 0, config, 0)

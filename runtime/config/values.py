@@ -58,19 +58,24 @@ _SIGNAL_NUMBERS = {
 _SIGRTMIN, _SIGRTMAX = 34, 64
 
 
+def _is_digits(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` also takes `²` (which int() refuses) and `٣`
+    (which LXC's strtoul does not read)."""
+    return text.isdigit() and text.isascii()
+
+
 def number(text: str) -> int:
     """A non-negative decimal integer."""
-    if not text.isdigit():
+    if not _is_digits(text):
         raise ValueError(f"'{text}' is not a number")
     return int(text)
 
 
 def signed_number(text: str) -> int:
     """A decimal integer that may be negative (oom_score_adj, start order)."""
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise ValueError(f"'{text}' is not a number") from None
+    if not _is_digits(text.removeprefix("-").removeprefix("+")) or text[:2] in ("+-", "-+"):
+        raise ValueError(f"'{text}' is not a number")
+    return int(text, 10)
 
 
 def boolean(text: str) -> bool:
@@ -104,6 +109,8 @@ def one_of(choices: tuple[str, ...] | list[str], what: str) -> Checker:
 
 def signal_number(value: str) -> int:
     """A signal by number, `SIGNAME`, `NAME` or `SIGRTMIN+N`/`SIGRTMAX-N`, any case."""
+    if not value.isascii():
+        raise ValueError(f"'{value}' is not a signal name or number")
     if value.isdigit():
         num = int(value)
         if 1 <= num <= _SIGRTMAX:
@@ -129,6 +136,8 @@ def capabilities(value: str) -> list[str]:
     """Space-separated capability names (without CAP_), numbers, or `none` for keep."""
     caps = value.split()
     for cap in caps:
+        if not cap.isascii():
+            raise ValueError(f"invalid capability '{cap}'")
         name = cap.lower().removeprefix("cap_")
         if name in CAPABILITIES or name == "none" or (cap.isdigit() and int(cap) < 64):
             continue
@@ -146,7 +155,7 @@ def namespaces(value: str) -> list[str]:
 
 
 def log_level(value: str) -> str:
-    if value.isdigit() and int(value) <= 8:
+    if _is_digits(value) and int(value) <= 8:
         return value
     if value.lower() not in LOG_LEVELS:
         raise ValueError(f"invalid log level '{value}'")
@@ -160,14 +169,24 @@ def architecture(value: str) -> str:
 
 
 def hostname(value: str) -> str:
-    if len(value) > 64:
-        raise ValueError(f"'{value}' is longer than 64 characters")
+    if len(value.encode("utf-8", "surrogateescape")) > 64:
+        raise ValueError(f"'{value}' is longer than 64 bytes")
     return value
 
 
 def interface_name(value: str) -> str:
-    if len(value) > 15 or "/" in value or " " in value:
-        raise ValueError(f"'{value}' is not a valid interface name (at most 15 characters)")
+    """What the kernel takes as a network device name: at most 15 bytes, not `.` or
+    `..`, no `/`, `:` or whitespace (it names a directory of /sys/class/net)."""
+    if (
+        len(value.encode("utf-8", "surrogateescape")) > 15
+        or value in (".", "..")
+        or "/" in value
+        or ":" in value
+        or any(ch.isspace() for ch in value)
+    ):
+        raise ValueError(
+            f"'{value}' is not a valid interface name (at most 15 bytes, no '/', ':' or spaces)"
+        )
     return value
 
 
@@ -186,7 +205,7 @@ def byte_size(value: str) -> int:
 
     if value == "auto":
         return -1
-    match = re.fullmatch(r"(\d+)\s*([kKmMgG]?)[bB]?", value)
+    match = re.fullmatch(r"(\d+)\s*([kKmMgG]?)[bB]?", value, re.ASCII)
     if not match:
         raise ValueError(f"'{value}' is not a size (like 1024, 64kB or 1MB)")
     scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[match.group(2).lower()]
@@ -197,7 +216,7 @@ def time_offset(value: str) -> int:
     """A clock offset with a unit (h, m, s, ms, us, ns); returned in nanoseconds."""
     import re
 
-    match = re.fullmatch(r"(-?\d+)\s*(h|m|s|ms|us|ns)?", value)
+    match = re.fullmatch(r"(-?\d+)\s*(h|m|s|ms|us|ns)?", value, re.ASCII)
     if not match:
         raise ValueError(f"'{value}' is not a time offset (like 10s, -5m, 1h)")
     unit = {"h": 3600 * 10**9, "m": 60 * 10**9, "s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
@@ -209,8 +228,8 @@ def ipv4_address(value: str) -> dict[str, object]:
     import ipaddress
 
     parts = value.split()
-    if len(parts) > 2:
-        raise ValueError(f"'{value}' is not 'ADDRESS/PREFIX [BROADCAST]'")
+    if not 1 <= len(parts) <= 2:
+        raise ValueError(f"'{value}' is not an IPv4 address ('ADDRESS/PREFIX [BROADCAST]')")
     try:
         if "/" in parts[0]:
             iface = ipaddress.IPv4Interface(parts[0])
@@ -296,9 +315,12 @@ def mount_entry(value: str) -> dict[str, object]:
         raise ValueError(f"'{value}' is not an fstab line (SOURCE TARGET TYPE OPTIONS 0 0)")
     for extra in fields[4:]:
         number(extra)
+    source, target = _unescape_octal(fields[0]), _unescape_octal(fields[1])
+    if "\x00" in source or "\x00" in target:
+        raise ValueError(f"'{value}' has a NUL (\\000) in a path")
     return {
-        "source": _unescape_octal(fields[0]),
-        "target": _unescape_octal(fields[1]),
+        "source": source,
+        "target": target,
         "fstype": fields[2],
         "options": fields[3] if len(fields) > 3 else "defaults",
         "freq": int(fields[4]) if len(fields) > 4 else 0,

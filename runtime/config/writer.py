@@ -23,11 +23,9 @@ import os
 import stat
 from collections.abc import Iterable
 
+from runtime.config.parser import LINE_BREAKS as _LINE_BREAKS
 from runtime.config.parser import RawConfig, split_line, strip_quotes
 from runtime.errors import ConfigError
-
-# Characters str.splitlines() breaks a line at: a value holding one cannot be written.
-_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 def quote_value(value: str) -> str:
