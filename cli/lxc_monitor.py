@@ -11,6 +11,11 @@ changes are printed (a subscription's initial snapshot is not shown as changes);
 `-Q/--quit` exits at once (there is no separate lxc-monitord to stop: the bus lives
 in the lxcpath's runtime daemon, which exits by itself when idle).
 
+The regex is matched here, in lxc-monitor's own process, as in LXC: the daemon
+sends the events of every container (or, for a plain `foo|bar`, of those names
+only) and never runs a regex it was given, so a pattern that backtracks for
+ever slows only the monitor that asked for it.
+
 Differences from LXC, on purpose: the regex must match the whole name
 (`-n 'foo|bar'` does not match `foobaz`); `exited with status [N]` shows 128+N
 for an init killed by signal N (LXC shows 0). The monitor keeps running across

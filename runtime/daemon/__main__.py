@@ -4,7 +4,8 @@ Started by runtime.daemon_client in a new session. It takes an flock on
 `<rundir>/daemon.lock` (a second daemon for the same lxcpath exits at once, and
 the command that started it connects to the first one), becomes a child subreaper
 (container inits whose spawner died are re-parented here, not to init), logs to
-`<rundir>/daemon.log` (rotated: at most about 3 MiB), and writes one byte on `--ready-fd` once it listens.
+`<rundir>/daemon.log` (rotated: at most about 3 MiB), and writes one byte on
+`--ready-fd` once it listens.
 """
 
 from __future__ import annotations
