@@ -204,16 +204,20 @@ def test_execute_on_a_terminal_keeps_redirections_size_and_status(
 
 
 def test_execute_job_control_on_its_own_terminal(runtime: Cli, caller: CallerTerminal, app_config: Path) -> None:
-    """An interactive shell on the application's pty: input goes to it, job control works."""
+    """An interactive shell on the application's pty: input goes to it, job control
+    works, a new window size reaches it."""
     caller.start(execute_argv(runtime, unique("jc"), app_config, "sh", "-i"), runtime.env)
     caller.expect(b"# ")
     os.write(caller.master, b"sleep 30 &\n")
     caller.expect(b"# ")
-    os.write(caller.master, b"jobs; kill %1; wait %1; echo JOB-DONE-$?; exit 5\n")
+    set_winsize(caller.master, 40, 100)  # SIGWINCH for lxc-execute: passed on to the pty
+    time.sleep(0.3)
+    os.write(caller.master, b"stty size; jobs; kill %1; wait %1; echo JOB-DONE-$?; exit 5\n")
     caller.expect(b"JOB-DONE")
     assert caller.wait() == 5, bytes(caller.output)
     output = bytes(caller.output).decode(errors="replace")
     assert "job control turned off" not in output, output
+    assert "\n40 100\r" in output, output
     assert "Running" in output and "JOB-DONE-143" in output, output  # kill %1 found the job
 
 
