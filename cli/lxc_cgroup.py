@@ -13,7 +13,10 @@ A read prints the kernel's text plus one more newline, as LXC does. A write is o
 `'PATH:NAME' is not running`, `Failed to retrieve value of 'KEY' for 'PATH:NAME'`,
 `Failed to assign 'VALUE' value to 'KEY' for 'NAME'` (we add the kernel's reason
 after a colon). On a hybrid host `cgroup.*` keys (`cgroup.procs`) are read from
-cgroup2, where LXC fails.
+cgroup2, where LXC fails. A key that is not a plain cgroup file name (`../x`), or
+a write to a file that moves processes (`cgroup.procs`, `cgroup.threads`) or the
+controllers the runtime delegates (`cgroup.subtree_control`), is refused before
+anything is looked up, naming the key (LXC writes whatever path it is given).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     import os
 
     from runtime.cgroup_files import locate
+    from runtime.config.names import cgroup_file_problem
     from runtime.errors import LxcError
     from runtime.status import container_status
 
@@ -70,6 +74,11 @@ def body(args: Namespace, log: CommandLog) -> int:
         return 1
     name = name_of(PARSER, args, log)
     key, value = words[0], (words[1] if len(words) > 1 else None)
+    # The key becomes a path under the container's cgroups: a plain file name only,
+    # and never one that moves processes (see runtime.config.names).
+    problem = cgroup_file_problem(key, write=value is not None)
+    if problem is not None:
+        raise LxcError(f"state object {problem}")
     lxcpath = lxcpath_of(args)
     not_running = LxcError(f"'{lxcpath}:{name}' is not running")
 

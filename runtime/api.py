@@ -109,9 +109,11 @@ class Runtime:
 
     async def cgroup_get(self, name: str, key: str) -> str:
         """A cgroup key of a running container, as the kernel gives it (`cpu.shares`)."""
+        _check_cgroup_key(key, write=False)
         return str((await self.request({"op": "cgroup", "name": name, "key": key}))["value"])
 
     async def cgroup_set(self, name: str, key: str, value: str) -> None:
+        _check_cgroup_key(key, write=True)
         await self.request({"op": "cgroup", "name": name, "key": key, "value": value})
 
     async def stats(self, name: str) -> dict[str, int | None]:
@@ -133,6 +135,16 @@ class Runtime:
 
     async def _ensure_daemon(self) -> None:
         await self.request({"op": "ping"})
+
+
+def _check_cgroup_key(key: str, *, write: bool) -> None:
+    """The daemon refuses a key that is not a plain cgroup file name too; refusing
+    here gives the same one-line reason without a round trip."""
+    from runtime.config.names import cgroup_file_problem
+
+    problem = cgroup_file_problem(key, write=write)
+    if problem is not None:
+        raise LxcError(f"cgroup key {problem}")
 
 
 def _ensure_daemon(lxcpath: str) -> None:

@@ -259,10 +259,16 @@ async def request_cgroup(
     supervisors: dict[str, Any], message: dict[str, object]
 ) -> dict[str, object]:
     """`{"key": K}` reads, `{"key": K, "value": V}` writes."""
+    from runtime.config.names import cgroup_file_problem
 
     async def work() -> dict[str, object]:
         supervisor = _supervisor(supervisors, message)
         key = str(message.get("key") or "")
+        # Any local root process may ask: the key must be a plain cgroup file name,
+        # and a write never one that moves processes (runtime.config.names).
+        problem = cgroup_file_problem(key, write=message.get("value") is not None)
+        if problem is not None:
+            raise FreezerError(UNKNOWN_KEY, f"key {problem}")
         if message.get("value") is None:
             return {"ok": True, "value": cgroup_get(supervisor, key)}
         cgroup_set(supervisor, key, str(message["value"]))

@@ -120,9 +120,136 @@ def test_cgroup_errors(runtime: Cli, tmp_path: Path) -> None:
     )
     assert "Invalid argument" in bad_value.stderr
     escape = runtime("lxc-cgroup", "-n", name, "../../cgroup.procs")
-    assert escape.returncode == 1 and "Failed to retrieve value" in escape.stderr
+    assert escape.returncode == 1
+    assert escape.stderr == (
+        f"lxc-cgroup: {name}: state object '../../cgroup.procs' is not a cgroup file name"
+        " (CONTROLLER.FILE, like memory.max)\n"
+    )
     no_key = runtime("lxc-cgroup", "-n", name)
     assert (no_key.returncode, no_key.stderr) == (1, "lxc-cgroup: could not parse command line\n")
+
+
+def _cgroup_of(pid: int) -> str:
+    return Path(f"/proc/{pid}/cgroup").read_text()
+
+
+def _container_pids(name: str) -> set[int]:
+    return {int(p) for path in cgroups_of(name) for p in Path(path, "cgroup.procs").read_text().split()}
+
+
+def test_cgroup_keys_that_leave_the_cgroup_or_move_a_host_process_are_refused(
+    runtime: Cli, tmp_path: Path
+) -> None:
+    """10.6: the key of lxc-cgroup, the Python API and the daemon's `cgroup` request
+    is a plain cgroup file name, and never a file that moves processes: a host process
+    written to the container's cgroup.procs would be frozen, limited and killed by the
+    container (which owns its cgroup), so the attack is tried for real and checked."""
+    from runtime.api import Runtime
+    from runtime.daemon_client import open_connection
+    from runtime.errors import LxcError
+
+    name = make(runtime, tmp_path)
+    init = start(runtime, name)
+    host = subprocess.Popen(["sleep", "60"])
+    try:
+        before = _cgroup_of(host.pid)
+        attempts = [
+            (["cgroup.procs", str(host.pid)], "state object 'cgroup.procs' may not be written"),
+            (["cgroup.threads", str(host.pid)], "'cgroup.threads' may not be written"),
+            (["cgroup.subtree_control", "+memory"], "may not be written"),
+            (["../x"], "'../x' is not a cgroup file name"),
+            (["../x", "1"], "'../x' is not a cgroup file name"),
+            (["memory.x/../../../release_agent", "/bin/sh"], "is not a cgroup file name"),
+            (["release_agent", "/bin/sh"], "'release_agent' is not a cgroup file name"),
+            (["tasks", str(host.pid)], "'tasks' is not a cgroup file name"),
+            (["cpu.\u3000shares"], "'cpu.\\u3000shares' is not a cgroup file name"),
+        ]
+        for args, reason in attempts:
+            result = runtime("lxc-cgroup", "-n", name, *args)
+            assert result.returncode == 1, args
+            assert result.stderr.count("\n") == 1 and reason in result.stderr, result.stderr
+            assert result.stdout == ""
+
+        rt = Runtime(str(runtime.lxcpath))
+
+        async def through_the_api() -> None:
+            with pytest.raises(LxcError, match="'cgroup.procs' may not be written"):
+                await rt.cgroup_set(name, "cgroup.procs", str(host.pid))
+            with pytest.raises(LxcError, match="is not a cgroup file name"):
+                await rt.cgroup_get(name, "../../cgroup.procs")
+
+        import trio
+
+        trio.run(through_the_api)
+        # The daemon checks too: a raw request from any local root process.
+        connection = open_connection(str(runtime.lxcpath), autostart=False)
+        try:
+            write = connection.request(
+                {"op": "cgroup", "name": name, "key": "cgroup.procs", "value": str(host.pid)}
+            )
+            escape = connection.request({"op": "cgroup", "name": name, "key": "../cgroup.procs"})
+        finally:
+            connection.close()
+        assert (write["ok"], write["kind"]) == (False, "unknown-key")
+        assert "'cgroup.procs' may not be written" in str(write["error"])
+        assert (escape["ok"], escape["kind"]) == (False, "unknown-key")
+
+        # The host process never moved; the container still holds only its own.
+        assert _cgroup_of(host.pid) == before
+        assert host.pid not in _container_pids(name)
+        # Reading cgroup.procs stays allowed (it moves nothing).
+        read = runtime("lxc-cgroup", "-n", name, "cgroup.procs")
+        assert read.returncode == 0 and str(init) in read.stdout.split()
+    finally:
+        host.kill()
+        host.wait()
+
+
+def _release_agents() -> dict[str, str]:
+    return {path: Path(path).read_text() for path in glob.glob("/sys/fs/cgroup/*/release_agent")}
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("lxc.cgroup.memory.x/../../../release_agent", "is not a cgroup file name"),
+        ("lxc.cgroup2.cgroup.procs", "'cgroup.procs' may not be written"),
+        ("lxc.cgroup.pids.x/../../cgroup.procs", "is not a cgroup file name"),
+        ("lxc.sysctl.kernel/../../../../TARGET", "is not a sysctl name"),
+        ("lxc.proc.../../../../TARGET", "is not a /proc/PID file name"),
+    ],
+)
+def test_config_keys_that_escape_are_refused_by_create_and_execute(
+    runtime: Cli, tmp_path: Path, key: str, reason: str
+) -> None:
+    """10.6 through the real commands: lxc-create -f and lxc-execute -s refuse the key
+    in one line naming it, exit non-zero, and nothing is created or written."""
+    target = tmp_path / "target"
+    target.write_text("untouched\n")
+    key = key.replace("TARGET", str(target).lstrip("/"))
+    agents = _release_agents()
+    value = "1" if "procs" in key else str(tmp_path / "agent")
+
+    name = unique("esc")
+    conf = tmp_path / "bad.conf"
+    conf.write_text(f"{CONF}{key} = {value}\n")
+    created = runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
+    assert created.returncode != 0
+    assert created.stderr.count("\n") == 1, created.stderr
+    assert f"{conf}:2: {key}: " in created.stderr and reason in created.stderr
+    assert not (runtime.lxcpath / name).exists()
+
+    good = tmp_path / "good.conf"
+    good.write_text(CONF)
+    executed = runtime("lxc-execute", "-n", name, "-f", str(good), "-s", f"{key}={value}", "--", "true")
+    assert executed.returncode != 0
+    assert executed.stderr.count("\n") == 1, executed.stderr
+    assert f"{key}: " in executed.stderr and reason in executed.stderr
+    assert not (runtime.lxcpath / name).exists()
+    assert cgroups_of(name) == []
+    assert _release_agents() == agents
+    assert target.read_text() == "untouched\n"
+    assert "lxc.payload" not in Path("/proc/1/cgroup").read_text()
 
 
 # -- lxc-freeze / lxc-unfreeze -------------------------------------------------------------

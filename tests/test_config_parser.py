@@ -203,6 +203,57 @@ def test_unknown_family_members_are_refused(line):
 
 
 @pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("lxc.cgroup.memory.x/../../../release_agent", "is not a cgroup file name"),
+        ("lxc.cgroup2.memory.max/../../cgroup.procs", "is not a cgroup file name"),
+        ("lxc.cgroup.../../release_agent", "is not a cgroup file name"),
+        ("lxc.cgroup.memory..limit_in_bytes", "is not a cgroup file name"),
+        ("lxc.cgroup.memory", "is not a cgroup file name"),
+        ("lxc.cgroup.release_agent", "is not a cgroup file name"),
+        ("lxc.cgroup.notify_on_release", "is not a cgroup file name"),
+        ("lxc.cgroup.tasks", "is not a cgroup file name"),
+        ("lxc.cgroup2.cgroup.procs", "may not be written"),
+        ("lxc.cgroup.cgroup.procs", "may not be written"),
+        ("lxc.cgroup2.cgroup.threads", "may not be written"),
+        ("lxc.cgroup2.cgroup.subtree_control", "may not be written"),
+        ("lxc.sysctl.net/../../../etc/passwd", "is not a sysctl name"),
+        ("lxc.sysctl.net..ipv4", "is not a sysctl name"),
+        ("lxc.sysctl.kernel", "is not a sysctl name"),
+        ("lxc.sysctl.net.ipv4.", "is not a sysctl name"),
+        ("lxc.proc.../../etc/passwd", "is not a /proc/PID file name"),
+        ("lxc.proc.attr/current", "is not a /proc/PID file name"),
+        ("lxc.proc.oom_score_adj.x", "is not a /proc/PID file name"),
+    ],
+)
+def test_keys_that_name_a_path_outside_their_directory_are_refused(key, reason):
+    """10.6: the member of a path-like family is a plain file name of its interface."""
+    with pytest.raises(ConfigError) as info:
+        parse_text(f"lxc.tty.max = 1\n{key} = 1\n", "c")
+    assert info.value.key == key
+    assert str(info.value).startswith(f"c:2: {key}: '")
+    assert reason in str(info.value)
+    assert len(str(info.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "lxc.cgroup.memory.limit_in_bytes", "lxc.cgroup.cpuset.cpus", "lxc.cgroup.devices.allow",
+        "lxc.cgroup.net_cls.classid", "lxc.cgroup.cpu.cfs_quota_us",
+        "lxc.cgroup.hugetlb.2MB.limit_in_bytes", "lxc.cgroup.memory.memsw.limit_in_bytes",
+        "lxc.cgroup2.memory.max", "lxc.cgroup2.cpu.weight", "lxc.cgroup2.io.max",
+        "lxc.cgroup2.devices.deny", "lxc.cgroup2.pids.max", "lxc.cgroup2.cgroup.freeze",
+        "lxc.cgroup2.cgroup.max.descendants", "lxc.sysctl.net.ipv4.ip_forward",
+        "lxc.sysctl.net.ipv6.conf.all.disable_ipv6", "lxc.sysctl.net.ipv4.conf.veth-x.forwarding",
+        "lxc.sysctl.kernel.shm_rmid_forced", "lxc.proc.oom_score_adj", "lxc.proc.timerslack_ns",
+    ],
+)  # fmt: skip
+def test_real_interface_files_are_accepted(key):
+    assert parse_text(f"{key} = 1").get(key) == "1"
+
+
+@pytest.mark.parametrize(
     "line",
     [
         "lxc.rootfs.managed = yes",

@@ -36,21 +36,18 @@ does not build yet. Decision (documented in the final report and to go in README
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from runtime.cgroups.errors import CgroupSettingError
 from runtime.cgroups.mounts import CgroupMounts, Hierarchy
+from runtime.config.names import cgroup_file_problem
 
 __all__ = ["DEVICES_UNSUPPORTED", "Write", "check_file_name", "route"]
 
 V1_PREFIX = "lxc.cgroup."
 V2_PREFIX = "lxc.cgroup2."
 DEVICES_UNSUPPORTED = "needs an eBPF device controller, not supported yet"
-
-#: A cgroup interface file name: `controller.file[.more]`, never a path.
-_FILE_NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$")
 
 _MEMSW = "memory.memsw.limit_in_bytes"
 _MEMORY_LIMIT = "memory.limit_in_bytes"
@@ -66,10 +63,14 @@ class Write:
     value: str
 
 
-def check_file_name(key: str, filename: str) -> None:
-    """Refuse anything but `controller.file`: a config must not name `../x`."""
-    if not _FILE_NAME.match(filename):
-        raise CgroupSettingError(key, f"{filename!r} is not a cgroup file name (controller.file)")
+def check_file_name(key: str, filename: str, *, write: bool = False) -> None:
+    """Refuse anything but `controller.file`: a config must not name `../x`; and with
+    `write`, the files that move processes (`cgroup.procs`). The rule is
+    `runtime.config.names`, which the parser applied already: this is the second
+    check, where the name becomes a path."""
+    problem = cgroup_file_problem(filename, write=write)
+    if problem is not None:
+        raise CgroupSettingError(key, problem)
 
 
 def _ordered(settings: dict[str, list[str]]) -> list[tuple[str, str]]:
@@ -108,7 +109,7 @@ def route(config: Any, mounts: CgroupMounts) -> tuple[list[Write], list[str]]:
 
     for member, value in _ordered(v1_settings):
         key = V1_PREFIX + member
-        check_file_name(key, member)
+        check_file_name(key, member, write=True)
         if not mounts.v1:
             warnings.append(f"{key}: ignored, this host has no cgroup v1 hierarchy")
             continue
@@ -123,7 +124,7 @@ def route(config: Any, mounts: CgroupMounts) -> tuple[list[Write], list[str]]:
 
     for member, value in _ordered(v2_settings):
         key = V2_PREFIX + member
-        check_file_name(key, member)
+        check_file_name(key, member, write=True)
         if _is_devices(member):
             assert v1_devices is not None  # refused above
             if has_v1_device_rules:

@@ -155,17 +155,7 @@ def config_error(file: str, line: int, key: str | None, reason: str) -> ConfigEr
 
 
 def _checked_key(key: str, file: str, line: int) -> str:
-    """The key in its one spelling (`lxc.net.01.x` is `lxc.net.1.x`), or ConfigError if
-    it holds a character no LXC key has (`\u3000`, `/`, a NUL): such a key could not
-    be written back, and for a family it would name a path."""
-    if not key.startswith("lxc.") or not keys.KEY_CHARACTERS.issuperset(key):
-        raise config_error(
-            file,
-            line,
-            None,
-            f"'{shown(key)}' is not a configuration key (letters, digits, '.', '_' and '-'"
-            " after 'lxc.')",
-        )
+    """The key in its one spelling: `lxc.net.01.x` is `lxc.net.1.x`."""
     try:
         return keys.canonical_key(key)
     except keys.BadMember as err:
@@ -173,12 +163,26 @@ def _checked_key(key: str, file: str, line: int) -> str:
 
 
 def _resolve(key: str, file: str, line: int) -> keys.Resolved:
+    """The key's spec, or ConfigError: a family member that is not a name of its
+    interface (`lxc.cgroup.memory.x/../../release_agent`) names the key and says why;
+    a key with a character no LXC key has (`\u3000`, `/`, a NUL) could not be written
+    back, and is refused even where the table would match it."""
     try:
-        return keys.lookup(key)
+        resolved = keys.lookup(key)
     except keys.BadMember as err:
         raise config_error(file, line, err.key, err.reason) from None
     except keys.UnknownKey as err:
-        raise config_error(file, line, None, str(err)) from None
+        if keys.KEY_CHARACTERS.issuperset(key):
+            raise config_error(file, line, None, str(err)) from None
+        resolved = None
+    if resolved is None or not keys.KEY_CHARACTERS.issuperset(key):
+        raise config_error(
+            file,
+            line,
+            None,
+            f"'{shown(key)}' is not a configuration key (letters, digits, '.', '_' and '-')",
+        )
+    return resolved
 
 
 def _encodable(text: str) -> bool:
