@@ -7,7 +7,13 @@ keys accumulate and an empty value clears them; `lxc.net`, `lxc.net.N`,
 `lxc.cgroup`, ... with an empty value clear a whole group.
 
 Every value is checked against the key table when it is read, so an error names the
-file, the line and the key: `config:3: lxc.tty.max: 'abc' is not a number`.
+file, the line and the key: `config:3: lxc.tty.max: 'abc' is not a number`. What is
+accepted can be written back and read to the same thing, so the parser also refuses
+what no file could hold: a key with a character outside LXC's key alphabet, a value
+with a NUL, a line break or a lone surrogate, a list value with no item in it (`" "`),
+a family member that is not a file name of its interface (`runtime.config.names`:
+`lxc.cgroup.memory.x/../../release_agent`), an include of something that is not a
+regular file. Every error is one printable line (`names.shown` escapes the rest).
 
 Deliberate differences from LXC, both to lose less:
 - a relative `lxc.include` is resolved against the including file's directory
