@@ -29,6 +29,11 @@ step lxc-wait -P "$lxcpath" -n demo1 -s RUNNING
 step lxc-ls -P "$lxcpath" --fancy
 step lxc-info -P "$lxcpath" -n demo1
 step lxc-execute -P "$lxcpath" -n demo2 -- sh -c 'echo "hello from pid $$ in $(hostname)"; exit 3' || echo "(exit code $?)"
+# Confinement, seen from inside: pid 1 of an application container is a static init
+# run from a sealed memfd (nothing of the host mapped) holding only fds 0-2.
+step lxc-execute -P "$lxcpath" -n demo2 -- sh -c 'echo "pid 1 is $(cat /proc/1/cmdline) from $(readlink /proc/1/exe), fds: $(ls /proc/1/fd | tr "\n" " ")"'
+# A key that would leave its cgroup directory is refused, naming the key.
+step lxc-cgroup -P "$lxcpath" -n demo1 'memory.x/../../release_agent' || echo "(exit code $?)"
 step lxc-stop -P "$lxcpath" -n demo1
 step lxc-ls -P "$lxcpath" --fancy
 sleep 0.3
