@@ -20,7 +20,7 @@ import trio
 
 from runtime import linux
 from runtime.daemon.app import Daemon
-from runtime.rundir import acquire_daemon_lock, remove_pid_file
+from runtime.rundir import acquire_daemon_lock, lxcpath_key, remove_pid_file
 
 DEFAULT_IDLE = 30.0
 #: daemon.log is rotated at this size, keeping LOG_BACKUPS old files: a client that
@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-fd", type=int, default=-1)
     parser.add_argument("--idle", type=float, default=None, help="seconds idle before exiting")
     args = parser.parse_args(argv)
-    lxcpath = os.path.abspath(args.lxcpath)
+    # The real path: a daemon started through a symlinked lxcpath serves every
+    # spelling of it, and must outlive the symlink (runtime.rundir.lxcpath_key).
+    lxcpath = lxcpath_key(args.lxcpath)
     locked = acquire_daemon_lock(lxcpath)
     if locked is None:
         return 0  # another daemon serves this lxcpath; our caller connects to it

@@ -273,8 +273,25 @@ def _bind_over_itself(ctx: MountContext, target: str, set_flags: int, clear: int
     _remount_target(ctx, target, set_flags, clear)
 
 
-def ensure_mountpoint(ctx: MountContext, target: str, key: str) -> int:
-    """An O_PATH fd of directory `target` in the root, created (0755) if missing."""
+def ensure_mountpoint(
+    ctx: MountContext, target: str, key: str, *, refuse_symlink: bool = False
+) -> int:
+    """An O_PATH fd of directory `target` in the root, created (0755) if missing.
+
+    With `refuse_symlink` a target that is itself a symlink is an error, as in LXC:
+    the rootfs's own /proc or /sys pointing elsewhere would put the kernel's files
+    where the container's image decides (LXC's lxc-test-symlink, test 4).
+    """
+    if refuse_symlink:
+        try:
+            info = os.stat(target, dir_fd=ctx.root_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise SetupError(key, f"mountpoint /{target}: {describe_os_error(err)}") from None
+        else:
+            if stat.S_ISLNK(info.st_mode):
+                raise SetupError(key, f"/{target} in the rootfs is a symlink: refusing to mount on it")
     try:
         return ctx.open(target, directory=True)
     except FileNotFoundError:
@@ -418,7 +435,7 @@ def auto_modes(tokens: list[str]) -> dict[str, str]:
 
 def mount_proc(ctx: MountContext, mode: str, own_net: bool, key: str = "lxc.mount.auto") -> None:
     """A procfs of the container's pid namespace on /proc (proc:rw or proc:mixed)."""
-    fd = ensure_mountpoint(ctx, "proc", key)
+    fd = ensure_mountpoint(ctx, "proc", key, refuse_symlink=True)
     try:
         linux.mount("proc", resolve.fd_path(fd), "proc", _PSEUDO)
     except OSError as err:
@@ -441,7 +458,7 @@ def mount_proc(ctx: MountContext, mode: str, own_net: bool, key: str = "lxc.moun
 
 def mount_sys(ctx: MountContext, mode: str, key: str = "lxc.mount.auto") -> None:
     """sysfs on /sys: sys:rw, sys:ro, or sys:mixed (read-only but devices/virtual/net)."""
-    fd = ensure_mountpoint(ctx, "sys", key)
+    fd = ensure_mountpoint(ctx, "sys", key, refuse_symlink=True)
     try:
         linux.mount("sysfs", resolve.fd_path(fd), "sysfs", _PSEUDO)
     except OSError as err:
