@@ -64,6 +64,10 @@ def body(args: Namespace, log: CommandLog) -> int:
     if args.gid is not None:
         defines.append(f"lxc.init.gid={args.gid}")
     raw = load_checked(config_path, defines)
+    from runtime.config.unsupported import start_warnings
+
+    for warning in start_warnings(raw):  # LSM keys LXC also skips on this host
+        log.warn("execute", warning)
     command = command_line(args.command)
     argv = command or command_from(raw, "lxc.execute.cmd")
     if not argv:

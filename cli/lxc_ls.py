@@ -106,13 +106,31 @@ class Row:
         if column == "GROUPS":
             return ", ".join(self.groups()) or "-"
         if column == "UNPRIVILEGED":
-            idmaps = config.get_all("lxc.idmap") if config is not None else []  # type: ignore[attr-defined]
-            return "true" if idmaps else "false"
+            return self.unprivileged_cell()
         if column in ("RAM", "SWAP"):
             return self.memory_cell(column)
         if column in ("INTERFACE", "IPV4", "IPV6"):
             return self.net_cell(column)
         return "-"
+
+    def unprivileged_cell(self) -> str:
+        """`true` only for a container that really runs in a user namespace of its own.
+
+        A running one is asked directly: its init's user namespace against ours (a
+        config's lxc.idmap says nothing about what was applied; a start refuses it
+        today, `runtime.config.unsupported`). A stopped one is reported from its
+        config, as LXC does: lxc.idmap set.
+        """
+        if self.status.pid:
+            try:
+                theirs = os.stat(f"/proc/{self.status.pid}/ns/user")
+                ours = os.stat("/proc/self/ns/user")
+            except OSError:
+                return "false"
+            return "true" if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino) else "false"
+        config = self.config
+        idmaps = config.get_all("lxc.idmap") if config is not None else []  # type: ignore[attr-defined]
+        return "true" if idmaps else "false"
 
     def net_cell(self, column: str) -> str:
         """Interfaces (with lo, sorted) or addresses (LXC's choice: no lo, no IPv6

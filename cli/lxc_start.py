@@ -71,6 +71,10 @@ def body(args: Namespace, log: CommandLog) -> int:
     if args.console_log:
         defines.append(f"lxc.console.logfile={os.path.abspath(args.console_log)}")
     raw = load_checked(config_path, defines)
+    from runtime.config.unsupported import start_warnings
+
+    for warning in start_warnings(raw):  # LSM keys LXC also skips on this host
+        log.warn("start", warning)
     command = command_line(args.command)
     argv = command or command_from(raw, "lxc.init.cmd") or ["/sbin/init"]
     foreground = bool(args.foreground) and not args.daemon

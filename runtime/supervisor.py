@@ -232,6 +232,7 @@ class Supervisor:
     def _load_config(self) -> object:
         from runtime.config import model
         from runtime.config.parser import apply_define, parse_file, parse_text
+        from runtime.config.unsupported import check as refuse_unsupported
         from runtime.errors import ConfigError
 
         try:
@@ -241,6 +242,8 @@ class Supervisor:
                 raw = parse_text(self.spec.config_text or "", "<volatile container>")
             for define in self.spec.defines:
                 apply_define(raw, define)
+            for warning in refuse_unsupported(raw):  # idmap, seccomp, hooks, LSM keys
+                log.warning("%s: %s", self.name, warning)
             return model.from_raw(raw)
         except ConfigError as err:
             raise StartFailed(str(err)) from None

@@ -23,8 +23,9 @@ class KeySpec:
 
     kind: SCALAR keys keep their last value; LIST keys accumulate one entry per line
     and an empty value clears them. `field` is the attribute of the typed model.
-    `unsupported` says why the runtime does not apply the key yet (it is still
-    accepted, kept and written back, and the start warns).
+    `unsupported` says why the runtime does not apply the key yet: it is still
+    accepted, kept and written back, and a start refuses it (or only warns, for an
+    LSM key on a host without that LSM): `runtime.config.unsupported`.
     """
 
     __slots__ = ("name", "kind", "check", "field", "unsupported")
@@ -56,6 +57,10 @@ def _field_name(key: str) -> str:
 
 _NO_APPARMOR = "AppArmor is not supported by trio-lxc yet"
 _NO_SELINUX = "SELinux is not supported by trio-lxc yet"
+_NO_USERNS = "user namespaces (unprivileged containers) are not supported yet"
+_NO_SECCOMP = "seccomp is not supported yet"
+_NO_SECCOMP_NOTIFY = "seccomp notification is not supported yet"
+_NO_HOOKS = "hooks are not supported yet"
 
 #: Keys matched exactly, in the order the writer emits them.
 EXACT_KEYS: tuple[KeySpec, ...] = (
@@ -96,7 +101,7 @@ EXACT_KEYS: tuple[KeySpec, ...] = (
     _scalar("lxc.start.delay", v.number),
     _scalar("lxc.start.order", v.signed_number),
     _list("lxc.group"),
-    _list("lxc.idmap", v.idmap),
+    _list("lxc.idmap", v.idmap, unsupported=_NO_USERNS),
     _list("lxc.cap.drop", v.capabilities),
     _list("lxc.cap.keep", v.capabilities),
     _list("lxc.environment", v.environment),
@@ -109,10 +114,10 @@ EXACT_KEYS: tuple[KeySpec, ...] = (
     _list("lxc.namespace.clone", v.namespaces),
     _list("lxc.namespace.keep", v.namespaces),
     _scalar("lxc.no_new_privs", v.boolean),
-    _scalar("lxc.seccomp.profile"),
-    _scalar("lxc.seccomp.allow_nesting", v.boolean),
-    _scalar("lxc.seccomp.notify.proxy"),
-    _scalar("lxc.seccomp.notify.cookie"),
+    _scalar("lxc.seccomp.profile", unsupported=_NO_SECCOMP),
+    _scalar("lxc.seccomp.allow_nesting", v.boolean, unsupported=_NO_SECCOMP),
+    _scalar("lxc.seccomp.notify.proxy", unsupported=_NO_SECCOMP_NOTIFY),
+    _scalar("lxc.seccomp.notify.cookie", unsupported=_NO_SECCOMP_NOTIFY),
     _scalar("lxc.apparmor.profile", unsupported=_NO_APPARMOR),
     _scalar("lxc.apparmor.allow_incomplete", v.boolean, unsupported=_NO_APPARMOR),
     _scalar("lxc.apparmor.allow_nesting", v.boolean, unsupported=_NO_APPARMOR),
@@ -141,7 +146,7 @@ PREFIX_KEYS: tuple[tuple[str, KeySpec], ...] = (
     ("lxc.sysctl.", KeySpec("lxc.sysctl.", SCALAR, v.text, "sysctl")),
     ("lxc.proc.", KeySpec("lxc.proc.", SCALAR, v.text, "proc")),
     ("lxc.namespace.share.", KeySpec("lxc.namespace.share.", SCALAR, v.text, "namespace_share")),
-    ("lxc.hook.", KeySpec("lxc.hook.", LIST, v.text, "hook")),
+    ("lxc.hook.", KeySpec("lxc.hook.", LIST, v.text, "hook", _NO_HOOKS)),
 )
 
 #: Sub-keys of one network device, `lxc.net.N.<sub>`, in the order the writer emits them.
