@@ -127,7 +127,9 @@ class Row:
                 ours = os.stat("/proc/self/ns/user")
             except OSError:
                 return "false"
-            return "true" if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino) else "false"
+            return (
+                "true" if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino) else "false"
+            )
         config = self.config
         idmaps = config.get_all("lxc.idmap") if config is not None else []  # type: ignore[attr-defined]
         return "true" if idmaps else "false"

@@ -135,7 +135,9 @@ def test_debian_common_conf_is_refused_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         unsupported.check(parse_file(str(conf)), frozenset())
     assert caught.value.file.startswith("/usr/share/lxc/config/")
-    assert caught.value.key is not None and caught.value.key.startswith(("lxc.hook.", "lxc.seccomp."))
+    assert caught.value.key is not None and caught.value.key.startswith(
+        ("lxc.hook.", "lxc.seccomp.")
+    )
 
 
 # -- real containers ---------------------------------------------------------------
@@ -163,7 +165,9 @@ def test_lxc_start_refuses_a_key_from_the_config_file(runtime: Cli, busybox: str
 
 @needs_busybox
 @pytest.mark.parametrize(
-    ("define", "key", "says"), [REFUSED[0], REFUSED[1], REFUSED[5]], ids=["idmap", "seccomp", "hook"]
+    ("define", "key", "says"),
+    [REFUSED[0], REFUSED[1], REFUSED[5]],
+    ids=["idmap", "seccomp", "hook"],
 )
 def test_lxc_execute_refuses(runtime: Cli, busybox: str, define: str, key: str, says: str) -> None:
     result = runtime("lxc-execute", "-n", busybox, "-s", define, "--", "true")
@@ -188,9 +192,7 @@ def test_python_api_start_refuses(runtime: Cli, busybox: str) -> None:
 
 
 @needs_busybox
-@pytest.mark.skipif(
-    "apparmor" in unsupported.enabled_lsms(), reason="this host enforces AppArmor"
-)
+@pytest.mark.skipif("apparmor" in unsupported.enabled_lsms(), reason="this host enforces AppArmor")
 def test_apparmor_key_warns_and_starts_on_a_host_without_apparmor(
     runtime: Cli, busybox: str
 ) -> None:
