@@ -39,6 +39,8 @@ from runtime.init_wait import REPORT_GRACE, open_pidfd, wait_init_exit
 log = logging.getLogger("trio-lxc.supervisor")
 
 HANDSHAKE_TIMEOUT = 30.0
+#: How long the forked child A gets to exit after the init reported its start.
+A_EXIT_WAIT = 10.0
 SIGNAL_MAX = 64  # SIGRTMAX on Linux: 128 + N above this is an exit code, not a signal
 KILL_WAIT = 10.0
 
@@ -221,13 +223,33 @@ class Supervisor:
                     for fd in stdio:
                         os.close(fd)
             self._early_attach(forked)
-            with trio.move_on_after(HANDSHAKE_TIMEOUT) as timeout:
-                await self._handshake(sync)
-            if timeout.cancelled_caught:
-                raise StartFailed("the container did not finish its set-up in time")
+            forked_pidfd = open_pidfd(forked)
+            try:
+                with trio.move_on_after(HANDSHAKE_TIMEOUT) as timeout:
+                    await self._handshake(sync)
+                if timeout.cancelled_caught:
+                    raise StartFailed("the container did not finish its set-up in time")
+                if forked_pidfd is not None and forked != self.pid:
+                    await self._wait_forked_gone(forked, forked_pidfd)
+            finally:
+                if forked_pidfd is not None:
+                    os.close(forked_pidfd)
         finally:
             sync.close()
         self._transition(lc.RUNNING)
+
+    async def _wait_forked_gone(self, forked: int, pidfd: int) -> None:
+        """RUNNING only once the forked child A has exited, not merely closed its end of
+        the sync socket (which it does on its way out, before the kernel re-parents the
+        init). Until A is gone the init's parent is A, not the spawner: `lxc-start`
+        would return with an init whose parent is about to vanish, and whoever looks
+        at the process tree then (the tests, which kill "the init's parent" to play a
+        spawner crash) meets A. A pidfd turns readable only after the exiting
+        process's children were re-parented (to the spawner, a child subreaper)."""
+        with trio.move_on_after(A_EXIT_WAIT):
+            await trio.lowlevel.wait_readable(pidfd)
+            return
+        log.warning("%s: the forked child %d did not exit in %g s", self.name, forked, A_EXIT_WAIT)
 
     def _load_config(self) -> object:
         from runtime.config import model
