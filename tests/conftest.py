@@ -155,16 +155,29 @@ def no_stale_run_dirs(subreaper: None, tmp_path_factory: pytest.TempPathFactory)
     record needs. A daemon killed on its way out (the clean-up kills what is slow
     to go) leaves its daemon.pid: that is a crash's leftover, for a successor."""
     yield
-    import fcntl
-    import glob
     import time
 
     base = str(tmp_path_factory.getbasetemp())
-    deadline = time.monotonic() + 15  # daemons of the last tests go idle first
+    deadline = time.monotonic() + 15  # daemons (and their spawners) of the last tests go idle first
     while time.monotonic() < deadline and any(
-        b"runtime.daemon" in _cmdline(pid) for pid in _pids_mentioning(base)
+        b"runtime.daemon" in _cmdline(pid) or b"runtime.spawn" in _cmdline(pid)
+        for pid in _pids_mentioning(base)
     ):
         time.sleep(0.1)
+    # A daemon on its way out removes its directory last: give that a moment.
+    stale = _stale_run_dirs(base)
+    grace = time.monotonic() + 5
+    while stale and time.monotonic() < grace:
+        time.sleep(0.1)
+        stale = _stale_run_dirs(base)
+    assert not stale, f"run directories left behind: {stale}"
+
+
+def _stale_run_dirs(base: str) -> list[str]:
+    """Run directories under `base` that no daemon holds and no record needs."""
+    import fcntl
+    import glob
+
     stale = []
     for directory in glob.glob(os.path.join(base, "*", "run", "*")):
         records = os.path.join(directory, "containers")
@@ -184,7 +197,7 @@ def no_stale_run_dirs(subreaper: None, tmp_path_factory: pytest.TempPathFactory)
             pass  # a daemon still serves it
         finally:
             os.close(fd)
-    assert not stale, f"run directories left behind: {stale}"
+    return stale
 
 
 def _cmdline(pid: int) -> bytes:
