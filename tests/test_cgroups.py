@@ -149,7 +149,9 @@ def track(name: str) -> Iterator[SimpleNamespace]:
         ):
             time.sleep(0.01)
             _reap_zombie_children()
-        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 0)
+        # The flag stays set: the session's `subreaper` fixture (conftest) relies on it
+        # for every later test (clearing it here made daemon re-adoption tests of
+        # later files lose their orphans).
 
 
 def start(track: SimpleNamespace, script: str) -> subprocess.Popen[bytes]:
