@@ -15,6 +15,11 @@ daemon's final reply. The slave starts with the caller's terminal modes.
 
 With -d nobody is left to proxy: the terminals are replaced by /dev/null.
 
+lxc-start -F uses the same when the console is not proxied to the caller (stdin is
+not a terminal while stdout or stderr is, or lxc.console.path is set): pid 1 would
+otherwise get the caller's terminal as its stdio, open to the same injection. A
+system init does not make the pty its controlling terminal (it is not /dev/console).
+
 Standard library only.
 """
 
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import os
 import termios
+from collections.abc import Callable
 
 from runtime import ptys
 from runtime.daemon_client import DaemonUnavailable
@@ -72,8 +78,14 @@ def detached_stdio(terminals: list[int]) -> tuple[tuple[int, int, int], int]:
     return replaced_stdio(terminals, null), null
 
 
-def proxy_until_done(connection: FdConnection, master: int, terminals: list[int]) -> dict[str, object]:
-    """Proxy the application's pty to our terminal until the daemon's final reply."""
+def proxy_until_done(
+    connection: FdConnection,
+    master: int,
+    terminals: list[int],
+    on_event: Callable[[dict[str, object]], None] | None = None,
+) -> dict[str, object]:
+    """Proxy the application's pty to our terminal until the daemon's final reply;
+    `on_event` sees the replies before it (the "started" event with pid 1's pid)."""
     from cli.terminal import Proxy, RawTerminal
 
     final: dict[str, object] = {}
@@ -88,6 +100,8 @@ def proxy_until_done(connection: FdConnection, master: int, terminals: list[int]
             if "ok" in message:
                 final.update(message)
                 return True
+            if on_event is not None:
+                on_event(message)
             if not connection.has_pending():
                 return False
 
@@ -103,3 +117,34 @@ def proxy_until_done(connection: FdConnection, master: int, terminals: list[int]
     if not final.get("ok", False):
         raise LxcError(str(final.get("error")), exit_code=int(final.get("exit_code") or 1))  # type: ignore[call-overload]
     return final
+
+
+def run_attached(
+    lxcpath: str,
+    name: str,
+    request: dict[str, object],
+    terminals: list[int],
+    on_event: Callable[[dict[str, object]], None] | None = None,
+) -> dict[str, object]:
+    """Send an attached start request with a pty of the container's own in place of our
+    terminals, proxy it until the daemon's final reply and return that reply."""
+    from cli.console_session import open_fd_connection
+    from cli.requests import forward_signals
+
+    master, slave = open_pty(terminals)
+    try:
+        connection = open_fd_connection(lxcpath)
+        try:
+            forward_signals(connection, name)
+            try:
+                connection.send(request, replaced_stdio(terminals, slave))
+            finally:
+                os.close(slave)
+                slave = -1
+            return proxy_until_done(connection, master, terminals, on_event)
+        finally:
+            connection.close()
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)

@@ -43,7 +43,7 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from cli.execute_terminal import terminal_fds
+    from cli.execute_terminal import run_attached, terminal_fds
     from cli.requests import (
         command_from,
         command_line,
@@ -80,7 +80,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     if args.daemon:
         return _detached(lxcpath, request, terminals)
     if terminals:  # the application gets a pty of its own (cli/execute_terminal.py)
-        reply = _on_terminal(lxcpath, name, request, terminals)
+        reply = run_attached(lxcpath, str(name), request, terminals)
     else:
         connection = open_connection(lxcpath)
         try:
@@ -111,31 +111,6 @@ def _detached(lxcpath: str, request: dict[str, object], terminals: list[int]) ->
     finally:
         os.close(null)
     return 0
-
-
-def _on_terminal(lxcpath: str, name: str, request: dict[str, object], terminals: list[int]) -> dict[str, object]:
-    """Run attached with a pty of the application's own in place of our terminals."""
-    from cli.console_session import open_fd_connection
-    from cli.execute_terminal import open_pty, proxy_until_done, replaced_stdio
-    from cli.requests import forward_signals
-
-    master, slave = open_pty(terminals)
-    try:
-        connection = open_fd_connection(lxcpath)
-        try:
-            forward_signals(connection, str(name))
-            try:
-                connection.send(request, replaced_stdio(terminals, slave))
-            finally:
-                os.close(slave)
-                slave = -1
-            return proxy_until_done(connection, master, terminals)
-        finally:
-            connection.close()
-    finally:
-        if slave >= 0:
-            os.close(slave)
-        os.close(master)
 
 
 PARSER = build_parser()

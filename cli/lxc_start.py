@@ -2,7 +2,10 @@
 
 Daemonized by default: returns once the container is RUNNING, or says why it
 aborted. `-F` stays in the foreground with the caller's stdio as the container's
-until it stops. pid 1 is CMD, else lxc.init.cmd, else /sbin/init.
+until it stops: on a terminal (stdin) the console is proxied to it; otherwise any
+of 0, 1, 2 that is a terminal is replaced by a pty of pid 1's own, proxied here
+(cli/execute_terminal.py: container root could TIOCSTI into the caller's terminal).
+pid 1 is CMD, else lxc.init.cmd, else /sbin/init.
 """
 
 from __future__ import annotations
@@ -87,6 +90,13 @@ def body(args: Namespace, log: CommandLog) -> int:
         from cli import console_session
 
         on_terminal = console_session.console_on_terminal(raw.get("lxc.console.path"))
+        if not on_terminal:
+            from cli.execute_terminal import run_attached, terminal_fds
+
+            terminals = terminal_fds()
+            if terminals:  # never the caller's terminal itself: a pty of pid 1's own
+                run_attached(lxcpath, str(name), request, terminals, lambda event: _started(args, log, name, event))
+                return 0
     connection = console_session.open_fd_connection(lxcpath) if on_terminal else open_connection(lxcpath)
     console_fds: list[int] = []
     try:
@@ -105,11 +115,7 @@ def body(args: Namespace, log: CommandLog) -> int:
             started = connection.receive()
         if not started.get("ok", True):
             raise LxcError(str(started.get("error")), exit_code=int(started.get("exit_code") or 1))  # type: ignore[arg-type]
-        pid = started.get("pid")
-        log.info("start", f"{name} started with init pid {pid}")
-        if args.pidfile and pid:
-            with open(args.pidfile, "w", encoding="utf-8") as handle:
-                handle.write(f"{pid}\n")
+        _started(args, log, name, started)
         if console_fds:
             console_session.foreground(connection, lxcpath, name, console_fds[0])  # type: ignore[arg-type]
         else:
@@ -119,6 +125,15 @@ def body(args: Namespace, log: CommandLog) -> int:
             os.close(fd)
         connection.close()
     return 0
+
+
+def _started(args: Namespace, log: CommandLog, name: str, started: dict[str, object]) -> None:
+    """pid 1 runs: log it and write the pid file."""
+    pid = started.get("pid")
+    log.info("start", f"{name} started with init pid {pid}")
+    if args.pidfile and pid:
+        with open(args.pidfile, "w", encoding="utf-8") as handle:
+            handle.write(f"{pid}\n")
 
 
 PARSER = build_parser()

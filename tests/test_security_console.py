@@ -44,14 +44,16 @@ def unique(prefix: str = "t") -> str:
 # -- lxc-execute on the caller's terminal ------------------------------------------------
 
 #: Run inside the application container (no rootfs: the host's files, private mounts).
-#: Injects a command line into its stdin's terminal and reports what it could do.
+#: Injects a command line into the terminal on fd argv[2] (default: stdin) and reports
+#: what it could do.
 INJECT = r"""
 import fcntl, os, sys, termios
 text = sys.argv[1].encode() + b"\n"
+target = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 done = 0
 for byte in text:
     try:
-        fcntl.ioctl(0, termios.TIOCSTI, bytes([byte]))
+        fcntl.ioctl(target, termios.TIOCSTI, bytes([byte]))
         done += 1
     except OSError as err:
         print("TIOCSTI failed:", err, flush=True)
@@ -76,14 +78,17 @@ class CallerTerminal:
         self.mark = 0
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, argv: list[str], env: dict[str, str], stdout: int | None = None) -> None:
+    def start(
+        self, argv: list[str], env: dict[str, str], stdout: int | None = None, stdin: int | None = None
+    ) -> None:
         slave = self.slave
 
         def take_terminal() -> None:
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            fcntl.ioctl(2, termios.TIOCSCTTY, 0)  # stderr is always the terminal
 
         self.process = subprocess.Popen(
-            argv, stdin=slave, stdout=slave if stdout is None else stdout, stderr=slave, env=env,
+            argv, stdin=slave if stdin is None else stdin, stdout=slave if stdout is None else stdout,
+            stderr=slave, env=env,
             start_new_session=True, preexec_fn=take_terminal,
         )  # fmt: skip
 
@@ -180,6 +185,45 @@ def test_tiocsti_from_execute_never_reaches_the_callers_terminal(
     assert marker.encode() not in leftover, leftover
     # The application's terminal is its controlling terminal, it leads the foreground.
     assert "ctty yes foreground True" in output, output
+
+
+def start_foreground_argv(runtime: Cli, name: str, conf: Path, *command: str) -> list[str]:
+    runtime.names.add(name)
+    return [str(BIN / "lxc-start"), "-P", str(runtime.lxcpath), "-n", name, "-f", str(conf), "-F", "--", *command]
+
+
+@pytest.mark.parametrize("console_path", [False, True], ids=["stdin-not-a-tty", "console-path"])
+def test_tiocsti_from_start_foreground_never_reaches_the_callers_terminal(
+    runtime: Cli, caller: CallerTerminal, app_config: Path, tmp_path: Path, console_path: bool
+) -> None:
+    """lxc-start -F where the console is not proxied (stdin not a terminal, or
+    lxc.console.path set): pid 1 used to get the caller's terminal as fd 1, and
+    container root's TIOCSTI on it queued a command line for the caller's shell."""
+    marker = f"echo PWNED-{uuid.uuid4().hex[:8]}"
+    python = os.path.realpath(sys.executable)
+    conf = app_config
+    if console_path:  # the console on a device of its own; stdin stays the terminal
+        conf = tmp_path / "console.conf"
+        conf.write_text(app_config.read_text() + "lxc.console.path = /dev/null\n")
+    pidfile = tmp_path / "init.pid"  # written from the "started" event while proxying
+    argv = start_foreground_argv(runtime, unique("tf"), conf, python, "-I", "-S", "-c", INJECT, marker, "1")
+    argv[argv.index("-F")] = f"--pidfile={pidfile}"
+    argv.insert(argv.index("--"), "-F")
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        caller.start(argv, runtime.env, stdin=None if console_path else null)
+    finally:
+        os.close(null)
+    assert caller.wait() == 0, bytes(caller.output)
+    output = bytes(caller.output).decode(errors="replace")
+    assert int(pidfile.read_text()) > 1
+    # The attack ran: pid 1's terminal took the injected bytes...
+    assert f"injected {len(marker) + 1} of {len(marker) + 1}" in output, output
+    # The caller's terminal is back in its own mode (pending_input changes it)...
+    assert termios.tcgetattr(caller.slave)[3] & termios.ICANON
+    # ...and the caller's shell reads nothing of the injection.
+    leftover = caller.pending_input()
+    assert marker.encode() not in leftover, leftover
 
 
 def test_execute_on_a_terminal_keeps_redirections_size_and_status(
