@@ -12,6 +12,7 @@ is the same afterwards and kills any process a failed test left.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
@@ -27,8 +28,9 @@ import pytest
 
 from runtime import linux
 from runtime.config.model import loads
-from runtime.spawn import handshake, initexe, mounts, namespaces, resolve
+from runtime.spawn import handshake, initexe, mounts, namespaces, process, resolve
 from runtime.spawn.child import run_container
+from runtime.spawn.errors import SetupError
 from runtime.spawn.request import ChildRequest
 from runtime.templates import TemplateContext, get_template
 
@@ -449,6 +451,80 @@ def test_capabilities_keep_and_process_settings(run, shared_busybox):
     out = result.stdout.split()
     assert int(out[1], 16) == (1 << 21) | (1 << 12)
     assert out[2:] == ["100", "200", "100", "1", "NoNewPrivs:", "1", "/tmp"]
+
+
+def start_with_model_edit(tmp_path: Path, config_text: str, edit, argv: list[str]) -> Result:
+    """A system container whose config model is changed after parsing: names the
+    parser refuses, as a model built without the parser could hold them."""
+    workdir = tmp_path / f"edit{len(list(tmp_path.glob('edit*')))}"
+    workdir.mkdir()
+    container = Container(workdir, config_text, argv, mode="system")
+    edit(container.config)
+    try:
+        return container.start().wait()
+    finally:
+        container.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("family", "name"),
+    [
+        ("sysctl", "kernel/../../..{victim}"),  # /proc/sys/kernel/../../.. is /
+        ("sysctl", "net.ipv4/../../../..{victim}"),
+        ("proc", "../..{victim}"),  # /proc/self/../.. is /
+    ],
+)
+def test_sysctl_and_proc_names_are_checked_where_they_are_written(
+    run, shared_busybox, tmp_path, family, name
+):
+    """Defence in depth: lxc.sysctl.* and lxc.proc.* names that bypass the parser
+    (`..` and `/` in them) used to be joined to /proc/sys or /proc/self as they were.
+    An lxc.proc name reached any host file (the child writes it as root through the
+    host's /proc: the victim said "pwned"); a sysctl name's dots turned `..` into
+    `//`, which only made the write fail obscurely. Now the child refuses both
+    before opening anything, naming the key."""
+    _, config = shared_busybox
+    victim = tmp_path / "victim"
+    victim.write_text("host\n")
+    key = name.format(victim=victim)
+    result = start_with_model_edit(
+        tmp_path, config, lambda model: getattr(model, family).update({key: "pwned"}), sh("echo ran")
+    )
+    assert victim.read_text() == "host\n"
+    assert result.error is not None and result.error.startswith(f"lxc.{family}.{key}: "), result.error
+    assert "is not a" in result.error
+    assert result.stdout == ""
+
+
+def test_proc_magic_links_are_not_followed():
+    """A name that passes the check but is a magic link of /proc/self (exe, root,
+    cwd) is not opened through it."""
+    model = loads("lxc.proc.exe = x\n")
+    with pytest.raises(SetupError, match=r"^lxc\.proc\.exe: cannot write 'x' to /proc/self/exe: Too many levels"):
+        process.apply_proc(model)
+
+
+@pytest.mark.parametrize("opener", [process.open_beneath, process.open_by_components])
+def test_beneath_openers_refuse_symlinks(tmp_path, opener):
+    """Both ways to open a sysctl or /proc file (openat2; one component at a time
+    before Linux 5.6) open plain files below the directory and follow no symlink."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "file").write_text("")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "real" / "filelink").symlink_to(tmp_path / "real" / "file")
+    dir_fd = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    proc_sys = os.open("/proc/sys", os.O_PATH | os.O_DIRECTORY)
+    proc_self = os.open("/proc/self", os.O_PATH | os.O_DIRECTORY)
+    try:
+        os.close(opener(dir_fd, "real/file"))
+        os.close(opener(proc_sys, "net/ipv4/ip_forward"))  # opened for writing, nothing written
+        for anchor, name in ((dir_fd, "link/file"), (dir_fd, "real/filelink"), (proc_self, "exe")):
+            with pytest.raises(OSError) as raised:
+                os.close(opener(anchor, name))
+            assert raised.value.errno in (errno.ELOOP, errno.ENOTDIR), (name, raised.value)
+    finally:
+        for fd in (dir_fd, proc_sys, proc_self):
+            os.close(fd)
 
 
 def test_init_uid_gid(run, shared_busybox):

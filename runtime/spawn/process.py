@@ -17,7 +17,9 @@ config key:
   to /proc/self/) are applied before pivot_root through the host's /proc: the
   namespaced sysctls (net, ipc, uts) act on the namespaces of the writer, so this
   needs no /proc inside the container and is not stopped by proc:mixed's
-  read-only /proc/sys. A non-namespaced sysctl changes the host, as in LXC.
+  read-only /proc/sys. A non-namespaced sysctl changes the host, as in LXC. The
+  name is checked again here and the file opened beneath its directory without
+  following symlinks, so no name can reach another file of the host.
 - lxc.prlimit.* with prlimit(2); lxc.init.groups/gid/uid (supplementary groups are
   always replaced, so the daemon's never leak in); lxc.cap.drop / lxc.cap.keep on
   the bounding set, and the same capabilities removed from the permitted,
@@ -39,6 +41,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from runtime import linux
+from runtime.config.names import proc_file_problem, shown, sysctl_problem
 from runtime.config.values import CAPABILITIES
 from runtime.spawn.errors import SetupError, describe_os_error
 
@@ -144,36 +147,81 @@ def environment(config: Any, client_env: dict[str, str] | None) -> dict[str, str
     return env
 
 
-def _write_file(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+#: How a sysctl or /proc/self file is opened below its directory: never above it
+#: (`..`, absolute paths), never through a symlink, least of all a magic one.
+_BENEATH = linux.RESOLVE_BENEATH | linux.RESOLVE_NO_SYMLINKS | linux.RESOLVE_NO_MAGICLINKS
+
+
+def open_beneath(dir_fd: int, name: str) -> int:
+    """An O_WRONLY fd for `name` (plain components joined by `/`) below `dir_fd`.
+
+    openat2 where the kernel has it (5.6+). Before that, one component at a time
+    with O_NOFOLLOW: equivalent only because callers first refuse any name with an
+    empty, `.` or `..` component (runtime.config.names).
+    """
     try:
-        os.write(fd, value.encode())
+        return linux.openat2(dir_fd, name, os.O_WRONLY | os.O_CLOEXEC, 0, _BENEATH)
+    except OSError as err:
+        if err.errno != errno.ENOSYS:
+            raise
+    return open_by_components(dir_fd, name)
+
+
+def open_by_components(dir_fd: int, name: str) -> int:
+    """open_beneath without openat2: no symlink followed, at any component."""
+    *parents, last = name.split("/")
+    opened: list[int] = []
+    current = dir_fd
+    try:
+        for part in parents:
+            current = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=current)
+            opened.append(current)
+        return os.open(last, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=current)
     finally:
-        os.close(fd)
+        for fd in opened:
+            os.close(fd)
+
+
+def _write_beneath(key: str, directory: str, name: str, value: str) -> None:
+    """Write `value` to `directory`/`name`, opened beneath `directory` (see _BENEATH).
+
+    Why here too, when the parser already refused such names: a config model can be
+    built without the parser, and this runs as container root with the host's /proc
+    mounted, where `../..` would reach any host file. `directory` itself (/proc/sys,
+    /proc/self: the latter is procfs' own symlink to the writer) is opened first,
+    with ordinary lookup, as the anchor.
+    """
+    path = f"{directory}/{name}"
+    try:
+        dir_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = open_beneath(dir_fd, name)
+        finally:
+            os.close(dir_fd)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
+    except OSError as err:
+        raise SetupError(key, f"cannot write '{shown(value)}' to {path}: {describe_os_error(err)}") from None
 
 
 def apply_sysctls(config: Any, proc: str = "/proc") -> None:
     """lxc.sysctl.KEY = VALUE -> /proc/sys/KEY (dots become slashes)."""
     for key, value in config.sysctl.items():
-        path = f"{proc}/sys/" + key.replace(".", "/")
-        try:
-            _write_file(path, value)
-        except OSError as err:
-            raise SetupError(
-                f"lxc.sysctl.{key}", f"cannot write '{value}' to {path}: {describe_os_error(err)}"
-            ) from None
+        problem = sysctl_problem(key)
+        if problem is not None:
+            raise SetupError(f"lxc.sysctl.{shown(key)}", problem)
+        _write_beneath(f"lxc.sysctl.{key}", f"{proc}/sys", key.replace(".", "/"), value)
 
 
 def apply_proc(config: Any, proc: str = "/proc") -> None:
     """lxc.proc.KEY = VALUE -> /proc/self/KEY (oom_score_adj, ...)."""
     for key, value in config.proc.items():
-        path = f"{proc}/self/{key}"
-        try:
-            _write_file(path, value)
-        except OSError as err:
-            raise SetupError(
-                f"lxc.proc.{key}", f"cannot write '{value}' to {path}: {describe_os_error(err)}"
-            ) from None
+        problem = proc_file_problem(key)
+        if problem is not None:
+            raise SetupError(f"lxc.proc.{shown(key)}", problem)
+        _write_beneath(f"lxc.proc.{key}", f"{proc}/self", key, value)
 
 
 def apply_prlimits(config: Any) -> None:
