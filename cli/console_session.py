@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Callable
 
 from cli.terminal import Proxy, RawTerminal, escape_letter
 from runtime.control import fds_from_ancillary
@@ -61,6 +62,34 @@ class FdConnection(Connection):
 
 def open_fd_connection(lxcpath: str) -> FdConnection:
     return FdConnection(connect(lxcpath))
+
+
+def final_reply_watcher(
+    connection: FdConnection,
+    final: dict[str, object],
+    on_event: Callable[[dict[str, object]], None] | None = None,
+) -> Callable[[int], bool]:
+    """A Proxy `on_watch` for the daemon's connection: True once the final reply
+    (or the daemon's loss) is in `final`. Every message already buffered is taken,
+    so one that arrived with the previous one is not left waiting for readability;
+    `on_event` sees those before the final reply."""
+
+    def on_watch(_fd: int) -> bool:
+        while True:
+            try:
+                message = connection.receive()
+            except DaemonUnavailable as err:
+                final.update({"ok": False, "error": str(err), "exit_code": 1})
+                return True
+            if "ok" in message:
+                final.update(message)
+                return True
+            if on_event is not None:
+                on_event(message)
+            if not connection.has_pending():
+                return False
+
+    return on_watch
 
 
 def _failed(reply: dict[str, object]) -> LxcError:
@@ -180,17 +209,7 @@ def foreground(connection: FdConnection, lxcpath: str, name: str, remote: int) -
         except (OSError, DaemonUnavailable):
             pass
 
-    def on_watch(_fd: int) -> bool:
-        try:
-            message = connection.receive()
-        except DaemonUnavailable as err:
-            final.update({"ok": False, "error": str(err), "exit_code": 1})
-            return True
-        if "ok" in message:
-            final.update(message)
-            return True
-        return False
-
+    on_watch = final_reply_watcher(connection, final)
     proxy = Proxy(
         term_in=0, term_out=1, remote=remote, watch=(connection.sock.fileno(),),
         on_watch=on_watch, on_resize=on_resize,

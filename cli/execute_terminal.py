@@ -30,7 +30,6 @@ import termios
 from collections.abc import Callable
 
 from runtime import ptys
-from runtime.daemon_client import DaemonUnavailable
 from runtime.errors import LxcError
 
 TYPE_CHECKING = False
@@ -90,21 +89,9 @@ def proxy_until_done(
 
     final: dict[str, object] = {}
 
-    def on_watch(_fd: int) -> bool:
-        while True:
-            try:
-                message = connection.receive()
-            except DaemonUnavailable as err:
-                final.update({"ok": False, "error": str(err), "exit_code": 1})
-                return True
-            if "ok" in message:
-                final.update(message)
-                return True
-            if on_event is not None:
-                on_event(message)
-            if not connection.has_pending():
-                return False
+    from cli.console_session import final_reply_watcher
 
+    on_watch = final_reply_watcher(connection, final, on_event)
     term_in = 0 if 0 in terminals else None
     term_out = next(fd for fd in (1, 2, 0) if fd in terminals)
     proxy = Proxy(
