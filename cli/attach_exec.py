@@ -53,6 +53,7 @@ import stat
 
 from runtime import linux, ptys
 from runtime.errors import LxcError
+from runtime.userns.ids import give_terminal
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -545,6 +546,8 @@ def _enter_and_fork(
     flags = 0
     for name in joins - {"pid"}:
         flags |= CLONE_FLAGS[name]
+    if slave >= 0 and (prepared.uid or "user" in joins):  # from outside: host ids
+        give_terminal(slave, target.pid, prepared.uid)
     if flags:  # one call; the kernel joins the user namespace first
         try:
             linux.setns(pidfd, flags)
@@ -567,11 +570,6 @@ def _enter_and_fork(
     uid, gid = prepared.uid, prepared.gid
     argv = options.argv or [_user_shell(uid)]
     _close_all_but({0, 1, 2, slave, report, pidfd})
-    if slave >= 0 and uid:
-        try:
-            os.fchown(slave, uid, -1)
-        except OSError:
-            pass
     _blank_host_memory(prepared.title)
     for cap in prepared.drop:
         try:

@@ -117,9 +117,10 @@ class Row:
         """`true` only for a container that really runs in a user namespace of its own.
 
         A running one is asked directly: its init's user namespace against ours (a
-        config's lxc.idmap says nothing about what was applied; a start refuses it
-        today, `runtime.config.unsupported`). A stopped one is reported from its
-        config, as LXC does: lxc.idmap set.
+        config's lxc.idmap says nothing about what was applied). A stopped one is
+        reported from its config, as LXC does, but only when its lxc.idmap set is
+        one a start would apply (`runtime.userns.maps`): a set the start refuses
+        would never run unprivileged.
         """
         if self.status.pid:
             try:
@@ -131,8 +132,15 @@ class Row:
                 "true" if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino) else "false"
             )
         config = self.config
-        idmaps = config.get_all("lxc.idmap") if config is not None else []  # type: ignore[attr-defined]
-        return "true" if idmaps else "false"
+        if config is None:
+            return "false"
+        from runtime.errors import ConfigError
+        from runtime.userns.maps import check_raw
+
+        try:
+            return "true" if check_raw(config) is not None else "false"
+        except ConfigError:
+            return "false"
 
     def net_cell(self, column: str) -> str:
         """Interfaces (with lo, sorted) or addresses (LXC's choice: no lo, no IPv6

@@ -113,6 +113,13 @@ def _own_lines(text: str, base_dir: str) -> list[tuple[str, str]]:
     return lines
 
 
+def give_to_mapped_root(directory: str, raw: RawConfig) -> None:
+    """An unprivileged container's directory and rootfs belong to its mapped root."""
+    from runtime.userns.chown import own_container
+
+    own_container(directory, raw)
+
+
 def _template_builder(template: str | None) -> object | None:
     if template is None:
         return None
@@ -151,6 +158,7 @@ def _populate(
         os.mkdir(os.path.join(staging, "rootfs"), 0o755)
         lines.append(("lxc.rootfs.path", ROOTFS_PREFIX + paths.rootfs))
         lines.extend(fill_config_lines(_run_template(builder, staging, paths, raw, template_args)))
+    give_to_mapped_root(staging, raw)  # lxc.idmap: the mapped root owns it (runtime.userns)
     header = _config_header(source_path, template, template_args)
     config_path = os.path.join(staging, "config")
     _write_new_file(config_path, header + "".join(f"{k} = {v}\n" for k, v in lines))

@@ -206,6 +206,7 @@ class Supervisor:
         self._refuse_host_init()
         self.cgroups = self._create_cgroups()
         await console_hooks.open_for(self)  # console and tty ptys (runtime.console)
+        _delegate_to_mapped_root(self)  # lxc.idmap: cgroups and ptys (runtime.userns)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sync = trio.socket.from_stdlib_socket(parent)
         try:
@@ -226,7 +227,7 @@ class Supervisor:
             forked_pidfd = open_pidfd(forked)
             try:
                 with trio.move_on_after(HANDSHAKE_TIMEOUT) as timeout:
-                    await self._handshake(sync)
+                    await self._handshake(sync, forked)
                 if timeout.cancelled_caught:
                     raise StartFailed("the container did not finish its set-up in time")
                 if forked_pidfd is not None and forked != self.pid:
@@ -256,6 +257,7 @@ class Supervisor:
         from runtime.config.parser import apply_define, parse_file, parse_text
         from runtime.config.unsupported import check as refuse_unsupported
         from runtime.errors import ConfigError
+        from runtime.userns.maps import check_raw as check_idmaps
 
         try:
             if self.spec.config_path is not None:
@@ -264,8 +266,9 @@ class Supervisor:
                 raw = parse_text(self.spec.config_text or "", "<volatile container>")
             for define in self.spec.defines:
                 apply_define(raw, define)
-            for warning in refuse_unsupported(raw):  # idmap, seccomp, hooks, LSM keys
+            for warning in refuse_unsupported(raw):  # seccomp, hooks, LSM keys
                 log.warning("%s: %s", self.name, warning)
+            check_idmaps(raw)  # a bad lxc.idmap set: one line, nothing made
             return model.from_raw(raw)
         except ConfigError as err:
             raise StartFailed(str(err)) from None
@@ -322,8 +325,10 @@ class Supervisor:
             **console_hooks.request_fields(self),
         }
 
-    async def _handshake(self, sync: trio.socket.SocketType) -> None:
+    async def _handshake(self, sync: trio.socket.SocketType, forked: int) -> None:
         first = await _receive(sync)
+        if first is not None and first.get("step") == "userns":  # lxc.idmap: runtime.userns
+            first = await _map_user(sync, forked, first, self.config)
         if first is None or first.get("step") != "pid":
             raise StartFailed(_reason(first, "the container child exited before it started"))
         self.pid = int(first["pid"])  # type: ignore[arg-type]
@@ -507,6 +512,28 @@ async def _receive(sock: trio.socket.SocketType) -> dict[str, object] | None:
     except ValueError:
         return {"step": "error", "message": f"garbled set-up message {data[:60]!r}"}
     return message if isinstance(message, dict) else {"step": "error", "message": "bad message"}
+
+
+def _delegate_to_mapped_root(supervisor: Supervisor) -> None:
+    from runtime.userns import delegate
+
+    try:
+        delegate.prepare(supervisor)
+    except delegate.DelegateFailed as err:
+        raise StartFailed(str(err)) from None
+
+
+async def _map_user(
+    sync: trio.socket.SocketType, forked: int, message: dict[str, object], config: object
+) -> dict[str, object] | None:
+    """Write the maps of the child's new user namespace, then its next message."""
+    from runtime.userns import apply, maps
+
+    try:
+        await apply.map_child(sync, forked, message, maps.from_config(config))
+    except (apply.MapFailed, maps.MapError) as err:
+        raise StartFailed(str(err)) from None
+    return await _receive(sync)
 
 
 def _reason(message: dict[str, object] | None, default: str) -> str:

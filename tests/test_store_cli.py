@@ -280,7 +280,7 @@ def test_ls_formats_and_filters(cli, lxcpath: Path, tmp_path: Path) -> None:
     web = tmp_path / "web.conf"
     web.write_text("lxc.net.0.type = empty\nlxc.group = web\nlxc.group = db\nlxc.start.auto = 1\n")
     plain = tmp_path / "plain.conf"
-    plain.write_text("lxc.net.0.type = empty\nlxc.idmap = u 0 100000 65536\n")
+    plain.write_text("lxc.net.0.type = empty\nlxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n")
     for name, conf in (("a1", web), ("bb2", plain), ("ccc3", plain)):
         assert cli("lxc-create", "-n", name, "-t", "none", "-f", str(conf)).returncode == 0
 

@@ -101,7 +101,7 @@ EXACT_KEYS: tuple[KeySpec, ...] = (
     _scalar("lxc.start.delay", v.number),
     _scalar("lxc.start.order", v.signed_number),
     _list("lxc.group"),
-    _list("lxc.idmap", v.idmap, unsupported=_NO_USERNS),
+    _list("lxc.idmap", v.idmap),
     _list("lxc.cap.drop", v.capabilities),
     _list("lxc.cap.keep", v.capabilities),
     _list("lxc.environment", v.environment),

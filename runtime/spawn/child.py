@@ -52,6 +52,8 @@ from runtime.spawn import cgroupfs, devices, handshake, initexe, mounts, namespa
 from runtime.spawn.errors import SetupError, describe_os_error
 from runtime.spawn.namespaces import NamespacePlan
 from runtime.spawn.request import ChildRequest
+from runtime.userns import enter as userns_enter
+from runtime.userns import reach as userns_reach
 
 __all__ = ["ChildRequest", "run_container"]
 
@@ -100,7 +102,7 @@ def _start(request: ChildRequest) -> int:
         return 1
     try:
         ns = namespaces.plan(config, request.mode)
-        namespaces.enter(ns, config)
+        namespaces.enter(ns, config, lambda: userns_enter.unshare_and_wait(sock))
     except SetupError as err:
         _report(sock, err.message)
         return 1
@@ -218,6 +220,8 @@ def _setup_filesystem(
             )
         return
     mounts.make_private()
+    if ns.isolated("user") and config.rootfs_path:
+        userns_reach.check_path(mounts.rootfs_directory(config.rootfs_path) or "")
     ctx = mounts.setup_root(config, request.host_root)
     try:
         if "proc" in modes:

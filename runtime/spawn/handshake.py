@@ -4,6 +4,9 @@ The child and the daemon talk over a SOCK_SEQPACKET socketpair: one JSON object
 per packet, so message boundaries come from the kernel and no framing is needed.
 The steps, in order:
 
+  child  -> daemon  {"step": "userns", "pid": A} with lxc.idmap only: the child has
+  daemon -> child   {"step": "mapped"}          unshared its user namespace and waits
+                                                 for its maps (runtime.userns)
   child  -> daemon  {"step": "pid", "pid": N}   the container init's host pid
                                                  (+ "netns": true with a netns of its own:
   child  -> daemon  {"step": "netns"} + 2 fds    then a netlink socket and the netns fd
@@ -31,6 +34,8 @@ from typing import Any
 STEP_PID = "pid"
 STEP_GO = "go"
 STEP_ERROR = "error"
+STEP_USERNS = "userns"
+STEP_MAPPED = "mapped"
 
 #: The largest message either side sends (an error message is a line of text).
 MAX_MESSAGE = 65536

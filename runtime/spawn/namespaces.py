@@ -16,16 +16,20 @@ name up itself: it has no business reading the daemon's records.
 
 The cgroup namespace is never unshared here: the container's init unshares it
 after the daemon has moved it into its cgroups (`go`), so the namespace's root is
-the container's own cgroup. User namespaces (`lxc.idmap`) are not supported yet.
+the container's own cgroup. A container with `lxc.idmap` gets a user namespace,
+made first so it owns every other one (`runtime.userns.enter`); a user namespace
+without maps, or maps with the user namespace kept, is refused: never host root.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from runtime import linux
 from runtime.spawn.errors import SetupError, describe_os_error
+from runtime.userns import enter as userns_enter
 
 #: Namespace name (as in lxc.namespace.* and /proc/PID/ns/) -> CLONE_NEW* flag.
 FLAGS: dict[str, int] = {
@@ -57,9 +61,10 @@ class NamespacePlan:
 
     @property
     def unshare_flags(self) -> int:
-        """CLONE_NEW* flags for the first unshare (everything new except cgroup)."""
+        """CLONE_NEW* flags for the first unshare (everything new except cgroup and
+        user, which is unshared alone, before, to be mapped)."""
         flags = 0
-        for name in self.new - {"cgroup"}:
+        for name in self.new - {"cgroup", "user"}:
             flags |= FLAGS[name]
         return flags
 
@@ -112,9 +117,21 @@ def plan(config: Any, mode: str) -> NamespacePlan:
         else:
             raise SetupError(key, f"container '{value}' is not running (no init pid known)")
         new.discard(name)
-    if "user" in new or "user" in share:
-        raise SetupError("lxc.namespace.clone", "user namespaces are not supported yet")
+    _plan_user(config, new, share)
     return NamespacePlan(frozenset(new), share)
+
+
+def _plan_user(config: Any, new: set[str], share: dict[str, str]) -> None:
+    """lxc.idmap adds a user namespace (as LXC: whatever lxc.namespace.clone says)."""
+    mapped = bool(getattr(config, "idmap", None))
+    if mapped and "user" in config.namespace_keep:
+        raise SetupError(
+            "lxc.namespace.keep", "lxc.idmap needs a user namespace, so 'user' cannot be kept"
+        )
+    if mapped and "user" not in share:
+        new.add("user")
+    if "user" in new and not mapped:
+        raise SetupError("lxc.namespace.clone", "a user namespace needs lxc.idmap lines")
 
 
 def shared_container_names(config: Any) -> dict[str, str]:
@@ -130,11 +147,12 @@ def shared_container_names(config: Any) -> dict[str, str]:
     }
 
 
-def enter(ns: NamespacePlan, config: Any) -> None:
+def enter(ns: NamespacePlan, config: Any, map_user: Callable[[], None] | None = None) -> None:
     """Join the shared namespaces, then create the new ones (all but cgroup).
 
     Every shared namespace is opened before the first setns: joining a mount
-    namespace changes what /proc paths mean.
+    namespace changes what /proc paths mean. A new user namespace is made before
+    the others and `map_user` (unshare, maps, mapped root) runs then.
     """
     fds: dict[str, int] = {}
     try:
@@ -157,6 +175,12 @@ def enter(ns: NamespacePlan, config: Any) -> None:
     finally:
         for fd in fds.values():
             os.close(fd)
+    if "user" in ns.share:
+        userns_enter.become_root("lxc.namespace.share.user")
+    if "user" in ns.new:
+        if map_user is None:
+            raise SetupError("lxc.idmap", "no way to have the user namespace mapped")
+        map_user()
     flags = ns.unshare_flags
     if flags:
         try:

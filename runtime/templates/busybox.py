@@ -113,6 +113,10 @@ def _parser() -> _ArgumentParser:
     parser.add_argument(
         "--busybox-path", metavar="PATH", help="the busybox binary to install (default: from PATH)"
     )
+    # LXC passes these to a template of a container with lxc.idmap. Accepted for
+    # compatibility; lxc-create itself shifts the rootfs by the maps (runtime.userns).
+    for option in ("--mapped-uid", "--mapped-gid"):
+        parser.add_argument(option, metavar="ID", type=int, help="accepted, as LXC's")
     return parser
 
 

@@ -1,0 +1,13 @@
+"""Unprivileged containers: user namespaces and `lxc.idmap` (issue 12).
+
+A container with `lxc.idmap` lines runs in a user namespace of its own: its child
+unshares the user namespace before any other, the daemon (host root) writes the
+maps into /proc/PID/uid_map and gid_map from outside, and the child then becomes
+the mapped root, so every namespace created after is owned by that user namespace.
+
+- `maps`: parsing and validation of the lxc.idmap lines (the start refuses a bad
+  set with one line naming lxc.idmap), and id translation.
+- `apply`: the daemon's side, writing the maps of a waiting child.
+- `enter`: the child's side, becoming the mapped root.
+- `chown`: shifting the ownership of a tree into the mapped range (templates).
+"""
