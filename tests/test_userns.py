@@ -387,3 +387,61 @@ def test_copy_keeps_the_mapped_ownership(runtime: Cli, subids: int, tmp_path: Pa
         assert (info.st_uid, info.st_gid) == (subids, subids), path
     pid = start(runtime, copy)
     assert status_ids(pid) == (subids, subids)
+
+
+# -- lxc-usernsexec ---------------------------------------------------------------------------
+
+
+def usernsexec(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "lxc-usernsexec"), *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_usernsexec_maps_given_and_default_ranges(subids: int) -> None:
+    given = usernsexec(
+        "-m", f"b:0:{subids}:10", "--", "sh", "-c",
+        "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; exit 7",
+    )  # fmt: skip
+    assert given.returncode == 7, given.stderr
+    lines = given.stdout.splitlines()
+    assert lines[:2] == ["0", "0"]
+    assert [line.split() for line in lines[2:4]] == [["0", str(subids), "10"]] * 2
+    # the default: the caller's (root's) whole allotment in /etc/subuid and /etc/subgid
+    default = usernsexec("--", "sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map")
+    assert default.returncode == 0, default.stderr
+    assert [line.split() for line in default.stdout.splitlines()] == [["0", str(subids), str(RANGE)]] * 2
+    # a file made inside belongs to the mapped root on the host
+    shared = Path(tempfile.mkdtemp(prefix="trio-lxc-usernsexec-", dir="/tmp"))
+    try:
+        shared.chmod(0o777)
+        made = usernsexec("-m", f"b:0:{subids}:10", "--", "touch", str(shared / "mine"))
+        assert made.returncode == 0, made.stderr
+        info = (shared / "mine").stat()
+        assert (info.st_uid, info.st_gid) == (subids, subids)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_usernsexec_refuses_bad_maps_and_reports_exec_failures(subids: int) -> None:
+    no_gid = usernsexec("-m", f"u:0:{subids}:10", "--", "true")
+    assert no_gid.returncode == 1
+    assert no_gid.stderr == "lxc-usernsexec: no gid map: a user namespace needs both 'u' and 'g' lines\n"
+    malformed = usernsexec("-m", "x:0:1", "--", "true")
+    assert malformed.returncode == 1 and "bad map 'x:0:1'" in malformed.stderr
+    missing = usernsexec("-m", f"b:0:{subids}:10", "--", "/nonexistent/command")
+    assert missing.returncode == 1
+    assert missing.stderr == 'lxc-usernsexec: Failed to execute "/nonexistent/command": No such file or directory\n'
+
+
+def test_usernsexec_without_an_allotment() -> None:
+    if any(
+        line.split(":")[0] in ("root", "0")
+        for path in SUBID_FILES
+        if os.path.exists(path)
+        for line in Path(path).read_text().splitlines()
+    ):
+        pytest.skip("root has a range in /etc/subuid or /etc/subgid on this host")
+    result = usernsexec("--", "true")
+    assert result.returncode == 1
+    assert result.stderr == "lxc-usernsexec: Failed to find subuid or subgid allocation\n"
