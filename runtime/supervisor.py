@@ -530,7 +530,7 @@ async def _map_user(
     from runtime.userns import apply, maps
 
     try:
-        await apply.map_child(sync, forked, message, maps.from_config(config))
+        await apply.map_child(sync, forked, message, maps.from_config(config), config)
     except (apply.MapFailed, maps.MapError) as err:
         raise StartFailed(str(err)) from None
     return await _receive(sync)

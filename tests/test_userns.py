@@ -445,3 +445,40 @@ def test_usernsexec_without_an_allotment() -> None:
     result = usernsexec("--", "true")
     assert result.returncode == 1
     assert result.stderr == "lxc-usernsexec: Failed to find subuid or subgid allocation\n"
+
+
+# -- lxc.rootfs.options = idmap=... ---------------------------------------------------------------
+
+
+def test_idmapped_rootfs_owned_by_host_root_boots(runtime: Cli, subids: int, tmp_path: Path) -> None:
+    name = create(runtime, tmp_path, "lxc.net.0.type = empty\n")  # host root owns it all
+    config = runtime.lxcpath / name / "config"
+    rootfs = runtime.lxcpath / name / "rootfs"
+    assert (runtime.lxcpath / name).stat().st_mode & 0o007 == 0  # 0770: only an fd gets there
+    with open(config, "a") as handle:
+        handle.write(map_lines(subids) + "lxc.rootfs.options = ro,idmap=container\n")
+    pid = start(runtime, name)
+    assert status_ids(pid) == (subids, subids)
+    inside = runtime("lxc-attach", "-n", name, "--", "sh", "-c", "stat -c %u:%g / /bin/busybox; touch /x")
+    assert inside.stdout.split() == ["0:0", "0:0"], inside.stderr  # disk 0 is the container's root
+    assert "Read-only file system" in inside.stderr  # ro applied to the idmapped mount
+    mountinfo = runtime("lxc-attach", "-n", name, "--", "cat", "/proc/self/mountinfo").stdout
+    root = [line.split() for line in mountinfo.splitlines() if line.split()[4] == "/"][0]
+    assert "idmapped" in root[5] and root[5].startswith("ro,"), root
+    assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
+    with open(config, "a") as handle:
+        handle.write("lxc.rootfs.options = idmap=container\n")
+    start(runtime, name)
+    made = runtime("lxc-attach", "-n", name, "--", "touch", "/root/made")
+    assert made.returncode == 0, made.stderr
+    info = (rootfs / "root/made").stat()
+    assert (info.st_uid, info.st_gid) == (0, 0)  # written through the map: on disk, 0
+    assert (rootfs / "bin/busybox").stat().st_uid == 0  # nothing was chowned
+
+
+def test_idmapped_rootfs_without_maps_is_refused(runtime: Cli, tmp_path: Path) -> None:
+    name = create(runtime, tmp_path, "lxc.net.0.type = empty\nlxc.rootfs.options = idmap=container\n")
+    result = runtime("lxc-start", "-n", name)
+    assert result.returncode == 1
+    assert "lxc.rootfs.options: idmap=container needs lxc.idmap" in result.stderr, result.stderr
+    assert cgroups_of(name) == []

@@ -102,7 +102,7 @@ def _start(request: ChildRequest) -> int:
         return 1
     try:
         ns = namespaces.plan(config, request.mode)
-        namespaces.enter(ns, config, lambda: userns_enter.unshare_and_wait(sock))
+        namespaces.enter(ns, config, lambda: userns_enter.unshare_and_wait(sock, config))
     except SetupError as err:
         _report(sock, err.message)
         return 1
@@ -220,9 +220,10 @@ def _setup_filesystem(
             )
         return
     mounts.make_private()
-    if ns.isolated("user") and config.rootfs_path:
+    tree = userns_enter.take_idmapped_tree()  # lxc.rootfs.options idmap= (runtime.userns)
+    if ns.isolated("user") and config.rootfs_path and tree is None:
         userns_reach.check_path(mounts.rootfs_directory(config.rootfs_path) or "")
-    ctx = mounts.setup_root(config, request.host_root)
+    ctx = mounts.setup_root(config, request.host_root, tree)
     try:
         if "proc" in modes:
             mounts.mount_proc(ctx, modes["proc"], own_net=ns.has_own("net"))

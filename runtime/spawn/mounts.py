@@ -55,6 +55,7 @@ from runtime.config.values import mount_entry as parse_fstab_line
 from runtime.spawn import resolve
 from runtime.spawn.errors import SetupError, describe_os_error
 from runtime.store import ROOTFS_PREFIX
+from runtime.userns import idmapped
 
 #: Storage types of lxc.rootfs.path that are recognised and refused (only `dir` works).
 _STORAGE_TYPES = ("overlay", "overlayfs", "btrfs", "lvm", "loop", "zfs", "rbd", "nbd", "aufs")
@@ -332,10 +333,16 @@ def rootfs_directory(value: str | None) -> str | None:
     return value
 
 
-def setup_root(config: Any, host_root: str) -> MountContext:
-    """Bind the rootfs where it will be pivoted into; or use the host's root."""
+def setup_root(config: Any, host_root: str, idmapped_tree: int | None = None) -> MountContext:
+    """Bind the rootfs where it will be pivoted into; or use the host's root.
+
+    `idmapped_tree`: the daemon's idmapped clone of the rootfs (lxc.rootfs.options
+    idmap=, `runtime.userns.idmapped`), attached on the working directory instead.
+    """
     path = rootfs_directory(config.rootfs_path)
     key = "lxc.rootfs.path"
+    if idmapped_tree is not None and path is not None:
+        return _attach_idmapped(idmapped_tree, path)
     if path is None and os.path.realpath(host_root) != "/":
         path, key = host_root, "host root"
     if path is None:
@@ -359,13 +366,27 @@ def setup_root(config: Any, host_root: str) -> MountContext:
     return MountContext(fd, target, path, own_root=True)
 
 
+def _attach_idmapped(tree: int, path: str) -> MountContext:
+    try:
+        idmapped.attach_here(tree)
+    except OSError as err:
+        os.close(tree)
+        raise SetupError(
+            "lxc.rootfs.options", f"cannot attach the idmapped '{path}': {describe_os_error(err)}"
+        ) from None
+    return MountContext(tree, resolve.fd_path(tree), path, own_root=True)
+
+
 def apply_rootfs_options(ctx: MountContext, config: Any) -> None:
     """lxc.rootfs.options on the rootfs mount (ro, nosuid, ..., propagation)."""
     if not ctx.own_root or not config.rootfs_options:
         return
     key = "lxc.rootfs.options"
     try:
-        opts = parse_options(config.rootfs_options)
+        idmap, others = idmapped.split_options(config.rootfs_options)
+        if idmap and not config.idmap:
+            raise ValueError(f"idmap={idmap} needs lxc.idmap (a user namespace to map through)")
+        opts = parse_options(others)
     except ValueError as err:
         raise SetupError(key, str(err)) from None
     if opts.data:

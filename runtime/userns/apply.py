@@ -14,8 +14,10 @@ our answer, so the pid cannot have been reused.
 
 from __future__ import annotations
 
+import array
 import json
 import os
+import socket
 
 import trio
 
@@ -44,12 +46,44 @@ def write_maps(pid: int, maps: IdMaps) -> None:
             ) from None
 
 
-async def map_child(sync: trio.socket.SocketType, forked: int, message: dict[str, object],
-                    maps: IdMaps | None) -> None:
+async def map_child(
+    sync: trio.socket.SocketType,
+    forked: int,
+    message: dict[str, object],
+    maps: IdMaps | None,
+    config: object = None,
+) -> None:
     """Answer the child's {"step": "userns"}: write its maps, then "mapped"."""
     if maps is None:
         raise MapFailed("lxc.idmap: the container asked for a user namespace without id maps")
     if message.get("pid") != forked:
         raise MapFailed(f"lxc.idmap: the child reported pid {message.get('pid')}, not {forked}")
     write_maps(forked, maps)
-    await sync.send(json.dumps({"step": STEP_MAPPED}).encode())
+    data = json.dumps({"step": STEP_MAPPED}).encode()
+    tree = _idmapped_tree(forked, config)
+    if tree is None:
+        await sync.send(data)
+        return
+    try:
+        await sync.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [tree]))])
+    finally:
+        os.close(tree)
+
+
+def _idmapped_tree(forked: int, config: object) -> int | None:
+    """lxc.rootfs.options idmap=: the detached idmapped rootfs for the child."""
+    from runtime.spawn.mounts import rootfs_directory
+    from runtime.userns import idmapped
+
+    value = idmapped.wanted(config)
+    if value is None:
+        return None
+    rootfs = rootfs_directory(config.rootfs_path)  # type: ignore[attr-defined]
+    userns = idmapped.userns_path(value, forked)
+    try:
+        return idmapped.make_tree(str(rootfs), userns)
+    except OSError as err:
+        raise MapFailed(
+            f"lxc.rootfs.options: cannot make an idmapped mount of '{rootfs}' with {userns}: "
+            f"{os.strerror(err.errno or 0)}"
+        ) from None

@@ -17,14 +17,30 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 from runtime import linux
 from runtime.spawn import handshake
 from runtime.spawn.errors import SetupError, describe_os_error
+from runtime.spawn.mounts import rootfs_directory
+from runtime.userns import idmapped
+
+#: The idmapped rootfs tree the daemon sent with "mapped" (`runtime.userns.idmapped`).
+_tree: int | None = None
 
 
-def unshare_and_wait(sock: socket.socket) -> None:
+def take_idmapped_tree() -> int | None:
+    """The idmapped rootfs mount fd received from the daemon, once; None without one."""
+    global _tree
+    tree, _tree = _tree, None
+    return tree
+
+
+def unshare_and_wait(sock: socket.socket, config: Any = None) -> None:
     """New user namespace, maps written by the daemon, then the mapped root."""
+    global _tree
+    if idmapped.wanted(config):
+        _enter_rootfs_target(config)
     try:
         linux.unshare(linux.CLONE_NEWUSER)
     except OSError as err:
@@ -33,12 +49,30 @@ def unshare_and_wait(sock: socket.socket) -> None:
         ) from None
     handshake.send_msg(sock, {"step": handshake.STEP_USERNS, "pid": os.getpid()})
     try:
-        reply = handshake.recv_msg(sock)
+        data, fds, _, _ = socket.recv_fds(sock, handshake.MAX_MESSAGE, 1, socket.MSG_CMSG_CLOEXEC)
+        reply = handshake.decode_msg(data)
     except (OSError, handshake.ProtocolError):
-        reply = None
+        reply, fds = None, []
     if reply is None or reply.get("step") != handshake.STEP_MAPPED:
+        for fd in fds:
+            os.close(fd)
         raise SetupError(None, "the daemon did not map the user namespace")
+    if fds:
+        _tree = fds[0]
+    elif idmapped.wanted(config):
+        raise SetupError("lxc.rootfs.options", "the daemon sent no idmapped rootfs")
     become_root("lxc.idmap")
+
+
+def _enter_rootfs_target(config: Any) -> None:
+    """cwd = where the idmapped rootfs will be attached, looked up as host root."""
+    target = config.rootfs_mount or rootfs_directory(config.rootfs_path)
+    try:
+        os.chdir(target)
+    except OSError as err:
+        raise SetupError(
+            "lxc.rootfs.path", f"cannot enter '{target}': {describe_os_error(err)}"
+        ) from None
 
 
 def become_root(key: str) -> None:
