@@ -482,3 +482,50 @@ def test_idmapped_rootfs_without_maps_is_refused(runtime: Cli, tmp_path: Path) -
     assert result.returncode == 1
     assert "lxc.rootfs.options: idmap=container needs lxc.idmap" in result.stderr, result.stderr
     assert cgroups_of(name) == []
+
+
+# -- lxc.namespace.keep / share with user ---------------------------------------------------------
+
+
+def test_keeping_the_user_namespace_with_maps_is_refused(runtime: Cli, subids: int, tmp_path: Path) -> None:
+    name = create(runtime, tmp_path, "lxc.net.0.type = empty\n" + map_lines(subids))
+    result = runtime("lxc-execute", "-n", name, "-s", "lxc.namespace.keep=user", "--", "true")
+    assert result.returncode == 1
+    assert "lxc.namespace.keep: lxc.idmap needs a user namespace, so 'user' cannot be kept" in result.stderr
+    assert cgroups_of(name) == []
+
+
+def test_sharing_a_running_containers_user_namespace(runtime: Cli, subids: int, tmp_path: Path) -> None:
+    first = create(runtime, tmp_path, "lxc.net.0.type = empty\n" + map_lines(subids), "a")
+    second = create(runtime, tmp_path, "lxc.net.0.type = empty\n" + map_lines(subids), "b")
+    pid = start(runtime, first)
+    result = runtime(
+        "lxc-execute", "-n", second, "-s", f"lxc.namespace.share.user={pid}", "--",
+        "sh", "-c", "id -u; readlink /proc/self/ns/user",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", os.readlink(f"/proc/{pid}/ns/user")]
+
+
+def test_macvlan_in_a_user_namespace(runtime: Cli, subids: int, tmp_path: Path) -> None:
+    from pyroute2 import IPRoute
+
+    parent = "un" + uuid.uuid4().hex[:6] + "a"
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=parent, kind="veth", peer={"ifname": parent[:-1] + "b"})
+    try:
+        with IPRoute() as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname=parent)[0], state="up")
+        config = (
+            f"lxc.net.0.type = macvlan\nlxc.net.0.link = {parent}\nlxc.net.0.flags = up\n"
+            "lxc.net.0.ipv4.address = 10.215.7.2/24\n" + map_lines(subids)
+        )
+        name = create(runtime, tmp_path, config)
+        result = runtime("lxc-execute", "-n", name, "--", "sh", "-c", "ip -o -4 addr show eth0; id -u")
+        assert result.returncode == 0, result.stderr
+        assert "10.215.7.2/24" in result.stdout and result.stdout.split()[-1] == "0"
+    finally:
+        with IPRoute() as ipr:
+            found = ipr.link_lookup(ifname=parent)
+            if found:
+                ipr.link("del", index=found[0])
