@@ -102,6 +102,21 @@ def status_ids(pid: int) -> tuple[int, int]:
     return int(fields["Uid"].split()[0]), int(fields["Gid"].split()[0])
 
 
+def owning_userns(path: str) -> int:
+    """The inode of the user namespace that owns namespace `path` (ioctl NS_GET_USERNS)."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        owner = fcntl.ioctl(fd, 0xB701)  # NS_GET_USERNS: returns a new fd
+    finally:
+        os.close(fd)
+    try:
+        return os.fstat(owner).st_ino
+    finally:
+        os.close(owner)
+
+
 def map_of(pid: int, name: str) -> list[list[int]]:
     return [[int(x) for x in line.split()] for line in Path(f"/proc/{pid}/{name}").read_text().splitlines()]
 
@@ -151,9 +166,10 @@ def test_system_container_runs_mapped(runtime: Cli, subids: int, tmp_path: Path)
     assert map_of(pid, "gid_map") == [[0, subids, RANGE]]
     assert status_ids(pid) == (subids, subids)
     assert Path(f"/proc/{pid}/setgroups").read_text().strip() == "allow"  # as LXC, started by root
-    # every other namespace belongs to the container's user namespace
+    # every other namespace is owned by the container's user namespace (NS_GET_USERNS)
+    own_user = os.stat(f"/proc/{pid}/ns/user").st_ino
     for ns in ("mnt", "pid", "net", "uts", "ipc", "cgroup"):
-        assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
+        assert owning_userns(f"/proc/{pid}/ns/{ns}") == own_user, ns
     inside = runtime(
         "lxc-attach", "-n", name, "--",
         "sh", "-c", "id -u; cat /proc/self/uid_map; touch /root/made; ls -ln /proc/1/status | cut -c1-30",
