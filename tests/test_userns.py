@@ -545,3 +545,40 @@ def test_macvlan_in_a_user_namespace(runtime: Cli, subids: int, tmp_path: Path) 
             found = ipr.link_lookup(ifname=parent)
             if found:
                 ipr.link("del", index=found[0])
+
+
+# -- shifting a tree (lxc-create) -------------------------------------------------------------------
+
+
+def test_shift_tree_keeps_setuid_bits_and_leaves_symlink_targets_and_unmapped_ids(tmp_path: Path) -> None:
+    from runtime.userns.chown import shift_tree
+
+    root = tmp_path / "tree"
+    (root / "bin").mkdir(parents=True)
+    tool = root / "bin/tool"
+    tool.write_text("x")
+    tool.chmod(0o4755)
+    outside = tmp_path / "outside"
+    outside.write_text("host")
+    (root / "link").symlink_to(outside)
+    far = root / "far"
+    far.write_text("y")
+    os.chown(far, 70000, 70000)  # beyond the map: left alone
+    maps = idmaps.validate([("u 0 500000 65536", None), ("g 0 600000 65536", None)])
+    assert maps is not None
+    assert shift_tree(str(root), maps) == 4  # root, bin, tool, link
+    assert (tool.stat().st_uid, tool.stat().st_gid) == (500000, 600000)
+    assert tool.stat().st_mode & 0o7777 == 0o4755
+    assert os.lstat(root / "link").st_uid == 500000 and outside.stat().st_uid == 0
+    assert far.stat().st_uid == 70000
+
+
+def test_create_accepts_lxc_template_mapping_options(runtime: Cli, subids: int, tmp_path: Path) -> None:
+    conf = tmp_path / "m.conf"
+    conf.write_text("lxc.net.0.type = empty\n" + map_lines(subids))
+    name = unique("t")
+    result = runtime(
+        "lxc-create", "-n", name, "-t", "busybox", "-f", str(conf), "--", "--mapped-uid", "0", "--mapped-gid", "0"
+    )
+    assert result.returncode == 0, result.stderr
+    assert (runtime.lxcpath / name / "rootfs").stat().st_uid == subids
