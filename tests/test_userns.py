@@ -492,6 +492,21 @@ def test_idmapped_rootfs_owned_by_host_root_boots(runtime: Cli, subids: int, tmp
     assert (rootfs / "bin/busybox").stat().st_uid == 0  # nothing was chowned
 
 
+def test_idmapped_rootfs_through_another_user_namespace(runtime: Cli, subids: int, tmp_path: Path) -> None:
+    owner = create(runtime, tmp_path, "lxc.net.0.type = empty\n" + map_lines(subids), "o")
+    owner_pid = start(runtime, owner)
+    name = create(runtime, tmp_path, "lxc.net.0.type = empty\n")
+    with open(runtime.lxcpath / name / "config", "a") as handle:
+        handle.write(map_lines(subids) + f"lxc.rootfs.options = idmap=/proc/{owner_pid}/ns/user\n")
+    result = runtime("lxc-execute", "-n", name, "--", "stat", "-c", "%u:%g", "/bin/busybox")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0:0"
+    bad = runtime("lxc-execute", "-n", name, "-s", "lxc.rootfs.options=idmap=/nonexistent/ns", "--", "true")
+    assert bad.returncode == 1
+    assert "lxc.rootfs.options: cannot make an idmapped mount" in bad.stderr, bad.stderr
+    assert cgroups_of(name) == []
+
+
 def test_idmapped_rootfs_without_maps_is_refused(runtime: Cli, tmp_path: Path) -> None:
     name = create(runtime, tmp_path, "lxc.net.0.type = empty\nlxc.rootfs.options = idmap=container\n")
     result = runtime("lxc-start", "-n", name)
