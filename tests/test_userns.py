@@ -597,3 +597,21 @@ def test_create_accepts_lxc_template_mapping_options(runtime: Cli, subids: int, 
     )
     assert result.returncode == 0, result.stderr
     assert (runtime.lxcpath / name / "rootfs").stat().st_uid == subids
+
+
+def test_mapped_root_manages_its_cgroup_subtree(runtime: Cli, subids: int, tmp_path: Path) -> None:
+    name = create(runtime, tmp_path, "lxc.net.0.type = empty\n" + map_lines(subids))
+    result = runtime("lxc-start", "-n", name, "-s", "lxc.mount.auto=cgroup:rw:force proc:mixed sys:ro")
+    assert result.returncode == 0, result.stderr
+    nested = runtime(
+        "lxc-attach", "-n", name, "--", "sh", "-c",
+        "mkdir /sys/fs/cgroup/unified/sub /sys/fs/cgroup/memory/sub"
+        " && echo $$ > /sys/fs/cgroup/unified/sub/cgroup.procs && grep '^0::' /proc/self/cgroup",
+    )  # fmt: skip
+    assert nested.returncode == 0, nested.stderr
+    assert nested.stdout.strip() == "0::/sub"
+    for hierarchy in ("unified", "memory"):
+        sub = Path(f"/sys/fs/cgroup/{hierarchy}/lxc.payload.{name}/sub")
+        assert sub.stat().st_uid == subids
+    assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
+    assert cgroups_of(name) == []  # the container's own sub-cgroups went with it
