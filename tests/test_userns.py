@@ -615,3 +615,26 @@ def test_mapped_root_manages_its_cgroup_subtree(runtime: Cli, subids: int, tmp_p
         assert sub.stat().st_uid == subids
     assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
     assert cgroups_of(name) == []  # the container's own sub-cgroups went with it
+
+
+def test_usernsexec_by_a_user_goes_through_newuidmap(subids: int) -> None:
+    """A caller that is not root: its /etc/subuid range, written by newuidmap/newgidmap."""
+    if not (shutil.which("newuidmap") and shutil.which("newgidmap") and shutil.which("setpriv")):
+        pytest.skip("needs newuidmap, newgidmap and setpriv")
+    for path in SUBID_FILES:  # the fixture restores both files afterwards
+        with open(path, "a") as handle:
+            handle.write(f"nobody:{subids + 100}:10\n")
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(BIN / "lxc-usernsexec")]
+    result = subprocess.run(
+        [*as_nobody, "--", "sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "0"
+    assert [line.split() for line in lines[1:]] == [["0", str(subids + 100), "10"]] * 2
+    refused = subprocess.run(
+        [*as_nobody, "-m", f"b:0:{subids}:10", "--", "true"], capture_output=True, text=True, timeout=60
+    )  # root's range, not nobody's: newuidmap refuses
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("lxc-usernsexec: Failed to write the ")
