@@ -546,7 +546,7 @@ async def test_wait_empty_uses_inotify_on_v2(
     elapsed = time.monotonic() - started
     assert proc.wait() == 0
     assert cg.last_wait == "inotify"
-    assert 0.25 < elapsed < 0.3 + 0.5
+    assert 0.25 < elapsed < 0.3 + 2  # loaded CI: the bound only catches a hang
 
 
 @needs_root

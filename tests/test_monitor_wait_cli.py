@@ -383,7 +383,7 @@ async def test_wait_t0_checks_once(env, lxcpath, bus_path) -> None:
         result, elapsed = await run(
             env, "lxc-wait", "-P", str(lxcpath), "-n", "c1", "-s", "RUNNING", "-t", "0"
         )
-        assert result.returncode == 1 and elapsed < 0.5
+        assert result.returncode == 1 and elapsed < 2
         result, _ = await run(
             env, "lxc-wait", "-P", str(lxcpath), "-n", "c1", "-s", "STOPPED", "-t", "0"
         )
