@@ -18,7 +18,7 @@ import struct
 
 import trio
 
-from runtime import freezer, records
+from runtime import freezer, records, stop_signal
 from runtime import lifecycle as lc
 from runtime.console import server as console_server
 from runtime.console.manager import ConsoleManager
@@ -161,7 +161,15 @@ class Daemon:
             daemon_identity=self.identity,
         )
         hooks.consoles = self.consoles  # type: ignore[attr-defined]  (runtime.console.manager)
+        hooks.running_init = self.running_init  # type: ignore[attr-defined]  (runtime.share_names)
         return hooks
+
+    def running_init(self, name: str) -> int | None:
+        """The init pid of container `name` while it runs (lxc.namespace.share.* by name)."""
+        supervisor = self.supervisors.get(name)
+        if supervisor is None or supervisor.state not in LIVE_STATES:
+            return None
+        return supervisor.pid
 
     # -- supervisors ----------------------------------------------------------------
     async def launch(self, spec: StartSpec) -> Supervisor:
@@ -489,7 +497,9 @@ class ControlConnection:
         await supervisor.started.wait()
         timeout = request.timeout
         if request.kill or timeout == 0:
-            supervisor.kill()
+            if not await stop_signal.hard_stop(supervisor):  # lxc.signal.stop: the init's now
+                await self.reply({"ok": True})
+                return
         elif request.reboot:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.reboot_requested = True
@@ -511,7 +521,9 @@ class ControlConnection:
                          "exit_code": 1}
                     )  # fmt: skip
                     return
-                supervisor.kill()
+                if not await stop_signal.hard_stop(supervisor):
+                    await self.reply({"ok": True})
+                    return
         if request.nowait:
             await self.reply({"ok": True})
             return
