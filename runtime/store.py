@@ -213,15 +213,30 @@ def destroy(lxcpath: str, name: str) -> None:
             raise ContainerNotFound("Container is not defined")
         if is_running(lxcpath, name):
             raise ContainerBusy(f"{name} is running")
-        _refuse_mounts_below(paths.dir)
-        kept = _unmanaged_rootfs_entry(paths)
-        doomed = os.path.join(paths.lxcpath, f".{name}.destroying-{os.getpid()}")
-        os.rename(paths.dir, doomed)
-        if kept is not None:  # lxc.rootfs.managed = 0: the rootfs stays where it was
-            os.mkdir(paths.dir, 0o755)
-            os.rename(os.path.join(doomed, kept), os.path.join(paths.dir, kept))
-        remove_container_records(lxcpath, name)
-        shutil.rmtree(doomed)
+        _remove(paths)
+
+
+def remove_stopped(lxcpath: str, name: str) -> None:
+    """destroy() for the daemon, which knows the container stopped (lxc.ephemeral):
+    the same removal without asking the daemon whether it runs."""
+    paths = ContainerPaths(lxcpath, name)
+    with container_lock(lxcpath, name):
+        if paths.is_defined():
+            _remove(paths)
+
+
+def _remove(paths: ContainerPaths) -> None:
+    """Remove a defined, stopped container's directory (keeping an unmanaged rootfs)."""
+    name, lxcpath = paths.name, paths.lxcpath
+    _refuse_mounts_below(paths.dir)
+    kept = _unmanaged_rootfs_entry(paths)
+    doomed = os.path.join(paths.lxcpath, f".{name}.destroying-{os.getpid()}")
+    os.rename(paths.dir, doomed)
+    if kept is not None:  # lxc.rootfs.managed = 0: the rootfs stays where it was
+        os.mkdir(paths.dir, 0o755)
+        os.rename(os.path.join(doomed, kept), os.path.join(paths.dir, kept))
+    remove_container_records(lxcpath, name)
+    shutil.rmtree(doomed)
 
 
 def rootfs_is_managed(raw: RawConfig) -> bool:

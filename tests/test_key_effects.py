@@ -273,3 +273,26 @@ def test_symlinked_proc_is_refused_with_nothing_left(runtime: Cli, tmp_path: Pat
     assert result.returncode == 1
     assert "/proc in the rootfs is a symlink" in result.stderr, result.stderr
     assert_nothing_left(runtime, name)
+
+
+# -- lxc.ephemeral ---------------------------------------------------------------------
+
+
+def test_ephemeral_container_is_destroyed_when_it_stops(runtime: Cli, tmp_path: Path) -> None:
+    name = create(runtime, tmp_path, "lxc.net.0.type = empty\nlxc.ephemeral = 1\n")
+    assert runtime("lxc-start", "-n", name).returncode == 0
+    assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (runtime.lxcpath / name).exists():
+        time.sleep(0.05)
+    assert not (runtime.lxcpath / name).exists()
+    assert name not in runtime("lxc-ls", "-1").stdout.split()
+    assert [p for p in os.listdir(runtime.lxcpath) if name in p] == []
+
+
+def test_ephemeral_container_that_failed_to_start_stays(runtime: Cli, tmp_path: Path) -> None:
+    name = create(runtime, tmp_path, "lxc.net.0.type = empty\nlxc.ephemeral = 1\n")
+    result = runtime("lxc-start", "-n", name, "-s", "lxc.namespace.share.net=nosuchbox")
+    assert result.returncode == 1
+    time.sleep(0.5)
+    assert (runtime.lxcpath / name / "config").exists()

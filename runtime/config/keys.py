@@ -90,7 +90,6 @@ _NO_MONITOR = (
     "trio-lxc has no per-container monitor process (one daemon supervises every "
     "container, and a daemon crash does not kill them), so there is nothing to apply it to"
 )
-_NO_EPHEMERAL = "ephemeral containers (destroyed when they stop) are not supported yet"
 _NO_AUTOSTART = "it is read only by lxc-autostart, which trio-lxc does not have yet, so it has no effect"
 
 _SPAWN = "runtime.spawn."
@@ -163,7 +162,7 @@ EXACT_KEYS: tuple[KeySpec, ...] = (
     _list("lxc.apparmor.raw", lsm="apparmor", refused=_NO_APPARMOR),
     _scalar("lxc.selinux.context", lsm="selinux", refused=_NO_SELINUX),
     _scalar("lxc.selinux.context.keyring", lsm="selinux", refused=_NO_SELINUX),
-    _scalar("lxc.ephemeral", v.boolean, refused=_NO_EPHEMERAL),
+    _scalar("lxc.ephemeral", v.boolean, applied_by="runtime.ephemeral.destroy_if_ephemeral"),
     _scalar("lxc.keyring.session", v.boolean, applied_by=_SPAWN + "keyring.new_session_keyring"),
     _scalar("lxc.monitor.unshare", v.boolean, refused=_NO_MONITOR),
     _scalar("lxc.monitor.signal.pdeath", v.signal_number, refused=_NO_MONITOR, quiet=("SIGKILL",)),

@@ -18,7 +18,7 @@ import struct
 
 import trio
 
-from runtime import freezer, records, stop_signal
+from runtime import ephemeral, freezer, records, stop_signal
 from runtime import lifecycle as lc
 from runtime.console import server as console_server
 from runtime.console.manager import ConsoleManager
@@ -189,6 +189,7 @@ class Daemon:
         finally:
             if self.supervisors.get(supervisor.name) is supervisor:
                 del self.supervisors[supervisor.name]
+            await ephemeral.after_stop(self.lxcpath, supervisor)  # lxc.ephemeral
             self.touch()
 
     async def readopt(self) -> None:
