@@ -34,6 +34,8 @@ _LEVELS = {
 _DEFAULT_LEVEL = logging.ERROR
 #: Where the daemon's loggers live: a handler here sees all of them.
 _LOGGER = "trio-lxc"
+#: The system logger's socket, as openlog(3) uses it.
+_SYSLOG = "/dev/log"
 
 
 class ContainerLogError(Exception):
@@ -114,6 +116,11 @@ def _syslog_handler(facility: str) -> logging.Handler:
     if code is None:
         raise ContainerLogError(f"lxc.log.syslog: unknown facility '{facility}'")
     try:
-        return logging.handlers.SysLogHandler(address="/dev/log", facility=code)
+        handler = logging.handlers.SysLogHandler(address=_SYSLOG, facility=code)
     except OSError as err:
-        raise ContainerLogError(f"lxc.log.syslog: cannot reach syslog at /dev/log: {err.strerror}") from None
+        raise ContainerLogError(f"lxc.log.syslog: cannot reach syslog at {_SYSLOG}: {err.strerror}") from None
+    if handler.socket.fileno() < 0:  # Python 3.11 keeps a failed connection quiet
+        handler.close()
+        reason = "No such file or directory" if not os.path.exists(_SYSLOG) else "Connection refused"
+        raise ContainerLogError(f"lxc.log.syslog: cannot reach syslog at {_SYSLOG}: {reason}")
+    return handler

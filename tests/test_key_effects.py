@@ -296,3 +296,31 @@ def test_ephemeral_container_that_failed_to_start_stays(runtime: Cli, tmp_path: 
     assert result.returncode == 1
     time.sleep(0.5)
     assert (runtime.lxcpath / name / "config").exists()
+
+
+# -- lxc.log.syslog ---------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.path.exists("/dev/log"), reason="a syslog daemon listens on /dev/log")
+def test_log_syslog_sends_the_containers_lines(runtime: Cli, tmp_path: Path) -> None:
+    """Without a syslog socket the start is refused naming the key; with one (the
+    test plays syslogd on /dev/log) the container's lines arrive with the facility."""
+    import socket
+
+    name = create(runtime, tmp_path, "lxc.net.0.type = empty\nlxc.log.syslog = local3\nlxc.log.level = INFO\n")
+    refused = runtime("lxc-start", "-n", name)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().endswith("lxc.log.syslog: cannot reach syslog at /dev/log: No such file or directory")
+    assert_nothing_left(runtime, name)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        server.bind("/dev/log")
+        server.settimeout(10)
+        assert runtime("lxc-start", "-n", name).returncode == 0
+        message = server.recv(4096).decode()
+        local3_info = 19 * 8 + 6
+        assert message.startswith(f"<{local3_info}>") and f"{name}: RUNNING" in message, message
+    finally:
+        runtime("lxc-stop", "-n", name, "-k")
+        server.close()
+        os.unlink("/dev/log")
