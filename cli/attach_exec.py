@@ -51,6 +51,7 @@ import errno
 import os
 import stat
 
+from cli import attach_keys
 from runtime import linux, ptys
 from runtime.errors import LxcError
 
@@ -500,6 +501,7 @@ class Prepared:
         #: until it execs (see _blank_host_memory); loads libc and ctypes while the
         #: host's files are there.
         self.title = linux.ProcessTitle(b"lxc-attach")
+        self.traits = attach_keys.InitTraits(target.pid)  # lxc.arch, lxc.sched.core
 
 
 def _helper(
@@ -588,6 +590,7 @@ def _enter_and_fork(
     ids = (uid, gid, target.no_new_privs)
     if not remount_proc and not _switch_ids(target.name, *ids):
         return 1
+    prepared.traits.apply()  # the init's personality and core-scheduling cookie
     linux.prctl(linux.PR_SET_DUMPABLE, 0)  # again: a change of ids or user namespace resets it
     try:
         pid = os.fork()

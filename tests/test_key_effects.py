@@ -324,3 +324,18 @@ def test_log_syslog_sends_the_containers_lines(runtime: Cli, tmp_path: Path) -> 
         runtime("lxc-stop", "-n", name, "-k")
         server.close()
         os.unlink("/dev/log")
+
+
+# -- lxc-attach takes the init's personality ----------------------------------------------
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="an x86_64 host")
+def test_attach_runs_under_the_containers_arch(runtime: Cli, tmp_path: Path) -> None:
+    name = create(runtime, tmp_path, "lxc.net.0.type = empty\nlxc.arch = i686\n")
+    try:
+        assert runtime("lxc-start", "-n", name).returncode == 0
+        inside = runtime("lxc-attach", "-n", name, "--", "uname", "-m")
+        assert inside.stdout.strip() == "i686", inside.stderr
+        assert Path(f"/proc/{init_pid(runtime, name)}/personality").read_text().strip() == "00000008"
+    finally:
+        runtime("lxc-stop", "-n", name, "-k")
