@@ -283,7 +283,7 @@ def test_ephemeral_container_is_destroyed_when_it_stops(runtime: Cli, tmp_path: 
     assert runtime("lxc-start", "-n", name).returncode == 0
     assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and (runtime.lxcpath / name).exists():
+    while time.monotonic() < deadline and [p for p in os.listdir(runtime.lxcpath) if name in p]:
         time.sleep(0.05)
     assert not (runtime.lxcpath / name).exists()
     assert name not in runtime("lxc-ls", "-1").stdout.split()
@@ -337,5 +337,33 @@ def test_attach_runs_under_the_containers_arch(runtime: Cli, tmp_path: Path) -> 
         inside = runtime("lxc-attach", "-n", name, "--", "uname", "-m")
         assert inside.stdout.strip() == "i686", inside.stderr
         assert Path(f"/proc/{init_pid(runtime, name)}/personality").read_text().strip() == "00000008"
+    finally:
+        runtime("lxc-stop", "-n", name, "-k")
+
+
+# -- lxc.init.cmd through the Python API ------------------------------------------------
+
+
+def test_python_api_start_runs_lxc_init_cmd(runtime: Cli, tmp_path: Path) -> None:
+    """The API starts what lxc-start starts: lxc.init.cmd (here from a define), else /sbin/init."""
+    import trio
+
+    from runtime.api import Runtime
+
+    name = create(runtime, tmp_path)
+    rootfs = runtime.lxcpath / name / "rootfs"
+    (rootfs / "init.sh").write_text("#!/bin/sh\necho from-init-cmd > /ran.txt\nexec sleep 1000\n")
+    (rootfs / "init.sh").chmod(0o755)
+
+    async def start() -> int:
+        return await Runtime(str(runtime.lxcpath)).start(name, defines=["lxc.init.cmd=/init.sh"])
+
+    try:
+        pid = trio.run(start)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (rootfs / "ran.txt").exists():
+            time.sleep(0.05)
+        assert (rootfs / "ran.txt").read_text() == "from-init-cmd\n"
+        assert pid == init_pid(runtime, name)
     finally:
         runtime("lxc-stop", "-n", name, "-k")
