@@ -124,8 +124,10 @@ class Options:
         gid: int | None = None,
         remount: bool = False,
         pty_log: str | None = None,
+        personality: int | None = None,
     ) -> None:
         self.argv = argv
+        self.personality = personality  # -a ARCH (attach_keys.arch_personality)
         self.namespaces = namespaces
         self.elevated = set(elevated or ())
         if namespaces is not None:  # -s implies -e (LXC)
@@ -501,7 +503,7 @@ class Prepared:
         #: until it execs (see _blank_host_memory); loads libc and ctypes while the
         #: host's files are there.
         self.title = linux.ProcessTitle(b"lxc-attach")
-        self.traits = attach_keys.InitTraits(target.pid)  # lxc.arch, lxc.sched.core
+        self.traits = attach_keys.InitTraits(target.pid, options.personality)  # lxc.arch, -a, sched.core
 
 
 def _helper(

@@ -15,14 +15,16 @@ from runtime import linux
 class InitTraits:
     """The init's personality and whether it has a core-scheduling cookie."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, persona: int | None = None) -> None:
+        """`persona`: lxc-attach -a ARCH's, in place of the init's."""
         self.pid = pid
-        self.persona: int | None = None
-        try:
-            with open(f"/proc/{pid}/personality", encoding="ascii") as handle:
-                self.persona = int(handle.read().strip(), 16)
-        except (OSError, ValueError):
-            pass
+        self.persona = persona
+        if persona is None:
+            try:
+                with open(f"/proc/{pid}/personality", encoding="ascii") as handle:
+                    self.persona = int(handle.read().strip(), 16)
+            except (OSError, ValueError):
+                pass
         self.has_cookie = _cookie_of(pid) not in (None, 0)
 
     def apply(self) -> None:
@@ -31,6 +33,21 @@ class InitTraits:
             linux.personality(self.persona)
         if self.has_cookie:
             linux.prctl(linux.PR_SCHED_CORE, linux.PR_SCHED_CORE_SHARE_FROM, self.pid, 0)
+
+
+def arch_personality(arch: str) -> int:
+    """lxc-attach -a ARCH: the personality of an lxc.arch name on this host."""
+    import os
+
+    from runtime.config.values import architecture
+    from runtime.errors import LxcError
+    from runtime.spawn.errors import SetupError
+    from runtime.spawn.personality import persona_for
+
+    try:
+        return persona_for(architecture(arch), os.uname().machine)
+    except (ValueError, SetupError):
+        raise LxcError(f"Invalid architecture specified: {arch}") from None
 
 
 def _cookie_of(pid: int) -> int | None:

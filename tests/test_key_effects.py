@@ -337,6 +337,10 @@ def test_attach_runs_under_the_containers_arch(runtime: Cli, tmp_path: Path) -> 
         inside = runtime("lxc-attach", "-n", name, "--", "uname", "-m")
         assert inside.stdout.strip() == "i686", inside.stderr
         assert Path(f"/proc/{init_pid(runtime, name)}/personality").read_text().strip() == "00000008"
+        override = runtime("lxc-attach", "-n", name, "-a", "x86_64", "--", "uname", "-m")
+        assert override.stdout.strip() == "x86_64", override.stderr
+        bad = runtime("lxc-attach", "-n", name, "-a", "sparc", "--", "uname", "-m")
+        assert bad.returncode == 1 and bad.stderr.strip().endswith("Invalid architecture specified: sparc")
     finally:
         runtime("lxc-stop", "-n", name, "-k")
 

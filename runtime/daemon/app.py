@@ -18,7 +18,7 @@ import struct
 
 import trio
 
-from runtime import ephemeral, freezer, records, stop_signal
+from runtime import container_log, ephemeral, freezer, records, stop_signal
 from runtime import lifecycle as lc
 from runtime.console import server as console_server
 from runtime.console.manager import ConsoleManager
@@ -230,6 +230,11 @@ class Daemon:
             supervisor.config = supervisor._load_config()
         except Exception:  # noqa: BLE001 - the config may have changed; keep supervising
             supervisor.config = None
+        if supervisor.config is not None:  # lxc.log.*: the container's log goes on
+            try:
+                supervisor.log_handlers = container_log.open_handlers(name, supervisor.config)
+            except container_log.ContainerLogError as err:
+                log.warning("%s: %s", name, err)
         supervisor.net = ContainerNetwork.from_record(record, config=supervisor.config, pid=pid)
         supervisor.adopt(str(record["state"]), pid, pidfd)
         self.supervisors[name] = supervisor
