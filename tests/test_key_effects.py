@@ -371,3 +371,18 @@ def test_python_api_start_runs_lxc_init_cmd(runtime: Cli, tmp_path: Path) -> Non
         assert pid == init_pid(runtime, name)
     finally:
         runtime("lxc-stop", "-n", name, "-k")
+
+
+def test_log_file_goes_on_after_a_daemon_crash(runtime: Cli, tmp_path: Path) -> None:
+    from conftest import kill_daemon
+
+    log = tmp_path / "c.log"
+    name = create(runtime, tmp_path, f"lxc.net.0.type = empty\nlxc.log.file = {log}\nlxc.log.level = INFO\n")
+    assert runtime("lxc-start", "-n", name).returncode == 0
+    kill_daemon(runtime)
+    assert runtime("lxc-info", "-n", name, "-sH").stdout.strip() == "RUNNING"  # re-adopted
+    assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
+    wait_state(runtime, name, "STOPPED")
+    text = log.read_text()
+    # STOPPING and STOPPED come from the daemon that re-adopted the container.
+    assert f"{name}: STOPPING" in text and text.rstrip().endswith(f"{name}: STOPPED"), text
