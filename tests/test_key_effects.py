@@ -386,3 +386,15 @@ def test_log_file_goes_on_after_a_daemon_crash(runtime: Cli, tmp_path: Path) -> 
     text = log.read_text()
     # STOPPING and STOPPED come from the daemon that re-adopted the container.
     assert f"{name}: STOPPING" in text and text.rstrip().endswith(f"{name}: STOPPED"), text
+
+
+def test_autostart_keys_warn_once_and_start(runtime: Cli, tmp_path: Path) -> None:
+    """lxc.start.* take effect only through lxc-autostart (not here yet): a start says so."""
+    name = create(runtime, tmp_path, "lxc.net.0.type = empty\nlxc.start.auto = 1\nlxc.start.delay = 0\n")
+    try:
+        result = runtime("lxc-start", "-n", name)
+        assert result.returncode == 0, result.stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and "lxc.start.auto: it is read only by lxc-autostart" in lines[0], lines
+    finally:
+        runtime("lxc-stop", "-n", name, "-k")
