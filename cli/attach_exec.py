@@ -589,10 +589,10 @@ def _enter_and_fork(
             _say(target.name, f"Failed to attach to the pid namespace of {target.pid}: {err.strerror}")
             return 1
     os.close(pidfd)
+    prepared.traits.apply()  # the init's personality and core-scheduling cookie, while root
     ids = (uid, gid, target.no_new_privs)
     if not remount_proc and not _switch_ids(target.name, *ids):
         return 1
-    prepared.traits.apply()  # the init's personality and core-scheduling cookie
     linux.prctl(linux.PR_SET_DUMPABLE, 0)  # again: a change of ids or user namespace resets it
     try:
         pid = os.fork()
