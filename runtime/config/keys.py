@@ -4,7 +4,9 @@ One table drives parsing (validation, list versus scalar, clearing), the typed m
 (each key's model field), the writer (which keys exist and in which order) and
 `lxc-info -c KEY`. A key is found by `lookup()`, which also knows the prefixed
 families (`lxc.cgroup.*`, `lxc.net.N.*`, ...) and refuses pre-3.0 keys with the name
-that replaced them.
+that replaced them. Each key also declares what becomes of it at start: the
+function that applies it, or that the start refuses or warns about it (KeySpec),
+so no key can be parsed and silently dropped (tests/test_key_table.py).
 
 Standard library only: the client commands import this on their start-up path.
 """
