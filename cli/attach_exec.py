@@ -51,6 +51,7 @@ import errno
 import os
 import stat
 
+from cli import attach_keys
 from runtime import linux, ptys
 from runtime.errors import LxcError
 from runtime.userns.ids import give_terminal
@@ -124,8 +125,10 @@ class Options:
         gid: int | None = None,
         remount: bool = False,
         pty_log: str | None = None,
+        personality: int | None = None,
     ) -> None:
         self.argv = argv
+        self.personality = personality  # -a ARCH (attach_keys.arch_personality)
         self.namespaces = namespaces
         self.elevated = set(elevated or ())
         if namespaces is not None:  # -s implies -e (LXC)
@@ -501,6 +504,7 @@ class Prepared:
         #: until it execs (see _blank_host_memory); loads libc and ctypes while the
         #: host's files are there.
         self.title = linux.ProcessTitle(b"lxc-attach")
+        self.traits = attach_keys.InitTraits(target.pid, options.personality)  # lxc.arch, -a, sched.core
 
 
 def _helper(
@@ -583,6 +587,7 @@ def _enter_and_fork(
             _say(target.name, f"Failed to attach to the pid namespace of {target.pid}: {err.strerror}")
             return 1
     os.close(pidfd)
+    prepared.traits.apply()  # the init's personality and core-scheduling cookie, while root
     ids = (uid, gid, target.no_new_privs)
     if not remount_proc and not _switch_ids(target.name, *ids):
         return 1

@@ -113,7 +113,10 @@ def body(args: Namespace, log: CommandLog) -> int:
         if "=" not in item:
             PARSER.error(f"invalid variable '{item}' (VAR=VALUE)")
     command = list(args.command)
+    from cli.attach_keys import arch_personality
+
     options = Options(
+        personality=arch_personality(args.arch) if args.arch else None,
         argv=command[1:] if command[:1] == ["--"] else command,
         namespaces=namespaces,
         elevated=elevated,

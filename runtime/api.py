@@ -82,10 +82,12 @@ class Runtime:
         paths = ContainerPaths(self.lxcpath, name)
         if not paths.is_defined():
             raise LxcError(f"{name} doesn't exist")
+        if not argv:  # as lxc-start: lxc.init.cmd (with the defines), else /sbin/init
+            argv = _init_command(paths.config, defines or []) or ["/sbin/init"]
         reply = await self.request(
             {
                 "op": "start", "name": name, "mode": "system",
-                "argv": argv or ["/sbin/init"], "config_path": paths.config,
+                "argv": argv, "config_path": paths.config,
                 "defines": defines or [],
             }
         )  # fmt: skip
@@ -156,3 +158,14 @@ def _exact(name: str) -> str:
     import re
 
     return re.escape(name)
+
+
+def _init_command(config_path: str, defines: list[str]) -> list[str]:
+    """lxc.init.cmd of the config with the defines applied, split on blanks (as LXC)."""
+    from runtime.config.parser import apply_define, parse_file
+
+    raw = parse_file(config_path)
+    for define in defines:
+        apply_define(raw, define)
+    value = raw.get("lxc.init.cmd")
+    return value.split() if value else []

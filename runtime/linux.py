@@ -459,3 +459,56 @@ class ProcessTitle:
 
         self.map.brk = self._sbrk(0)  # the current break: PR_SET_MM_MAP sets it too
         prctl(PR_SET_MM, PR_SET_MM_MAP, ctypes.addressof(self.map), ctypes.sizeof(self.map))
+
+
+# -- personality, session keyring, core scheduling (lxc.arch, lxc.keyring.session,
+#    lxc.sched.core) --------------------------------------------------------------
+
+#: personality(2) execution domains (linux/personality.h).
+PER_LINUX = 0x0000
+PER_LINUX32 = 0x0008
+#: Ask personality(2) for the current value without changing it.
+PERSONALITY_QUERY = 0xFFFFFFFF
+
+#: keyctl(2): join (here: create) a new anonymous session keyring; its system call
+#: numbers (libkeyutils has the wrapper, glibc has none).
+KEYCTL_GET_KEYRING_ID = 0
+KEYCTL_JOIN_SESSION_KEYRING = 1
+KEY_SPEC_SESSION_KEYRING = -3
+_SYS_KEYCTL: dict[str, int] = {
+    "x86_64": 250, "i386": 288, "i686": 288, "aarch64": 219, "arm64": 219, "riscv64": 219,
+    "loongarch64": 219, "armv7l": 311, "armv6l": 311, "ppc64le": 271, "ppc64": 271, "s390x": 280,
+}  # fmt: skip
+
+#: prctl(2) core scheduling (Linux 5.14+, CONFIG_SCHED_CORE).
+PR_SCHED_CORE = 62
+PR_SCHED_CORE_GET = 0
+PR_SCHED_CORE_CREATE = 1
+PR_SCHED_CORE_SHARE_FROM = 3
+PR_SCHED_CORE_SCOPE_THREAD_GROUP = 1
+
+
+def personality(persona: int) -> int:
+    """personality(2): set the execution domain; returns the previous one."""
+    rc = _libc().personality(persona)
+    if rc == -1:
+        _raise(f"personality(0x{persona:x})")
+    return int(rc)
+
+
+def keyctl(operation: int, arg2: int = 0, arg3: int = 0) -> int:
+    """keyctl(2) with integer arguments (the operations used here take no pointer)."""
+    import ctypes
+    import errno
+
+    machine = os.uname().machine
+    number = _SYS_KEYCTL.get(machine)
+    call = f"keyctl({operation}, {arg2}, {arg3})"
+    if number is None:
+        raise OSError(errno.ENOSYS, f"{call} failed: unknown system call number on {machine}")
+    rc = _libc().syscall(
+        ctypes.c_long(number), ctypes.c_int(operation), ctypes.c_long(arg2), ctypes.c_long(arg3)
+    )
+    if rc < 0:
+        _raise(call)
+    return int(rc)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from runtime.config import parser
 from runtime.config.parser import RawConfig
-from runtime.errors import ContainerBusy, ContainerExists, ContainerNotFound, LxcError
+from runtime.errors import ConfigError, ContainerBusy, ContainerExists, ContainerNotFound, LxcError
 from runtime.fscopy import copy_tree
 from runtime.hwaddr import fill_config_lines, renewed
 from runtime.locks import container_lock
@@ -221,11 +221,52 @@ def destroy(lxcpath: str, name: str) -> None:
             raise ContainerNotFound("Container is not defined")
         if is_running(lxcpath, name):
             raise ContainerBusy(f"{name} is running")
-        _refuse_mounts_below(paths.dir)
-        doomed = os.path.join(paths.lxcpath, f".{name}.destroying-{os.getpid()}")
-        os.rename(paths.dir, doomed)
-        remove_container_records(lxcpath, name)
-        shutil.rmtree(doomed)
+        _remove(paths)
+
+
+def remove_stopped(lxcpath: str, name: str) -> None:
+    """destroy() for the daemon, which knows the container stopped (lxc.ephemeral):
+    the same removal without asking the daemon whether it runs."""
+    paths = ContainerPaths(lxcpath, name)
+    with container_lock(lxcpath, name):
+        if paths.is_defined():
+            _remove(paths)
+
+
+def _remove(paths: ContainerPaths) -> None:
+    """Remove a defined, stopped container's directory (keeping an unmanaged rootfs)."""
+    name, lxcpath = paths.name, paths.lxcpath
+    _refuse_mounts_below(paths.dir)
+    kept = _unmanaged_rootfs_entry(paths)
+    doomed = os.path.join(paths.lxcpath, f".{name}.destroying-{os.getpid()}")
+    os.rename(paths.dir, doomed)
+    if kept is not None:  # lxc.rootfs.managed = 0: the rootfs stays where it was
+        os.mkdir(paths.dir, 0o755)
+        os.rename(os.path.join(doomed, kept), os.path.join(paths.dir, kept))
+    remove_container_records(lxcpath, name)
+    shutil.rmtree(doomed)
+
+
+def rootfs_is_managed(raw: RawConfig) -> bool:
+    """lxc.rootfs.managed (default 1): whether lxc-destroy removes the rootfs."""
+    return raw.get("lxc.rootfs.managed") != "0"
+
+
+def _unmanaged_rootfs_entry(paths: ContainerPaths) -> str | None:
+    """The entry of the container's directory that holds an unmanaged rootfs (to keep
+    when the rest goes); None when the rootfs is managed or lies elsewhere (then
+    removing the directory leaves it alone anyway)."""
+    try:
+        raw = parser.parse_file(paths.config)
+    except (OSError, ConfigError):
+        return None  # a broken config: the directory goes, as LXC removes it
+    rootfs = rootfs_of(raw)
+    if rootfs_is_managed(raw) or not rootfs:
+        return None
+    inside = os.path.relpath(os.path.realpath(rootfs), os.path.realpath(paths.dir))
+    if inside == "." or inside == ".." or inside.startswith(".." + os.sep):
+        return None
+    return inside.split(os.sep)[0]
 
 
 def is_running(lxcpath: str, name: str) -> bool:

@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import trio
 
-from runtime import attach_record, records
+from runtime import attach_record, container_log, records
 from runtime import lifecycle as lc
 from runtime.console import manager as console_hooks
 from runtime.init_wait import REPORT_GRACE, open_pidfd, wait_init_exit
@@ -112,6 +112,10 @@ class Supervisor:
         self.reboot_requested = False
         #: A pidfd of the init while it runs (runtime.init_wait).
         self._pidfd: int | None = None
+        #: lxc.log.file/syslog handlers (runtime.container_log); lxc.namespace.share.*
+        #: container names resolved to init pids (runtime.share_names).
+        self.log_handlers: list[logging.Handler] = []
+        self.shared_pids: dict[str, str] = {}
 
     @property
     def state(self) -> str:
@@ -150,6 +154,7 @@ class Supervisor:
             self._close_pidfd()
             self.stopped.set()
             self._close_stdio()
+            container_log.close_handlers(self.log_handlers)
 
     def adopt(self, state: str, pid: int, pidfd: int) -> None:
         """Take over a container an earlier daemon started (its init is `pid`, still
@@ -203,6 +208,7 @@ class Supervisor:
     async def _start(self) -> None:
         self._transition(lc.STARTING)
         self.config = self._load_config()
+        self._apply_daemon_keys()
         self._refuse_host_init()
         self.cgroups = self._create_cgroups()
         await console_hooks.open_for(self)  # console and tty ptys (runtime.console)
@@ -273,6 +279,20 @@ class Supervisor:
         except ConfigError as err:
             raise StartFailed(str(err)) from None
 
+    def _apply_daemon_keys(self) -> None:
+        """The keys the daemon applies itself: lxc.log.* (a log of this container's
+        own) and lxc.namespace.share.* naming a container (its init pid)."""
+        from runtime import share_names
+
+        try:
+            container_log.close_handlers(self.log_handlers)  # a reboot opens them again
+            self.log_handlers = container_log.open_handlers(self.name, self.config)
+            self.shared_pids = share_names.resolve(
+                self.name, self.config, getattr(self.hooks, "running_init", None)
+            )
+        except (container_log.ContainerLogError, share_names.ShareError) as err:
+            raise StartFailed(str(err)) from None
+
     def _refuse_host_init(self) -> None:
         """Never boot the host's own init on the host's root filesystem.
 
@@ -322,6 +342,7 @@ class Supervisor:
             "config_path": self.spec.config_path,
             "config_text": self.spec.config_text,
             "defines": self.spec.defines,
+            "namespace_share": self.shared_pids,
             **console_hooks.request_fields(self),
         }
 

@@ -322,6 +322,7 @@ BY_CHECKER = {
     v.number: NUMBER,
     v.uid: NUMBER,
     v.signed_number: st.integers(-(2**31), 2**31).map(str),
+    v.queue_count: st.integers(1, v.MAX_QUEUES).map(str),
     v.architecture: st.sampled_from(v.ARCHITECTURES),
     v.hostname: TEXT.filter(lambda t: len(t) <= 64),
     v.signal_number: _SIGNAL,
@@ -335,7 +336,7 @@ BY_CHECKER = {
     v.mount_auto: st.lists(
         st.sampled_from(
             ["proc", "proc:mixed", "sys:ro", "sys:mixed", "cgroup:mixed", "cgroup-full:rw:force",
-             "cgroup:force", "shmounts:/a:/b", "shmounts:/x"]
+             "cgroup:force", "cgroup2", "cgroup2:ro:force", "shmounts:/a:/b", "shmounts:/x"]
         ),
         min_size=1,
         max_size=3,

@@ -740,7 +740,7 @@ def test_parse_options():
 
 def test_namespace_plans():
     app = namespaces.plan(loads(""), "application")
-    assert app.new == {"pid", "ipc", "mnt", "uts"} and app.needs_fork
+    assert app.new == {"pid", "ipc", "mnt", "uts", "net"} and app.needs_fork  # lo only, as LXC
     app_net = namespaces.plan(loads("lxc.net.0.type = empty\n"), "application")
     assert "net" in app_net.new
     system = namespaces.plan(loads(""), "system")
@@ -748,6 +748,8 @@ def test_namespace_plans():
     assert not system.unshare_flags & linux.CLONE_NEWCGROUP  # the init does it after go
     host_net = namespaces.plan(loads("lxc.net.0.type = none\n"), "system")
     assert "net" not in host_net.new
+    mixed = namespaces.plan(loads("lxc.net.0.type = none\nlxc.net.1.type = empty\n"), "application")
+    assert "net" in mixed.new  # LXC shares the host's only when every device is none
     cfg = loads(
         "lxc.namespace.clone = uts ipc\nlxc.namespace.keep = ipc\n"
         "lxc.namespace.share.net = 1\nlxc.namespace.share.pid = other\n"

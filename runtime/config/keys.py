@@ -4,12 +4,16 @@ One table drives parsing (validation, list versus scalar, clearing), the typed m
 (each key's model field), the writer (which keys exist and in which order) and
 `lxc-info -c KEY`. A key is found by `lookup()`, which also knows the prefixed
 families (`lxc.cgroup.*`, `lxc.net.N.*`, ...) and refuses pre-3.0 keys with the name
-that replaced them.
+that replaced them. Each key also declares what becomes of it at start: the
+function that applies it, or that the start refuses or warns about it (KeySpec),
+so no key can be parsed and silently dropped (tests/test_key_table.py).
 
 Standard library only: the client commands import this on their start-up path.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from runtime.config import names
 from runtime.config import values as v
@@ -23,32 +27,55 @@ class KeySpec:
 
     kind: SCALAR keys keep their last value; LIST keys accumulate one entry per line
     and an empty value clears them. `field` is the attribute of the typed model.
-    `unsupported` says why the runtime does not apply the key yet: it is still
-    accepted, kept and written back, and a start refuses it (or only warns, for an
-    LSM key on a host without that LSM): `runtime.config.unsupported`.
+
+    Every key declares what becomes of it, exactly one of (`tests/test_key_table.py`
+    walks the table and holds each declaration to its word):
+    - `applied_by`: the dotted path of the function that makes the key take effect
+      (it reads the key's model field, or the key by name);
+    - `refused`: why a start that sets the key fails, naming it
+      (`runtime.config.unsupported`);
+    - `warned`: why the key has no effect; a start that sets it warns, naming it;
+    - `lsm`: an AppArmor/SELinux key: warned about where that LSM is off (LXC then
+      ignores it too), refused where it is enforced.
+    `quiet`: values of a refused or warned key that ask for nothing we do not do
+    (LXC's default): they pass without a word. A boolean `0` always does.
     """
 
-    __slots__ = ("name", "kind", "check", "field", "unsupported")
+    __slots__ = ("name", "kind", "check", "field", "applied_by", "refused", "warned", "lsm", "quiet")
 
     def __init__(
-        self, name: str, kind: str, check: v.Checker, field: str, unsupported: str | None = None
+        self,
+        name: str,
+        kind: str,
+        check: v.Checker,
+        field: str,
+        *,
+        applied_by: str | None = None,
+        refused: str | None = None,
+        warned: str | None = None,
+        lsm: str | None = None,
+        quiet: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.kind = kind
         self.check = check
         self.field = field
-        self.unsupported = unsupported
+        self.applied_by = applied_by
+        self.refused = refused
+        self.warned = warned
+        self.lsm = lsm
+        self.quiet = quiet
 
     def __repr__(self) -> str:
         return f"KeySpec({self.name!r}, {self.kind})"
 
 
-def _scalar(name: str, check: v.Checker = v.text, unsupported: str | None = None) -> KeySpec:
-    return KeySpec(name, SCALAR, check, _field_name(name), unsupported)
+def _scalar(name: str, check: v.Checker = v.text, **effect: Any) -> KeySpec:
+    return KeySpec(name, SCALAR, check, _field_name(name), **effect)
 
 
-def _list(name: str, check: v.Checker = v.text, unsupported: str | None = None) -> KeySpec:
-    return KeySpec(name, LIST, check, _field_name(name), unsupported)
+def _list(name: str, check: v.Checker = v.text, **effect: Any) -> KeySpec:
+    return KeySpec(name, LIST, check, _field_name(name), **effect)
 
 
 def _field_name(key: str) -> str:
@@ -57,80 +84,94 @@ def _field_name(key: str) -> str:
 
 _NO_APPARMOR = "AppArmor is not supported by trio-lxc yet"
 _NO_SELINUX = "SELinux is not supported by trio-lxc yet"
-_NO_USERNS = "user namespaces (unprivileged containers) are not supported yet"
 _NO_SECCOMP = "seccomp is not supported yet"
 _NO_SECCOMP_NOTIFY = "seccomp notification is not supported yet"
 _NO_HOOKS = "hooks are not supported yet"
+_NO_MONITOR = (
+    "trio-lxc has no per-container monitor process (one daemon supervises every "
+    "container, and a daemon crash does not kill them), so there is nothing to apply it to"
+)
+_NO_AUTOSTART = "it is read only by lxc-autostart, which trio-lxc does not have yet, so it has no effect"
+
+_SPAWN = "runtime.spawn."
+_PROCESS = "runtime.spawn.process."
+_TERMINALS = "runtime.console.terminals.ContainerTerminals."
 
 #: Keys matched exactly, in the order the writer emits them.
 EXACT_KEYS: tuple[KeySpec, ...] = (
-    _scalar("lxc.arch", v.architecture),
-    _scalar("lxc.uts.name", v.hostname),
-    _scalar("lxc.rootfs.path"),
-    _scalar("lxc.rootfs.mount", v.absolute_path),
-    _scalar("lxc.rootfs.options"),
-    _scalar("lxc.rootfs.managed", v.boolean),
-    _scalar("lxc.mount.fstab"),
-    _list("lxc.mount.auto", v.mount_auto),
-    _list("lxc.mount.entry", v.mount_entry),
-    _scalar("lxc.cgroup.dir"),
-    _scalar("lxc.cgroup.dir.container"),
-    _scalar("lxc.cgroup.dir.container.inner"),
-    _scalar("lxc.cgroup.dir.monitor"),
-    _scalar("lxc.cgroup.dir.monitor.pivot"),
-    _scalar("lxc.cgroup.relative", v.boolean),
-    _scalar("lxc.init.cmd"),
-    _scalar("lxc.init.cwd"),
-    _scalar("lxc.init.uid", v.uid),
-    _scalar("lxc.init.gid", v.uid),
-    _list("lxc.init.groups"),
-    _scalar("lxc.execute.cmd"),
-    _scalar("lxc.tty.max", v.number),
-    _scalar("lxc.tty.dir"),
-    _scalar("lxc.pty.max", v.number),
-    _scalar("lxc.console.path"),
-    _scalar("lxc.console.logfile"),
-    _scalar("lxc.console.rotate", v.boolean),
-    _scalar("lxc.console.size", v.byte_size),
-    _scalar("lxc.console.buffer.size", v.byte_size),
-    _scalar("lxc.console.buffer.logfile"),
-    _scalar("lxc.signal.halt", v.signal_number),
-    _scalar("lxc.signal.reboot", v.signal_number),
-    _scalar("lxc.signal.stop", v.signal_number),
-    _scalar("lxc.start.auto", v.boolean),
-    _scalar("lxc.start.delay", v.number),
-    _scalar("lxc.start.order", v.signed_number),
-    _list("lxc.group"),
-    _list("lxc.idmap", v.idmap),
-    _list("lxc.cap.drop", v.capabilities),
-    _list("lxc.cap.keep", v.capabilities),
-    _list("lxc.environment", v.environment),
-    _scalar("lxc.hook.version", v.boolean),
-    _scalar("lxc.log.file"),
-    _scalar("lxc.log.level", v.log_level),
-    _scalar("lxc.log.syslog", v.one_of(v.SYSLOG_FACILITIES, "syslog facility")),
-    _scalar("lxc.autodev", v.boolean),
-    _scalar("lxc.autodev.tmpfs.size", v.number),
-    _list("lxc.namespace.clone", v.namespaces),
-    _list("lxc.namespace.keep", v.namespaces),
-    _scalar("lxc.no_new_privs", v.boolean),
-    _scalar("lxc.seccomp.profile", unsupported=_NO_SECCOMP),
-    _scalar("lxc.seccomp.allow_nesting", v.boolean, unsupported=_NO_SECCOMP),
-    _scalar("lxc.seccomp.notify.proxy", unsupported=_NO_SECCOMP_NOTIFY),
-    _scalar("lxc.seccomp.notify.cookie", unsupported=_NO_SECCOMP_NOTIFY),
-    _scalar("lxc.apparmor.profile", unsupported=_NO_APPARMOR),
-    _scalar("lxc.apparmor.allow_incomplete", v.boolean, unsupported=_NO_APPARMOR),
-    _scalar("lxc.apparmor.allow_nesting", v.boolean, unsupported=_NO_APPARMOR),
-    _list("lxc.apparmor.raw", unsupported=_NO_APPARMOR),
-    _scalar("lxc.selinux.context", unsupported=_NO_SELINUX),
-    _scalar("lxc.selinux.context.keyring", unsupported=_NO_SELINUX),
-    _scalar("lxc.ephemeral", v.boolean),
-    _scalar("lxc.keyring.session", v.boolean),
-    _scalar("lxc.monitor.unshare", v.boolean),
-    _scalar("lxc.monitor.signal.pdeath", v.signal_number),
-    _scalar("lxc.time.offset.boot", v.time_offset),
-    _scalar("lxc.time.offset.monotonic", v.time_offset),
-    _scalar("lxc.sched.core", v.boolean),
+    _scalar("lxc.arch", v.architecture, applied_by=_SPAWN + "personality.apply_arch"),
+    _scalar("lxc.uts.name", v.hostname, applied_by=_SPAWN + "child._setup_and_run"),
+    _scalar("lxc.rootfs.path", applied_by=_SPAWN + "mounts.MountContext.__init__"),
+    _scalar("lxc.rootfs.mount", v.absolute_path, applied_by=_SPAWN + "mounts.setup_root"),
+    _scalar("lxc.rootfs.options", applied_by=_SPAWN + "mounts.apply_rootfs_options"),
+    _scalar("lxc.rootfs.managed", v.boolean, applied_by="runtime.store.rootfs_is_managed"),
+    _scalar("lxc.mount.fstab", applied_by=_SPAWN + "mounts.read_fstab"),
+    _list("lxc.mount.auto", v.mount_auto, applied_by=_SPAWN + "child._setup_and_run"),
+    _list("lxc.mount.entry", v.mount_entry, applied_by=_SPAWN + "child._setup_filesystem"),
+    _scalar("lxc.cgroup.dir", applied_by="runtime.cgroups.layout.relative_paths"),
+    _scalar("lxc.cgroup.dir.container", applied_by="runtime.cgroups.layout.relative_paths"),
+    _scalar("lxc.cgroup.dir.container.inner", applied_by="runtime.cgroups.layout.relative_paths"),
+    _scalar("lxc.cgroup.dir.monitor", refused=_NO_MONITOR),
+    _scalar("lxc.cgroup.dir.monitor.pivot", refused=_NO_MONITOR),
+    _scalar("lxc.cgroup.relative", v.boolean, applied_by="runtime.cgroups.layout.plan"),
+    _scalar("lxc.init.cmd", applied_by="runtime.api._init_command"),  # and lxc-start
+    _scalar("lxc.init.cwd", applied_by=_PROCESS + "change_directory"),
+    _scalar("lxc.init.uid", v.uid, applied_by=_PROCESS + "switch_ids"),
+    _scalar("lxc.init.gid", v.uid, applied_by=_PROCESS + "switch_ids"),
+    _list("lxc.init.groups", applied_by=_PROCESS + "_group_ids"),
+    _scalar("lxc.execute.cmd", applied_by="cli.lxc_execute.body"),
+    _scalar("lxc.tty.max", v.number, applied_by=_TERMINALS + "_allocate"),
+    _scalar("lxc.tty.dir", applied_by=_SPAWN + "devices.bind_terminals"),
+    _scalar("lxc.pty.max", v.number, applied_by=_SPAWN + "devices.mount_devpts"),
+    _scalar("lxc.console.path", applied_by=_TERMINALS + "_open_device_peer"),
+    _scalar("lxc.console.logfile", applied_by=_TERMINALS + "_allocate"),
+    _scalar("lxc.console.rotate", v.boolean, applied_by=_TERMINALS + "_allocate"),
+    _scalar("lxc.console.size", v.byte_size, applied_by=_TERMINALS + "_allocate"),
+    _scalar("lxc.console.buffer.size", v.byte_size, applied_by=_TERMINALS + "__init__"),
+    _scalar("lxc.console.buffer.logfile", applied_by=_TERMINALS + "__init__"),
+    _scalar("lxc.signal.halt", v.signal_number, applied_by="runtime.supervisor.Supervisor.halt_signal"),
+    _scalar("lxc.signal.reboot", v.signal_number, applied_by="runtime.supervisor.Supervisor.reboot_signal"),
+    _scalar("lxc.signal.stop", v.signal_number, applied_by="runtime.stop_signal.stop_signal"),
+    _scalar("lxc.start.auto", v.boolean, warned=_NO_AUTOSTART),
+    _scalar("lxc.start.delay", v.number, warned=_NO_AUTOSTART, quiet=("0",)),
+    _scalar("lxc.start.order", v.signed_number, warned=_NO_AUTOSTART, quiet=("0",)),
+    _list("lxc.group", applied_by="cli.lxc_ls.Row.groups"),
+    _list("lxc.idmap", v.idmap, applied_by="runtime.userns.apply.map_child"),
+    _list("lxc.cap.drop", v.capabilities, applied_by=_PROCESS + "capabilities_to_drop"),
+    _list("lxc.cap.keep", v.capabilities, applied_by=_PROCESS + "capabilities_to_drop"),
+    _list("lxc.environment", v.environment, applied_by=_PROCESS + "environment"),
+    _scalar("lxc.hook.version", v.boolean, applied_by="runtime.net.scripts.run_script"),
+    _scalar("lxc.log.file", applied_by="runtime.container_log.open_handlers"),
+    _scalar("lxc.log.level", v.log_level, applied_by="runtime.container_log.level_of"),
+    _scalar(
+        "lxc.log.syslog",
+        v.one_of(v.SYSLOG_FACILITIES, "syslog facility"),
+        applied_by="runtime.container_log.open_handlers",
+    ),
+    _scalar("lxc.autodev", v.boolean, applied_by=_SPAWN + "child._setup_filesystem"),
+    _scalar("lxc.autodev.tmpfs.size", v.number, applied_by=_SPAWN + "devices.mount_autodev"),
+    _list("lxc.namespace.clone", v.namespaces, applied_by=_SPAWN + "namespaces.plan"),
+    _list("lxc.namespace.keep", v.namespaces, applied_by=_SPAWN + "namespaces.plan"),
+    _scalar("lxc.no_new_privs", v.boolean, applied_by=_PROCESS + "set_no_new_privs"),
+    _scalar("lxc.seccomp.profile", refused=_NO_SECCOMP),
+    _scalar("lxc.seccomp.allow_nesting", v.boolean, refused=_NO_SECCOMP),
+    _scalar("lxc.seccomp.notify.proxy", refused=_NO_SECCOMP_NOTIFY),
+    _scalar("lxc.seccomp.notify.cookie", refused=_NO_SECCOMP_NOTIFY),
+    _scalar("lxc.apparmor.profile", lsm="apparmor", refused=_NO_APPARMOR, quiet=("unconfined",)),
+    _scalar("lxc.apparmor.allow_incomplete", v.boolean, lsm="apparmor", refused=_NO_APPARMOR),
+    _scalar("lxc.apparmor.allow_nesting", v.boolean, lsm="apparmor", refused=_NO_APPARMOR),
+    _list("lxc.apparmor.raw", lsm="apparmor", refused=_NO_APPARMOR),
+    _scalar("lxc.selinux.context", lsm="selinux", refused=_NO_SELINUX),
+    _scalar("lxc.selinux.context.keyring", lsm="selinux", refused=_NO_SELINUX),
+    _scalar("lxc.ephemeral", v.boolean, applied_by="runtime.ephemeral.destroy_if_ephemeral"),
+    _scalar("lxc.keyring.session", v.boolean, applied_by=_SPAWN + "keyring.new_session_keyring"),
+    _scalar("lxc.monitor.unshare", v.boolean, refused=_NO_MONITOR),
+    _scalar("lxc.monitor.signal.pdeath", v.signal_number, refused=_NO_MONITOR, quiet=("SIGKILL",)),
+    _scalar("lxc.time.offset.boot", v.time_offset, applied_by=_SPAWN + "namespaces._set_time_offsets"),
+    _scalar(
+        "lxc.time.offset.monotonic", v.time_offset, applied_by=_SPAWN + "namespaces._set_time_offsets"
+    ),
+    _scalar("lxc.sched.core", v.boolean, applied_by=_SPAWN + "schedcore.create_cookie"),
 )
 
 #: Families of keys: (prefix, spec). The part after the prefix is the family member.
@@ -140,41 +181,55 @@ HOOK_TYPES = (
 )  # fmt: skip
 
 PREFIX_KEYS: tuple[tuple[str, KeySpec], ...] = (
-    ("lxc.cgroup2.", KeySpec("lxc.cgroup2.", LIST, v.cgroup_setting, "cgroup2")),
-    ("lxc.cgroup.", KeySpec("lxc.cgroup.", LIST, v.cgroup_setting, "cgroup")),
-    ("lxc.prlimit.", KeySpec("lxc.prlimit.", SCALAR, v.prlimit, "prlimit")),
-    ("lxc.sysctl.", KeySpec("lxc.sysctl.", SCALAR, v.text, "sysctl")),
-    ("lxc.proc.", KeySpec("lxc.proc.", SCALAR, v.text, "proc")),
-    ("lxc.namespace.share.", KeySpec("lxc.namespace.share.", SCALAR, v.text, "namespace_share")),
-    ("lxc.hook.", KeySpec("lxc.hook.", LIST, v.text, "hook", _NO_HOOKS)),
-)
+    ("lxc.cgroup2.", KeySpec("lxc.cgroup2.", LIST, v.cgroup_setting, "cgroup2",
+                             applied_by="runtime.cgroups.settings.route")),
+    ("lxc.cgroup.", KeySpec("lxc.cgroup.", LIST, v.cgroup_setting, "cgroup",
+                            applied_by="runtime.cgroups.settings.route")),
+    ("lxc.prlimit.", KeySpec("lxc.prlimit.", SCALAR, v.prlimit, "prlimit",
+                             applied_by=_PROCESS + "apply_prlimits")),
+    ("lxc.sysctl.", KeySpec("lxc.sysctl.", SCALAR, v.text, "sysctl",
+                            applied_by=_PROCESS + "apply_sysctls")),
+    ("lxc.proc.", KeySpec("lxc.proc.", SCALAR, v.text, "proc", applied_by=_PROCESS + "apply_proc")),
+    ("lxc.namespace.share.", KeySpec("lxc.namespace.share.", SCALAR, v.text, "namespace_share",
+                                     applied_by=_SPAWN + "namespaces.plan")),
+    ("lxc.hook.", KeySpec("lxc.hook.", LIST, v.text, "hook", refused=_NO_HOOKS)),
+)  # fmt: skip
 
 #: Sub-keys of one network device, `lxc.net.N.<sub>`, in the order the writer emits them.
+_HOST = "runtime.net.host."
+_NO_BRIDGE_VLAN = "bridge VLAN membership is not supported yet"
+
 NET_KEYS: tuple[KeySpec, ...] = (
-    _scalar("type", v.one_of(v.NET_TYPES, "network type")),
-    _scalar("flags", v.net_flags),
-    _scalar("link", v.interface_name),
-    _scalar("name", v.interface_name),
-    _scalar("hwaddr", v.hwaddr),
-    _scalar("mtu", v.number),
-    _list("ipv4.address", v.ipv4_address),
-    _scalar("ipv4.gateway", v.gateway(4)),
-    _list("ipv6.address", v.ipv6_address),
-    _scalar("ipv6.gateway", v.gateway(6)),
-    _scalar("script.up"),
-    _scalar("script.down"),
-    _scalar("l2proxy", v.boolean),
-    _scalar("veth.pair", v.interface_name),
-    _scalar("veth.mode", v.one_of(("bridge", "router"), "veth mode")),
-    _list("veth.ipv4.route", v.route(4)),
-    _list("veth.ipv6.route", v.route(6)),
-    _scalar("veth.vlan.id", v.vlan_id),
-    _list("veth.vlan.tagged.id", v.vlan_ids),
-    _scalar("macvlan.mode", v.one_of(("private", "vepa", "bridge", "passthru"), "macvlan mode")),
-    _scalar("ipvlan.mode", v.one_of(("l3", "l3s", "l2"), "ipvlan mode")),
-    _scalar("ipvlan.isolation", v.one_of(("bridge", "private", "vepa"), "ipvlan isolation")),
-    _scalar("vlan.id", v.vlan_id),
-)
+    _scalar("type", v.one_of(v.NET_TYPES, "network type"), applied_by=_HOST + "_create"),
+    _scalar("flags", v.net_flags, applied_by="runtime.net.plan.DevicePlan.up"),
+    _scalar("link", v.interface_name, applied_by=_HOST + "_create_veth"),
+    _scalar("name", v.interface_name, applied_by="runtime.net.plan._assign_names"),
+    _scalar("hwaddr", v.hwaddr, applied_by=_HOST + "_create_veth"),
+    _scalar("mtu", v.number, applied_by=_HOST + "_create_veth"),
+    _list("ipv4.address", v.ipv4_address, applied_by=_HOST + "_configure_inside"),
+    _scalar("ipv4.gateway", v.gateway(4), applied_by=_HOST + "_configure_inside"),
+    _list("ipv6.address", v.ipv6_address, applied_by=_HOST + "_configure_inside"),
+    _scalar("ipv6.gateway", v.gateway(6), applied_by=_HOST + "_configure_inside"),
+    _scalar("script.up", applied_by="runtime.net.network.ContainerNetwork._setup"),
+    _scalar("script.down", applied_by="runtime.net.network.ContainerNetwork._setup"),
+    _scalar("l2proxy", v.boolean, applied_by=_HOST + "_host_side"),
+    _scalar("veth.pair", v.interface_name, applied_by=_HOST + "_create_veth"),
+    _scalar("veth.mode", v.one_of(("bridge", "router"), "veth mode"),
+            applied_by="runtime.net.plan.DevicePlan.router"),
+    _list("veth.ipv4.route", v.route(4), applied_by=_HOST + "_host_side"),
+    _list("veth.ipv6.route", v.route(6), applied_by=_HOST + "_host_side"),
+    _scalar("veth.vlan.id", v.vlan_id, refused=_NO_BRIDGE_VLAN),
+    _list("veth.vlan.tagged.id", v.vlan_ids, refused=_NO_BRIDGE_VLAN),
+    _scalar("veth.n_rxqueues", v.queue_count, applied_by=_HOST + "_create_veth"),
+    _scalar("veth.n_txqueues", v.queue_count, applied_by=_HOST + "_create_veth"),
+    _scalar("macvlan.mode", v.one_of(("private", "vepa", "bridge", "passthru"), "macvlan mode"),
+            applied_by=_HOST + "_create_on_parent"),
+    _scalar("ipvlan.mode", v.one_of(("l3", "l3s", "l2"), "ipvlan mode"),
+            applied_by=_HOST + "_create_on_parent"),
+    _scalar("ipvlan.isolation", v.one_of(("bridge", "private", "vepa"), "ipvlan isolation"),
+            applied_by=_HOST + "_create_on_parent"),
+    _scalar("vlan.id", v.vlan_id, applied_by=_HOST + "_create_on_parent"),
+)  # fmt: skip
 
 #: Keys that take no value of their own but clear a whole group when given empty.
 CLEARING_KEYS = (

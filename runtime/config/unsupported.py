@@ -1,18 +1,22 @@
-"""Refuse, at start, every confinement key the runtime does not apply yet.
+"""Refuse or warn about, at start, every key the runtime does not apply.
 
 Why: a key that is parsed and then ignored is worse than an error. A container
 configured with `lxc.idmap` would run as host root while its owner believes it is
-unprivileged; one with `lxc.seccomp.profile` would run with no filter at all. So
-until user namespaces, seccomp and hooks exist, a start whose final config (files,
-includes and `-s` defines) sets any key the key table marks `unsupported`
-(`runtime.config.keys`) fails before anything is created, with one line that names
-the key and where it was set.
+unprivileged; one with `lxc.seccomp.profile` would run with no filter at all. The
+key table (`runtime.config.keys`) declares for each key whether it takes effect
+(`applied_by`), is refused (`refused`), only warned about (`warned`: keys that
+have no effect in trio-lxc where LXC reads them elsewhere, e.g. lxc-autostart's),
+or is an LSM key (`lsm`). A start whose final config (files, includes and `-s`
+defines) sets a refused key fails before anything is created, with one line that
+names the key and where it was set; a warned key gives one warning line naming it.
 
-The one exception follows LXC: the LSM keys (`lxc.apparmor.*`, `lxc.selinux.*`). On
-a host where that LSM is not enabled LXC itself skips them (it picks its "nop" LSM),
-so we only warn; on a host that enforces the LSM we cannot apply the profile, so we
-refuse. `lxc.apparmor.profile = unconfined` is what we do anyway and passes quietly;
-so do booleans left at their default (`0`).
+LSM keys (`lxc.apparmor.*`, `lxc.selinux.*`) follow LXC: on a host where that LSM
+is not enabled LXC itself skips them (it picks its "nop" LSM), so we only warn; on a
+host that enforces the LSM we cannot apply the profile, so we refuse.
+
+A key's `quiet` values (LXC's default: `lxc.apparmor.profile = unconfined`,
+`lxc.monitor.signal.pdeath = SIGKILL`) and a boolean `0` ask for nothing we do not
+already do: they pass without a word.
 
 Standard library only: the client commands import this on their start-up path.
 """
@@ -26,12 +30,9 @@ from runtime.config import values as v
 from runtime.config.parser import Entry, RawConfig
 from runtime.errors import ConfigError
 
-#: The LSM each family of keys belongs to, and its name in messages.
-_LSM_PREFIXES = {"lxc.apparmor.": "apparmor", "lxc.selinux.": "selinux"}
+#: The name in messages of each LSM a key may belong to (KeySpec.lsm).
 _LSM_NAMES = {"apparmor": "AppArmor", "selinux": "SELinux"}
 
-#: Values that ask for nothing the runtime does not already do.
-_HARMLESS = {"lxc.apparmor.profile": {"unconfined"}}
 _BOOLEAN_DEFAULT = "0"
 
 
@@ -61,29 +62,32 @@ def check(raw: RawConfig, lsms: frozenset[str] | None = None) -> list[str]:
     """
     warnings: list[str] = []
     for entry in raw.entries():
-        reason = _reason(entry)
-        if reason is None:
+        spec = _spec_to_check(entry)
+        if spec is None:
             continue
-        lsm = _lsm_of(entry.key)
-        if lsm is None:
-            raise ConfigError(entry.file, entry.line, entry.key, f"{reason}; remove the key")
-        if lsms is None:
-            lsms = enabled_lsms()
-        label = _LSM_NAMES[lsm]
-        if lsm in lsms:
-            raise ConfigError(
-                entry.file, entry.line, entry.key,
-                f"{reason}, and this host enforces {label}; remove the key "
-                f"(the container then runs without {label} confinement)",
-            )  # fmt: skip
-        warnings.append(
-            f"{entry.key}: {label} is not enabled on this host, so the key is ignored (as LXC does)"
-        )
+        if spec.lsm is not None:
+            if lsms is None:
+                lsms = enabled_lsms()
+            label = _LSM_NAMES[spec.lsm]
+            if spec.lsm in lsms:
+                raise ConfigError(
+                    entry.file, entry.line, entry.key,
+                    f"{spec.refused}, and this host enforces {label}; remove the key "
+                    f"(the container then runs without {label} confinement)",
+                )  # fmt: skip
+            warnings.append(
+                f"{entry.key}: {label} is not enabled on this host, so the key is ignored (as LXC does)"
+            )
+        elif spec.refused is not None:
+            raise ConfigError(entry.file, entry.line, entry.key, f"{spec.refused}; remove the key")
+        elif spec.warned is not None:
+            warnings.append(f"{entry.key}: {spec.warned}")
     return warnings
 
 
-def _reason(entry: Entry) -> str | None:
-    """Why the runtime cannot apply this entry, or None when it has nothing to apply."""
+def _spec_to_check(entry: Entry) -> keys.KeySpec | None:
+    """The entry's spec when the runtime does not apply it and the value asks for
+    something; None for a key that takes effect or a value that asks for nothing."""
     value = entry.value.strip()
     if not value:
         return None
@@ -91,20 +95,21 @@ def _reason(entry: Entry) -> str | None:
         spec = keys.lookup(entry.key).spec
     except keys.UnknownKey:  # the parser accepted it; nothing to say here
         return None
-    if spec.unsupported is None:
-        return None
-    if value in _HARMLESS.get(entry.key, ()):
+    if spec.applied_by is not None:
         return None
     if spec.check is v.boolean and value == _BOOLEAN_DEFAULT:
         return None
-    return spec.unsupported
+    if spec.quiet and _typed(spec, value) in {_typed(spec, quiet) for quiet in spec.quiet}:
+        return None
+    return spec
 
 
-def _lsm_of(key: str) -> str | None:
-    for prefix, lsm in _LSM_PREFIXES.items():
-        if key.startswith(prefix):
-            return lsm
-    return None
+def _typed(spec: keys.KeySpec, value: str) -> object:
+    """The value as its checker reads it (`9`, `KILL` and `SIGKILL` are one signal)."""
+    try:
+        return spec.check(value)
+    except ValueError:
+        return value
 
 
 def start_warnings(raw: RawConfig) -> list[str]:

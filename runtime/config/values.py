@@ -71,6 +71,18 @@ def number(text: str) -> int:
     return int(text)
 
 
+#: The most queues the kernel gives a device (net/core/dev.c's limit for veth).
+MAX_QUEUES = 4096
+
+
+def queue_count(text: str) -> int:
+    """A number of device queues, 1..MAX_QUEUES (lxc.net.N.veth.n_rxqueues/n_txqueues)."""
+    count = number(text)
+    if not 1 <= count <= MAX_QUEUES:
+        raise ValueError(f"'{text}' is not a queue count (1 to {MAX_QUEUES})")
+    return count
+
+
 def signed_number(text: str) -> int:
     """A decimal integer that may be negative (oom_score_adj, start order)."""
     if not _is_digits(text.removeprefix("-").removeprefix("+")) or text[:2] in ("+-", "-+"):
@@ -339,7 +351,7 @@ def _unescape_octal(field: str) -> str:
 
 _MOUNT_AUTO_PATTERN = (
     r"(proc(:mixed|:rw)?|sys(:ro|:rw|:mixed)?|cgroup(-full)?(:mixed|:ro|:rw)?(:force)?"
-    r"|cgroup(-full)?:force|shmounts:[^:\s]+(:[^:\s]+)?)"
+    r"|cgroup(-full)?:force|cgroup2(:ro)?(:force)?|shmounts:[^:\s]+(:[^:\s]+)?)"
 )
 
 

@@ -18,7 +18,7 @@ import struct
 
 import trio
 
-from runtime import freezer, records
+from runtime import container_log, ephemeral, freezer, records, stop_signal
 from runtime import lifecycle as lc
 from runtime.console import server as console_server
 from runtime.console.manager import ConsoleManager
@@ -161,7 +161,15 @@ class Daemon:
             daemon_identity=self.identity,
         )
         hooks.consoles = self.consoles  # type: ignore[attr-defined]  (runtime.console.manager)
+        hooks.running_init = self.running_init  # type: ignore[attr-defined]  (runtime.share_names)
         return hooks
+
+    def running_init(self, name: str) -> int | None:
+        """The init pid of container `name` while it runs (lxc.namespace.share.* by name)."""
+        supervisor = self.supervisors.get(name)
+        if supervisor is None or supervisor.state not in LIVE_STATES:
+            return None
+        return supervisor.pid
 
     # -- supervisors ----------------------------------------------------------------
     async def launch(self, spec: StartSpec) -> Supervisor:
@@ -181,6 +189,7 @@ class Daemon:
         finally:
             if self.supervisors.get(supervisor.name) is supervisor:
                 del self.supervisors[supervisor.name]
+            await ephemeral.after_stop(self.lxcpath, supervisor)  # lxc.ephemeral
             self.touch()
 
     async def readopt(self) -> None:
@@ -221,6 +230,11 @@ class Daemon:
             supervisor.config = supervisor._load_config()
         except Exception:  # noqa: BLE001 - the config may have changed; keep supervising
             supervisor.config = None
+        if supervisor.config is not None:  # lxc.log.*: the container's log goes on
+            try:
+                supervisor.log_handlers = container_log.open_handlers(name, supervisor.config)
+            except container_log.ContainerLogError as err:
+                log.warning("%s: %s", name, err)
         supervisor.net = ContainerNetwork.from_record(record, config=supervisor.config, pid=pid)
         supervisor.adopt(str(record["state"]), pid, pidfd)
         self.supervisors[name] = supervisor
@@ -489,7 +503,9 @@ class ControlConnection:
         await supervisor.started.wait()
         timeout = request.timeout
         if request.kill or timeout == 0:
-            supervisor.kill()
+            if not await stop_signal.hard_stop(supervisor):  # lxc.signal.stop: the init's now
+                await self.reply({"ok": True})
+                return
         elif request.reboot:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.reboot_requested = True
@@ -511,7 +527,9 @@ class ControlConnection:
                          "exit_code": 1}
                     )  # fmt: skip
                     return
-                supervisor.kill()
+                if not await stop_signal.hard_stop(supervisor):
+                    await self.reply({"ok": True})
+                    return
         if request.nowait:
             await self.reply({"ok": True})
             return

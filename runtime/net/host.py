@@ -172,6 +172,11 @@ def _create_veth(host: IPRoute, p: DevicePlan, state: NetState, nsfd: int) -> No
         extra["address"] = p.host_hwaddr
     if mtu:
         peer["mtu"] = extra["mtu"] = mtu
+    # lxc.net.N.veth.n_rxqueues / n_txqueues: both ends get that many queues, as in LXC.
+    if p.dev.veth_n_rxqueues:
+        peer["num_rx_queues"] = extra["num_rx_queues"] = p.dev.veth_n_rxqueues
+    if p.dev.veth_n_txqueues:
+        peer["num_tx_queues"] = extra["num_tx_queues"] = p.dev.veth_n_txqueues
     try:
         host.link("add", ifname=p.host, kind="veth", peer=peer, **extra)
     except NetlinkError as err:
@@ -272,8 +277,8 @@ def _configure_inside(host: IPRoute, inside: IPRoute, p: DevicePlan, entry: dict
             inside.link("set", index=index, state="up")
         except NetlinkError as err:
             raise NetworkError(p.key("flags"), f"cannot bring '{p.inside}' up: {_reason(err)}") from None
-    for family, af in (("ipv4", socket.AF_INET), ("ipv6", socket.AF_INET6)):
-        gateway = getattr(p.dev, f"{family}_gateway")
+    gateways = (("ipv4", socket.AF_INET, p.dev.ipv4_gateway), ("ipv6", socket.AF_INET6, p.dev.ipv6_gateway))
+    for family, af, gateway in gateways:
         if gateway is not None:
             _add_gateway(host, inside, p, index, family, af, gateway)
 

@@ -1,4 +1,5 @@
-"""lxc.mount.auto = cgroup[-full][:mixed|:ro|:rw][:force]: /sys/fs/cgroup in a container.
+"""lxc.mount.auto = cgroup[-full][:mixed|:ro|:rw][:force] or cgroup2[:ro][:force]:
+/sys/fs/cgroup in a container (cgroup2: `mount_cgroup2`).
 
 What is done, by case:
 - The container has a cgroup namespace and `:force` is not given: nothing, as in
@@ -180,6 +181,9 @@ def mount_cgroups(
     keeps_sys_admin: bool,
 ) -> None:
     """Set up /sys/fs/cgroup in the root for one lxc.mount.auto cgroup token."""
+    if token.split(":")[0] == "cgroup2":
+        mount_cgroup2(ctx, token, hierarchies, cgroup_ns)
+        return
     full, mode, force = parse_token(token, keeps_sys_admin)
     if (cgroup_ns and not force) or not hierarchies:
         return
@@ -215,6 +219,38 @@ def mount_cgroups(
             _controller_links(ctx, base, hierarchies)
             if mode != "rw":
                 _bind_flags(ctx, base, read_only=True)
+    except OSError as err:
+        raise SetupError(
+            _KEY, f"{token}: cannot set up /sys/fs/cgroup: {describe_os_error(err)}"
+        ) from None
+
+
+def mount_cgroup2(ctx: MountContext, token: str, hierarchies: list[Hierarchy], cgroup_ns: bool) -> None:
+    """`cgroup2[:ro][:force]`: the cgroup2 hierarchy alone on /sys/fs/cgroup.
+
+    As for `cgroup`, nothing without `:force` when the container has a cgroup
+    namespace. With one, a fresh cgroup2 mount (rooted at the container's cgroup);
+    without one, the container's own cgroup2 directory bound there. `:ro` makes it
+    read-only.
+    """
+    parts = token.split(":")[1:]
+    if cgroup_ns and "force" not in parts:
+        return
+    unified = next((h for h in hierarchies if h.fstype == "cgroup2"), None)
+    if unified is None:
+        raise SetupError(_KEY, f"{token}: this host has no cgroup2 hierarchy")
+    base = "sys/fs/cgroup"
+    try:
+        fd = ensure_mountpoint(ctx, base, _KEY)
+        try:
+            if cgroup_ns:
+                linux.mount("cgroup2", resolve.fd_path(fd), "cgroup2", _PSEUDO, unified.data)
+            else:
+                source = _join_host(unified.mountpoint, unified.own)
+                linux.mount(source, resolve.fd_path(fd), None, linux.MS_BIND)
+        finally:
+            os.close(fd)
+        _bind_flags(ctx, base, read_only="ro" in parts)
     except OSError as err:
         raise SetupError(
             _KEY, f"{token}: cannot set up /sys/fs/cgroup: {describe_os_error(err)}"

@@ -48,7 +48,18 @@ from typing import Any, NoReturn
 
 from runtime import linux
 from runtime.net import handles as net_handles
-from runtime.spawn import cgroupfs, devices, handshake, initexe, mounts, namespaces, process
+from runtime.spawn import (
+    cgroupfs,
+    devices,
+    handshake,
+    initexe,
+    keyring,
+    mounts,
+    namespaces,
+    personality,
+    process,
+    schedcore,
+)
 from runtime.spawn.errors import SetupError, describe_os_error
 from runtime.spawn.namespaces import NamespacePlan
 from runtime.spawn.request import ChildRequest
@@ -177,6 +188,9 @@ def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket
     process.switch_ids(config)
     process.drop_own(drop)
     process.set_no_new_privs(config)
+    keyring.new_session_keyring(config)  # lxc.keyring.session
+    schedcore.create_cookie(config)  # lxc.sched.core
+    personality.apply_arch(config)  # lxc.arch, last: it is what `uname -m` shows
     if request.is_application:
         return _run_application(request, env)
     try:

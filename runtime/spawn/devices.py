@@ -80,7 +80,7 @@ def _make_node(dev_fd: int, name: str, major: int, minor: int) -> None:
 def mount_autodev(ctx: MountContext, config: Any) -> None:
     """A tmpfs on /dev with the standard nodes and links."""
     key = "lxc.autodev"
-    fd = ensure_mountpoint(ctx, "dev", key)
+    fd = ensure_mountpoint(ctx, "dev", key, refuse_symlink=True)  # as /proc, /sys
     size = config.autodev_tmpfs_size or DEFAULT_TMPFS_SIZE
     try:
         linux.mount(

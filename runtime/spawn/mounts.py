@@ -447,7 +447,7 @@ def auto_modes(tokens: list[str]) -> dict[str, str]:
             modes["proc"] = mode or "mixed"
         elif kind == "sys":
             modes["sys"] = mode or "mixed"
-        elif kind in ("cgroup", "cgroup-full"):
+        elif kind in ("cgroup", "cgroup-full", "cgroup2"):
             modes["cgroup"] = token
         elif kind == "shmounts":
             raise SetupError("lxc.mount.auto", "shmounts is not supported yet")

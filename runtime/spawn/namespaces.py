@@ -1,10 +1,10 @@
 """Which namespaces a container gets, and entering them.
 
 The set, as lxc(7) and lxc.container.conf(5) describe it:
-- an application container (lxc-execute) gets pid, ipc, mnt and uts, plus net when
-  it has a network device other than `none`;
-- a system container (lxc-start) gets uts, ipc, pid, mnt, net and cgroup, without
-  net when a device of type `none` asks to share the host's network;
+- an application container (lxc-execute) gets pid, ipc, mnt, uts and net;
+- a system container (lxc-start) gets uts, ipc, pid, mnt, net and cgroup;
+- either shares the host's network only when its devices are all of type `none`
+  (LXC's rule): a config without any `lxc.net.*` gets a namespace with only `lo`;
 - `lxc.namespace.clone` replaces the set, `lxc.namespace.keep` removes from it,
   `lxc.namespace.share.NS` joins an existing namespace instead (a /proc/PID/ns path,
   or a pid); `lxc.time.offset.*` adds a time namespace.
@@ -97,11 +97,13 @@ def plan(config: Any, mode: str) -> NamespacePlan:
         new = set(config.namespace_clone)
     else:
         new = set(APPLICATION_DEFAULT if mode == "application" else SYSTEM_DEFAULT)
+        # As LXC: only devices all of type none share the host's network; no device
+        # at all is a network namespace of its own with only lo.
         real_device, share_host = _has_net(config)
-        if real_device:
-            new.add("net")
-        if share_host:
+        if share_host and not real_device:
             new.discard("net")
+        else:
+            new.add("net")
     if config.time_offset_boot is not None or config.time_offset_monotonic is not None:
         new.add("time")
     new -= set(config.namespace_keep)

@@ -40,7 +40,7 @@ import traceback
 # Everything a container child runs must be imported before the first fork.
 import runtime.config.model as config_model  # noqa: F401  (the child needs it loaded)
 import runtime.spawn.child as child
-from runtime import linux
+from runtime import linux, share_names
 from runtime.config.parser import apply_define, parse_file, parse_text
 from runtime.control import fds_from_ancillary
 from runtime.spawn import initexe
@@ -59,7 +59,11 @@ def load_config(request: dict[str, object]) -> object:
         raw = parse_text(str(request.get("config_text") or ""), "<volatile container>")
     for define in request.get("defines") or []:
         apply_define(raw, str(define))
-    return config_model.from_raw(raw)
+    config = config_model.from_raw(raw)
+    shared = request.get("namespace_share")
+    if isinstance(shared, dict):  # container names the daemon resolved to init pids
+        share_names.apply(config, {str(k): str(v) for k, v in shared.items()})
+    return config
 
 
 class Spawner:

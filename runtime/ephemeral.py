@@ -1,0 +1,52 @@
+"""lxc.ephemeral = 1: the container is destroyed when it stops, as LXC does.
+
+LXC's `lxc-copy -e` writes the key into a copy it starts; any container that sets
+it is destroyed (its directory, rootfs included) once it has stopped for good, not
+when it reboots. The daemon does it here after the supervisor ended, for a
+container that ran (a start that failed leaves the container for its owner to
+fix). Only a container defined in the lxcpath by that config is destroyed: a
+volatile `lxc-execute -f FILE` container has nothing to remove. The removal takes
+the container's lock like lxc-destroy, in a worker thread so that a command that
+holds the lock while it asks this daemon something is never waited on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import trio
+
+log = logging.getLogger("trio-lxc.ephemeral")
+
+
+def destroy_if_ephemeral(lxcpath: str, name: str, config: Any, config_path: str | None) -> bool:
+    """Remove the stopped container when its config sets lxc.ephemeral = 1; True if done."""
+    from runtime import store
+    from runtime.lxcpath import ContainerPaths
+
+    if config is None or not config.ephemeral or config_path is None:
+        return False
+    paths = ContainerPaths(lxcpath, name)
+    if os.path.realpath(config_path) != os.path.realpath(paths.config):
+        return False
+    store.remove_stopped(lxcpath, name)
+    return True
+
+
+async def after_stop(lxcpath: str, supervisor: Any) -> None:
+    """Called by the daemon once a supervisor has ended."""
+    if supervisor.start_error is not None or supervisor.pid is None:
+        return
+    with trio.CancelScope(shield=True):
+        try:
+            done = await trio.to_thread.run_sync(
+                destroy_if_ephemeral, lxcpath, supervisor.name, supervisor.config,
+                supervisor.spec.config_path,
+            )  # fmt: skip
+        except Exception as err:  # noqa: BLE001 - logged; the daemon goes on
+            log.warning("%s: lxc.ephemeral: cannot destroy the container: %s", supervisor.name, err)
+            return
+    if done:
+        log.info("%s: destroyed (lxc.ephemeral)", supervisor.name)

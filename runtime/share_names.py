@@ -1,0 +1,40 @@
+"""lxc.namespace.share.NS = NAME: join the namespace of the running container NAME.
+
+LXC accepts a container name (in the same lxcpath), a pid or a /proc/PID/ns path.
+The container child cannot look a name up (it must not read the daemon's
+records), so the supervisor replaces each name by that container's init pid
+before the spawn (`runtime.spawn.namespaces.shared_container_names` lists them),
+and refuses the start, naming the key, when it is not running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from runtime.spawn.namespaces import shared_container_names
+
+
+class ShareError(Exception):
+    """A name that cannot be resolved; the message names the key."""
+
+
+def resolve(name: str, config: Any, running_init: Callable[[str], int | None] | None) -> dict[str, str]:
+    """Namespace -> init pid (as text) for each share value naming a container."""
+    resolved: dict[str, str] = {}
+    for namespace, other in shared_container_names(config).items():
+        key = f"lxc.namespace.share.{namespace}"
+        if other == name:
+            raise ShareError(f"{key}: a container cannot share its own namespace")
+        pid = running_init(other) if running_init is not None else None
+        if pid is None:
+            raise ShareError(f"{key}: container '{other}' is not running")
+        resolved[namespace] = str(pid)
+    return resolved
+
+
+def apply(config: Any, resolved: dict[str, str]) -> None:
+    """In the spawner: put the pids in place of the names (values checked: digits)."""
+    for namespace, pid in resolved.items():
+        if namespace in config.namespace_share and str(pid).isdigit():
+            config.namespace_share[namespace] = str(pid)

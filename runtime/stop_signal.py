@@ -1,0 +1,34 @@
+"""lxc.signal.stop: the signal a hard stop (`lxc-stop -k`, or a halt that timed out) sends.
+
+LXC's stop command sends `lxc.signal.stop` (SIGKILL when unset) to the container's
+init and returns. With SIGKILL the pid namespace dies with its init; we kill every
+process of the container's cgroups instead (the same end, and nothing escapes by
+having left the pid namespace's reach), then wait for STOPPED. With another signal
+only the init gets it, after a thaw (a frozen init cannot take a signal), and what
+it does with it is its business: the command returns at once, as LXC's does.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from runtime import freezer
+
+
+def stop_signal(config: Any) -> int:
+    """The configured lxc.signal.stop, else SIGKILL."""
+    value = getattr(config, "signal_stop", None)
+    return int(value) if value else int(signal.SIGKILL)
+
+
+async def hard_stop(supervisor: Any) -> bool:
+    """Stop `supervisor`'s container the hard way; True when everything was killed
+    (the caller may wait for STOPPED), False when only the init got lxc.signal.stop."""
+    number = stop_signal(supervisor.config)
+    if number == signal.SIGKILL:
+        supervisor.kill()
+        return True
+    await freezer.thaw_before_signal(supervisor)
+    supervisor.send_signal(number)
+    return False
