@@ -60,7 +60,6 @@ _NO_SELINUX = "SELinux is not supported by trio-lxc yet"
 _NO_USERNS = "user namespaces (unprivileged containers) are not supported yet"
 _NO_SECCOMP = "seccomp is not supported yet"
 _NO_SECCOMP_NOTIFY = "seccomp notification is not supported yet"
-_NO_HOOKS = "hooks are not supported yet"
 
 #: Keys matched exactly, in the order the writer emits them.
 EXACT_KEYS: tuple[KeySpec, ...] = (
@@ -146,7 +145,7 @@ PREFIX_KEYS: tuple[tuple[str, KeySpec], ...] = (
     ("lxc.sysctl.", KeySpec("lxc.sysctl.", SCALAR, v.text, "sysctl")),
     ("lxc.proc.", KeySpec("lxc.proc.", SCALAR, v.text, "proc")),
     ("lxc.namespace.share.", KeySpec("lxc.namespace.share.", SCALAR, v.text, "namespace_share")),
-    ("lxc.hook.", KeySpec("lxc.hook.", LIST, v.text, "hook", _NO_HOOKS)),
+    ("lxc.hook.", KeySpec("lxc.hook.", LIST, v.text, "hook")),
 )
 
 #: Sub-keys of one network device, `lxc.net.N.<sub>`, in the order the writer emits them.
