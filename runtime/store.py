@@ -23,6 +23,7 @@ from runtime.config import parser
 from runtime.config.parser import RawConfig
 from runtime.errors import ContainerBusy, ContainerExists, ContainerNotFound, LxcError
 from runtime.fscopy import copy_tree
+from runtime.hooks import offline as hook_runs
 from runtime.hwaddr import fill_config_lines, renewed
 from runtime.locks import container_lock
 from runtime.lxcpath import (
@@ -214,6 +215,7 @@ def destroy(lxcpath: str, name: str) -> None:
         if is_running(lxcpath, name):
             raise ContainerBusy(f"{name} is running")
         _refuse_mounts_below(paths.dir)
+        hook_runs.destroy(paths.config, name)  # lxc.hook.destroy: a failure keeps it
         doomed = os.path.join(paths.lxcpath, f".{name}.destroying-{os.getpid()}")
         os.rename(paths.dir, doomed)
         remove_container_records(lxcpath, name)
@@ -275,8 +277,12 @@ def copy(
     keep_name: bool = False,
     keep_mac: bool = False,
     rename: bool = False,
+    hook_args: Sequence[str] = (),
 ) -> ContainerPaths:
-    """Clone (or with `rename`, move) a stopped container to a new name and/or lxcpath."""
+    """Clone (or with `rename`, move) a stopped container to a new name and/or lxcpath.
+
+    A clone runs the copy's lxc.hook.clone with `hook_args` (runtime.hooks.offline);
+    if one fails the copy is removed again."""
     validate_name(name)
     validate_name(new_name)
     src = ContainerPaths(lxcpath, name)
@@ -311,6 +317,12 @@ def copy(
             else:
                 shutil.rmtree(staging, ignore_errors=True)
             raise
+        if not rename:
+            try:
+                hook_runs.clone(dst.config, new_name, name, list(hook_args))
+            except BaseException:
+                shutil.rmtree(dst.dir, ignore_errors=True)
+                raise
     return dst
 
 
