@@ -48,6 +48,7 @@ f="$d/$tag"
   echo "dev_mounts=$(grep -c " ${LXC_ROOTFS_MOUNT:-/nonexistent}/dev " /proc/self/mountinfo)"
   echo "proc_mounted=$([ -e "$LXC_ROOTFS_MOUNT/proc/self" ] && echo yes || echo no)"
   echo "mark_at_root=$([ -e /hookmark ] && echo yes || echo no)"
+  echo "pid1_exe=$(readlink /proc/1/exe 2>/dev/null || echo denied)"
   echo "cgroups=$(ls -d /sys/fs/cgroup/*/lxc.payload."$LXC_NAME" 2>/dev/null | wc -l)"
 } > "$f"
 echo "$tag" >> "$d/order"
@@ -196,6 +197,68 @@ def test_each_hook_runs_in_place_with_lxcs_arguments(
     assert seen["post-stop"]["cgroups"] == "0"  # after everything is gone
     assert "LXC_MNT_NS" not in seen["post-stop"]
     assert cgroups_of(name) == []
+
+
+def test_a_reboot_tells_the_stop_hooks_and_starts_again(
+    runtime: Cli, container: str, hook_env: Path, tmp_path: Path
+) -> None:
+    dump = tmp_path / "dump.sh"
+    targets = hook_env / "targets"
+    add_config(
+        runtime, container,
+        f"lxc.hook.pre-start = {dump} pre-start\nlxc.hook.stop = {dump} stop\n"
+        f"lxc.hook.stop = /bin/sh -c 'echo $LXC_TARGET >> {targets}'\n"
+        f"lxc.hook.post-stop = {dump} post-stop\n",
+    )  # fmt: skip
+    assert runtime("lxc-start", "-n", container).returncode == 0
+    first = runtime("lxc-info", "-n", container, "-pH").stdout.strip()
+    assert runtime("lxc-stop", "-n", container, "-r").returncode == 0
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = runtime("lxc-info", "-n", container, "-pH").stdout.strip()
+        if now and now != first and state(runtime, container) == "RUNNING":
+            break
+        time.sleep(0.1)
+    assert runtime("lxc-stop", "-n", container, "-k").returncode == 0
+    assert targets.read_text().split() == ["reboot", "stop"]
+    order = (hook_env / "order").read_text().split()
+    assert order == ["pre-start", "stop", "post-stop"] * 2
+
+
+def test_a_readopted_container_still_tells_its_stop_hook_its_namespaces(
+    runtime: Cli, container: str, hook_env: Path, tmp_path: Path
+) -> None:
+    """A daemon that crashed held the namespace fds; its successor opens them again
+    from the live init when it re-adopts the container."""
+    from conftest import kill_daemon
+
+    add_config(runtime, container, f"lxc.hook.stop = {tmp_path / 'dump.sh'} stop\n")
+    assert runtime("lxc-start", "-n", container).returncode == 0
+    pid = int(runtime("lxc-info", "-n", container, "-pH").stdout)
+    init_mnt = os.readlink(f"/proc/{pid}/ns/mnt")
+    kill_daemon(runtime)
+    assert runtime("lxc-stop", "-n", container, "-k").returncode == 0
+    values = read(hook_env / "stop")
+    assert values["nsenv_mnt"] == init_mnt and values["LXC_PID"] == str(pid)
+    assert cgroups_of(container) == []
+
+
+def test_the_start_hook_cannot_look_into_the_host_python_of_pid_1(
+    runtime: Cli, container: str, hook_env: Path, tmp_path: Path
+) -> None:
+    """The start hook is container code running while pid 1 is still the host's
+    Python. pid 1 still holds every capability in its permitted set (the bounding
+    set is reduced, its own sets only after the hook), so a hook without
+    CAP_SYS_PTRACE fails the kernel's ptrace check: no /proc/1/exe, map_files or mem
+    leads it to the host's files. (With CAP_SYS_PTRACE kept, a privileged container
+    is root on the host anyway, as the README says.)"""
+    add_config(runtime, container, "lxc.cap.drop = sys_ptrace\nlxc.hook.start = /dump.sh start\n")
+    assert runtime("lxc-start", "-n", container).returncode == 0
+    try:
+        rootfs = runtime.lxcpath / container / "rootfs"
+        assert read(rootfs / "hookout" / "start")["pid1_exe"] == "denied"
+    finally:
+        assert runtime("lxc-stop", "-n", container, "-k").returncode == 0
 
 
 def test_several_hooks_of_a_type_run_in_file_order(
