@@ -48,6 +48,8 @@ f="$d/$tag"
   echo "dev_mounts=$(grep -c " ${LXC_ROOTFS_MOUNT:-/nonexistent}/dev " /proc/self/mountinfo)"
   echo "proc_mounted=$([ -e "$LXC_ROOTFS_MOUNT/proc/self" ] && echo yes || echo no)"
   echo "mark_at_root=$([ -e /hookmark ] && echo yes || echo no)"
+  echo "dev_null=$([ -c "$LXC_ROOTFS_MOUNT/dev/null" ] && echo yes || echo no)"
+  echo "slash_dev_null=$([ -c /dev/null ] && echo yes || echo no)"
   echo "pid1_exe=$(readlink /proc/1/exe 2>/dev/null || echo denied)"
   echo "cgroups=$(ls -d /sys/fs/cgroup/*/lxc.payload."$LXC_NAME" 2>/dev/null | wc -l)"
 } > "$f"
@@ -180,10 +182,14 @@ def test_each_hook_runs_in_place_with_lxcs_arguments(
     assert seen["pre-mount"]["rootfs_mounts"] == "0"  # the rootfs is not mounted yet
     assert seen["mount"]["rootfs_mounts"] != "0" and seen["mount"]["proc_mounted"] == "yes"
     assert seen["autodev"]["dev_mounts"] != "0"
+    # As LXC: the autodev hook comes before the nodes of /dev are made (it may make them).
+    assert seen["autodev"]["dev_null"] == "no"
+    assert seen["start-host"]["dev_null"] == "no"  # the host's view: the mounts are private
     # start: inside the container, after pivot_root.
     for ns in ("mnt", "pid", "uts", "net"):
         assert seen["start"][f"ns_{ns}"] == init_ns[ns], ns
     assert seen["start"]["mark_at_root"] == "yes"
+    assert seen["start"]["slash_dev_null"] == "yes"  # /dev was populated after the autodev hook
     # stop: the container's namespaces, held by the daemon; the cgroups still there.
     stop = seen["stop"]
     assert stop["LXC_TARGET"] == "stop" and seen["post-stop"]["LXC_TARGET"] == "stop"

@@ -236,8 +236,9 @@ def _setup_filesystem(
         if "sys" in modes:
             mounts.mount_sys(ctx, modes["sys"])
         autodev = ctx.own_root and (config.autodev is None or config.autodev)
-        if autodev:
-            devices.mount_autodev(ctx, config)
+        autodev_hooks = autodev and bool(config.hook.get("autodev"))
+        if autodev:  # with autodev hooks, the nodes come after them (as LXC)
+            devices.mount_autodev(ctx, config, populate=not autodev_hooks)
         base_dir = os.path.join(request.lxcpath, request.name)
         mounts.mount_entries(ctx, mounts.read_fstab(config, base_dir), "lxc.mount.fstab")
         mounts.mount_entries(ctx, config.mount_entry, "lxc.mount.entry")
@@ -246,8 +247,9 @@ def _setup_filesystem(
                 ctx, modes["cgroup"], hierarchies, ns.isolated("cgroup"), keeps_sys_admin
             )
         run_hooks(request, "mount")
-        if autodev:
+        if autodev_hooks:
             run_hooks(request, "autodev")
+            devices.populate_autodev(ctx)
         if ctx.own_root:
             devices.mount_devpts(ctx, config)
             if autodev:
