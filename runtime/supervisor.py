@@ -16,6 +16,15 @@ A supervisor owns one container from STARTING to STOPPED:
 A failure while STARTING goes ABORTING -> STOPPING -> STOPPED with the same
 clean-up, and the reason goes back to the command that asked for the start.
 
+lxc.hook.* (runtime.hooks): pre-start before the cgroups; the child runs pre-mount,
+mount, autodev and start (runtime.spawn.hooks_child) and asks for start-host with
+one more handshake step; stop (with the namespaces the daemon held) after the
+processes and network devices are gone, post-stop after the cgroups, both before
+STOPPED and after a failed set-up too. Each hook is bounded (runtime.hooks.plan,
+`TRIO_LXC_HOOK_TIMEOUT`), and the set-up deadline is HANDSHAKE_TIMEOUT plus that
+bound for every hook that runs inside the handshake, so a slow but bounded hook
+fails with its own reason, never with "did not finish its set-up in time".
+
 Every transition goes through `runtime.lifecycle.Lifecycle`, is written to the
 runtime record, and is published on the bus, in that order.
 """

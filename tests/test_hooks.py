@@ -275,11 +275,14 @@ def test_several_hooks_of_a_type_run_in_file_order(
         runtime, container,
         f"lxc.hook.pre-start = {dump} first\nlxc.hook.mount = {dump} m1\n"
         f"lxc.hook.pre-start = {dump} second\nlxc.hook.mount = {dump} m2\n"
-        f"lxc.hook.pre-start = {dump} third\n",
+        f"lxc.hook.pre-start = {dump} third\nlxc.hook.start = /dump.sh s1\n"
+        "lxc.hook.start = /dump.sh s2\n",
     )  # fmt: skip
-    result = runtime("lxc-execute", "-n", container, "--", "true")
+    result = runtime("lxc-execute", "-n", container, "--", "true")  # an application container
     assert result.returncode == 0, result.stderr
     assert (hook_env / "order").read_text().split() == ["first", "second", "third", "m1", "m2"]
+    rootfs = runtime.lxcpath / container / "rootfs"
+    assert (rootfs / "hookout" / "order").read_text().split() == ["s1", "s2"]
 
 
 def test_an_empty_lxc_hook_clears_the_hooks(

@@ -6,7 +6,9 @@ and the environment):
   before the rootfs is mounted;
 - mount: with the rootfs and every lxc.mount.* mount in place at LXC_ROOTFS_MOUNT,
   before pivot_root (the host's root is still `/`);
-- autodev: right after the mount hooks, when the container gets an autodev /dev;
+- autodev: right after the mount hooks, when the container gets an autodev /dev,
+  before its nodes are made (LXC 5's order: the hook may make them; ours follow and
+  keep what exists, `runtime.spawn.devices.populate_autodev`);
 - start: after pivot_root, inside the container (the command is a path in the
   rootfs and `/bin/sh` is the container's), with the bounding set already reduced
   and before the credentials change: just before the init's exec.
