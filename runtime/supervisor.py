@@ -248,7 +248,8 @@ class Supervisor:
             self._early_attach(forked)
             forked_pidfd = open_pidfd(forked)
             try:
-                budget = HANDSHAKE_TIMEOUT + self.lxc_hooks.handshake_budget()
+                hooks = self.lxc_hooks.handshake_budget() if self.lxc_hooks is not None else 0.0
+                budget = HANDSHAKE_TIMEOUT + hooks  # every hook run inside it may use its bound
                 with trio.move_on_after(budget) as timeout:
                     await self._handshake(sync)
                 if timeout.cancelled_caught:
