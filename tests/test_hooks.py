@@ -376,6 +376,27 @@ def test_a_failing_hook_aborts_the_start_with_nothing_left(
         assert ("autodev" in order) == (kind != "mount")
 
 
+@pytest.mark.parametrize("kind", ["pre-start", "mount"])
+def test_a_hook_that_leaves_a_background_process_is_done_when_it_exits(
+    runtime: Cli, container: str, tmp_path: Path, kind: str
+) -> None:
+    """A hook may start a daemon that keeps its stdout: the hook is done at its exit."""
+    pid_file = tmp_path / "background.pid"
+    add_config(
+        runtime, container,
+        f"lxc.hook.{kind} = /bin/sh -c 'sleep 30 & echo $! > {pid_file}; echo started'\n",
+    )  # fmt: skip
+    started = time.monotonic()
+    try:
+        result = runtime("lxc-start", "-n", container)
+        assert result.returncode == 0, result.stderr
+        assert time.monotonic() - started < 20
+    finally:
+        if kind == "pre-start" and pid_file.exists():  # on the host (a mount hook's is
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)  # in the container)
+        runtime("lxc-stop", "-n", container, "-k")
+
+
 def test_a_hanging_hook_is_killed_after_the_bound(
     runtime: Cli, container: str, tmp_path: Path
 ) -> None:

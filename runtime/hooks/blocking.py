@@ -151,7 +151,9 @@ def _read_some(fd: int, output: bytearray) -> bool:
 def _drain(fd: int, output: bytearray) -> None:
     """What the exited hook left in the pipe, without waiting for its descendants."""
     os.set_blocking(fd, False)
-    while _read_some(fd, output):
+    for _ in range(4 * plan.OUTPUT_TAIL // _CHUNK + 1):  # a background writer cannot hold us
+        if not _read_some(fd, output):
+            return
         try:
             if not select.select([fd], [], [], 0)[0]:
                 return

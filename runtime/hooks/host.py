@@ -227,8 +227,9 @@ async def _read_output(stream: trio.abc.ReceiveStream, lines: _OutputLog) -> Non
 
 
 def _drain(fd: int, lines: _OutputLog) -> None:
-    """Whatever is left in the pipe (non-blocking: trio set O_NONBLOCK on it)."""
-    while True:
+    """Whatever is left in the pipe (non-blocking: trio set O_NONBLOCK on it), at most
+    a few tails' worth: a background process of the hook may still be writing."""
+    for _ in range(4 * plan.OUTPUT_TAIL // 65536 + 1):
         try:
             data = os.read(fd, 65536)
         except OSError:
