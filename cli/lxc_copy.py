@@ -1,10 +1,11 @@
-"""`lxc-copy -n NAME -N NEWNAME [-p NEWPATH] [-R] [-K] [-M]`: clone or rename a container."""
+"""`lxc-copy -n NAME -N NEWNAME [-p NEWPATH] [-R] [-K] [-M] [-- HOOK ARGS]`: clone or rename
+a container; the arguments after `--` go to the copy's lxc.hook.clone hooks."""
 
 from __future__ import annotations
 
 from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
-from cli.options import Namespace
+from cli.options import REMAINDER, Namespace
 
 OPTIONS = """\
   -n, --name=NAME           NAME of the container
@@ -23,7 +24,7 @@ OPTIONS = """\
 def build_parser() -> LxcArgumentParser:
     parser = LxcArgumentParser(
         "lxc-copy",
-        "lxc-copy --name=NAME [-P lxcpath] -N newname [-p newpath] [-R] [-K] [-M]",
+        "lxc-copy --name=NAME [-P lxcpath] -N newname [-p newpath] [-R] [-K] [-M] [-- hook arguments]",
         "clone a container",
         OPTIONS,
     )
@@ -37,6 +38,7 @@ def build_parser() -> LxcArgumentParser:
     parser.add_argument("-K", "--keepname", action="store_true")
     parser.add_argument("-M", "--keepmac", action="store_true")
     parser.add_argument("--rcfile")
+    parser.add_argument("hook_args", nargs=REMAINDER)
     return parser
 
 
@@ -60,6 +62,7 @@ def body(args: Namespace, log: CommandLog) -> int:
         keep_name=args.keepname,
         keep_mac=args.keepmac,
         rename=args.rename,
+        hook_args=args.hook_args[1:] if args.hook_args[:1] == ["--"] else args.hook_args,
     )
     log.info("copy", f"{'renamed' if args.rename else 'copied'} {name} to {new_name}")
     return 0

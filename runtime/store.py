@@ -23,6 +23,7 @@ from runtime.config import parser
 from runtime.config.parser import RawConfig
 from runtime.errors import ConfigError, ContainerBusy, ContainerExists, ContainerNotFound, LxcError
 from runtime.fscopy import copy_tree
+from runtime.hooks import offline as hook_runs
 from runtime.hwaddr import fill_config_lines, renewed
 from runtime.locks import container_lock
 from runtime.lxcpath import (
@@ -237,6 +238,7 @@ def _remove(paths: ContainerPaths) -> None:
     """Remove a defined, stopped container's directory (keeping an unmanaged rootfs)."""
     name, lxcpath = paths.name, paths.lxcpath
     _refuse_mounts_below(paths.dir)
+    hook_runs.destroy(paths.config, name)  # lxc.hook.destroy: a failure keeps it
     kept = _unmanaged_rootfs_entry(paths)
     doomed = os.path.join(paths.lxcpath, f".{name}.destroying-{os.getpid()}")
     os.rename(paths.dir, doomed)
@@ -324,8 +326,12 @@ def copy(
     keep_name: bool = False,
     keep_mac: bool = False,
     rename: bool = False,
+    hook_args: Sequence[str] = (),
 ) -> ContainerPaths:
-    """Clone (or with `rename`, move) a stopped container to a new name and/or lxcpath."""
+    """Clone (or with `rename`, move) a stopped container to a new name and/or lxcpath.
+
+    A clone runs the copy's lxc.hook.clone with `hook_args` (runtime.hooks.offline);
+    if one fails the copy is removed again."""
     validate_name(name)
     validate_name(new_name)
     src = ContainerPaths(lxcpath, name)
@@ -360,6 +366,12 @@ def copy(
             else:
                 shutil.rmtree(staging, ignore_errors=True)
             raise
+        if not rename:
+            try:
+                hook_runs.clone(dst.config, new_name, name, list(hook_args))
+            except BaseException:
+                shutil.rmtree(dst.dir, ignore_errors=True)
+                raise
     return dst
 
 

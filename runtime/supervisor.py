@@ -16,6 +16,15 @@ A supervisor owns one container from STARTING to STOPPED:
 A failure while STARTING goes ABORTING -> STOPPING -> STOPPED with the same
 clean-up, and the reason goes back to the command that asked for the start.
 
+lxc.hook.* (runtime.hooks): pre-start before the cgroups; the child runs pre-mount,
+mount, autodev and start (runtime.spawn.hooks_child) and asks for start-host with
+one more handshake step; stop (with the namespaces the daemon held) after the
+processes and network devices are gone, post-stop after the cgroups, both before
+STOPPED and after a failed set-up too. Each hook is bounded (runtime.hooks.plan,
+`TRIO_LXC_HOOK_TIMEOUT`), and the set-up deadline is HANDSHAKE_TIMEOUT plus that
+bound for every hook that runs inside the handshake, so a slow but bounded hook
+fails with its own reason, never with "did not finish its set-up in time".
+
 Every transition goes through `runtime.lifecycle.Lifecycle`, is written to the
 runtime record, and is published on the bus, in that order.
 """
@@ -27,13 +36,14 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
 from runtime import attach_record, container_log, records
 from runtime import lifecycle as lc
-from runtime.console import manager as console_hooks
+from runtime.console import manager as consoles
+from runtime.hooks.host import ContainerHooks, HookFailed
 from runtime.init_wait import REPORT_GRACE, open_pidfd, wait_init_exit
 
 log = logging.getLogger("trio-lxc.supervisor")
@@ -49,8 +59,9 @@ class StartFailed(Exception):
     """The start could not complete; the message is shown to the user."""
 
 
-class Hooks:
-    """What a supervisor needs from the daemon (kept narrow so tests can see it)."""
+class DaemonLinks:
+    """What a supervisor needs from the daemon: its lxcpath, spawner and bus
+    (kept narrow so tests can see it)."""
 
     def __init__(
         self,
@@ -94,8 +105,8 @@ class StartSpec:
 class Supervisor:
     """Runs one container through its life cycle (see the module docstring)."""
 
-    def __init__(self, hooks: Hooks, spec: StartSpec) -> None:
-        self.hooks = hooks
+    def __init__(self, links: DaemonLinks, spec: StartSpec) -> None:
+        self.links = links
         self.spec = spec
         self.name = spec.name
         self.lifecycle = lc.Lifecycle(spec.name)
@@ -116,6 +127,8 @@ class Supervisor:
         #: container names resolved to init pids (runtime.share_names).
         self.log_handlers: list[logging.Handler] = []
         self.shared_pids: dict[str, str] = {}
+        #: lxc.hook.* of the current start (runtime.hooks.host), once the config is read.
+        self.lxc_hooks: ContainerHooks | None = None
 
     @property
     def state(self) -> str:
@@ -152,6 +165,8 @@ class Supervisor:
                 self.stopped = trio.Event()
         finally:
             self._close_pidfd()
+            if self.lxc_hooks is not None:
+                self.lxc_hooks.close()
             self.stopped.set()
             self._close_stdio()
             container_log.close_handlers(self.log_handlers)
@@ -162,6 +177,9 @@ class Supervisor:
         self.lifecycle.state = state
         self.pid = pid
         self._pidfd = pidfd
+        if self.config is not None:  # its stop hooks get the namespaces of the live init
+            self.lxc_hooks = self._new_lxc_hooks()
+            self.lxc_hooks.init_started(pid)
         self.started.set()
 
     def _reset(self) -> None:
@@ -170,15 +188,18 @@ class Supervisor:
         self.cgroups = None
         self.exit_code = self.exit_signal = None
         self.start_error = None
+        if self.lxc_hooks is not None:
+            self.lxc_hooks.close()
+            self.lxc_hooks = None
 
     def _transition(self, state: str) -> None:
         self.lifecycle.advance(state)
         if state == lc.STOPPED:
-            console_hooks.close_for(self)  # clients of its terminals see the end
-            records.remove_record(self.hooks.lxcpath, self.name)
+            consoles.close_for(self)  # clients of its terminals see the end
+            records.remove_record(self.links.lxcpath, self.name)
         else:
-            records.write_record(self.hooks.lxcpath, self.name, self._record())
-        self.hooks.publish_state(self.name, state)
+            records.write_record(self.links.lxcpath, self.name, self._record())
+        self.links.publish_state(self.name, state)
         log.info("%s: %s", self.name, state)
 
     def _record(self) -> dict[str, object]:
@@ -191,7 +212,7 @@ class Supervisor:
             "argv": self.spec.argv,
             "defines": self.spec.defines,
             "pid": None,
-            **{f"daemon_{k}": v for k, v in self.hooks.daemon_identity.items()},
+            **{f"daemon_{k}": v for k, v in self.links.daemon_identity.items()},
         }
         if self.pid is not None:
             record.update(records.pid_identity(self.pid))
@@ -210,17 +231,19 @@ class Supervisor:
         self.config = self._load_config()
         self._apply_daemon_keys()
         self._refuse_host_init()
+        self.lxc_hooks = self._new_lxc_hooks()
+        await self._run_lxc_hooks(self.lxc_hooks.pre_start)
         self.cgroups = self._create_cgroups()
-        await console_hooks.open_for(self)  # console and tty ptys (runtime.console)
+        await consoles.open_for(self)  # console and tty ptys (runtime.console)
         _delegate_to_mapped_root(self)  # lxc.idmap: cgroups and ptys (runtime.userns)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sync = trio.socket.from_stdlib_socket(parent)
         try:
-            stdio = self.spec.stdio or console_hooks.init_stdio(self) or _devnull_stdio()
+            stdio = self.spec.stdio or consoles.init_stdio(self) or _devnull_stdio()
             fds = [child.fileno(), *stdio]
             try:
                 log.debug("%s: asking the spawner", self.name)
-                forked = await self.hooks.spawner.spawn(self._spawn_request(), fds)  # type: ignore[attr-defined]
+                forked = await self.links.spawner.spawn(self._spawn_request(), fds)  # type: ignore[attr-defined]
                 log.debug("%s: spawned", self.name)
             except Exception as err:  # noqa: BLE001 - SpawnError and transport errors alike
                 raise StartFailed(f"cannot fork the container: {err}") from None
@@ -232,7 +255,9 @@ class Supervisor:
             self._early_attach(forked)
             forked_pidfd = open_pidfd(forked)
             try:
-                with trio.move_on_after(HANDSHAKE_TIMEOUT) as timeout:
+                hooks = self.lxc_hooks.handshake_budget() if self.lxc_hooks is not None else 0.0
+                budget = HANDSHAKE_TIMEOUT + hooks  # every hook run inside it may use its bound
+                with trio.move_on_after(budget) as timeout:
                     await self._handshake(sync, forked)
                 if timeout.cancelled_caught:
                     raise StartFailed("the container did not finish its set-up in time")
@@ -272,7 +297,7 @@ class Supervisor:
                 raw = parse_text(self.spec.config_text or "", "<volatile container>")
             for define in self.spec.defines:
                 apply_define(raw, define)
-            for warning in refuse_unsupported(raw):  # seccomp, hooks, LSM keys
+            for warning in refuse_unsupported(raw):  # seccomp notification, monitor and LSM keys
                 log.warning("%s: %s", self.name, warning)
             check_idmaps(raw)  # a bad lxc.idmap set: one line, nothing made
             return model.from_raw(raw)
@@ -288,7 +313,7 @@ class Supervisor:
             container_log.close_handlers(self.log_handlers)  # a reboot opens them again
             self.log_handlers = container_log.open_handlers(self.name, self.config)
             self.shared_pids = share_names.resolve(
-                self.name, self.config, getattr(self.hooks, "running_init", None)
+                self.name, self.config, getattr(self.links, "running_init", None)
             )
         except (container_log.ContainerLogError, share_names.ShareError) as err:
             raise StartFailed(str(err)) from None
@@ -336,14 +361,15 @@ class Supervisor:
     def _spawn_request(self) -> dict[str, object]:
         return {
             "name": self.name,
-            "lxcpath": self.hooks.lxcpath,
+            "lxcpath": self.links.lxcpath,
             "mode": self.spec.mode,
             "argv": self.spec.argv,
             "config_path": self.spec.config_path,
             "config_text": self.spec.config_text,
             "defines": self.spec.defines,
             "namespace_share": self.shared_pids,
-            **console_hooks.request_fields(self),
+            **consoles.request_fields(self),
+            **(self.lxc_hooks.request_fields() if self.lxc_hooks is not None else {}),
         }
 
     async def _handshake(self, sync: trio.socket.SocketType, forked: int) -> None:
@@ -356,8 +382,10 @@ class Supervisor:
         # The init waits for "go": alive, so the pidfd is surely its own, and any exit
         # recorded for this pid number is an older process's.
         self._pidfd = open_pidfd(self.pid)
-        self.hooks.spawner.take_exit(self.pid)  # type: ignore[attr-defined]
+        self.links.spawner.take_exit(self.pid)  # type: ignore[attr-defined]
         log.debug("%s: init pid %d", self.name, self.pid)
+        if self.lxc_hooks is not None:
+            self.lxc_hooks.init_started(self.pid)
         try:
             self.cgroups.attach(self.pid)  # type: ignore[attr-defined]
         except Exception as err:  # noqa: BLE001
@@ -366,8 +394,14 @@ class Supervisor:
         await sync.send(json.dumps({"step": "go"}).encode())
         log.debug("%s: go", self.name)
         after = await _receive(sync)
+        if after is not None and after.get("step") == "start-host" and self.lxc_hooks is not None:
+            await self._run_lxc_hooks(self.lxc_hooks.start_host)  # the init waits for "exec"
+            await sync.send(json.dumps({"step": "exec"}).encode())
+            after = await _receive(sync)
         if after is not None:
             raise StartFailed(_reason(after, "unexpected message during set-up"))
+        if self.lxc_hooks is not None and self.lxc_hooks.has("stop"):
+            self.lxc_hooks.hold_namespaces(self.pid)  # its cgroup namespace is made after "go"
 
     async def _setup_network(self, sync: trio.socket.SocketType, first: dict[str, object]) -> None:
         """lxc.net.N devices, made while the init waits for "go" (runtime.net)."""
@@ -382,7 +416,7 @@ class Supervisor:
         except NetworkError as err:
             raise StartFailed(str(err)) from None
         if net.entries:  # the host-side names reach the record before anything runs
-            records.write_record(self.hooks.lxcpath, self.name, self._record())
+            records.write_record(self.links.lxcpath, self.name, self._record())
         else:
             self.net = None
 
@@ -398,8 +432,33 @@ class Supervisor:
         await self._kill_and_reap()
         await self._teardown_network()
         self._transition(lc.STOPPING)
+        spawned = self.pid is not None  # LXC runs stop and post-stop after a failed set-up too
+        if spawned:
+            await self._stop_hooks("stop")
         self._destroy_cgroups()
+        if spawned:
+            await self._post_stop_hooks("stop")
         self._transition(lc.STOPPED)
+
+    def _new_lxc_hooks(self) -> ContainerHooks:
+        return ContainerHooks(name=self.name, config=self.config, config_path=self.spec.config_path)
+
+    async def _run_lxc_hooks(self, step: Callable[[], Awaitable[None]]) -> None:
+        """pre-start or start-host: a failure aborts the start, naming the hook."""
+        try:
+            await step()
+        except HookFailed as err:
+            raise StartFailed(str(err)) from None
+
+    async def _stop_hooks(self, target: str) -> None:
+        """lxc.hook.stop, told the namespaces the daemon held; then they are let go."""
+        if self.lxc_hooks is not None:
+            await self.lxc_hooks.stop(target)
+            self.lxc_hooks.close()
+
+    async def _post_stop_hooks(self, target: str) -> None:
+        if self.lxc_hooks is not None:
+            await self.lxc_hooks.post_stop(target)
 
     # -- running ---------------------------------------------------------------
     async def _supervise(self) -> None:
@@ -409,11 +468,14 @@ class Supervisor:
         self._close_pidfd()
         self._note_exit(status)
         # Both None: nobody of ours reaped the init, so the status is unknown.
-        self.hooks.publish_exit(self.name, self.exit_code, self.exit_signal)
+        self.links.publish_exit(self.name, self.exit_code, self.exit_signal)
         self._transition(lc.STOPPING)
         await self._kill_and_reap()
         await self._teardown_network()
+        target = "reboot" if self._reboot_pending() else "stop"  # LXC_TARGET
+        await self._stop_hooks(target)
         self._destroy_cgroups()
+        await self._post_stop_hooks(target)
         self._transition(lc.STOPPED)
 
     async def _wait_init_exit(self, pid: int) -> int | None:
@@ -422,9 +484,9 @@ class Supervisor:
             self._pidfd = open_pidfd(pid)
         if self._pidfd is None:  # already gone and reaped: only a report can tell
             with trio.move_on_after(REPORT_GRACE):
-                return await self.hooks.spawner.wait_exit(pid)  # type: ignore[attr-defined,no-any-return]
+                return await self.links.spawner.wait_exit(pid)  # type: ignore[attr-defined,no-any-return]
             return None
-        return await wait_init_exit(pid, self._pidfd, self.hooks.spawner)  # type: ignore[arg-type]
+        return await wait_init_exit(pid, self._pidfd, self.links.spawner)  # type: ignore[arg-type]
 
     def _close_pidfd(self) -> None:
         if self._pidfd is not None:
@@ -458,6 +520,10 @@ class Supervisor:
         if self.exit_signal is not None:
             return 128 + self.exit_signal
         return self.exit_code
+
+    def _reboot_pending(self) -> bool:
+        rebooted = self.exit_signal == signal.SIGHUP and self.spec.mode == "system"
+        return self.reboot_requested or rebooted
 
     def _should_restart(self) -> bool:
         rebooted = self.exit_signal == signal.SIGHUP and self.spec.mode == "system"

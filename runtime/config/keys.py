@@ -86,7 +86,6 @@ _NO_APPARMOR = "AppArmor is not supported by trio-lxc yet"
 _NO_SELINUX = "SELinux is not supported by trio-lxc yet"
 _NO_SECCOMP = "seccomp is not supported yet"
 _NO_SECCOMP_NOTIFY = "seccomp notification is not supported yet"
-_NO_HOOKS = "hooks are not supported yet"
 _NO_MONITOR = (
     "trio-lxc has no per-container monitor process (one daemon supervises every "
     "container, and a daemon crash does not kill them), so there is nothing to apply it to"
@@ -140,7 +139,7 @@ EXACT_KEYS: tuple[KeySpec, ...] = (
     _list("lxc.cap.drop", v.capabilities, applied_by=_PROCESS + "capabilities_to_drop"),
     _list("lxc.cap.keep", v.capabilities, applied_by=_PROCESS + "capabilities_to_drop"),
     _list("lxc.environment", v.environment, applied_by=_PROCESS + "environment"),
-    _scalar("lxc.hook.version", v.boolean, applied_by="runtime.net.scripts.run_script"),
+    _scalar("lxc.hook.version", v.boolean, applied_by="runtime.hooks.plan.version1"),
     _scalar("lxc.log.file", applied_by="runtime.container_log.open_handlers"),
     _scalar("lxc.log.level", v.log_level, applied_by="runtime.container_log.level_of"),
     _scalar(
@@ -192,7 +191,8 @@ PREFIX_KEYS: tuple[tuple[str, KeySpec], ...] = (
     ("lxc.proc.", KeySpec("lxc.proc.", SCALAR, v.text, "proc", applied_by=_PROCESS + "apply_proc")),
     ("lxc.namespace.share.", KeySpec("lxc.namespace.share.", SCALAR, v.text, "namespace_share",
                                      applied_by=_SPAWN + "namespaces.plan")),
-    ("lxc.hook.", KeySpec("lxc.hook.", LIST, v.text, "hook", refused=_NO_HOOKS)),
+    ("lxc.hook.", KeySpec("lxc.hook.", LIST, v.text, "hook",
+                           applied_by="runtime.hooks.plan.commands")),
 )  # fmt: skip
 
 #: Sub-keys of one network device, `lxc.net.N.<sub>`, in the order the writer emits them.

@@ -86,7 +86,7 @@ class ConsoleManager:
 
 
 def _manager(supervisor: Any) -> ConsoleManager | None:
-    return getattr(supervisor.hooks, "consoles", None)
+    return getattr(supervisor.links, "consoles", None)
 
 
 async def open_for(supervisor: Any) -> None:

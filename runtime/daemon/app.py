@@ -31,7 +31,7 @@ from runtime.lxcpath import ContainerPaths, list_names
 from runtime.net.network import ContainerNetwork, cleanup_dead_record
 from runtime.rundir import remove_run_dir, sweep_vanished
 from runtime.status import process_start_time
-from runtime.supervisor import Hooks, StartSpec, Supervisor
+from runtime.supervisor import DaemonLinks, StartSpec, Supervisor
 
 log = logging.getLogger("trio-lxc.daemon")
 
@@ -151,18 +151,18 @@ class Daemon:
     def publish_exit(self, name: str, exit_code: int | None, sig: int | None) -> None:
         self.bus.publish_exit(name, exit_code=exit_code, signal=sig)  # type: ignore[attr-defined]
 
-    def hooks(self) -> Hooks:
+    def links(self) -> DaemonLinks:
         assert self.spawner is not None
-        hooks = Hooks(
+        links = DaemonLinks(
             lxcpath=self.lxcpath,
             spawner=self.spawner,
             publish_state=self.publish_state,
             publish_exit=self.publish_exit,
             daemon_identity=self.identity,
         )
-        hooks.consoles = self.consoles  # type: ignore[attr-defined]  (runtime.console.manager)
-        hooks.running_init = self.running_init  # type: ignore[attr-defined]  (runtime.share_names)
-        return hooks
+        links.consoles = self.consoles  # type: ignore[attr-defined]  (runtime.console.manager)
+        links.running_init = self.running_init  # type: ignore[attr-defined]  (runtime.share_names)
+        return links
 
     def running_init(self, name: str) -> int | None:
         """The init pid of container `name` while it runs (lxc.namespace.share.* by name)."""
@@ -175,7 +175,7 @@ class Daemon:
     async def launch(self, spec: StartSpec) -> Supervisor:
         """Start a supervisor for `spec` and wait until the start succeeded or failed."""
         assert self.nursery is not None
-        supervisor = Supervisor(self.hooks(), spec)
+        supervisor = Supervisor(self.links(), spec)
         self.supervisors[spec.name] = supervisor
         self.nursery.start_soon(self._run_supervisor, supervisor)
         await supervisor.started.wait()
@@ -224,7 +224,7 @@ class Daemon:
             config_path=record.get("config_path"),  # type: ignore[arg-type]
             defines=[str(d) for d in record.get("defines") or []],  # type: ignore[union-attr]
         )
-        supervisor = Supervisor(self.hooks(), spec)
+        supervisor = Supervisor(self.links(), spec)
         supervisor.cgroups = _cgroups_from(record)
         try:
             supervisor.config = supervisor._load_config()
@@ -250,7 +250,7 @@ class Daemon:
             # Its status if the spawner (its parent) queued it; unknown otherwise.
             status = self.spawner.take_exit(pid) if isinstance(pid, int) else None
             spec = StartSpec(name=name, mode=str(record.get("mode") or "system"), argv=[], config_path=None)
-            figures = Supervisor(self.hooks(), spec)
+            figures = Supervisor(self.links(), spec)
             figures._note_exit(status)
             self.publish_exit(name, figures.exit_code, figures.exit_signal)
         self.publish_state(name, lc.STOPPING)

@@ -17,8 +17,9 @@ and never returns. The steps (messages: `runtime.spawn.handshake`):
    the hostname (lxc.uts.name, default the container's name), `lo` up in a new
    network namespace, lxc.sysctl.* and lxc.proc.*, the mounts and /dev
    (`mounts`, `devices`, `cgroupfs`), pivot_root, then cwd, limits, credentials
-   and capabilities (`process`). Any failure: {"step": "error", "message": ...}
-   naming the key, and exit 1.
+   and capabilities (`process`); the child's lxc.hook.* at their moments
+   (`hooks_child`: pre-mount, mount, autodev, start, the start-host step). Any
+   failure: {"step": "error", "message": ...} naming the key, and exit 1.
 4. System mode: exec argv as pid 1; the sync socket is close-on-exec, so EOF on
    it means "started". A failed exec is reported as an error. Application mode: B
    forks the application (pid 2), which waits on a close-on-exec pipe; B then
@@ -61,6 +62,8 @@ from runtime.spawn import (
     schedcore,
 )
 from runtime.spawn.errors import SetupError, describe_os_error
+from runtime.spawn.hooks_child import run as run_hooks
+from runtime.spawn.hooks_child import start_host as start_host_step
 from runtime.spawn.namespaces import NamespacePlan
 from runtime.spawn.request import ChildRequest
 from runtime.userns import enter as userns_enter
@@ -185,6 +188,8 @@ def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket
     env = process.environment(config, request.environ)
     process.apply_prlimits(config)
     process.drop_bounding(drop, "lxc.cap.keep" if config.cap_keep else "lxc.cap.drop")
+    run_hooks(request, "start")  # lxc.hook.start, inside (runtime.spawn.hooks_child)
+    start_host_step(request, sock)
     process.switch_ids(config)
     process.drop_own(drop)
     process.set_no_new_privs(config)
@@ -232,8 +237,11 @@ def _setup_filesystem(
             raise SetupError(
                 "lxc.namespace.keep", "mounts and a rootfs need the container's own mount namespace"
             )
+        run_hooks(request, "pre-mount")
+        run_hooks(request, "mount")
         return
     mounts.make_private()
+    run_hooks(request, "pre-mount")
     tree = userns_enter.take_idmapped_tree()  # lxc.rootfs.options idmap= (runtime.userns)
     if ns.isolated("user") and config.rootfs_path and tree is None:
         userns_reach.check_path(mounts.rootfs_directory(config.rootfs_path) or "")
@@ -247,8 +255,9 @@ def _setup_filesystem(
         if "sys" in modes:
             mounts.mount_sys(ctx, modes["sys"])
         autodev = ctx.own_root and (config.autodev is None or config.autodev)
-        if autodev:
-            devices.mount_autodev(ctx, config)
+        autodev_hooks = autodev and bool(config.hook.get("autodev"))
+        if autodev:  # with autodev hooks, the nodes come after them (as LXC)
+            devices.mount_autodev(ctx, config, populate=not autodev_hooks)
         base_dir = os.path.join(request.lxcpath, request.name)
         mounts.mount_entries(ctx, mounts.read_fstab(config, base_dir), "lxc.mount.fstab")
         mounts.mount_entries(ctx, config.mount_entry, "lxc.mount.entry")
@@ -256,6 +265,10 @@ def _setup_filesystem(
             cgroupfs.mount_cgroups(
                 ctx, modes["cgroup"], hierarchies, ns.isolated("cgroup"), keeps_sys_admin
             )
+        run_hooks(request, "mount")
+        if autodev_hooks:
+            run_hooks(request, "autodev")
+            devices.populate_autodev(ctx)
         if ctx.own_root:
             devices.mount_devpts(ctx, config)
             if autodev:

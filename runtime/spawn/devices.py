@@ -77,8 +77,10 @@ def _make_node(dev_fd: int, name: str, major: int, minor: int) -> None:
         os.close(target)
 
 
-def mount_autodev(ctx: MountContext, config: Any) -> None:
-    """A tmpfs on /dev with the standard nodes and links."""
+def mount_autodev(ctx: MountContext, config: Any, populate: bool = True) -> None:
+    """A tmpfs on /dev with the standard nodes and links (with `populate=False`
+    only the directories pts and shm: `populate_autodev` makes the rest later, after
+    the lxc.hook.autodev hooks, as LXC orders them)."""
     key = "lxc.autodev"
     fd = ensure_mountpoint(ctx, "dev", key, refuse_symlink=True)  # as /proc, /sys
     size = config.autodev_tmpfs_size or DEFAULT_TMPFS_SIZE
@@ -94,11 +96,22 @@ def mount_autodev(ctx: MountContext, config: Any) -> None:
         raise SetupError(key, f"cannot mount a tmpfs on /dev: {describe_os_error(err)}") from None
     finally:
         os.close(fd)
+    _fill_dev(ctx, populate)
+
+
+def populate_autodev(ctx: MountContext) -> None:
+    """The nodes and links of an autodev /dev mounted with `populate=False`; what a
+    hook made already is kept."""
+    _fill_dev(ctx, True)
+
+
+def _fill_dev(ctx: MountContext, nodes: bool) -> None:
+    key = "lxc.autodev"
     dev_fd = ctx.open("dev", directory=True)
     try:
-        for name, major, minor in NODES:
+        for name, major, minor in NODES if nodes else ():
             _make_node(dev_fd, name, major, minor)
-        for name, target in LINKS:
+        for name, target in LINKS if nodes else ():
             try:
                 os.symlink(target, name, dir_fd=dev_fd)
             except FileExistsError:

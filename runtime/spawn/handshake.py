@@ -12,6 +12,9 @@ The steps, in order:
   child  -> daemon  {"step": "netns"} + 2 fds    then a netlink socket and the netns fd
                                                  follow, see runtime.net.handles)
   daemon -> child   {"step": "go"}              cgroups (and net devices) are set up
+  child  -> daemon  {"step": "start-host"}      only with lxc.hook.start-host: the child is
+                                                 set up, the daemon runs those hooks
+  daemon -> child   {"step": "exec"}            they succeeded (EOF instead: they failed)
   child  -> daemon  {"step": "error", "message": "..."}   setup failed; the child exits 1
   child  -> daemon  EOF                          started: the payload has been exec'd
                                                  (system) or the app forked (application)
@@ -36,6 +39,8 @@ STEP_GO = "go"
 STEP_ERROR = "error"
 STEP_USERNS = "userns"
 STEP_MAPPED = "mapped"
+STEP_START_HOST = "start-host"
+STEP_EXEC = "exec"
 
 #: The largest message either side sends (an error message is a line of text).
 MAX_MESSAGE = 65536

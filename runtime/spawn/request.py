@@ -47,6 +47,8 @@ class ChildRequest:
         container with a rootfs; None leaves /dev/console alone.
     ttys: host paths of terminals to bind-mount on /dev/tty1..N (or under
         /dev/<lxc.tty.dir>/ with /dev/ttyN links) of a container with a rootfs.
+    hook_env: LXC's variables for the hooks the child runs (`runtime.hooks.plan`),
+        made by the daemon; hook_timeout: the bound of each (None: the default).
     """
 
     __slots__ = (
@@ -62,6 +64,8 @@ class ChildRequest:
         "environ",
         "console",
         "ttys",
+        "hook_env",
+        "hook_timeout",
     )
 
     def __init__(
@@ -79,6 +83,8 @@ class ChildRequest:
         environ: dict[str, str] | None = None,
         console: str | None = None,
         ttys: tuple[str, ...] = (),
+        hook_env: dict[str, str] | None = None,
+        hook_timeout: float | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -96,6 +102,8 @@ class ChildRequest:
         self.environ = environ
         self.console = console
         self.ttys = tuple(ttys)
+        self.hook_env = hook_env
+        self.hook_timeout = hook_timeout
 
     @property
     def is_application(self) -> bool:

@@ -223,6 +223,8 @@ class Spawner:
                 init_image=init_image,
                 console=spec.get("console") or None,  # type: ignore[arg-type]
                 ttys=tuple(str(t) for t in spec.get("ttys") or ()),  # type: ignore[union-attr]
+                hook_env=_hook_env(spec.get("hook_env")),
+                hook_timeout=_hook_timeout(spec.get("hook_timeout")),
             )
             child.run_container(request)
         except BaseException:  # noqa: BLE001 - never return into the spawner's loop
@@ -247,6 +249,17 @@ class Spawner:
                 self.send({"op": "exit", **exit_record})
             if self.daemon is None:  # none connected, or the send just failed
                 self.queued_exits.append(exit_record)
+
+def _hook_env(value: object) -> dict[str, str] | None:
+    """The hooks' environment from a spawn request (runtime.hooks.host.request_fields)."""
+    if not isinstance(value, dict):
+        return None
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _hook_timeout(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
