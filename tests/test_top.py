@@ -187,3 +187,15 @@ def test_live_view_follows_the_bus(runtime: Cli, tmp_path: Path, tmux: Callable[
     while "top" in tmux("list-sessions", "-F", "#{session_name}").split():
         assert time.monotonic() < deadline, "lxc-top did not quit on q"
         time.sleep(0.1)
+
+
+def test_batch_imports_nothing_heavy(runtime: Cli, tmp_path: Path) -> None:
+    """The running path (bus subscription, figures) starts as fast as lxc-monitor."""
+    from test_cli_imports import HEAVY, imported_modules
+
+    name = create(runtime, tmp_path)
+    assert runtime("lxc-start", "-n", name).returncode == 0
+    argv = [str(BIN / "lxc-top"), "-P", str(runtime.lxcpath), "-b", "--iterations", "1"]
+    modules = imported_modules(argv, runtime.env)
+    assert "cli.top_model" in modules and "bus.client" in modules
+    assert sorted(m for m in modules if m.split(".")[0] in HEAVY) == []
