@@ -159,3 +159,41 @@ def test_exporter_bad_listen_is_refused(runtime: Cli) -> None:
         result = runtime("lxc-exporter", "--listen", listen)
         assert result.returncode != 0
         assert "--listen" in result.stderr
+
+
+def test_state_event_reason_on_the_wire() -> None:
+    """The optional `reason` of a state event (ABORTING) goes over the wire only when set."""
+    from bus.protocol import StateEvent, decode_line, encode
+
+    plain = StateEvent(1, 1.0, "c", "RUNNING")
+    assert b"reason" not in encode(plain)
+    assert decode_line(encode(plain).rstrip(b"\n")) == plain
+    failed = StateEvent(2, 2.0, "c", "ABORTING", reason="no rootfs")
+    back = decode_line(encode(failed).rstrip(b"\n"))
+    assert back == failed and back.reason == "no rootfs"  # type: ignore[attr-defined]
+
+
+def test_container_book_follows_messages() -> None:
+    from bus.protocol import (
+        CreatedEvent,
+        DestroyedEvent,
+        ExitEvent,
+        SnapshotItem,
+        StateEvent,
+        Synced,
+    )
+    from runtime.exporter import ContainerBook
+
+    book = ContainerBook()
+    for message in (
+        SnapshotItem("a", "STOPPED"),
+        Synced(0, "e"),
+        CreatedEvent(1, 1.0, "b"),
+        StateEvent(2, 1.0, "a", "RUNNING"),
+        ExitEvent(3, 2.0, "a", 137, None, 9),
+        StateEvent(4, 2.0, "a", "STOPPED"),
+        DestroyedEvent(5, 3.0, "b"),
+    ):
+        book.apply(message)
+    assert book.synced and book.states == {"a": "STOPPED"}
+    assert book.exits == {"a": 1} and book.last_exit == {"a": (137, 9)}
