@@ -22,8 +22,8 @@ Metrics (`name` label: the container; counters end in `_total`):
     lxc_container_pid{name}                    the init's host pid (running ones)
     lxc_container_cpu_seconds_total{name}      CPU time of the container's cgroup
     lxc_container_cpu_mode_seconds_total{name,mode}   the same, user / system
-    lxc_container_memory_bytes{name}           memory use (kmem, swap: _kmem_, _swap_)
-    lxc_container_kmem_bytes{name}, lxc_container_swap_bytes{name}
+    lxc_container_memory_bytes{name}           memory use of the cgroup
+    lxc_container_kmem_bytes{name}, lxc_container_swap_bytes{name}   kernel memory, swap
     lxc_container_blkio_bytes_total{name,direction}   block I/O, read / write
     lxc_container_network_receive_bytes_total{name,link}   per host-side link, seen
     lxc_container_network_transmit_bytes_total{name,link}  from the container's side
