@@ -15,7 +15,8 @@ client -> server (once, first line of a connection)
               since_time: UNIX-TIME | null, epoch: STR | null}
 
 server -> client
-  state      {seq, time, lxcpath, name, state}            a transition
+  state      {seq, time, lxcpath, name, state[, reason]}  a transition (`reason`:
+                                                           why, for ABORTING)
   exit       {seq, time, lxcpath, name, status, exit_code, signal}
                                                            init/application exit
   created    {seq, time, lxcpath, name}
@@ -396,7 +397,7 @@ class Event(Message):
 class StateEvent(Event):
     """A container changed state: `'name' changed state to [STATE]`."""
 
-    __slots__ = ("seq", "time", "lxcpath", "name", "state")
+    __slots__ = ("seq", "time", "lxcpath", "name", "state", "reason")
     TYPE = "state"
     FIELDS = (
         ("seq", _INT, _REQUIRED),
@@ -404,16 +405,31 @@ class StateEvent(Event):
         ("lxcpath", _OPT_STR, None),
         ("name", _STR, _REQUIRED),
         ("state", _STR, _REQUIRED),
+        ("reason", _OPT_STR, None),
     )
 
     def __init__(
-        self, seq: int, time: float, name: str, state: str, lxcpath: str | None = None
+        self,
+        seq: int,
+        time: float,
+        name: str,
+        state: str,
+        lxcpath: str | None = None,
+        reason: str | None = None,
     ) -> None:
         self.seq = seq
         self.time = time
         self.lxcpath = lxcpath
         self.name = name
         self.state = state
+        #: Why, when there is something to say (ABORTING: the start's failure).
+        self.reason = reason
+
+    def to_wire(self) -> dict[str, object]:
+        data = super().to_wire()
+        if self.reason is None:
+            del data["reason"]  # optional: the line stays as older clients know it
+        return data
 
     def line(self) -> str:
         return format_state_line(self.name, self.state)

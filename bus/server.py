@@ -228,11 +228,12 @@ class BusServer:
 
     # ------------------------------------------------------------------ publishing
 
-    def publish_state(self, name: str, state: str) -> StateEvent:
-        """Announce a transition; never blocks (a subscriber that cannot keep up is dropped)."""
+    def publish_state(self, name: str, state: str, reason: str | None = None) -> StateEvent:
+        """Announce a transition (`reason`: why, for ABORTING); never blocks (a
+        subscriber that cannot keep up is dropped)."""
         check_state(state)
         self._known[name] = state
-        event = StateEvent(self._next_seq(), time.time(), name, state, self.lxcpath)
+        event = StateEvent(self._next_seq(), time.time(), name, state, self.lxcpath, reason)
         self._publish(event, name, state)
         return event
 

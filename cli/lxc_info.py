@@ -23,6 +23,7 @@ OPTIONS = """\
   -H, --no-humanize     shows stats as raw numbers, not humanized
   -s, --state           shows the state of the container
   --rcfile=FILE         Load configuration file FILE
+      --format=FMT      text (LXC's lines, the default) or json (one object)
 """
 
 #: What LXC reports for a key that is not set, where that is not empty.
@@ -44,6 +45,7 @@ def build_parser() -> LxcArgumentParser:
     parser.add_argument("-H", "--no-humanize", action="store_true", dest="raw")
     parser.add_argument("-s", "--state", action="store_true")
     parser.add_argument("--rcfile")
+    parser.add_argument("--format", default="text")
     return parser
 
 
@@ -118,11 +120,13 @@ def config_value(config: object, key: str) -> str | None:
 
 def body(args: Namespace, log: CommandLog) -> int:
     from runtime.config.parser import parse_file
-    from runtime.errors import ConfigError, ContainerNotFound
+    from runtime.errors import ConfigError, ContainerNotFound, LxcError
     from runtime.lxcpath import ContainerPaths, validate_name
     from runtime.status import container_status
 
     name = require_name(PARSER, args)
+    if args.format not in ("text", "json"):
+        raise LxcError(f"invalid --format '{args.format}': text or json")
     lxcpath = lxcpath_of(args)
     validate_name(name)
     paths = ContainerPaths(lxcpath, name)
@@ -133,6 +137,8 @@ def body(args: Namespace, log: CommandLog) -> int:
     except ConfigError as err:
         raise ConfigError(err.file, err.line, err.key, f"{err.reason} (Failed to load config for {name})") from None
     status = container_status(lxcpath, name)
+    if args.format == "json":
+        return print_json(lxcpath, name, status, [(k, config_value(config, k)) for k in args.config])
     show_all = not (args.state or args.pid or args.ips or args.stats or args.config)
     # LXC drops the label with -H only when a single item was asked for (-S counts 5).
     bare = args.raw and args.state + args.pid + args.ips + 5 * args.stats == 1
@@ -161,6 +167,35 @@ def body(args: Namespace, log: CommandLog) -> int:
         out.append(f"{key} = {value}" if value else f"{key} =")
     if out:
         sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def info_object(
+    lxcpath: str, name: str, status: object, config: list[tuple[str, str | None]]
+) -> dict[str, object]:
+    """The `--format json` object (fields: see the module docstring)."""
+    from runtime.container_figures import cgroup_figures, link_figures
+    from runtime.net import info as netinfo
+    from runtime.status import ContainerStatus
+
+    assert isinstance(status, ContainerStatus)
+    pid = status.pid
+    net = netinfo.view(pid) if pid else None
+    data: dict[str, object] = {"name": name, "state": status.state, "pid": pid}
+    data["ips"] = net.ips() if net else []
+    data.update(cgroup_figures(status.cgroups if pid else {}))
+    data["links"] = link_figures(netinfo.read_record(lxcpath, name)) if pid else []
+    data["cgroups"] = dict(status.cgroups) if pid else {}
+    data["config"] = {key: None if value is None else value.rstrip("\n") for key, value in config}
+    return data
+
+
+def print_json(
+    lxcpath: str, name: str, status: object, config: list[tuple[str, str | None]]
+) -> int:
+    import json
+
+    sys.stdout.write(json.dumps(info_object(lxcpath, name, status, config), indent=2) + "\n")
     return 0
 
 

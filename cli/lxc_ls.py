@@ -2,6 +2,20 @@
 
 Fast path: a plain listing reads only directory entries; configs are parsed only
 when a column or filter needs them (--fancy, -g).
+
+Beyond LXC: `--format json` prints a JSON array, one object per container that the
+filters select (-F is then ignored: every field is in it). Raw units: bytes.
+
+    name, state        as the NAME and STATE columns
+    pid                the init's host pid, null when not running
+    autostart          lxc.start.auto as an integer (0 when unset)
+    groups             [lxc.group values]
+    interfaces         interface names inside the container, lo included ([] stopped)
+    ipv4, ipv6         addresses as the IPV4/IPV6 columns, as lists
+    unprivileged       true when it runs (or, stopped, would run) in a user namespace
+    memory_bytes, swap_bytes   the RAM and SWAP columns in bytes (null: not running
+                       or not accounted)
+    cgroups            {hierarchy: directory} ({} when not running)
 """
 
 from __future__ import annotations
@@ -31,6 +45,7 @@ OPTIONS = """\
   --nesting=NUM      list nested containers up to NUM (default is 5) levels of nesting
   --filter=REGEX     filter container names by regular expression
   -g --groups        comma separated list of groups a container must have to be displayed
+  --format=FMT       text (LXC's output, the default) or json (an array of objects)
 """
 
 ALL_COLUMNS = (
@@ -59,6 +74,7 @@ def build_parser() -> LxcArgumentParser:
     parser.add_argument("--nesting", nargs="?", const="5")
     parser.add_argument("--filter", dest="filter_option")
     parser.add_argument("-g", "--groups")
+    parser.add_argument("--format", default="text")
     parser.add_argument("filters", nargs="*")
     return parser
 
@@ -161,6 +177,43 @@ class Row:
             values = self._net.ips(socket.AF_INET if column == "IPV4" else socket.AF_INET6)
         return ", ".join(values) or "-"
 
+    def json_object(self) -> dict[str, object]:
+        """The `--format json` object (fields: see the module docstring)."""
+        config = self.config
+        auto = config.get("lxc.start.auto") if config is not None else None  # type: ignore[attr-defined]
+        pid = self.status.pid
+        net_lists: dict[str, list[str]] = {"interfaces": [], "ipv4": [], "ipv6": []}
+        if pid:
+            import socket
+
+            from runtime.net import info as netinfo
+
+            net = netinfo.view(pid)
+            if net is not None:
+                net_lists = {
+                    "interfaces": net.interfaces(),
+                    "ipv4": net.ips(socket.AF_INET),
+                    "ipv6": net.ips(socket.AF_INET6),
+                }
+        memory = swap = None
+        if pid and self.status.cgroups:
+            from runtime.cgroup_files import figures
+
+            values = figures(self.status.cgroups, ("memory_bytes", "swap_bytes"))
+            memory, swap = values["memory_bytes"], values["swap_bytes"]
+        return {
+            "name": self.name,
+            "state": self.status.state,
+            "pid": pid,
+            "autostart": int(auto) if auto and auto.strip().isdigit() else 0,
+            "groups": self.groups(),
+            **net_lists,
+            "unprivileged": self.unprivileged_cell() == "true",
+            "memory_bytes": memory,
+            "swap_bytes": swap,
+            "cgroups": dict(self.status.cgroups) if pid else {},
+        }
+
     def memory_cell(self, column: str) -> str:
         """RAM / SWAP in MiB with two decimals and LXC's `MB` suffix (`0.55MB`), read
         from the cgroup files named in the runtime record; `-` when not running."""
@@ -257,20 +310,29 @@ def fancy_columns(spec: str | None) -> list[str]:
 def body(args: Namespace, log: CommandLog) -> int:
     from runtime.lxcpath import list_names
 
+    if args.format not in ("text", "json"):
+        from runtime.errors import LxcError
+
+        raise LxcError(f"invalid --format '{args.format}': text or json")
     pattern = name_filter(args)
     columns = fancy_columns(args.fancy_format) if (args.fancy or args.fancy_format) else None
     lxcpath = lxcpath_of(args)
     names = list_names(lxcpath)
     if pattern is not None:
         names = [n for n in names if pattern.search(n)]
-    if columns is None and not args.groups and not _state_filtered(args):
+    json_output = args.format == "json"
+    if columns is None and not json_output and not args.groups and not _state_filtered(args):
         print_names(names, args.line)
         return 0
     rows = select([Row(lxcpath, n) for n in names], args)
     for row in rows:
         if row.config_error:
             log.warn("ls", row.config_error)
-    if columns is not None:
+    if json_output:
+        import json
+
+        sys.stdout.write(json.dumps([row.json_object() for row in rows], indent=2) + "\n")
+    elif columns is not None:
         print_fancy(rows, columns)
     else:
         print_names([r.name for r in rows], args.line)

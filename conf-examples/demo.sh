@@ -28,6 +28,9 @@ step lxc-start -P "$lxcpath" -n demo1
 step lxc-wait -P "$lxcpath" -n demo1 -s RUNNING
 step lxc-ls -P "$lxcpath" --fancy
 step lxc-info -P "$lxcpath" -n demo1
+# The live view, as batch output: three refreshes a second apart (in a terminal,
+# `lxc-top` redraws in place and follows the bus; `q` quits).
+step lxc-top -P "$lxcpath" -b -d 1 --iterations 3
 step lxc-execute -P "$lxcpath" -n demo2 -- sh -c 'echo "hello from pid $$ in $(hostname)"; exit 3' || echo "(exit code $?)"
 # Confinement, seen from inside: pid 1 of an application container is a static init
 # run from a sealed memfd (nothing of the host mapped) holding only fds 0-2.

@@ -68,7 +68,7 @@ class DaemonLinks:
         *,
         lxcpath: str,
         spawner: object,
-        publish_state: Callable[[str, str], None],
+        publish_state: Callable[[str, str, str | None], None],
         publish_exit: Callable[[str, int | None, int | None], None],
         daemon_identity: dict[str, object],
     ) -> None:
@@ -121,6 +121,8 @@ class Supervisor:
         self.started = trio.Event()
         self.stopped = trio.Event()
         self.reboot_requested = False
+        #: Reboots so far (lxc-stop -r, or the init's SIGHUP exit): lxc-exporter shows it.
+        self.restarts = 0
         #: A pidfd of the init while it runs (runtime.init_wait).
         self._pidfd: int | None = None
         #: lxc.log.file/syslog handlers (runtime.container_log); lxc.namespace.share.*
@@ -161,6 +163,7 @@ class Supervisor:
                 await self._supervise()
                 if not self._should_restart():
                     return
+                self.restarts += 1
                 self.started = trio.Event()
                 self.stopped = trio.Event()
         finally:
@@ -192,14 +195,14 @@ class Supervisor:
             self.lxc_hooks.close()
             self.lxc_hooks = None
 
-    def _transition(self, state: str) -> None:
+    def _transition(self, state: str, reason: str | None = None) -> None:
         self.lifecycle.advance(state)
         if state == lc.STOPPED:
             consoles.close_for(self)  # clients of its terminals see the end
             records.remove_record(self.links.lxcpath, self.name)
         else:
             records.write_record(self.links.lxcpath, self.name, self._record())
-        self.links.publish_state(self.name, state)
+        self.links.publish_state(self.name, state, reason)
         log.info("%s: %s", self.name, state)
 
     def _record(self) -> dict[str, object]:
@@ -428,7 +431,7 @@ class Supervisor:
     async def _abort(self, reason: str) -> None:
         log.warning("%s: start failed: %s", self.name, reason)
         self.start_error = reason
-        self._transition(lc.ABORTING)
+        self._transition(lc.ABORTING, reason)
         await self._kill_and_reap()
         await self._teardown_network()
         self._transition(lc.STOPPING)

@@ -29,6 +29,9 @@ def imported_modules(argv: list[str], env: dict[str, str]) -> set[str]:
     [
         ["lxc-ls", "-1"],
         ["lxc-ls", "--fancy"],
+        ["lxc-ls", "--format", "json"],
+        ["lxc-info", "-n", "c1", "--format", "json"],
+        ["lxc-top", "-b", "-d", "0"],
         ["lxc-info", "-n", "c1"],
         ["lxc-info", "-n", "c1", "-c", "lxc.net.0.ipv4.address"],
         # The paths below end before any daemon is started: a config that does not

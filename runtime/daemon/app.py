@@ -145,8 +145,8 @@ class Daemon:
         return states
 
     # -- bus publishing -----------------------------------------------------------
-    def publish_state(self, name: str, state: str) -> None:
-        self.bus.publish_state(name, state)  # type: ignore[attr-defined]
+    def publish_state(self, name: str, state: str, reason: str | None = None) -> None:
+        self.bus.publish_state(name, state, reason)  # type: ignore[attr-defined]
 
     def publish_exit(self, name: str, exit_code: int | None, sig: int | None) -> None:
         self.bus.publish_exit(name, exit_code=exit_code, signal=sig)  # type: ignore[attr-defined]
@@ -575,6 +575,12 @@ class ControlConnection:
 
     async def op_stats(self, request: rq.Named, message: dict[str, object], fds: list[int]) -> None:
         await self.reply(await freezer.request_stats(self.daemon.supervisors, message))
+
+    async def op_metrics(self, request: rq.Ping, message: dict[str, object], fds: list[int]) -> None:
+        """The daemon's own figures, for lxc-exporter (runtime.daemon.metrics)."""
+        from runtime.daemon.metrics import daemon_figures
+
+        await self.reply({"ok": True, **daemon_figures(self.daemon)})
 
     async def op_shutdown(self, request: rq.Shutdown, message: dict[str, object], fds: list[int]) -> None:
         """Kill every container and exit (tests and `make` clean-up use it)."""

@@ -310,6 +310,7 @@ PARSERS: dict[str, Callable[[dict[str, object]], Request]] = {
     "console-resize": parse_console_resize,
     "console-log": parse_console_log,
     "cgroup": parse_cgroup,
+    "metrics": parse_ping,  # no fields: runtime.daemon.metrics
 }
 
 
