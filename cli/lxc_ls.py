@@ -250,7 +250,8 @@ def body(args: Namespace, log: CommandLog) -> int:
     from runtime.lxcpath import list_names
 
     pattern = name_filter(args)
-    columns = fancy_columns(args.fancy_format) if (args.fancy or args.fancy_format) else None
+    # LXC: -F only chooses the columns of --fancy; without -f the listing is names.
+    columns = fancy_columns(args.fancy_format) if args.fancy else None
     lxcpath = lxcpath_of(args)
     names = list_names(lxcpath)
     if pattern is not None:
