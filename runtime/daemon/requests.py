@@ -118,7 +118,17 @@ class Cgroup:
     value: str | None
 
 
-Request = Ping | Shutdown | Named | Start | Stop | Signal | Console | ConsoleResize | ConsoleLog | Cgroup
+@attrs.frozen
+class Device:
+    """lxc-device: add|del a host interface or device node (runtime/device.py)."""
+
+    name: str
+    action: str
+    device: str
+    target: str | None
+
+
+Request = Ping | Shutdown | Named | Start | Stop | Signal | Console | ConsoleResize | ConsoleLog | Cgroup | Device
 
 # -- field checks -------------------------------------------------------------------------
 
@@ -296,6 +306,18 @@ def parse_cgroup(message: dict[str, object]) -> Cgroup:
     return Cgroup(_name(message), key, _text(message, "value", None))
 
 
+def parse_device(message: dict[str, object]) -> Device:
+    action = _text(message, "action")
+    if action not in ("add", "del"):
+        raise _fail("action", f"must be 'add' or 'del', not '{action}'")
+    device = _text(message, "device")
+    target = _text(message, "target", None)
+    for field, value in (("device", device), ("target", target)):
+        if value is not None and (not value or "\n" in value or len(value) > 4096):
+            raise _fail(field, "must be a non-empty line of at most 4096 characters")
+    return Device(_name(message), action, device, target)
+
+
 PARSERS: dict[str, Callable[[dict[str, object]], Request]] = {
     "ping": parse_ping,
     "shutdown": parse_shutdown,
@@ -310,6 +332,7 @@ PARSERS: dict[str, Callable[[dict[str, object]], Request]] = {
     "console-resize": parse_console_resize,
     "console-log": parse_console_log,
     "cgroup": parse_cgroup,
+    "device": parse_device,
 }
 
 
