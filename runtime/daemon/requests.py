@@ -128,7 +128,23 @@ class Device:
     target: str | None
 
 
-Request = Ping | Shutdown | Named | Start | Stop | Signal | Console | ConsoleResize | ConsoleLog | Cgroup | Device
+@attrs.frozen
+class Checkpoint:
+    """lxc-checkpoint: dump (or, with restore, restore) a container (runtime/checkpoint_ops.py)."""
+
+    name: str
+    dir: str
+    stop: bool
+    verbose: bool
+    predump: bool
+    predump_dir: str | None
+    action_script: str | None
+
+
+Request = (
+    Ping | Shutdown | Named | Start | Stop | Signal | Console | ConsoleResize | ConsoleLog | Cgroup | Device
+    | Checkpoint
+)
 
 # -- field checks -------------------------------------------------------------------------
 
@@ -318,6 +334,24 @@ def parse_device(message: dict[str, object]) -> Device:
     return Device(_name(message), action, device, target)
 
 
+def parse_checkpoint(message: dict[str, object]) -> Checkpoint:
+    """`checkpoint` and `restore`: the images' directory must be an absolute path."""
+    directory = _text(message, "dir")
+    script = _text(message, "action_script", None)
+    for field, value in (("dir", directory), ("action_script", script)):
+        if value is not None and not value.startswith("/"):
+            raise _fail(field, f"must be an absolute path, not '{value}'")
+    return Checkpoint(
+        name=_name(message),
+        dir=directory,
+        stop=_flag(message, "stop"),
+        verbose=_flag(message, "verbose"),
+        predump=_flag(message, "predump"),
+        predump_dir=_text(message, "predump_dir", None),
+        action_script=script,
+    )
+
+
 PARSERS: dict[str, Callable[[dict[str, object]], Request]] = {
     "ping": parse_ping,
     "shutdown": parse_shutdown,
@@ -333,6 +367,8 @@ PARSERS: dict[str, Callable[[dict[str, object]], Request]] = {
     "console-log": parse_console_log,
     "cgroup": parse_cgroup,
     "device": parse_device,
+    "checkpoint": parse_checkpoint,
+    "restore": parse_checkpoint,
 }
 
 
