@@ -94,3 +94,27 @@ def test_checkconfig_help_runs_the_check(cli: Cli) -> None:
         result = cli("lxc-checkconfig", flag, lxcpath=False)
         assert result.returncode == 0
         assert result.stdout.startswith("LXC version") and "Namespaces" in result.stdout
+
+
+def _nest(cli: Cli, outer: str, inner: str) -> None:
+    """A container `inner` defined in the lxcpath as `outer` sees it (under its rootfs)."""
+    nested = cli.lxcpath / outer / "rootfs" / str(cli.lxcpath).lstrip("/") / inner
+    nested.mkdir(parents=True)
+    (nested / "config").write_text("lxc.uts.name = inner\n")
+
+
+def test_ls_nesting_stopped_and_running(runtime: Cli, tmp_path: Path) -> None:
+    outer = create(runtime, tmp_path)
+    _nest(runtime, outer, "inner1")
+    assert runtime("lxc-ls").stdout.split() == [outer]
+    assert runtime("lxc-ls", "--nesting").stdout.split() == [outer, f"{outer}/inner1"]
+    assert runtime("lxc-ls", "--nesting=0").stdout.split() == [outer]
+    assert runtime("lxc-ls", "--nesting", "-f", "-F", "NAME,STATE").stdout.splitlines()[1:] == [
+        f"{outer.ljust(len(outer))} STOPPED ",
+        f"\\inner1{' ' * (len(outer) - 7)} STOPPED ",
+    ]
+    assert runtime("lxc-start", "-n", outer).returncode == 0
+    # running: listed from inside its mount namespace (same files, seen from within)
+    assert runtime("lxc-ls", "--nesting", "-1").stdout.split() == [outer, f"{outer}/inner1"]
+    assert runtime("lxc-ls", "--nesting", "--running").stdout.split() == [outer]
+    assert runtime("lxc-stop", "-n", outer, "-k").returncode == 0
