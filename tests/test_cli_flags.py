@@ -118,3 +118,24 @@ def test_ls_nesting_stopped_and_running(runtime: Cli, tmp_path: Path) -> None:
     assert runtime("lxc-ls", "--nesting", "-1").stdout.split() == [outer, f"{outer}/inner1"]
     assert runtime("lxc-ls", "--nesting", "--running").stdout.split() == [outer]
     assert runtime("lxc-stop", "-n", outer, "-k").returncode == 0
+
+
+def test_start_never_hands_the_callers_fds_to_the_container(runtime: Cli, tmp_path: Path) -> None:
+    """LXC closes inherited fds with -C (and when daemonized); ours never reach the
+    container at all, -C or not, since the daemon starts it."""
+    import subprocess
+
+    from conftest import BIN
+
+    marker = tmp_path / "inherited"
+    marker.write_text("")
+    for flags in ([], ["-C"]):
+        name = create(runtime, tmp_path)
+        with open(marker) as handle:
+            argv = [str(BIN / "lxc-start"), "-P", str(runtime.lxcpath), "-n", name, *flags]
+            started = subprocess.run(argv, env=runtime.env, pass_fds=(handle.fileno(),), capture_output=True, text=True, timeout=120)
+        assert started.returncode == 0, started.stderr
+        pid = init_pid(runtime, name)
+        targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        assert str(marker) not in targets
+        assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
