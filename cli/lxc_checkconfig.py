@@ -55,8 +55,14 @@ def body(args: Namespace, log: CommandLog) -> int:
     return 0
 
 
+#: LXC's lxc-checkconfig is a script that ignores its arguments: asking it for help
+#: runs the check. These run it here too instead of printing a usage text.
+HELP_FLAGS = frozenset({"-h", "-?", "--help", "--usage"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_command(make_parser(), body, argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    return run_command(make_parser(), body, [a for a in args if a not in HELP_FLAGS])
 
 
 if __name__ == "__main__":

@@ -107,8 +107,8 @@ def config_value(config: object, key: str) -> str | None:
     if key == "lxc.rootfs.path" and values:
         return values[-1].removeprefix("dir:")
     if resolved.spec.kind == keys.LIST:
-        if key in ("lxc.cap.drop", "lxc.cap.keep"):
-            return " ".join(values)
+        if key in ("lxc.cap.drop", "lxc.cap.keep"):  # LXC 5: one capability a line
+            values = [word for v in values for word in v.split()]
         return "".join(v + "\n" for v in values)
     if values:
         return values[-1]

@@ -285,9 +285,13 @@ def print_names(names: list[str], one_per_line: bool) -> None:
 
 def print_fancy(rows: list[Row], columns: list[str]) -> None:
     """Columns padded to their widest cell, one space apart, as LXC prints them."""
-    if not rows:
+    print_table(columns, [[row.cell(c) for c in columns] for row in rows])
+
+
+def print_table(columns: list[str], cells: list[list[str]]) -> None:
+    if not cells:
         return
-    table = [list(columns)] + [[row.cell(c) for c in columns] for row in rows]
+    table = [list(columns)] + cells
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     out = []
     for line in table:
@@ -315,8 +319,18 @@ def body(args: Namespace, log: CommandLog) -> int:
 
         raise LxcError(f"invalid --format '{args.format}': text or json")
     pattern = name_filter(args)
-    columns = fancy_columns(args.fancy_format) if (args.fancy or args.fancy_format) else None
+    # LXC: -F only chooses the columns of --fancy; without -f the listing is names.
+    columns = fancy_columns(args.fancy_format) if args.fancy else None
     lxcpath = lxcpath_of(args)
+    if args.nesting is not None:  # containers inside containers (cli/ls_nesting.py)
+        from cli import ls_nesting
+
+        entries = ls_nesting.collect(lxcpath, args, columns, ls_nesting.levels(args))
+        if columns is None:
+            print_names([name for name, _level, _cells in entries], args.line)
+        else:
+            print_table(columns, [[ls_nesting.fancy_name(e) if c == "NAME" else e[2][c] for c in columns] for e in entries])
+        return 0
     names = list_names(lxcpath)
     if pattern is not None:
         names = [n for n in names if pattern.search(n)]

@@ -5,7 +5,9 @@ aborted. `-F` stays in the foreground with the caller's stdio as the container's
 until it stops: on a terminal (stdin) the console is proxied to it; otherwise any
 of 0, 1, 2 that is a terminal is replaced by a pty of pid 1's own, proxied here
 (cli/execute_terminal.py: container root could TIOCSTI into the caller's terminal).
-pid 1 is CMD, else lxc.init.cmd, else /sbin/init.
+pid 1 is CMD, else lxc.init.cmd, else /sbin/init. `-C` has nothing to close: the
+daemon starts the container, so none of this command's fds (but -F's stdio) reach it.
+`--share-NS NAME|PID` is `-s lxc.namespace.share.NS=NAME|PID`, as in LXC.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ OPTIONS = """\
   -C, --close-all-fds    If any fds are inherited, close them
                          Note: --daemon implies --close-all-fds
   -s, --define KEY=VAL   Assign VAL to configuration variable KEY
+      --share-[net|ipc|uts|pid]=NAME Share a namespace with another container or pid
 """
+
+
+#: `--share-NS NAME|PID` is LXC's shorthand for `-s lxc.namespace.share.NS=NAME|PID`.
+SHARED_NAMESPACES = ("net", "ipc", "uts", "pid")
 
 
 def build_parser() -> LxcArgumentParser:
@@ -44,6 +51,8 @@ def build_parser() -> LxcArgumentParser:
     parser.add_argument("-L", "--console-log")
     parser.add_argument("-C", "--close-all-fds", action="store_true")
     parser.add_argument("-s", "--define", action="append")
+    for namespace in SHARED_NAMESPACES:
+        parser.add_argument(f"--share-{namespace}", dest=f"share_{namespace}")
     parser.add_argument("command", nargs=REMAINDER)
     return parser
 
@@ -69,6 +78,10 @@ def body(args: Namespace, log: CommandLog) -> int:
         raise LxcError(refusal(lxcpath, name, lxc_run))
     config_path = config_path_for(lxcpath, name, args.rcfile, "No container config specified")
     defines = list(args.define)
+    for namespace in SHARED_NAMESPACES:
+        shared = getattr(args, f"share_{namespace}")
+        if shared:
+            defines.append(f"lxc.namespace.share.{namespace}={shared}")
     if args.console:  # -c FILE, -L FILE: the console's device and log (cli.console_session)
         defines.append(f"lxc.console.path={os.path.abspath(args.console)}")
     if args.console_log:

@@ -47,6 +47,8 @@ def body(args: Namespace, log: CommandLog) -> int:
 
     name = require_name(PARSER, args)
     validate_name(name)
+    if args.nolock and not args.kill:  # LXC's rule: only a kill may skip the locks
+        raise LxcError("--nolock may only be used with -k")
     lxcpath = lxcpath_of(args)
     try:
         timeout = float(args.timeout) if args.timeout is not None else 60.0

@@ -573,6 +573,21 @@ class ControlConnection:
         lxc-cgroup works on the record's paths itself)."""
         await self.reply(await freezer.request_cgroup(self.daemon.supervisors, message))
 
+    async def op_device(self, request: rq.Device, message: dict[str, object], fds: list[int]) -> None:
+        from runtime.device import request_device
+
+        await self.reply(await request_device(self.daemon.supervisors, message))
+
+    async def op_checkpoint(self, request: rq.Checkpoint, message: dict[str, object], fds: list[int]) -> None:
+        from runtime.checkpoint_ops import request_checkpoint
+
+        await self.reply(await request_checkpoint(self.daemon, message))
+
+    async def op_restore(self, request: rq.Checkpoint, message: dict[str, object], fds: list[int]) -> None:
+        from runtime.checkpoint_ops import request_restore
+
+        await self.reply(await request_restore(self.daemon, message))
+
     async def op_stats(self, request: rq.Named, message: dict[str, object], fds: list[int]) -> None:
         await self.reply(await freezer.request_stats(self.daemon.supervisors, message))
 

@@ -118,7 +118,33 @@ class Cgroup:
     value: str | None
 
 
-Request = Ping | Shutdown | Named | Start | Stop | Signal | Console | ConsoleResize | ConsoleLog | Cgroup
+@attrs.frozen
+class Device:
+    """lxc-device: add|del a host interface or device node (runtime/device.py)."""
+
+    name: str
+    action: str
+    device: str
+    target: str | None
+
+
+@attrs.frozen
+class Checkpoint:
+    """lxc-checkpoint: dump (or, with restore, restore) a container (runtime/checkpoint_ops.py)."""
+
+    name: str
+    dir: str
+    stop: bool
+    verbose: bool
+    predump: bool
+    predump_dir: str | None
+    action_script: str | None
+
+
+Request = (
+    Ping | Shutdown | Named | Start | Stop | Signal | Console | ConsoleResize | ConsoleLog | Cgroup | Device
+    | Checkpoint
+)
 
 # -- field checks -------------------------------------------------------------------------
 
@@ -296,6 +322,36 @@ def parse_cgroup(message: dict[str, object]) -> Cgroup:
     return Cgroup(_name(message), key, _text(message, "value", None))
 
 
+def parse_device(message: dict[str, object]) -> Device:
+    action = _text(message, "action")
+    if action not in ("add", "del"):
+        raise _fail("action", f"must be 'add' or 'del', not '{action}'")
+    device = _text(message, "device")
+    target = _text(message, "target", None)
+    for field, value in (("device", device), ("target", target)):
+        if value is not None and (not value or "\n" in value or len(value) > 4096):
+            raise _fail(field, "must be a non-empty line of at most 4096 characters")
+    return Device(_name(message), action, device, target)
+
+
+def parse_checkpoint(message: dict[str, object]) -> Checkpoint:
+    """`checkpoint` and `restore`: the images' directory must be an absolute path."""
+    directory = _text(message, "dir")
+    script = _text(message, "action_script", None)
+    for field, value in (("dir", directory), ("action_script", script)):
+        if value is not None and not value.startswith("/"):
+            raise _fail(field, f"must be an absolute path, not '{value}'")
+    return Checkpoint(
+        name=_name(message),
+        dir=directory,
+        stop=_flag(message, "stop"),
+        verbose=_flag(message, "verbose"),
+        predump=_flag(message, "predump"),
+        predump_dir=_text(message, "predump_dir", None),
+        action_script=script,
+    )
+
+
 PARSERS: dict[str, Callable[[dict[str, object]], Request]] = {
     "ping": parse_ping,
     "shutdown": parse_shutdown,
@@ -311,6 +367,9 @@ PARSERS: dict[str, Callable[[dict[str, object]], Request]] = {
     "console-log": parse_console_log,
     "cgroup": parse_cgroup,
     "metrics": parse_ping,  # no fields: runtime.daemon.metrics
+    "device": parse_device,
+    "checkpoint": parse_checkpoint,
+    "restore": parse_checkpoint,
 }
 
 

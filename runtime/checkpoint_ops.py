@@ -1,0 +1,140 @@
+"""The daemon's `checkpoint` and `restore` requests (runtime/checkpoint.py does criu).
+
+Why in the daemon: a dump with `-s` ends the container, which its supervisor must
+see and publish (STOPPING, STOPPED, clean-up); a restore must end in a supervisor
+of its own that publishes STARTING and RUNNING and then watches the restored init
+as it watches any other (the one a daemon restart re-adopts). criu runs as a child
+process of the daemon (trio.run_process); nothing here blocks the event loop
+except `criu check`, which runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import trio
+
+from runtime import checkpoint as ck
+from runtime import lifecycle as lc
+from runtime import records
+from runtime.freezer import FAILED, NOT_RUNNING, FreezerError, _answer
+
+log = logging.getLogger(__name__)
+
+_RUNNING = (lc.RUNNING, lc.FROZEN, lc.FREEZING, lc.THAWED)
+#: How long a dump with -s may take to end the container once criu returned.
+STOP_GRACE = 10.0
+
+
+def _tail(directory: str, logname: str, stderr: bytes) -> str:
+    """The last error line of criu's log (or its stderr) for the user."""
+    text = ""
+    try:
+        with open(os.path.join(directory, logname), encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        pass
+    lines = [line.strip() for line in (text + stderr.decode(errors="replace")).splitlines() if line.strip()]
+    errors = [line for line in lines if "rror" in line]
+    return (errors or lines or ["criu failed"])[-1]
+
+
+async def _check() -> None:
+    reason = await trio.to_thread.run_sync(ck.problem)
+    if reason:
+        raise FreezerError(FAILED, reason)
+
+
+async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[str, object]:
+    """{"name", "dir", "stop", "verbose", "predump", "predump_dir", "action_script"}."""
+
+    async def work() -> dict[str, object]:
+        name = str(message["name"])
+        supervisor = daemon.supervisors.get(name)
+        if supervisor is None or supervisor.state not in _RUNNING or not supervisor.pid:
+            raise FreezerError(NOT_RUNNING, f"{name} not running, not checkpointing")
+        await _check()
+        directory = str(message["dir"])
+        made_dir = not os.path.isdir(directory)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        before = set(os.listdir(directory))
+        record = supervisor._record()
+        criu = ck.criu_path()
+        assert criu is not None
+        argv = ck.dump_argv(
+            criu, supervisor.pid, record, directory,
+            stop=bool(message.get("stop")), verbose=bool(message.get("verbose")),
+            predump=bool(message.get("predump")), predump_dir=message.get("predump_dir"),  # type: ignore[arg-type]
+            action_script=message.get("action_script"),  # type: ignore[arg-type]
+        )  # fmt: skip
+        try:
+            ck.save_record(directory, record)
+            result = await trio.run_process(argv, check=False, capture_stderr=True, capture_stdout=True)
+        except BaseException:
+            ck.remove_dump(directory, made_dir, before)
+            raise
+        if result.returncode != 0:
+            reason = _tail(directory, "dump.log", result.stderr)
+            ck.remove_dump(directory, made_dir, before)
+            raise FreezerError(FAILED, f"Checkpointing {name} failed: {reason}")
+        if message.get("stop") and not message.get("predump"):
+            with trio.move_on_after(STOP_GRACE):
+                await supervisor.stopped.wait()
+            if not supervisor.stopped.is_set():
+                supervisor.kill()  # criu left it running: -s promises a stopped container
+        return {"ok": True}
+
+    return await _answer(work)
+
+
+async def request_restore(daemon: Any, message: dict[str, object]) -> dict[str, object]:
+    """{"name", "dir", "verbose", "action_script"}: criu restore, then a new supervisor."""
+
+    async def work() -> dict[str, object]:
+        from runtime.config.parser import parse_file
+        from runtime.init_wait import open_pidfd
+        from runtime.status import process_start_time
+        from runtime.store import rootfs_of
+
+        name = str(message["name"])
+        current = daemon.supervisors.get(name)
+        if current is not None and current.state != lc.STOPPED:
+            raise FreezerError(FAILED, f"{name} is running, not restoring")
+        await _check()
+        directory = str(message["dir"])
+        try:
+            record = ck.load_record(directory, name)
+        except ck.CheckpointError as err:
+            raise FreezerError(FAILED, f"Restoring {name} failed: {err}") from None
+        config_path = record.get("config_path") or os.path.join(daemon.lxcpath, name, "config")
+        rootfs = rootfs_of(parse_file(str(config_path))) or os.path.join(daemon.lxcpath, name, "rootfs")
+        criu = ck.criu_path()
+        assert criu is not None
+        argv = ck.restore_argv(
+            criu, record, rootfs, directory, verbose=bool(message.get("verbose")),
+            action_script=message.get("action_script"),  # type: ignore[arg-type]
+        )  # fmt: skip
+        daemon.publish_state(name, lc.STARTING)
+        try:
+            result = await trio.run_process(argv, check=False, capture_stderr=True, capture_stdout=True)
+            if result.returncode != 0:
+                raise FreezerError(FAILED, f"Restoring {name} failed: {_tail(directory, 'restore.log', result.stderr)}")
+            with open(os.path.join(directory, ck.PIDFILE), encoding="ascii") as handle:
+                pid = int(handle.read().strip())
+            start_time = process_start_time(pid)
+            pidfd = open_pidfd(pid, start_time if isinstance(start_time, int) else -1)
+            if pidfd is None:
+                raise FreezerError(FAILED, f"Restoring {name} failed: the restored init {pid} is gone")
+        except BaseException:
+            ck.kill_restored(directory)
+            daemon.publish_state(name, lc.STOPPED)
+            raise
+        restored = {**record, "state": lc.RUNNING, "pid": pid, "pid_start_time": start_time}
+        records.write_record(daemon.lxcpath, name, restored)
+        daemon._adopt(name, restored, pid, pidfd)
+        daemon.publish_state(name, lc.RUNNING)
+        return {"ok": True, "pid": pid}
+
+    return await _answer(work)

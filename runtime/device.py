@@ -1,0 +1,142 @@
+"""`lxc-device add|del` in the daemon: host interfaces and device nodes for a running container.
+
+LXC's rules: DEVICE is a network interface if one of that name exists (on the host
+for `add`, in the container for `del`), else a device node path. An interface is
+moved into the container's network namespace under NAME_IN_CONTAINER (default:
+its own name) with one netlink request, or back to the host the same way. A device
+node is allowed in the container's devices cgroup (`c|b MAJOR:MINOR rwm`, the v1
+devices hierarchy) and made inside at NAME_IN_CONTAINER (default: DEVICE's path)
+with the host node's major/minor; `del` removes it and denies it again.
+
+Work inside the container's namespaces is done by runtime/device_helper.py in a
+process of its own; the host side (interface lookup and move in, cgroup files)
+here, blocking netlink in a worker thread as runtime/net does.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from typing import Any
+
+import trio
+
+from runtime import lifecycle as lc
+from runtime.freezer import FAILED, NOT_RUNNING, FreezerError, _answer, cgroup_set
+
+#: A container whose init runs: namespaces and cgroups exist.
+_LIVE = (lc.RUNNING, lc.FREEZING, lc.FROZEN, lc.THAWED)
+
+
+class DeviceError(FreezerError):
+    """A device request failed (the reply's `kind` is FAILED)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(FAILED, message)
+
+
+def _host_interface_index(name: str) -> int | None:
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+def _move_in(index: int, nsfd: int, target: str) -> None:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    with IPRoute() as ipr:
+        try:
+            ipr.link("set", index=index, net_ns_fd=nsfd, ifname=target)
+        except NetlinkError as err:
+            raise DeviceError(f"cannot move it into the container as '{target}': {err.args[-1]}") from None
+
+
+def _interface_inside(pid: int, name: str) -> bool:
+    """/proc/PID/net/dev lists the interfaces of the process's network namespace."""
+    try:
+        with open(f"/proc/{pid}/net/dev", encoding="ascii", errors="replace") as handle:
+            lines = handle.read().splitlines()[2:]
+    except OSError:
+        return False
+    return any(line.split(":", 1)[0].strip() == name for line in lines)
+
+
+def _node_rule(device: str) -> str:
+    """`c MAJOR:MINOR` of a host device node; DeviceError if DEVICE is none."""
+    try:
+        found = os.stat(device)
+    except OSError as err:
+        raise DeviceError(f"'{device}' is neither a network interface nor a device node: {err.strerror}") from None
+    if stat.S_ISCHR(found.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(found.st_mode):
+        kind = "b"
+    else:
+        raise DeviceError(f"'{device}' is neither a network interface nor a device node")
+    return f"{kind} {os.major(found.st_rdev)}:{os.minor(found.st_rdev)}"
+
+
+async def _helper(pid: int, *args: str) -> None:
+    """Run runtime.device_helper with the host's and `pid`'s namespaces as fds."""
+    fds = [os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)]
+    try:
+        fds.append(os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC))
+        fds.append(os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC))
+        argv = [sys.executable, "-m", "runtime.device_helper", ",".join(map(str, fds)), *args]
+        result = await trio.run_process(argv, pass_fds=fds, check=False, capture_stderr=True, capture_stdout=True)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    if result.returncode != 0:
+        raise DeviceError(result.stderr.decode(errors="replace").strip() or "the device helper failed")
+
+
+async def add(supervisor: Any, device: str, target: str) -> None:
+    pid = supervisor.pid
+    index = await trio.to_thread.run_sync(_host_interface_index, device)
+    if index is not None:
+        nsfd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            await trio.to_thread.run_sync(_move_in, index, nsfd, target)
+        finally:
+            os.close(nsfd)
+        return
+    rule = _node_rule(device)
+    cgroup_set(supervisor, "devices.allow", f"{rule} rwm")
+    try:
+        await _helper(pid, "node-add", rule.replace(" ", ":"), target)
+    except BaseException:
+        cgroup_set(supervisor, "devices.deny", f"{rule} rwm")
+        raise
+
+
+async def delete(supervisor: Any, device: str, target: str) -> None:
+    pid = supervisor.pid
+    if _interface_inside(pid, device):
+        await _helper(pid, "net-del", device, target)
+        return
+    rule = _node_rule(device)
+    await _helper(pid, "node-del", target)
+    cgroup_set(supervisor, "devices.deny", f"{rule} rwm")
+
+
+async def request_device(supervisors: dict[str, Any], message: dict[str, object]) -> dict[str, object]:
+    """`{"action": "add"|"del", "device": DEV, "target": NAME}` (checked in requests.py)."""
+
+    async def work() -> dict[str, object]:
+        supervisor = supervisors.get(str(message.get("name")))
+        if supervisor is None or supervisor.state not in _LIVE or not supervisor.pid:
+            raise FreezerError(NOT_RUNNING, f"{message.get('name')} is not running")
+        device = str(message["device"])
+        target = str(message.get("target") or device)
+        if message["action"] == "add":
+            await add(supervisor, device, target)
+        else:
+            await delete(supervisor, device, target)
+        return {"ok": True}
+
+    return await _answer(work)

@@ -1,0 +1,95 @@
+"""Helper process: the part of `lxc-device` that must run inside a container's namespaces.
+
+`python -m runtime.device_helper HOSTNET,NET,MNT OP ARGS...`: the first argument
+names three inherited fds: the host's network namespace, the container's, and the
+container's mount namespace. The daemon (runtime/device.py) runs it so that the trio process
+never calls setns (it would move whichever thread runs it); a fresh process is
+single-threaded, which setns(CLONE_NEWNS) requires.
+
+- `net-del`: enter the container's network namespace and give DEVICE back to the
+  host under the name TARGET (down first, as LXC does);
+- `node-add MODE:MAJOR:MINOR`: enter the container's mount namespace (its root
+  becomes ours, so every path resolves inside the container) and make the node
+  TARGET with its parents;
+- `node-del`: the same, and remove TARGET if it is a device node.
+
+A failure is one line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+from runtime import linux
+
+#: Set by main from the first argument.
+HOST_NET_FD = CONTAINER_NET_FD = CONTAINER_MNT_FD = -1
+
+
+def net_del(device: str, target: str) -> None:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    linux.setns(CONTAINER_NET_FD, linux.CLONE_NEWNET)
+    with IPRoute() as inside:
+        found = inside.link_lookup(ifname=device)
+        if not found:
+            raise RuntimeError(f"no interface '{device}' in the container")
+        try:
+            inside.link("set", index=found[0], state="down")
+            inside.link("set", index=found[0], net_ns_fd=HOST_NET_FD, ifname=target)
+        except NetlinkError as err:
+            raise RuntimeError(f"cannot move '{device}' to the host as '{target}': {err.args[-1]}") from None
+
+
+def _enter_mounts() -> None:
+    linux.setns(CONTAINER_MNT_FD, linux.CLONE_NEWNS)
+    os.chdir("/")
+
+
+def node_add(spec: str, target: str) -> None:
+    kind, major, minor = spec.split(":")
+    mode = (stat.S_IFCHR if kind == "c" else stat.S_IFBLK) | 0o660
+    _enter_mounts()
+    os.makedirs(os.path.dirname(target) or "/", mode=0o755, exist_ok=True)
+    try:
+        os.mknod(target, mode, os.makedev(int(major), int(minor)))
+    except FileExistsError:
+        raise RuntimeError(f"'{target}' already exists in the container") from None
+
+
+def node_del(target: str) -> None:
+    _enter_mounts()
+    try:
+        found = os.lstat(target)
+    except FileNotFoundError:
+        raise RuntimeError(f"no '{target}' in the container") from None
+    if not (stat.S_ISCHR(found.st_mode) or stat.S_ISBLK(found.st_mode)):
+        raise RuntimeError(f"'{target}' in the container is not a device node")
+    os.unlink(target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    global HOST_NET_FD, CONTAINER_NET_FD, CONTAINER_MNT_FD
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        HOST_NET_FD, CONTAINER_NET_FD, CONTAINER_MNT_FD = (int(fd) for fd in args[0].split(","))
+        args = args[1:]
+        if args[0] == "net-del":
+            net_del(args[1], args[2])
+        elif args[0] == "node-add":
+            node_add(args[1], args[2])
+        elif args[0] == "node-del":
+            node_del(args[1])
+        else:
+            raise RuntimeError(f"unknown operation '{args[0]}'")
+    except (RuntimeError, OSError, IndexError, ValueError) as err:
+        sys.stderr.write(f"{err}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
