@@ -17,6 +17,9 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+from typing import Any
+
+from runtime.spawn.errors import SetupError
 
 PR_GET_SECCOMP = 21
 PR_SET_SECCOMP = 22
@@ -68,3 +71,16 @@ def load(bpf: bytes, allow_nesting: bool = False) -> bool:
         _call(PR_SET_NO_NEW_PRIVS, 1)
         _call(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
     return True
+
+
+def apply(request: Any) -> None:
+    """The container child's step: load the compiled lxc.seccomp.profile of the
+    request, honouring lxc.seccomp.allow_nesting (a child already under a filter,
+    e.g. started inside a container, loads its own only with it set to 1)."""
+    if request.seccomp_bpf is None:
+        return
+    allow_nesting = bool(request.config.seccomp_allow_nesting)
+    try:
+        load(request.seccomp_bpf, allow_nesting)
+    except OSError as err:
+        raise SetupError("lxc.seccomp.profile", f"cannot load the seccomp filter: {err.strerror}") from None
