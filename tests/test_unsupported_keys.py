@@ -31,7 +31,6 @@ needs_busybox = pytest.mark.skipif(
 
 #: (define, the key the message must name, what it must say)
 REFUSED = [
-    ("lxc.monitor.unshare=1", "lxc.monitor.unshare", "monitor"),
     ("lxc.seccomp.notify.proxy=unix:/run/proxy.sock", "lxc.seccomp.notify.proxy", "seccomp"),
     ("lxc.seccomp.notify.cookie=c00kie", "lxc.seccomp.notify.cookie", "seccomp"),
 ]
@@ -148,7 +147,7 @@ def test_lxc_start_refuses_a_key_from_the_config_file(runtime: Cli, busybox: str
 @pytest.mark.parametrize(
     ("define", "key", "says"),
     [REFUSED[0], REFUSED[1]],
-    ids=["monitor", "notify"],
+    ids=["notify-proxy", "notify-cookie"],
 )
 def test_lxc_execute_refuses(runtime: Cli, busybox: str, define: str, key: str, says: str) -> None:
     result = runtime("lxc-execute", "-n", busybox, "-s", define, "--", "true")
