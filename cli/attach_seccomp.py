@@ -56,6 +56,9 @@ def load(target: Any, load_filter: Loader | None) -> bool:
     try:
         load_filter(target.seccomp, target.seccomp_allow_nesting)
     except OSError as err:
-        os.write(2, f"lxc-attach: {target.name}: Failed to load the seccomp filter: {err.strerror}\n".encode())
+        os.write(
+            2,
+            f"lxc-attach: {target.name}: Failed to load the seccomp filter: {err.strerror}\n".encode(),
+        )
         return False
     return True

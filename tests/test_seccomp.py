@@ -196,14 +196,18 @@ def test_denylist_in_init_attach_and_execute(runtime: Cli, container: str, tmp_p
         assert seccomp_of(pid) == "2"
         result = runtime("lxc-attach", "-n", container, "--", "mkdir", "/tmp/x")
         assert result.returncode != 0 and "Operation not permitted" in result.stderr, result.stderr
-        result = runtime("lxc-attach", "-n", container, "--", "grep", "Seccomp:", "/proc/self/status")
+        result = runtime(
+            "lxc-attach", "-n", container, "--", "grep", "Seccomp:", "/proc/self/status"
+        )
         assert result.stdout.split() == ["Seccomp:", "2"], result.stdout
         result = runtime("lxc-attach", "-n", container, "-e", "--", "hostname", "x")
         assert result.returncode != 0, "-e does not lift seccomp (LXC 5)"
         # the argument filter: kill(pid, 0) is denied, kill(pid, SIGTERM) is not
         script = "sleep 100 & kill -0 $! ; echo zero=$? ; kill -TERM $! ; echo term=$?"
         result = runtime("lxc-attach", "-n", container, "--", "sh", "-c", script)
-        assert "zero=1" in result.stdout and "term=0" in result.stdout, result.stdout + result.stderr
+        assert "zero=1" in result.stdout and "term=0" in result.stdout, (
+            result.stdout + result.stderr
+        )
     finally:
         assert runtime("lxc-stop", "-n", container, "-k").returncode == 0
     script = "grep Seccomp: /proc/self/status /proc/1/status; mkdir /tmp/y; echo mkdir=$?"
@@ -234,7 +238,10 @@ def test_debian_common_seccomp_loads(runtime: Cli, container: str) -> None:
     ("text", "says"),
     [
         ("2\ndenylist\nmkdir errno 1\nrmdir frobnicate\n", "bad action 'frobnicate'"),
-        ("2\ndenylist\nmkdir errno 1\nioctl notify\n", "notify action needs a seccomp notification proxy"),
+        (
+            "2\ndenylist\nmkdir errno 1\nioctl notify\n",
+            "notify action needs a seccomp notification proxy",
+        ),
     ],
     ids=["bad-action", "notify"],
 )
@@ -246,7 +253,9 @@ def test_a_bad_profile_fails_the_start_with_nothing_left(
     use_profile(runtime, container, profile)
     result = runtime("lxc-start", "-n", container)
     assert result.returncode != 0
-    assert f"{profile}:4: lxc.seccomp.profile: " in result.stderr and says in result.stderr, result.stderr
+    assert f"{profile}:4: lxc.seccomp.profile: " in result.stderr and says in result.stderr, (
+        result.stderr
+    )
     assert state(runtime, container) == "STOPPED"
     assert cgroups_of(container) == []
     result = runtime("lxc-execute", "-n", container, "--", "true")

@@ -59,7 +59,9 @@ def compile_profile(profile: p.Profile) -> bytes:
             try:
                 native.merge(filters[group][0])
             except OSError as err:
-                raise profile.error(0, f"cannot merge the {group} filter: {err.strerror or err}") from None
+                raise profile.error(
+                    0, f"cannot merge the {group} filter: {err.strerror or err}"
+                ) from None
     return _export(native)
 
 
@@ -103,7 +105,9 @@ def _add(sc: Any, profile: p.Profile, rule: p.Rule, syscall_filter: Any, arch: i
         syscall_filter.add_rule_exactly(_action(sc, rule.action), number, *args)
     except OSError as err:
         reason = os.strerror(err.errno) if err.errno else str(err)
-        raise profile.error(rule.line, f"libseccomp refuses the rule for {rule.syscall}: {reason}") from None
+        raise profile.error(
+            rule.line, f"libseccomp refuses the rule for {rule.syscall}: {reason}"
+        ) from None
 
 
 def _action(sc: Any, action: p.Action) -> int:

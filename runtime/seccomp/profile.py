@@ -140,10 +140,14 @@ def parse(text: str, path: str = "<profile>") -> Profile:
         raise ConfigError(path, 1, KEY, "the first line must be the profile version, 1 or 2")
     version = int(lines[0].strip())
     if len(lines) < 2:
-        raise ConfigError(path, 2, KEY, "the second line must name the policy (allowlist or denylist)")
+        raise ConfigError(
+            path, 2, KEY, "the second line must name the policy (allowlist or denylist)"
+        )
     words = lines[1].split("#", 1)[0].split()
     if "debug" in words:
-        raise ConfigError(path, 2, KEY, "the debug policy option is not supported (LXC refuses it too)")
+        raise ConfigError(
+            path, 2, KEY, "the debug policy option is not supported (LXC refuses it too)"
+        )
     if version == 1:
         if not words or words[0] not in ("allowlist", "whitelist"):
             raise ConfigError(path, 2, KEY, "a version 1 profile must be an allowlist")
@@ -169,7 +173,9 @@ def _parse_v1(path: str, lines: list[str]) -> Profile:
 
 def _parse_v2(path: str, lines: list[str], words: list[str]) -> Profile:
     if not words or words[0] not in ("allowlist", "whitelist", "denylist", "blacklist"):
-        raise ConfigError(path, 2, KEY, "the second line must name the policy: allowlist or denylist")
+        raise ConfigError(
+            path, 2, KEY, "the second line must name the policy: allowlist or denylist"
+        )
     deny = words[0] in ("denylist", "blacklist")
     default = ALLOW if deny else KILL
     if len(words) > 1:
@@ -212,13 +218,20 @@ def _rule(profile: Profile, number: int, text: str, default: Action, arch: str) 
     words = head.split()
     name = words[0]
     if name == "reject_force_umount":
-        return Rule("umount2", Action("errno", EACCES), (ArgCheck(1, MASKED_EQ, MNT_FORCE, MNT_FORCE),), arch, number)
+        return Rule(
+            "umount2",
+            Action("errno", EACCES),
+            (ArgCheck(1, MASKED_EQ, MNT_FORCE, MNT_FORCE),),
+            arch,
+            number,
+        )
     if not _NAME.match(name):
         raise profile.error(number, f"'{name}' is not a syscall name")
     action = _action(words[1:], profile.path, number, "action") if len(words) > 1 else default
     if action.kind == "notify":
         raise profile.error(
-            number, f"{name}: the notify action needs a seccomp notification proxy, which is not supported"
+            number,
+            f"{name}: the notify action needs a seccomp notification proxy, which is not supported",
         )
     args = _arguments(profile, number, bracket + tail) if bracket else ()
     return Rule(name, action, args, arch, number)
@@ -244,14 +257,20 @@ def _action(words: list[str], path: str, number: int, what: str) -> Action:
 def _arguments(profile: Profile, number: int, text: str) -> tuple[ArgCheck, ...]:
     found = _ARG.findall(text)
     if not found or _ARG.sub("", text).strip():
-        raise profile.error(number, f"bad argument filter '{text.strip()}' ([INDEX,VALUE,OP] or [INDEX,VALUE,OP,MASK])")
+        raise profile.error(
+            number,
+            f"bad argument filter '{text.strip()}' ([INDEX,VALUE,OP] or [INDEX,VALUE,OP,MASK])",
+        )
     if len(found) > 6:
         raise profile.error(number, "at most 6 argument filters")
     checks = []
     for item in found:
         parts = [part.strip() for part in item.split(",")]
         if len(parts) not in (3, 4):
-            raise profile.error(number, f"bad argument filter '[{item}]' ([INDEX,VALUE,OP] or [INDEX,VALUE,OP,MASK])")
+            raise profile.error(
+                number,
+                f"bad argument filter '[{item}]' ([INDEX,VALUE,OP] or [INDEX,VALUE,OP,MASK])",
+            )
         try:
             index = int(parts[0], 0)
             value = int(parts[1], 0)
@@ -261,9 +280,13 @@ def _arguments(profile: Profile, number: int, text: str) -> tuple[ArgCheck, ...]
         if not 0 <= index <= 5:
             raise profile.error(number, f"argument index {index} is not 0 to 5")
         if not (0 <= value < 1 << 64 and 0 <= mask < 1 << 64):
-            raise profile.error(number, f"argument filter '[{item}]': values are unsigned 64-bit numbers")
+            raise profile.error(
+                number, f"argument filter '[{item}]': values are unsigned 64-bit numbers"
+            )
         op = OPERATORS.get(parts[2])
         if op is None:
-            raise profile.error(number, f"unknown operator '{parts[2]}' in argument filter '[{item}]'")
+            raise profile.error(
+                number, f"unknown operator '{parts[2]}' in argument filter '[{item}]'"
+            )
         checks.append(ArgCheck(index, op, value, mask))
     return tuple(checks)

@@ -83,4 +83,6 @@ def apply(request: Any) -> None:
     try:
         load(request.seccomp_bpf, allow_nesting)
     except OSError as err:
-        raise SetupError("lxc.seccomp.profile", f"cannot load the seccomp filter: {err.strerror}") from None
+        raise SetupError(
+            "lxc.seccomp.profile", f"cannot load the seccomp filter: {err.strerror}"
+        ) from None
