@@ -269,3 +269,77 @@ def test_a_missing_profile_fails_the_start(runtime: Cli, container: str, tmp_pat
     assert result.returncode != 0
     assert "lxc.seccomp.profile: cannot read the seccomp profile" in result.stderr, result.stderr
     assert state(runtime, container) == "STOPPED" and cgroups_of(container) == []
+
+
+@needs_busybox
+def test_reject_force_umount_and_attach_with_an_rcfile(
+    runtime: Cli, container: str, tmp_path: Path
+) -> None:
+    """common.seccomp's `reject_force_umount`: umount2(MNT_FORCE) fails with EACCES
+    (a plain umount of the same path gets the kernel's own answer). `lxc-attach -f`
+    compiles the rcfile's profile itself."""
+    if not COMMON.exists():
+        pytest.skip(f"no {COMMON} here")
+    use_profile(runtime, container, COMMON)
+    assert runtime("lxc-start", "-n", container).returncode == 0
+    try:
+        result = runtime("lxc-attach", "-n", container, "--", "umount", "-f", "/nonexistent")
+        assert "Permission denied" in result.stderr, result.stderr
+        result = runtime("lxc-attach", "-n", container, "--", "umount", "/nonexistent")
+        assert "Permission denied" not in result.stderr, result.stderr
+        rcfile = tmp_path / "rc.conf"
+        rcfile.write_text(f"lxc.seccomp.profile = {tmp_path / 'deny.seccomp'}\n")
+        (tmp_path / "deny.seccomp").write_text(DENY)
+        result = runtime("lxc-attach", "-n", container, "-f", str(rcfile), "--", "mkdir", "/tmp/rc")
+        assert result.returncode != 0 and "Operation not permitted" in result.stderr, result.stderr
+    finally:
+        assert runtime("lxc-stop", "-n", container, "-k").returncode == 0
+
+
+@needs_busybox
+def test_a_re_adopting_daemon_keeps_the_filter_for_attach(
+    runtime: Cli, container: str, tmp_path: Path
+) -> None:
+    from conftest import kill_daemon
+
+    profile = tmp_path / "deny.seccomp"
+    profile.write_text(DENY)
+    use_profile(runtime, container, profile)
+    assert runtime("lxc-start", "-n", container).returncode == 0
+    try:
+        kill_daemon(runtime)
+        assert state(runtime, container) == "RUNNING"  # a new daemon re-adopted it
+        assert runtime("lxc-freeze", "-n", container).returncode == 0  # the record is rewritten
+        assert runtime("lxc-unfreeze", "-n", container).returncode == 0
+        result = runtime("lxc-attach", "-n", container, "--", "mkdir", "/tmp/x")
+        assert result.returncode != 0 and "Operation not permitted" in result.stderr, result.stderr
+    finally:
+        assert runtime("lxc-stop", "-n", container, "-k").returncode == 0
+
+
+@needs_busybox
+def test_the_session_keyring_is_made_before_the_filter(
+    runtime: Cli, container: str, tmp_path: Path
+) -> None:
+    """As LXC (its own common.seccomp denies keyctl): the container's session keyring
+    is joined before the filter is loaded, so a profile that denies keyctl does not
+    leave the container with the daemon's keyring."""
+    import sys
+
+    profile = tmp_path / "keyctl.seccomp"
+    profile.write_text("2\ndenylist\nkeyctl errno 38 [0,1,SCMP_CMP_EQ]\n")  # JOIN_SESSION_KEYRING
+    use_profile(runtime, container, profile)
+    show = (
+        "from runtime import linux; "
+        "print(linux.keyctl(linux.KEYCTL_GET_KEYRING_ID, linux.KEY_SPEC_SESSION_KEYRING))"
+    )
+    repo = Path(__file__).parent.parent
+    result = runtime(
+        "lxc-execute", "-n", container, "-s", "lxc.rootfs.path=",
+        "-s", f"lxc.environment=PYTHONPATH={repo}", "--", sys.executable, "-c", show,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    from runtime import linux
+
+    ours = linux.keyctl(linux.KEYCTL_GET_KEYRING_ID, linux.KEY_SPEC_SESSION_KEYRING)
+    assert int(result.stdout.strip()) != ours
