@@ -19,17 +19,27 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from runtime.errors import ConfigError
 from runtime.seccomp import profile as p
 
 _PYSECCOMP: Any = None
 
 
-def _library() -> Any:
-    """pyseccomp, imported on first use: only a start with a profile pays for it."""
+def _library(path: str) -> Any:
+    """pyseccomp, imported on first use: only a start with a profile pays for it.
+    Without it (or without the system's libseccomp) the start is refused: never
+    run a container unfiltered that asked for a filter."""
     global _PYSECCOMP
     if _PYSECCOMP is None:
-        import pyseccomp
-
+        try:
+            import pyseccomp
+        except (ImportError, OSError) as err:
+            raise ConfigError(
+                path,
+                0,
+                p.KEY,
+                f"libseccomp is not available ({err}): install pyseccomp and libseccomp2",
+            ) from None
         _PYSECCOMP = pyseccomp
     return _PYSECCOMP
 
@@ -41,7 +51,16 @@ def compile_file(path: str) -> bytes:
 
 def compile_profile(profile: p.Profile) -> bytes:
     """The BPF program (struct sock_filter array) for `profile`."""
-    sc = _library()
+    sc = _library(profile.path)
+    try:
+        return _compile(sc, profile)
+    except OSError as err:  # libseccomp refused the filter itself (rules are named)
+        raise profile.error(
+            0, f"libseccomp cannot build the filter: {err.strerror or err}"
+        ) from None
+
+
+def _compile(sc: Any, profile: p.Profile) -> bytes:
     default = _action(sc, profile.default)
     native = _new_filter(sc, default, None)
     filters: dict[str, tuple[Any, int]] = {p.NATIVE: (native, sc.Arch.NATIVE)}
