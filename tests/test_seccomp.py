@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli
+from test_userns import create, lxcpath, map_lines, subids  # noqa: F401 - fixtures (0711 lxcpath)
 
 from runtime.errors import ConfigError
 from runtime.seccomp import compile as seccomp_compile
@@ -343,3 +344,32 @@ def test_the_session_keyring_is_made_before_the_filter(
 
     ours = linux.keyctl(linux.KEYCTL_GET_KEYRING_ID, linux.KEY_SPEC_SESSION_KEYRING)
     assert int(result.stdout.strip()) != ours
+
+
+@needs_busybox
+def test_an_unprivileged_container_loads_the_filter(
+    runtime: Cli,
+    subids: int,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """With lxc.idmap the child loads the filter as root of the container's user
+    namespace (CAP_SYS_ADMIN there is enough: no no_new_privs needed)."""
+    profile = tmp_path / "deny.seccomp"
+    profile.write_text(DENY)
+    profile.chmod(0o644)
+    name = create(
+        runtime,
+        tmp_path,
+        f"lxc.net.0.type = empty\n{map_lines(subids)}lxc.seccomp.profile = {profile}\n",
+    )
+    result = runtime("lxc-start", "-n", name)
+    assert result.returncode == 0, result.stderr
+    try:
+        pid = runtime("lxc-info", "-n", name, "-pH").stdout.strip()
+        assert seccomp_of(pid) == "2"
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert "NoNewPrivs:\t0" in status
+        result = runtime("lxc-attach", "-n", name, "--", "mkdir", "/tmp/x")
+        assert result.returncode != 0 and "Operation not permitted" in result.stderr, result.stderr
+    finally:
+        assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
