@@ -118,6 +118,16 @@ def test_version_2_rules_sections_actions_and_arguments() -> None:
     assert seccomp_profile.parse("2\nwhitelist\n").default == seccomp_profile.KILL
 
 
+def test_sections_follow_the_host_architecture() -> None:
+    text = "2\ndenylist\n[x86_64]\na\n[arm64]\nb\n[all]\nc\n[x86]\nd\n[compat]\ne\n"
+    on_x86_64 = seccomp_profile.parse(text, "p", "x86_64").rules
+    assert [(r.syscall, r.arch) for r in on_x86_64] == [
+        ("a", "native"), ("c", "all"), ("d", "x86"), ("e", "compat")
+    ]  # fmt: skip
+    on_arm64 = seccomp_profile.parse(text, "p", "aarch64").rules
+    assert [(r.syscall, r.arch) for r in on_arm64] == [("b", "native"), ("c", "all")]
+
+
 @pytest.mark.parametrize(
     ("text", "line", "says"),
     [

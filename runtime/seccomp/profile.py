@@ -21,6 +21,7 @@ line and the key `lxc.seccomp.profile`.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -35,7 +36,8 @@ X86 = "x86"
 X32 = "x32"
 COMPAT = "compat"  # x86 and x32 on an x86_64 host
 
-#: Section names LXC knows, and the group each stands for (on an x86_64 host).
+#: Section names LXC knows, and the group each stands for on an x86_64 host (on
+#: another host, `[all]` and the host's own architecture apply, the rest is skipped).
 SECTIONS = {
     "all": ALL,
     "x86_64": NATIVE,
@@ -67,6 +69,9 @@ MASKED_EQ = 7
 
 MNT_FORCE = 1
 EACCES = 13
+
+#: `uname -m` -> the section name of that architecture, where they differ.
+_MACHINE_SECTIONS = {"aarch64": "arm64", "i686": "x86", "i386": "x86", "armv7l": "arm"}
 
 _ARG = re.compile(r"\[([^\]]*)\]")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -133,8 +138,9 @@ def load(path: str) -> Profile:
     return parse(text, path)
 
 
-def parse(text: str, path: str = "<profile>") -> Profile:
-    """The profile in `text` (named `path` in errors)."""
+def parse(text: str, path: str = "<profile>", machine: str | None = None) -> Profile:
+    """The profile in `text` (named `path` in errors), for a host whose `uname -m`
+    is `machine` (this host's when None)."""
     lines = text.splitlines()
     if not lines or lines[0].strip() not in ("1", "2"):
         raise ConfigError(path, 1, KEY, "the first line must be the profile version, 1 or 2")
@@ -152,7 +158,7 @@ def parse(text: str, path: str = "<profile>") -> Profile:
         if not words or words[0] not in ("allowlist", "whitelist"):
             raise ConfigError(path, 2, KEY, "a version 1 profile must be an allowlist")
         return _parse_v1(path, lines)
-    return _parse_v2(path, lines, words)
+    return _parse_v2(path, lines, words, machine or os.uname().machine)
 
 
 def _parse_v1(path: str, lines: list[str]) -> Profile:
@@ -171,7 +177,7 @@ def _parse_v1(path: str, lines: list[str]) -> Profile:
     return profile
 
 
-def _parse_v2(path: str, lines: list[str], words: list[str]) -> Profile:
+def _parse_v2(path: str, lines: list[str], words: list[str], machine: str) -> Profile:
     if not words or words[0] not in ("allowlist", "whitelist", "denylist", "blacklist"):
         raise ConfigError(
             path, 2, KEY, "the second line must name the policy: allowlist or denylist"
@@ -190,7 +196,7 @@ def _parse_v2(path: str, lines: list[str], words: list[str]) -> Profile:
         if not text or text.startswith("#"):
             continue
         if text.startswith("["):
-            arch = _section(profile, number, text)
+            arch = _section(profile, number, text, machine)
             continue
         if arch is None:
             continue
@@ -200,14 +206,19 @@ def _parse_v2(path: str, lines: list[str], words: list[str]) -> Profile:
     return profile
 
 
-def _section(profile: Profile, number: int, text: str) -> str | None:
+def _section(profile: Profile, number: int, text: str, machine: str) -> str | None:
     name = text.split("#", 1)[0].strip()
     if not name.endswith("]"):
         raise profile.error(number, f"bad section line '{text}'")
     arch = name[1:-1].strip().lower()
+    known = arch in SECTIONS or arch in FOREIGN_SECTIONS
+    if arch == "all":
+        return ALL
+    if machine != "x86_64" and known:  # only [all] and the host's own section
+        return NATIVE if arch == _MACHINE_SECTIONS.get(machine, machine) else None
     if arch in SECTIONS:
         return SECTIONS[arch]
-    if arch in FOREIGN_SECTIONS:
+    if known:
         return None
     raise profile.error(number, f"unsupported architecture '{arch}'")
 
