@@ -51,7 +51,7 @@ import errno
 import os
 import stat
 
-from cli import attach_keys
+from cli import attach_keys, attach_seccomp
 from runtime import linux, ptys
 from runtime.errors import LxcError
 from runtime.userns.ids import give_terminal
@@ -156,6 +156,8 @@ class Target:
         self.uid = 0
         self.gid = 0
         self.no_new_privs = False
+        self.seccomp: bytes | None = None  # lxc.seccomp.profile, compiled (cli.attach_seccomp)
+        self.seccomp_allow_nesting = False
 
 
 def find_target(lxcpath: str, name: str, rcfile: str | None) -> Target:
@@ -191,6 +193,7 @@ def _from_record(target: Target, settings: dict[str, object]) -> None:
     target.uid = int(settings.get("uid") or 0)  # type: ignore[call-overload]
     target.gid = int(settings.get("gid") or 0)  # type: ignore[call-overload]
     target.no_new_privs = bool(settings.get("no_new_privs"))
+    attach_seccomp.from_record(target, settings)
 
 
 def _read_config(target: Target, path: str) -> None:
@@ -210,6 +213,7 @@ def _read_config(target: Target, path: str) -> None:
         if value and value.isdigit():
             setattr(target, attr, int(value))
     target.no_new_privs = (raw.get("lxc.no_new_privs") or "0").strip() == "1"
+    attach_seccomp.from_config(target, raw, path)
 
 
 def read_json(text: str) -> dict[str, object]:
@@ -505,6 +509,7 @@ class Prepared:
         #: host's files are there.
         self.title = linux.ProcessTitle(b"lxc-attach")
         self.traits = attach_keys.InitTraits(target.pid, options.personality)  # lxc.arch, -a, sched.core
+        self.seccomp = attach_seccomp.loader(target)  # lxc.seccomp.profile
 
 
 def _helper(
@@ -588,6 +593,8 @@ def _enter_and_fork(
             return 1
     os.close(pidfd)
     prepared.traits.apply()  # the init's personality and core-scheduling cookie, while root
+    if not attach_seccomp.load(target, prepared.seccomp):  # while root, as LXC (even with -e)
+        return 1
     ids = (uid, gid, target.no_new_privs)
     if not remount_proc and not _switch_ids(target.name, *ids):
         return 1

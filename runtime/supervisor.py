@@ -129,6 +129,7 @@ class Supervisor:
         #: container names resolved to init pids (runtime.share_names).
         self.log_handlers: list[logging.Handler] = []
         self.shared_pids: dict[str, str] = {}
+        self.seccomp_bpf: bytes | None = None  # lxc.seccomp.profile, compiled at start
         #: lxc.hook.* of the current start (runtime.hooks.host), once the config is read.
         self.lxc_hooks: ContainerHooks | None = None
 
@@ -225,13 +226,14 @@ class Supervisor:
         if self.net is not None:
             record["net"] = self.net.record()  # type: ignore[attr-defined]
         if self.config is not None:  # lxc-attach reads its settings here (runtime.attach_record)
-            record["attach"] = attach_record.fields(self.config)
+            record["attach"] = attach_record.fields(self.config, self.seccomp_bpf)
         return record
 
     # -- starting --------------------------------------------------------------
     async def _start(self) -> None:
         self._transition(lc.STARTING)
         self.config = self._load_config()
+        self.seccomp_bpf = self._compile_seccomp()  # lxc.seccomp.profile (runtime.seccomp)
         self._apply_daemon_keys()
         self._refuse_host_init()
         self.lxc_hooks = self._new_lxc_hooks()
@@ -307,6 +309,15 @@ class Supervisor:
         except ConfigError as err:
             raise StartFailed(str(err)) from None
 
+    def _compile_seccomp(self) -> bytes | None:
+        from runtime.errors import ConfigError
+        from runtime.seccomp.start import compile_for
+
+        try:  # before anything is made: a bad profile fails the start, FILE:LINE
+            return compile_for(self.config, self.links.lxcpath, self.name)
+        except ConfigError as err:
+            raise StartFailed(str(err)) from None
+
     def _apply_daemon_keys(self) -> None:
         """The keys the daemon applies itself: lxc.log.* (a log of this container's
         own) and lxc.namespace.share.* naming a container (its init pid)."""
@@ -371,6 +382,7 @@ class Supervisor:
             "config_text": self.spec.config_text,
             "defines": self.spec.defines,
             "namespace_share": self.shared_pids,
+            "seccomp_bpf": attach_record.encode_bpf(self.seccomp_bpf),
             **consoles.request_fields(self),
             **(self.lxc_hooks.request_fields() if self.lxc_hooks is not None else {}),
         }

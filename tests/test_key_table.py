@@ -31,10 +31,7 @@ ALL_KEYS = (
 
 #: Keys other work makes take effect (seccomp, hooks, user namespaces): refused
 #: here until then, and the walk accepts that.
-LEFT_REFUSED = {
-    "lxc.seccomp.profile", "lxc.seccomp.allow_nesting", "lxc.seccomp.notify.proxy",
-    "lxc.seccomp.notify.cookie",
-}  # fmt: skip
+LEFT_REFUSED = {"lxc.seccomp.notify.proxy", "lxc.seccomp.notify.cookie"}
 
 
 def resolve(dotted: str) -> Callable[..., object]:

@@ -1,8 +1,8 @@
 """Confinement keys the runtime does not apply yet are refused at start, never ignored.
 
 A container configured with `lxc.idmap` used to run as host root (and `lxc-ls -f`
-called it unprivileged); one with `lxc.seccomp.profile` ran with no filter (hooks,
-which never ran either, now do: tests/test_hooks.py). Each such key now fails the start of a real busybox container with one
+called it unprivileged); one with `lxc.seccomp.profile` ran with no filter (seccomp
+profiles and hooks now take effect: tests/test_seccomp.py, tests/test_hooks.py). Each such key now fails the start of a real busybox container with one
 line naming it, and nothing is left behind. LSM keys follow LXC: ignored with a
 warning on a host without that LSM, refused on a host that enforces it.
 """
@@ -31,8 +31,6 @@ needs_busybox = pytest.mark.skipif(
 
 #: (define, the key the message must name, what it must say)
 REFUSED = [
-    ("lxc.seccomp.profile=/usr/share/lxc/config/common.seccomp", "lxc.seccomp.profile", "seccomp"),
-    ("lxc.seccomp.allow_nesting=1", "lxc.seccomp.allow_nesting", "seccomp"),
     ("lxc.seccomp.notify.proxy=unix:/run/proxy.sock", "lxc.seccomp.notify.proxy", "seccomp"),
     ("lxc.seccomp.notify.cookie=c00kie", "lxc.seccomp.notify.cookie", "seccomp"),
 ]
@@ -112,9 +110,9 @@ def test_lsm_keys_warn_without_the_lsm_and_are_refused_with_it(line: str, lsm: s
     assert caught.value.key == key and "enforces" in str(caught.value)
 
 
-def test_debian_common_conf_is_refused_naming_the_key(tmp_path: Path) -> None:
-    """Debian's common.conf sets hooks and a seccomp profile: an include of it is
-    refused with the file, the line and the key (the README says what to do)."""
+def test_debian_common_conf_passes(tmp_path: Path) -> None:
+    """Debian's common.conf sets hooks and a seccomp profile: both take effect now
+    (tests/test_hooks.py, tests/test_seccomp.py), so an include of it passes."""
     common = Path("/usr/share/lxc/config/common.conf")
     if not common.exists():
         pytest.skip("no /usr/share/lxc/config/common.conf here")
@@ -122,12 +120,7 @@ def test_debian_common_conf_is_refused_naming_the_key(tmp_path: Path) -> None:
     conf.write_text(f"lxc.include = {common}\n")
     from runtime.config.parser import parse_file
 
-    with pytest.raises(ConfigError) as caught:
-        unsupported.check(parse_file(str(conf)), frozenset())
-    assert caught.value.file.startswith("/usr/share/lxc/config/")
-    assert caught.value.key is not None and caught.value.key.startswith(
-        ("lxc.hook.", "lxc.seccomp.")
-    )
+    assert unsupported.check(parse_file(str(conf)), frozenset()) == []
 
 
 # -- real containers ---------------------------------------------------------------
@@ -153,8 +146,8 @@ def test_lxc_start_refuses_a_key_from_the_config_file(runtime: Cli, busybox: str
 @needs_busybox
 @pytest.mark.parametrize(
     ("define", "key", "says"),
-    [REFUSED[0], REFUSED[2]],
-    ids=["seccomp", "notify"],
+    [REFUSED[0], REFUSED[1]],
+    ids=["notify-proxy", "notify-cookie"],
 )
 def test_lxc_execute_refuses(runtime: Cli, busybox: str, define: str, key: str, says: str) -> None:
     result = runtime("lxc-execute", "-n", busybox, "-s", define, "--", "true")
@@ -168,12 +161,12 @@ def test_python_api_start_refuses(runtime: Cli, busybox: str) -> None:
 
     async def start() -> None:
         await Runtime(str(runtime.lxcpath)).start(
-            busybox, defines=["lxc.seccomp.profile=/usr/share/lxc/config/common.seccomp"]
+            busybox, defines=["lxc.seccomp.notify.proxy=unix:/run/proxy.sock"]
         )
 
     with pytest.raises(LxcError) as caught:
         trio.run(start)
-    assert "lxc.seccomp.profile:" in str(caught.value) and "not supported yet" in str(caught.value)
+    assert "lxc.seccomp.notify.proxy:" in str(caught.value) and "not supported yet" in str(caught.value)
     assert caught.value.exit_code == 1
     assert_nothing_left(runtime, busybox)
 

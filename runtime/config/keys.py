@@ -84,8 +84,7 @@ def _field_name(key: str) -> str:
 
 _NO_APPARMOR = "AppArmor is not supported by trio-lxc yet"
 _NO_SELINUX = "SELinux is not supported by trio-lxc yet"
-_NO_SECCOMP = "seccomp is not supported yet"
-_NO_SECCOMP_NOTIFY = "seccomp notification is not supported yet"
+_NO_SECCOMP_NOTIFY = "seccomp notification (a proxy for the notify action) is not supported yet"
 _NO_MONITOR = (
     "trio-lxc has no per-container monitor process (one daemon supervises every "
     "container, and a daemon crash does not kill them), so there is nothing to apply it to"
@@ -152,8 +151,8 @@ EXACT_KEYS: tuple[KeySpec, ...] = (
     _list("lxc.namespace.clone", v.namespaces, applied_by=_SPAWN + "namespaces.plan"),
     _list("lxc.namespace.keep", v.namespaces, applied_by=_SPAWN + "namespaces.plan"),
     _scalar("lxc.no_new_privs", v.boolean, applied_by=_PROCESS + "set_no_new_privs"),
-    _scalar("lxc.seccomp.profile", refused=_NO_SECCOMP),
-    _scalar("lxc.seccomp.allow_nesting", v.boolean, refused=_NO_SECCOMP),
+    _scalar("lxc.seccomp.profile", applied_by="runtime.seccomp.start.compile_for"),
+    _scalar("lxc.seccomp.allow_nesting", v.boolean, applied_by=_SPAWN + "seccomp_load.apply"),
     _scalar("lxc.seccomp.notify.proxy", refused=_NO_SECCOMP_NOTIFY),
     _scalar("lxc.seccomp.notify.cookie", refused=_NO_SECCOMP_NOTIFY),
     _scalar("lxc.apparmor.profile", lsm="apparmor", refused=_NO_APPARMOR, quiet=("unconfined",)),

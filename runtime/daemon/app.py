@@ -18,7 +18,7 @@ import struct
 
 import trio
 
-from runtime import container_log, ephemeral, freezer, records, stop_signal
+from runtime import attach_record, container_log, ephemeral, freezer, records, stop_signal
 from runtime import lifecycle as lc
 from runtime.console import server as console_server
 from runtime.console.manager import ConsoleManager
@@ -226,6 +226,7 @@ class Daemon:
         )
         supervisor = Supervisor(self.links(), spec)
         supervisor.cgroups = _cgroups_from(record)
+        supervisor.seccomp_bpf = attach_record.decode_bpf(record)  # lxc-attach still loads it
         try:
             supervisor.config = supervisor._load_config()
         except Exception:  # noqa: BLE001 - the config may have changed; keep supervising

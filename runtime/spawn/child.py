@@ -60,6 +60,7 @@ from runtime.spawn import (
     personality,
     process,
     schedcore,
+    seccomp_load,
 )
 from runtime.spawn.errors import SetupError, describe_os_error
 from runtime.spawn.hooks_child import run as run_hooks
@@ -190,10 +191,11 @@ def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket
     process.drop_bounding(drop, "lxc.cap.keep" if config.cap_keep else "lxc.cap.drop")
     run_hooks(request, "start")  # lxc.hook.start, inside (runtime.spawn.hooks_child)
     start_host_step(request, sock)
+    keyring.new_session_keyring(config)  # lxc.keyring.session, before seccomp (as LXC)
+    seccomp_load.apply(request)  # lxc.seccomp.profile, while root (as LXC)
     process.switch_ids(config)
     process.drop_own(drop)
     process.set_no_new_privs(config)
-    keyring.new_session_keyring(config)  # lxc.keyring.session
     schedcore.create_cookie(config)  # lxc.sched.core
     personality.apply_arch(config)  # lxc.arch, last: it is what `uname -m` shows
     if request.is_application:

@@ -49,6 +49,8 @@ class ChildRequest:
         /dev/<lxc.tty.dir>/ with /dev/ttyN links) of a container with a rootfs.
     hook_env: LXC's variables for the hooks the child runs (`runtime.hooks.plan`),
         made by the daemon; hook_timeout: the bound of each (None: the default).
+    seccomp_bpf: the compiled lxc.seccomp.profile (runtime.seccomp), loaded by the
+        child last while root (runtime.spawn.seccomp_load); None: no filter.
     """
 
     __slots__ = (
@@ -66,6 +68,7 @@ class ChildRequest:
         "ttys",
         "hook_env",
         "hook_timeout",
+        "seccomp_bpf",
     )
 
     def __init__(
@@ -85,6 +88,7 @@ class ChildRequest:
         ttys: tuple[str, ...] = (),
         hook_env: dict[str, str] | None = None,
         hook_timeout: float | None = None,
+        seccomp_bpf: bytes | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -104,6 +108,7 @@ class ChildRequest:
         self.ttys = tuple(ttys)
         self.hook_env = hook_env
         self.hook_timeout = hook_timeout
+        self.seccomp_bpf = seccomp_bpf
 
     @property
     def is_application(self) -> bool:

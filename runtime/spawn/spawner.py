@@ -29,6 +29,7 @@ reads it again on the next application start.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
@@ -225,6 +226,7 @@ class Spawner:
                 ttys=tuple(str(t) for t in spec.get("ttys") or ()),  # type: ignore[union-attr]
                 hook_env=_hook_env(spec.get("hook_env")),
                 hook_timeout=_hook_timeout(spec.get("hook_timeout")),
+                seccomp_bpf=_seccomp_bpf(spec.get("seccomp_bpf")),
             )
             child.run_container(request)
         except BaseException:  # noqa: BLE001 - never return into the spawner's loop
@@ -255,6 +257,11 @@ def _hook_env(value: object) -> dict[str, str] | None:
     if not isinstance(value, dict):
         return None
     return {str(k): str(v) for k, v in value.items()}
+
+
+def _seccomp_bpf(value: object) -> bytes | None:
+    """The compiled lxc.seccomp.profile from a spawn request (runtime.seccomp.start)."""
+    return base64.b64decode(value) if isinstance(value, str) and value else None
 
 
 def _hook_timeout(value: object) -> float | None:
