@@ -244,9 +244,10 @@ def test_execute_container_processes_hold_only_the_callers_stdio(
     with open(out, "w") as handle:
         process = subprocess.Popen(argv, env=runtime.env, stdin=subprocess.DEVNULL, stdout=handle, stderr=handle)
     try:
-        deadline = time.monotonic() + 10
-        while len(container_pids(busybox)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # RUNNING is published once pid 1 and the application have both exec'd (before,
+        # pid 1 is still the set-up process with its close-on-exec fds).
+        waited = runtime("lxc-wait", "-n", busybox, "-s", "RUNNING", "-t", "20")
+        assert waited.returncode == 0, waited.stderr
         members = container_pids(busybox)
         assert len(members) == 2
         for member in members:
