@@ -509,7 +509,8 @@ class Prepared:
         #: host's files are there.
         self.title = linux.ProcessTitle(b"lxc-attach")
         self.traits = attach_keys.InitTraits(target.pid, options.personality)  # lxc.arch, -a, sched.core
-        self.seccomp = attach_seccomp.loader(target)  # lxc.seccomp.profile
+        # lxc.seccomp.profile; `-e LSM` (and `-e`, `-s`) lift it, as LXC 5's lxc-attach does
+        self.seccomp = None if "LSM" in options.elevated else attach_seccomp.loader(target)
 
 
 def _helper(
@@ -593,7 +594,7 @@ def _enter_and_fork(
             return 1
     os.close(pidfd)
     prepared.traits.apply()  # the init's personality and core-scheduling cookie, while root
-    if not attach_seccomp.load(target, prepared.seccomp):  # while root, as LXC (even with -e)
+    if not attach_seccomp.load(target, prepared.seccomp):  # while root, as LXC
         return 1
     ids = (uid, gid, target.no_new_privs)
     if not remount_proc and not _switch_ids(target.name, *ids):

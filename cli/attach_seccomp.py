@@ -1,6 +1,7 @@
 """lxc-attach and lxc.seccomp.profile: every attached process runs under the
-container's seccomp filter, as in LXC 5, whose `-e` elevates CAP, CGROUP and LSM
-but never skips seccomp.
+container's seccomp filter, as in LXC 5; elevating LSM (`-e`, `-e LSM`, and `-s`,
+which implies `-e`) skips it there, as LXC 5.0.2's lxc-attach does on this host
+(`-e CAP` and `-e CGROUP` keep it).
 
 The daemon compiled the profile at start and keeps the BPF program in the runtime
 record (runtime.attach_record); the helper loads it after joining the namespaces

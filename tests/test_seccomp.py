@@ -211,8 +211,14 @@ def test_denylist_in_init_attach_and_execute(runtime: Cli, container: str, tmp_p
             "lxc-attach", "-n", container, "--", "grep", "Seccomp:", "/proc/self/status"
         )
         assert result.stdout.split() == ["Seccomp:", "2"], result.stdout
-        result = runtime("lxc-attach", "-n", container, "-e", "--", "hostname", "x")
-        assert result.returncode != 0, "-e does not lift seccomp (LXC 5)"
+        # LXC 5.0.2's lxc-attach: -e CAP / -e CGROUP keep the filter, -e LSM and -e lift it
+        for flags, filtered in (("-eCAP", "2"), ("-eCGROUP", "2"), ("-eLSM", "0"), ("-e", "0")):
+            result = runtime(
+                "lxc-attach", "-n", container, flags, "--", "grep", "Seccomp:", "/proc/self/status"
+            )
+            assert result.stdout.split() == ["Seccomp:", filtered], (flags, result.stdout)
+        result = runtime("lxc-attach", "-n", container, "-eCAP", "--", "hostname", "x")
+        assert result.returncode != 0, "-e CAP keeps the filter"
         # the argument filter: kill(pid, 0) is denied, kill(pid, SIGTERM) is not
         script = "sleep 100 & kill -0 $! ; echo zero=$? ; kill -TERM $! ; echo term=$?"
         result = runtime("lxc-attach", "-n", container, "--", "sh", "-c", script)
