@@ -37,6 +37,20 @@ step lxc-execute -P "$lxcpath" -n demo2 -- sh -c 'echo "hello from pid $$ in $(h
 step lxc-execute -P "$lxcpath" -n demo2 -- sh -c 'echo "pid 1 is $(cat /proc/1/cmdline) from $(readlink /proc/1/exe), fds: $(ls /proc/1/fd | tr "\n" " ")"'
 # A key that would leave its cgroup directory is refused, naming the key.
 step lxc-cgroup -P "$lxcpath" -n demo1 'memory.x/../../release_agent' || echo "(exit code $?)"
+# A seccomp profile in LXC's format, compiled by the daemon, loaded in pid 1 and the
+# application: mkdir is denied.
+step lxc-execute -P "$lxcpath" -n demo2 -s "lxc.seccomp.profile=$here/deny-mkdir.seccomp" -- sh -c 'grep Seccomp: /proc/self/status; mkdir /tmp/x' || echo "(exit code $?)"
+# Hooks run at LXC's moments with LXC's variables (here: written to a file we show;
+# lxc.hook.version = 1 passes them in the environment only).
+step lxc-execute -P "$lxcpath" -n demo2 -s lxc.hook.version=1 \
+  -s "lxc.hook.pre-start=/bin/sh -c 'echo \$LXC_HOOK_TYPE hook of \$LXC_NAME >> $lxcpath/hooks.out'" \
+  -s "lxc.hook.start-host=/bin/sh -c 'echo \$LXC_HOOK_TYPE hook: init is pid \$LXC_PID >> $lxcpath/hooks.out'" \
+  -s "lxc.hook.post-stop=/bin/sh -c 'echo \$LXC_HOOK_TYPE hook, target \$LXC_TARGET >> $lxcpath/hooks.out'" -- true
+step cat "$lxcpath/hooks.out"
+# An unprivileged container: container root is host uid 100000 (lxc.idmap); the
+# rootfs, owned by host root, is used through an idmapped mount.
+step lxc-execute -P "$lxcpath" -n demo2 -s "lxc.idmap=u 0 100000 65536" -s "lxc.idmap=g 0 100000 65536" \
+  -s "lxc.rootfs.options=idmap=container" -- sh -c 'echo "uid_map: $(cat /proc/self/uid_map)"; ls -ld /bin'
 step lxc-stop -P "$lxcpath" -n demo1
 step lxc-ls -P "$lxcpath" --fancy
 sleep 0.3
