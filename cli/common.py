@@ -18,7 +18,7 @@ from runtime.errors import LxcError
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at start-up; annotations only
     from collections.abc import Callable, Sequence
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
     Body = Callable[[Namespace, CommandLog], int]
 
@@ -140,6 +140,35 @@ def require_name(parser: LxcArgumentParser, args: Namespace) -> str:
         sys.stderr.write(f"{parser.prog}: No container name specified\n")
         sys.exit(1)
     return str(args.name)
+
+
+def load_rcfile(args: Namespace) -> Any:
+    """`--rcfile FILE`: load FILE as the container's config, as LXC's tools do.
+
+    LXC's tools call `c->load_config(rcfile)` and stop with "Failed to load rcfile"
+    (exit 1) when it does not load; here the project's parser and checkers read it,
+    so the one line names file, line and key. Returns the typed config
+    (runtime.config.model), or None without --rcfile.
+
+    What the loaded config changes: for lxc-stop, the signals it sends
+    (lxc.signal.halt, lxc.signal.reboot with -r, lxc.signal.stop with -k) are the
+    rcfile's (LXC's defaults where it sets none) instead of the started config's.
+    For lxc-freeze, lxc-unfreeze, lxc-console, lxc-cgroup, lxc-wait, lxc-destroy,
+    lxc-copy, lxc-device and lxc-checkpoint LXC's rcfile changes nothing observable
+    beyond this load check (they act on the running container or its directory),
+    so the check is all they do with it. lxc-monitor never loads it (LXC's neither).
+    """
+    rcfile = getattr(args, "rcfile", None)
+    if rcfile is None:
+        return None
+    from runtime.config.model import from_raw
+    from runtime.config.parser import parse_file
+    from runtime.errors import ConfigError
+
+    try:
+        return from_raw(parse_file(rcfile))
+    except ConfigError as err:
+        raise ConfigError(err.file, err.line, err.key, f"{err.reason} (Failed to load rcfile)") from None
 
 
 def not_landed(prog: str, capability: str) -> Callable[[], int]:

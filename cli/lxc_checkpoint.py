@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
+from cli.common import LxcArgumentParser, load_rcfile, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import Namespace
 
@@ -72,6 +72,7 @@ def body(args: Namespace, log: CommandLog) -> int:
 
     name = require_name(PARSER, args)
     validate_name(name)
+    load_rcfile(args)
     if not args.checkpoint_dir:
         _refuse()
     if args.restore and (args.stop or args.pre_dump or args.predump_dir):

@@ -10,7 +10,7 @@ not a terminal -> `Failed to add stdin handler`, exit 1. See cli/console_session
 
 from __future__ import annotations
 
-from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
+from cli.common import LxcArgumentParser, load_rcfile, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import Namespace
 
@@ -41,6 +41,7 @@ def body(args: Namespace, log: CommandLog) -> int:
 
     name = require_name(PARSER, args)
     validate_name(name)
+    load_rcfile(args)
     try:
         tty = int(args.tty) if args.tty is not None else -1
         if tty < -1:

@@ -3,7 +3,7 @@ a container; the arguments after `--` go to the copy's lxc.hook.clone hooks."""
 
 from __future__ import annotations
 
-from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
+from cli.common import LxcArgumentParser, load_rcfile, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import REMAINDER, Namespace
 
@@ -47,6 +47,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     from runtime.errors import LxcError
 
     name = require_name(PARSER, args)
+    load_rcfile(args)
     if args.snapshot or args.ephemeral:
         raise LxcError("snapshots and ephemeral copies are not supported yet; use a full copy")
     if args.backingstorage != "dir":

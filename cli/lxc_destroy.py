@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
+from cli.common import LxcArgumentParser, load_rcfile, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import Namespace
 
@@ -30,6 +30,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     from runtime import store
 
     name = require_name(PARSER, args)
+    load_rcfile(args)
     lxcpath = lxcpath_of(args)
     # The daemon of the lxcpath (keyed on its real path, so -P through a symlink
     # meets the same one) says whether it runs; store.destroy asks it again.

@@ -9,7 +9,7 @@ lines: `Container NAME is not running`, `Error: no command given (Please see
 
 from __future__ import annotations
 
-from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
+from cli.common import LxcArgumentParser, load_rcfile, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import REMAINDER, Namespace
 
@@ -38,6 +38,7 @@ def body(args: Namespace, log: CommandLog) -> int:
 
     name = require_name(PARSER, args)
     validate_name(name)
+    load_rcfile(args)
     lxcpath = lxcpath_of(args)
     words = list(args.words)
     if words[:1] == ["--"]:

@@ -11,7 +11,7 @@ with LXC's line (`Failed to freeze PATH:NAME`, exit 1) without starting a daemon
 
 from __future__ import annotations
 
-from cli.common import LxcArgumentParser, lxcpath_of, run_command
+from cli.common import LxcArgumentParser, load_rcfile, lxcpath_of, run_command
 from cli.log import CommandLog
 from cli.options import Namespace
 
@@ -41,6 +41,7 @@ def name_of(parser: LxcArgumentParser, args: Namespace, log: CommandLog) -> str:
         sys.exit(1)
     log.name = name
     validate_name(name)
+    load_rcfile(args)  # LXC loads --rcfile before acting; a bad one is refused
     return str(name)
 
 

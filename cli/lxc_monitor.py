@@ -109,7 +109,7 @@ def build_parser() -> LxcArgumentParser:
     parser.add_argument("-Q", "--quit", action="store_true")
     parser.add_argument("--format", default="text")
     parser.add_argument("--since")
-    parser.add_argument("--rcfile")
+    parser.add_argument("--rcfile")  # accepted, never loaded: LXC's lxc-monitor neither
     return parser
 
 

@@ -3,11 +3,12 @@
 Graceful first (lxc.signal.halt, SIGPWR by default), then every process of the
 container is killed through its cgroups after the timeout; `-k` kills at once.
 It returns once the container is STOPPED (nothing of it is left) unless --nowait.
+`--rcfile FILE`: the signals are FILE's lxc.signal.* (cli.common.load_rcfile).
 """
 
 from __future__ import annotations
 
-from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
+from cli.common import LxcArgumentParser, load_rcfile, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import Namespace
 
@@ -50,6 +51,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     if args.nolock and not args.kill:  # LXC's rule: only a kill may skip the locks
         raise LxcError("--nolock may only be used with -k")
     lxcpath = lxcpath_of(args)
+    rcfile = load_rcfile(args)  # LXC loads it first: a bad one is refused before anything
     try:
         timeout = float(args.timeout) if args.timeout is not None else 60.0
     except ValueError:
@@ -60,12 +62,23 @@ def body(args: Namespace, log: CommandLog) -> int:
     # (it crashed) starts a new one, which re-adopts the container first.
     if not daemon_running(lxcpath) and not container_status(lxcpath, name).running:
         raise LxcError(f"{name} is not running", exit_code=2)
+    request: dict[str, object] = {
+        "op": "stop", "name": name, "timeout": timeout, "kill": args.kill,
+        "reboot": args.reboot, "nowait": args.nowait, "nokill": args.nokill,
+    }  # fmt: skip
+    if rcfile is not None:
+        # LXC's lxc-stop signals as the rcfile says (its defaults where it says
+        # nothing), not as the config the container was started with.
+        from runtime import stop_signal
+
+        request.update(
+            halt_signal=stop_signal.halt_signal(rcfile),
+            reboot_signal=stop_signal.reboot_signal(rcfile),
+            stop_signal=stop_signal.stop_signal(rcfile),
+        )
     connection = open_connection(lxcpath)
     try:
-        connection.send({
-            "op": "stop", "name": name, "timeout": timeout, "kill": args.kill,
-            "reboot": args.reboot, "nowait": args.nowait, "nokill": args.nokill,
-        })  # fmt: skip
+        connection.send(request)
         final_reply(connection)
     finally:
         connection.close()

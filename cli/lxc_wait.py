@@ -25,7 +25,7 @@ from __future__ import annotations
 import sys
 import time
 
-from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
+from cli.common import LxcArgumentParser, load_rcfile, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import Namespace
 from runtime.errors import LxcError
@@ -136,6 +136,7 @@ def wait_for(
 def body(args: Namespace, log: CommandLog) -> int:
     start = time.monotonic()
     name = require_name(PARSER, args)
+    load_rcfile(args)
     if not args.state:
         return could_not_parse()
     try:

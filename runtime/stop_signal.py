@@ -22,10 +22,24 @@ def stop_signal(config: Any) -> int:
     return int(value) if value else int(signal.SIGKILL)
 
 
-async def hard_stop(supervisor: Any) -> bool:
+def halt_signal(config: Any) -> int:
+    """The configured lxc.signal.halt, else SIGPWR (what a graceful lxc-stop sends)."""
+    value = getattr(config, "signal_halt", None)
+    return int(value) if value else int(signal.SIGPWR)
+
+
+def reboot_signal(config: Any) -> int:
+    """The configured lxc.signal.reboot, else SIGINT (what `lxc-stop -r` sends)."""
+    value = getattr(config, "signal_reboot", None)
+    return int(value) if value else int(signal.SIGINT)
+
+
+async def hard_stop(supervisor: Any, number: int | None = None) -> bool:
     """Stop `supervisor`'s container the hard way; True when everything was killed
-    (the caller may wait for STOPPED), False when only the init got lxc.signal.stop."""
-    number = stop_signal(supervisor.config)
+    (the caller may wait for STOPPED), False when only the init got lxc.signal.stop.
+    `number`: lxc-stop --rcfile's lxc.signal.stop, in place of the started config's."""
+    if number is None:
+        number = stop_signal(supervisor.config)
     if number == signal.SIGKILL:
         supervisor.kill()
         return True

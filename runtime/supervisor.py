@@ -587,12 +587,14 @@ class Supervisor:
                 pass
 
     def halt_signal(self) -> int:
-        value = getattr(self.config, "signal_halt", None)
-        return int(value) if value else int(signal.SIGPWR)
+        from runtime.stop_signal import halt_signal
+
+        return halt_signal(self.config)
 
     def reboot_signal(self) -> int:
-        value = getattr(self.config, "signal_reboot", None)
-        return int(value) if value else int(signal.SIGINT)
+        from runtime.stop_signal import reboot_signal
+
+        return reboot_signal(self.config)
 
     def kill(self) -> None:
         """lxc-stop -k: every process of the container, now."""

@@ -504,18 +504,18 @@ class ControlConnection:
         await supervisor.started.wait()
         timeout = request.timeout
         if request.kill or timeout == 0:
-            if not await stop_signal.hard_stop(supervisor):  # lxc.signal.stop: the init's now
+            if not await stop_signal.hard_stop(supervisor, request.stop_signal):  # lxc.signal.stop: the init's now
                 await self.reply({"ok": True})
                 return
         elif request.reboot:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.reboot_requested = True
-            supervisor.send_signal(supervisor.reboot_signal())
+            supervisor.send_signal(request.reboot_signal or supervisor.reboot_signal())
             await self.reply({"ok": True})
             return
         else:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
-            supervisor.send_signal(supervisor.halt_signal())
+            supervisor.send_signal(request.halt_signal or supervisor.halt_signal())
             if request.nowait:
                 await self.reply({"ok": True})
                 return
@@ -528,7 +528,7 @@ class ControlConnection:
                          "exit_code": 1}
                     )  # fmt: skip
                     return
-                if not await stop_signal.hard_stop(supervisor):
+                if not await stop_signal.hard_stop(supervisor, request.stop_signal):
                     await self.reply({"ok": True})
                     return
         if request.nowait:

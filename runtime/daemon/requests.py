@@ -83,6 +83,10 @@ class Stop:
     reboot: bool
     nowait: bool
     nokill: bool
+    #: lxc-stop --rcfile: the rcfile's signals, used in place of the started config's.
+    halt_signal: int | None = None
+    reboot_signal: int | None = None
+    stop_signal: int | None = None
 
 
 @attrs.frozen
@@ -288,7 +292,16 @@ def parse_stop(message: dict[str, object]) -> Stop:
         reboot=_flag(message, "reboot"),
         nowait=_flag(message, "nowait"),
         nokill=_flag(message, "nokill"),
+        halt_signal=_optional_signal(message, "halt_signal"),
+        reboot_signal=_optional_signal(message, "reboot_signal"),
+        stop_signal=_optional_signal(message, "stop_signal"),
     )
+
+
+def _optional_signal(message: dict[str, object], field: str) -> int | None:
+    if message.get(field) is None:
+        return None
+    return _integer(message, field, SIGNAL_MIN, SIGNAL_MAX)
 
 
 def parse_signal(message: dict[str, object]) -> Signal:
