@@ -134,6 +134,18 @@ def run_command(
         return 1
 
 
+def stdout_gone() -> int:
+    """The reader of stdout went away (`lxc-monitor | head`): point stdout at
+    /dev/null so the final flush cannot raise again, and return 141, quietly, as a
+    C tool dies of SIGPIPE."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
+
+
 def require_name(parser: LxcArgumentParser, args: Namespace) -> str:
     """LXC refuses a missing -n with 'No container name specified' and exit 1."""
     if not args.name:

@@ -48,7 +48,7 @@ from __future__ import annotations
 import os
 import sys
 
-from cli.common import LxcArgumentParser, run_command
+from cli.common import LxcArgumentParser, run_command, stdout_gone
 from cli.log import CommandLog
 from cli.options import Namespace
 from runtime.errors import LxcError
@@ -237,11 +237,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     except BusProtocolError as err:
         raise LxcError(f"monitor bus: {err}") from None
     except BrokenPipeError:
-        # The reader went away (`lxc-monitor | head`): quietly, like a C tool on SIGPIPE.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-        return 141
+        return stdout_gone()
     finally:
         for sub in subscriptions:
             sub.close()

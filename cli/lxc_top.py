@@ -33,7 +33,7 @@ import select
 import sys
 import time
 
-from cli.common import LxcArgumentParser, lxcpath_of, run_command
+from cli.common import LxcArgumentParser, lxcpath_of, run_command, stdout_gone
 from cli.log import CommandLog
 from cli.options import Namespace
 from runtime.errors import LxcError
@@ -257,10 +257,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-        return 141
+        return stdout_gone()
     finally:
         sub.close()
 
