@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # collections.abc costs a client milliseconds: annotations on
 
     Reader = Callable[[str], int | None]
 
-__all__ = ["FIGURES", "figures", "is_key", "locate"]
+__all__ = ["FIGURES", "figures", "is_key", "locate", "read_text"]
 
 UNIFIED = "unified"
 
@@ -47,7 +47,8 @@ UNIFIED = "unified"
 FIGURES = ("cpu_ns", "blkio_bytes", "memory_bytes", "kmem_bytes", "swap_bytes")
 
 
-def _read(path: str) -> str | None:
+def read_text(path: str) -> str | None:
+    """A cgroup file's text, or None when it cannot be read (gone, not accounted)."""
     try:
         with open(path) as handle:
             return handle.read()
@@ -56,7 +57,7 @@ def _read(path: str) -> str | None:
 
 
 def _first_int(path: str) -> int | None:
-    text = _read(path)
+    text = read_text(path)
     try:
         return int(text.split()[0]) if text else None
     except ValueError:
@@ -64,7 +65,7 @@ def _first_int(path: str) -> int | None:
 
 
 def _stat_field(path: str, field: str) -> int | None:
-    text = _read(path)
+    text = read_text(path)
     if text is None:
         return None
     for line in text.splitlines():
@@ -87,7 +88,7 @@ def v1_blkio_bytes(directory: str) -> int | None:
     descendants when the kernel offers the recursive file (a nested container's
     sub-cgroups are part of the container)."""
     for name in ("blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_service_bytes"):
-        text = _read(os.path.join(directory, name))
+        text = read_text(os.path.join(directory, name))
         if text is None:
             continue
         for line in text.splitlines():
@@ -126,7 +127,7 @@ def v2_cpu_ns(directory: str) -> int | None:
 
 def v2_blkio_bytes(directory: str) -> int | None:
     """rbytes + wbytes of every device in `io.stat` (needs the io controller)."""
-    text = _read(os.path.join(directory, "io.stat"))
+    text = read_text(os.path.join(directory, "io.stat"))
     if text is None:
         return None
     total = 0

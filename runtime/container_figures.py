@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from runtime.cgroup_files import FIGURES, UNIFIED, figures
+from runtime.cgroup_files import FIGURES, UNIFIED, figures, read_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,14 +28,6 @@ if TYPE_CHECKING:
 
 #: Clock ticks of cpuacct.stat (USER_HZ: 100 on every Linux architecture that matters).
 USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except OSError:
-        return None
 
 
 def _pairs(text: str | None) -> dict[str, int]:
@@ -65,12 +57,12 @@ def cpu_split_ns(paths: Mapping[str, str]) -> tuple[int | None, int | None]:
     """(user, system) CPU time in nanoseconds; None where the host does not account it."""
     v1, v2 = _split_dirs(paths)
     if "cpuacct" in v1:
-        stat = _pairs(_read(os.path.join(v1["cpuacct"], "cpuacct.stat")))
+        stat = _pairs(read_text(os.path.join(v1["cpuacct"], "cpuacct.stat")))
         if "user" in stat and "system" in stat:
             tick = 1_000_000_000 // USER_HZ
             return stat["user"] * tick, stat["system"] * tick
     if v2 is not None:
-        stat = _pairs(_read(os.path.join(v2, "cpu.stat")))
+        stat = _pairs(read_text(os.path.join(v2, "cpu.stat")))
         if "user_usec" in stat and "system_usec" in stat:
             return stat["user_usec"] * 1000, stat["system_usec"] * 1000
     return None, None
@@ -81,7 +73,7 @@ def blkio_split_bytes(paths: Mapping[str, str]) -> tuple[int | None, int | None]
     v1, v2 = _split_dirs(paths)
     if "blkio" in v1:
         for name in ("blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_service_bytes"):
-            text = _read(os.path.join(v1["blkio"], name))
+            text = read_text(os.path.join(v1["blkio"], name))
             if text is None:
                 continue
             read = written = 0
@@ -94,7 +86,7 @@ def blkio_split_bytes(paths: Mapping[str, str]) -> tuple[int | None, int | None]
                         written += int(words[2])
             return read, written
     if v2 is not None:
-        text = _read(os.path.join(v2, "io.stat"))
+        text = read_text(os.path.join(v2, "io.stat"))
         if text is not None:
             read = written = 0
             for line in text.splitlines():
