@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from runtime import linux
+
 
 class SetupError(Exception):
     """Container setup failed; `str(err)` is the line the user sees."""
@@ -26,3 +28,12 @@ def describe_os_error(err: OSError) -> str:
     if err.errno is not None:
         return os.strerror(err.errno)
     return str(err)
+
+
+def unshare(flags: int, key: str, what: str) -> None:
+    """unshare(2) `flags`; on failure a SetupError naming `key` and saying `what`
+    could not be created, so every namespace the child makes fails the same way."""
+    try:
+        linux.unshare(flags)
+    except OSError as err:
+        raise SetupError(key, f"cannot create {what}: {describe_os_error(err)}") from None

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runtime import linux
-from runtime.spawn.errors import SetupError, describe_os_error
+from runtime.spawn.errors import SetupError, describe_os_error, unshare
 from runtime.userns import enter as userns_enter
 
 #: Namespace name (as in lxc.namespace.* and /proc/PID/ns/) -> CLONE_NEW* flag.
@@ -185,14 +185,8 @@ def enter(ns: NamespacePlan, config: Any, map_user: Callable[[], None] | None = 
         map_user()
     flags = ns.unshare_flags
     if flags:
-        try:
-            linux.unshare(flags)
-        except OSError as err:
-            names = " ".join(sorted(ns.new - {"cgroup"}))
-            raise SetupError(
-                "lxc.namespace.clone",
-                f"cannot create namespaces ({names}): {describe_os_error(err)}",
-            ) from None
+        names = " ".join(sorted(ns.new - {"cgroup"}))
+        unshare(flags, "lxc.namespace.clone", f"namespaces ({names})")
     if "time" in ns.new:
         _set_time_offsets(config)
 
@@ -220,9 +214,4 @@ def _set_time_offsets(config: Any) -> None:
 
 def unshare_cgroup() -> None:
     """Create the cgroup namespace, rooted at the cgroup the daemon put us in."""
-    try:
-        linux.unshare(linux.CLONE_NEWCGROUP)
-    except OSError as err:
-        raise SetupError(
-            "lxc.namespace.clone", f"cannot create the cgroup namespace: {describe_os_error(err)}"
-        ) from None
+    unshare(linux.CLONE_NEWCGROUP, "lxc.namespace.clone", "the cgroup namespace")

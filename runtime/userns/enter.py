@@ -21,7 +21,7 @@ from typing import Any
 
 from runtime import linux
 from runtime.spawn import handshake
-from runtime.spawn.errors import SetupError, describe_os_error
+from runtime.spawn.errors import SetupError, describe_os_error, unshare
 from runtime.spawn.mounts import rootfs_directory
 from runtime.userns import idmapped
 
@@ -41,12 +41,7 @@ def unshare_and_wait(sock: socket.socket, config: Any = None) -> None:
     global _tree
     if idmapped.wanted(config):
         _enter_rootfs_target(config)
-    try:
-        linux.unshare(linux.CLONE_NEWUSER)
-    except OSError as err:
-        raise SetupError(
-            "lxc.idmap", f"cannot create the user namespace: {describe_os_error(err)}"
-        ) from None
+    unshare(linux.CLONE_NEWUSER, "lxc.idmap", "the user namespace")
     handshake.send_msg(sock, {"step": handshake.STEP_USERNS, "pid": os.getpid()})
     try:
         data, fds, _, _ = socket.recv_fds(sock, handshake.MAX_MESSAGE, 1, socket.MSG_CMSG_CLOEXEC)
