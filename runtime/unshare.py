@@ -26,6 +26,11 @@ import sys
 
 from runtime import linux
 from runtime.errors import LxcError
+from runtime.gated_fork import fork_gated
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at start-up
+    from typing import NoReturn
 
 #: Names `-s` accepts, as LXC 5 does: the /proc/PID/ns names in any case, and
 #: LXC's long names in capitals.
@@ -147,7 +152,7 @@ def _task(plan: Plan) -> None:
         os._exit(1)
 
 
-def _holder(plan: Plan, ready_w: int, go_r: int) -> None:
+def _holder(plan: Plan, ready_w: int, go_r: int) -> NoReturn:
     """Unshare, let the caller prepare, start the task and wait for it. Never returns."""
     code = 1
     try:
@@ -171,17 +176,9 @@ def _holder(plan: Plan, ready_w: int, go_r: int) -> None:
 
 def run(plan: Plan) -> int:
     """Run the plan; the command's exit code (0 at once with -d)."""
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        os.close(ready_r)
-        os.close(go_w)
-        _holder(plan, ready_w, go_r)
-    os.close(ready_w)
-    os.close(go_r)
+    pid, ready_r, go_w = fork_gated(lambda ready_w, go_r: _holder(plan, ready_w, go_r))
     try:
         if os.read(ready_r, 1) != b"u":  # the holder could not unshare and said why
             return _status_code(os.waitpid(pid, 0)[1]) or 1

@@ -16,7 +16,12 @@ import subprocess
 import sys
 
 from runtime import linux
+from runtime.gated_fork import fork_gated
 from runtime.userns.maps import IdMaps
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a command milliseconds at start-up
+    from typing import NoReturn
 
 
 class UsernsExecError(Exception):
@@ -44,15 +49,7 @@ def _write_map(pid: int, kind: str, maps: IdMaps) -> None:
 
 def run(maps: IdMaps, argv: list[str]) -> int:
     """Run argv mapped; its exit status (1 when it could not be started)."""
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        os.close(ready_r)
-        os.close(go_w)
-        _child(ready_w, go_r, argv)
-    os.close(ready_w)
-    os.close(go_r)
+    pid, ready_r, go_w = fork_gated(lambda ready_w, go_r: _child(ready_w, go_r, argv))
     try:
         if os.read(ready_r, 1) != b"1":
             raise UsernsExecError("cannot create a user namespace")
@@ -89,7 +86,7 @@ def _wait(pid: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def _child(ready_w: int, go_r: int, argv: list[str]) -> None:
+def _child(ready_w: int, go_r: int, argv: list[str]) -> NoReturn:
     code = 1
     try:
         try:
