@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -43,6 +44,21 @@ class Cli:
             argv, env=self.env, capture_output=True, text=True, input=input, timeout=120
         )
 
+
+
+def unique(prefix: str) -> str:
+    """A container name no other test (nor an earlier run) uses."""
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def create_busybox(cli: Cli, tmp_path: Path, config: str, prefix: str) -> str:
+    """`lxc-create -t busybox` a fresh container with `config` as its config; its name."""
+    name = unique(prefix)
+    conf = tmp_path / f"{name}.conf"
+    conf.write_text(config)
+    result = cli("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
+    assert result.returncode == 0, result.stderr
+    return name
 
 @pytest.fixture
 def lxc_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:

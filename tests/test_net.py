@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Cli, cleanup_runtime, kill_daemon
+from conftest import Cli, cleanup_runtime, create_busybox, kill_daemon, unique
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
@@ -102,18 +102,9 @@ def links(runtime: Cli, lxcpath: Path, lxc_env: dict[str, str]) -> Iterator[Link
         made.cleanup()
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
 def create(cli: Cli, tmp_path: Path, config: str, prefix: str = "n") -> str:
     """A busybox container with `config` (its network); returns its name."""
-    name = unique(prefix)
-    conf = tmp_path / f"{name}.conf"
-    conf.write_text(config)
-    result = cli("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
-    assert result.returncode == 0, result.stderr
-    return name
+    return create_busybox(cli, tmp_path, config, prefix)
 
 
 def veth_config(links: Links, bridge: str, host: int, pair: str | None = None, extra: str = "") -> str:

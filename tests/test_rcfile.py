@@ -9,11 +9,10 @@ On real busybox containers whose init is a shell that records which signal it go
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import pytest
-from conftest import Cli
+from conftest import Cli, create_busybox, unique
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/bin/busybox"), reason="needs root and busybox-static"
@@ -29,17 +28,9 @@ INIT = (
 )
 
 
-def unique(prefix: str = "rc") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
 def start(runtime: Cli, tmp_path: Path, *defines: str) -> str:
     """A running busybox container whose init is INIT."""
-    name = unique()
-    conf = tmp_path / f"{name}.conf"
-    conf.write_text("lxc.net.0.type = empty\n")
-    result = runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
-    assert result.returncode == 0, result.stderr
+    name = create_busybox(runtime, tmp_path, "lxc.net.0.type = empty\n", "rc")
     args = [arg for define in defines for arg in ("-s", define)]
     result = runtime("lxc-start", "-n", name, *args, "--", "/bin/sh", "-c", INIT)
     assert result.returncode == 0, result.stderr

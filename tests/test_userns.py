@@ -24,17 +24,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BIN, Cli
+from conftest import BIN, Cli, create_busybox, unique
 
 from runtime.errors import ConfigError
 from runtime.userns import maps as idmaps
 
 RANGE = 65536
 SUBID_FILES = ("/etc/subuid", "/etc/subgid")
-
-
-def unique(prefix: str = "u") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -77,12 +73,7 @@ def map_lines(base: int) -> str:
 
 
 def create(cli: Cli, tmp_path: Path, config: str, prefix: str = "u") -> str:
-    name = unique(prefix)
-    conf = tmp_path / f"{name}.conf"
-    conf.write_text(config)
-    result = cli("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
-    assert result.returncode == 0, result.stderr
-    return name
+    return create_busybox(cli, tmp_path, config, prefix)
 
 
 def start(cli: Cli, name: str) -> int:
