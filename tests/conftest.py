@@ -60,6 +60,25 @@ def create_busybox(cli: Cli, tmp_path: Path, config: str, prefix: str) -> str:
     assert result.returncode == 0, result.stderr
     return name
 
+
+@pytest.fixture
+def veth() -> Iterator[tuple[str, str]]:
+    """A fresh host veth pair (`<tag>a`, `<tag>b`), deleted afterwards even on failure,
+    with `<tag>r`: the name a test may give an end it moved back (lxc-device)."""
+    from pyroute2 import IPRoute
+
+    tag = "vt" + uuid.uuid4().hex[:6]
+    a, b = tag + "a", tag + "b"
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=a, kind="veth", peer={"ifname": b})
+    try:
+        yield a, b
+    finally:
+        with IPRoute() as ipr:
+            for link in (a, b, tag + "r"):
+                for index in ipr.link_lookup(ifname=link):
+                    ipr.link("del", index=index)
+
 @pytest.fixture
 def lxc_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     run_root = tmp_path / "run"

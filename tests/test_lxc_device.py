@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,20 +48,6 @@ def started(cli: Cli, tmp_path: Path, extra: str = "") -> str:
 def attach(cli: Cli, name: str, *command: str):  # noqa: ANN201
     return cli("lxc-attach", "-n", name, "--", *command)
 
-
-@pytest.fixture
-def veth() -> Iterator[tuple[str, str]]:
-    tag = "dv" + uuid.uuid4().hex[:6]
-    a, b = tag + "a", tag + "b"
-    with IPRoute() as ipr:
-        ipr.link("add", ifname=a, kind="veth", peer={"ifname": b})
-    try:
-        yield a, b
-    finally:
-        with IPRoute() as ipr:
-            for link in (a, b, tag + "r"):
-                for index in ipr.link_lookup(ifname=link):
-                    ipr.link("del", index=index)
 
 
 def host_has(name: str) -> bool:

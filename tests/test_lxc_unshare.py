@@ -10,10 +10,8 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
-import pytest
 from conftest import BIN, Cli
 from pyroute2 import IPRoute
 
@@ -90,20 +88,6 @@ def test_daemon_returns_at_once(cli: Cli, tmp_path: Path) -> None:
         time.sleep(0.05)
     assert marker.exists()
 
-
-@pytest.fixture
-def veth() -> tuple[str, str]:
-    tag = "us" + uuid.uuid4().hex[:6]
-    a, b = tag + "a", tag + "b"
-    with IPRoute() as ipr:
-        ipr.link("add", ifname=a, kind="veth", peer={"ifname": b})
-    try:
-        yield a, b
-    finally:
-        with IPRoute() as ipr:
-            for name in (a, b):
-                for index in ipr.link_lookup(ifname=name):
-                    ipr.link("del", index=index)
 
 
 def test_ifname_moves_an_interface_in_and_back(cli: Cli, veth: tuple[str, str]) -> None:
