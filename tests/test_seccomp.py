@@ -14,11 +14,10 @@ from __future__ import annotations
 import glob
 import os
 import signal
-import uuid
 from pathlib import Path
 
 import pytest
-from conftest import Cli
+from conftest import Cli, create_busybox
 from test_userns import create, lxcpath, map_lines, subids  # noqa: F401 - fixtures (0711 lxcpath)
 
 from runtime.errors import ConfigError
@@ -43,10 +42,6 @@ kill errno 1 [1,0,SCMP_CMP_EQ]
 """
 
 
-def unique(prefix: str = "sc") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
 def seccomp_of(pid: int | str) -> str:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("Seccomp:"):
@@ -65,12 +60,7 @@ def state(cli: Cli, name: str) -> str:
 @pytest.fixture
 def container(runtime: Cli, tmp_path: Path) -> str:
     """A created busybox container (no network)."""
-    name = unique()
-    conf = tmp_path / "bb.conf"
-    conf.write_text("lxc.net.0.type = empty\n")
-    result = runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
-    assert result.returncode == 0, result.stderr
-    return name
+    return create_busybox(runtime, tmp_path, "lxc.net.0.type = empty\n", "sc")
 
 
 def use_profile(cli: Cli, name: str, path: Path | str, extra: str = "") -> None:

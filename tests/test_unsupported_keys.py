@@ -12,12 +12,11 @@ from __future__ import annotations
 import glob
 import os
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 import trio
-from conftest import Cli
+from conftest import Cli, create_busybox
 
 from runtime.config import unsupported
 from runtime.config.parser import parse_text
@@ -36,19 +35,10 @@ REFUSED = [
 ]
 
 
-def unique(prefix: str = "u") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
 @pytest.fixture
 def busybox(runtime: Cli, tmp_path: Path) -> str:
     """A created busybox container (stopped); returns its name."""
-    name = unique()
-    conf = tmp_path / "bb.conf"
-    conf.write_text("lxc.net.0.type = empty\n")
-    result = runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
-    assert result.returncode == 0, result.stderr
-    return name
+    return create_busybox(runtime, tmp_path, "lxc.net.0.type = empty\n", "u")
 
 
 def assert_nothing_left(runtime: Cli, name: str) -> None:
