@@ -14,6 +14,8 @@ from __future__ import annotations
 import glob
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,17 @@ def state(cli: Cli, name: str) -> str:
 def container(runtime: Cli, tmp_path: Path) -> str:
     """A created busybox container (no network)."""
     return create_busybox(runtime, tmp_path, "lxc.net.0.type = empty\n", "sc")
+
+
+@contextmanager
+def running(cli: Cli, name: str) -> Iterator[None]:
+    """The container started for the block, and killed after it, even on failure."""
+    result = cli("lxc-start", "-n", name)
+    assert result.returncode == 0, result.stderr
+    try:
+        yield
+    finally:
+        assert cli("lxc-stop", "-n", name, "-k").returncode == 0
 
 
 def use_profile(cli: Cli, name: str, path: Path | str, extra: str = "") -> None:
@@ -190,9 +203,7 @@ def test_denylist_in_init_attach_and_execute(runtime: Cli, container: str, tmp_p
     profile = tmp_path / "deny.seccomp"
     profile.write_text(DENY)
     use_profile(runtime, container, profile)
-    result = runtime("lxc-start", "-n", container)
-    assert result.returncode == 0, result.stderr
-    try:
+    with running(runtime, container):
         pid = runtime("lxc-info", "-n", container, "-pH").stdout.strip()
         assert seccomp_of(pid) == "2"
         result = runtime("lxc-attach", "-n", container, "--", "mkdir", "/tmp/x")
@@ -215,8 +226,6 @@ def test_denylist_in_init_attach_and_execute(runtime: Cli, container: str, tmp_p
         assert "zero=1" in result.stdout and "term=0" in result.stdout, (
             result.stdout + result.stderr
         )
-    finally:
-        assert runtime("lxc-stop", "-n", container, "-k").returncode == 0
     script = "grep Seccomp: /proc/self/status /proc/1/status; mkdir /tmp/y; echo mkdir=$?"
     result = runtime("lxc-execute", "-n", container, "--", "sh", "-c", script)
     lines = result.stdout.split("\n")
@@ -230,14 +239,10 @@ def test_debian_common_seccomp_loads(runtime: Cli, container: str) -> None:
     if not COMMON.exists():
         pytest.skip(f"no {COMMON} here")
     use_profile(runtime, container, COMMON)
-    result = runtime("lxc-start", "-n", container)
-    assert result.returncode == 0, result.stderr
-    try:
+    with running(runtime, container):
         pid = runtime("lxc-info", "-n", container, "-pH").stdout.strip()
         assert seccomp_of(pid) == "2"
         assert runtime("lxc-attach", "-n", container, "--", "mkdir", "/tmp/ok").returncode == 0
-    finally:
-        assert runtime("lxc-stop", "-n", container, "-k").returncode == 0
 
 
 @needs_busybox
@@ -288,8 +293,7 @@ def test_reject_force_umount_and_attach_with_an_rcfile(
     if not COMMON.exists():
         pytest.skip(f"no {COMMON} here")
     use_profile(runtime, container, COMMON)
-    assert runtime("lxc-start", "-n", container).returncode == 0
-    try:
+    with running(runtime, container):
         result = runtime("lxc-attach", "-n", container, "--", "umount", "-f", "/nonexistent")
         assert "Permission denied" in result.stderr, result.stderr
         result = runtime("lxc-attach", "-n", container, "--", "umount", "/nonexistent")
@@ -299,8 +303,6 @@ def test_reject_force_umount_and_attach_with_an_rcfile(
         (tmp_path / "deny.seccomp").write_text(DENY)
         result = runtime("lxc-attach", "-n", container, "-f", str(rcfile), "--", "mkdir", "/tmp/rc")
         assert result.returncode != 0 and "Operation not permitted" in result.stderr, result.stderr
-    finally:
-        assert runtime("lxc-stop", "-n", container, "-k").returncode == 0
 
 
 @needs_busybox
@@ -312,16 +314,13 @@ def test_a_re_adopting_daemon_keeps_the_filter_for_attach(
     profile = tmp_path / "deny.seccomp"
     profile.write_text(DENY)
     use_profile(runtime, container, profile)
-    assert runtime("lxc-start", "-n", container).returncode == 0
-    try:
+    with running(runtime, container):
         kill_daemon(runtime)
         assert state(runtime, container) == "RUNNING"  # a new daemon re-adopted it
         assert runtime("lxc-freeze", "-n", container).returncode == 0  # the record is rewritten
         assert runtime("lxc-unfreeze", "-n", container).returncode == 0
         result = runtime("lxc-attach", "-n", container, "--", "mkdir", "/tmp/x")
         assert result.returncode != 0 and "Operation not permitted" in result.stderr, result.stderr
-    finally:
-        assert runtime("lxc-stop", "-n", container, "-k").returncode == 0
 
 
 @needs_busybox
