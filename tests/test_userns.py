@@ -72,6 +72,15 @@ def map_lines(base: int) -> str:
     return f"lxc.idmap = u 0 {base} {RANGE}\nlxc.idmap = g 0 {base} {RANGE}\n"
 
 
+def assert_mapped_root(result: subprocess.CompletedProcess[str], subids: int) -> None:
+    """The output of `id -u; cat .../uid_map` run in the container: uid 0, and the
+    container's root mapped to the start of the subordinate range."""
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "0"
+    assert lines[1].split() == ["0", str(subids), str(RANGE)]
+
+
 def create(cli: Cli, tmp_path: Path, config: str, prefix: str = "u") -> str:
     return create_busybox(cli, tmp_path, config, prefix)
 
@@ -165,10 +174,7 @@ def test_system_container_runs_mapped(runtime: Cli, subids: int, tmp_path: Path)
         "lxc-attach", "-n", name, "--",
         "sh", "-c", "id -u; cat /proc/self/uid_map; touch /root/made; ls -ln /proc/1/status | cut -c1-30",
     )  # fmt: skip
-    assert inside.returncode == 0, inside.stderr
-    lines = inside.stdout.splitlines()
-    assert lines[0] == "0"
-    assert lines[1].split() == ["0", str(subids), str(RANGE)]
+    assert_mapped_root(inside, subids)
     made = rootfs / "root/made"
     assert (made.stat().st_uid, made.stat().st_gid) == (subids, subids)
     as_user = runtime("lxc-attach", "-n", name, "-u", "1000", "-g", "1000", "--", "sh", "-c", "id -u; touch /tmp/u")
@@ -193,10 +199,7 @@ def test_execute_runs_mapped(runtime: Cli, subids: int, tmp_path: Path) -> None:
         "lxc-execute", "-n", name, "--",
         "sh", "-c", "id -u; cat /proc/1/uid_map; touch /tmp/app; ls -ln /tmp/app",
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0] == "0"
-    assert lines[1].split() == ["0", str(subids), str(RANGE)]  # the init, mapped too
+    assert_mapped_root(result, subids)  # the init (pid 1), mapped too
     made = runtime.lxcpath / name / "rootfs/tmp/app"
     assert made.stat().st_uid == subids
     assert cgroups_of(name) == []
