@@ -8,23 +8,13 @@ lxc-checkconfig --help. Containers are real busybox containers.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
-from conftest import Cli
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
+from conftest import Cli, create_busybox
 
 
 def create(cli: Cli, tmp_path: Path, config: str = "lxc.net.0.type = empty\n") -> str:
-    name = unique("fl")
-    conf = tmp_path / f"{name}.conf"
-    conf.write_text(config)
-    result = cli("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
-    assert result.returncode == 0, result.stderr
-    return name
+    return create_busybox(cli, tmp_path, config, "fl")
 
 
 def init_pid(cli: Cli, name: str) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Cli, kill_daemon
+from conftest import Cli, create_busybox, kill_daemon
 from test_bus_runtime import Monitor, lines_for
 
 from runtime.rundir import run_dir, run_root
@@ -32,12 +32,7 @@ def cgroups_of(name: str) -> list[str]:
 
 
 def create(cli: Cli, tmp_path: Path) -> str:
-    name = unique("bb")
-    conf = tmp_path / f"{name}.conf"
-    conf.write_text(CONF)
-    result = cli("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
-    assert result.returncode == 0, result.stderr
-    return name
+    return create_busybox(cli, tmp_path, CONF, "bb")
 
 
 def init_pid(cli: Cli, name: str) -> int:

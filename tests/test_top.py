@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BIN, Cli
+from conftest import BIN, Cli, create_busybox
 
 CONF = "lxc.net.0.type = empty\n"
 ROW = re.compile(
@@ -29,17 +29,8 @@ ROW = re.compile(
 )
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
 def create(runtime: Cli, tmp_path: Path) -> str:
-    name = unique("top")
-    conf = tmp_path / f"{name}.conf"
-    conf.write_text(CONF)
-    result = runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
-    assert result.returncode == 0, result.stderr
-    return name
+    return create_busybox(runtime, tmp_path, CONF, "top")
 
 
 def parse_blocks(text: str) -> list[dict[str, object]]:
