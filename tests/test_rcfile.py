@@ -2,13 +2,14 @@
 
 LXC's tools load FILE as the container's config and refuse one that does not
 load ("Failed to load rcfile", exit 1) before doing anything; lxc-stop then sends
-the rcfile's lxc.signal.halt / lxc.signal.stop instead of the started config's.
+the rcfile's lxc.signal.halt / reboot / stop instead of the started config's.
 On real busybox containers whose init is a shell that records which signal it got.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,22 @@ def test_lxc_stop_kill_sends_the_rcfiles_stop_signal(runtime: Cli, tmp_path: Pat
     assert result.returncode == 0, result.stderr
     wait_state(runtime, name, "STOPPED")
     assert got(runtime, name) == "usr2"
+
+
+def test_lxc_stop_reboot_sends_the_rcfiles_reboot_signal(runtime: Cli, tmp_path: Path) -> None:
+    """-r: the started config's lxc.signal.reboot is unset (SIGINT); the rcfile's is
+    SIGUSR1. The init exits on it and the container comes back (a reboot)."""
+    name = start(runtime, tmp_path)
+    rcfile = tmp_path / "rc.conf"
+    rcfile.write_text("lxc.signal.reboot = SIGUSR1\n")
+    try:
+        result = runtime("lxc-stop", "-n", name, "-r", "--rcfile", str(rcfile))
+        assert result.returncode == 0, result.stderr
+        marker = runtime.lxcpath / name / "rootfs" / "got.txt"
+        deadline = time.monotonic() + 15
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert got(runtime, name) == "usr1"
+        wait_state(runtime, name, "RUNNING")
+    finally:
+        assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
