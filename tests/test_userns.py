@@ -61,11 +61,16 @@ def subids() -> Iterator[int]:
             Path(path).write_bytes(old + sep + f"root:{base}:{RANGE}\n".encode())
         yield base
     finally:
+        # Take out only our own line: another run on this machine may have added (or
+        # be about to remove) its own meanwhile; restoring a snapshot would undo it.
+        ours = f"root:{base}:{RANGE}\n".encode()
         for path, content in saved.items():
-            if content is None:
+            current = Path(path).read_bytes() if Path(path).exists() else b""
+            rest = b"".join(line for line in current.splitlines(keepends=True) if line != ours)
+            if content is None and not rest:
                 Path(path).unlink(missing_ok=True)
             else:
-                Path(path).write_bytes(content)
+                Path(path).write_bytes(rest)
 
 
 def map_lines(base: int) -> str:
