@@ -620,9 +620,19 @@ def test_usernsexec_by_a_user_goes_through_newuidmap(subids: int) -> None:
     """A caller that is not root: its /etc/subuid range, written by newuidmap/newgidmap."""
     if not (shutil.which("newuidmap") and shutil.which("newgidmap") and shutil.which("setpriv")):
         pytest.skip("needs newuidmap, newgidmap and setpriv")
-    for path in SUBID_FILES:  # the fixture restores both files afterwards
+    theirs = f"nobody:{subids + 100}:10\n"
+    for path in SUBID_FILES:
         with open(path, "a") as handle:
-            handle.write(f"nobody:{subids + 100}:10\n")
+            handle.write(theirs)
+    try:
+        _usernsexec_as_nobody(subids)
+    finally:
+        for path in SUBID_FILES:
+            kept = [line for line in Path(path).read_text().splitlines(keepends=True) if line != theirs]
+            Path(path).write_text("".join(kept))
+
+
+def _usernsexec_as_nobody(subids: int) -> None:
     as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(BIN / "lxc-usernsexec")]
     result = subprocess.run(
         [*as_nobody, "--", "sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map"],
