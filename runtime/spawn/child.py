@@ -189,10 +189,12 @@ def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket
     env = process.environment(config, request.environ)
     process.apply_prlimits(config)
     process.drop_bounding(drop, "lxc.cap.keep" if config.cap_keep else "lxc.cap.drop")
-    run_hooks(request, "start")  # lxc.hook.start, inside (runtime.spawn.hooks_child)
-    start_host_step(request, sock)
+    # The keyring and the filter come before the start hook: that hook is the
+    # container's code, and it and whatever it leaves must run confined already.
     keyring.new_session_keyring(config)  # lxc.keyring.session, before seccomp (as LXC)
     seccomp_load.apply(request)  # lxc.seccomp.profile, while root (as LXC)
+    run_hooks(request, "start")  # lxc.hook.start, inside (runtime.spawn.hooks_child)
+    start_host_step(request, sock)
     process.switch_ids(config)
     process.drop_own(drop)
     process.set_no_new_privs(config)
