@@ -72,6 +72,9 @@ from runtime.userns import reach as userns_reach
 
 __all__ = ["ChildRequest", "run_container"]
 
+#: The init's blanked command line and environment until its exec (`_blank_title`).
+_title: linux.ProcessTitle | None = None
+
 
 def run_container(request: ChildRequest) -> NoReturn:
     """Set up and start one container in this freshly forked process; never returns."""
@@ -108,6 +111,7 @@ def _start(request: ChildRequest) -> int:
     except OSError:
         return 1  # no sync socket we could report on
     sock = socket.socket(fileno=moved[0])
+    _blank_title()
     config = request.config
     if not request.argv:
         _report(sock, "no command to run")
@@ -153,6 +157,17 @@ def _start(request: ChildRequest) -> int:
     except Exception as err:  # noqa: BLE001 - reported, never raised into the spawner
         _report(sock, f"container setup failed: {type(err).__name__}: {err}")
     return 1
+
+
+def _blank_title() -> None:
+    """/proc/PID/cmdline and environ of the init show nothing of the daemon's until
+    the exec: the start hook (the container's code) runs while the init waits."""
+    global _title
+    try:
+        _title = linux.ProcessTitle(b"lxc-start")  # kept: the kernel points into it
+        _title.apply()
+    except OSError:
+        pass  # no CONFIG_CHECKPOINT_RESTORE: the kernel keeps showing them
 
 
 def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket) -> int:
