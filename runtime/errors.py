@@ -6,6 +6,23 @@ to do next where that is not obvious) and the exit code LXC uses for that case.
 
 from __future__ import annotations
 
+#: How long a message from a less trusted source (a hook, the container child) may be.
+SHOWN_LIMIT = 1000
+
+
+def printable_line(text: str, limit: int = SHOWN_LIMIT) -> str:
+    """`text` as one printable line of at most `limit` characters (then "...").
+
+    For text the container may have written (a hook's output, the child's error
+    message after its start hook ran): an escape sequence (OSC 52, a title change)
+    must not reach an administrator's terminal through lxc-start, lxc-top or a log.
+    Line breaks become spaces, anything else not printable "?".
+    """
+    shown = "".join(
+        ch if ch.isprintable() else " " if ch in "\r\n\t" else "?" for ch in text
+    ).strip()
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
 
 class LxcError(Exception):
     """A failure to report to the user: one line of text and an exit code."""

@@ -43,6 +43,7 @@ import trio
 from runtime import attach_record, container_log, records
 from runtime import lifecycle as lc
 from runtime.console import manager as consoles
+from runtime.errors import printable_line
 from runtime.hooks.host import ContainerHooks, HookFailed
 from runtime.init_wait import REPORT_GRACE, open_pidfd, wait_init_exit
 
@@ -641,8 +642,10 @@ async def _map_user(
 
 
 def _reason(message: dict[str, object] | None, default: str) -> str:
+    """The abort reason the child sent, as one bounded printable line: after the
+    start hook the child may be the container's (no escape sequences to a terminal)."""
     if message is not None and message.get("step") == "error":
-        return str(message.get("message") or default)
+        return printable_line(str(message.get("message") or default))
     return default
 
 

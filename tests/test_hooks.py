@@ -531,3 +531,89 @@ def test_failure_reasons_name_the_key() -> None:
     assert plan.log_level_name("1") == "DEBUG" and plan.log_level_name("info") == "INFO"
     assert plan.hook_timeout({"TRIO_LXC_HOOK_TIMEOUT": "2.5"}) == 2.5
     assert plan.hook_timeout({"TRIO_LXC_HOOK_TIMEOUT": "bad"}) == plan.DEFAULT_TIMEOUT
+
+
+# -- what a hook run by the container child can reach -------------------------------------
+
+
+def processes_with(word: str) -> list[int]:
+    """Host pids whose command line has `word` as one of its arguments."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if word.encode() in args:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("kind", ["mount", "start"])
+def test_nothing_a_child_hook_starts_outlives_it(
+    runtime: Cli, container: str, tmp_path: Path, kind: str
+) -> None:
+    """A process a mount or start hook leaves (in its session, or one that moved to
+    a session of its own) is killed when the hook exits: none keeps the host's view
+    of a mount hook, or runs beside the init without its confinement."""
+    seconds = str(7000 + uuid.uuid4().int % 1000)
+    add_config(
+        runtime, container,
+        f"lxc.hook.{kind} = /bin/sh -c 'sleep {seconds} & setsid sleep {seconds} & echo ok'\n",
+    )  # fmt: skip
+    try:
+        result = runtime("lxc-start", "-n", container)
+        assert result.returncode == 0, result.stderr
+        assert state(runtime, container) == "RUNNING"
+        assert processes_with(seconds) == []
+    finally:
+        runtime("lxc-stop", "-n", container, "-k")
+        for pid in processes_with(seconds):
+            os.kill(pid, signal.SIGKILL)
+
+
+PROBE = """#!/bin/sh
+{
+  echo "env_bytes=$(tr -d '\\000' < /proc/1/environ | wc -c)"
+  echo "cmdline=$(tr '\\000' ' ' < /proc/1/cmdline)"
+  (exec 3</proc/1/mem) 2>/dev/null && echo mem=open || echo mem=denied
+  readlink /proc/1/exe >/dev/null 2>&1 && echo exe=read || echo exe=denied
+} > /probe.out
+"""
+
+
+def test_the_start_hook_sees_nothing_of_the_daemon_in_the_init(
+    runtime: Cli, container: str
+) -> None:
+    """While the start hook runs the init is still a process of the host: its
+    command line and environment (the daemon's) are blanked before anything runs."""
+    rootfs = runtime.lxcpath / container / "rootfs"
+    (rootfs / "probe.sh").write_text(PROBE)
+    (rootfs / "probe.sh").chmod(0o755)
+    add_config(runtime, container, "lxc.hook.start = /probe.sh\n")
+    try:
+        result = runtime("lxc-start", "-n", container)
+        assert result.returncode == 0, result.stderr
+        seen = read(rootfs / "probe.out")
+        assert seen["env_bytes"].strip() == "0", seen
+        assert seen["cmdline"].strip() == "lxc-start", seen
+        # After the exec the init shows its own (the container's root reads them).
+        result = runtime("lxc-attach", "-n", container, "--", "cat", "/proc/1/cmdline")
+        assert result.returncode == 0 and "lxc-start" not in result.stdout, result.stdout
+    finally:
+        runtime("lxc-stop", "-n", container, "-k")
+
+
+def test_a_child_error_reaches_the_terminal_without_escapes(
+    runtime: Cli, container: str
+) -> None:
+    """The child's error message (here a mount hook's failure naming its command) is
+    shown as one printable line: no escape sequence (OSC 52) reaches the terminal."""
+    add_config(runtime, container, "lxc.hook.mount = /bin/false \x1b]52;c;QUFB\x07 \x1b[2J\n")
+    result = runtime("lxc-start", "-n", container)
+    assert result.returncode != 0
+    assert "lxc.hook.mount" in result.stderr and "52;c;QUFB" in result.stderr, result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr, repr(result.stderr)
+    assert state(runtime, container) == "STOPPED"
+    assert cgroups_of(container) == []

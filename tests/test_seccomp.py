@@ -378,3 +378,76 @@ def test_an_unprivileged_container_loads_the_filter(
         assert result.returncode != 0 and "Operation not permitted" in result.stderr, result.stderr
     finally:
         assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
+
+
+HOOK_PROBE = """#!/bin/sh
+{
+  grep Seccomp: /proc/self/status | tr -d '\\t' | tr ':' '='
+  mkdir /tmp/hookdir 2>/dev/null && echo mkdir=0 || echo mkdir=1
+  (exec 3</proc/1/mem) 2>/dev/null && echo mem=open || echo mem=denied
+  readlink /proc/1/exe >/dev/null 2>&1 && echo exe=read || echo exe=denied
+  cat /proc/1/environ >/dev/null 2>&1 && echo environ=read || echo environ=denied
+} > /probe.out
+"""
+
+
+def probe_hook(cli: Cli, name: str) -> Path:
+    """/probe.sh in the rootfs as the start hook; the file it writes."""
+    rootfs = cli.lxcpath / name / "rootfs"
+    (rootfs / "probe.sh").write_text(HOOK_PROBE)
+    (rootfs / "probe.sh").chmod(0o755)
+    with (cli.lxcpath / name / "config").open("a") as handle:
+        handle.write("lxc.hook.start = /probe.sh\n")
+    return rootfs / "probe.out"
+
+
+def seen_by(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().split())
+
+
+@needs_busybox
+def test_the_start_hook_runs_under_the_filter(runtime: Cli, container: str, tmp_path: Path) -> None:
+    """The start hook is the container's code: it runs under the container's filter."""
+    profile = tmp_path / "deny.seccomp"
+    profile.write_text(DENY)
+    use_profile(runtime, container, profile)
+    out = probe_hook(runtime, container)
+    result = runtime("lxc-start", "-n", container)
+    try:
+        assert result.returncode == 0, result.stderr
+        seen = seen_by(out)
+        assert seen["Seccomp"] == "2" and seen["mkdir"] == "1", seen
+    finally:
+        assert runtime("lxc-stop", "-n", container, "-k").returncode == 0
+
+
+@needs_busybox
+def test_an_unprivileged_start_hook_cannot_reach_the_waiting_init(
+    runtime: Cli,
+    subids: int,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """With lxc.idmap the start hook has every capability of the container's user
+    namespace, the init's credentials: the init is not dumpable while it waits, so
+    the hook can neither open its memory nor read its exe or environment."""
+    profile = tmp_path / "deny.seccomp"
+    profile.write_text(DENY)
+    profile.chmod(0o644)
+    name = create(
+        runtime,
+        tmp_path,
+        f"lxc.net.0.type = empty\n{map_lines(subids)}lxc.seccomp.profile = {profile}\n",
+    )
+    out = probe_hook(runtime, name)
+    result = runtime("lxc-start", "-n", name)
+    try:
+        assert result.returncode == 0, result.stderr
+        seen = seen_by(out)
+        assert seen == {
+            "Seccomp": "2", "mkdir": "1", "mem": "denied", "exe": "denied", "environ": "denied"
+        }, seen  # fmt: skip
+        # After the exec the init is the container root's again.
+        result = runtime("lxc-attach", "-n", name, "--", "readlink", "/proc/1/exe")
+        assert result.returncode == 0, result.stderr
+    finally:
+        assert runtime("lxc-stop", "-n", name, "-k").returncode == 0

@@ -10,9 +10,18 @@ either root is needed for it), stdout and stderr on one pipe (kept: the last
 default signal dispositions and an empty signal mask, and no other fd.
 
 It is done when the hook process exits: output still buffered in the pipe is
-read, but a background process it left holding the pipe is not waited for (a
-hook may start a daemon). One that has not exited by the deadline is killed with
-SIGKILL together with its whole session.
+read, but a background process it left holding the pipe is not waited for. One
+that has not exited by the deadline is killed with SIGKILL together with its
+whole session.
+
+`contain=True` (the container child's hooks) then kills what the hook left: its
+session with SIGKILL, and, when the caller is the init of a pid namespace of its
+own (nothing of the container runs yet, so every other process in it descends
+from a hook), every other process of that namespace (kill(-1)), whichever
+session it moved to; the orphans are reaped. Without a pid namespace of its own
+only the session is killed (a descendant that called setsid escapes it, but then
+lives in a pid namespace that is not the container's). The commands' clone and
+destroy hooks (`runtime.hooks.offline`) run without it: a hook may start a daemon.
 """
 
 from __future__ import annotations
@@ -40,9 +49,17 @@ class Outcome:
         self.output = output
 
 
-def run(argv: list[str], env: dict[str, str], timeout: float, cwd: str | None = "/") -> Outcome:
+def run(
+    argv: list[str],
+    env: dict[str, str],
+    timeout: float,
+    cwd: str | None = "/",
+    *,
+    contain: bool = False,
+) -> Outcome:
     """Run `argv` to its exit (or kill it at `timeout` seconds); never raises OSError
-    for the hook's own failures, which are in the Outcome."""
+    for the hook's own failures, which are in the Outcome. `contain`: kill every
+    process the hook left behind (see the module's docstring)."""
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     in_r, in_w = os.pipe2(os.O_CLOEXEC)
     os.close(in_w)
@@ -60,6 +77,8 @@ def run(argv: list[str], env: dict[str, str], timeout: float, cwd: str | None = 
         return _collect(pid, out_r, timeout)
     finally:
         os.close(out_r)
+        if contain:
+            _kill_leftovers(pid)
 
 
 def _exec_child(
@@ -182,3 +201,31 @@ def _kill_session(pid: int) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _kill_leftovers(pid: int) -> None:
+    """SIGKILL what the (reaped) hook `pid` left: its session, and as a pid
+    namespace's init every other process in it; reap the orphans we adopted."""
+    try:
+        # The group only: the hook is reaped, its pid may already be another's.
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass  # ESRCH: nothing left in it; EPERM: nothing of it we may signal
+    own_namespace = os.getpid() == 1
+    if own_namespace:
+        try:
+            os.kill(-1, signal.SIGKILL)  # all but ourselves, in our namespace only
+        except OSError:
+            pass  # ESRCH: nothing left
+    # As the init, wait until every killed orphan is gone (none can survive
+    # SIGKILL); otherwise only collect what has already ended.
+    flags = 0 if own_namespace else os.WNOHANG
+    while True:
+        try:
+            done, _ = os.waitpid(-1, flags)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+        if not done:
+            return

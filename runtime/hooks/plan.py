@@ -42,6 +42,8 @@ import os
 import shlex
 from typing import Any
 
+from runtime.errors import printable_line
+
 SECTION = "lxc"
 #: Run on the host by the daemon (runtime.hooks.host).
 HOST_TYPES = ("pre-start", "start-host", "stop", "post-stop")
@@ -179,8 +181,7 @@ def last_line(output: bytes) -> str:
     for raw in reversed(output.splitlines()):
         text = raw.decode("utf-8", errors="replace").strip()
         if text:
-            shown = "".join(ch if ch.isprintable() else "?" for ch in text)
-            return shown if len(shown) <= 200 else shown[:200] + "..."
+            return printable_line(text, 200)
     return ""
 
 

@@ -24,6 +24,8 @@ import json
 import os
 import socket
 
+from runtime.errors import printable_line
+
 STEP_NETNS = "netns"
 NETLINK_ROUTE = 0
 MAX_MESSAGE = 65536
@@ -82,7 +84,7 @@ async def receive_handles(sync: object) -> tuple[int, int]:
         for fd in fds:
             os.close(fd)
         if isinstance(message, dict) and message.get("step") == "error":
-            raise HandlesError(str(message.get("message")))
+            raise HandlesError(printable_line(str(message.get("message"))))
         if not data:
             raise HandlesError("the container child exited before it passed its network namespace")
         raise HandlesError(f"expected the network namespace handles, got {data[:60]!r}")

@@ -72,6 +72,9 @@ from runtime.userns import reach as userns_reach
 
 __all__ = ["ChildRequest", "run_container"]
 
+#: The init's blanked command line and environment until its exec (`_blank_title`).
+_title: linux.ProcessTitle | None = None
+
 
 def run_container(request: ChildRequest) -> NoReturn:
     """Set up and start one container in this freshly forked process; never returns."""
@@ -108,6 +111,7 @@ def _start(request: ChildRequest) -> int:
     except OSError:
         return 1  # no sync socket we could report on
     sock = socket.socket(fileno=moved[0])
+    _blank_title()
     config = request.config
     if not request.argv:
         _report(sock, "no command to run")
@@ -155,6 +159,17 @@ def _start(request: ChildRequest) -> int:
     return 1
 
 
+def _blank_title() -> None:
+    """/proc/PID/cmdline and environ of the init show nothing of the daemon's until
+    the exec: the start hook (the container's code) runs while the init waits."""
+    global _title
+    try:
+        _title = linux.ProcessTitle(b"lxc-start")  # kept: the kernel points into it
+        _title.apply()
+    except OSError:
+        pass  # no CONFIG_CHECKPOINT_RESTORE: the kernel keeps showing them
+
+
 def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket) -> int:
     config = request.config
     os.umask(0o022)
@@ -189,10 +204,12 @@ def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket
     env = process.environment(config, request.environ)
     process.apply_prlimits(config)
     process.drop_bounding(drop, "lxc.cap.keep" if config.cap_keep else "lxc.cap.drop")
-    run_hooks(request, "start")  # lxc.hook.start, inside (runtime.spawn.hooks_child)
-    start_host_step(request, sock)
+    # The keyring and the filter come before the start hook: that hook is the
+    # container's code, and it and whatever it leaves must run confined already.
     keyring.new_session_keyring(config)  # lxc.keyring.session, before seccomp (as LXC)
     seccomp_load.apply(request)  # lxc.seccomp.profile, while root (as LXC)
+    run_hooks(request, "start")  # lxc.hook.start, inside (runtime.spawn.hooks_child)
+    start_host_step(request, sock)
     process.switch_ids(config)
     process.drop_own(drop)
     process.set_no_new_privs(config)

@@ -10,11 +10,22 @@ and the environment):
   before its nodes are made (LXC 5's order: the hook may make them; ours follow and
   keep what exists, `runtime.spawn.devices.populate_autodev`);
 - start: after pivot_root, inside the container (the command is a path in the
-  rootfs and `/bin/sh` is the container's), with the bounding set already reduced
-  and before the credentials change: just before the init's exec.
+  rootfs and `/bin/sh` is the container's), with the bounding set already reduced,
+  the container's session keyring joined and its seccomp filter loaded (the hook
+  is the container's code: it and anything it starts run under the filter), and
+  before the credentials change: just before the init's exec.
 Then, only when the config has start-host hooks, the child sends
 {"step": "start-host"} and waits for {"step": "exec"}: the daemon runs them on the
 host meanwhile (LXC_PID is the init). Without such hooks no message is added.
+
+While any of these hooks runs, the init is not dumpable (PR_SET_DUMPABLE 0, the
+previous value restored after: a user namespace's root needs 1 for its own /proc
+entries, `runtime.userns.enter`): a hook without CAP_SYS_PTRACE can neither
+ptrace it, take its fds (pidfd_getfd) nor read its /proc/1/environ, mem or
+map_files while it waits, still a process of the host. When a hook has exited (or
+was killed at the bound), every process it left is killed too
+(`blocking.run(contain=True)`): nothing a hook starts outlives it, so nothing
+keeps the host's view of the pre-mount and mount hooks, or runs unconfined.
 
 Each hook is a fork/exec (`runtime.hooks.blocking`, imported with this module:
 nothing is imported after pivot_root) bounded by the daemon's hook timeout; the
@@ -27,10 +38,13 @@ from __future__ import annotations
 
 import socket
 
+from runtime import linux
 from runtime.hooks import blocking, plan
 from runtime.spawn import handshake
 from runtime.spawn.errors import SetupError
 from runtime.spawn.request import ChildRequest
+
+PR_GET_DUMPABLE = 3
 
 
 def run(request: ChildRequest, kind: str) -> None:
@@ -43,16 +57,21 @@ def run(request: ChildRequest, kind: str) -> None:
         env = plan.start_environment(name=request.name, config=request.config, config_path=None)
     timeout = request.hook_timeout or plan.DEFAULT_TIMEOUT
     version_1 = plan.version1(request.config)
-    for command in commands:
-        argv, full_env = plan.invocation(
-            command, kind, name=request.name, version_1=version_1, env=env
-        )
-        outcome = blocking.run(argv, full_env, timeout)
-        reason = plan.failure(
-            kind, command, outcome.status, outcome.timed_out, timeout, outcome.output
-        )
-        if reason is not None:
-            raise SetupError(None, reason)
+    dumpable = linux.prctl(PR_GET_DUMPABLE)
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    try:
+        for command in commands:
+            argv, full_env = plan.invocation(
+                command, kind, name=request.name, version_1=version_1, env=env
+            )
+            outcome = blocking.run(argv, full_env, timeout, contain=True)
+            reason = plan.failure(
+                kind, command, outcome.status, outcome.timed_out, timeout, outcome.output
+            )
+            if reason is not None:
+                raise SetupError(None, reason)
+    finally:
+        linux.prctl(linux.PR_SET_DUMPABLE, dumpable)
 
 
 def start_host(request: ChildRequest, sock: socket.socket) -> None:
