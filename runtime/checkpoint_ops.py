@@ -116,19 +116,28 @@ async def request_restore(daemon: Any, message: dict[str, object]) -> dict[str, 
             criu, record, rootfs, directory, verbose=bool(message.get("verbose")),
             action_script=message.get("action_script"),  # type: ignore[arg-type]
         )  # fmt: skip
+        ck.clear_pidfile(directory)
         daemon.publish_state(name, lc.STARTING)
+        pid: int | None = None
+        pidfd: int | None = None
+        start_time: object = None
         try:
-            result = await trio.run_process(argv, check=False, capture_stderr=True, capture_stdout=True)
+            try:
+                result = await trio.run_process(argv, check=False, capture_stderr=True, capture_stdout=True)
+            finally:
+                # read (and removed) as soon as criu returned, the pidfd opened then
+                pid = ck.take_pid(directory)
+                if pid is not None:
+                    start_time = process_start_time(pid)
+                    pidfd = open_pidfd(pid, start_time if isinstance(start_time, int) else -1)
             if result.returncode != 0:
                 raise FreezerError(FAILED, f"Restoring {name} failed: {_tail(directory, 'restore.log', result.stderr)}")
-            with open(os.path.join(directory, ck.PIDFILE), encoding="ascii") as handle:
-                pid = int(handle.read().strip())
-            start_time = process_start_time(pid)
-            pidfd = open_pidfd(pid, start_time if isinstance(start_time, int) else -1)
-            if pidfd is None:
+            if pid is None or pidfd is None:
                 raise FreezerError(FAILED, f"Restoring {name} failed: the restored init {pid} is gone")
         except BaseException:
-            ck.kill_restored(directory)
+            if pidfd is not None:
+                ck.kill_restored(pidfd)
+                os.close(pidfd)
             daemon.publish_state(name, lc.STOPPED)
             raise
         restored = {**record, "state": lc.RUNNING, "pid": pid, "pid_start_time": start_time}
