@@ -133,8 +133,17 @@ def restore_argv(
 
 
 def save_record(directory: str, record: dict[str, Any]) -> None:
-    path = os.path.join(directory, RECORD_FILE)
-    with open(path, "w", encoding="utf-8") as handle:
+    """Written through a directory fd with O_NOFOLLOW: a symlink planted in DIR (or
+    DIR itself a symlink) is refused, never followed to overwrite another file."""
+    dirfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        fd = os.open(
+            RECORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600, dir_fd=dirfd,
+        )  # fmt: skip
+    finally:
+        os.close(dirfd)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(record, handle)
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import trio
 
 from runtime import checkpoint as ck
+from runtime import checkpoint_trust, records
 from runtime import lifecycle as lc
-from runtime import records
 from runtime.freezer import FAILED, NOT_RUNNING, FreezerError, _answer
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,10 @@ async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[st
             raise FreezerError(NOT_RUNNING, f"{name} not running, not checkpointing")
         await _check()
         directory = str(message["dir"])
+        try:
+            checkpoint_trust.check_dir(directory)
+        except ck.CheckpointError as err:
+            raise FreezerError(FAILED, f"Checkpointing {name} failed: {err}") from None
         made_dir = not os.path.isdir(directory)
         os.makedirs(directory, mode=0o700, exist_ok=True)
         before = set(os.listdir(directory))
@@ -70,7 +74,10 @@ async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[st
             action_script=message.get("action_script"),  # type: ignore[arg-type]
         )  # fmt: skip
         try:
-            ck.save_record(directory, record)
+            try:
+                ck.save_record(directory, record)
+            except OSError as err:
+                raise FreezerError(FAILED, f"Checkpointing {name} failed: {directory}/{ck.RECORD_FILE}: {err.strerror}") from None
             result = await trio.run_process(argv, check=False, capture_stderr=True, capture_stdout=True)
         except BaseException:
             ck.remove_dump(directory, made_dir, before)
@@ -105,7 +112,8 @@ async def request_restore(daemon: Any, message: dict[str, object]) -> dict[str, 
         await _check()
         directory = str(message["dir"])
         try:
-            record = ck.load_record(directory, name)
+            checkpoint_trust.check_dir(directory)
+            record = checkpoint_trust.rebuilt(ck.load_record(directory, name), name, daemon.lxcpath)
         except ck.CheckpointError as err:
             raise FreezerError(FAILED, f"Restoring {name} failed: {err}") from None
         config_path = record.get("config_path") or os.path.join(daemon.lxcpath, name, "config")

@@ -214,3 +214,55 @@ def test_live_dump_and_restore(runtime: Cli, tmp_path: Path) -> None:
     assert runtime("lxc-attach", "-n", name, "--", "true").returncode == 0
     assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
     assert shutil.which("true") and subprocess.run(["true"]).returncode == 0
+
+
+def test_untrusted_directories_are_refused(runtime: Cli, tmp_path: Path) -> None:
+    name = create(runtime, tmp_path)
+    runtime.env["TRIO_LXC_CRIU"] = fake_criu(tmp_path, DUMP_KILLS)
+    assert runtime("lxc-start", "-n", name).returncode == 0
+    before = state(runtime, name)
+    stopped = create(runtime, tmp_path)
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    other = tmp_path / "other"
+    other.mkdir(mode=0o700)
+    os.chown(other, 65534, 65534)
+    link = tmp_path / "link"
+    link.symlink_to(other)
+    for target, why in (
+        (open_dir, "is writable by group or others"),
+        (other, "is not owned by root"),
+        (link, "is a symbolic link"),
+    ):
+        for argv in (["-n", name, "-s"], ["-n", stopped, "-r"]):  # dump, restore
+            result = runtime("lxc-checkpoint", "-D", str(target), *argv)
+            assert result.returncode == 1 and why in result.stderr, (argv, result.stderr)
+        assert os.listdir(target) == []
+    planted = tmp_path / "planted"
+    planted.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (planted / checkpoint.RECORD_FILE).symlink_to(victim)
+    result = runtime("lxc-checkpoint", "-n", name, "-D", str(planted), "-s")
+    assert result.returncode == 1 and checkpoint.RECORD_FILE in result.stderr
+    assert victim.read_text() == "keep"
+    assert state(runtime, name) == before
+
+
+def test_restore_takes_cgroups_and_attach_settings_from_the_config(cli: Cli, tmp_path: Path) -> None:
+    from runtime import checkpoint_trust
+
+    name = create(cli, tmp_path)
+    saved = {
+        "name": name,
+        "config_path": str(cli.lxcpath / name / "config"),
+        "cgroups": {"unified": "/sys/fs/cgroup/init.scope"},
+        "cgroup_limits": {"unified": "/sys/fs/cgroup"},
+        "attach": {"cap_drop": [], "seccomp": "", "no_new_privs": False},
+    }
+    fresh = checkpoint_trust.rebuilt(saved, name, str(cli.lxcpath))
+    payloads = list(fresh["cgroups"].values())
+    assert payloads and all(p.endswith(f"/lxc.payload.{name}") for p in payloads)
+    assert list(fresh["cgroup_limits"].values()) == payloads
+    assert fresh["attach"] != saved["attach"] and "environment" in fresh["attach"]
