@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import weakref
 from typing import Any
 
 import trio
@@ -27,6 +28,12 @@ from runtime.freezer import FAILED, NOT_RUNNING, FreezerError, _answer, cgroup_s
 
 #: A container whose init runs: namespaces and cgroups exist.
 _LIVE = (lc.RUNNING, lc.FREEZING, lc.FROZEN, lc.THAWED)
+
+
+#: Per supervisor: the ifindexes (in the container) of the interfaces `add` moved in;
+#: `del` moves back only those. Lost with the daemon (a re-adopted container's
+#: interfaces cannot be moved back with lxc-device).
+_ADDED: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
 
 
 class DeviceError(FreezerError):
@@ -80,7 +87,7 @@ def _node_rule(device: str) -> str:
     return f"{kind} {os.major(found.st_rdev)}:{os.minor(found.st_rdev)}"
 
 
-async def _helper(pid: int, *args: str) -> None:
+async def _helper(pid: int, *args: str) -> str:
     """Run runtime.device_helper with the host's and `pid`'s namespaces as fds."""
     fds = [os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)]
     try:
@@ -93,6 +100,7 @@ async def _helper(pid: int, *args: str) -> None:
             os.close(fd)
     if result.returncode != 0:
         raise DeviceError(result.stderr.decode(errors="replace").strip() or "the device helper failed")
+    return result.stdout.decode(errors="replace")
 
 
 async def add(supervisor: Any, device: str, target: str) -> None:
@@ -104,6 +112,8 @@ async def add(supervisor: Any, device: str, target: str) -> None:
             await trio.to_thread.run_sync(_move_in, index, nsfd, target)
         finally:
             os.close(nsfd)
+        inside = int((await _helper(pid, "net-index", target)).strip())
+        _ADDED.setdefault(supervisor, set()).add(inside)
         return
     rule = _node_rule(device)
     cgroup_set(supervisor, "devices.allow", f"{rule} rwm")
@@ -117,7 +127,10 @@ async def add(supervisor: Any, device: str, target: str) -> None:
 async def delete(supervisor: Any, device: str, target: str) -> None:
     pid = supervisor.pid
     if _interface_inside(pid, device):
-        await _helper(pid, "net-del", device, target)
+        added = _ADDED.get(supervisor, set())
+        output = await _helper(pid, "net-del", device, target, ",".join(map(str, sorted(added))))
+        index = int(output.strip())
+        added.discard(index)
         return
     rule = _node_rule(device)
     await _helper(pid, "node-del", target)

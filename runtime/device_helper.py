@@ -6,8 +6,11 @@ container's mount namespace. The daemon (runtime/device.py) runs it so that the 
 never calls setns (it would move whichever thread runs it); a fresh process is
 single-threaded, which setns(CLONE_NEWNS) requires.
 
-- `net-del`: enter the container's network namespace and give DEVICE back to the
-  host under the name TARGET (down first, as LXC does);
+- `net-index`: print the ifindex of TARGET in the container (after `add` moved it);
+- `net-del DEVICE TARGET INDEXES`: enter the container's network namespace and give
+  DEVICE back to the host under the name TARGET (down first, as LXC does), only if
+  its ifindex is one of INDEXES (comma-separated: those `add` moved in): a veth end
+  the container made and named DEVICE would put its peer's pair on the host;
 - `node-add MODE:MAJOR:MINOR`: enter the container's mount namespace (its root
   becomes ours, so every path resolves inside the container) and make the node
   TARGET with its parents;
@@ -28,20 +31,35 @@ from runtime import linux
 HOST_NET_FD = CONTAINER_NET_FD = CONTAINER_MNT_FD = -1
 
 
-def net_del(device: str, target: str) -> None:
+def net_index(target: str) -> None:
+    from pyroute2 import IPRoute
+
+    linux.setns(CONTAINER_NET_FD, linux.CLONE_NEWNET)
+    with IPRoute() as inside:
+        found = inside.link_lookup(ifname=target)
+    if not found:
+        raise RuntimeError(f"no interface '{target}' in the container after the move")
+    sys.stdout.write(f"{found[0]}\n")
+
+
+def net_del(device: str, target: str, indexes: str) -> None:
     from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
 
+    allowed = {int(index) for index in indexes.split(",") if index}
     linux.setns(CONTAINER_NET_FD, linux.CLONE_NEWNET)
     with IPRoute() as inside:
         found = inside.link_lookup(ifname=device)
         if not found:
             raise RuntimeError(f"no interface '{device}' in the container")
+        if found[0] not in allowed:
+            raise RuntimeError(f"'{device}' was not added by lxc-device, not moving it to the host")
         try:
             inside.link("set", index=found[0], state="down")
             inside.link("set", index=found[0], net_ns_fd=HOST_NET_FD, ifname=target)
         except NetlinkError as err:
             raise RuntimeError(f"cannot move '{device}' to the host as '{target}': {err.args[-1]}") from None
+    sys.stdout.write(f"{found[0]}\n")
 
 
 def _enter_mounts() -> None:
@@ -77,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         HOST_NET_FD, CONTAINER_NET_FD, CONTAINER_MNT_FD = (int(fd) for fd in args[0].split(","))
         args = args[1:]
-        if args[0] == "net-del":
-            net_del(args[1], args[2])
+        if args[0] == "net-index":
+            net_index(args[1])
+        elif args[0] == "net-del":
+            net_del(args[1], args[2], args[3])
         elif args[0] == "node-add":
             node_add(args[1], args[2])
         elif args[0] == "node-del":
