@@ -30,6 +30,9 @@ from runtime.freezer import FAILED, NOT_RUNNING, FreezerError, _answer, cgroup_s
 _LIVE = (lc.RUNNING, lc.FREEZING, lc.FROZEN, lc.THAWED)
 
 
+#: How long the helper in the container's namespaces may take.
+HELPER_TIMEOUT = 30.0
+
 #: Per supervisor: the ifindexes (in the container) of the interfaces `add` moved in;
 #: `del` moves back only those. Lost with the daemon (a re-adopted container's
 #: interfaces cannot be moved back with lxc-device).
@@ -94,7 +97,13 @@ async def _helper(pid: int, *args: str) -> str:
         fds.append(os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC))
         fds.append(os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC))
         argv = [sys.executable, "-m", "runtime.device_helper", ",".join(map(str, fds)), *args]
-        result = await trio.run_process(argv, pass_fds=fds, check=False, capture_stderr=True, capture_stdout=True)
+        try:  # a FUSE mount in the container could hang the helper: it is killed
+            with trio.fail_after(HELPER_TIMEOUT):
+                result = await trio.run_process(
+                    argv, pass_fds=fds, check=False, capture_stderr=True, capture_stdout=True
+                )
+        except trio.TooSlowError:
+            raise DeviceError(f"the device helper did not finish in {HELPER_TIMEOUT:g} seconds") from None
     finally:
         for fd in fds:
             os.close(fd)

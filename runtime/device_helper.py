@@ -13,7 +13,7 @@ single-threaded, which setns(CLONE_NEWNS) requires.
   the container made and named DEVICE would put its peer's pair on the host;
 - `node-add MODE:MAJOR:MINOR`: enter the container's mount namespace (its root
   becomes ours, so every path resolves inside the container) and make the node
-  TARGET with its parents;
+  TARGET with its parents, walked without following symlinks (we are host root);
 - `node-del`: the same, and remove TARGET if it is a device node.
 
 A failure is one line on stderr and exit 1.
@@ -67,26 +67,62 @@ def _enter_mounts() -> None:
     os.chdir("/")
 
 
+def _parent(target: str, *, create: bool) -> tuple[int, str]:
+    """(fd of TARGET's directory, last component), walked from the container's root
+    one component at a time with O_NOFOLLOW: a symlink the container planted on the
+    way is refused, never followed as host root (and `..` is refused)."""
+    parts = [part for part in target.split("/") if part and part != "."]
+    if not parts or ".." in parts:
+        raise RuntimeError(f"'{target}' is not a usable path in the container")
+    fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            if create:
+                try:
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                except FileExistsError:
+                    pass
+            try:
+                inner = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except (NotADirectoryError, FileNotFoundError) as err:
+                raise RuntimeError(f"'{target}': '{part}' in the container is not a directory ({err.strerror})") from None
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, parts[-1]
+
+
 def node_add(spec: str, target: str) -> None:
     kind, major, minor = spec.split(":")
     mode = (stat.S_IFCHR if kind == "c" else stat.S_IFBLK) | 0o660
     _enter_mounts()
-    os.makedirs(os.path.dirname(target) or "/", mode=0o755, exist_ok=True)
+    fd, leaf = _parent(target, create=True)
     try:
-        os.mknod(target, mode, os.makedev(int(major), int(minor)))
+        os.mknod(leaf, mode, os.makedev(int(major), int(minor)), dir_fd=fd)
     except FileExistsError:
         raise RuntimeError(f"'{target}' already exists in the container") from None
+    finally:
+        os.close(fd)
 
 
 def node_del(target: str) -> None:
     _enter_mounts()
     try:
-        found = os.lstat(target)
-    except FileNotFoundError:
+        fd, leaf = _parent(target, create=False)
+    except RuntimeError:
         raise RuntimeError(f"no '{target}' in the container") from None
-    if not (stat.S_ISCHR(found.st_mode) or stat.S_ISBLK(found.st_mode)):
-        raise RuntimeError(f"'{target}' in the container is not a device node")
-    os.unlink(target)
+    try:
+        try:
+            found = os.lstat(leaf, dir_fd=fd)
+        except FileNotFoundError:
+            raise RuntimeError(f"no '{target}' in the container") from None
+        if not (stat.S_ISCHR(found.st_mode) or stat.S_ISBLK(found.st_mode)):
+            raise RuntimeError(f"'{target}' in the container is not a device node")
+        os.unlink(leaf, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def main(argv: list[str] | None = None) -> int:

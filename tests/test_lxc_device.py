@@ -125,6 +125,22 @@ def test_device_node_is_made_and_allowed(runtime: Cli, tmp_path: Path) -> None:
         assert "c 10:237 rwm" not in rules.read_text()
 
 
+def test_node_paths_do_not_follow_the_containers_symlinks(runtime: Cli, tmp_path: Path) -> None:
+    device = "/dev/loop-control"
+    if not os.path.exists(device):
+        pytest.skip(f"{device} is missing on this host")
+    name = started(runtime, tmp_path)
+    made = attach(runtime, name, "sh", "-c", "mkdir -p /tmp/real && ln -s /tmp/real /tmp/link")
+    assert made.returncode == 0, made.stderr
+    added = runtime("lxc-device", "-n", name, "add", device, "/tmp/link/lc")
+    assert added.returncode == 1 and "'link' in the container is not a directory" in added.stderr
+    assert attach(runtime, name, "ls", "/tmp/real").stdout == ""
+    nested = runtime("lxc-device", "-n", name, "add", device, "/tmp/new/dir/lc")
+    assert nested.returncode == 0, nested.stderr
+    assert attach(runtime, name, "ls", "/tmp/new/dir/lc").returncode == 0
+    assert runtime("lxc-device", "-n", name, "del", device, "/tmp/new/dir/lc").returncode == 0
+
+
 def test_refusals(runtime: Cli, tmp_path: Path) -> None:
     stopped = unique("dv")
     conf = tmp_path / "c.conf"
