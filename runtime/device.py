@@ -33,10 +33,19 @@ _LIVE = (lc.RUNNING, lc.FREEZING, lc.FROZEN, lc.THAWED)
 #: How long the helper in the container's namespaces may take.
 HELPER_TIMEOUT = 30.0
 
-#: Per supervisor: the ifindexes (in the container) of the interfaces `add` moved in;
-#: `del` moves back only those. Lost with the daemon (a re-adopted container's
-#: interfaces cannot be moved back with lxc-device).
-_ADDED: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
+#: Per supervisor: the container's network namespace (inode) and the ifindexes in it
+#: of the interfaces `add` moved in; `del` moves back only those (a reboot's new
+#: namespace starts empty). Lost with the daemon: a re-adopted container's
+#: interfaces cannot be moved back with lxc-device.
+_ADDED: weakref.WeakKeyDictionary[Any, tuple[int, set[int]]] = weakref.WeakKeyDictionary()
+
+
+def _added(supervisor: Any, netns: int) -> set[int]:
+    """The ifindexes `add` moved into the namespace `netns` of this container."""
+    known = _ADDED.get(supervisor)
+    if known is None or known[0] != netns:
+        known = _ADDED[supervisor] = (netns, set())
+    return known[1]
 
 
 class DeviceError(FreezerError):
@@ -118,11 +127,12 @@ async def add(supervisor: Any, device: str, target: str) -> None:
     if index is not None:
         nsfd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
+            netns = os.fstat(nsfd).st_ino
             await trio.to_thread.run_sync(_move_in, index, nsfd, target)
         finally:
             os.close(nsfd)
         inside = int((await _helper(pid, "net-index", target)).strip())
-        _ADDED.setdefault(supervisor, set()).add(inside)
+        _added(supervisor, netns).add(inside)
         return
     rule = _node_rule(device)
     cgroup_set(supervisor, "devices.allow", f"{rule} rwm")
@@ -136,7 +146,7 @@ async def add(supervisor: Any, device: str, target: str) -> None:
 async def delete(supervisor: Any, device: str, target: str) -> None:
     pid = supervisor.pid
     if _interface_inside(pid, device):
-        added = _ADDED.get(supervisor, set())
+        added = _added(supervisor, os.stat(f"/proc/{pid}/ns/net").st_ino)
         output = await _helper(pid, "net-del", device, target, ",".join(map(str, sorted(added))))
         index = int(output.strip())
         added.discard(index)
