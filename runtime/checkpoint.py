@@ -133,8 +133,17 @@ def restore_argv(
 
 
 def save_record(directory: str, record: dict[str, Any]) -> None:
-    path = os.path.join(directory, RECORD_FILE)
-    with open(path, "w", encoding="utf-8") as handle:
+    """Written through a directory fd with O_NOFOLLOW: a symlink planted in DIR (or
+    DIR itself a symlink) is refused, never followed to overwrite another file."""
+    dirfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        fd = os.open(
+            RECORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600, dir_fd=dirfd,
+        )  # fmt: skip
+    finally:
+        os.close(dirfd)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(record, handle)
 
 
@@ -170,19 +179,44 @@ def remove_dump(directory: str, made_dir: bool, before: set[str]) -> None:
                 pass
 
 
-def kill_restored(directory: str) -> None:
-    """After a failed restore: the tree criu may have left is killed, its pidfile gone."""
+def clear_pidfile(directory: str) -> None:
+    """Before a restore: a `restore.pid` already there (an earlier restore's, or one
+    planted) goes, so the only pid read afterwards is the one this criu wrote."""
+    try:
+        os.unlink(os.path.join(directory, PIDFILE))
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        shutil.rmtree(os.path.join(directory, PIDFILE), ignore_errors=True)
+
+
+def take_pid(directory: str) -> int | None:
+    """The pid criu wrote to `restore.pid`, the file removed at once (None if none)."""
     path = os.path.join(directory, PIDFILE)
     try:
-        with open(path, encoding="ascii") as handle:
-            pid = int(handle.read().strip())
-    except (OSError, ValueError):
-        return
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
     try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        with os.fdopen(fd, encoding="ascii") as handle:
+            text = handle.read(32).strip()
+    except (OSError, ValueError):
+        text = ""
     try:
         os.unlink(path)
     except OSError:
+        pass
+    try:
+        pid = int(text)
+    except ValueError:
+        return None
+    return pid if pid > 1 else None
+
+
+def kill_restored(pidfd: int) -> None:
+    """After a failed restore: the tree criu left is killed through the pidfd opened
+    when criu returned (never by a bare pid, which may name another process by now)."""
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except ProcessLookupError:
         pass

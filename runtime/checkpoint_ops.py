@@ -17,8 +17,8 @@ from typing import Any
 import trio
 
 from runtime import checkpoint as ck
+from runtime import checkpoint_trust, records
 from runtime import lifecycle as lc
-from runtime import records
 from runtime.freezer import FAILED, NOT_RUNNING, FreezerError, _answer
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,10 @@ async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[st
             raise FreezerError(NOT_RUNNING, f"{name} not running, not checkpointing")
         await _check()
         directory = str(message["dir"])
+        try:
+            checkpoint_trust.check_dir(directory)
+        except ck.CheckpointError as err:
+            raise FreezerError(FAILED, f"Checkpointing {name} failed: {err}") from None
         made_dir = not os.path.isdir(directory)
         os.makedirs(directory, mode=0o700, exist_ok=True)
         before = set(os.listdir(directory))
@@ -70,7 +74,10 @@ async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[st
             action_script=message.get("action_script"),  # type: ignore[arg-type]
         )  # fmt: skip
         try:
-            ck.save_record(directory, record)
+            try:
+                ck.save_record(directory, record)
+            except OSError as err:
+                raise FreezerError(FAILED, f"Checkpointing {name} failed: {directory}/{ck.RECORD_FILE}: {err.strerror}") from None
             result = await trio.run_process(argv, check=False, capture_stderr=True, capture_stdout=True)
         except BaseException:
             ck.remove_dump(directory, made_dir, before)
@@ -105,7 +112,8 @@ async def request_restore(daemon: Any, message: dict[str, object]) -> dict[str, 
         await _check()
         directory = str(message["dir"])
         try:
-            record = ck.load_record(directory, name)
+            checkpoint_trust.check_dir(directory)
+            record = checkpoint_trust.rebuilt(ck.load_record(directory, name), name, daemon.lxcpath)
         except ck.CheckpointError as err:
             raise FreezerError(FAILED, f"Restoring {name} failed: {err}") from None
         config_path = record.get("config_path") or os.path.join(daemon.lxcpath, name, "config")
@@ -116,19 +124,28 @@ async def request_restore(daemon: Any, message: dict[str, object]) -> dict[str, 
             criu, record, rootfs, directory, verbose=bool(message.get("verbose")),
             action_script=message.get("action_script"),  # type: ignore[arg-type]
         )  # fmt: skip
+        ck.clear_pidfile(directory)
         daemon.publish_state(name, lc.STARTING)
+        pid: int | None = None
+        pidfd: int | None = None
+        start_time: object = None
         try:
-            result = await trio.run_process(argv, check=False, capture_stderr=True, capture_stdout=True)
+            try:
+                result = await trio.run_process(argv, check=False, capture_stderr=True, capture_stdout=True)
+            finally:
+                # read (and removed) as soon as criu returned, the pidfd opened then
+                pid = ck.take_pid(directory)
+                if pid is not None:
+                    start_time = process_start_time(pid)
+                    pidfd = open_pidfd(pid, start_time if isinstance(start_time, int) else -1)
             if result.returncode != 0:
                 raise FreezerError(FAILED, f"Restoring {name} failed: {_tail(directory, 'restore.log', result.stderr)}")
-            with open(os.path.join(directory, ck.PIDFILE), encoding="ascii") as handle:
-                pid = int(handle.read().strip())
-            start_time = process_start_time(pid)
-            pidfd = open_pidfd(pid, start_time if isinstance(start_time, int) else -1)
-            if pidfd is None:
+            if pid is None or pidfd is None:
                 raise FreezerError(FAILED, f"Restoring {name} failed: the restored init {pid} is gone")
         except BaseException:
-            ck.kill_restored(directory)
+            if pidfd is not None:
+                ck.kill_restored(pidfd)
+                os.close(pidfd)
             daemon.publish_state(name, lc.STOPPED)
             raise
         restored = {**record, "state": lc.RUNNING, "pid": pid, "pid_start_time": start_time}

@@ -17,6 +17,7 @@ the key.
 
 from __future__ import annotations
 
+import errno
 import logging
 import logging.handlers
 import os
@@ -24,6 +25,8 @@ import stat
 from typing import Any
 
 from runtime.config import values as v
+
+_AT_FDCWD = -100
 
 #: LXC's levels (names and numbers 0..8) in Python's terms.
 _LEVELS = {
@@ -96,14 +99,30 @@ def close_handlers(handlers: list[logging.Handler]) -> None:
     handlers.clear()
 
 
+def _open_no_symlinks(path: str, flags: int) -> int:
+    """The daemon opens the file as root: a symlink in any component (say one the
+    container made in its rootfs, which the path may cross) is refused, not followed
+    (openat2 RESOLVE_NO_SYMLINKS; O_NOFOLLOW on the last component where it is missing)."""
+    from runtime import linux
+
+    try:
+        return linux.openat2(
+            _AT_FDCWD, path, flags, 0o600, linux.RESOLVE_NO_SYMLINKS | linux.RESOLVE_NO_MAGICLINKS
+        )
+    except OSError as err:
+        if err.errno != errno.ENOSYS:
+            raise
+    return os.open(path, flags, 0o600)
+
+
 def _open_log_file(path: str) -> Any:
     if not os.path.isabs(path):
         raise ContainerLogError(f"lxc.log.file: '{path}' is not an absolute path")
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY
     try:
-        fd = os.open(path, flags | os.O_NONBLOCK, 0o600)
+        fd = _open_no_symlinks(path, flags | os.O_NONBLOCK)
     except OSError as err:
-        raise ContainerLogError(f"lxc.log.file: cannot open '{path}': {err.strerror}") from None
+        raise ContainerLogError(f"lxc.log.file: cannot open '{path}': {os.strerror(err.errno or 0)}") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise ContainerLogError(f"lxc.log.file: '{path}' is not a regular file")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import weakref
 from typing import Any
 
 import trio
@@ -27,6 +28,24 @@ from runtime.freezer import FAILED, NOT_RUNNING, FreezerError, _answer, cgroup_s
 
 #: A container whose init runs: namespaces and cgroups exist.
 _LIVE = (lc.RUNNING, lc.FREEZING, lc.FROZEN, lc.THAWED)
+
+
+#: How long the helper in the container's namespaces may take.
+HELPER_TIMEOUT = 30.0
+
+#: Per supervisor: the container's network namespace (inode) and the ifindexes in it
+#: of the interfaces `add` moved in; `del` moves back only those (a reboot's new
+#: namespace starts empty). Lost with the daemon: a re-adopted container's
+#: interfaces cannot be moved back with lxc-device.
+_ADDED: weakref.WeakKeyDictionary[Any, tuple[int, set[int]]] = weakref.WeakKeyDictionary()
+
+
+def _added(supervisor: Any, netns: int) -> set[int]:
+    """The ifindexes `add` moved into the namespace `netns` of this container."""
+    known = _ADDED.get(supervisor)
+    if known is None or known[0] != netns:
+        known = _ADDED[supervisor] = (netns, set())
+    return known[1]
 
 
 class DeviceError(FreezerError):
@@ -80,19 +99,26 @@ def _node_rule(device: str) -> str:
     return f"{kind} {os.major(found.st_rdev)}:{os.minor(found.st_rdev)}"
 
 
-async def _helper(pid: int, *args: str) -> None:
+async def _helper(pid: int, *args: str) -> str:
     """Run runtime.device_helper with the host's and `pid`'s namespaces as fds."""
     fds = [os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)]
     try:
         fds.append(os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC))
         fds.append(os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC))
         argv = [sys.executable, "-m", "runtime.device_helper", ",".join(map(str, fds)), *args]
-        result = await trio.run_process(argv, pass_fds=fds, check=False, capture_stderr=True, capture_stdout=True)
+        try:  # a FUSE mount in the container could hang the helper: it is killed
+            with trio.fail_after(HELPER_TIMEOUT):
+                result = await trio.run_process(
+                    argv, pass_fds=fds, check=False, capture_stderr=True, capture_stdout=True
+                )
+        except trio.TooSlowError:
+            raise DeviceError(f"the device helper did not finish in {HELPER_TIMEOUT:g} seconds") from None
     finally:
         for fd in fds:
             os.close(fd)
     if result.returncode != 0:
         raise DeviceError(result.stderr.decode(errors="replace").strip() or "the device helper failed")
+    return result.stdout.decode(errors="replace")
 
 
 async def add(supervisor: Any, device: str, target: str) -> None:
@@ -101,9 +127,12 @@ async def add(supervisor: Any, device: str, target: str) -> None:
     if index is not None:
         nsfd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
+            netns = os.fstat(nsfd).st_ino
             await trio.to_thread.run_sync(_move_in, index, nsfd, target)
         finally:
             os.close(nsfd)
+        inside = int((await _helper(pid, "net-index", target)).strip())
+        _added(supervisor, netns).add(inside)
         return
     rule = _node_rule(device)
     cgroup_set(supervisor, "devices.allow", f"{rule} rwm")
@@ -117,7 +146,10 @@ async def add(supervisor: Any, device: str, target: str) -> None:
 async def delete(supervisor: Any, device: str, target: str) -> None:
     pid = supervisor.pid
     if _interface_inside(pid, device):
-        await _helper(pid, "net-del", device, target)
+        added = _added(supervisor, os.stat(f"/proc/{pid}/ns/net").st_ino)
+        output = await _helper(pid, "net-del", device, target, ",".join(map(str, sorted(added))))
+        index = int(output.strip())
+        added.discard(index)
         return
     rule = _node_rule(device)
     await _helper(pid, "node-del", target)

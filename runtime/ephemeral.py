@@ -36,8 +36,12 @@ def destroy_if_ephemeral(lxcpath: str, name: str, config: Any, config_path: str 
 
 
 async def after_stop(lxcpath: str, supervisor: Any) -> None:
-    """Called by the daemon once a supervisor has ended."""
+    """Called by the daemon once a supervisor has ended, before its name is free for
+    a new start (which would otherwise run while the directory is being removed).
+    Not ephemeral: returns at once, without a checkpoint."""
     if supervisor.start_error is not None or supervisor.pid is None:
+        return
+    if not getattr(supervisor.config, "ephemeral", False):
         return
     with trio.CancelScope(shield=True):
         try:

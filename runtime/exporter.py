@@ -63,6 +63,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9734
 MAX_REQUEST = 8192
 REQUEST_TIMEOUT = 10.0
+#: Connections served at once; more are closed at once (a flood cannot pile up).
+MAX_CONNECTIONS = 64
 
 
 class ContainerBook:
@@ -239,6 +241,8 @@ class Exporter:
         self.lxcpath = lxcpath
         self.bus_socket = bus_socket
         self.book = ContainerBook()
+        self.connections = trio.CapacityLimiter(MAX_CONNECTIONS)
+        self.scraping = trio.Lock()  # one scrape at a time asks the daemon
 
     async def follow_bus(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep `book` up to date; started() once the first snapshot is in."""
@@ -266,20 +270,33 @@ class Exporter:
             return None
 
     async def scrape(self) -> bytes:
-        return exposition(self.lxcpath, self.book, await self.daemon_figures())
+        async with self.scraping:
+            return exposition(self.lxcpath, self.book, await self.daemon_figures())
 
     async def handle(self, stream: trio.abc.Stream) -> None:
-        """One HTTP connection: one request, one reply, then close."""
+        """One HTTP connection: one request, one reply, then close. A failure while
+        answering is a 500 for this client, never the end of the exporter."""
+        try:
+            self.connections.acquire_nowait()
+        except trio.WouldBlock:
+            await trio.aclose_forcefully(stream)
+            return
         try:
             with trio.move_on_after(REQUEST_TIMEOUT):
                 request = await _read_head(stream)
                 if request is None:
                     return
                 method, target = request
-                await stream.send_all(await self.respond(method, target))
+                try:
+                    reply = await self.respond(method, target)
+                except Exception:  # noqa: BLE001 - logged; the client gets a 500
+                    log.exception("answering %s %s failed", method, target)
+                    reply = _reply(500, "text/plain", b"internal error\n", method)
+                await stream.send_all(reply)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         finally:
+            self.connections.release()
             await trio.aclose_forcefully(stream)
 
     async def respond(self, method: str, target: str) -> bytes:
@@ -312,7 +329,10 @@ class Exporter:
             task_status.started()
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+_REASONS = {
+    200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+    500: "Internal Server Error",
+}  # fmt: skip
 
 
 def _reply(

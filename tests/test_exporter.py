@@ -197,3 +197,46 @@ def test_container_book_follows_messages() -> None:
         book.apply(message)
     assert book.synced and book.states == {"a": "STOPPED"}
     assert book.exits == {"a": 1} and book.last_exit == {"a": (137, 9)}
+
+
+def test_a_failing_scrape_is_a_500_and_connections_are_capped() -> None:
+    """A scrape that raises answers 500 and the exporter serves on; beyond the
+    connection cap a new connection is closed at once (real TCP on 127.0.0.1)."""
+    import trio
+
+    from runtime.exporter import Exporter
+
+    class Failing(Exporter):
+        async def scrape(self) -> bytes:
+            raise ValueError("a collector broke")
+
+    async def exchange(port: int, request: bytes) -> bytes:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            if request:
+                await stream.send_all(request)
+            data = b""
+            while chunk := await stream.receive_some(4096):
+                data += chunk
+            return data
+
+    async def main() -> None:
+        exporter = Failing("/nonexistent", lambda: "/nonexistent")
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(trio.serve_listeners, exporter.handle, listeners)
+                for _ in range(2):
+                    reply = await exchange(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                    assert reply.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+                assert (await exchange(port, b"GET / HTTP/1.1\r\n\r\n")).startswith(b"HTTP/1.1 200")
+                exporter.connections = trio.CapacityLimiter(1)
+                idle = await trio.open_tcp_stream("127.0.0.1", port)
+                async with idle:
+                    while exporter.connections.borrowed_tokens == 0:
+                        await trio.sleep(0.01)
+                    assert await exchange(port, b"") == b""  # over the cap: closed at once
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)

@@ -131,6 +131,20 @@ def test_log_file_through_a_symlink_is_refused(runtime: Cli, tmp_path: Path) -> 
     assert_nothing_left(runtime, name)
 
 
+def test_log_file_below_a_symlinked_directory_is_refused(runtime: Cli, tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    linked = tmp_path / "linked"
+    linked.symlink_to(real)
+    log = linked / "c.log"
+    name = create(runtime, tmp_path, f"lxc.net.0.type = empty\nlxc.log.file = {log}\n")
+    result = runtime("lxc-start", "-n", name)
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(f"lxc.log.file: cannot open '{log}': Too many levels of symbolic links")
+    assert list(real.iterdir()) == []
+    assert_nothing_left(runtime, name)
+
+
 # -- lxc.namespace.share.* by container name -------------------------------------------
 
 

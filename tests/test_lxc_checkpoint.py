@@ -72,6 +72,17 @@ esac
 """
 
 
+#: check passes; restore leaves a process behind, names it in --pidfile, and fails.
+RESTORE_LEAVES = """\
+case "$1" in
+check) exit 0;;
+*) while [ $# -gt 0 ]; do case "$1" in -D) dir=$2;; --pidfile) pidfile=$2;; esac; shift; done
+   sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > "$pidfile"; echo $! > "$dir/left.txt"
+   echo "Error (criu/cr-restore.c:1): Restoring FAILED." > "$dir/restore.log"; exit 1;;
+esac
+"""
+
+
 def test_refused_command_lines(cli: Cli, tmp_path: Path) -> None:
     name = create(cli, tmp_path)
     target = str(tmp_path / "images")
@@ -131,7 +142,15 @@ def test_stop_dump_then_failed_restore_leaves_it_stopped(runtime: Cli, tmp_path:
     assert dumped.returncode == 0, dumped.stderr
     assert (images / checkpoint.RECORD_FILE).exists() and (images / "pages-1.img").exists()
     assert state(runtime, name)[0] == "STOPPED"
-    restored = runtime("lxc-checkpoint", "-n", name, "-D", str(images), "-r")
+    bystander = subprocess.Popen(["sleep", "1000"])
+    try:  # a planted (or stale) restore.pid is never what a failed restore kills
+        (images / checkpoint.PIDFILE).write_text(f"{bystander.pid}\n")
+        restored = runtime("lxc-checkpoint", "-n", name, "-D", str(images), "-r")
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+    assert not (images / checkpoint.PIDFILE).exists()
     assert restored.returncode == 1
     assert f"Restoring {name} failed: Error (criu/cr-restore.c:1): Restoring FAILED." in restored.stderr
     assert state(runtime, name)[0] == "STOPPED"
@@ -139,6 +158,39 @@ def test_stop_dump_then_failed_restore_leaves_it_stopped(runtime: Cli, tmp_path:
     elsewhere = create(runtime, tmp_path)
     wrong = runtime("lxc-checkpoint", "-n", elsewhere, "-D", str(images), "-r")
     assert wrong.returncode == 1 and f"is not {elsewhere}'s" in wrong.stderr
+
+
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie its parent has not reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_failed_restore_kills_what_criu_left(runtime: Cli, tmp_path: Path) -> None:
+    name = create(runtime, tmp_path)
+    runtime.env["TRIO_LXC_CRIU"] = fake_criu(tmp_path, DUMP_KILLS)
+    assert runtime("lxc-start", "-n", name).returncode == 0
+    images = tmp_path / "images"
+    assert runtime("lxc-checkpoint", "-n", name, "-D", str(images), "-s").returncode == 0
+    runtime.env["TRIO_LXC_CRIU"] = fake_criu(tmp_path, RESTORE_LEAVES)
+    restored = runtime("lxc-checkpoint", "-n", name, "-D", str(images), "-r")
+    left = int((images / "left.txt").read_text())
+    try:
+        assert restored.returncode == 1 and "Restoring FAILED." in restored.stderr
+        deadline = time.monotonic() + 5
+        while not _dead(left) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _dead(left)
+        assert not (images / checkpoint.PIDFILE).exists()
+        assert state(runtime, name)[0] == "STOPPED"
+    finally:
+        try:
+            os.kill(left, 9)
+        except ProcessLookupError:
+            pass
 
 
 def _criu_works() -> bool:
@@ -162,3 +214,55 @@ def test_live_dump_and_restore(runtime: Cli, tmp_path: Path) -> None:
     assert runtime("lxc-attach", "-n", name, "--", "true").returncode == 0
     assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
     assert shutil.which("true") and subprocess.run(["true"]).returncode == 0
+
+
+def test_untrusted_directories_are_refused(runtime: Cli, tmp_path: Path) -> None:
+    name = create(runtime, tmp_path)
+    runtime.env["TRIO_LXC_CRIU"] = fake_criu(tmp_path, DUMP_KILLS)
+    assert runtime("lxc-start", "-n", name).returncode == 0
+    before = state(runtime, name)
+    stopped = create(runtime, tmp_path)
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    other = tmp_path / "other"
+    other.mkdir(mode=0o700)
+    os.chown(other, 65534, 65534)
+    link = tmp_path / "link"
+    link.symlink_to(other)
+    for target, why in (
+        (open_dir, "is writable by group or others"),
+        (other, "is not owned by root"),
+        (link, "is a symbolic link"),
+    ):
+        for argv in (["-n", name, "-s"], ["-n", stopped, "-r"]):  # dump, restore
+            result = runtime("lxc-checkpoint", "-D", str(target), *argv)
+            assert result.returncode == 1 and why in result.stderr, (argv, result.stderr)
+        assert os.listdir(target) == []
+    planted = tmp_path / "planted"
+    planted.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (planted / checkpoint.RECORD_FILE).symlink_to(victim)
+    result = runtime("lxc-checkpoint", "-n", name, "-D", str(planted), "-s")
+    assert result.returncode == 1 and checkpoint.RECORD_FILE in result.stderr
+    assert victim.read_text() == "keep"
+    assert state(runtime, name) == before
+
+
+def test_restore_takes_cgroups_and_attach_settings_from_the_config(cli: Cli, tmp_path: Path) -> None:
+    from runtime import checkpoint_trust
+
+    name = create(cli, tmp_path)
+    saved = {
+        "name": name,
+        "config_path": str(cli.lxcpath / name / "config"),
+        "cgroups": {"unified": "/sys/fs/cgroup/init.scope"},
+        "cgroup_limits": {"unified": "/sys/fs/cgroup"},
+        "attach": {"cap_drop": [], "seccomp": "", "no_new_privs": False},
+    }
+    fresh = checkpoint_trust.rebuilt(saved, name, str(cli.lxcpath))
+    payloads = list(fresh["cgroups"].values())
+    assert payloads and all(p.endswith(f"/lxc.payload.{name}") for p in payloads)
+    assert list(fresh["cgroup_limits"].values()) == payloads
+    assert fresh["attach"] != saved["attach"] and "environment" in fresh["attach"]

@@ -71,6 +71,21 @@ def test_veth_end_moves_in_and_out(runtime: Cli, tmp_path: Path, veth: tuple[str
     assert missing.returncode == 1 and f"Failed to add nosuchif0 to {name}." in missing.stderr
 
 
+def test_del_moves_back_only_what_add_moved_in(runtime: Cli, tmp_path: Path) -> None:
+    name = started(runtime, tmp_path)
+    made = attach(runtime, name, "ip", "link", "add", "eth8", "type", "veth", "peer", "name", "eth9")
+    if made.returncode != 0:
+        made = attach(runtime, name, "ip", "link", "add", "dummy0", "type", "dummy")
+        assert made.returncode == 0 or "not found" in made.stderr, made.stderr
+    inside = attach(runtime, name, "cat", "/proc/net/dev").stdout
+    own = "eth8" if "eth8" in inside else "dummy0" if "dummy0" in inside else "lo"
+    back = unique("dv")
+    refused = runtime("lxc-device", "-n", name, "del", own, back)
+    assert refused.returncode == 1 and f"'{own}' was not added by lxc-device" in refused.stderr
+    assert not host_has(back)
+    assert own in attach(runtime, name, "cat", "/proc/net/dev").stdout
+
+
 def test_device_node_is_made_and_allowed(runtime: Cli, tmp_path: Path) -> None:
     device = "/dev/loop-control"
     if not os.path.exists(device):
@@ -93,6 +108,22 @@ def test_device_node_is_made_and_allowed(runtime: Cli, tmp_path: Path) -> None:
     assert attach(runtime, name, "ls", device).returncode != 0
     if rules is not None:
         assert "c 10:237 rwm" not in rules.read_text()
+
+
+def test_node_paths_do_not_follow_the_containers_symlinks(runtime: Cli, tmp_path: Path) -> None:
+    device = "/dev/loop-control"
+    if not os.path.exists(device):
+        pytest.skip(f"{device} is missing on this host")
+    name = started(runtime, tmp_path)
+    made = attach(runtime, name, "sh", "-c", "mkdir -p /tmp/real && ln -s /tmp/real /tmp/link")
+    assert made.returncode == 0, made.stderr
+    added = runtime("lxc-device", "-n", name, "add", device, "/tmp/link/lc")
+    assert added.returncode == 1 and "'link' in the container is not a directory" in added.stderr
+    assert attach(runtime, name, "ls", "/tmp/real").stdout == ""
+    nested = runtime("lxc-device", "-n", name, "add", device, "/tmp/new/dir/lc")
+    assert nested.returncode == 0, nested.stderr
+    assert attach(runtime, name, "ls", "/tmp/new/dir/lc").returncode == 0
+    assert runtime("lxc-device", "-n", name, "del", device, "/tmp/new/dir/lc").returncode == 0
 
 
 def test_refusals(runtime: Cli, tmp_path: Path) -> None:

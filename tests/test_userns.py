@@ -148,6 +148,10 @@ def test_map_set_rules() -> None:
         ),
         "lxc.idmap = b 0 100000 10\nlxc.idmap = g 10 100005 10\n": "c.conf:2: lxc.idmap: 'g 10 100005 10' overlaps",
         "lxc.idmap = u 0 4294967290 10\nlxc.idmap = g 0 1 1\n": "c.conf:1: lxc.idmap: 'u 0 4294967290 10': the range goes past",
+        "lxc.idmap = u 0 100000 10\nlxc.idmap = g 0 0 65536\n": (
+            "c.conf:2: lxc.idmap: 'g 0 0 65536': container root would be host root"
+        ),
+        "lxc.idmap = b 0 0 1\n": "c.conf:1: lxc.idmap: 'b 0 0 1': container root would be host root",
     }
     for text, message in cases.items():
         with pytest.raises(ConfigError) as caught:

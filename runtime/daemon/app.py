@@ -187,9 +187,10 @@ class Daemon:
         except Exception:
             log.exception("%s: supervisor failed", supervisor.name)
         finally:
+            # lxc.ephemeral: destroyed while the name is still taken (a start is refused)
+            await ephemeral.after_stop(self.lxcpath, supervisor)
             if self.supervisors.get(supervisor.name) is supervisor:
                 del self.supervisors[supervisor.name]
-            await ephemeral.after_stop(self.lxcpath, supervisor)  # lxc.ephemeral
             self.touch()
 
     async def readopt(self) -> None:

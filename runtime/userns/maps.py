@@ -207,12 +207,17 @@ class MapError(Exception):
 def check_raw(raw: object) -> IdMaps | None:
     """Validate the lxc.idmap entries of a parsed config (`RawConfig`).
 
-    ConfigError naming the file, line and `lxc.idmap` for a bad set; None when
-    no map is configured.
+    ConfigError naming the file, line and `lxc.idmap` for a bad set (also one that
+    maps the container's root to host root: lxc-usernsexec may, a container not);
+    None when no map is configured.
     """
     entries = [e for e in raw.entries() if e.key == KEY and e.value.strip()]  # type: ignore[attr-defined]
     try:
-        return validate((e.value, e) for e in entries)
+        checked = validate((e.value, e) for e in entries)
+        for entry in entries:  # a container's user namespace that protects nothing
+            if any(x.ns_id == 0 and x.host_id == 0 for x in parse_line(entry.value)):
+                raise MapError(entry, f"'{entry.value.strip()}': container root would be host root")
+        return checked
     except MapError as err:
         entry = err.where
         raise ConfigError(entry.file, entry.line, KEY, err.reason) from None  # type: ignore[attr-defined]
