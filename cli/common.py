@@ -168,7 +168,8 @@ def load_rcfile(args: Namespace) -> Any:
     For lxc-freeze, lxc-unfreeze, lxc-console, lxc-cgroup, lxc-wait, lxc-destroy,
     lxc-copy, lxc-device and lxc-checkpoint LXC's rcfile changes nothing observable
     beyond this load check (they act on the running container or its directory),
-    so the check is all they do with it. lxc-monitor never loads it (LXC's neither).
+    so the check is all they do with it. lxc-monitor checks it too (LXC's accepts
+    it and never loads it; an option that is parsed and ignored is a defect here).
     """
     rcfile = getattr(args, "rcfile", None)
     if rcfile is None:

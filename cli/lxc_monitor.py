@@ -48,7 +48,7 @@ from __future__ import annotations
 import os
 import sys
 
-from cli.common import LxcArgumentParser, run_command, stdout_gone
+from cli.common import LxcArgumentParser, load_rcfile, run_command, stdout_gone
 from cli.log import CommandLog
 from cli.options import Namespace
 from runtime.errors import LxcError
@@ -109,7 +109,7 @@ def build_parser() -> LxcArgumentParser:
     parser.add_argument("-Q", "--quit", action="store_true")
     parser.add_argument("--format", default="text")
     parser.add_argument("--since")
-    parser.add_argument("--rcfile")  # accepted, never loaded: LXC's lxc-monitor neither
+    parser.add_argument("--rcfile")  # checked (LXC's lxc-monitor ignores it: cli.common.load_rcfile)
     return parser
 
 
@@ -209,6 +209,7 @@ def monitor(subscriptions: dict[Subscription, str], fmt: str) -> int:
 def body(args: Namespace, log: CommandLog) -> int:
     if args.quit:
         return 0
+    load_rcfile(args)  # a file that does not load is an error, not silently ignored
     fmt = str(args.format)
     if fmt not in ("text", "json"):
         raise LxcError(f"invalid --format '{fmt}': text or json")

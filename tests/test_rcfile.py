@@ -62,6 +62,7 @@ def test_a_bad_rcfile_is_refused_and_nothing_changes(runtime: Cli, tmp_path: Pat
         ("lxc-unfreeze", "-n", name),
         ("lxc-cgroup", "-n", name, "pids.max", "5"),
         ("lxc-wait", "-n", name, "-s", "RUNNING", "-t", "0"),
+        ("lxc-monitor", "-n", name),
         ("lxc-destroy", "-n", name, "-f"),
         ("lxc-copy", "-n", name, "-N", unique("copy")),
         ("lxc-device", "-n", name, "add", "/dev/null"),
