@@ -46,10 +46,15 @@ def cycle(tools: Path, lxcpath: str, name: str, env: dict[str, str]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def measure(label: str, tools: Path, lxcpath: str, env: dict[str, str], runs: int) -> dict[str, float]:
+def measure(
+    label: str, tools: Path, lxcpath: str, env: dict[str, str], runs: int,
+    conf_text: str = CONF, name: str = "bench1",
+) -> dict[str, float]:
+    """First lxc-execute, then the medians of `runs` executes and start/wait/stop
+    cycles of a busybox container made from `conf_text` (start_unprivileged.py
+    passes one with lxc.idmap)."""
     conf = os.path.join(lxcpath, "bench.conf")
-    Path(conf).write_text(CONF)
-    name = "bench1"
+    Path(conf).write_text(conf_text)
     subprocess.run(
         [str(tools / "lxc-create"), "-P", lxcpath, "-n", name, "-t", "busybox", "-f", conf],
         env=env, check=True, stdout=subprocess.DEVNULL,

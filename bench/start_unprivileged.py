@@ -18,33 +18,19 @@ import argparse
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from start_latency import BIN, LXC, cycle, shutdown_ours, timed  # bench/ is on sys.path
+from start_latency import BIN, LXC, measure, shutdown_ours  # bench/ is on sys.path
 
 RANGE = 65536
 SUBID_FILES = ("/etc/subuid", "/etc/subgid")
 
 
-def measure(tools: Path, lxcpath: str, env: dict[str, str], runs: int, base: int) -> dict[str, float]:
-    conf = os.path.join(lxcpath, "bench.conf")
-    Path(conf).write_text(
-        f"lxc.net.0.type = empty\nlxc.idmap = u 0 {base} {RANGE}\nlxc.idmap = g 0 {base} {RANGE}\n"
-    )
-    name = "benchu1"
-    subprocess.run(
-        [str(tools / "lxc-create"), "-P", lxcpath, "-n", name, "-t", "busybox", "-f", conf],
-        env=env, check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    execute = [str(tools / "lxc-execute"), "-P", lxcpath, "-n", name, "--", "/bin/true"]
-    first = timed(execute, env)
-    executes = [timed(execute, env) for _ in range(runs)]
-    cycles = [cycle(tools, lxcpath, name, env) for _ in range(runs)]
-    return {"first": first, "execute": statistics.median(executes), "cycle": statistics.median(cycles)}
+def unprivileged_conf(base: int) -> str:
+    return f"lxc.net.0.type = empty\nlxc.idmap = u 0 {base} {RANGE}\nlxc.idmap = g 0 {base} {RANGE}\n"
 
 
 def main() -> int:
@@ -65,14 +51,16 @@ def main() -> int:
         os.mkdir(ours_path, 0o711)
         env = dict(os.environ, TRIO_LXC_RUNDIR=os.path.join(tmp, "run"))
         try:
-            results["ours"] = measure(BIN, ours_path, env, runs, base)
+            results["ours"] = measure("ours", BIN, ours_path, env, runs, unprivileged_conf(base), "benchu1")
         finally:
             shutdown_ours(ours_path, env)
         if (LXC / "lxc-execute").exists():
             lxc_path = os.path.join(tmp, "lxc")
             os.mkdir(lxc_path, 0o711)
             try:
-                results["LXC"] = measure(LXC, lxc_path, dict(os.environ), runs, base)
+                results["LXC"] = measure(
+                    "LXC", LXC, lxc_path, dict(os.environ), runs, unprivileged_conf(base), "benchu1"
+                )
             finally:
                 subprocess.run([str(LXC / "lxc-stop"), "-P", lxc_path, "-n", "benchu1", "-k"],
                                stderr=subprocess.DEVNULL, check=False)  # fmt: skip
