@@ -46,6 +46,18 @@ def cycle(tools: Path, lxcpath: str, name: str, env: dict[str, str]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def print_table(title: str, results: dict[str, dict[str, float]]) -> None:
+    """Ours and LXC's medians side by side, then the ratios."""
+    print(title)
+    print(f"  {'':8} {'execute /bin/true':>18} {'start/wait/stop':>16} {'first execute':>14}")
+    for label, values in results.items():
+        print(f"  {label:8} {values['execute']:18.1f} {values['cycle']:16.1f} {values['first']:14.1f}")
+    if "LXC" in results:
+        ours, lxc = results["ours"], results["LXC"]
+        print(f"  {'ratio':8} {ours['execute'] / lxc['execute']:17.2f}x "
+              f"{ours['cycle'] / lxc['cycle']:15.2f}x")  # fmt: skip
+
+
 def measure(
     label: str, tools: Path, lxcpath: str, env: dict[str, str], runs: int,
     conf_text: str = CONF, name: str = "bench1",
@@ -92,14 +104,7 @@ def main() -> int:
                 subprocess.run([str(LXC / "lxc-stop"), "-P", lxc_path, "-n", "bench1", "-k"],
                                stderr=subprocess.DEVNULL, check=False)  # fmt: skip
                 shutil.rmtree(lxc_path, ignore_errors=True)
-    print(f"median of {runs} runs (ms)")
-    print(f"  {'':8} {'execute /bin/true':>18} {'start/wait/stop':>16} {'first execute':>14}")
-    for label, values in results.items():
-        print(f"  {label:8} {values['execute']:18.1f} {values['cycle']:16.1f} {values['first']:14.1f}")
-    if "LXC" in results:
-        ours, lxc = results["ours"], results["LXC"]
-        print(f"  {'ratio':8} {ours['execute'] / lxc['execute']:17.2f}x "
-              f"{ours['cycle'] / lxc['cycle']:15.2f}x")  # fmt: skip
+    print_table(f"median of {runs} runs (ms)", results)
     print("targets: execute within x1.5 of LXC, start/wait/stop within x2 (daemon warm)")
     print("first execute includes starting the lxcpath's daemon and spawner")
     return 0

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from start_latency import BIN, LXC, measure, shutdown_ours  # bench/ is on sys.path
+from start_latency import BIN, LXC, measure, print_table, shutdown_ours  # bench/ is on sys.path
 
 RANGE = 65536
 SUBID_FILES = ("/etc/subuid", "/etc/subgid")
@@ -71,14 +71,7 @@ def main() -> int:
                 Path(path).unlink(missing_ok=True)
             else:
                 Path(path).write_bytes(content)
-    print(f"unprivileged (lxc.idmap), median of {runs} runs (ms)")
-    print(f"  {'':8} {'execute /bin/true':>18} {'start/wait/stop':>16} {'first execute':>14}")
-    for label, values in results.items():
-        print(f"  {label:8} {values['execute']:18.1f} {values['cycle']:16.1f} {values['first']:14.1f}")
-    if "LXC" in results:
-        ours, lxc = results["ours"], results["LXC"]
-        print(f"  {'ratio':8} {ours['execute'] / lxc['execute']:17.2f}x "
-              f"{ours['cycle'] / lxc['cycle']:15.2f}x")  # fmt: skip
+    print_table(f"unprivileged (lxc.idmap), median of {runs} runs (ms)", results)
     return 0
 
 

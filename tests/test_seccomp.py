@@ -351,6 +351,19 @@ def test_the_session_keyring_is_made_before_the_filter(
     assert int(result.stdout.strip()) != ours
 
 
+def create_mapped_with_deny_profile(runtime: Cli, tmp_path: Path, base: int) -> str:
+    """A busybox container with lxc.idmap and the DENY profile (readable by the
+    mapped root); returns its name."""
+    profile = tmp_path / "deny.seccomp"
+    profile.write_text(DENY)
+    profile.chmod(0o644)
+    return create(
+        runtime,
+        tmp_path,
+        f"lxc.net.0.type = empty\n{map_lines(base)}lxc.seccomp.profile = {profile}\n",
+    )
+
+
 @needs_busybox
 def test_an_unprivileged_container_loads_the_filter(
     runtime: Cli,
@@ -359,14 +372,7 @@ def test_an_unprivileged_container_loads_the_filter(
 ) -> None:
     """With lxc.idmap the child loads the filter as root of the container's user
     namespace (CAP_SYS_ADMIN there is enough: no no_new_privs needed)."""
-    profile = tmp_path / "deny.seccomp"
-    profile.write_text(DENY)
-    profile.chmod(0o644)
-    name = create(
-        runtime,
-        tmp_path,
-        f"lxc.net.0.type = empty\n{map_lines(subids)}lxc.seccomp.profile = {profile}\n",
-    )
+    name = create_mapped_with_deny_profile(runtime, tmp_path, subids)
     result = runtime("lxc-start", "-n", name)
     assert result.returncode == 0, result.stderr
     try:
@@ -430,14 +436,7 @@ def test_an_unprivileged_start_hook_cannot_reach_the_waiting_init(
     """With lxc.idmap the start hook has every capability of the container's user
     namespace, the init's credentials: the init is not dumpable while it waits, so
     the hook can neither open its memory nor read its exe or environment."""
-    profile = tmp_path / "deny.seccomp"
-    profile.write_text(DENY)
-    profile.chmod(0o644)
-    name = create(
-        runtime,
-        tmp_path,
-        f"lxc.net.0.type = empty\n{map_lines(subids)}lxc.seccomp.profile = {profile}\n",
-    )
+    name = create_mapped_with_deny_profile(runtime, tmp_path, subids)
     out = probe_hook(runtime, name)
     result = runtime("lxc-start", "-n", name)
     try:
