@@ -68,9 +68,8 @@ def body(args: Namespace, log: CommandLog) -> int:
 
     for warning in start_warnings(raw):  # LSM keys LXC also skips on this host
         log.warn("execute", warning)
-    command = command_line(args.command)
-    argv = command or command_from(raw, "lxc.execute.cmd")
-    if not argv:
+    argv = command_line(args.command)  # as given: the daemon chooses (runtime.start_spec)
+    if not argv and not command_from(raw, "lxc.execute.cmd"):  # refused before any daemon starts
         raise LxcError("no command to execute: give it after --, or set lxc.execute.cmd")
     request: dict[str, object] = {
         "op": "start", "name": name, "mode": "application", "argv": argv,

@@ -5,7 +5,7 @@ aborted. `-F` stays in the foreground with the caller's stdio as the container's
 until it stops: on a terminal (stdin) the console is proxied to it; otherwise any
 of 0, 1, 2 that is a terminal is replaced by a pty of pid 1's own, proxied here
 (cli/execute_terminal.py: container root could TIOCSTI into the caller's terminal).
-pid 1 is CMD, else lxc.init.cmd, else /sbin/init. `-C` has nothing to close: the
+pid 1 is CMD, else lxc.init.cmd, else /sbin/init (the daemon chooses). `-C` has nothing to close: the
 daemon starts the container, so none of this command's fds (but -F's stdio) reach it.
 `--share-NS NAME|PID` is `-s lxc.namespace.share.NS=NAME|PID`, as in LXC.
 """
@@ -59,7 +59,6 @@ def build_parser() -> LxcArgumentParser:
 
 def body(args: Namespace, log: CommandLog) -> int:
     from cli.requests import (
-        command_from,
         command_line,
         config_path_for,
         final_reply,
@@ -91,8 +90,7 @@ def body(args: Namespace, log: CommandLog) -> int:
 
     for warning in start_warnings(raw):  # LSM keys LXC also skips on this host
         log.warn("start", warning)
-    command = command_line(args.command)
-    argv = command or command_from(raw, "lxc.init.cmd") or ["/sbin/init"]
+    argv = command_line(args.command)  # as given: the daemon chooses pid 1 (runtime.start_spec)
     foreground = bool(args.foreground) and not args.daemon
     request: dict[str, object] = {
         "op": "start", "name": name, "mode": "system", "argv": argv,

@@ -19,7 +19,7 @@ import trio
 from runtime import checkpoint as ck
 from runtime import checkpoint_trust, records
 from runtime import lifecycle as lc
-from runtime.freezer import FAILED, NOT_RUNNING, FreezerError, _answer
+from runtime.op_reply import FAILED, NOT_RUNNING, OpError, answer
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def _tail(directory: str, logname: str, stderr: bytes) -> str:
 async def _check() -> None:
     reason = await trio.to_thread.run_sync(ck.problem)
     if reason:
-        raise FreezerError(FAILED, reason)
+        raise OpError(FAILED, reason)
 
 
 async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[str, object]:
@@ -54,17 +54,17 @@ async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[st
         name = str(message["name"])
         supervisor = daemon.supervisors.get(name)
         if supervisor is None or supervisor.state not in _RUNNING or not supervisor.pid:
-            raise FreezerError(NOT_RUNNING, f"{name} not running, not checkpointing")
+            raise OpError(NOT_RUNNING, f"{name} not running, not checkpointing")
         await _check()
         directory = str(message["dir"])
         try:
             checkpoint_trust.check_dir(directory)
         except ck.CheckpointError as err:
-            raise FreezerError(FAILED, f"Checkpointing {name} failed: {err}") from None
+            raise OpError(FAILED, f"Checkpointing {name} failed: {err}") from None
         made_dir = not os.path.isdir(directory)
         os.makedirs(directory, mode=0o700, exist_ok=True)
         before = set(os.listdir(directory))
-        record = supervisor._record()
+        record = supervisor.record().to_json()
         criu = ck.criu_path()
         assert criu is not None
         argv = ck.dump_argv(
@@ -77,7 +77,7 @@ async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[st
             try:
                 ck.save_record(directory, record)
             except OSError as err:
-                raise FreezerError(FAILED, f"Checkpointing {name} failed: {directory}/{ck.RECORD_FILE}: {err.strerror}") from None
+                raise OpError(FAILED, f"Checkpointing {name} failed: {directory}/{ck.RECORD_FILE}: {err.strerror}") from None
             result = await trio.run_process(argv, check=False, capture_stderr=True, capture_stdout=True)
         except BaseException:
             ck.remove_dump(directory, made_dir, before)
@@ -85,7 +85,7 @@ async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[st
         if result.returncode != 0:
             reason = _tail(directory, "dump.log", result.stderr)
             ck.remove_dump(directory, made_dir, before)
-            raise FreezerError(FAILED, f"Checkpointing {name} failed: {reason}")
+            raise OpError(FAILED, f"Checkpointing {name} failed: {reason}")
         if message.get("stop") and not message.get("predump"):
             with trio.move_on_after(STOP_GRACE):
                 await supervisor.stopped.wait()
@@ -93,7 +93,7 @@ async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[st
                 supervisor.kill()  # criu left it running: -s promises a stopped container
         return {"ok": True}
 
-    return await _answer(work)
+    return await answer(work)
 
 
 async def request_restore(daemon: Any, message: dict[str, object]) -> dict[str, object]:
@@ -108,14 +108,15 @@ async def request_restore(daemon: Any, message: dict[str, object]) -> dict[str, 
         name = str(message["name"])
         current = daemon.supervisors.get(name)
         if current is not None and current.state != lc.STOPPED:
-            raise FreezerError(FAILED, f"{name} is running, not restoring")
+            raise OpError(FAILED, f"{name} is running, not restoring")
         await _check()
         directory = str(message["dir"])
         try:
             checkpoint_trust.check_dir(directory)
             record = checkpoint_trust.rebuilt(ck.load_record(directory, name), name, daemon.lxcpath)
-        except ck.CheckpointError as err:
-            raise FreezerError(FAILED, f"Restoring {name} failed: {err}") from None
+            records.ContainerRecord.from_json(record)  # a record this daemon can adopt
+        except (ck.CheckpointError, records.RecordError) as err:
+            raise OpError(FAILED, f"Restoring {name} failed: {err}") from None
         config_path = record.get("config_path") or os.path.join(daemon.lxcpath, name, "config")
         rootfs = rootfs_of(parse_file(str(config_path))) or os.path.join(daemon.lxcpath, name, "rootfs")
         criu = ck.criu_path()
@@ -139,19 +140,21 @@ async def request_restore(daemon: Any, message: dict[str, object]) -> dict[str, 
                     start_time = process_start_time(pid)
                     pidfd = open_pidfd(pid, start_time if isinstance(start_time, int) else -1)
             if result.returncode != 0:
-                raise FreezerError(FAILED, f"Restoring {name} failed: {_tail(directory, 'restore.log', result.stderr)}")
+                raise OpError(FAILED, f"Restoring {name} failed: {_tail(directory, 'restore.log', result.stderr)}")
             if pid is None or pidfd is None:
-                raise FreezerError(FAILED, f"Restoring {name} failed: the restored init {pid} is gone")
+                raise OpError(FAILED, f"Restoring {name} failed: the restored init {pid} is gone")
         except BaseException:
             if pidfd is not None:
                 ck.kill_restored(pidfd)
                 os.close(pidfd)
             daemon.publish_state(name, lc.STOPPED)
             raise
-        restored = {**record, "state": lc.RUNNING, "pid": pid, "pid_start_time": start_time}
+        restored = records.ContainerRecord.from_json(
+            {**record, "name": name, "state": lc.RUNNING, "pid": pid, "pid_start_time": start_time}
+        )
         records.write_record(daemon.lxcpath, name, restored)
-        daemon._adopt(name, restored, pid, pidfd)
+        daemon.adopt(restored, pid, pidfd)
         daemon.publish_state(name, lc.RUNNING)
         return {"ok": True, "pid": pid}
 
-    return await _answer(work)
+    return await answer(work)

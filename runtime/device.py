@@ -24,7 +24,8 @@ from typing import Any
 import trio
 
 from runtime import lifecycle as lc
-from runtime.freezer import FAILED, NOT_RUNNING, FreezerError, _answer, cgroup_set
+from runtime.cgroup_ops import cgroup_set
+from runtime.op_reply import FAILED, NOT_RUNNING, OpError, answer
 
 #: A container whose init runs: namespaces and cgroups exist.
 _LIVE = (lc.RUNNING, lc.FREEZING, lc.FROZEN, lc.THAWED)
@@ -48,7 +49,7 @@ def _added(supervisor: Any, netns: int) -> set[int]:
     return known[1]
 
 
-class DeviceError(FreezerError):
+class DeviceError(OpError):
     """A device request failed (the reply's `kind` is FAILED)."""
 
     def __init__(self, message: str) -> None:
@@ -162,7 +163,7 @@ async def request_device(supervisors: dict[str, Any], message: dict[str, object]
     async def work() -> dict[str, object]:
         supervisor = supervisors.get(str(message.get("name")))
         if supervisor is None or supervisor.state not in _LIVE or not supervisor.pid:
-            raise FreezerError(NOT_RUNNING, f"{message.get('name')} is not running")
+            raise OpError(NOT_RUNNING, f"{message.get('name')} is not running")
         device = str(message["device"])
         target = str(message.get("target") or device)
         if message["action"] == "add":
@@ -171,4 +172,4 @@ async def request_device(supervisors: dict[str, Any], message: dict[str, object]
             await delete(supervisor, device, target)
         return {"ok": True}
 
-    return await _answer(work)
+    return await answer(work)

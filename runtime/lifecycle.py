@@ -44,15 +44,23 @@ class IllegalTransition(RuntimeError):
 
 
 class Lifecycle:
-    """The current state of one container and the rule for changing it."""
+    """The current state of one container and the rule for changing it.
 
-    __slots__ = ("name", "state")
+    `state` is read-only: `advance` is the only way to change it. A container
+    re-adopted by a new daemon gets a new Lifecycle in its recorded state.
+    """
+
+    __slots__ = ("name", "_state")
 
     def __init__(self, name: str, state: str = STOPPED) -> None:
         if state not in TRANSITIONS:
             raise ValueError(f"unknown state {state!r}")
         self.name = name
-        self.state = state
+        self._state = state
+
+    @property
+    def state(self) -> str:
+        return self._state
 
     def can(self, new_state: str) -> bool:
         return new_state in TRANSITIONS[self.state]
@@ -61,7 +69,7 @@ class Lifecycle:
         """Move to `new_state`; returns it. IllegalTransition if the table forbids it."""
         if not self.can(new_state):
             raise IllegalTransition(f"{self.name}: {self.state} -> {new_state} is not allowed")
-        self.state = new_state
+        self._state = new_state
         return new_state
 
 

@@ -2,7 +2,8 @@
 
 A supervisor owns one container from STARTING to STOPPED:
 
-1. STARTING: parse the config, create the cgroups, ask the spawner for a child, and
+1. STARTING: resolve the start once (runtime.start_spec: config, defines, pid 1),
+   create the cgroups, ask the spawner for a child with that spec, and
    run the set-up handshake over a socketpair: the child reports the pid of the
    container's init ("pid"), waits while the supervisor puts that pid into the
    cgroups ("go"), then sets up and execs; EOF on the socket means the exec
@@ -10,7 +11,8 @@ A supervisor owns one container from STARTING to STOPPED:
 2. RUNNING until the init exits: reported by the spawner, its parent, or, when
    that spawner died, reaped by this daemon through the init's pidfd (the daemon is
    a child subreaper and inherits the orphans; runtime.init_wait). A container
-   re-adopted from an earlier daemon enters here (`adopt`, then `run(adopted=True)`).
+   re-adopted from an earlier daemon enters here (`Supervisor.adopted`, then
+   `run(adopted=True)`).
 3. The exit status is published, then STOPPING: whatever is left in the cgroups is
    killed (nothing escapes by forking), the cgroups are removed, STOPPED.
 A failure while STARTING goes ABORTING -> STOPPING -> STOPPED with the same
@@ -26,7 +28,13 @@ bound for every hook that runs inside the handshake, so a slow but bounded hook
 fails with its own reason, never with "did not finish its set-up in time".
 
 Every transition goes through `runtime.lifecycle.Lifecycle`, is written to the
-runtime record, and is published on the bus, in that order.
+runtime record (runtime.records.ContainerRecord), and is published on the bus, in
+that order.
+
+The supervisor is the one owner of its container's state: the life cycle, the
+terminals (`terminals`), the cgroups (`cgroups`), the network (`net`) and the
+freezer (`freezer`, a collaborator given the supervisor's own transition). Other
+modules read those public attributes or call its methods; nothing else changes them.
 """
 
 from __future__ import annotations
@@ -37,15 +45,25 @@ import os
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
 
+import attrs
 import trio
 
 from runtime import attach_record, container_log, records
 from runtime import lifecycle as lc
+from runtime import start_spec as ss
 from runtime.console import manager as consoles
 from runtime.errors import printable_line
+from runtime.freezer import Freezer
 from runtime.hooks.host import ContainerHooks, HookFailed
 from runtime.init_wait import REPORT_GRACE, open_pidfd, wait_init_exit
+from runtime.spawn.messages import SpawnRequest
+
+if TYPE_CHECKING:
+    from runtime.cgroups import ContainerCgroups
+    from runtime.console.terminals import ContainerTerminals
+    from runtime.net.network import ContainerNetwork
 
 log = logging.getLogger("trio-lxc.supervisor")
 
@@ -60,62 +78,53 @@ class StartFailed(Exception):
     """The start could not complete; the message is shown to the user."""
 
 
+class SpawnerPort(Protocol):
+    """What a supervisor asks of the spawner (runtime.daemon.spawner_link.Spawner)."""
+
+    async def spawn(self, request: SpawnRequest, fds: list[int]) -> int: ...
+
+    def take_exit(self, pid: int) -> int | None: ...
+
+    async def wait_exit(self, pid: int) -> int: ...
+
+
+@attrs.frozen
 class DaemonLinks:
-    """What a supervisor needs from the daemon: its lxcpath, spawner and bus
-    (kept narrow so tests can see it)."""
+    """What a supervisor needs from the daemon (kept narrow so tests can see it).
 
-    def __init__(
-        self,
-        *,
-        lxcpath: str,
-        spawner: object,
-        publish_state: Callable[[str, str, str | None], None],
-        publish_exit: Callable[[str, int | None, int | None], None],
-        daemon_identity: dict[str, object],
-    ) -> None:
-        self.lxcpath = lxcpath
-        self.spawner = spawner
-        self.publish_state = publish_state
-        self.publish_exit = publish_exit
-        self.daemon_identity = daemon_identity
+    consoles: the daemon's terminal registry (None: no terminals are allocated).
+    running_init: a running container's init pid by name (lxc.namespace.share.*).
+    """
 
-
-class StartSpec:
-    """What to start: which config, which command, which stdio."""
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        mode: str,
-        argv: list[str],
-        config_path: str | None,
-        config_text: str | None = None,
-        defines: list[str] | None = None,
-        stdio: tuple[int, int, int] | None = None,
-    ) -> None:
-        self.name = name
-        self.mode = mode
-        self.argv = argv
-        self.config_path = config_path
-        self.config_text = config_text
-        self.defines = defines or []
-        self.stdio = stdio
+    lxcpath: str
+    spawner: SpawnerPort
+    publish_state: Callable[[str, str, str | None], None]
+    publish_exit: Callable[[str, int | None, int | None], None]
+    daemon_pid: int
+    daemon_start_time: int | None
+    consoles: consoles.ConsoleManager | None = None
+    running_init: Callable[[str], int | None] | None = None
 
 
 class Supervisor:
     """Runs one container through its life cycle (see the module docstring)."""
 
-    def __init__(self, links: DaemonLinks, spec: StartSpec) -> None:
+    def __init__(
+        self, links: DaemonLinks, args: ss.StartArgs, stdio: tuple[int, int, int] | None = None
+    ) -> None:
         self.links = links
-        self.spec = spec
-        self.name = spec.name
-        self.lifecycle = lc.Lifecycle(spec.name)
+        #: What was asked; every start (and reboot) resolves it into `spec`.
+        self.args = args
+        self.spec: ss.StartSpec | None = None
+        self.name = args.name
+        self.lifecycle = lc.Lifecycle(args.name)
         self.pid: int | None = None
-        self.config: object | None = None
-        self.cgroups: object | None = None
-        #: runtime.net.network.ContainerNetwork once devices exist (None otherwise).
-        self.net: object | None = None
+        self.cgroups: ContainerCgroups | None = None
+        #: The container's network once devices exist (None otherwise).
+        self.net: ContainerNetwork | None = None
+        #: Its console and ttys while it runs (runtime.console).
+        self.terminals: ContainerTerminals | None = None
+        self.freezer = Freezer(self, self._transition)
         self.start_error: str | None = None
         self.exit_code: int | None = None
         self.exit_signal: int | None = None
@@ -124,25 +133,35 @@ class Supervisor:
         self.reboot_requested = False
         #: Reboots so far (lxc-stop -r, or the init's SIGHUP exit): lxc-exporter shows it.
         self.restarts = 0
+        #: The command's own stdio for the init (lxc-start -F, lxc-execute), owned here.
+        self._stdio = stdio
         #: A pidfd of the init while it runs (runtime.init_wait).
         self._pidfd: int | None = None
-        #: lxc.log.file/syslog handlers (runtime.container_log); lxc.namespace.share.*
-        #: container names resolved to init pids (runtime.share_names).
+        #: lxc.log.file/syslog handlers (runtime.container_log).
         self.log_handlers: list[logging.Handler] = []
-        self.shared_pids: dict[str, str] = {}
-        self.seccomp_bpf: bytes | None = None  # lxc.seccomp.profile, compiled at start
-        #: lxc.hook.* of the current start (runtime.hooks.host), once the config is read.
+        #: lxc.hook.* of the current start (runtime.hooks.host), once the spec exists.
         self.lxc_hooks: ContainerHooks | None = None
+        #: A re-adopted container whose config no longer loads keeps its lxc-attach settings.
+        self._adopted_attach: dict[str, object] | None = None
 
     @property
     def state(self) -> str:
         return self.lifecycle.state
 
+    @property
+    def config(self) -> ss.ConfigModel | None:
+        """The typed config of the current start (None before it is resolved)."""
+        return self.spec.config if self.spec is not None else None
+
+    @property
+    def seccomp_bpf(self) -> bytes | None:
+        return self.spec.seccomp_bpf if self.spec is not None else None
+
     # -- the life --------------------------------------------------------------
     async def run(self, *, adopted: bool = False) -> None:
         """Start, supervise and clean up; again after a reboot.
 
-        A container re-adopted from an earlier daemon (`adopt`, then `adopted=True`)
+        A container re-adopted from an earlier daemon (`adopted`, then `adopted=True`)
         enters at supervise, from RUNNING, and has the same life from there on as
         one started here: a reboot starts it again, its exit is published.
         """
@@ -176,23 +195,59 @@ class Supervisor:
             self._close_stdio()
             container_log.close_handlers(self.log_handlers)
 
-    def adopt(self, state: str, pid: int, pidfd: int) -> None:
+    @classmethod
+    def adopted(
+        cls, links: DaemonLinks, record: records.ContainerRecord, pid: int, pidfd: int
+    ) -> Supervisor:
         """Take over a container an earlier daemon started (its init is `pid`, still
-        alive: `pidfd` names it); `run(adopted=True)` then supervises it."""
-        self.lifecycle.state = state
-        self.pid = pid
-        self._pidfd = pidfd
-        if self.config is not None:  # its stop hooks get the namespaces of the live init
-            self.lxc_hooks = self._new_lxc_hooks()
-            self.lxc_hooks.init_started(pid)
-        self.started.set()
+        alive: `pidfd` names it); `run(adopted=True)` then supervises it.
+
+        Its start is resolved again from the record (the config file as it is now);
+        if that fails it is still supervised, without the config's stop hooks and
+        log, and lxc-attach keeps the settings the record has.
+        """
+        from runtime.net.network import ContainerNetwork
+
+        args = ss.StartArgs(
+            name=record.name,
+            mode=record.mode if record.mode in ss.MODES else ss.SYSTEM,
+            command=record.command,
+            config_path=record.config_path,
+            config_text=record.config_text,
+            defines=record.defines,
+        )
+        supervisor = cls(links, args)
+        supervisor.lifecycle = lc.Lifecycle(record.name, record.state)
+        supervisor.pid = pid
+        supervisor._pidfd = pidfd
+        supervisor.cgroups = cgroups_from(record)
+        supervisor._adopted_attach = record.attach
+        bpf = attach_record.decode_bpf(record.to_json())  # lxc-attach still loads it
+        try:
+            supervisor.spec = ss.resolve_adopted(args, links.lxcpath, bpf)
+        except Exception as err:  # noqa: BLE001 - the config may have changed; keep supervising
+            log.warning("%s: its config no longer loads (%s): supervised without it", record.name, err)
+        spec = supervisor.spec
+        if spec is not None:
+            try:  # lxc.log.*: the container's log goes on
+                supervisor.log_handlers = container_log.open_handlers(record.name, spec.config)
+            except container_log.ContainerLogError as err:
+                log.warning("%s: %s", record.name, err)
+            # its stop hooks get the namespaces of the live init
+            supervisor.lxc_hooks = supervisor._new_lxc_hooks(spec)
+            supervisor.lxc_hooks.init_started(pid)
+        supervisor.net = ContainerNetwork.from_record(record.to_json(), config=supervisor.config, pid=pid)
+        supervisor.started.set()
+        return supervisor
 
     def _reset(self) -> None:
         self._close_pidfd()
         self.pid = None
+        self.spec = None
         self.cgroups = None
         self.exit_code = self.exit_signal = None
         self.start_error = None
+        self._adopted_attach = None
         if self.lxc_hooks is not None:
             self.lxc_hooks.close()
             self.lxc_hooks = None
@@ -200,71 +255,75 @@ class Supervisor:
     def _transition(self, state: str, reason: str | None = None) -> None:
         self.lifecycle.advance(state)
         if state == lc.STOPPED:
-            consoles.close_for(self)  # clients of its terminals see the end
+            self._close_terminals()  # clients of its terminals see the end
             records.remove_record(self.links.lxcpath, self.name)
         else:
-            records.write_record(self.links.lxcpath, self.name, self._record())
+            records.write_record(self.links.lxcpath, self.name, self.record())
         self.links.publish_state(self.name, state, reason)
         log.info("%s: %s", self.name, state)
 
-    def _record(self) -> dict[str, object]:
-        record: dict[str, object] = {
-            "name": self.name,
-            "state": self.state,
-            "mode": self.spec.mode,
-            "config_path": self.spec.config_path,
-            # What a reboot after a re-adoption starts again (runtime.daemon.app.readopt).
-            "argv": self.spec.argv,
-            "defines": self.spec.defines,
-            "pid": None,
-            **{f"daemon_{k}": v for k, v in self.links.daemon_identity.items()},
-        }
-        if self.pid is not None:
-            record.update(records.pid_identity(self.pid))
-        if self.cgroups is not None:
-            record["cgroups"] = self.cgroups.paths  # type: ignore[attr-defined]
-            record["cgroup_limits"] = self.cgroups.limit_paths  # type: ignore[attr-defined]
-        if self.net is not None:
-            record["net"] = self.net.record()  # type: ignore[attr-defined]
-        if self.config is not None:  # lxc-attach reads its settings here (runtime.attach_record)
-            record["attach"] = attach_record.fields(self.config, self.seccomp_bpf)
-        return record
+    def record(self) -> records.ContainerRecord:
+        """The runtime record of the container as it is now (runtime.records)."""
+        args = self.args
+        spec = self.spec
+        attach: dict[str, object] | None
+        if spec is not None:  # lxc-attach reads its settings here (runtime.attach_record)
+            attach = attach_record.fields(spec.config, spec.seccomp_bpf)
+        else:
+            attach = self._adopted_attach
+        return records.ContainerRecord(
+            name=self.name,
+            state=self.state,
+            mode=args.mode,
+            # What a reboot after a re-adoption starts again (Supervisor.adopted).
+            command=args.command,
+            config_path=args.config_path,
+            config_text=args.config_text,
+            defines=args.defines,
+            pid=self.pid,
+            pid_start_time=records.pid_start_time(self.pid) if self.pid is not None else None,
+            daemon_pid=self.links.daemon_pid,
+            daemon_start_time=self.links.daemon_start_time,
+            cgroups=self.cgroups.paths if self.cgroups is not None else None,
+            cgroup_limits=self.cgroups.limit_paths if self.cgroups is not None else None,
+            net=self.net.record() if self.net is not None else None,
+            attach=attach,
+        )
 
     # -- starting --------------------------------------------------------------
     async def _start(self) -> None:
         self._transition(lc.STARTING)
-        self.config = self._load_config()
-        self.seccomp_bpf = self._compile_seccomp()  # lxc.seccomp.profile (runtime.seccomp)
-        self._apply_daemon_keys()
-        self._refuse_host_init()
-        self.lxc_hooks = self._new_lxc_hooks()
+        self.spec = spec = self._resolve()
+        self._open_log()
+        self.lxc_hooks = self._new_lxc_hooks(spec)
         await self._run_lxc_hooks(self.lxc_hooks.pre_start)
-        self.cgroups = self._create_cgroups()
-        await consoles.open_for(self)  # console and tty ptys (runtime.console)
+        self.cgroups = cgroups = self._create_cgroups(spec)
+        await self._open_terminals(spec)
         _delegate_to_mapped_root(self)  # lxc.idmap: cgroups and ptys (runtime.userns)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sync = trio.socket.from_stdlib_socket(parent)
         try:
-            stdio = self.spec.stdio or consoles.init_stdio(self) or _devnull_stdio()
+            terminal_stdio = self.terminals.init_stdio() if self.terminals is not None else None
+            stdio = self._stdio or terminal_stdio or _devnull_stdio()
             fds = [child.fileno(), *stdio]
             try:
                 log.debug("%s: asking the spawner", self.name)
-                forked = await self.links.spawner.spawn(self._spawn_request(), fds)  # type: ignore[attr-defined]
+                forked = await self.links.spawner.spawn(self._spawn_request(spec), fds)
                 log.debug("%s: spawned", self.name)
             except Exception as err:  # noqa: BLE001 - SpawnError and transport errors alike
                 raise StartFailed(f"cannot fork the container: {err}") from None
             finally:
                 child.close()
-                if self.spec.stdio is None:
+                if self._stdio is None:
                     for fd in stdio:
                         os.close(fd)
-            self._early_attach(forked)
+            _early_attach(self.name, cgroups, forked)
             forked_pidfd = open_pidfd(forked)
             try:
-                hooks = self.lxc_hooks.handshake_budget() if self.lxc_hooks is not None else 0.0
+                hooks = self.lxc_hooks.handshake_budget()
                 budget = HANDSHAKE_TIMEOUT + hooks  # every hook run inside it may use its bound
                 with trio.move_on_after(budget) as timeout:
-                    await self._handshake(sync, forked)
+                    await self._handshake(sync, forked, spec, cgroups)
                 if timeout.cancelled_caught:
                     raise StartFailed("the container did not finish its set-up in time")
                 if forked_pidfd is not None and forked != self.pid:
@@ -289,124 +348,85 @@ class Supervisor:
             return
         log.warning("%s: the forked child %d did not exit in %g s", self.name, forked, A_EXIT_WAIT)
 
-    def _load_config(self) -> object:
-        from runtime.config import model
-        from runtime.config.parser import apply_define, parse_file, parse_text
-        from runtime.config.unsupported import check as refuse_unsupported
-        from runtime.errors import ConfigError
-        from runtime.userns.maps import check_raw as check_idmaps
-
+    def _resolve(self) -> ss.StartSpec:
+        """The start spec, resolved once for this start (runtime.start_spec)."""
         try:
-            if self.spec.config_path is not None:
-                raw = parse_file(self.spec.config_path)
-            else:
-                raw = parse_text(self.spec.config_text or "", "<volatile container>")
-            for define in self.spec.defines:
-                apply_define(raw, define)
-            for warning in refuse_unsupported(raw):  # seccomp notification, monitor and LSM keys
-                log.warning("%s: %s", self.name, warning)
-            check_idmaps(raw)  # a bad lxc.idmap set: one line, nothing made
-            return model.from_raw(raw)
-        except ConfigError as err:
+            return ss.resolve(
+                self.args,
+                self.links.lxcpath,
+                running_init=self.links.running_init,
+                warn=lambda warning: log.warning("%s: %s", self.name, warning),
+            )
+        except ss.StartRefused as err:
             raise StartFailed(str(err)) from None
 
-    def _compile_seccomp(self) -> bytes | None:
-        from runtime.errors import ConfigError
-        from runtime.seccomp.start import compile_for
-
-        try:  # before anything is made: a bad profile fails the start, FILE:LINE
-            return compile_for(self.config, self.links.lxcpath, self.name)
-        except ConfigError as err:
-            raise StartFailed(str(err)) from None
-
-    def _apply_daemon_keys(self) -> None:
-        """The keys the daemon applies itself: lxc.log.* (a log of this container's
-        own) and lxc.namespace.share.* naming a container (its init pid)."""
-        from runtime import share_names
-
+    def _open_log(self) -> None:
+        """lxc.log.*: a log of this container's own (runtime.container_log)."""
         try:
             container_log.close_handlers(self.log_handlers)  # a reboot opens them again
             self.log_handlers = container_log.open_handlers(self.name, self.config)
-            self.shared_pids = share_names.resolve(
-                self.name, self.config, getattr(self.links, "running_init", None)
-            )
-        except (container_log.ContainerLogError, share_names.ShareError) as err:
+        except container_log.ContainerLogError as err:
             raise StartFailed(str(err)) from None
 
-    def _refuse_host_init(self) -> None:
-        """Never boot the host's own init on the host's root filesystem.
-
-        A system container without lxc.rootfs.path runs on the host's root in a
-        private mount namespace; its default pid 1, /sbin/init, would then be the
-        host's init (systemd), which takes over the host's cgroup and mount trees.
-        LXC lets that happen; we refuse and say what to do instead.
-        """
-        if self.spec.mode != "system" or getattr(self.config, "rootfs_path", None):
-            return
-        command = self.spec.argv[0] if self.spec.argv else "/sbin/init"
-        if os.path.realpath(command) in _host_init_paths():
-            raise StartFailed(
-                "lxc.rootfs.path is not set, so pid 1 would be the host's own init "
-                f"({command}) on the host's root filesystem; set lxc.rootfs.path or give "
-                "a command (lxc-start -n NAME -- COMMAND)"
-            )
-
-    def _create_cgroups(self) -> object:
+    def _create_cgroups(self, spec: ss.StartSpec) -> ContainerCgroups:
         from runtime.cgroups import ContainerCgroups
 
         try:
-            return ContainerCgroups.create(self.name, self.config)
+            return ContainerCgroups.create(self.name, spec.config)
         except Exception as err:  # noqa: BLE001 - the reason goes to the user
             raise StartFailed(f"cannot set up the cgroups: {err}") from None
 
-    def _early_attach(self, pid: int) -> None:
-        """Put the forked child into the cgroups while it is still unsharing.
-
-        The first process moved into a new cgroup costs the kernel an RCU grace
-        period (about 14 ms here, in the cpu hierarchy); paid now, it overlaps with
-        the child's own set-up instead of delaying "go". The container's init is
-        attached again after it reports its pid, which is then cheap (and a no-op
-        when it was forked after this attach and inherited the cgroups).
-        """
+    async def _open_terminals(self, spec: ss.StartSpec) -> None:
+        """The console and tty ptys (runtime.console)."""
         try:
-            self.cgroups.attach(pid)  # type: ignore[attr-defined]
-        except Exception as err:  # noqa: BLE001 - the real attach below reports failures
-            log.debug("%s: early attach of %d: %s", self.name, pid, err)
+            self.terminals = await consoles.open_terminals(
+                self.links.consoles, self.name, spec.config, own_stdio=self._stdio is not None
+            )
+        except consoles.ConsoleError as err:
+            raise StartFailed(str(err)) from None
 
-    def _spawn_request(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "lxcpath": self.links.lxcpath,
-            "mode": self.spec.mode,
-            "argv": self.spec.argv,
-            "config_path": self.spec.config_path,
-            "config_text": self.spec.config_text,
-            "defines": self.spec.defines,
-            "namespace_share": self.shared_pids,
-            "seccomp_bpf": attach_record.encode_bpf(self.seccomp_bpf),
-            **consoles.request_fields(self),
-            **(self.lxc_hooks.request_fields() if self.lxc_hooks is not None else {}),
-        }
+    def _close_terminals(self) -> None:
+        terminals, self.terminals = self.terminals, None
+        if terminals is not None:
+            consoles.close_terminals(self.links.consoles, self.name, terminals)
 
-    async def _handshake(self, sync: trio.socket.SocketType, forked: int) -> None:
+    def _spawn_request(self, spec: ss.StartSpec) -> SpawnRequest:
+        terminals = self.terminals
+        hooks = self.lxc_hooks.request_fields() if self.lxc_hooks is not None else {}
+        hook_env = hooks.get("hook_env")
+        hook_timeout = hooks.get("hook_timeout")
+        return SpawnRequest(
+            spec=spec,
+            console=terminals.console_path if terminals is not None else None,
+            ttys=tuple(terminals.tty_paths) if terminals is not None else (),
+            hook_env={str(k): str(v) for k, v in hook_env.items()} if isinstance(hook_env, dict) else None,
+            hook_timeout=float(hook_timeout) if isinstance(hook_timeout, int | float) else None,
+        )
+
+    async def _handshake(
+        self, sync: trio.socket.SocketType, forked: int, spec: ss.StartSpec, cgroups: ContainerCgroups
+    ) -> None:
         first = await _receive(sync)
         if first is not None and first.get("step") == "userns":  # lxc.idmap: runtime.userns
-            first = await _map_user(sync, forked, first, self.config)
+            first = await _map_user(sync, forked, first, spec.config)
         if first is None or first.get("step") != "pid":
             raise StartFailed(_reason(first, "the container child exited before it started"))
-        self.pid = int(first["pid"])  # type: ignore[arg-type]
+        pid = first.get("pid")
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+            raise StartFailed(f"garbled set-up message: pid {pid!r}")
+        self.pid = pid
         # The init waits for "go": alive, so the pidfd is surely its own, and any exit
         # recorded for this pid number is an older process's.
-        self._pidfd = open_pidfd(self.pid)
-        self.links.spawner.take_exit(self.pid)  # type: ignore[attr-defined]
-        log.debug("%s: init pid %d", self.name, self.pid)
+        self._pidfd = open_pidfd(pid)
+        self.links.spawner.take_exit(pid)
+        log.debug("%s: init pid %d", self.name, pid)
         if self.lxc_hooks is not None:
-            self.lxc_hooks.init_started(self.pid)
+            self.lxc_hooks.init_started(pid)
         try:
-            self.cgroups.attach(self.pid)  # type: ignore[attr-defined]
+            cgroups.attach(pid)
         except Exception as err:  # noqa: BLE001
             raise StartFailed(f"cannot move the container into its cgroups: {err}") from None
-        await self._setup_network(sync, first)
+        await self._setup_network(sync, first, spec)
         await sync.send(json.dumps({"step": "go"}).encode())
         log.debug("%s: go", self.name)
         after = await _receive(sync)
@@ -417,28 +437,30 @@ class Supervisor:
         if after is not None:
             raise StartFailed(_reason(after, "unexpected message during set-up"))
         if self.lxc_hooks is not None and self.lxc_hooks.has("stop"):
-            self.lxc_hooks.hold_namespaces(self.pid)  # its cgroup namespace is made after "go"
+            self.lxc_hooks.hold_namespaces(pid)  # its cgroup namespace is made after "go"
 
-    async def _setup_network(self, sync: trio.socket.SocketType, first: dict[str, object]) -> None:
+    async def _setup_network(
+        self, sync: trio.socket.SocketType, first: dict[str, object], spec: ss.StartSpec
+    ) -> None:
         """lxc.net.N devices, made while the init waits for "go" (runtime.net)."""
         from runtime.net.network import ContainerNetwork
         from runtime.net.plan import NetworkError
 
         self.net = net = ContainerNetwork(
-            name=self.name, config=self.config, config_path=self.spec.config_path
+            name=self.name, config=spec.config, config_path=spec.config_path
         )
         try:
             await net.setup(sync, first)
         except NetworkError as err:
             raise StartFailed(str(err)) from None
         if net.entries:  # the host-side names reach the record before anything runs
-            records.write_record(self.links.lxcpath, self.name, self._record())
+            records.write_record(self.links.lxcpath, self.name, self.record())
         else:
             self.net = None
 
     async def _teardown_network(self) -> None:
         if self.net is not None:
-            await self.net.teardown()  # type: ignore[attr-defined]
+            await self.net.teardown()
             self.net = None
 
     async def _abort(self, reason: str) -> None:
@@ -456,8 +478,8 @@ class Supervisor:
             await self._post_stop_hooks("stop")
         self._transition(lc.STOPPED)
 
-    def _new_lxc_hooks(self) -> ContainerHooks:
-        return ContainerHooks(name=self.name, config=self.config, config_path=self.spec.config_path)
+    def _new_lxc_hooks(self, spec: ss.StartSpec) -> ContainerHooks:
+        return ContainerHooks(name=self.name, config=spec.config, config_path=spec.config_path)
 
     async def _run_lxc_hooks(self, step: Callable[[], Awaitable[None]]) -> None:
         """pre-start or start-host: a failure aborts the start, naming the hook."""
@@ -500,9 +522,9 @@ class Supervisor:
             self._pidfd = open_pidfd(pid)
         if self._pidfd is None:  # already gone and reaped: only a report can tell
             with trio.move_on_after(REPORT_GRACE):
-                return await self.links.spawner.wait_exit(pid)  # type: ignore[attr-defined,no-any-return]
+                return await self.links.spawner.wait_exit(pid)
             return None
-        return await wait_init_exit(pid, self._pidfd, self.links.spawner)  # type: ignore[arg-type]
+        return await wait_init_exit(pid, self._pidfd, self.links.spawner)
 
     def _close_pidfd(self) -> None:
         if self._pidfd is not None:
@@ -510,25 +532,8 @@ class Supervisor:
             self._pidfd = None
 
     def _note_exit(self, status: int | None) -> None:
-        """Exit code and signal, from the init's wait status.
-
-        An application container's init (trio-lxc-init) exits with the
-        application's code, or 128+N when signal N killed it; it has no other
-        channel (no fd of the host reaches pid 1). So 129..192 reads as signal
-        1..64, as a shell reads `$?`: an application that exits 130 by itself is
-        reported as signal 2. The exit status lxc-execute returns is the same
-        either way.
-        """
-        if status is None:
-            return
-        if os.WIFSIGNALED(status):
-            self.exit_signal = os.WTERMSIG(status)
-        elif os.WIFEXITED(status):
-            code = os.WEXITSTATUS(status)
-            if self.spec.mode == "application" and 128 < code <= 128 + SIGNAL_MAX:
-                self.exit_signal = code - 128
-            else:
-                self.exit_code = code
+        """Exit code and signal, from the init's wait status (`exit_figures`)."""
+        self.exit_code, self.exit_signal = exit_figures(status, self.args.mode)
 
     @property
     def exit_status(self) -> int | None:
@@ -538,11 +543,11 @@ class Supervisor:
         return self.exit_code
 
     def _reboot_pending(self) -> bool:
-        rebooted = self.exit_signal == signal.SIGHUP and self.spec.mode == "system"
+        rebooted = self.exit_signal == signal.SIGHUP and self.args.mode == ss.SYSTEM
         return self.reboot_requested or rebooted
 
     def _should_restart(self) -> bool:
-        rebooted = self.exit_signal == signal.SIGHUP and self.spec.mode == "system"
+        rebooted = self.exit_signal == signal.SIGHUP and self.args.mode == ss.SYSTEM
         restart = self.reboot_requested or rebooted
         self.reboot_requested = False
         return restart
@@ -551,33 +556,33 @@ class Supervisor:
         """Kill whatever is left in the container's cgroups and wait until it is gone."""
         if self.cgroups is None:
             return
-        if not self.cgroups.is_populated():  # type: ignore[attr-defined]
+        if not self.cgroups.is_populated():
             return  # the usual case: the init was the last process
         try:
-            self.cgroups.kill_all(signal.SIGKILL)  # type: ignore[attr-defined]
+            self.cgroups.kill_all(signal.SIGKILL)
         except Exception:  # noqa: BLE001 - clean-up continues; destroy reports leftovers
             log.exception("%s: killing the container's processes", self.name)
         with trio.move_on_after(KILL_WAIT):
-            await self.cgroups.wait_empty()  # type: ignore[attr-defined]
+            await self.cgroups.wait_empty()
         log.debug("%s: cgroups empty", self.name)
 
     def _destroy_cgroups(self) -> None:
         if self.cgroups is None:
             return
         try:
-            self.cgroups.destroy()  # type: ignore[attr-defined]
+            self.cgroups.destroy()
         except Exception:  # noqa: BLE001
             log.exception("%s: removing the cgroups", self.name)
         self.cgroups = None
 
     def _close_stdio(self) -> None:
-        if self.spec.stdio is not None:
-            for fd in self.spec.stdio:
+        if self._stdio is not None:
+            for fd in self._stdio:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-            self.spec.stdio = None
+            self._stdio = None
 
     # -- requests from commands --------------------------------------------------
     def send_signal(self, sig: int) -> None:
@@ -600,10 +605,8 @@ class Supervisor:
     def kill(self) -> None:
         """lxc-stop -k: every process of the container, now."""
         if self.cgroups is not None:
-            self.cgroups.kill_all(signal.SIGKILL)  # type: ignore[attr-defined]
-            from runtime.freezer import after_kill
-
-            after_kill(self)  # a frozen container: thaw so the SIGKILLs are delivered
+            self.cgroups.kill_all(signal.SIGKILL)
+            self.freezer.after_kill()  # a frozen container: thaw so the SIGKILLs are delivered
         elif self.pid is not None:
             self.send_signal(signal.SIGKILL)
 
@@ -649,18 +652,57 @@ def _reason(message: dict[str, object] | None, default: str) -> str:
     return default
 
 
-def _host_init_paths() -> set[str]:
-    paths = {os.path.realpath("/sbin/init")}
-    try:
-        paths.add(os.path.realpath(os.readlink("/proc/1/exe")))
-    except OSError:
-        pass
-    return paths
-
-
 def _devnull_stdio() -> tuple[int, int, int]:
     fd_in = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     fd_out = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     fd_err = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     return fd_in, fd_out, fd_err
 
+
+
+def exit_figures(status: int | None, mode: str) -> tuple[int | None, int | None]:
+    """(exit code, signal) of an init's wait status; both None when it is unknown.
+
+    An application container's init (trio-lxc-init) exits with the application's
+    code, or 128+N when signal N killed it; it has no other channel (no fd of the
+    host reaches pid 1). So 129..192 reads as signal 1..64, as a shell reads `$?`:
+    an application that exits 130 by itself is reported as signal 2. The exit
+    status lxc-execute returns is the same either way.
+    """
+    if status is None:
+        return None, None
+    if os.WIFSIGNALED(status):
+        return None, os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        code = os.WEXITSTATUS(status)
+        if mode == ss.APPLICATION and 128 < code <= 128 + SIGNAL_MAX:
+            return None, code - 128
+        return code, None
+    return None, None
+
+
+def cgroups_from(record: records.ContainerRecord) -> ContainerCgroups | None:
+    """The cgroups a record names (None if it names none, or they cannot be opened)."""
+    if record.cgroups is None:
+        return None
+    from runtime.cgroups import ContainerCgroups
+
+    try:
+        return ContainerCgroups.from_paths(record.cgroups, record.cgroup_limits)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _early_attach(name: str, cgroups: ContainerCgroups, pid: int) -> None:
+    """Put the forked child into the cgroups while it is still unsharing.
+
+    The first process moved into a new cgroup costs the kernel an RCU grace
+    period (about 14 ms here, in the cpu hierarchy); paid now, it overlaps with
+    the child's own set-up instead of delaying "go". The container's init is
+    attached again after it reports its pid, which is then cheap (and a no-op
+    when it was forked after this attach and inherited the cgroups).
+    """
+    try:
+        cgroups.attach(pid)
+    except Exception as err:  # noqa: BLE001 - the real attach below reports failures
+        log.debug("%s: early attach of %d: %s", name, pid, err)

@@ -238,12 +238,12 @@ def _zombie(pid: int) -> bool:
 
 def test_destroy_removes_the_containers_records(cli: Cli, tmp_path: Path) -> None:
     """Records of a container that died unnoticed go with it at destroy (13.3)."""
-    from runtime.records import write_record
+    from runtime.records import ContainerRecord, write_record
 
     name = create(cli, tmp_path)
     neighbour = f"{name}.json"  # another container whose name starts like this one's records
-    write_record(str(cli.lxcpath), name, {"name": name, "state": "RUNNING", "pid": 1, "pid_start_time": -1})
-    write_record(str(cli.lxcpath), neighbour, {"name": neighbour, "state": "RUNNING", "pid": 1, "pid_start_time": -1})
+    for who in (name, neighbour):
+        write_record(str(cli.lxcpath), who, ContainerRecord(name=who, state="RUNNING", pid=1, pid_start_time=-1))
     records = Path(run_dir(str(cli.lxcpath)), "containers")
     (records / f"{name}.status").write_text("{}")
     assert cli("lxc-destroy", "-n", name).returncode == 0

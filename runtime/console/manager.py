@@ -2,12 +2,13 @@
 
 `ConsoleManager` lives as long as the daemon and runs every container's terminal
 tasks in its own nursery. A supervisor opens the terminals of its container just
-before the spawn (`open_for`), passes their slave paths and the console as the
-init's stdio in the spawn request (`request_fields`, `init_stdio`), and closes them
-when the container is STOPPED (`close_for`), which also tells every client.
+before the spawn (`open_terminals`) and keeps them (`supervisor.terminals`), passes
+their slave paths in the spawn request and the console as the init's stdio, and
+closes them when the container is STOPPED (`close_terminals`), which also tells
+every client.
 
 `lxc-start -F` on a terminal asks for the console to be its own before the start
-(`expect_foreground`); the supervisor's `open_for` then makes a socketpair the
+(`expect_foreground`); the supervisor's `open_terminals` then makes a socketpair the
 console's peer and the control connection hands the other end to the command
 (`take_foreground_end`).
 """
@@ -85,48 +86,30 @@ class ConsoleManager:
 # -- what the supervisor calls ------------------------------------------------------------
 
 
-def _manager(supervisor: Any) -> ConsoleManager | None:
-    return getattr(supervisor.links, "consoles", None)
+class ConsoleError(Exception):
+    """The terminals cannot be allocated; the message is one line for the user."""
 
 
-async def open_for(supervisor: Any) -> None:
-    """Allocate the container's terminals (StartFailed if that is impossible)."""
-    supervisor.terminals = None
-    manager = _manager(supervisor)
+async def open_terminals(
+    manager: ConsoleManager | None, name: str, config: Any, *, own_stdio: bool
+) -> ContainerTerminals | None:
+    """Allocate the container's terminals (ConsoleError if that is impossible); None
+    when nothing would use them: no manager, or no rootfs to bind them in while the
+    init has the command's own stdio (`own_stdio`)."""
     if manager is None:
-        return
-    if not getattr(supervisor.config, "rootfs_path", None) and supervisor.spec.stdio is not None:
-        return  # no /dev to bind them on and the command's own stdio: nothing would use them
+        return None
+    if not getattr(config, "rootfs_path", None) and own_stdio:
+        return None
     try:
-        supervisor.terminals = await manager.open(supervisor.name, supervisor.config)
+        return await manager.open(name, config)
     except OSError as err:
-        from runtime.supervisor import StartFailed
-
         reason = err.strerror if err.strerror and "lxc." in err.strerror else f"cannot allocate the terminals: {err}"
-        raise StartFailed(reason) from None
+        raise ConsoleError(reason) from None
 
 
-def init_stdio(supervisor: Any) -> tuple[int, int, int] | None:
-    """The console, three times, for an init started without the command's stdio."""
-    terminals = getattr(supervisor, "terminals", None)
-    return terminals.init_stdio() if terminals is not None else None
-
-
-def request_fields(supervisor: Any) -> dict[str, object]:
-    """The spawn request's `console` and `ttys` (host paths of the slaves)."""
-    terminals = getattr(supervisor, "terminals", None)
-    if terminals is None:
-        return {}
-    return {"console": terminals.console_path, "ttys": terminals.tty_paths}
-
-
-def close_for(supervisor: Any) -> None:
-    terminals = getattr(supervisor, "terminals", None)
-    if terminals is None:
-        return
-    supervisor.terminals = None
-    manager = _manager(supervisor)
+def close_terminals(manager: ConsoleManager | None, name: str, terminals: ContainerTerminals) -> None:
+    """The container is STOPPED: close its terminals, which tells their clients."""
     if manager is not None:
-        manager.close(supervisor.name, terminals)
+        manager.close(name, terminals)
     else:
         terminals.close()

@@ -15,10 +15,11 @@ import os
 import signal
 import socket
 import struct
+from typing import TYPE_CHECKING
 
 import trio
 
-from runtime import attach_record, container_log, ephemeral, freezer, records, stop_signal
+from runtime import cgroup_ops, ephemeral, freezer, records, stop_signal
 from runtime import lifecycle as lc
 from runtime.console import server as console_server
 from runtime.console.manager import ConsoleManager
@@ -28,10 +29,14 @@ from runtime.daemon import requests as rq
 from runtime.daemon.spawner_link import Spawner
 from runtime.init_wait import open_pidfd
 from runtime.lxcpath import ContainerPaths, list_names
-from runtime.net.network import ContainerNetwork, cleanup_dead_record
+from runtime.net.network import cleanup_dead_record
 from runtime.rundir import remove_run_dir, sweep_vanished
+from runtime.start_spec import SYSTEM, StartArgs
 from runtime.status import process_start_time
-from runtime.supervisor import DaemonLinks, StartSpec, Supervisor
+from runtime.supervisor import DaemonLinks, Supervisor, cgroups_from, exit_figures
+
+if TYPE_CHECKING:
+    from bus.server import BusServer
 
 log = logging.getLogger("trio-lxc.daemon")
 
@@ -56,7 +61,7 @@ class Daemon:
         self.supervisors: dict[str, Supervisor] = {}
         self.connections = 0
         self.activity = trio.Event()
-        self.bus: object | None = None
+        self.bus: BusServer | None = None
         self.spawner: Spawner | None = None
         self.nursery: trio.Nursery | None = None
         self.identity = {"pid": os.getpid(), "start_time": process_start_time(os.getpid())}
@@ -80,7 +85,7 @@ class Daemon:
             # Before the bus serves anyone: what happened while no daemon ran goes into
             # its history first, so `lxc-monitor --since` and `lxc-wait` see it.
             await self.readopt()
-            await nursery.start(self.bus.serve)  # type: ignore[attr-defined]
+            await nursery.start(self.bus.serve)
             from runtime.daemon.lxcpath_watch import watch_lxcpath  # created/destroyed events
 
             await nursery.start(watch_lxcpath, self.lxcpath, self.bus)
@@ -146,23 +151,25 @@ class Daemon:
 
     # -- bus publishing -----------------------------------------------------------
     def publish_state(self, name: str, state: str, reason: str | None = None) -> None:
-        self.bus.publish_state(name, state, reason)  # type: ignore[attr-defined]
+        assert self.bus is not None
+        self.bus.publish_state(name, state, reason)
 
     def publish_exit(self, name: str, exit_code: int | None, sig: int | None) -> None:
-        self.bus.publish_exit(name, exit_code=exit_code, signal=sig)  # type: ignore[attr-defined]
+        assert self.bus is not None
+        self.bus.publish_exit(name, exit_code=exit_code, signal=sig)
 
     def links(self) -> DaemonLinks:
         assert self.spawner is not None
-        links = DaemonLinks(
+        return DaemonLinks(
             lxcpath=self.lxcpath,
             spawner=self.spawner,
             publish_state=self.publish_state,
             publish_exit=self.publish_exit,
-            daemon_identity=self.identity,
+            daemon_pid=os.getpid(),
+            daemon_start_time=self.identity["start_time"],
+            consoles=self.consoles,
+            running_init=self.running_init,
         )
-        links.consoles = self.consoles  # type: ignore[attr-defined]  (runtime.console.manager)
-        links.running_init = self.running_init  # type: ignore[attr-defined]  (runtime.share_names)
-        return links
 
     def running_init(self, name: str) -> int | None:
         """The init pid of container `name` while it runs (lxc.namespace.share.* by name)."""
@@ -172,11 +179,12 @@ class Daemon:
         return supervisor.pid
 
     # -- supervisors ----------------------------------------------------------------
-    async def launch(self, spec: StartSpec) -> Supervisor:
-        """Start a supervisor for `spec` and wait until the start succeeded or failed."""
+    async def launch(self, args: StartArgs, stdio: tuple[int, int, int] | None = None) -> Supervisor:
+        """Start a supervisor for `args` and wait until the start succeeded or failed;
+        `stdio` (the command's own) is the supervisor's from now on."""
         assert self.nursery is not None
-        supervisor = Supervisor(self.links(), spec)
-        self.supervisors[spec.name] = supervisor
+        supervisor = Supervisor(self.links(), args, stdio)
+        self.supervisors[args.name] = supervisor
         self.nursery.start_soon(self._run_supervisor, supervisor)
         await supervisor.started.wait()
         return supervisor
@@ -202,68 +210,51 @@ class Daemon:
         STOPPED) before it is cleaned up, and before the bus serves anyone.
         """
         assert self.spawner is not None
+        unreadable: set[str] = set()
         for name, record in records.read_records(self.lxcpath).items():
-            pid = record.get("pid")
-            pidfd = None
-            if isinstance(pid, int) and record.get("state") in LIVE_STATES:
-                start_time = record.get("pid_start_time")
-                pidfd = open_pidfd(pid, start_time if isinstance(start_time, int) else -1)
-            if pidfd is None:
-                await self._bury(name, record)
+            if isinstance(record, records.RecordError):
+                log.error("%s: its runtime record is left alone: %s", name, record)
+                unreadable.add(name)
                 continue
-            assert isinstance(pid, int)
+            pid = record.pid
+            pidfd = None
+            if pid is not None and record.state in LIVE_STATES:
+                start_time = record.pid_start_time
+                pidfd = open_pidfd(pid, start_time if start_time is not None else -1)
+            if pid is None or pidfd is None:
+                await self._bury(record)
+                continue
             self.spawner.take_exit(pid)  # one queued for this pid number was another process
-            self._adopt(name, record, pid, pidfd)
-        records.remove_leftovers(self.lxcpath, set(self.supervisors))
+            self.adopt(record, pid, pidfd)
+        records.remove_leftovers(self.lxcpath, set(self.supervisors) | unreadable)
 
-    def _adopt(self, name: str, record: dict[str, object], pid: int, pidfd: int) -> None:
-        log.info("%s: re-adopting init pid %s", name, pid)
-        spec = StartSpec(
-            name=name,
-            mode=str(record.get("mode") or "system"),
-            argv=[str(a) for a in record.get("argv") or []],  # type: ignore[union-attr]
-            config_path=record.get("config_path"),  # type: ignore[arg-type]
-            defines=[str(d) for d in record.get("defines") or []],  # type: ignore[union-attr]
-        )
-        supervisor = Supervisor(self.links(), spec)
-        supervisor.cgroups = _cgroups_from(record)
-        supervisor.seccomp_bpf = attach_record.decode_bpf(record)  # lxc-attach still loads it
-        try:
-            supervisor.config = supervisor._load_config()
-        except Exception:  # noqa: BLE001 - the config may have changed; keep supervising
-            supervisor.config = None
-        if supervisor.config is not None:  # lxc.log.*: the container's log goes on
-            try:
-                supervisor.log_handlers = container_log.open_handlers(name, supervisor.config)
-            except container_log.ContainerLogError as err:
-                log.warning("%s: %s", name, err)
-        supervisor.net = ContainerNetwork.from_record(record, config=supervisor.config, pid=pid)
-        supervisor.adopt(str(record["state"]), pid, pidfd)
-        self.supervisors[name] = supervisor
+    def adopt(self, record: records.ContainerRecord, pid: int, pidfd: int) -> None:
+        """Supervise a container whose init `pid` runs (re-adoption, a restore): the
+        same supervisor as a start's, entering its life at RUNNING."""
+        log.info("%s: re-adopting init pid %s", record.name, pid)
+        supervisor = Supervisor.adopted(self.links(), record, pid, pidfd)
+        self.supervisors[record.name] = supervisor
         assert self.nursery is not None
         self.nursery.start_soon(self._run_supervisor, supervisor, True)
 
-    async def _bury(self, name: str, record: dict[str, object]) -> None:
+    async def _bury(self, record: records.ContainerRecord) -> None:
         """A container that died while no daemon ran: publish its end, then clean up."""
         assert self.spawner is not None
+        name = record.name
         log.info("%s: cleaning up after a container that died unsupervised", name)
-        pid = record.get("pid")
-        if record.get("state") in LIVE_STATES:
+        if record.state in LIVE_STATES:
             # Its status if the spawner (its parent) queued it; unknown otherwise.
-            status = self.spawner.take_exit(pid) if isinstance(pid, int) else None
-            spec = StartSpec(name=name, mode=str(record.get("mode") or "system"), argv=[], config_path=None)
-            figures = Supervisor(self.links(), spec)
-            figures._note_exit(status)
-            self.publish_exit(name, figures.exit_code, figures.exit_signal)
+            status = self.spawner.take_exit(record.pid) if record.pid is not None else None
+            self.publish_exit(name, *exit_figures(status, record.mode or SYSTEM))
         self.publish_state(name, lc.STOPPING)
-        cgroups = _cgroups_from(record)
+        cgroups = cgroups_from(record)
         if cgroups is not None:
             try:
-                cgroups.kill_all(signal.SIGKILL)  # type: ignore[attr-defined]
-                cgroups.destroy()  # type: ignore[attr-defined]
+                cgroups.kill_all(signal.SIGKILL)
+                cgroups.destroy()
             except Exception:  # noqa: BLE001
                 log.exception("%s: cleaning up cgroups", name)
-        await cleanup_dead_record(record)  # host-side network devices
+        await cleanup_dead_record(record.to_json())  # host-side network devices
         records.remove_record(self.lxcpath, name)
         self.publish_state(name, lc.STOPPED)
 
@@ -433,20 +424,19 @@ class ControlConnection:
         if len(fds) >= 3:  # taken over: the supervisor closes them when it is done
             stdio = (fds[0], fds[1], fds[2])
             del fds[:3]
-        spec = StartSpec(
+        args = StartArgs(
             name=name,
             mode=request.mode,
-            argv=list(request.argv),
+            command=request.argv,  # as the user gave it: the supervisor chooses pid 1
             config_path=request.config_path,
             config_text=request.config_text,
-            defines=list(request.defines),
-            stdio=stdio,
+            defines=request.defines,
         )
         # lxc-start -F on a terminal: the console is proxied to it (runtime.console).
         foreground = request.attach and request.foreground_console
         if foreground:
             self.daemon.consoles.expect_foreground(name, request.winsize)
-        supervisor = await self.daemon.launch(spec)
+        supervisor = await self.daemon.launch(args, stdio)
         console_end = self.daemon.consoles.take_foreground_end(name) if foreground else None
         try:
             if supervisor.start_error is not None:
@@ -563,7 +553,7 @@ class ControlConnection:
         supervisor.send_signal(request.signal)
         await self.reply({"ok": True})
 
-    # -- freezer, cgroup keys, figures (the logic is in runtime/freezer.py) ------------
+    # -- freezer, cgroup keys, figures (runtime/freezer.py, runtime/cgroup_ops.py) -----
     async def op_freeze(self, request: rq.Named, message: dict[str, object], fds: list[int]) -> None:
         await self.reply(await freezer.request_freeze(self.daemon.supervisors, message))
 
@@ -573,7 +563,7 @@ class ControlConnection:
     async def op_cgroup(self, request: rq.Cgroup, message: dict[str, object], fds: list[int]) -> None:
         """{"key": K} reads, {"key": K, "value": V} writes (Runtime.cgroup_get/set;
         lxc-cgroup works on the record's paths itself)."""
-        await self.reply(await freezer.request_cgroup(self.daemon.supervisors, message))
+        await self.reply(await cgroup_ops.request_cgroup(self.daemon.supervisors, message))
 
     async def op_device(self, request: rq.Device, message: dict[str, object], fds: list[int]) -> None:
         from runtime.device import request_device
@@ -591,7 +581,7 @@ class ControlConnection:
         await self.reply(await request_restore(self.daemon, message))
 
     async def op_stats(self, request: rq.Named, message: dict[str, object], fds: list[int]) -> None:
-        await self.reply(await freezer.request_stats(self.daemon.supervisors, message))
+        await self.reply(await cgroup_ops.request_stats(self.daemon.supervisors, message))
 
     async def op_metrics(self, request: rq.Ping, message: dict[str, object], fds: list[int]) -> None:
         """The daemon's own figures, for lxc-exporter (runtime.daemon.metrics)."""
@@ -620,19 +610,6 @@ def _peer_allowed(sock: trio.socket.SocketType) -> bool:
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _, uid, _ = struct.unpack("3i", creds)
     return uid in (0, os.getuid())
-
-
-def _cgroups_from(record: dict[str, object]) -> object | None:
-    paths = record.get("cgroups")
-    if not isinstance(paths, dict):
-        return None
-    from runtime.cgroups import ContainerCgroups
-
-    limits = record.get("cgroup_limits")
-    try:
-        return ContainerCgroups.from_paths(paths, limits if isinstance(limits, dict) else None)
-    except Exception:  # noqa: BLE001
-        return None
 
 
 def _unlink(path: str) -> None:

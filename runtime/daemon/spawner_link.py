@@ -4,7 +4,7 @@ The daemon connects to `<rundir>/spawner.sock`; if nothing listens there it star
 the spawner (fork+exec of a fresh interpreter: the trio process never runs Python
 in a forked child) and waits for its ready byte. A spawner that outlived a crashed
 daemon is simply reconnected to, and its `hello` hands over the exits it queued
-while no daemon was there.
+while no daemon was there. The messages are runtime.spawn.messages.
 
 `SpawnerLink` is one connection. `Spawner` is what the supervisors use: it keeps a
 link alive for the daemon's whole life, starting a new spawner (with back-off) when
@@ -24,7 +24,6 @@ ancestor, so its orphans' statuses are lost to us: those are published as unknow
 from __future__ import annotations
 
 import array
-import json
 import logging
 import os
 import socket
@@ -33,6 +32,8 @@ import sys
 from collections.abc import Callable
 
 import trio
+
+from runtime.spawn import messages as m
 
 log = logging.getLogger("trio-lxc.spawner")
 
@@ -53,7 +54,7 @@ class SpawnerLink:
         self.on_exit = on_exit
         self._exits: dict[int, int] = {}
         self._exit_events: dict[int, trio.Event] = {}
-        self._replies: dict[int, dict[str, object]] = {}
+        self._replies: dict[int, m.Spawned | m.SpawnFailed] = {}
         self._reply_events: dict[int, trio.Event] = {}
         self._next_id = 0
         self.children_at_hello: list[int] = []
@@ -88,7 +89,13 @@ class SpawnerLink:
                 data = await self.sock.recv(PACKET)
                 if not data:
                     break
-                self._dispatch(json.loads(data))
+                try:
+                    message = m.decode(data)
+                except m.LinkProtocolError as err:
+                    log.error("the spawner sent a bad message (%s): hanging up", err)
+                    break
+                if message is not None:
+                    self._dispatch(message)
         finally:
             self.closed.set()
             for event in self._exit_events.values():
@@ -96,19 +103,17 @@ class SpawnerLink:
             for event in self._reply_events.values():
                 event.set()
 
-    def _dispatch(self, message: dict[str, object]) -> None:
-        op = message.get("op")
-        if op == "hello":
-            self.children_at_hello = [int(p) for p in message.get("children") or []]  # type: ignore[union-attr]
-            for item in message.get("exits") or []:  # type: ignore[union-attr]
-                self._record_exit(int(item["pid"]), int(item["status"]))
+    def _dispatch(self, message: m.Message) -> None:
+        if isinstance(message, m.Hello):
+            self.children_at_hello = list(message.children)
+            for item in message.exits:
+                self._record_exit(item.pid, item.status)
             self.hello.set()
-        elif op == "exit":
-            self._record_exit(int(message["pid"]), int(message["status"]))  # type: ignore[arg-type]
-        elif op in ("spawned", "spawn-failed"):
-            request_id = int(message["id"])  # type: ignore[arg-type]
-            self._replies[request_id] = message
-            event = self._reply_events.get(request_id)
+        elif isinstance(message, m.Exited):
+            self._record_exit(message.pid, message.status)
+        elif isinstance(message, m.Spawned | m.SpawnFailed):
+            self._replies[message.id] = message
+            event = self._reply_events.get(message.id)
             if event is not None:
                 event.set()
 
@@ -122,12 +127,12 @@ class SpawnerLink:
             event.set()
 
     # -- requests ---------------------------------------------------------------
-    async def spawn(self, request: dict[str, object], fds: list[int]) -> int:
+    async def spawn(self, request: m.SpawnRequest, fds: list[int]) -> int:
         """Ask for a container child; returns the pid of the forked child A."""
         self._next_id += 1
         request_id = self._next_id
         event = self._reply_events[request_id] = trio.Event()
-        data = json.dumps({"op": "spawn", "id": request_id, "request": request}).encode()
+        data = m.encode(m.Spawn(id=request_id, request=request))
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
         await self.sock.sendmsg([data], ancillary)
         await event.wait()
@@ -135,13 +140,9 @@ class SpawnerLink:
         reply = self._replies.pop(request_id, None)
         if reply is None:
             raise SpawnError("the spawner went away during the start")
-        if reply.get("op") == "spawn-failed":
-            raise SpawnError(str(reply.get("error")))
-        return int(reply["pid"])  # type: ignore[arg-type]
-
-    def exit_status(self, pid: int) -> int | None:
-        """The wait status of `pid` if the spawner has reported its exit."""
-        return self._exits.get(pid)
+        if isinstance(reply, m.SpawnFailed):
+            raise SpawnError(reply.error)
+        return reply.pid
 
     async def wait_exit(self, pid: int) -> int | None:
         """Wait for the spawner to report `pid`'s exit; None if the spawner went away."""
@@ -222,7 +223,7 @@ class Spawner:
             await trio.sleep(delay)
             delay = min(delay * 2, RESTART_BACKOFF[1])
 
-    async def spawn(self, request: dict[str, object], fds: list[int]) -> int:
+    async def spawn(self, request: m.SpawnRequest, fds: list[int]) -> int:
         """Fork a container child through the current link (waiting for one if it is
         being replaced); returns the pid of the forked child A."""
         with trio.move_on_after(10):

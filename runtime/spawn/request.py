@@ -1,20 +1,21 @@
 """What the spawner hands a freshly forked container child: `ChildRequest`.
 
-A plain class, not attrs: it is built in the daemon-facing spawner and read in the
-child only, never written to disk, and it holds live objects (a socket, fds, the
-typed config) that have no serial form. The config arrives already parsed and
-typed (`runtime.config.model.ContainerConfig`); the child never reads the config
-file again, so what the daemon validated is exactly what runs.
+A plain class, not attrs: it is built in the spawner and read in the child only,
+never written to disk, and it holds live objects (a socket, fds) that have no
+serial form. Its fields come from the start spec the daemon resolved
+(runtime.start_spec.StartSpec, decoded typed by the spawner from the spawn
+message, runtime.spawn.messages): the config arrives typed and neither the
+spawner nor the child reads the config file, so what the daemon validated is
+exactly what runs.
 """
 
 from __future__ import annotations
 
 import socket
-from typing import Any
 
-SYSTEM = "system"
-APPLICATION = "application"
-MODES = (SYSTEM, APPLICATION)
+from runtime.start_spec import APPLICATION, MODES, SYSTEM, ConfigModel
+
+__all__ = ["APPLICATION", "MODES", "SYSTEM", "ChildRequest"]
 
 
 class ChildRequest:
@@ -25,11 +26,11 @@ class ChildRequest:
         to `<lxcpath>/<name>`).
     mode: "system" (argv is exec'd as pid 1) or "application" (an lxc-init-like
         reaper is pid 1 and argv runs as pid 2).
-    argv: the command; for system mode the caller has already chosen CMD, else
-        `lxc.init.cmd`, else `/sbin/init`.
+    argv: the command; the daemon has already chosen CMD, else `lxc.init.cmd`,
+        else `/sbin/init` (runtime.start_spec.pid1_argv).
     config: the typed `ContainerConfig`. A `lxc.namespace.share.*` value naming a
-        container must already be replaced by that container's init pid (see
-        `namespaces.shared_container_names`).
+        container must already be replaced by that container's init pid (the
+        daemon did it: runtime.start_spec.resolve).
     sync: the child's end of a SOCK_SEQPACKET socketpair; the daemon holds the other
         end (messages: `runtime.spawn.handshake`).
     stdio: three fds that become 0, 1 and 2 of the payload (and of pid 1 in
@@ -78,7 +79,7 @@ class ChildRequest:
         lxcpath: str,
         mode: str,
         argv: list[str],
-        config: Any,
+        config: ConfigModel,
         sync: socket.socket,
         stdio: tuple[int, int, int],
         init_image: bytes | None = None,

@@ -15,11 +15,9 @@ connected (it crashed or is restarting) exits are queued and handed to the next
 daemon that connects, so no exit status is lost. It exits by itself when it has no
 children, no daemon and no queued exit.
 
-Protocol: SOCK_SEQPACKET on `<rundir>/spawner.sock`, one JSON object per packet.
-daemon -> spawner: `{"op": "spawn", "id": K, "request": {...}}` with SCM_RIGHTS
-fds [sync, stdin, stdout, stderr]; spawner -> daemon: `{"op": "hello",
-"children": [...], "exits": [...]}` on connect, `{"op": "spawned", "id": K,
-"pid": A}` or `{"op": "spawn-failed", "id": K, "error": "..."}`, and the exits.
+Protocol: runtime.spawn.messages (typed, encoded once per packet). A spawn
+carries the start the daemon resolved (runtime.start_spec), its config already
+typed: the spawner never reads the config file.
 
 pid 1 of an application container is the trio-lxc-init program: its bytes are
 read once here, at start-up (`runtime.spawn.initexe`), and each such container
@@ -29,7 +27,6 @@ reads it again on the next application start.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import select
@@ -41,30 +38,14 @@ import traceback
 # Everything a container child runs must be imported before the first fork.
 import runtime.config.model as config_model  # noqa: F401  (the child needs it loaded)
 import runtime.spawn.child as child
-from runtime import linux, share_names
-from runtime.config.parser import apply_define, parse_file, parse_text
+from runtime import linux, start_spec
 from runtime.control import fds_from_ancillary
 from runtime.spawn import initexe
-from runtime.spawn.request import APPLICATION, ChildRequest
+from runtime.spawn import messages as m
+from runtime.spawn.request import ChildRequest
 
 MAX_FDS = 8
 PACKET = 1 << 20
-
-
-def load_config(request: dict[str, object]) -> object:
-    """The container's typed config from the request (a file, or text, plus -s defines)."""
-    path = request.get("config_path")
-    if isinstance(path, str):
-        raw = parse_file(path)
-    else:
-        raw = parse_text(str(request.get("config_text") or ""), "<volatile container>")
-    for define in request.get("defines") or []:
-        apply_define(raw, str(define))
-    config = config_model.from_raw(raw)
-    shared = request.get("namespace_share")
-    if isinstance(shared, dict):  # container names the daemon resolved to init pids
-        share_names.apply(config, {str(k): str(v) for k, v in shared.items()})
-    return config
 
 
 class Spawner:
@@ -76,7 +57,7 @@ class Spawner:
         self.daemon: socket.socket | None = None
         self.children: set[int] = set()
         self.has_children = False
-        self.queued_exits: list[dict[str, int]] = []
+        self.queued_exits: list[m.ExitReport] = []
         self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self.init_image: bytes | None = None
         try:
@@ -90,10 +71,10 @@ class Spawner:
             self.init_image = initexe.load_image()
         return self.init_image
 
-    def init_for(self, spec: dict[str, object]) -> bytes | None:
+    def init_for(self, spec: start_spec.StartSpec) -> bytes | None:
         """The program an application container needs; None otherwise, or when it is
         not built (the child then refuses the start with `initexe.NOT_BUILT`)."""
-        if spec.get("mode") != APPLICATION:
+        if not spec.is_application:
             return None
         try:
             return self.load_init()
@@ -119,7 +100,9 @@ class Spawner:
             # died while no daemon ran, and the next daemon publishes them.
             if self.daemon is None and not self.has_children and not self.queued_exits:
                 return
-            readable = [self.listener, self.wake_r] + ([self.daemon] if self.daemon else [])
+            readable: list[socket.socket | int] = [self.listener, self.wake_r]
+            if self.daemon is not None:
+                readable.append(self.daemon)
             ready, _, _ = select.select(readable, [], [], 5.0)
             if self.wake_r in ready:
                 while True:
@@ -143,14 +126,14 @@ class Spawner:
         if self.daemon is not None:
             self.daemon.close()  # a new daemon replaces one that hung up uncleanly
         self.daemon = conn
-        self.send({"op": "hello", "children": sorted(self.children), "exits": self.queued_exits})
+        self.send(m.Hello(children=tuple(sorted(self.children)), exits=tuple(self.queued_exits)))
         self.queued_exits = []
 
-    def send(self, message: dict[str, object]) -> None:
+    def send(self, message: m.ToDaemon) -> None:
         if self.daemon is None:
             return
         try:
-            self.daemon.send(json.dumps(message).encode())
+            self.daemon.send(m.encode(message))
         except OSError:
             self.daemon.close()
             self.daemon = None
@@ -169,39 +152,38 @@ class Spawner:
             self.daemon = None
             return
         try:
-            message = json.loads(data)
-        except ValueError:
-            message = {}
-        if message.get("op") == "spawn":
+            message = m.decode(data)
+        except m.LinkProtocolError as err:
+            message = None
+            request_id = _request_id(data)
+            if request_id is not None:  # the daemon waits for an answer to it
+                self.send(m.SpawnFailed(id=request_id, error=f"malformed spawn request: {err}"))
+        if isinstance(message, m.Spawn):
             self.spawn(message, fds)
         else:
             for fd in fds:
                 os.close(fd)
 
-    def spawn(self, message: dict[str, object], fds: list[int]) -> None:
-        request_id = message.get("id")
-        spec = message.get("request")
+    def spawn(self, message: m.Spawn, fds: list[int]) -> None:
+        request = message.request
         try:
-            if not isinstance(spec, dict) or len(fds) != 4:
+            if len(fds) != m.SPAWN_FDS:
                 raise ValueError("malformed spawn request")
-            init_image = self.init_for(spec)
-            config = load_config(spec)
+            init_image = self.init_for(request.spec)
             pid = os.fork()
         except Exception as err:  # noqa: BLE001 - reported to the daemon, which aborts the start
             for fd in fds:
                 os.close(fd)
-            self.send({"op": "spawn-failed", "id": request_id, "error": str(err)})
+            self.send(m.SpawnFailed(id=message.id, error=str(err)))
             return
         if pid == 0:
-            self.become_child(spec, config, fds, init_image)
+            self.become_child(request, fds, init_image)
         for fd in fds:
             os.close(fd)
         self.children.add(pid)
-        self.send({"op": "spawned", "id": request_id, "pid": pid})
+        self.send(m.Spawned(id=message.id, pid=pid))
 
-    def become_child(
-        self, spec: dict[str, object], config: object, fds: list[int], init_image: bytes | None
-    ) -> None:
+    def become_child(self, request: m.SpawnRequest, fds: list[int], init_image: bytes | None) -> None:
         """In the forked child: drop the spawner's own fds and signals, then set up."""
         try:
             signal.set_wakeup_fd(-1)
@@ -213,22 +195,24 @@ class Spawner:
             os.close(self.wake_r)
             os.close(self.wake_w)
             sync = socket.socket(fileno=fds[0])
-            request = ChildRequest(
-                name=str(spec["name"]),
-                lxcpath=str(spec["lxcpath"]),
-                mode=str(spec["mode"]),
-                argv=[str(a) for a in spec["argv"]],  # type: ignore[union-attr]
-                config=config,
-                sync=sync,
-                stdio=(fds[1], fds[2], fds[3]),
-                init_image=init_image,
-                console=spec.get("console") or None,  # type: ignore[arg-type]
-                ttys=tuple(str(t) for t in spec.get("ttys") or ()),  # type: ignore[union-attr]
-                hook_env=_hook_env(spec.get("hook_env")),
-                hook_timeout=_hook_timeout(spec.get("hook_timeout")),
-                seccomp_bpf=_seccomp_bpf(spec.get("seccomp_bpf")),
+            spec = request.spec
+            child.run_container(
+                ChildRequest(
+                    name=spec.name,
+                    lxcpath=spec.lxcpath,
+                    mode=spec.mode,
+                    argv=list(spec.argv),
+                    config=spec.config,
+                    sync=sync,
+                    stdio=(fds[1], fds[2], fds[3]),
+                    init_image=init_image,
+                    console=request.console,
+                    ttys=request.ttys,
+                    hook_env=request.hook_env,
+                    hook_timeout=request.hook_timeout,
+                    seccomp_bpf=spec.seccomp_bpf,
+                )
             )
-            child.run_container(request)
         except BaseException:  # noqa: BLE001 - never return into the spawner's loop
             traceback.print_exc()
         finally:
@@ -246,26 +230,20 @@ class Spawner:
             if pid == 0:
                 return
             self.children.discard(pid)
-            exit_record = {"pid": pid, "status": status}
             if self.daemon is not None:
-                self.send({"op": "exit", **exit_record})
+                self.send(m.Exited(pid=pid, status=status))
             if self.daemon is None:  # none connected, or the send just failed
-                self.queued_exits.append(exit_record)
+                self.queued_exits.append(m.ExitReport(pid=pid, status=status))
 
-def _hook_env(value: object) -> dict[str, str] | None:
-    """The hooks' environment from a spawn request (runtime.hooks.host.request_fields)."""
-    if not isinstance(value, dict):
+
+def _request_id(packet: bytes) -> int | None:
+    """The id of a spawn that did not decode, so its start fails instead of hanging."""
+    try:
+        data = json.loads(packet)
+    except ValueError:
         return None
-    return {str(k): str(v) for k, v in value.items()}
-
-
-def _seccomp_bpf(value: object) -> bytes | None:
-    """The compiled lxc.seccomp.profile from a spawn request (runtime.seccomp.start)."""
-    return base64.b64decode(value) if isinstance(value, str) and value else None
-
-
-def _hook_timeout(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+    value = data.get("id") if isinstance(data, dict) and data.get("op") == "spawn" else None
+    return value if isinstance(value, int) else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     ready_fd = int(args[args.index("--ready-fd") + 1]) if "--ready-fd" in args else -1
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     linux.set_name("lxc-spawner")
+    start_spec.warm_up()  # the typed config's decoder, built once before any fork
     spawner = Spawner(socket_path)
     spawner.listen()
     if ready_fd >= 0:
