@@ -64,7 +64,8 @@ class Daemon:
         self.bus: BusServer | None = None
         self.spawner: Spawner | None = None
         self.nursery: trio.Nursery | None = None
-        self.identity = {"pid": os.getpid(), "start_time": process_start_time(os.getpid())}
+        #: Our start time: a record names its daemon by pid and start time (runtime.status).
+        self.start_time = process_start_time(os.getpid())
         self.consoles = ConsoleManager()
 
     # -- life -------------------------------------------------------------------
@@ -166,7 +167,7 @@ class Daemon:
             publish_state=self.publish_state,
             publish_exit=self.publish_exit,
             daemon_pid=os.getpid(),
-            daemon_start_time=self.identity["start_time"],
+            daemon_start_time=self.start_time,
             consoles=self.consoles,
             running_init=self.running_init,
         )
