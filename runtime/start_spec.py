@@ -101,11 +101,6 @@ class StartSpec:
     def is_application(self) -> bool:
         return self.args.mode == APPLICATION
 
-    @property
-    def rootfs_path(self) -> str | None:
-        path = self.config.rootfs_path
-        return str(path) if path else None
-
 
 # -- resolving -----------------------------------------------------------------------
 
