@@ -5,8 +5,9 @@ aborted. `-F` stays in the foreground with the caller's stdio as the container's
 until it stops: on a terminal (stdin) the console is proxied to it; otherwise any
 of 0, 1, 2 that is a terminal is replaced by a pty of pid 1's own, proxied here
 (cli/execute_terminal.py: container root could TIOCSTI into the caller's terminal).
-pid 1 is CMD, else lxc.init.cmd, else /sbin/init (the daemon chooses). `-C` has nothing to close: the
-daemon starts the container, so none of this command's fds (but -F's stdio) reach it.
+pid 1 is CMD, else lxc.init.cmd, else /sbin/init: the daemon chooses (runtime.
+start_spec); CMD goes as given. `-C` has nothing to close: the daemon starts the
+container, so none of this command's fds (but -F's stdio) reach it.
 `--share-NS NAME|PID` is `-s lxc.namespace.share.NS=NAME|PID`, as in LXC.
 """
 
