@@ -54,6 +54,7 @@ from runtime import attach_record, container_log, records
 from runtime import lifecycle as lc
 from runtime import start_spec as ss
 from runtime.console import manager as consoles
+from runtime.console.manager import ConsoleManager
 from runtime.errors import printable_line
 from runtime.freezer import Freezer
 from runtime.hooks.host import ContainerHooks, HookFailed
@@ -102,7 +103,7 @@ class DaemonLinks:
     publish_exit: Callable[[str, int | None, int | None], None]
     daemon_pid: int
     daemon_start_time: int | None
-    consoles: consoles.ConsoleManager | None = None
+    consoles: ConsoleManager | None = None
     running_init: Callable[[str], int | None] | None = None
 
 
