@@ -593,6 +593,12 @@ class Supervisor:
             except ProcessLookupError:
                 pass
 
+    def reboot(self, sig: int | None = None) -> None:
+        """lxc-stop -r: the init gets `sig` (else lxc.signal.reboot) and, once it has
+        exited, the container starts again."""
+        self.reboot_requested = True
+        self.send_signal(sig or self.reboot_signal())
+
     def halt_signal(self) -> int:
         from runtime.stop_signal import halt_signal
 

@@ -501,8 +501,7 @@ class ControlConnection:
                 return
         elif request.reboot:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
-            supervisor.reboot_requested = True
-            supervisor.send_signal(request.reboot_signal or supervisor.reboot_signal())
+            supervisor.reboot(request.reboot_signal)
             await self.reply({"ok": True})
             return
         else:
