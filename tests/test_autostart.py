@@ -191,14 +191,15 @@ def test_requests_are_checked(runtime: Cli) -> None:
 
     connection = open_connection(str(runtime.lxcpath))
     try:
-        for request, reason in (
+        cases: list[tuple[dict[str, object], str]] = [
             ({"op": "start-many"}, "'batches' must be a list"),
             ({"op": "start-many", "batches": [{"names": []}]}, "non-empty list of names"),
             ({"op": "start-many", "batches": [{"names": ["../x"]}]}, "'batches' is refused"),
             ({"op": "start-many", "batches": [{"names": ["a"]}, {"names": ["a"]}]}, "names 'a' twice"),
             ({"op": "start-many", "batches": [{"names": ["a"], "delay": -1}]}, "'delay' must be between"),
             ({"op": "stop-many", "action": "halt", "batches": []}, "'action' must be one of"),
-        ):
+        ]
+        for request, reason in cases:
             reply = connection.request(request)
             assert reply["ok"] is False and reason in str(reply["error"]), (request, reply)
         connection.send({"op": "start-many", "batches": [{"names": ["nosuch"]}]})
