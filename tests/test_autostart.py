@@ -210,3 +210,39 @@ def test_requests_are_checked(runtime: Cli) -> None:
         assert (final["ok"], final["attempted"], final["failed"]) == (True, 1, 1)
     finally:
         connection.close()
+
+
+def test_shutdown_kills_after_the_timeout(runtime: Cli, tmp_path: Path) -> None:
+    """-s -t T: the halt signal, then, T seconds on, a kill (an init that ignores it)."""
+    deaf = create_busybox(
+        runtime, tmp_path, "lxc.net.0.type = empty\nlxc.start.auto = 1\nlxc.signal.halt = SIGCONT\n", "asd"
+    )
+    assert runtime("lxc-autostart").returncode == 0
+    assert states(runtime, [deaf]) == {deaf: "RUNNING"}
+    started = time.monotonic()
+    result = runtime("lxc-autostart", "-s", "-t", "2")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started >= 2
+    assert states(runtime, [deaf]) == {deaf: "STOPPED"}
+
+
+def test_batches_not_begun_are_dropped_when_the_command_goes(runtime: Cli, tmp_path: Path) -> None:
+    """Killing lxc-autostart during a delay stops the set there, as with LXC's."""
+    import signal
+    import subprocess
+
+    from tests.conftest import BIN
+
+    first = create_busybox(runtime, tmp_path, "lxc.net.0.type = empty\nlxc.start.auto = 1\nlxc.start.delay = 4\n", "asf")
+    later = create_busybox(runtime, tmp_path, "lxc.net.0.type = empty\nlxc.start.auto = 1\nlxc.start.order = 1\n", "asl")
+    command = subprocess.Popen(
+        [str(BIN / "lxc-autostart"), "-P", str(runtime.lxcpath)], env=runtime.env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        collect(runtime, {(first, "RUNNING")}, timeout=30)
+    finally:
+        command.send_signal(signal.SIGKILL)
+        command.wait()
+    time.sleep(5)  # past the delay: the second batch would have begun
+    assert states(runtime, [first, later]) == {first: "RUNNING", later: "STOPPED"}

@@ -141,7 +141,10 @@ async def _run(conn: ControlConnection, batches: tuple[Batch, ...], action: Acti
         if result == "failed":
             tally.failed += 1
         async with sending:
-            await conn.reply({"event": "done", "name": name, "result": result, "error": error})
+            try:
+                await conn.reply({"event": "done", "name": name, "result": result, "error": error})
+            except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+                pass  # the command is gone: watch_caller ends the plan
 
     async def plan(cancel_scope: trio.CancelScope) -> None:
         for batch in batches:
@@ -154,7 +157,11 @@ async def _run(conn: ControlConnection, batches: tuple[Batch, ...], action: Acti
 
     async def watch_caller(cancel_scope: trio.CancelScope) -> None:
         while True:
-            item = await conn.next_message()
+            try:
+                item = await conn.next_message()
+            except Exception as err:  # noqa: BLE001 - a broken or garbled connection: gone too
+                log.info("autostart request: connection failed (%s)", err)
+                item = None
             if item is None:  # the command is gone: begin nothing more
                 log.info("autostart request: the command went away, remaining batches dropped")
                 cancel_scope.cancel()
@@ -165,11 +172,24 @@ async def _run(conn: ControlConnection, batches: tuple[Batch, ...], action: Acti
     async with trio.open_nursery() as nursery:
         nursery.start_soon(plan, nursery.cancel_scope)
         nursery.start_soon(watch_caller, nursery.cancel_scope)
-    await conn.reply({"ok": True, "attempted": tally.attempted, "failed": tally.failed})
+    try:
+        await conn.reply({"ok": True, "attempted": tally.attempted, "failed": tally.failed})
+    except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+        pass
+
+
+def init_argv(config_path: str) -> list[str]:
+    """What lxc-start runs: lxc.init.cmd split on blanks (as LXC), else /sbin/init."""
+    from runtime.config.parser import parse_file
+
+    command = parse_file(config_path).get("lxc.init.cmd")
+    return command.split() if command else ["/sbin/init"]
 
 
 async def start_many(conn: ControlConnection, request: StartMany) -> None:
     daemon = conn.daemon
+    log.info("start-many: %d containers in %d batches", sum(len(b.names) for b in request.batches),
+             len(request.batches))  # fmt: skip
 
     async def start(name: str) -> tuple[str, str | None]:
         if name in daemon.supervisors:
@@ -177,10 +197,8 @@ async def start_many(conn: ControlConnection, request: StartMany) -> None:
         paths = ContainerPaths(daemon.lxcpath, name)
         if not paths.is_defined():
             return "failed", f"{name} doesn't exist"
-        from runtime.api import _init_command
-
         try:
-            argv = _init_command(paths.config, []) or ["/sbin/init"]
+            argv = init_argv(paths.config)
         except ConfigError as err:
             return "failed", str(err)
         spec = StartSpec(name=name, mode="system", argv=argv, config_path=paths.config)
@@ -194,6 +212,8 @@ async def start_many(conn: ControlConnection, request: StartMany) -> None:
 
 async def stop_many(conn: ControlConnection, request: StopMany) -> None:
     daemon = conn.daemon
+    log.info("stop-many (%s): %d containers in %d batches", request.action,
+             sum(len(b.names) for b in request.batches), len(request.batches))  # fmt: skip
 
     async def stop(name: str) -> tuple[str, str | None]:
         supervisor = daemon.supervisors.get(name)
