@@ -17,6 +17,11 @@ from cli.common import LxcArgumentParser, lxcpath_of, run_command
 from cli.log import CommandLog
 from cli.options import Namespace
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: `typing` costs the command's start-up
+    from runtime.autostart import Settings
+    from runtime.status import ContainerStatus
+
 OPTIONS = """\
   -k, --kill        kill the containers instead of starting them
   -L, --list        list all affected containers and wait delay
@@ -100,19 +105,39 @@ def body(args: Namespace, log: CommandLog) -> int:
     wanted_running = action != autostart.START
     attempted = sum(len(one_pass) for one_pass in passes)
     # Start acts on stopped containers, the others on running ones (LXC's is_running).
-    passes = [[s for s in p if container_status(lxcpath, s.name).running == wanted_running] for p in passes]
+    statuses = {s.name: container_status(lxcpath, s.name) for p in passes for s in p}
+    passes = [[s for s in p if statuses[s.name].running == wanted_running] for p in passes]
     if choices.list:
         for settings in (s for p in passes for s in p):
             sys.stdout.write(autostart.list_line(action, settings) + "\n")
         sys.stdout.flush()
         return 0
+    failed = 0
+    if wanted_running:  # LXC itself runs some: not ours to stop or reboot (runtime.lxc_native)
+        failed += _refuse_lxcs_own(lxcpath, action, passes, statuses, log)
+        passes = [[s for s in p if statuses[s.name].lxc_monitor is None] for p in passes]
     batches = autostart.plan(passes)
-    if not batches:
-        return 0
-    failed = _request(lxcpath, action, choices.timeout, batches, log)
+    if batches:
+        failed += _request(lxcpath, action, choices.timeout, batches, log)
     if failed and failed == attempted:
         return 1
     return 2 if failed else 0
+
+
+def _refuse_lxcs_own(
+    lxcpath: str, action: str, passes: list[list[Settings]], statuses: dict[str, ContainerStatus], log: CommandLog
+) -> int:
+    from runtime.lxc_native import find, refusal
+
+    refused = 0
+    for settings in (s for p in passes for s in p):
+        if statuses[settings.name].lxc_monitor is None:
+            continue
+        run = find(lxcpath, settings.name)
+        if run is not None:
+            log.error("autostart", f"{FAILURE[action]}: {settings.name}: {refusal(lxcpath, settings.name, run)}")
+            refused += 1
+    return refused
 
 
 #: How each action names a failure (LXC's words).

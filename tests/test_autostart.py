@@ -137,6 +137,14 @@ def test_start_in_order_batches_concurrent_with_delay_then_kill(runtime: Cli, tm
     result = runtime("lxc-autostart", "-k")
     assert result.returncode == 0, result.stderr
     assert set(states(runtime, [*first, last]).values()) == {"STOPPED"}
+    # -a: every group, the NULL one and `other` alike (lxc.start.auto still counts).
+    result = runtime("lxc-autostart", "-a")
+    assert result.returncode == 0, result.stderr
+    assert states(runtime, [*first, last, grouped, manual]) == {
+        **{n: "RUNNING" for n in [*first, last, grouped]}, manual: "STOPPED",
+    }  # fmt: skip
+    assert runtime("lxc-autostart", "-a", "-k").returncode == 0
+    assert set(states(runtime, [*first, last, grouped]).values()) == {"STOPPED"}
 
 
 def test_groups_shutdown_reboot_and_ignore_auto(runtime: Cli, tmp_path: Path) -> None:
