@@ -38,9 +38,20 @@ import os
 import stat
 import subprocess
 from collections.abc import Sequence
-from typing import Protocol
 
 from runtime.errors import LxcError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs lxc-create's start-up: the protocol is for annotations
+    from typing import Protocol
+
+    class ConfigTemplate(Protocol):
+        """A template that writes the container's config itself (LXC's way): a
+        script, `local`, `download`. The store hands it a ConfigJob."""
+
+        writes_config: bool
+
+        def run(self, job: ConfigJob) -> None: ...
 
 #: Where LXC keeps its template scripts (LXCTEMPLATEDIR).
 DEFAULT_TEMPLATE_DIR = "/usr/share/lxc/templates"
@@ -131,15 +142,6 @@ class ConfigJob:
         return os.path.join(self.final_dir, "rootfs")
 
 
-class ConfigTemplate(Protocol):
-    """A template that writes the container's config itself (LXC's way): a script,
-    `local`, `download`. The store hands it a ConfigJob."""
-
-    writes_config: bool
-
-    def run(self, job: ConfigJob) -> None: ...
-
-
 class ScriptTemplate:
     """An LXC template script; `run(job)` leaves the finished config in the staging dir."""
 
@@ -175,7 +177,10 @@ class ScriptTemplate:
             LXC_ROOTFS=job.final_rootfs,
             LXC_CONFIG_FILE=os.path.join(job.final_dir, "config"),
         )
-        os.mkdir(job.final_dir, 0o700)  # the mount point, empty on the host meanwhile
+        try:
+            os.mkdir(job.final_dir, 0o700)  # the mount point, empty on the host meanwhile
+        except FileExistsError:
+            raise LxcError("Container already exists") from None
         try:
             status = _run_bound(self.argv(job), env, job.staging, job.final_dir)
         finally:
