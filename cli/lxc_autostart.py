@@ -116,7 +116,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     if wanted_running:  # LXC itself runs some: not ours to stop or reboot (runtime.lxc_native)
         failed += _refuse_lxcs_own(lxcpath, action, passes, statuses, log)
         passes = [[s for s in p if statuses[s.name].lxc_monitor is None] for p in passes]
-    batches = autostart.plan(passes)
+    batches = autostart.plan(passes, action)
     if batches:
         failed += _request(lxcpath, action, choices.timeout, batches, log)
     if failed and failed == attempted:

@@ -154,13 +154,17 @@ def batches(one_pass: Sequence[Settings]) -> list[list[Settings]]:
     return found
 
 
-def plan(passes: Sequence[Sequence[Settings]]) -> list[dict[str, object]]:
+def plan(passes: Sequence[Sequence[Settings]], action: str = START) -> list[dict[str, object]]:
     """The batches of a start-many/stop-many request: names, then the seconds to wait
-    after them (the longest lxc.start.delay of the batch; 0 after the last one)."""
+    after them: for start and reboot the longest lxc.start.delay of the batch (LXC
+    waits after each start or reboot, never after a shutdown or kill), and nothing
+    after the last batch."""
     planned: list[dict[str, object]] = []
+    waits = action in (START, REBOOT)
     for one_pass in passes:
         for batch in batches(one_pass):
-            planned.append({"names": [s.name for s in batch], "delay": max(s.delay for s in batch)})
+            delay = max(s.delay for s in batch) if waits else 0
+            planned.append({"names": [s.name for s in batch], "delay": delay})
     if planned:
         planned[-1]["delay"] = 0
     return planned

@@ -68,6 +68,10 @@ def test_batches_share_an_order_and_wait_for_the_longest_delay() -> None:
         {"names": ["d"], "delay": 1},
         {"names": ["e"], "delay": 0},  # nothing follows the last batch
     ]
+    # LXC waits after a start or a reboot only.
+    assert autostart.plan([one_pass], "reboot")[0] == {"names": ["a", "b"], "delay": 5}
+    assert {b["delay"] for b in autostart.plan([one_pass], "shutdown")} == {0}
+    assert {b["delay"] for b in autostart.plan([one_pass], "kill")} == {0}
 
 
 def test_list_prints_lxcs_lines(cli: Cli, tmp_path: Path) -> None:
