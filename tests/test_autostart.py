@@ -154,9 +154,11 @@ def test_start_in_order_batches_concurrent_with_delay_then_kill(runtime: Cli, tm
 def test_groups_shutdown_reboot_and_ignore_auto(runtime: Cli, tmp_path: Path) -> None:
     web = create_busybox(runtime, tmp_path, "lxc.net.0.type = empty\nlxc.start.auto = 1\nlxc.group = web\n", "asw")
     off = create_busybox(runtime, tmp_path, "lxc.net.0.type = empty\nlxc.group = web\n", "aso")
-    result = runtime("lxc-autostart", "-g", "web")
+    logfile = tmp_path / "autostart.log"
+    result = runtime("lxc-autostart", "-g", "web", "-o", str(logfile), "-l", "INFO")
     assert result.returncode == 0, result.stderr
     assert states(runtime, [web, off]) == {web: "RUNNING", off: "STOPPED"}
+    assert f"INFO autostart - {web}: started" in logfile.read_text()  # -o/-l as every command
     pid = runtime("lxc-info", "-n", web, "-pH").stdout.strip()
     assert runtime("lxc-autostart", "-g", "web", "-L", "-r").stdout == f"{web} 0\n"
     result = runtime("lxc-autostart", "-g", "web", "-r")
