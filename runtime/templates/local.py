@@ -99,6 +99,7 @@ class LocalTemplate:
         options = parse_args(job.args)
         mode = "user" if job.idmapped else "system"
         meta = tempfile.mkdtemp(prefix="trio-lxc-local.")
+        umask = os.umask(0o022)  # LXC's for a create, whatever the caller's
         try:
             _unpack_metadata(options.metadata, meta)
             print("Unpacking the rootfs", flush=True)
@@ -124,6 +125,7 @@ class LocalTemplate:
                 sys.stdout.write("\n---\n" + _read(message))
                 sys.stdout.flush()
         finally:
+            os.umask(umask)
             shutil.rmtree(meta, ignore_errors=True)
         finish_config(job.config, self.label, job.args)
 

@@ -10,7 +10,8 @@ What LXC 5.0.2 does, and so do we (checked by running a probe script under LXC):
 - the container's config is already written (the initial config and
   `lxc.rootfs.path`): the script appends to it, or rewrites it;
 - the script runs as root in a mount namespace of its own (LXC unshares one to
-  mount the backing store), with the caller's stdio, environment and directory;
+  mount the backing store), with umask 022 and the caller's stdio, environment
+  and directory;
 - afterwards LXC's header comments are put in front of the config (`# Template
   used to create this container: PATH`, the parameters, the nesting hint); a
   script that fails (non-zero status) leaves nothing behind.
@@ -200,6 +201,7 @@ def _run_bound(argv: list[str], env: dict[str, str], staging: str, final_dir: st
     from runtime import linux
 
     def enter() -> None:  # in the child, before exec: single-threaded, nothing to lose
+        os.umask(0o022)  # LXC's for a create, whatever the caller's
         linux.unshare(linux.CLONE_NEWNS)
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_SLAVE)  # nothing goes back
         linux.mount(staging, final_dir, None, linux.MS_BIND | linux.MS_REC)
