@@ -16,7 +16,6 @@ import os
 import random
 import re
 import shutil
-import time
 from collections.abc import Sequence
 
 from runtime.config import parser
@@ -158,6 +157,11 @@ def _populate(
             )
         os.mkdir(os.path.join(staging, "rootfs"), 0o755)
         lines.append(("lxc.rootfs.path", ROOTFS_PREFIX + paths.rootfs))
+        if getattr(builder, "writes_config", False):  # LXC's way: runtime.templates.script
+            _run_config_template(builder, staging, paths, raw, lines, template_args)
+            give_to_mapped_root(staging, raw)
+            parser.parse_file(os.path.join(staging, "config"))
+            return
         lines.extend(fill_config_lines(_run_template(builder, staging, paths, raw, template_args)))
     give_to_mapped_root(staging, raw)  # lxc.idmap: the mapped root owns it (runtime.userns)
     header = _config_header(source_path, template, template_args)
@@ -188,17 +192,32 @@ def _run_template(
     return list(builder(ctx))  # type: ignore[operator]
 
 
+def _run_config_template(
+    builder: object,
+    staging: str,
+    paths: ContainerPaths,
+    raw: RawConfig,
+    lines: list[tuple[str, str]],
+    template_args: Sequence[str],
+) -> None:
+    """A template that writes the config itself (a script, local, download): it
+    leaves `staging/config` finished, LXC's header included."""
+    from runtime.templates.script import ConfigJob
+
+    job = ConfigJob(
+        name=paths.name, staging=staging, final_dir=paths.dir, lines=lines,
+        args=list(template_args), idmapped=bool(raw.get_all("lxc.idmap")),
+    )  # fmt: skip
+    builder.run(job)  # type: ignore[attr-defined]
+
+
 def _config_header(source: str | None, template: str | None, args: Sequence[str]) -> str:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S %z")
-    lines = [
-        f"# Created by lxc-create (trio-lxc) on {stamp}",
-        f"# Initial configuration: {source or 'built-in default (lxc.net.0.type = empty)'}",
-        f"# Template: {template or 'none given'}"
-        + (f", options: {' '.join(args)}" if args else ""),
-        "# For the keys, see lxc.container.conf(5).",
-        "",
-    ]
-    return "\n".join(lines) + "\n"
+    """LXC's header comments, written when a template ran (none for -t none)."""
+    if template is None or template == "none":
+        return ""
+    from runtime.templates.script import lxc_header
+
+    return lxc_header(template, args)
 
 
 def _write_new_file(path: str, text: str) -> None:

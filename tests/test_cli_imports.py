@@ -47,6 +47,7 @@ def imported_modules(argv: list[str], env: dict[str, str]) -> set[str]:
         ["lxc-unfreeze", "-n", "c1"],
         ["lxc-cgroup", "-n", "c1", "cpu.shares"],
         ["lxc-cgroup", "-n", "c1", "cpu.shares", "512"],
+        ["lxc-autostart", "-L", "-a", "-A"],
     ],
 )
 def test_client_commands_import_nothing_heavy(args, cli, tmp_path: Path, lxc_env) -> None:

@@ -336,6 +336,11 @@ def test_info_flags_and_config_keys(cli, lxcpath: Path, tmp_path: Path) -> None:
     assert got.stderr == "lxc.foo invalid\n"
     groups = cli("lxc-info", "-n", "inf", "-c", "lxc.group", "-c", "lxc.rootfs.path")
     assert groups.stdout == f"lxc.group = web\ndb\n\nlxc.rootfs.path = {lxcpath}/inf/rootfs\n"
+    # LXC: -H with a single -c KEY prints the value alone (lxc-test-autostart reads it so)
+    assert cli("lxc-info", "-n", "inf", "-c", "lxc.rootfs.path", "-H").stdout == f"{lxcpath}/inf/rootfs\n"
+    assert cli("lxc-info", "-n", "inf", "-c", "lxc.uts.name", "-c", "lxc.tty.max", "-H").stdout == (
+        "lxc.uts.name = inf\nlxc.tty.max = 4\n"
+    )
 
 
 def test_info_errors(cli, lxcpath: Path, empty_net_config: Path) -> None:

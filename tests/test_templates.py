@@ -344,10 +344,18 @@ def test_busybox_path_that_is_not_executable(tmp_path):
         get_template("busybox")(ctx)
 
 
-def test_unknown_template_names_the_available_ones():
+def test_unknown_template_names_the_available_ones(tmp_path, monkeypatch):
+    """Built-in ones and the LXC template scripts of the template directory."""
+    monkeypatch.setenv("TRIO_LXC_TEMPLATE_DIR", str(tmp_path))
+    script = tmp_path / "lxc-mine"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
     with pytest.raises(LxcError) as info:
-        get_template("debian")
-    assert str(info.value) == "unknown template 'debian' (available: busybox, none)"
+        get_template("nosuch")
+    assert str(info.value) == (
+        "unknown template 'nosuch' (available: busybox, download, local, mine, none, "
+        "or the path of a template script)"
+    )
     assert sorted(TEMPLATES) == ["busybox", "none"]
 
 

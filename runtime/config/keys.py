@@ -89,8 +89,8 @@ _NO_MONITOR = (
     "trio-lxc has no per-container monitor process (one daemon supervises every "
     "container, and a daemon crash does not kill them), so there is nothing to apply it to"
 )
-_NO_AUTOSTART = "it is read only by lxc-autostart, which trio-lxc does not have yet, so it has no effect"
 
+_AUTOSTART = "runtime.autostart.read_settings"  # lxc-autostart reads them
 _SPAWN = "runtime.spawn."
 _PROCESS = "runtime.spawn.process."
 _TERMINALS = "runtime.console.terminals.ContainerTerminals."
@@ -130,9 +130,9 @@ EXACT_KEYS: tuple[KeySpec, ...] = (
     _scalar("lxc.signal.halt", v.signal_number, applied_by="runtime.stop_signal.halt_signal"),
     _scalar("lxc.signal.reboot", v.signal_number, applied_by="runtime.stop_signal.reboot_signal"),
     _scalar("lxc.signal.stop", v.signal_number, applied_by="runtime.stop_signal.stop_signal"),
-    _scalar("lxc.start.auto", v.boolean, warned=_NO_AUTOSTART),
-    _scalar("lxc.start.delay", v.number, warned=_NO_AUTOSTART, quiet=("0",)),
-    _scalar("lxc.start.order", v.signed_number, warned=_NO_AUTOSTART, quiet=("0",)),
+    _scalar("lxc.start.auto", v.boolean, applied_by=_AUTOSTART),
+    _scalar("lxc.start.delay", v.number, applied_by=_AUTOSTART),
+    _scalar("lxc.start.order", v.signed_number, applied_by=_AUTOSTART),
     _list("lxc.group", applied_by="cli.lxc_ls.Row.groups"),
     _list("lxc.idmap", v.idmap, applied_by="runtime.userns.apply.map_child"),
     _list("lxc.cap.drop", v.capabilities, applied_by=_PROCESS + "capabilities_to_drop"),

@@ -580,6 +580,18 @@ class ControlConnection:
 
         await self.reply(await request_restore(self.daemon, message))
 
+    async def op_start_many(self, request: object, message: dict[str, object], fds: list[int]) -> None:
+        """lxc-autostart: batches of starts in one request (runtime.daemon.many)."""
+        from runtime.daemon.many import start_many
+
+        await start_many(self, request)  # type: ignore[arg-type]
+
+    async def op_stop_many(self, request: object, message: dict[str, object], fds: list[int]) -> None:
+        """lxc-autostart -s/-k/-r: batches of stops or reboots (runtime.daemon.many)."""
+        from runtime.daemon.many import stop_many
+
+        await stop_many(self, request)  # type: ignore[arg-type]
+
     async def op_stats(self, request: rq.Named, message: dict[str, object], fds: list[int]) -> None:
         await self.reply(await cgroup_ops.request_stats(self.daemon.supervisors, message))
 

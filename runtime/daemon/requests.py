@@ -365,6 +365,19 @@ def parse_checkpoint(message: dict[str, object]) -> Checkpoint:
     )
 
 
+def parse_start_many(message: dict[str, object]) -> Request:
+    """lxc-autostart's batches: checked in runtime.daemon.many (imported when one comes)."""
+    from runtime.daemon import many
+
+    return many.parse_start_many(message)  # type: ignore[return-value]
+
+
+def parse_stop_many(message: dict[str, object]) -> Request:
+    from runtime.daemon import many
+
+    return many.parse_stop_many(message)  # type: ignore[return-value]
+
+
 PARSERS: dict[str, Callable[[dict[str, object]], Request]] = {
     "ping": parse_ping,
     "shutdown": parse_shutdown,
@@ -383,6 +396,8 @@ PARSERS: dict[str, Callable[[dict[str, object]], Request]] = {
     "device": parse_device,
     "checkpoint": parse_checkpoint,
     "restore": parse_checkpoint,
+    "start-many": parse_start_many,
+    "stop-many": parse_stop_many,
 }
 
 

@@ -10,8 +10,16 @@ Built in:
 - `busybox`: a system container whose every command is one static busybox binary
   (LXC's `lxc-busybox` rebuilt; see runtime/templates/busybox.py for the differences).
 - `none`: leaves the rootfs empty and adds nothing (for a rootfs filled by other means).
+- `local`: a rootfs and config from an image's metadata and rootfs tarballs, offline
+  (LXC 5's `lxc-local`, rebuilt so an untrusted image cannot write outside its
+  rootfs: runtime/templates/local.py).
+- `download`: LXC's `lxc-download` script, after a bounded check that the image
+  server is reachable (runtime/templates/download.py).
 
-Executable LXC-style template scripts (`-t /path/to/lxc-foo`) are not supported yet.
+Any other name is an LXC template script (`/usr/share/lxc/templates/lxc-NAME`, or a
+path): run as LXC runs it (runtime/templates/script.py). `local`, `download` and the
+scripts write the config file themselves (LXC's way, `writes_config`), so the store
+hands them a ConfigJob instead of a TemplateContext.
 
 This module imports only the stdlib and the small base module: each template's own
 module is imported when that template runs, so `lxc-create` pays only for what it uses.
@@ -21,6 +29,10 @@ from __future__ import annotations
 
 from runtime.errors import LxcError
 from runtime.templates.base import ConfigItems, Template, TemplateContext, template_args
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs lxc-create's start-up: annotations only
+    from runtime.templates.script import ConfigTemplate
 
 __all__ = [
     "TEMPLATES",
@@ -53,10 +65,27 @@ TEMPLATES: dict[str, Template] = {
 }
 
 
-def get_template(name: str) -> Template:
-    """The template called `name`; LxcError naming the available ones otherwise."""
-    try:
+#: Built-in templates that write the config themselves (see the module docstring).
+CONFIG_TEMPLATES = ("download", "local")
+
+
+def get_template(name: str) -> Template | ConfigTemplate:
+    """The template called `name`: a built-in one, else an LXC template script;
+    LxcError naming the available ones otherwise."""
+    if name in TEMPLATES:
         return TEMPLATES[name]
-    except KeyError:
-        available = ", ".join(sorted(TEMPLATES))
-        raise LxcError(f"unknown template '{name}' (available: {available})") from None
+    if name == "local":
+        from runtime.templates.local import LocalTemplate
+
+        return LocalTemplate()
+    if name == "download":
+        from runtime.templates.download import DownloadTemplate
+
+        return DownloadTemplate()
+    from runtime.templates.script import ScriptTemplate, available_scripts, find_script
+
+    path = find_script(name)
+    if path is not None:
+        return ScriptTemplate(path)
+    available = ", ".join(sorted({*TEMPLATES, *CONFIG_TEMPLATES, *available_scripts()}))
+    raise LxcError(f"unknown template '{name}' (available: {available}, or the path of a template script)")

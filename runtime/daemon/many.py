@@ -1,0 +1,248 @@
+"""`start-many` and `stop-many`: lxc-autostart's whole set in one daemon request.
+
+Why one request: LXC's lxc-autostart starts (stops) containers one by one, and a
+boot with many containers pays every start in sequence. Here the command sends the
+plan (runtime.autostart: batches in order, each with the seconds to wait after it)
+and the daemon starts every container of a batch concurrently, as supervisor tasks
+of its own nursery, then waits the batch's delay before the next one. The command
+stays connected and gets one line per container as it is done; if it goes away
+(killed), the batches not begun yet are dropped, as LXC's stop when it is killed.
+
+Wire format (JSON lines, like every control request):
+
+    {"op": "start-many", "batches": [{"names": ["a", "b"], "delay": 5}, ...]}
+    {"op": "stop-many", "action": "shutdown"|"kill"|"reboot", "timeout": 60,
+     "batches": [{"names": [...], "delay": 0}, ...]}
+
+then per container `{"event": "done", "name": N, "result": "started"|"stopped"|
+"rebooted"|"skipped"|"failed", "error": TEXT|null}`, and last
+`{"ok": true, "attempted": N, "failed": F}`.
+
+A start here is `lxc-start -n NAME` (the container's own config, lxc.init.cmd or
+/sbin/init); a shutdown is `lxc-stop -t TIMEOUT` (the halt signal, then a kill after
+the timeout; -1 waits for ever), a kill `lxc-stop -k`, a reboot `lxc-stop -r`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from runtime import freezer, stop_signal
+from runtime import lifecycle as lc
+from runtime.daemon import requests as rq
+from runtime.errors import ConfigError
+from runtime.lxcpath import ContainerPaths
+from runtime.supervisor import StartSpec, Supervisor
+
+if TYPE_CHECKING:
+    from runtime.daemon.app import ControlConnection
+
+log = logging.getLogger("trio-lxc.daemon.many")
+
+#: Containers one request may name, and the longest delay (a day) it may ask for.
+MAX_CONTAINERS = 4096
+MAX_DELAY = 86400
+STOP_ACTIONS = ("shutdown", "kill", "reboot")
+
+
+@attrs.frozen
+class Batch:
+    names: tuple[str, ...]
+    delay: int
+
+
+@attrs.frozen
+class StartMany:
+    batches: tuple[Batch, ...]
+
+
+@attrs.frozen
+class StopMany:
+    action: str
+    timeout: float
+    batches: tuple[Batch, ...]
+
+
+# -- checking the request (runtime.daemon.requests registers these) -----------------
+
+
+def _fail(field: str, reason: str) -> rq.RequestError:
+    return rq.RequestError(f"bad request: '{field}' {reason}")
+
+
+def _batches(message: dict[str, object]) -> tuple[Batch, ...]:
+    value = message.get("batches")
+    if not isinstance(value, list):
+        raise _fail("batches", "must be a list of {names, delay}")
+    seen: set[str] = set()
+    found = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise _fail("batches", "must be a list of {names, delay}")
+        names = item.get("names")
+        if not isinstance(names, list) or not names:
+            raise _fail("batches", "must give each batch a non-empty list of names")
+        checked = []
+        for name in names:
+            checked.append(rq._name({"batches": name}, "batches"))
+            if checked[-1] in seen:
+                raise _fail("batches", f"names '{checked[-1]}' twice")
+            seen.add(checked[-1])
+        delay = rq._integer(item, "delay", 0, MAX_DELAY, 0)
+        found.append(Batch(tuple(checked), delay))
+    if len(seen) > MAX_CONTAINERS:
+        raise _fail("batches", f"must name at most {MAX_CONTAINERS} containers")
+    return tuple(found)
+
+
+def parse_start_many(message: dict[str, object]) -> StartMany:
+    return StartMany(_batches(message))
+
+
+def parse_stop_many(message: dict[str, object]) -> StopMany:
+    action = rq._text(message, "action")
+    if action not in STOP_ACTIONS:
+        raise _fail("action", f"must be one of {', '.join(STOP_ACTIONS)}, not '{action}'")
+    return StopMany(action, rq._number(message, "timeout", 60.0), _batches(message))
+
+
+# -- running it -------------------------------------------------------------------------
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.attempted = 0
+        self.failed = 0
+
+
+Action = Callable[[str], Awaitable[tuple[str, str | None]]]
+
+
+async def _run(conn: ControlConnection, batches: tuple[Batch, ...], action: Action) -> None:
+    """Each batch concurrently, then its delay; one line per container; stop early if
+    the command went away."""
+    tally = _Tally()
+    sending = trio.Lock()  # one line at a time: concurrent send_all is an error
+
+    async def one(name: str) -> None:
+        tally.attempted += 1
+        try:
+            result, error = await action(name)
+        except Exception as err:  # noqa: BLE001 - one container's bug fails that container
+            log.exception("%s: autostart action failed", name)
+            result, error = "failed", f"internal error: {err}"
+        if result == "failed":
+            tally.failed += 1
+        async with sending:
+            try:
+                await conn.reply({"event": "done", "name": name, "result": result, "error": error})
+            except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+                pass  # the command is gone: watch_caller ends the plan
+
+    async def plan(cancel_scope: trio.CancelScope) -> None:
+        for batch in batches:
+            async with trio.open_nursery() as nursery:
+                for name in batch.names:
+                    nursery.start_soon(one, name)
+            if batch.delay:
+                await trio.sleep(batch.delay)
+        cancel_scope.cancel()
+
+    async def watch_caller(cancel_scope: trio.CancelScope) -> None:
+        while True:
+            try:
+                item = await conn.next_message()
+            except Exception as err:  # noqa: BLE001 - a broken or garbled connection: gone too
+                log.info("autostart request: connection failed (%s)", err)
+                item = None
+            if item is None:  # the command is gone: begin nothing more
+                log.info("autostart request: the command went away, remaining batches dropped")
+                cancel_scope.cancel()
+                return
+            for fd in item[1]:  # nothing else is expected on this connection
+                os.close(fd)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(plan, nursery.cancel_scope)
+        nursery.start_soon(watch_caller, nursery.cancel_scope)
+    try:
+        await conn.reply({"ok": True, "attempted": tally.attempted, "failed": tally.failed})
+    except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+        pass
+
+
+def init_argv(config_path: str) -> list[str]:
+    """What lxc-start runs: lxc.init.cmd split on blanks (as LXC), else /sbin/init."""
+    from runtime.config.parser import parse_file
+
+    command = parse_file(config_path).get("lxc.init.cmd")
+    return command.split() if command else ["/sbin/init"]
+
+
+async def start_many(conn: ControlConnection, request: StartMany) -> None:
+    daemon = conn.daemon
+    log.info("start-many: %d containers in %d batches", sum(len(b.names) for b in request.batches),
+             len(request.batches))  # fmt: skip
+
+    async def start(name: str) -> tuple[str, str | None]:
+        if name in daemon.supervisors:
+            return "skipped", "already running"
+        paths = ContainerPaths(daemon.lxcpath, name)
+        if not paths.is_defined():
+            return "failed", f"{name} doesn't exist"
+        try:
+            argv = init_argv(paths.config)
+        except ConfigError as err:
+            return "failed", str(err)
+        spec = StartSpec(name=name, mode="system", argv=argv, config_path=paths.config)
+        supervisor = await daemon.launch(spec)
+        if supervisor.start_error is not None:
+            return "failed", supervisor.start_error
+        return "started", None
+
+    await _run(conn, request.batches, start)
+
+
+async def stop_many(conn: ControlConnection, request: StopMany) -> None:
+    daemon = conn.daemon
+    log.info("stop-many (%s): %d containers in %d batches", request.action,
+             sum(len(b.names) for b in request.batches), len(request.batches))  # fmt: skip
+
+    async def stop(name: str) -> tuple[str, str | None]:
+        supervisor = daemon.supervisors.get(name)
+        if supervisor is None or supervisor.state == lc.STOPPED:
+            return "skipped", "not running"
+        await supervisor.started.wait()
+        if supervisor.start_error is not None:
+            return "skipped", "not running"
+        if request.action == "reboot":
+            await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
+            supervisor.reboot_requested = True
+            supervisor.send_signal(supervisor.reboot_signal())
+            return "rebooted", None
+        if request.action == "shutdown" and request.timeout != 0:
+            await freezer.thaw_before_signal(supervisor)
+            supervisor.send_signal(supervisor.halt_signal())
+            timeout = request.timeout if request.timeout >= 0 else math.inf
+            with trio.move_on_after(timeout):
+                await supervisor.stopped.wait()
+            if supervisor.stopped.is_set():
+                return "stopped", None
+        return await _hard_stop(supervisor)
+
+    await _run(conn, request.batches, stop)
+
+
+async def _hard_stop(supervisor: Supervisor) -> tuple[str, str | None]:
+    """lxc-stop -k: everything killed, then STOPPED; with another lxc.signal.stop only
+    the init gets it and what it does is its business (as lxc-stop -k)."""
+    if await stop_signal.hard_stop(supervisor):
+        await supervisor.stopped.wait()
+    return "stopped", None
