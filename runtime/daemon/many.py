@@ -37,9 +37,9 @@ import trio
 from runtime import freezer, stop_signal
 from runtime import lifecycle as lc
 from runtime.daemon import requests as rq
-from runtime.errors import ConfigError
 from runtime.lxcpath import ContainerPaths
-from runtime.supervisor import StartSpec, Supervisor
+from runtime.start_spec import StartArgs
+from runtime.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from runtime.daemon.app import ControlConnection
@@ -178,14 +178,6 @@ async def _run(conn: ControlConnection, batches: tuple[Batch, ...], action: Acti
         pass
 
 
-def init_argv(config_path: str) -> list[str]:
-    """What lxc-start runs: lxc.init.cmd split on blanks (as LXC), else /sbin/init."""
-    from runtime.config.parser import parse_file
-
-    command = parse_file(config_path).get("lxc.init.cmd")
-    return command.split() if command else ["/sbin/init"]
-
-
 async def start_many(conn: ControlConnection, request: StartMany) -> None:
     daemon = conn.daemon
     log.info("start-many: %d containers in %d batches", sum(len(b.names) for b in request.batches),
@@ -197,12 +189,8 @@ async def start_many(conn: ControlConnection, request: StartMany) -> None:
         paths = ContainerPaths(daemon.lxcpath, name)
         if not paths.is_defined():
             return "failed", f"{name} doesn't exist"
-        try:
-            argv = init_argv(paths.config)
-        except ConfigError as err:
-            return "failed", str(err)
-        spec = StartSpec(name=name, mode="system", argv=argv, config_path=paths.config)
-        supervisor = await daemon.launch(spec)
+        # pid 1 is chosen by the daemon (runtime.start_spec.pid1_argv), as for lxc-start
+        supervisor = await daemon.launch(StartArgs(name=name, mode="system", config_path=paths.config))
         if supervisor.start_error is not None:
             return "failed", supervisor.start_error
         return "started", None
@@ -224,8 +212,7 @@ async def stop_many(conn: ControlConnection, request: StopMany) -> None:
             return "skipped", "not running"
         if request.action == "reboot":
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
-            supervisor.reboot_requested = True
-            supervisor.send_signal(supervisor.reboot_signal())
+            supervisor.reboot()
             return "rebooted", None
         if request.action == "shutdown" and request.timeout != 0:
             await freezer.thaw_before_signal(supervisor)
