@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 log = logging.getLogger("trio-lxc.ephemeral")
 
 
-def destroy_if_ephemeral(lxcpath: str, name: str, config: Any, config_path: str | None) -> bool:
+def destroy_if_ephemeral(lxcpath: str, name: str, config: ContainerConfig | None, config_path: str | None) -> bool:
     """Remove the stopped container when its config sets lxc.ephemeral = 1; True if done."""
     from runtime import store
     from runtime.lxcpath import ContainerPaths

@@ -97,7 +97,7 @@ class ContainerBook:
             self.states.setdefault(message.name, "STOPPED")
         elif isinstance(message, DestroyedEvent):
             for table in (self.states, self.exits, self.last_exit):
-                table.pop(message.name, None)  # type: ignore[attr-defined]
+                table.pop(message.name, None)
         elif isinstance(message, Synced):
             self.synced = True
         elif isinstance(message, Reconnected):

@@ -81,9 +81,12 @@ def _reason(err: BaseException) -> str:
     return str(err)
 
 
-def _lookup(ipr: IPRoute, name: str) -> int | None:
+def _lookup(ipr: IPRoute, name: str | None) -> int | None:
+    """The index of the host device `name` (None: no such device, or no name)."""
+    if name is None:
+        return None
     found = ipr.link_lookup(ifname=name)
-    return found[0] if found else None
+    return int(found[0]) if found else None
 
 
 def _link_info(ipr: IPRoute, index: int) -> dict[str, Any]:
@@ -250,7 +253,7 @@ def _move_phys(host: IPRoute, p: DevicePlan, state: NetState, nsfd: int) -> None
 
 
 def _configure_inside(host: IPRoute, inside: IPRoute, p: DevicePlan, entry: dict[str, Any]) -> None:
-    index = _lookup(inside, p.inside)  # type: ignore[arg-type]
+    index = _lookup(inside, p.inside)
     if index is None:
         raise NetworkError(p.key("name"), f"'{p.inside}' is not in the container's namespace")
     entry["inside_ifindex"] = index
@@ -342,7 +345,7 @@ def _link_address(host: IPRoute, p: DevicePlan, af: int, key: str) -> str:
 def _host_side(host: IPRoute, p: DevicePlan, entry: dict[str, Any]) -> None:
     """Host routes to the container (veth routes, router mode) and neighbour proxies."""
     if p.type == "veth":
-        host_index = _lookup(host, p.host)  # type: ignore[arg-type]
+        host_index = _lookup(host, p.host)
         routes = [(r, "veth.ipv4.route", socket.AF_INET) for r in p.dev.veth_ipv4_route]
         routes += [(r, "veth.ipv6.route", socket.AF_INET6) for r in p.dev.veth_ipv6_route]
         if p.router:
