@@ -35,6 +35,10 @@ from runtime.lxcpath import (
 from runtime.records import remove_container_records
 from runtime.status import container_status
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.templates.base import Template
+
 ROOTFS_PREFIX = "dir:"
 
 
@@ -121,7 +125,7 @@ def give_to_mapped_root(directory: str, raw: RawConfig) -> None:
     own_container(directory, raw)
 
 
-def _template_builder(template: str | None) -> object | None:
+def _template_builder(template: str | None) -> Template | None:
     if template is None:
         return None
     from runtime.templates import get_template
@@ -143,7 +147,7 @@ def _populate(
     source: tuple[RawConfig, list[tuple[str, str]]],
     source_path: str | None,
     template: str | None,
-    builder: object | None,
+    builder: Template | None,
     template_args: Sequence[str],
 ) -> None:
     raw, own_lines = source
@@ -168,7 +172,7 @@ def _populate(
 
 
 def _run_template(
-    builder: object,
+    builder: Template,
     staging: str,
     paths: ContainerPaths,
     raw: RawConfig,
@@ -185,7 +189,7 @@ def _run_template(
         args=list(template_args),
         tty_max=int(tty_max) if tty_max is not None else None,
     )
-    return list(builder(ctx))  # type: ignore[operator]
+    return list(builder(ctx))
 
 
 def _config_header(source: str | None, template: str | None, args: Sequence[str]) -> str:

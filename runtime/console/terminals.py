@@ -200,7 +200,8 @@ class ContainerTerminals:
         """Three fresh fds of the console for the init's stdin, stdout and stderr."""
         if self.console is None:
             return None
-        return tuple(os.dup(self.console.slave) for _ in range(3))  # type: ignore[return-value]
+        stdin, stdout, stderr = (os.dup(self.console.slave) for _ in range(3))
+        return stdin, stdout, stderr
 
     def take_foreground_end(self) -> int | None:
         fd, self.foreground_end = self.foreground_end, None

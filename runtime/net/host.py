@@ -359,20 +359,27 @@ def _host_side(host: IPRoute, p: DevicePlan, entry: dict[str, Any]) -> None:
                     p.key(sub), f"cannot add the host route {dst} via '{p.host}': {_reason(err)}"
                 ) from None
         if p.router:
-            for family, af in (("ipv4", socket.AF_INET), ("ipv6", socket.AF_INET6)):
-                gateway = getattr(p.dev, f"{family}_gateway")
+            gateways = (
+                ("ipv4", socket.AF_INET, p.dev.ipv4_gateway),
+                ("ipv6", socket.AF_INET6, p.dev.ipv6_gateway),
+            )
+            for family, af, gateway in gateways:
                 if gateway and gateway not in ("auto", "dev"):
-                    _add_proxy(host, p, host_index, gateway, af, p.key(f"{family}.gateway"))  # type: ignore[arg-type]
+                    _add_proxy(host, p, host_index, gateway, af, p.key(f"{family}.gateway"))
     if p.dev.l2proxy and p.dev.link:
         link_index = _lookup(host, p.dev.link)
         entry["proxies"] = []
-        for family, af in (("ipv4", socket.AF_INET), ("ipv6", socket.AF_INET6)):
-            for address in getattr(p.dev, f"{family}_address"):
-                _add_proxy(host, p, link_index, address.address, af, p.key("l2proxy"))  # type: ignore[arg-type]
+        addresses = (
+            (socket.AF_INET, p.dev.ipv4_address),
+            (socket.AF_INET6, p.dev.ipv6_address),
+        )
+        for af, family_addresses in addresses:
+            for address in family_addresses:
+                _add_proxy(host, p, link_index, address.address, af, p.key("l2proxy"))
                 entry["proxies"].append([address.address, p.dev.link])
 
 
-def _add_proxy(host: IPRoute, p: DevicePlan, index: int, address: str, af: int, key: str) -> None:
+def _add_proxy(host: IPRoute, p: DevicePlan, index: int | None, address: str, af: int, key: str) -> None:
     try:
         host.neigh("add", dst=address, ifindex=index, flags=NTF_PROXY, family=af)
     except NetlinkError as err:

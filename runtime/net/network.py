@@ -44,7 +44,7 @@ class ContainerNetwork:
         self.nsfd: int | None = None
 
     # -- starting ----------------------------------------------------------------
-    async def setup(self, sync: object, pid_message: dict[str, object]) -> None:
+    async def setup(self, sync: trio.socket.SocketType, pid_message: dict[str, object]) -> None:
         """Make and configure the devices; NetworkError naming the key on failure.
 
         Whatever was made before a failure stays in `entries` for `teardown`.
@@ -57,7 +57,7 @@ class ContainerNetwork:
             log.exception("%s: network set-up", self.name)
             raise NetworkError("lxc.net", f"{type(err).__name__}: {err}") from None
 
-    async def _setup(self, sync: object, pid_message: dict[str, object]) -> None:
+    async def _setup(self, sync: trio.socket.SocketType, pid_message: dict[str, object]) -> None:
         own_netns = bool(pid_message.get("netns"))
         if own_netns:
             try:
