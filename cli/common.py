@@ -76,7 +76,7 @@ class LxcArgumentParser(OptionParser):
         sys.stderr.write(self.format_help())
         sys.exit(1)
 
-    def parse_args(self, argv: list[str]) -> Namespace:  # type: ignore[override]
+    def parse_args(self, argv: list[str]) -> Namespace:
         try:
             return super().parse_args(argv)
         except UsageError as err:
