@@ -18,7 +18,9 @@ from runtime.errors import LxcError
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at start-up; annotations only
     from collections.abc import Callable, Sequence
-    from typing import Any, NoReturn
+    from typing import NoReturn
+
+    from runtime.config.model import ContainerConfig
 
     Body = Callable[[Namespace, CommandLog], int]
 
@@ -154,7 +156,7 @@ def require_name(parser: LxcArgumentParser, args: Namespace) -> str:
     return str(args.name)
 
 
-def load_rcfile(args: Namespace) -> Any:
+def load_rcfile(args: Namespace) -> ContainerConfig | None:
     """`--rcfile FILE`: load FILE as the container's config, as LXC's tools do.
 
     LXC's tools call `c->load_config(rcfile)` and stop with "Failed to load rcfile"
