@@ -403,7 +403,12 @@ def _check_against_table() -> None:
     ]
     for model_class in (NetDevice, ContainerConfig):
         attrs.resolve_types(model_class)
-        wanted = {field for owner, _, field, _ in expected if owner is model_class}
+        wanted: set[str] = set()
+        for owner, key, field, _ in expected:
+            if owner is model_class and field in wanted:
+                raise RuntimeError(f"key table: {key} uses the field {field!r} of another key")
+            if owner is model_class:
+                wanted.add(field)
         for extra in attrs.fields_dict(model_class).keys() - wanted:
             raise RuntimeError(
                 f"{model_class.__name__}.{extra}: no key of the key table has this field"
