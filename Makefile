@@ -64,4 +64,4 @@ bench: setup
 	$(BIN)/python -m runtime.subreaper --wait 10 -- $(BIN)/python bench/bus.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache $(INIT)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache $(INIT)
