@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 INIT   := runtime/spawn/init/trio-lxc-init
 APT_PACKAGES := busybox-static lxc gcc libc6-dev libseccomp2
 
-.PHONY: demo test lint compat bench setup apt clean
+.PHONY: demo test lint typecheck compat bench setup apt clean
 
 # Byte-compile on every run: client start-up must not pay for compiling, and
 # PYTHONDONTWRITEBYTECODE (set in some environments) would make every run pay.
@@ -37,7 +37,11 @@ $(STAMP): pyproject.toml
 lint: setup
 	$(BIN)/ruff check runtime bus cli tests bench
 
-test: setup lint
+# mypy --strict over runtime, bus and cli ([tool.mypy] in pyproject.toml).
+typecheck: setup
+	$(BIN)/mypy
+
+test: setup lint typecheck
 	$(BIN)/python -m pytest -q
 
 # LXC 5.0.2's own shell tests against our commands (they live outside the repository,
@@ -60,4 +64,4 @@ bench: setup
 	$(BIN)/python -m runtime.subreaper --wait 10 -- $(BIN)/python bench/bus.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache $(INIT)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache $(INIT)

@@ -62,6 +62,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: `typing` costs the client commands at start-up
     from collections.abc import Iterable
 
+    # One decoded field: (name, (exact wire types, how to say so), default or _REQUIRED).
+    _Field = tuple[str, tuple[tuple[type, ...], str], object]
+
 PROTOCOL_VERSION = 2
 #: A longer line is refused: no legitimate message comes near it.
 MAX_LINE = 64 * 1024
@@ -282,7 +285,7 @@ class Message:
 
     __slots__ = ()
     TYPE = ""
-    FIELDS: tuple = ()
+    FIELDS: tuple[_Field, ...] = ()
 
     def to_wire(self) -> dict[str, object]:
         """The JSON object for this message, version and type included."""
@@ -322,7 +325,11 @@ class Message:
         return tuple(getattr(self, name) for name in self._names())
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._values() == self._values()  # type: ignore[attr-defined]
+        return (
+            isinstance(other, Message)
+            and type(other) is type(self)
+            and other._values() == self._values()
+        )
 
     def __hash__(self) -> int:
         return hash((type(self), self._values()))

@@ -168,32 +168,41 @@ def find_target(lxcpath: str, name: str, rcfile: str | None) -> Target:
     try:
         with open(os.path.join(records_dir(lxcpath), name + ".json"), encoding="utf-8") as handle:
             record = read_json(handle.read())
-        pid = int(record["pid"])
+        pid = record["pid"]
         start_time = record.get("pid_start_time")
         state = str(record.get("state"))
+        if not isinstance(pid, int) or not isinstance(start_time, int | None):
+            raise TypeError("a record without an init pid")
     except (OSError, ValueError, KeyError, TypeError):
         raise LxcError(f"Failed to get init pid: {name} is not running") from None
     if state in ("STOPPED", "STOPPING", "ABORTING") or process_start_time(pid) != start_time:
         raise LxcError(f"Failed to get init pid: {name} is not running")
-    cgroups = record.get("cgroups") if isinstance(record.get("cgroups"), dict) else {}
+    cgroups = record.get("cgroups")
+    cgroups = cgroups if isinstance(cgroups, dict) else {}
     target = Target(name, pid, start_time, {str(k): str(v) for k, v in cgroups.items()})
     settings = record.get("attach")
     if rcfile is None and isinstance(settings, dict):
         _from_record(target, settings)
     else:
-        _read_config(target, rcfile or record.get("config_path") or os.path.join(lxcpath, name, "config"))
+        config_path = record.get("config_path")
+        _read_config(target, rcfile or str(config_path or os.path.join(lxcpath, name, "config")))
     return target
 
 
 def _from_record(target: Target, settings: dict[str, object]) -> None:
     """The settings the daemon wrote for attach (runtime.attach_record)."""
-    target.environment = [str(v) for v in settings.get("environment") or []]  # type: ignore[attr-defined]
-    target.cap_drop = [str(v) for v in settings.get("cap_drop") or []]  # type: ignore[attr-defined]
-    target.cap_keep = [str(v) for v in settings.get("cap_keep") or []]  # type: ignore[attr-defined]
-    target.uid = int(settings.get("uid") or 0)  # type: ignore[call-overload]
-    target.gid = int(settings.get("gid") or 0)  # type: ignore[call-overload]
+    target.environment = _strings(settings.get("environment"))
+    target.cap_drop = _strings(settings.get("cap_drop"))
+    target.cap_keep = _strings(settings.get("cap_keep"))
+    uid, gid = settings.get("uid"), settings.get("gid")
+    target.uid = uid if isinstance(uid, int) else 0
+    target.gid = gid if isinstance(gid, int) else 0
     target.no_new_privs = bool(settings.get("no_new_privs"))
     attach_seccomp.from_record(target, settings)
+
+
+def _strings(value: object) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 def _read_config(target: Target, path: str) -> None:
@@ -232,7 +241,10 @@ def read_json(text: str) -> dict[str, object]:
     except (ValueError, IndexError):
         import json
 
-        return json.loads(text)
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            raise ValueError("a runtime record is a JSON object") from None
+        return value
 
 
 def _skip(text: str, i: int) -> int:

@@ -17,18 +17,22 @@ from __future__ import annotations
 import binascii
 import os
 from collections.abc import Callable
-from typing import Any
 
 Loader = Callable[[bytes, bool], bool]
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cli.attach_exec import Target
+    from runtime.config.parser import RawConfig
 
-def from_record(target: Any, settings: dict[str, object]) -> None:
+
+def from_record(target: Target, settings: dict[str, object]) -> None:
     text = settings.get("seccomp")
     target.seccomp = binascii.a2b_base64(text) if isinstance(text, str) and text else None
     target.seccomp_allow_nesting = bool(settings.get("seccomp_allow_nesting"))
 
 
-def from_config(target: Any, raw: Any, path: str) -> None:
+def from_config(target: Target, raw: RawConfig, path: str) -> None:
     """-f FILE: compile its lxc.seccomp.profile (relative to the file's directory).
     A profile that does not compile is an error: never attach unfiltered."""
     profile = (raw.get("lxc.seccomp.profile") or "").strip()
@@ -40,7 +44,7 @@ def from_config(target: Any, raw: Any, path: str) -> None:
     target.seccomp = compile_file(os.path.join(os.path.dirname(os.path.abspath(path)), profile))
 
 
-def loader(target: Any) -> Loader | None:
+def loader(target: Target) -> Loader | None:
     """The function that loads the filter (imported now, while the host's files are
     reachable); None when the container has no profile."""
     if not target.seccomp:
@@ -50,7 +54,7 @@ def loader(target: Any) -> Loader | None:
     return load_filter
 
 
-def load(target: Any, load_filter: Loader | None) -> bool:
+def load(target: Target, load_filter: Loader | None) -> bool:
     """In the helper: load the container's filter; False (said) when it fails."""
     if load_filter is None or target.seccomp is None:
         return True

@@ -18,7 +18,9 @@ from runtime.errors import LxcError
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at start-up; annotations only
     from collections.abc import Callable, Sequence
-    from typing import Any, NoReturn
+    from typing import NoReturn
+
+    from runtime.config.model import ContainerConfig
 
     Body = Callable[[Namespace, CommandLog], int]
 
@@ -76,7 +78,7 @@ class LxcArgumentParser(OptionParser):
         sys.stderr.write(self.format_help())
         sys.exit(1)
 
-    def parse_args(self, argv: list[str]) -> Namespace:  # type: ignore[override]
+    def parse_args(self, argv: list[str]) -> Namespace:
         try:
             return super().parse_args(argv)
         except UsageError as err:
@@ -154,7 +156,7 @@ def require_name(parser: LxcArgumentParser, args: Namespace) -> str:
     return str(args.name)
 
 
-def load_rcfile(args: Namespace) -> Any:
+def load_rcfile(args: Namespace) -> ContainerConfig | None:
     """`--rcfile FILE`: load FILE as the container's config, as LXC's tools do.
 
     LXC's tools call `c->load_config(rcfile)` and stop with "Failed to load rcfile"

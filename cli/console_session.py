@@ -93,7 +93,8 @@ def final_reply_watcher(
 
 
 def _failed(reply: dict[str, object]) -> LxcError:
-    return LxcError(str(reply.get("error")), exit_code=int(reply.get("exit_code") or 1))  # type: ignore[call-overload]
+    code = reply.get("exit_code")
+    return LxcError(str(reply.get("error")), exit_code=code if isinstance(code, int) and code else 1)
 
 
 # -- lxc-console ----------------------------------------------------------------------------
@@ -123,7 +124,8 @@ def console(lxcpath: str, name: str, tty: int, escape: int, quiet: bool) -> int:
         remote = fds[0]
         for fd in fds[1:]:
             os.close(fd)
-        number = int(reply.get("tty", tty))  # type: ignore[call-overload]
+        number = reply.get("tty", tty)
+        number = number if isinstance(number, int) else tty
         try:
             _session(connection, remote, name, number, escape, quiet)
         finally:

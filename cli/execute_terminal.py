@@ -68,7 +68,8 @@ def open_pty(terminals: list[int]) -> tuple[int, int]:
 
 def replaced_stdio(terminals: list[int], replacement: int) -> tuple[int, int, int]:
     """0, 1, 2 with each terminal among them replaced."""
-    return tuple(replacement if fd in terminals else fd for fd in (0, 1, 2))  # type: ignore[return-value]
+    stdin, stdout, stderr = (replacement if fd in terminals else fd for fd in (0, 1, 2))
+    return stdin, stdout, stderr
 
 
 def detached_stdio(terminals: list[int]) -> tuple[tuple[int, int, int], int]:
@@ -102,7 +103,8 @@ def proxy_until_done(
         proxy.run()
         proxy.drain_remote(idle=0.05)
     if not final.get("ok", False):
-        raise LxcError(str(final.get("error")), exit_code=int(final.get("exit_code") or 1))  # type: ignore[call-overload]
+        code = final.get("exit_code")
+        raise LxcError(str(final.get("error")), exit_code=code if isinstance(code, int) and code else 1)
     return final
 
 

@@ -21,6 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from cli.lxc_ls import Row
     from cli.options import Namespace
 
 #: One listed container: (name as shown, nesting level, cells by column).
@@ -66,11 +67,11 @@ def collect(
     return found
 
 
-def _beneath_rootfs(row: object, lxcpath: str) -> str | None:
+def _beneath_rootfs(row: Row, lxcpath: str) -> str | None:
     """lxcpath under a stopped container's rootfs, if it resolves inside that rootfs."""
     from runtime.store import rootfs_of
 
-    config = row.config  # type: ignore[attr-defined]
+    config = row.config
     rootfs = rootfs_of(config) if config is not None else None
     if not rootfs:
         return None

@@ -90,7 +90,7 @@ def body(args: Namespace, log: CommandLog) -> int:
             connection.close()
     status = reply.get("status")
     log.info("execute", f"{name} exited with status {status}")
-    return int(status) if isinstance(status, int) else 1  # type: ignore[arg-type]
+    return int(status) if isinstance(status, int) else 1
 
 
 def _detached(lxcpath: str, request: dict[str, object], terminals: list[int]) -> int:

@@ -84,7 +84,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     try:
         trio.run(main)
     except* LxcError as group:
-        raise group.exceptions[0] from None  # type: ignore[misc]
+        raise group.exceptions[0] from None
     return 0
 
 

@@ -14,6 +14,11 @@ from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import Namespace
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.config.parser import RawConfig
+    from runtime.status import ContainerStatus
+
 OPTIONS = """\
   -n, --name=NAME       NAME of the container
   -c, --config=KEY      show configuration variable KEY from running container
@@ -91,12 +96,10 @@ def stats_lines(cgroups: dict[str, str], raw: bool) -> list[str]:
     return lines
 
 
-def config_value(config: object, key: str) -> str | None:
+def config_value(config: RawConfig, key: str) -> str | None:
     """LXC's text for `-c KEY`: lists one value per line, unset keys their default."""
     from runtime.config import keys
-    from runtime.config.parser import RawConfig
 
-    assert isinstance(config, RawConfig)
     if key == "lxc.net":
         return "".join(f"{config.get(f'lxc.net.{i}.type') or ''}\n" for i in config.net_indices())
     try:
@@ -174,14 +177,12 @@ def body(args: Namespace, log: CommandLog) -> int:
 
 
 def info_object(
-    lxcpath: str, name: str, status: object, config: list[tuple[str, str | None]]
+    lxcpath: str, name: str, status: ContainerStatus, config: list[tuple[str, str | None]]
 ) -> dict[str, object]:
     """The `--format json` object (fields: see the module docstring)."""
     from runtime.container_figures import cgroup_figures, link_figures
     from runtime.net import info as netinfo
-    from runtime.status import ContainerStatus
 
-    assert isinstance(status, ContainerStatus)
     pid = status.pid
     net = netinfo.view(pid) if pid else None
     data: dict[str, object] = {"name": name, "state": status.state, "pid": pid}
@@ -194,7 +195,7 @@ def info_object(
 
 
 def print_json(
-    lxcpath: str, name: str, status: object, config: list[tuple[str, str | None]]
+    lxcpath: str, name: str, status: ContainerStatus, config: list[tuple[str, str | None]]
 ) -> int:
     import json
 

@@ -31,6 +31,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
 
+    from runtime.config.parser import RawConfig
+
 OPTIONS = """\
   -1, --line         show one entry per line
   -f, --fancy        use a fancy, column-based output
@@ -88,11 +90,11 @@ class Row:
         self.lxcpath = lxcpath
         self.name = name
         self.status = container_status(lxcpath, name)
-        self._config: object | None = None
+        self._config: RawConfig | None = None
         self.config_error: str | None = None
 
     @property
-    def config(self) -> object | None:
+    def config(self) -> RawConfig | None:
         """The parsed RawConfig, or None if it does not parse (the reason is kept)."""
         if self._config is None and self.config_error is None:
             from runtime.config.parser import parse_file
@@ -106,7 +108,7 @@ class Row:
 
     def groups(self) -> list[str]:
         config = self.config
-        return config.get_all("lxc.group") if config is not None else []  # type: ignore[attr-defined]
+        return config.get_all("lxc.group") if config is not None else []
 
     def cell(self, column: str) -> str:
         config = self.config
@@ -117,7 +119,7 @@ class Row:
         if column == "PID":
             return str(self.status.pid) if self.status.pid else "-"
         if column == "AUTOSTART":
-            value = config.get("lxc.start.auto") if config is not None else None  # type: ignore[attr-defined]
+            value = config.get("lxc.start.auto") if config is not None else None
             return value or "0"
         if column == "GROUPS":
             return ", ".join(self.groups()) or "-"
@@ -180,7 +182,7 @@ class Row:
     def json_object(self) -> dict[str, object]:
         """The `--format json` object (fields: see the module docstring)."""
         config = self.config
-        auto = config.get("lxc.start.auto") if config is not None else None  # type: ignore[attr-defined]
+        auto = config.get("lxc.start.auto") if config is not None else None
         pid = self.status.pid
         net_lists: dict[str, list[str]] = {"interfaces": [], "ipv4": [], "ipv6": []}
         if pid:

@@ -109,7 +109,8 @@ def body(args: Namespace, log: CommandLog) -> int:
             if terminals:  # never the caller's terminal itself: a pty of pid 1's own
                 run_attached(lxcpath, str(name), request, terminals, lambda event: _started(args, log, name, event))
                 return 0
-    connection = console_session.open_fd_connection(lxcpath) if on_terminal else open_connection(lxcpath)
+    fd_connection = console_session.open_fd_connection(lxcpath) if on_terminal else None
+    connection = fd_connection if fd_connection is not None else open_connection(lxcpath)
     console_fds: list[int] = []
     try:
         if on_terminal:  # the console on the caller's terminal, through the daemon
@@ -121,15 +122,16 @@ def body(args: Namespace, log: CommandLog) -> int:
             connection.send(request, (0, 1, 2))
         else:
             connection.send(request)
-        if on_terminal:
-            started, console_fds = connection.receive_with_fds()  # type: ignore[attr-defined]
+        if fd_connection is not None:
+            started, console_fds = fd_connection.receive_with_fds()
         else:
             started = connection.receive()
         if not started.get("ok", True):
-            raise LxcError(str(started.get("error")), exit_code=int(started.get("exit_code") or 1))  # type: ignore[arg-type]
+            code = started.get("exit_code")
+            raise LxcError(str(started.get("error")), exit_code=code if isinstance(code, int) and code else 1)
         _started(args, log, name, started)
-        if console_fds:
-            console_session.foreground(connection, lxcpath, name, console_fds[0])  # type: ignore[arg-type]
+        if console_fds and fd_connection is not None:
+            console_session.foreground(fd_connection, lxcpath, name, console_fds[0])
         else:
             final_reply(connection)
     finally:

@@ -40,6 +40,8 @@ from runtime.errors import LxcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import curses
+
     from bus.client import Subscription
     from cli.top_model import TopModel
 
@@ -218,11 +220,10 @@ def run_live(sub: Subscription, model: TopModel, delay: float, iterations: int |
         os.close(wake_write)
 
 
-def draw(screen: object, model: TopModel) -> None:
+def draw(screen: curses.window, model: TopModel) -> None:
     """The table, then as many recent events as fit."""
     import curses
 
-    assert isinstance(screen, curses.window)
     height, width = screen.getmaxyx()
     screen.erase()
     table = model.table()

@@ -15,6 +15,10 @@ action/dest/default/nargs/const), so a command reads like an argparse one.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: `typing` costs the commands start-up time
+    from typing import Any
+
 REMAINDER = "..."
 
 
@@ -23,6 +27,13 @@ class Namespace:
 
     def __init__(self, **values: object) -> None:
         self.__dict__.update(values)
+
+    if TYPE_CHECKING:
+        # Each command's add_argument calls make the attributes, and their types, at
+        # run time; a type checker sees them as argparse.Namespace's are seen.
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def __repr__(self) -> str:
         return f"Namespace({self.__dict__!r})"

@@ -27,6 +27,7 @@ from runtime import ptys
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: collections.abc costs start-up time
     from collections.abc import Callable
+    from typing import Any
 
 READ_SIZE = 65536
 
@@ -67,7 +68,7 @@ class RawTerminal:
     def __init__(self, fd: int | None, *, flush_input: bool = False) -> None:
         self.fd = fd
         self.flush_input = flush_input
-        self._saved: list[object] | None = None
+        self._saved: list[Any] | None = None  # termios attributes, as tcgetattr gives them
 
     def __enter__(self) -> RawTerminal:
         if self.fd is not None and os.isatty(self.fd):

@@ -21,6 +21,8 @@ from collections import deque
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from bus.protocol import Message
 
 #: Sort keys of `-s` and of the live view's keys (LXC's letters).
@@ -80,9 +82,8 @@ class Row:
         if cpu is not None:
             self._last = (now, cpu)
 
-    def key(self, field: str) -> object:
-        if field == "name":
-            return self.name
+    def key(self, field: str) -> int:
+        """The figure `field` for sorting (by name: the caller sorts by `name`)."""
         if field == "memsw_bytes":
             return (self.figures.get("memory_bytes") or 0) + (self.figures.get("swap_bytes") or 0)
         return self.figures.get(field) or 0
@@ -169,7 +170,7 @@ class TopModel:
         rows = sorted(self.rows.values(), key=lambda r: r.name)
         if field != "name":
             # LXC sorts figures largest first; -r turns the order around.
-            rows.sort(key=lambda r: r.key(field), reverse=True)  # type: ignore[arg-type,return-value]
+            rows.sort(key=lambda r: r.key(field), reverse=True)
         return rows[::-1] if self.reverse else rows
 
     def show_kmem(self) -> bool:
@@ -199,13 +200,13 @@ class TopModel:
             percent_total += row.cpu_percent or 0.0
         running = sum(1 for row in rows if row.state in ("RUNNING", "FROZEN", "THAWED", "FREEZING"))
         label = f"TOTAL {running} of {len(rows)}"
-        lines.append(self._line(label, totals, kmem, percent_total, ""))  # type: ignore[arg-type]
+        lines.append(self._line(label, totals, kmem, percent_total, ""))
         return [line.rstrip() for line in lines]
 
     @staticmethod
     def _line(
         label: str,
-        figures: dict[str, int | None],
+        figures: Mapping[str, int | None],
         kmem: bool,
         percent: float | None,
         state: str,

@@ -19,7 +19,10 @@ import of `re` and the key table):
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 
 def encode_bpf(bpf: bytes | None) -> str | None:
@@ -34,15 +37,15 @@ def decode_bpf(record: dict[str, object]) -> bytes | None:
     return base64.b64decode(text) if isinstance(text, str) and text else None
 
 
-def fields(config: Any, seccomp_bpf: bytes | None = None) -> dict[str, object]:
+def fields(config: ContainerConfig, seccomp_bpf: bytes | None = None) -> dict[str, object]:
     """The record's `attach` entry for a typed ContainerConfig."""
     return {
-        "environment": [str(item) for item in getattr(config, "environment", None) or []],
-        "cap_drop": [str(cap) for cap in getattr(config, "cap_drop", None) or []],
-        "cap_keep": [str(cap) for cap in getattr(config, "cap_keep", None) or []],
-        "uid": getattr(config, "init_uid", None),
-        "gid": getattr(config, "init_gid", None),
-        "no_new_privs": bool(getattr(config, "no_new_privs", None)),
+        "environment": list(config.environment),
+        "cap_drop": list(config.cap_drop),
+        "cap_keep": list(config.cap_keep),
+        "uid": config.init_uid,
+        "gid": config.init_gid,
+        "no_new_privs": bool(config.no_new_privs),
         "seccomp": encode_bpf(seccomp_bpf),
-        "seccomp_allow_nesting": bool(getattr(config, "seccomp_allow_nesting", None)),
+        "seccomp_allow_nesting": bool(config.seccomp_allow_nesting),
     }

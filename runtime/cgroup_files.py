@@ -147,7 +147,7 @@ def v2_swap_bytes(directory: str) -> int | None:
     return _first_int(os.path.join(directory, "memory.swap.current"))
 
 
-_READERS: dict[str, tuple[str, Reader | None, Reader | None]] = {  # type: ignore[name-defined]
+_READERS: dict[str, tuple[str, Reader | None, Reader | None]] = {
     # figure: (v1 controller, v1 reader, v2 reader)
     "cpu_ns": ("cpuacct", v1_cpu_ns, v2_cpu_ns),
     "blkio_bytes": ("blkio", v1_blkio_bytes, v2_blkio_bytes),

@@ -44,6 +44,10 @@ from collections.abc import Callable, Iterable, Mapping
 
 from runtime.errors import LxcError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
+
 #: Environment variable that makes us probe even when a config file exists.
 PROBE_ENV = "TRIO_LXC_CHECKCONFIG_PROBE"
 
@@ -393,12 +397,12 @@ def try_link_kinds(prefix: str) -> dict[str, int]:
     return results
 
 
-def _delete_link(ipr: object, name: str) -> None:
+def _delete_link(ipr: IPRoute, name: str) -> None:
     """Delete a probe link if it still exists; never raise (clean-up path)."""
     try:
-        indexes = ipr.link_lookup(ifname=name)  # type: ignore[attr-defined]
+        indexes = ipr.link_lookup(ifname=name)
         if indexes:
-            ipr.link("del", index=indexes[0])  # type: ignore[attr-defined]
+            ipr.link("del", index=indexes[0])
     except Exception:  # noqa: BLE001 - best effort: the veth peer goes with its pair
         pass
 

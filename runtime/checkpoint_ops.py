@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -20,6 +20,9 @@ from runtime import checkpoint as ck
 from runtime import checkpoint_trust, records
 from runtime import lifecycle as lc
 from runtime.op_reply import FAILED, NOT_RUNNING, OpError, answer
+
+if TYPE_CHECKING:
+    from runtime.daemon.app import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,13 @@ async def _check() -> None:
         raise OpError(FAILED, reason)
 
 
-async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[str, object]:
+def _text(message: dict[str, object], key: str) -> str | None:
+    """An optional text field of a request (the daemon checked its type)."""
+    value = message.get(key)
+    return value if isinstance(value, str) else None
+
+
+async def request_checkpoint(daemon: Daemon, message: dict[str, object]) -> dict[str, object]:
     """{"name", "dir", "stop", "verbose", "predump", "predump_dir", "action_script"}."""
 
     async def work() -> dict[str, object]:
@@ -70,8 +79,8 @@ async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[st
         argv = ck.dump_argv(
             criu, supervisor.pid, record, directory,
             stop=bool(message.get("stop")), verbose=bool(message.get("verbose")),
-            predump=bool(message.get("predump")), predump_dir=message.get("predump_dir"),  # type: ignore[arg-type]
-            action_script=message.get("action_script"),  # type: ignore[arg-type]
+            predump=bool(message.get("predump")), predump_dir=_text(message, "predump_dir"),
+            action_script=_text(message, "action_script"),
         )  # fmt: skip
         try:
             try:
@@ -96,7 +105,7 @@ async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[st
     return await answer(work)
 
 
-async def request_restore(daemon: Any, message: dict[str, object]) -> dict[str, object]:
+async def request_restore(daemon: Daemon, message: dict[str, object]) -> dict[str, object]:
     """{"name", "dir", "verbose", "action_script"}: criu restore, then a new supervisor."""
 
     async def work() -> dict[str, object]:
@@ -123,7 +132,7 @@ async def request_restore(daemon: Any, message: dict[str, object]) -> dict[str, 
         assert criu is not None
         argv = ck.restore_argv(
             criu, record, rootfs, directory, verbose=bool(message.get("verbose")),
-            action_script=message.get("action_script"),  # type: ignore[arg-type]
+            action_script=_text(message, "action_script"),
         )  # fmt: skip
         ck.clear_pidfile(directory)
         daemon.publish_state(name, lc.STARTING)

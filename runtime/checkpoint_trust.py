@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime import attach_record
 from runtime.checkpoint import CheckpointError
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 
 def check_dir(directory: str) -> None:
@@ -38,7 +41,7 @@ def check_dir(directory: str) -> None:
         raise CheckpointError(f"{directory} is writable by group or others, not using it")
 
 
-def _config(record: dict[str, Any], name: str, lxcpath: str) -> Any:
+def _config(record: dict[str, Any], name: str, lxcpath: str) -> ContainerConfig:
     from runtime.config import model
     from runtime.config.parser import apply_define, parse_file
 

@@ -21,10 +21,14 @@ import errno
 import logging
 import logging.handlers
 import os
+import socket
 import stat
-from typing import Any
+from typing import TYPE_CHECKING, TextIO
 
 from runtime.config import values as v
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 _AT_FDCWD = -100
 
@@ -60,7 +64,7 @@ class _ForContainer(logging.Filter):
         return isinstance(args, tuple) and bool(args) and args[0] == self.container
 
 
-def level_of(config: Any) -> int:
+def level_of(config: ContainerConfig) -> int:
     """lxc.log.level as a logging level (ERROR when unset, as LXC)."""
     text = config.log_level
     if text is None:
@@ -70,7 +74,7 @@ def level_of(config: Any) -> int:
     return _LEVELS[text.lower()]
 
 
-def open_handlers(name: str, config: Any) -> list[logging.Handler]:
+def open_handlers(name: str, config: ContainerConfig) -> list[logging.Handler]:
     """Open lxc.log.file / lxc.log.syslog for container `name` and attach them."""
     handlers: list[logging.Handler] = []
     try:
@@ -115,7 +119,7 @@ def _open_no_symlinks(path: str, flags: int) -> int:
     return os.open(path, flags, 0o600)
 
 
-def _open_log_file(path: str) -> Any:
+def _open_log_file(path: str) -> TextIO:
     if not os.path.isabs(path):
         raise ContainerLogError(f"lxc.log.file: '{path}' is not an absolute path")
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY
@@ -138,7 +142,8 @@ def _syslog_handler(facility: str) -> logging.Handler:
         handler = logging.handlers.SysLogHandler(address=_SYSLOG, facility=code)
     except OSError as err:
         raise ContainerLogError(f"lxc.log.syslog: cannot reach syslog at {_SYSLOG}: {err.strerror}") from None
-    if handler.socket.fileno() < 0:  # Python 3.11 keeps a failed connection quiet
+    sock = getattr(handler, "socket", None)  # set by the constructor (not in the stubs)
+    if isinstance(sock, socket.socket) and sock.fileno() < 0:  # 3.11 keeps a failure quiet
         handler.close()
         reason = "No such file or directory" if not os.path.exists(_SYSLOG) else "Connection refused"
         raise ContainerLogError(f"lxc.log.syslog: cannot reach syslog at {_SYSLOG}: {reason}")

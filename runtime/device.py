@@ -19,13 +19,16 @@ import os
 import stat
 import sys
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING
 
 import trio
 
 from runtime import lifecycle as lc
 from runtime.cgroup_ops import cgroup_set
 from runtime.op_reply import FAILED, NOT_RUNNING, OpError, answer
+
+if TYPE_CHECKING:
+    from runtime.supervisor import Supervisor
 
 #: A container whose init runs: namespaces and cgroups exist.
 _LIVE = (lc.RUNNING, lc.FREEZING, lc.FROZEN, lc.THAWED)
@@ -38,10 +41,10 @@ HELPER_TIMEOUT = 30.0
 #: of the interfaces `add` moved in; `del` moves back only those (a reboot's new
 #: namespace starts empty). Lost with the daemon: a re-adopted container's
 #: interfaces cannot be moved back with lxc-device.
-_ADDED: weakref.WeakKeyDictionary[Any, tuple[int, set[int]]] = weakref.WeakKeyDictionary()
+_ADDED: weakref.WeakKeyDictionary[Supervisor, tuple[int, set[int]]] = weakref.WeakKeyDictionary()
 
 
-def _added(supervisor: Any, netns: int) -> set[int]:
+def _added(supervisor: Supervisor, netns: int) -> set[int]:
     """The ifindexes `add` moved into the namespace `netns` of this container."""
     known = _ADDED.get(supervisor)
     if known is None or known[0] != netns:
@@ -122,8 +125,9 @@ async def _helper(pid: int, *args: str) -> str:
     return result.stdout.decode(errors="replace")
 
 
-async def add(supervisor: Any, device: str, target: str) -> None:
+async def add(supervisor: Supervisor, device: str, target: str) -> None:
     pid = supervisor.pid
+    assert pid is not None  # request_device: a live container
     index = await trio.to_thread.run_sync(_host_interface_index, device)
     if index is not None:
         nsfd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -144,8 +148,9 @@ async def add(supervisor: Any, device: str, target: str) -> None:
         raise
 
 
-async def delete(supervisor: Any, device: str, target: str) -> None:
+async def delete(supervisor: Supervisor, device: str, target: str) -> None:
     pid = supervisor.pid
+    assert pid is not None  # request_device: a live container
     if _interface_inside(pid, device):
         added = _added(supervisor, os.stat(f"/proc/{pid}/ns/net").st_ino)
         output = await _helper(pid, "net-del", device, target, ",".join(map(str, sorted(added))))
@@ -157,7 +162,7 @@ async def delete(supervisor: Any, device: str, target: str) -> None:
     cgroup_set(supervisor, "devices.deny", f"{rule} rwm")
 
 
-async def request_device(supervisors: dict[str, Any], message: dict[str, object]) -> dict[str, object]:
+async def request_device(supervisors: dict[str, Supervisor], message: dict[str, object]) -> dict[str, object]:
     """`{"action": "add"|"del", "device": DEV, "target": NAME}` (checked in requests.py)."""
 
     async def work() -> dict[str, object]:

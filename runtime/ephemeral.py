@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 import trio
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
+    from runtime.supervisor import Supervisor
 
 log = logging.getLogger("trio-lxc.ephemeral")
 
 
-def destroy_if_ephemeral(lxcpath: str, name: str, config: Any, config_path: str | None) -> bool:
+def destroy_if_ephemeral(lxcpath: str, name: str, config: ContainerConfig | None, config_path: str | None) -> bool:
     """Remove the stopped container when its config sets lxc.ephemeral = 1; True if done."""
     from runtime import store
     from runtime.lxcpath import ContainerPaths
@@ -35,13 +39,13 @@ def destroy_if_ephemeral(lxcpath: str, name: str, config: Any, config_path: str 
     return True
 
 
-async def after_stop(lxcpath: str, supervisor: Any) -> None:
+async def after_stop(lxcpath: str, supervisor: Supervisor) -> None:
     """Called by the daemon once a supervisor has ended, before its name is free for
     a new start (which would otherwise run while the directory is being removed).
     Not ephemeral: returns at once, without a checkpoint."""
     if supervisor.start_error is not None or supervisor.pid is None:
         return
-    if not getattr(supervisor.config, "ephemeral", False):
+    if supervisor.config is None or not supervisor.config.ephemeral:
         return
     with trio.CancelScope(shield=True):
         try:

@@ -54,6 +54,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from prometheus_client.metrics_core import Metric
+
     from bus.protocol import Message
 
 log = logging.getLogger("trio-lxc.exporter")
@@ -97,12 +99,17 @@ class ContainerBook:
             self.states.setdefault(message.name, "STOPPED")
         elif isinstance(message, DestroyedEvent):
             for table in (self.states, self.exits, self.last_exit):
-                table.pop(message.name, None)  # type: ignore[attr-defined]
+                table.pop(message.name, None)
         elif isinstance(message, Synced):
             self.synced = True
         elif isinstance(message, Reconnected):
             self.synced = False
             self.reconnects += 1
+
+
+def _number(value: object) -> float:
+    """A figure of a JSON reply as a sample (0 when absent)."""
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 class Scrape:
@@ -113,7 +120,7 @@ class Scrape:
         self.book = book
         self.daemon = daemon
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         from bus.protocol import VALID_STATES
@@ -158,15 +165,17 @@ class Scrape:
 
         supervised: dict[str, dict[str, object]] = {}
         if self.daemon is not None:
-            for item in self.daemon.get("containers") or []:  # type: ignore[attr-defined]
-                supervised[str(item["name"])] = item
+            containers = self.daemon.get("containers")
+            for item in containers if isinstance(containers, list) else []:
+                if isinstance(item, dict):
+                    supervised[str(item["name"])] = item
         book = self.book
         for name in sorted(set(book.states) | set(supervised)):
             current = book.states.get(name) or str(supervised[name]["state"])
             for value in VALID_STATES:
                 state.add_metric([name, value], 1.0 if value == current else 0.0)
             if name in supervised:
-                restarts.add_metric([name], float(supervised[name].get("restarts") or 0))  # type: ignore[arg-type]
+                restarts.add_metric([name], _number(supervised[name].get("restarts")))
             if name in book.exits:
                 exits.add_metric([name], float(book.exits[name]))
                 status, signal = book.last_exit[name]
@@ -186,15 +195,16 @@ class Scrape:
                 if ns is not None:
                     cpu_mode.add_metric([name, mode], ns / 1e9)
             for family, key in ((memory, "memory_bytes"), (kmem, "kmem_bytes"), (swap, "swap_bytes")):
-                if values[key] is not None:
-                    family.add_metric([name], float(values[key]))  # type: ignore[arg-type]
+                figure = values[key]
+                if figure is not None:
+                    family.add_metric([name], float(figure))
             for direction in ("read", "write"):
                 count = values[f"blkio_{direction}_bytes"]
                 if count is not None:
                     blkio.add_metric([name, direction], float(count))
             for link in link_figures(read_record(self.lxcpath, name)):
-                rx.add_metric([name, str(link["link"])], float(link["rx_bytes"]))  # type: ignore[arg-type]
-                tx.add_metric([name, str(link["link"])], float(link["tx_bytes"]))  # type: ignore[arg-type]
+                rx.add_metric([name, str(link["link"])], _number(link["rx_bytes"]))
+                tx.add_metric([name, str(link["link"])], _number(link["tx_bytes"]))
         yield from (state, pid, cpu, cpu_mode, memory, kmem, swap, blkio, rx, tx)
         yield from (restarts, exits, last_status, last_signal)
 
@@ -208,15 +218,15 @@ class Scrape:
             )
             supervised_count.add_metric([], float(len(supervised)))
             subscribers = GaugeMetricFamily("lxc_daemon_bus_subscribers", "Bus subscribers now.")
-            subscribers.add_metric([], float(daemon.get("bus_subscribers") or 0))  # type: ignore[arg-type]
+            subscribers.add_metric([], _number(daemon.get("bus_subscribers")))
             published = CounterMetricFamily(
                 "lxc_daemon_bus_events_published", "Events published since the daemon started."
             )
-            published.add_metric([], float(daemon.get("events_published") or 0))  # type: ignore[arg-type]
+            published.add_metric([], _number(daemon.get("events_published")))
             dropped = CounterMetricFamily(
                 "lxc_daemon_bus_subscribers_dropped", "Subscribers dropped for falling behind."
             )
-            dropped.add_metric([], float(daemon.get("bus_dropped") or 0))  # type: ignore[arg-type]
+            dropped.add_metric([], _number(daemon.get("bus_dropped")))
             yield from (supervised_count, subscribers, published, dropped)
         connected = GaugeMetricFamily("lxc_exporter_bus_connected", "1 while following the bus.")
         connected.add_metric([], 1.0 if book.synced else 0.0)
@@ -230,7 +240,7 @@ def exposition(lxcpath: str, book: ContainerBook, daemon: dict[str, object] | No
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(Scrape(lxcpath, book, daemon))  # type: ignore[arg-type]
+    registry.register(Scrape(lxcpath, book, daemon))
     return generate_latest(registry)
 
 

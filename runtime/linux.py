@@ -339,7 +339,7 @@ def openat2(dirfd: int, path: str | bytes, flags: int, mode: int = 0, resolve: i
     return int(fd)
 
 
-def _cap_structs() -> tuple[type, type]:
+def _cap_structs() -> tuple[type[ctypes.Structure], type[ctypes.Structure]]:
     import ctypes
 
     class CapHeader(ctypes.Structure):
@@ -364,10 +364,11 @@ def capget() -> tuple[int, int, int]:
     data = (data_t * 2)()
     if _libc().capget(ctypes.byref(header), ctypes.byref(data)) != 0:
         _raise("capget()")
-    return tuple(  # type: ignore[return-value]
-        getattr(data[0], field) | (getattr(data[1], field) << 32)
+    effective, permitted, inheritable = (
+        int(getattr(data[0], field) | (getattr(data[1], field) << 32))
         for field in ("effective", "permitted", "inheritable")
     )
+    return effective, permitted, inheritable
 
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:

@@ -10,16 +10,19 @@ and refuses the start, naming the key, when it is not running.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime.spawn.namespaces import shared_container_names
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 
 class ShareError(Exception):
     """A name that cannot be resolved; the message names the key."""
 
 
-def resolve(name: str, config: Any, running_init: Callable[[str], int | None] | None) -> dict[str, str]:
+def resolve(name: str, config: ContainerConfig, running_init: Callable[[str], int | None] | None) -> dict[str, str]:
     """Namespace -> init pid (as text) for each share value naming a container."""
     resolved: dict[str, str] = {}
     for namespace, other in shared_container_names(config).items():
@@ -33,7 +36,7 @@ def resolve(name: str, config: Any, running_init: Callable[[str], int | None] | 
     return resolved
 
 
-def apply(config: Any, resolved: dict[str, str]) -> None:
+def apply(config: ContainerConfig, resolved: dict[str, str]) -> None:
     """In the spawner: put the pids in place of the names (values checked: digits)."""
     for namespace, pid in resolved.items():
         if namespace in config.namespace_share and str(pid).isdigit():

@@ -11,30 +11,34 @@ it does with it is its business: the command returns at once, as LXC's does.
 from __future__ import annotations
 
 import signal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime import freezer
 
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
+    from runtime.supervisor import Supervisor
 
-def stop_signal(config: Any) -> int:
+
+def stop_signal(config: ContainerConfig | None) -> int:
     """The configured lxc.signal.stop, else SIGKILL."""
-    value = getattr(config, "signal_stop", None)
+    value = config.signal_stop if config is not None else None
     return int(value) if value else int(signal.SIGKILL)
 
 
-def halt_signal(config: Any) -> int:
+def halt_signal(config: ContainerConfig | None) -> int:
     """The configured lxc.signal.halt, else SIGPWR (what a graceful lxc-stop sends)."""
-    value = getattr(config, "signal_halt", None)
+    value = config.signal_halt if config is not None else None
     return int(value) if value else int(signal.SIGPWR)
 
 
-def reboot_signal(config: Any) -> int:
+def reboot_signal(config: ContainerConfig | None) -> int:
     """The configured lxc.signal.reboot, else SIGINT (what `lxc-stop -r` sends)."""
-    value = getattr(config, "signal_reboot", None)
+    value = config.signal_reboot if config is not None else None
     return int(value) if value else int(signal.SIGINT)
 
 
-async def hard_stop(supervisor: Any, number: int | None = None) -> bool:
+async def hard_stop(supervisor: Supervisor, number: int | None = None) -> bool:
     """Stop `supervisor`'s container the hard way; True when everything was killed
     (the caller may wait for STOPPED), False when only the init got lxc.signal.stop.
     `number`: lxc-stop --rcfile's lxc.signal.stop, in place of the started config's."""

@@ -34,6 +34,10 @@ from runtime.lxcpath import (
 from runtime.records import remove_container_records
 from runtime.status import container_status
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.templates.base import Template
+
 ROOTFS_PREFIX = "dir:"
 
 
@@ -120,7 +124,7 @@ def give_to_mapped_root(directory: str, raw: RawConfig) -> None:
     own_container(directory, raw)
 
 
-def _template_builder(template: str | None) -> object | None:
+def _template_builder(template: str | None) -> Template | None:
     if template is None:
         return None
     from runtime.templates import get_template
@@ -142,7 +146,7 @@ def _populate(
     source: tuple[RawConfig, list[tuple[str, str]]],
     source_path: str | None,
     template: str | None,
-    builder: object | None,
+    builder: Template | None,
     template_args: Sequence[str],
 ) -> None:
     raw, own_lines = source
@@ -172,7 +176,7 @@ def _populate(
 
 
 def _run_template(
-    builder: object,
+    builder: Template,
     staging: str,
     paths: ContainerPaths,
     raw: RawConfig,
@@ -189,7 +193,7 @@ def _run_template(
         args=list(template_args),
         tty_max=int(tty_max) if tty_max is not None else None,
     )
-    return list(builder(ctx))  # type: ignore[operator]
+    return list(builder(ctx))
 
 
 def _run_config_template(

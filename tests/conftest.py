@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Set
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -270,7 +270,7 @@ def sweep_cgroups(names: set[str]) -> None:
                     time.sleep(0.02)
 
 
-def cleanup_runtime(lxcpath: Path, run_root: Path, names: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+def cleanup_runtime(lxcpath: Path, run_root: Path, names: Set[str] = frozenset()) -> None:
     """Stop the test's daemon (which kills its containers), then anything left."""
     import signal
     import time

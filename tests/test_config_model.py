@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import stat
 
 import attrs
@@ -203,6 +204,8 @@ def test_time_offsets_keep_their_unit(given, written):
 
 
 def test_model_is_built_from_the_key_table():
+    """The classes are written out (for the type checker); the import-time check
+    keeps them equal to the table (see test_model_classes_are_held_to_the_key_table)."""
     fields = {f.name for f in attrs.fields(model.ContainerConfig)}
     for spec in keys.EXACT_KEYS:
         assert spec.field in fields, spec.name
@@ -214,6 +217,37 @@ def test_model_is_built_from_the_key_table():
     # every checker that returns a dict has a class: no attribute is typed as a bare dict
     for key, attribute, type_text in model.describe():
         assert "object" not in type_text, (key, attribute, type_text)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (keys.KeySpec("lxc.new.key", keys.SCALAR, v.number, "new_key"),
+         "lxc.new.key: ContainerConfig has no attribute new_key: int | None"),
+        (keys.KeySpec("lxc.arch", keys.SCALAR, v.number, "arch"),
+         "key table: lxc.arch uses the field 'arch' of another key"),
+        (keys.KeySpec("lxc.tty.max", keys.LIST, v.number, "tty_max"),
+         "key table: lxc.tty.max uses the field 'tty_max' of another key"),
+    ],
+    ids=["no-attribute", "same-field", "same-field-other-type"],
+)  # fmt: skip
+def test_model_classes_are_held_to_the_key_table(monkeypatch, spec, message):
+    """A key added to the table without its attribute in the written-out class fails
+    the import check, naming the key and the attribute to add."""
+    monkeypatch.setattr(model, "_TOP_PLANS", (*model._TOP_PLANS, model._FieldPlan(spec)))
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        model._check_against_table()
+
+
+def test_model_attribute_of_another_type_is_refused(monkeypatch):
+    plans = tuple(
+        model._FieldPlan(keys.KeySpec(p.spec.name, p.spec.kind, v.number, p.spec.field))
+        if p.spec.name == "lxc.uts.name" else p
+        for p in model._TOP_PLANS
+    )  # fmt: skip
+    monkeypatch.setattr(model, "_TOP_PLANS", plans)
+    with pytest.raises(RuntimeError, match=r"lxc.uts.name: ContainerConfig.uts_name is str \| None"):
+        model._check_against_table()
 
 
 def test_format_value_refuses_an_unknown_type():

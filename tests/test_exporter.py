@@ -170,7 +170,7 @@ def test_state_event_reason_on_the_wire() -> None:
     assert decode_line(encode(plain).rstrip(b"\n")) == plain
     failed = StateEvent(2, 2.0, "c", "ABORTING", reason="no rootfs")
     back = decode_line(encode(failed).rstrip(b"\n"))
-    assert back == failed and back.reason == "no rootfs"  # type: ignore[attr-defined]
+    assert isinstance(back, StateEvent) and back == failed and back.reason == "no rootfs"
 
 
 def test_container_book_follows_messages() -> None:

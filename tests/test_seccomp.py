@@ -14,7 +14,7 @@ from __future__ import annotations
 import glob
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -81,14 +81,14 @@ def use_profile(cli: Cli, name: str, path: Path | str, extra: str = "") -> None:
         handle.write(f"lxc.seccomp.profile = {path}\n{extra}")
 
 
-def in_child(action: object) -> int:
+def in_child(action: Callable[[], bool]) -> int:
     """Run `action()` in a forked child of the test; its wait status. The child
     exits 0 when action returns True, 1 when False, 2 on an exception."""
     pid = os.fork()
     if pid == 0:
         code = 2
         try:
-            code = 0 if action() else 1  # type: ignore[operator]
+            code = 0 if action() else 1
         finally:
             os._exit(code)
     return os.waitpid(pid, 0)[1]

@@ -23,7 +23,7 @@ import sys
 import termios
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -305,10 +305,10 @@ def daemon_log(runtime: Cli) -> str:
     return Path(run_dir(str(runtime.lxcpath)), "daemon.log").read_text(errors="replace")
 
 
-def wait_until(predicate: object, timeout: float = 10.0) -> bool:
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return True
         time.sleep(0.05)
     return False

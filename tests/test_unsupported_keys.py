@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -49,9 +50,9 @@ def assert_nothing_left(runtime: Cli, name: str) -> None:
     assert not Path(records_dir(str(runtime.lxcpath)), f"{name}.json").exists()
 
 
-def assert_refusal(result: object, key: str, says: str) -> None:
-    assert result.returncode == 1, result.stdout + result.stderr  # type: ignore[attr-defined]
-    lines = result.stderr.splitlines()  # type: ignore[attr-defined]
+def assert_refusal(result: subprocess.CompletedProcess[str], key: str, says: str) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
     assert len(lines) == 1, lines
     assert f"{key}:" in lines[0] and says in lines[0] and "not supported yet" in lines[0], lines
 

@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -362,12 +362,12 @@ def _too_many(base: int) -> list[str]:
     ids=["overlap", "no-root", "too-many", "no-gid"],
 )
 def test_bad_maps_refuse_the_start_and_leave_nothing(
-    runtime: Cli, subids: int, tmp_path: Path, lines: object, reason: str
+    runtime: Cli, subids: int, tmp_path: Path, lines: Callable[[int], list[str]], reason: str
 ) -> None:
     name = create(runtime, tmp_path, "lxc.net.0.type = empty\n", "x")
     config = runtime.lxcpath / name / "config"
     with open(config, "a") as handle:
-        handle.write("".join(f"lxc.idmap = {line}\n" for line in lines(subids)))  # type: ignore[operator]
+        handle.write("".join(f"lxc.idmap = {line}\n" for line in lines(subids)))
     result = runtime("lxc-start", "-n", name)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr

@@ -46,7 +46,8 @@ import os
 import signal
 import time
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from runtime.cgroups import _fs, events, ownership, v1, v2
 from runtime.cgroups.errors import (
@@ -58,6 +59,9 @@ from runtime.cgroups.errors import (
 from runtime.cgroups.layout import Placement, plan
 from runtime.cgroups.mounts import CgroupMounts, Hierarchy, discover
 from runtime.cgroups.settings import Write, check_file_name, route
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 __all__ = ["ContainerCgroups", "cleanup_stale"]
 
@@ -106,7 +110,7 @@ class ContainerCgroups:
 
     @classmethod
     def create(
-        cls, name: str, config: Any, *, mounts: CgroupMounts | None = None
+        cls, name: str, config: ContainerConfig, *, mounts: CgroupMounts | None = None
     ) -> ContainerCgroups:
         """Create the container's cgroups and apply its `lxc.cgroup*` settings.
 
@@ -317,7 +321,9 @@ class ContainerCgroups:
                 return
         self._kill_sweep()
 
-    def _sweep_freezer(self) -> tuple[Any, Any, Any, str] | None:
+    def _sweep_freezer(
+        self,
+    ) -> tuple[Callable[[str], None], Callable[[str], None], Callable[[], bool], str] | None:
         """(freeze, thaw, is_frozen, directory) for the kill sweep: the v1 freezer
         first (it holds what cgroup.kill could not reach), else cgroup2's."""
         freezer = self._v1("freezer")
@@ -612,7 +618,7 @@ def _remove_with_retry(top: str, deadline: float) -> CgroupError | None:
 
 
 def cleanup_stale(
-    name: str, config: Any = None, *, mounts: CgroupMounts | None = None
+    name: str, config: ContainerConfig | None = None, *, mounts: CgroupMounts | None = None
 ) -> list[str]:
     """Remove a stopped container's leftover cgroups (a crash before `destroy`).
 

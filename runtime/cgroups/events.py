@@ -148,7 +148,7 @@ class CgroupWatcher:
     def running(self) -> bool:
         return self._manager is not None
 
-    async def run(self, *, task_status: Any = None) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] | None = None) -> None:
         """Read events until cancelled (start it with `nursery.start`). Every wait
         still subscribed is then woken and goes on with an inotify instance of its
         own."""

@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime.cgroups.errors import CgroupError, CgroupSettingError
 from runtime.cgroups.mounts import CgroupMounts, Hierarchy
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 __all__ = ["PAYLOAD_PREFIX", "Placement", "plan"]
 
@@ -72,12 +75,13 @@ def check_name(name: str) -> None:
         raise CgroupError(f"{name!r} cannot be a container's cgroup name")
 
 
-def relative_paths(name: str, config: Any) -> tuple[str, str]:
-    """(limit, payload) below the base, from the config's `lxc.cgroup.dir*` keys."""
+def relative_paths(name: str, config: ContainerConfig | None) -> tuple[str, str]:
+    """(limit, payload) below the base, from the config's `lxc.cgroup.dir*` keys
+    (None: no config, the defaults)."""
     check_name(name)
-    cgroup_dir = getattr(config, "cgroup_dir", None)
-    container_dir = getattr(config, "cgroup_dir_container", None)
-    inner = getattr(config, "cgroup_dir_container_inner", None)
+    cgroup_dir = config.cgroup_dir if config is not None else None
+    container_dir = config.cgroup_dir_container if config is not None else None
+    inner = config.cgroup_dir_container_inner if config is not None else None
     if cgroup_dir and container_dir:
         raise CgroupSettingError(
             "lxc.cgroup.dir", "cannot be combined with lxc.cgroup.dir.container (choose one)"
@@ -97,21 +101,22 @@ def relative_paths(name: str, config: Any) -> tuple[str, str]:
     return leaf, leaf
 
 
-def plan(name: str, config: Any, mounts: CgroupMounts) -> list[Placement]:
+def plan(name: str, config: ContainerConfig | None, mounts: CgroupMounts) -> list[Placement]:
     """One placement per hierarchy (v1 in mount order, then v2)."""
     limit_rel, payload_rel = relative_paths(name, config)
-    relative = bool(getattr(config, "cgroup_relative", False))
+    relative = bool(config is not None and config.cgroup_relative)
     placements = []
     for hierarchy in mounts.hierarchies:
-        base: str | None = hierarchy.mountpoint
+        base = hierarchy.mountpoint
         if relative:
             own = mounts.self_cgroups.get(hierarchy.key, "/")
-            base = hierarchy.dir_of(own)
-            if base is None:
+            own_dir = hierarchy.dir_of(own)
+            if own_dir is None:
                 raise CgroupError(
                     f"lxc.cgroup.relative: this process's cgroup {own!r} is not visible"
                     f" in the {hierarchy.key} hierarchy mounted at {hierarchy.mountpoint}"
                 )
+            base = own_dir
         placements.append(
             Placement(
                 hierarchy,

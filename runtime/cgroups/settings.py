@@ -37,11 +37,14 @@ does not build yet. Decision (documented in the final report and to go in README
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime.cgroups.errors import CgroupSettingError
 from runtime.cgroups.mounts import CgroupMounts, Hierarchy
 from runtime.config.names import cgroup_file_problem
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 __all__ = ["DEVICES_UNSUPPORTED", "Write", "check_file_name", "route"]
 
@@ -85,14 +88,14 @@ def _is_devices(member: str) -> bool:
     return member.split(".", 1)[0] == "devices"
 
 
-def route(config: Any, mounts: CgroupMounts) -> tuple[list[Write], list[str]]:
+def route(config: ContainerConfig, mounts: CgroupMounts) -> tuple[list[Write], list[str]]:
     """The writes to make, in order, and warnings about settings skipped on purpose.
 
     Raises `CgroupSettingError` (naming the key) for a setting that cannot be applied
     on this host.
     """
-    v1_settings: dict[str, list[str]] = dict(getattr(config, "cgroup", None) or {})
-    v2_settings: dict[str, list[str]] = dict(getattr(config, "cgroup2", None) or {})
+    v1_settings: dict[str, list[str]] = dict(config.cgroup)
+    v2_settings: dict[str, list[str]] = dict(config.cgroup2)
     v1_devices = mounts.v1_for("devices")
     has_v1_device_rules = any(_is_devices(member) for member in v1_settings)
     has_v2_device_rules = any(_is_devices(member) for member in v2_settings)

@@ -13,10 +13,21 @@ Standard library only: the client commands import this on their start-up path.
 
 from __future__ import annotations
 
-from typing import Any
-
 from runtime.config import names
 from runtime.config import values as v
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the client commands import this module
+    from typing import TypedDict, Unpack
+
+    class _Effect(TypedDict, total=False):
+        """What becomes of a key at start (KeySpec's keyword arguments)."""
+
+        applied_by: str
+        refused: str
+        warned: str
+        lsm: str
+        quiet: tuple[str, ...]
 
 SCALAR = "scalar"
 LIST = "list"
@@ -70,11 +81,11 @@ class KeySpec:
         return f"KeySpec({self.name!r}, {self.kind})"
 
 
-def _scalar(name: str, check: v.Checker = v.text, **effect: Any) -> KeySpec:
+def _scalar(name: str, check: v.Checker = v.text, **effect: Unpack[_Effect]) -> KeySpec:
     return KeySpec(name, SCALAR, check, _field_name(name), **effect)
 
 
-def _list(name: str, check: v.Checker = v.text, **effect: Any) -> KeySpec:
+def _list(name: str, check: v.Checker = v.text, **effect: Unpack[_Effect]) -> KeySpec:
     return KeySpec(name, LIST, check, _field_name(name), **effect)
 
 

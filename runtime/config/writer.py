@@ -27,6 +27,10 @@ from runtime.config.parser import LINE_BREAKS as _LINE_BREAKS
 from runtime.config.parser import RawConfig, split_line, strip_quotes
 from runtime.errors import ConfigError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the model needs attrs and cattrs
+    from runtime.config.model import ContainerConfig
+
 
 def quote_value(value: str) -> str:
     """The text to write after `key = ` so that the parser reads back `value` exactly.
@@ -65,7 +69,7 @@ def render(settings: Iterable[tuple[str, str]], header: str | None = None) -> st
     return "\n".join(lines) + "\n"
 
 
-def render_model(cfg: object, header: str | None = None) -> str:
+def render_model(cfg: ContainerConfig, header: str | None = None) -> str:
     """Config file text for a typed `ContainerConfig` (see `model.to_settings`)."""
     # Imported here: the model needs attrs and cattrs, which clients must not pay for;
     # whoever holds a model has imported it already.
@@ -140,16 +144,16 @@ def set_keys_in_file(path: str, changes: dict[str, str | None]) -> None:
     seen: set[str] = set()
     result: list[str] = []
     for line in lines:
-        key = _line_key(line)
-        if key is None or key not in changes:
+        line_key = _line_key(line)
+        if line_key is None or line_key not in changes:
             result.append(line)
             continue
-        value = changes[key]
-        if value is None or key in seen:
+        value = changes[line_key]
+        if value is None or line_key in seen:
             continue
-        seen.add(key)
+        seen.add(line_key)
         ending = line[len(line.rstrip("\r\n")) :]
-        result.append(format_line(key, value) + ending)
+        result.append(format_line(line_key, value) + ending)
     for key, value in changes.items():
         if value is not None and key not in seen:
             _append(result, format_line(key, value), newline)

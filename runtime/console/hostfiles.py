@@ -40,8 +40,8 @@ _MAX_SYMLINKS = 40
 _have_openat2 = True
 
 
-def _error(code: int, path: str, what: str | None = None) -> OSError:
-    return OSError(code, what or os.strerror(code), path)
+def _error(code: int | None, path: str, what: str | None = None) -> OSError:
+    return OSError(code, what or os.strerror(code or 0), path)
 
 
 def _beneath(dir_fd: int, parts: list[str], path: str) -> int:

@@ -34,7 +34,7 @@ import errno
 import logging
 import os
 import socket
-from typing import Any
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -43,17 +43,19 @@ from runtime.console import hostfiles
 from runtime.console.buffers import DEFAULT_BUFFER_SIZE, ConsoleLog, RingBuffer, effective_size
 from runtime.store import ROOTFS_PREFIX
 
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
+
 log = logging.getLogger("trio-lxc.console")
 
 READ_SIZE = 65536
 
 
-def rootfs_directory(config: Any) -> str | None:
+def rootfs_directory(config: ContainerConfig) -> str | None:
     """The host directory of the container's rootfs (lxc.rootfs.path without `dir:`)."""
-    value = getattr(config, "rootfs_path", None)
+    value = config.rootfs_path
     if not value:
         return None
-    value = str(value)
     return value[len(ROOTFS_PREFIX) :] if value.startswith(ROOTFS_PREFIX) else value
 
 
@@ -121,14 +123,14 @@ class Lease:
 class ContainerTerminals:
     """The console and ttys of one running container (see the module docstring)."""
 
-    def __init__(self, name: str, config: Any, *, foreground: tuple[int, int] | None | bool = False) -> None:
+    def __init__(self, name: str, config: ContainerConfig, *, foreground: tuple[int, int] | None | bool = False) -> None:
         self.name = name
         self.console: Terminal | None = None
         self.ttys: list[Terminal] = []
         self.peer: Peer | None = None
-        self.ring = RingBuffer(effective_size(getattr(config, "console_buffer_size", None), DEFAULT_BUFFER_SIZE))
+        self.ring = RingBuffer(effective_size(config.console_buffer_size, DEFAULT_BUFFER_SIZE))
         self.log: ConsoleLog | None = None
-        self.buffer_logfile: str | None = getattr(config, "console_buffer_logfile", None) or None
+        self.buffer_logfile: str | None = config.console_buffer_logfile or None
         self.rootfs = rootfs_directory(config)
         self.closed = trio.Event()
         self.foreground_end: int | None = None
@@ -141,17 +143,16 @@ class ContainerTerminals:
             raise
 
     # -- set-up ------------------------------------------------------------------------
-    def _allocate(self, config: Any, foreground: tuple[int, int] | None | bool) -> None:
-        path = getattr(config, "console_path", None)
+    def _allocate(self, config: ContainerConfig, foreground: tuple[int, int] | None | bool) -> None:
+        path = config.console_path
         if path != "none":
             self.console = Terminal(0)
             os.set_blocking(self.console.master, False)
-            logfile = getattr(config, "console_logfile", None)
+            logfile = config.console_logfile
             if logfile:
                 try:
                     self.log = ConsoleLog(
-                        logfile, getattr(config, "console_size", None),
-                        bool(getattr(config, "console_rotate", False)), self.rootfs,
+                        logfile, config.console_size, bool(config.console_rotate), self.rootfs,
                     )  # fmt: skip
                 except OSError as err:
                     raise OSError(
@@ -165,8 +166,8 @@ class ContainerTerminals:
                     ptys.set_winsize(self.console.master, *foreground)
             elif path:
                 self.peer = self._open_device_peer(path, self.rootfs)
-        if getattr(config, "rootfs_path", None):
-            for number in range(1, int(getattr(config, "tty_max", 0) or 0) + 1):
+        if config.rootfs_path:
+            for number in range(1, (config.tty_max or 0) + 1):
                 self.ttys.append(Terminal(number))
 
     @staticmethod
@@ -199,7 +200,8 @@ class ContainerTerminals:
         """Three fresh fds of the console for the init's stdin, stdout and stderr."""
         if self.console is None:
             return None
-        return tuple(os.dup(self.console.slave) for _ in range(3))  # type: ignore[return-value]
+        stdin, stdout, stderr = (os.dup(self.console.slave) for _ in range(3))
+        return stdin, stdout, stderr
 
     def take_foreground_end(self) -> int | None:
         fd, self.foreground_end = self.foreground_end, None

@@ -51,9 +51,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
+
+if TYPE_CHECKING:
+    from bus.server import BusServer
 
 log = logging.getLogger("trio-lxc.lxcpath-watch")
 
@@ -346,7 +349,7 @@ class _StartedOnce:
 
 
 async def watch_lxcpath(
-    lxcpath: str, bus: Any, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    lxcpath: str, bus: BusServer, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """The daemon's task: announce created/destroyed containers on `bus` until cancelled.
 
@@ -356,7 +359,7 @@ async def watch_lxcpath(
     status = _StartedOnce(task_status)
     watcher = LxcpathWatcher(lxcpath, bus.publish_created, bus.publish_destroyed)
     try:
-        await watcher.run(task_status=status)  # type: ignore[arg-type]
+        await watcher.run(task_status=status)
     except Exception:
         log.exception("watching %s failed: no created/destroyed events from now on", lxcpath)
         status.started()

@@ -24,10 +24,14 @@ import logging
 import os
 import signal
 import subprocess
+from typing import TYPE_CHECKING
 
 import trio
 
 from runtime.hooks import plan
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 log = logging.getLogger("trio-lxc.hooks")
 
@@ -41,7 +45,7 @@ class ContainerHooks:
     """The hooks of one start of one container, and the namespace fds of the stop hook."""
 
     def __init__(
-        self, *, name: str, config: object, config_path: str | None, timeout: float | None = None
+        self, *, name: str, config: ContainerConfig, config_path: str | None, timeout: float | None = None
     ) -> None:
         self.name = name
         self.config = config
@@ -165,12 +169,13 @@ async def run_one(
         return plan.failure(
             kind, command, None, False, timeout, os.strerror(err.errno or 0).encode()
         )
-    assert process.stdout is not None
+    stdout = process.stdout
+    assert isinstance(stdout, trio.lowlevel.FdStream)
     lines = _OutputLog(name, kind)
     timed_out = False
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_read_output, process.stdout, lines)
+            nursery.start_soon(_read_output, stdout, lines)
             with trio.move_on_after(timeout) as scope:
                 await process.wait()
             if scope.cancelled_caught:
@@ -180,10 +185,10 @@ async def run_one(
                     await process.wait()
             nursery.cancel_scope.cancel()
     finally:
-        _drain(process.stdout.fileno(), lines)
+        _drain(stdout.fileno(), lines)
         lines.flush()
         with trio.CancelScope(shield=True):
-            await process.stdout.aclose()
+            await stdout.aclose()
     code = process.returncode
     assert code is not None
     status = (-code) & 0x7F if code < 0 else (code & 0xFF) << 8
@@ -198,7 +203,7 @@ class _OutputLog:
         self.tail = bytearray()
         self.partial = b""
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray) -> None:
         self.tail += data
         if len(self.tail) > 2 * plan.OUTPUT_TAIL:
             del self.tail[: -plan.OUTPUT_TAIL]

@@ -40,9 +40,12 @@ from __future__ import annotations
 
 import os
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime.errors import printable_line
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 SECTION = "lxc"
 #: Run on the host by the daemon (runtime.hooks.host).
@@ -79,22 +82,21 @@ def hook_timeout(environ: dict[str, str] | None = None) -> float:
     return seconds if seconds > 0 else DEFAULT_TIMEOUT
 
 
-def commands(config: Any, kind: str) -> list[str]:
+def commands(config: ContainerConfig, kind: str) -> list[str]:
     """The hook values of `kind`, in file order (`lxc.hook.KIND`)."""
-    hooks = getattr(config, "hook", None) or {}
-    return [str(value) for value in hooks.get(kind) or ()]
+    return [str(value) for value in config.hook.get(kind) or ()]
 
 
-def has(config: Any, *kinds: str) -> bool:
+def has(config: ContainerConfig, *kinds: str) -> bool:
     return any(commands(config, kind) for kind in kinds)
 
 
-def count(config: Any, kinds: tuple[str, ...]) -> int:
+def count(config: ContainerConfig, kinds: tuple[str, ...]) -> int:
     return sum(len(commands(config, kind)) for kind in kinds)
 
 
-def version1(config: Any) -> bool:
-    return bool(getattr(config, "hook_version", None))
+def version1(config: ContainerConfig) -> bool:
+    return bool(config.hook_version)
 
 
 def rootfs_directory(value: str | None) -> str | None:
@@ -113,25 +115,25 @@ def log_level_name(value: str | None) -> str:
     return value.upper()
 
 
-def start_environment(*, name: str, config: Any, config_path: str | None) -> dict[str, str]:
+def start_environment(*, name: str, config: ContainerConfig, config_path: str | None) -> dict[str, str]:
     """The variables every start-time hook gets (before the per-hook ones)."""
     env = {
         "PATH": os.environ.get("PATH") or DEFAULT_PATH,
         "LXC_NAME": name,
         "LXC_HOOK_VERSION": "1" if version1(config) else "0",
         "LXC_CGNS_AWARE": "1",
-        "LXC_LOG_LEVEL": log_level_name(getattr(config, "log_level", None)),
+        "LXC_LOG_LEVEL": log_level_name(config.log_level),
     }
     if config_path:
         env["LXC_CONFIG_FILE"] = config_path
-    rootfs = rootfs_directory(getattr(config, "rootfs_path", None))
+    rootfs = rootfs_directory(config.rootfs_path)
     if rootfs:
         env["LXC_ROOTFS_PATH"] = rootfs
-        env["LXC_ROOTFS_MOUNT"] = getattr(config, "rootfs_mount", None) or rootfs
-    if getattr(config, "console_path", None):
-        env["LXC_CONSOLE"] = str(config.console_path)
-    if getattr(config, "console_logfile", None):
-        env["LXC_CONSOLE_LOGPATH"] = str(config.console_logfile)
+        env["LXC_ROOTFS_MOUNT"] = config.rootfs_mount or rootfs
+    if config.console_path:
+        env["LXC_CONSOLE"] = config.console_path
+    if config.console_logfile:
+        env["LXC_CONSOLE_LOGPATH"] = config.console_logfile
     return env
 
 

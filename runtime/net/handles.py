@@ -26,6 +26,10 @@ import socket
 
 from runtime.errors import printable_line
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the container child imports this module: no trio there
+    import trio
+
 STEP_NETNS = "netns"
 NETLINK_ROUTE = 0
 MAX_MESSAGE = 65536
@@ -62,15 +66,13 @@ def send_handles(sock: socket.socket) -> None:
         os.close(nsfd)
 
 
-async def receive_handles(sync: object) -> tuple[int, int]:
+async def receive_handles(sync: trio.socket.SocketType) -> tuple[int, int]:
     """Daemon side: (netlink socket fd, netns fd) from the next packet on `sync`.
 
     `sync` is the daemon's trio socket of the set-up socketpair. The fds are the
     caller's to close.
     """
-    data, ancdata, _flags, _ = await sync.recvmsg(  # type: ignore[attr-defined]
-        MAX_MESSAGE, socket.CMSG_SPACE(2 * 4)
-    )
+    data, ancdata, _flags, _ = await sync.recvmsg(MAX_MESSAGE, socket.CMSG_SPACE(2 * 4))
     fds: list[int] = []
     for level, kind, blob in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:

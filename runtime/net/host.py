@@ -81,9 +81,12 @@ def _reason(err: BaseException) -> str:
     return str(err)
 
 
-def _lookup(ipr: IPRoute, name: str) -> int | None:
+def _lookup(ipr: IPRoute, name: str | None) -> int | None:
+    """The index of the host device `name` (None: no such device, or no name)."""
+    if name is None:
+        return None
     found = ipr.link_lookup(ifname=name)
-    return found[0] if found else None
+    return int(found[0]) if found else None
 
 
 def _link_info(ipr: IPRoute, index: int) -> dict[str, Any]:
@@ -250,7 +253,7 @@ def _move_phys(host: IPRoute, p: DevicePlan, state: NetState, nsfd: int) -> None
 
 
 def _configure_inside(host: IPRoute, inside: IPRoute, p: DevicePlan, entry: dict[str, Any]) -> None:
-    index = _lookup(inside, p.inside)  # type: ignore[arg-type]
+    index = _lookup(inside, p.inside)
     if index is None:
         raise NetworkError(p.key("name"), f"'{p.inside}' is not in the container's namespace")
     entry["inside_ifindex"] = index
@@ -342,7 +345,7 @@ def _link_address(host: IPRoute, p: DevicePlan, af: int, key: str) -> str:
 def _host_side(host: IPRoute, p: DevicePlan, entry: dict[str, Any]) -> None:
     """Host routes to the container (veth routes, router mode) and neighbour proxies."""
     if p.type == "veth":
-        host_index = _lookup(host, p.host)  # type: ignore[arg-type]
+        host_index = _lookup(host, p.host)
         routes = [(r, "veth.ipv4.route", socket.AF_INET) for r in p.dev.veth_ipv4_route]
         routes += [(r, "veth.ipv6.route", socket.AF_INET6) for r in p.dev.veth_ipv6_route]
         if p.router:
@@ -356,20 +359,27 @@ def _host_side(host: IPRoute, p: DevicePlan, entry: dict[str, Any]) -> None:
                     p.key(sub), f"cannot add the host route {dst} via '{p.host}': {_reason(err)}"
                 ) from None
         if p.router:
-            for family, af in (("ipv4", socket.AF_INET), ("ipv6", socket.AF_INET6)):
-                gateway = getattr(p.dev, f"{family}_gateway")
+            gateways = (
+                ("ipv4", socket.AF_INET, p.dev.ipv4_gateway),
+                ("ipv6", socket.AF_INET6, p.dev.ipv6_gateway),
+            )
+            for family, af, gateway in gateways:
                 if gateway and gateway not in ("auto", "dev"):
-                    _add_proxy(host, p, host_index, gateway, af, p.key(f"{family}.gateway"))  # type: ignore[arg-type]
+                    _add_proxy(host, p, host_index, gateway, af, p.key(f"{family}.gateway"))
     if p.dev.l2proxy and p.dev.link:
         link_index = _lookup(host, p.dev.link)
         entry["proxies"] = []
-        for family, af in (("ipv4", socket.AF_INET), ("ipv6", socket.AF_INET6)):
-            for address in getattr(p.dev, f"{family}_address"):
-                _add_proxy(host, p, link_index, address.address, af, p.key("l2proxy"))  # type: ignore[arg-type]
+        addresses = (
+            (socket.AF_INET, p.dev.ipv4_address),
+            (socket.AF_INET6, p.dev.ipv6_address),
+        )
+        for af, family_addresses in addresses:
+            for address in family_addresses:
+                _add_proxy(host, p, link_index, address.address, af, p.key("l2proxy"))
                 entry["proxies"].append([address.address, p.dev.link])
 
 
-def _add_proxy(host: IPRoute, p: DevicePlan, index: int, address: str, af: int, key: str) -> None:
+def _add_proxy(host: IPRoute, p: DevicePlan, index: int | None, address: str, af: int, key: str) -> None:
     try:
         host.neigh("add", dst=address, ifindex=index, flags=NTF_PROXY, family=af)
     except NetlinkError as err:

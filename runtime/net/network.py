@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from runtime.net import handles
 from runtime.net.plan import DEVICE_TYPES, NetworkError, plan
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
+    from runtime.net.host import NetState
+    from runtime.net.plan import DevicePlan
 
 log = logging.getLogger("trio-lxc.net")
 
@@ -30,7 +35,7 @@ class ContainerNetwork:
     has none of its own, or after re-adoption for nl_fd).
     """
 
-    def __init__(self, *, name: str, config: Any, config_path: str | None) -> None:
+    def __init__(self, *, name: str, config: ContainerConfig, config_path: str | None) -> None:
         self.name = name
         self.config = config
         self.config_path = config_path
@@ -39,7 +44,7 @@ class ContainerNetwork:
         self.nsfd: int | None = None
 
     # -- starting ----------------------------------------------------------------
-    async def setup(self, sync: object, pid_message: dict[str, object]) -> None:
+    async def setup(self, sync: trio.socket.SocketType, pid_message: dict[str, object]) -> None:
         """Make and configure the devices; NetworkError naming the key on failure.
 
         Whatever was made before a failure stays in `entries` for `teardown`.
@@ -52,7 +57,7 @@ class ContainerNetwork:
             log.exception("%s: network set-up", self.name)
             raise NetworkError("lxc.net", f"{type(err).__name__}: {err}") from None
 
-    async def _setup(self, sync: object, pid_message: dict[str, object]) -> None:
+    async def _setup(self, sync: trio.socket.SocketType, pid_message: dict[str, object]) -> None:
         own_netns = bool(pid_message.get("netns"))
         if own_netns:
             try:
@@ -129,7 +134,7 @@ class ContainerNetwork:
     # -- a daemon restart ----------------------------------------------------------
     @classmethod
     def from_record(
-        cls, record: dict[str, object], *, config: Any, pid: int | None
+        cls, record: dict[str, object], *, config: ContainerConfig, pid: int | None
     ) -> ContainerNetwork | None:
         """The network of a container re-adopted alive (None if it has no devices).
 
@@ -139,8 +144,11 @@ class ContainerNetwork:
         entries = record.get("net")
         if not isinstance(entries, list) or not entries:
             return None
+        config_path = record.get("config_path")
         net = cls(
-            name=str(record.get("name")), config=config, config_path=record.get("config_path")  # type: ignore[arg-type]
+            name=str(record.get("name")),
+            config=config,
+            config_path=config_path if isinstance(config_path, str) else None,
         )
         net.entries = [dict(e) for e in entries if isinstance(e, dict)]
         if pid is not None:
@@ -155,7 +163,7 @@ def _needs_inside(entries: list[dict[str, Any]]) -> bool:
     return any(e.get("type") in ("phys", "macvlan", "ipvlan", "vlan") for e in entries)
 
 
-def _host_setup(plans: list[Any], state: Any, nsfd: int | None, nl_fd: int | None) -> None:
+def _host_setup(plans: list[DevicePlan], state: NetState, nsfd: int | None, nl_fd: int | None) -> None:
     from runtime.net import host
 
     assert nsfd is not None and nl_fd is not None

@@ -17,7 +17,10 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import string
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig, NetDevice
 
 #: Types that make or move a device into the container's network namespace.
 DEVICE_TYPES = ("veth", "macvlan", "ipvlan", "vlan", "phys")
@@ -56,7 +59,7 @@ class DevicePlan:
 
     def __init__(
         self,
-        dev: Any,
+        dev: NetDevice,
         inside: str | None = None,
         host: str | None = None,
         hwaddr: str | None = None,
@@ -135,12 +138,12 @@ def broadcast_of(address: str, prefix: int, given: str | None) -> str | None:
     return str(network.broadcast_address)
 
 
-def wants_netns(config: Any) -> bool:
+def wants_netns(config: ContainerConfig) -> bool:
     """Whether any device needs the container's own network namespace."""
     return any(dev.type in DEVICE_TYPES for dev in config.net)
 
 
-def plan(config: Any, own_netns: bool) -> list[DevicePlan]:
+def plan(config: ContainerConfig, own_netns: bool) -> list[DevicePlan]:
     """The devices of `config`, resolved and checked (see the module docstring).
 
     own_netns: the container has a network namespace of its own (not the host's,
@@ -178,15 +181,14 @@ def plan(config: Any, own_netns: bool) -> list[DevicePlan]:
     return plans
 
 
-def _check_unsupported(dev: Any, key: str) -> None:
+def _check_unsupported(dev: NetDevice, key: str) -> None:
     if dev.veth_vlan_id is not None or dev.veth_vlan_tagged_id:
         sub = "veth.vlan.id" if dev.veth_vlan_id is not None else "veth.vlan.tagged.id"
         raise NetworkError(f"{key}.{sub}", "bridge VLAN membership is not supported yet")
 
 
-def _check_gateways(dev: Any, key: str) -> None:
-    for family in ("ipv4", "ipv6"):
-        gateway = getattr(dev, f"{family}_gateway")
+def _check_gateways(dev: NetDevice, key: str) -> None:
+    for family, gateway in (("ipv4", dev.ipv4_gateway), ("ipv6", dev.ipv6_gateway)):
         if gateway is None:
             continue
         gkey = f"{key}.{family}.gateway"

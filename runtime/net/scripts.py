@@ -21,11 +21,14 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from runtime.net.plan import NetworkError
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 log = logging.getLogger("trio-lxc.net")
 
@@ -33,7 +36,7 @@ SCRIPT_TIMEOUT = 60.0
 
 
 def script_environment(
-    *, name: str, hook: str, net_type: str, config: Any, config_path: str | None,
+    *, name: str, hook: str, net_type: str, config: ContainerConfig, config_path: str | None,
     parent: str | None, peer: str | None,
 ) -> dict[str, str]:  # fmt: skip
     env = dict(os.environ)
@@ -42,15 +45,15 @@ def script_environment(
             "LXC_NAME": name,
             "LXC_HOOK_TYPE": hook,
             "LXC_HOOK_SECTION": "net",
-            "LXC_HOOK_VERSION": "1" if getattr(config, "hook_version", None) else "0",
+            "LXC_HOOK_VERSION": "1" if config.hook_version else "0",
             "LXC_NET_TYPE": net_type,
         }
     )
     if config_path:
         env["LXC_CONFIG_FILE"] = config_path
-    rootfs = getattr(config, "rootfs_path", None)
+    rootfs = config.rootfs_path
     if rootfs:
-        env["LXC_ROOTFS_PATH"] = str(rootfs)
+        env["LXC_ROOTFS_PATH"] = rootfs
     if parent:
         env["LXC_NET_PARENT"] = parent
     if peer:
@@ -66,7 +69,7 @@ def script_argv(script: str, *, name: str, hook: str, net_type: str, device: str
 
 
 async def run_script(
-    entry: dict[str, Any], hook: str, *, name: str, config: Any, config_path: str | None
+    entry: dict[str, Any], hook: str, *, name: str, config: ContainerConfig, config_path: str | None
 ) -> None:
     """Run the device's script.up or script.down; NetworkError if it fails."""
     script = entry.get(f"script_{hook}")
@@ -76,7 +79,7 @@ async def run_script(
     peer = entry.get("host") if net_type == "veth" else None
     parent = entry.get("link") or None
     device = peer if net_type == "veth" else parent
-    version1 = bool(getattr(config, "hook_version", None))
+    version1 = bool(config.hook_version)
     argv = script_argv(script, name=name, hook=hook, net_type=net_type, device=device, version1=version1)
     env = script_environment(
         name=name, hook=hook, net_type=net_type, config=config, config_path=config_path,

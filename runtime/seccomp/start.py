@@ -11,17 +11,20 @@ request (base64 in JSON) and kept for lxc-attach in the runtime record
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 
-def compile_for(config: Any, lxcpath: str, name: str) -> bytes | None:
+def compile_for(config: ContainerConfig, lxcpath: str, name: str) -> bytes | None:
     """The BPF program of the config's lxc.seccomp.profile; None without one.
 
     A relative profile path is taken relative to the container's directory
     (`<lxcpath>/<name>`), as a relative lxc.mount.fstab is: the daemon does not
     share the client's working directory.
     """
-    path = (getattr(config, "seccomp_profile", None) or "").strip()
+    path = (config.seccomp_profile or "").strip()
     if not path:
         return None
     from runtime.seccomp.compile import compile_file

@@ -45,7 +45,7 @@ import gc
 import os
 import signal
 import socket
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from runtime import linux
 from runtime.net import handles as net_handles
@@ -69,6 +69,9 @@ from runtime.spawn.namespaces import NamespacePlan
 from runtime.spawn.request import ChildRequest
 from runtime.userns import enter as userns_enter
 from runtime.userns import reach as userns_reach
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 __all__ = ["ChildRequest", "run_container"]
 
@@ -238,7 +241,7 @@ def _cgroup_hierarchies(modes: dict[str, str], ns: NamespacePlan) -> list[cgroup
         ) from None
 
 
-def _wants_mounts(config: Any) -> bool:
+def _wants_mounts(config: ContainerConfig) -> bool:
     return bool(config.rootfs_path or config.mount_entry or config.mount_fstab or config.mount_auto)
 
 

@@ -26,12 +26,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime import linux
 from runtime.spawn import resolve
 from runtime.spawn.errors import SetupError, describe_os_error
 from runtime.spawn.mounts import MountContext, ensure_mountpoint
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 #: (name, major, minor) of the nodes an autodev /dev gets.
 NODES = (
@@ -77,7 +80,7 @@ def _make_node(dev_fd: int, name: str, major: int, minor: int) -> None:
         os.close(target)
 
 
-def mount_autodev(ctx: MountContext, config: Any, populate: bool = True) -> None:
+def mount_autodev(ctx: MountContext, config: ContainerConfig, populate: bool = True) -> None:
     """A tmpfs on /dev with the standard nodes and links (with `populate=False`
     only the directories pts and shm: `populate_autodev` makes the rest later, after
     the lxc.hook.autodev hooks, as LXC orders them)."""
@@ -127,7 +130,7 @@ def _fill_dev(ctx: MountContext, nodes: bool) -> None:
         os.close(dev_fd)
 
 
-def mount_devpts(ctx: MountContext, config: Any) -> None:
+def mount_devpts(ctx: MountContext, config: ContainerConfig) -> None:
     """A new devpts instance on /dev/pts (the container's ptys only)."""
     key = "lxc.pty.max"
     fd = ensure_mountpoint(ctx, "dev/pts", key)
@@ -204,7 +207,7 @@ def _bind_terminal(ctx: MountContext, source: str, target: str) -> None:
 
 
 def bind_terminals(
-    ctx: MountContext, config: Any, console: str | None, ttys: tuple[str, ...]
+    ctx: MountContext, config: ContainerConfig, console: str | None, ttys: tuple[str, ...]
 ) -> None:
     """The daemon's ptys on /dev/console and /dev/tty1..N."""
     try:

@@ -11,16 +11,19 @@ then starts with the inherited keyring, as LXC's does.
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime import linux
 from runtime.spawn.errors import SetupError, describe_os_error
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 #: What LXC treats as "keyrings are not available here": the start goes on.
 _UNAVAILABLE = (errno.ENOSYS, errno.EACCES, errno.EPERM)
 
 
-def new_session_keyring(config: Any) -> None:
+def new_session_keyring(config: ContainerConfig) -> None:
     """Join a new anonymous session keyring unless lxc.keyring.session = 0."""
     if config.keyring_session is False:
         return

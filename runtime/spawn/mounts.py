@@ -47,15 +47,18 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime import linux
-from runtime.config.model import MountEntry
+from runtime.config.model import MountEntry, converter
 from runtime.config.values import mount_entry as parse_fstab_line
 from runtime.spawn import resolve
 from runtime.spawn.errors import SetupError, describe_os_error
 from runtime.store import ROOTFS_PREFIX
 from runtime.userns import idmapped
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 #: Storage types of lxc.rootfs.path that are recognised and refused (only `dir` works).
 _STORAGE_TYPES = ("overlay", "overlayfs", "btrfs", "lvm", "loop", "zfs", "rbd", "nbd", "aufs")
@@ -333,7 +336,7 @@ def rootfs_directory(value: str | None) -> str | None:
     return value
 
 
-def setup_root(config: Any, host_root: str, idmapped_tree: int | None = None) -> MountContext:
+def setup_root(config: ContainerConfig, host_root: str, idmapped_tree: int | None = None) -> MountContext:
     """Bind the rootfs where it will be pivoted into; or use the host's root.
 
     `idmapped_tree`: the daemon's idmapped clone of the rootfs (lxc.rootfs.options
@@ -377,7 +380,7 @@ def _attach_idmapped(tree: int, path: str) -> MountContext:
     return MountContext(tree, resolve.fd_path(tree), path, own_root=True)
 
 
-def apply_rootfs_options(ctx: MountContext, config: Any) -> None:
+def apply_rootfs_options(ctx: MountContext, config: ContainerConfig) -> None:
     """lxc.rootfs.options on the rootfs mount (ro, nosuid, ..., propagation)."""
     if not ctx.own_root or not config.rootfs_options:
         return
@@ -501,7 +504,7 @@ def mount_sys(ctx: MountContext, mode: str, key: str = "lxc.mount.auto") -> None
 # -- lxc.mount.fstab and lxc.mount.entry ----------------------------------------------
 
 
-def read_fstab(config: Any, base_dir: str) -> list[Any]:
+def read_fstab(config: ContainerConfig, base_dir: str) -> list[MountEntry]:
     """The entries of lxc.mount.fstab (a relative path is relative to `base_dir`)."""
     path = config.mount_fstab
     if not path:
@@ -520,7 +523,7 @@ def read_fstab(config: Any, base_dir: str) -> list[Any]:
         if not text or text.startswith("#"):
             continue
         try:
-            entries.append(MountEntry(**parse_fstab_line(text)))
+            entries.append(converter.structure(parse_fstab_line(text), MountEntry))
         except ValueError as err:
             raise SetupError(key, f"{path}:{number}: {err}") from None
     return entries
@@ -533,7 +536,7 @@ def _is_block_device(source: str) -> bool:
         return False
 
 
-def mount_entry(ctx: MountContext, entry: Any, opts: MountOptions) -> None:
+def mount_entry(ctx: MountContext, entry: MountEntry, opts: MountOptions) -> None:
     """One fstab line (lxc.mount.fstab or lxc.mount.entry), target inside the root."""
     target = ctx.relative_target(entry.target)
     if opts.create == "dir":
@@ -573,7 +576,7 @@ def mount_entry(ctx: MountContext, entry: Any, opts: MountOptions) -> None:
     ctx.mounted.add(target)
 
 
-def mount_entries(ctx: MountContext, entries: list[Any], key: str) -> None:
+def mount_entries(ctx: MountContext, entries: list[MountEntry], key: str) -> None:
     """Mount each entry in order; `optional` ones that fail are skipped (as LXC does)."""
     for entry in entries:
         try:

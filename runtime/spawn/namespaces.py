@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime import linux
 from runtime.spawn.errors import SetupError, describe_os_error, unshare
 from runtime.userns import enter as userns_enter
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 #: Namespace name (as in lxc.namespace.* and /proc/PID/ns/) -> CLONE_NEW* flag.
 FLAGS: dict[str, int] = {
@@ -85,13 +88,13 @@ class NamespacePlan:
         return f"NamespacePlan(new={sorted(self.new)}, share={self.share!r})"
 
 
-def _has_net(config: Any) -> tuple[bool, bool]:
+def _has_net(config: ContainerConfig) -> tuple[bool, bool]:
     """(any device other than none, any device of type none)."""
     types = [dev.type for dev in config.net]
     return any(t not in (None, "none") for t in types), "none" in types
 
 
-def plan(config: Any, mode: str) -> NamespacePlan:
+def plan(config: ContainerConfig, mode: str) -> NamespacePlan:
     """The namespaces of a container started in `mode` ("system" / "application")."""
     if config.namespace_clone:
         new = set(config.namespace_clone)
@@ -123,7 +126,7 @@ def plan(config: Any, mode: str) -> NamespacePlan:
     return NamespacePlan(frozenset(new), share)
 
 
-def _plan_user(config: Any, new: set[str], share: dict[str, str]) -> None:
+def _plan_user(config: ContainerConfig, new: set[str], share: dict[str, str]) -> None:
     """lxc.idmap adds a user namespace (as LXC: whatever lxc.namespace.clone says)."""
     mapped = bool(getattr(config, "idmap", None))
     if mapped and "user" in config.namespace_keep:
@@ -136,7 +139,7 @@ def _plan_user(config: Any, new: set[str], share: dict[str, str]) -> None:
         raise SetupError("lxc.namespace.clone", "a user namespace needs lxc.idmap lines")
 
 
-def shared_container_names(config: Any) -> dict[str, str]:
+def shared_container_names(config: ContainerConfig) -> dict[str, str]:
     """Namespace -> container name for `lxc.namespace.share.*` values naming a container.
 
     The daemon replaces each of these values by the named container's init pid
@@ -149,7 +152,7 @@ def shared_container_names(config: Any) -> dict[str, str]:
     }
 
 
-def enter(ns: NamespacePlan, config: Any, map_user: Callable[[], None] | None = None) -> None:
+def enter(ns: NamespacePlan, config: ContainerConfig, map_user: Callable[[], None] | None = None) -> None:
     """Join the shared namespaces, then create the new ones (all but cgroup).
 
     Every shared namespace is opened before the first setns: joining a mount
@@ -191,7 +194,7 @@ def enter(ns: NamespacePlan, config: Any, map_user: Callable[[], None] | None = 
         _set_time_offsets(config)
 
 
-def _set_time_offsets(config: Any) -> None:
+def _set_time_offsets(config: ContainerConfig) -> None:
     """Write lxc.time.offset.* into the new time namespace (before any process enters it)."""
     lines = []
     for clock, offset in (

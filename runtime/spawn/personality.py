@@ -13,10 +13,13 @@ start, naming the key, rather than start something the config did not ask for.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime import linux
 from runtime.spawn.errors import SetupError, describe_os_error
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 #: lxc.arch values that mean a 32-bit personality, by the host family they apply on.
 _LINUX32 = {
@@ -53,7 +56,7 @@ def persona_for(arch: str, machine: str) -> int:
     raise SetupError("lxc.arch", f"'{arch}' cannot run natively on this {machine} host")
 
 
-def apply_arch(config: Any) -> None:
+def apply_arch(config: ContainerConfig) -> None:
     """Set the execution domain lxc.arch asks for (nothing when unset)."""
     if config.arch is None:
         return

@@ -38,12 +38,15 @@ import resource
 import signal
 import termios
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime import linux
 from runtime.config.names import proc_file_problem, shown, sysctl_problem
 from runtime.config.values import CAPABILITIES
 from runtime.spawn.errors import SetupError, describe_os_error
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CAP_SYS_ADMIN = CAPABILITIES.index("sys_admin")
@@ -135,7 +138,7 @@ def new_session(take_terminal: bool = True) -> None:
 # -- environment, sysctl, proc, limits ---------------------------------------------------
 
 
-def environment(config: Any, client_env: dict[str, str] | None) -> dict[str, str]:
+def environment(config: ContainerConfig, client_env: dict[str, str] | None) -> dict[str, str]:
     """`container=lxc` plus lxc.environment; a bare NAME takes the client's value."""
     env = {"container": "lxc"}
     for item in config.environment:
@@ -206,7 +209,7 @@ def _write_beneath(key: str, directory: str, name: str, value: str) -> None:
         raise SetupError(key, f"cannot write '{shown(value)}' to {path}: {describe_os_error(err)}") from None
 
 
-def apply_sysctls(config: Any, proc: str = "/proc") -> None:
+def apply_sysctls(config: ContainerConfig, proc: str = "/proc") -> None:
     """lxc.sysctl.KEY = VALUE -> /proc/sys/KEY (dots become slashes)."""
     for key, value in config.sysctl.items():
         problem = sysctl_problem(key)
@@ -215,7 +218,7 @@ def apply_sysctls(config: Any, proc: str = "/proc") -> None:
         _write_beneath(f"lxc.sysctl.{key}", f"{proc}/sys", key.replace(".", "/"), value)
 
 
-def apply_proc(config: Any, proc: str = "/proc") -> None:
+def apply_proc(config: ContainerConfig, proc: str = "/proc") -> None:
     """lxc.proc.KEY = VALUE -> /proc/self/KEY (oom_score_adj, ...)."""
     for key, value in config.proc.items():
         problem = proc_file_problem(key)
@@ -224,7 +227,7 @@ def apply_proc(config: Any, proc: str = "/proc") -> None:
         _write_beneath(f"lxc.proc.{key}", f"{proc}/self", key, value)
 
 
-def apply_prlimits(config: Any) -> None:
+def apply_prlimits(config: ContainerConfig) -> None:
     """lxc.prlimit.NAME = SOFT[:HARD] (-1 is unlimited)."""
     for name, limit in config.prlimit.items():
         key = f"lxc.prlimit.{name}"
@@ -241,7 +244,7 @@ def apply_prlimits(config: Any) -> None:
 # -- credentials and capabilities --------------------------------------------------------
 
 
-def _group_ids(config: Any) -> list[int]:
+def _group_ids(config: ContainerConfig) -> list[int]:
     groups = []
     for item in config.init_groups:
         for part in item.replace(",", " ").split():
@@ -251,7 +254,7 @@ def _group_ids(config: Any) -> list[int]:
     return groups
 
 
-def switch_ids(config: Any) -> None:
+def switch_ids(config: ContainerConfig) -> None:
     """Supplementary groups (lxc.init.groups, else none), then gid, then uid."""
     try:
         os.setgroups(_group_ids(config))
@@ -299,7 +302,7 @@ def last_capability() -> int:
         number += 1
 
 
-def capabilities_to_drop(config: Any, last_cap: int) -> set[int]:
+def capabilities_to_drop(config: ContainerConfig, last_cap: int) -> set[int]:
     """The capability numbers lxc.cap.drop or lxc.cap.keep take away."""
     if config.cap_drop and config.cap_keep:
         raise SetupError("lxc.cap.keep", "lxc.cap.drop and lxc.cap.keep cannot both be set")
@@ -343,7 +346,7 @@ def drop_own(caps: set[int]) -> None:
         ) from None
 
 
-def set_no_new_privs(config: Any) -> None:
+def set_no_new_privs(config: ContainerConfig) -> None:
     if config.no_new_privs:
         try:
             linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
@@ -351,7 +354,7 @@ def set_no_new_privs(config: Any) -> None:
             raise SetupError("lxc.no_new_privs", describe_os_error(err)) from None
 
 
-def change_directory(config: Any) -> None:
+def change_directory(config: ContainerConfig) -> None:
     cwd = config.init_cwd or "/"
     try:
         os.chdir(cwd)

@@ -12,13 +12,16 @@ key (LXC fails the start too).
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime import linux
 from runtime.spawn.errors import SetupError, describe_os_error
 
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
-def create_cookie(config: Any) -> None:
+
+def create_cookie(config: ContainerConfig) -> None:
     """PR_SCHED_CORE_CREATE for this thread group when lxc.sched.core = 1."""
     if not config.sched_core:
         return

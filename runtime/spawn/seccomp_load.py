@@ -17,9 +17,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from runtime.spawn.errors import SetupError
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 PR_GET_SECCOMP = 21
 PR_SET_SECCOMP = 22
@@ -73,7 +76,17 @@ def load(bpf: bytes, allow_nesting: bool = False) -> bool:
     return True
 
 
-def apply(request: Any) -> None:
+class SeccompRequest(Protocol):
+    """What `apply` reads of the child's request."""
+
+    @property
+    def seccomp_bpf(self) -> bytes | None: ...
+
+    @property
+    def config(self) -> ContainerConfig: ...
+
+
+def apply(request: SeccompRequest) -> None:
     """The container child's step: load the compiled lxc.seccomp.profile of the
     request, honouring lxc.seccomp.allow_nesting (a child already under a filter,
     e.g. started inside a container, loads its own only with it set to 1)."""

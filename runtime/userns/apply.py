@@ -18,10 +18,14 @@ import array
 import json
 import os
 import socket
+from typing import TYPE_CHECKING
 
 import trio
 
 from runtime.userns.maps import IdMaps
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 STEP_MAPPED = "mapped"
 
@@ -51,7 +55,7 @@ async def map_child(
     forked: int,
     message: dict[str, object],
     maps: IdMaps | None,
-    config: object = None,
+    config: ContainerConfig | None = None,
 ) -> None:
     """Answer the child's {"step": "userns"}: write its maps, then "mapped"."""
     if maps is None:
@@ -70,15 +74,15 @@ async def map_child(
         os.close(tree)
 
 
-def _idmapped_tree(forked: int, config: object) -> int | None:
+def _idmapped_tree(forked: int, config: ContainerConfig | None) -> int | None:
     """lxc.rootfs.options idmap=: the detached idmapped rootfs for the child."""
     from runtime.spawn.mounts import rootfs_directory
     from runtime.userns import idmapped
 
     value = idmapped.wanted(config)
-    if value is None:
+    if value is None or config is None:
         return None
-    rootfs = rootfs_directory(config.rootfs_path)  # type: ignore[attr-defined]
+    rootfs = rootfs_directory(config.rootfs_path)
     userns = idmapped.userns_path(value, forked)
     try:
         return idmapped.make_tree(str(rootfs), userns)

@@ -19,6 +19,10 @@ import stat
 
 from runtime.userns.maps import IdMaps
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.config.parser import RawConfig
+
 
 def shift_tree(root: str, maps: IdMaps) -> int:
     """Shift every inode under `root` (itself included); returns how many changed."""
@@ -52,7 +56,7 @@ def _shift_one(path: str, dirfd: int | None, maps: IdMaps) -> int:
     return 1
 
 
-def own_container(directory: str, raw: object) -> None:
+def own_container(directory: str, raw: RawConfig) -> None:
     """lxc-create of a container with lxc.idmap: its directory and rootfs, shifted.
 
     The container directory (0770, as LXC makes it) goes to the mapped root so

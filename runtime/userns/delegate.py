@@ -17,9 +17,13 @@ Both are chowned to the host uid and gid of container root (the maps say which).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime.userns.maps import IdMaps, from_config
+
+if TYPE_CHECKING:
+    from runtime.console.terminals import ContainerTerminals
+    from runtime.supervisor import Supervisor
 
 #: The files of a v2 cgroup a delegation covers, when the kernel does not say.
 _V2_DEFAULT = ("cgroup.procs", "cgroup.threads", "cgroup.subtree_control")
@@ -73,15 +77,16 @@ def _chown(path: str, maps: IdMaps, *, required: bool) -> None:
         ) from None
 
 
-def prepare(supervisor: Any) -> None:
+def prepare(supervisor: Supervisor) -> None:
     """Before the spawn: cgroups and terminals of a mapped container to its root."""
     maps = from_config(supervisor.config)
     if maps is None:
         return
-    cgroups = getattr(supervisor, "cgroups", None)
+    cgroups = supervisor.cgroups
     if cgroups is not None:
         chown_cgroups(cgroups.paths, maps)
-    terminals = getattr(supervisor, "terminals", None)
+    # Set by runtime.console.manager (not declared by the supervisor yet).
+    terminals: ContainerTerminals | None = getattr(supervisor, "terminals", None)
     if terminals is not None:
         chown_terminals(
             [p for p in [terminals.console_path, *terminals.tty_paths] if p], maps

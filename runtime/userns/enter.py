@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runtime import linux
 from runtime.spawn import handshake
 from runtime.spawn.errors import SetupError, describe_os_error, unshare
 from runtime.spawn.mounts import rootfs_directory
 from runtime.userns import idmapped
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
 
 #: The idmapped rootfs tree the daemon sent with "mapped" (`runtime.userns.idmapped`).
 _tree: int | None = None
@@ -36,10 +39,10 @@ def take_idmapped_tree() -> int | None:
     return tree
 
 
-def unshare_and_wait(sock: socket.socket, config: Any = None) -> None:
+def unshare_and_wait(sock: socket.socket, config: ContainerConfig | None = None) -> None:
     """New user namespace, maps written by the daemon, then the mapped root."""
     global _tree
-    if idmapped.wanted(config):
+    if config is not None and idmapped.wanted(config):
         _enter_rootfs_target(config)
     unshare(linux.CLONE_NEWUSER, "lxc.idmap", "the user namespace")
     handshake.send_msg(sock, {"step": handshake.STEP_USERNS, "pid": os.getpid()})
@@ -59,9 +62,10 @@ def unshare_and_wait(sock: socket.socket, config: Any = None) -> None:
     become_root("lxc.idmap")
 
 
-def _enter_rootfs_target(config: Any) -> None:
+def _enter_rootfs_target(config: ContainerConfig) -> None:
     """cwd = where the idmapped rootfs will be attached, looked up as host root."""
-    target = config.rootfs_mount or rootfs_directory(config.rootfs_path)
+    # wanted(): the rootfs is set, so a target is found.
+    target = config.rootfs_mount or rootfs_directory(config.rootfs_path) or ""
     try:
         os.chdir(target)
     except OSError as err:

@@ -30,6 +30,10 @@ import os
 
 from runtime import linux
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
+
 _SYS_OPEN_TREE = 428
 _SYS_MOVE_MOUNT = 429
 _SYS_MOUNT_SETATTR = 442
@@ -65,11 +69,11 @@ def split_options(options: str | None) -> tuple[str | None, str]:
     return value, ",".join(rest)
 
 
-def wanted(config: object) -> str | None:
+def wanted(config: ContainerConfig | None) -> str | None:
     """The idmap= value of a container with a rootfs and lxc.idmap, else None."""
-    if not getattr(config, "rootfs_path", None) or not getattr(config, "idmap", None):
+    if config is None or not config.rootfs_path or not config.idmap:
         return None
-    value, _ = split_options(getattr(config, "rootfs_options", None))
+    value, _ = split_options(config.rootfs_options)
     return value or None
 
 

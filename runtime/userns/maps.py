@@ -23,6 +23,11 @@ from collections.abc import Iterable
 
 from runtime.errors import ConfigError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
+    from runtime.config.parser import RawConfig
+
 KEY = "lxc.idmap"
 #: The most extents a uid_map or gid_map accepts (Linux 4.15 and later).
 KERNEL_MAX_LINES = 340
@@ -204,14 +209,14 @@ class MapError(Exception):
         self.reason = reason
 
 
-def check_raw(raw: object) -> IdMaps | None:
+def check_raw(raw: RawConfig) -> IdMaps | None:
     """Validate the lxc.idmap entries of a parsed config (`RawConfig`).
 
     ConfigError naming the file, line and `lxc.idmap` for a bad set (also one that
     maps the container's root to host root: lxc-usernsexec may, a container not);
     None when no map is configured.
     """
-    entries = [e for e in raw.entries() if e.key == KEY and e.value.strip()]  # type: ignore[attr-defined]
+    entries = [e for e in raw.entries() if e.key == KEY and e.value.strip()]
     try:
         checked = validate((e.value, e) for e in entries)
         for entry in entries:  # a container's user namespace that protects nothing
@@ -219,15 +224,19 @@ def check_raw(raw: object) -> IdMaps | None:
                 raise MapError(entry, f"'{entry.value.strip()}': container root would be host root")
         return checked
     except MapError as err:
-        entry = err.where
-        raise ConfigError(entry.file, entry.line, KEY, err.reason) from None  # type: ignore[attr-defined]
+        from runtime.config.parser import Entry  # loaded already: `raw` is a RawConfig
+
+        where = err.where
+        assert isinstance(where, Entry)  # what the lines above attach to each value
+        raise ConfigError(where.file, where.line, KEY, err.reason) from None
 
 
-def from_config(config: object) -> IdMaps | None:
+def from_config(config: ContainerConfig | None) -> IdMaps | None:
     """The maps of a typed `ContainerConfig` (its `idmap` list); MapError if bad.
 
     The daemon already refused a bad set with `check_raw`; the child and the
     client commands use this form.
     """
-    lines = [(item.to_text(), item) for item in getattr(config, "idmap", None) or []]
+    idmap = config.idmap if config is not None else []
+    lines: list[tuple[str, object]] = [(item.to_text(), item) for item in idmap]
     return validate(lines)
