@@ -45,13 +45,13 @@ async def after_stop(lxcpath: str, supervisor: Supervisor) -> None:
     Not ephemeral: returns at once, without a checkpoint."""
     if supervisor.start_error is not None or supervisor.pid is None:
         return
-    if supervisor.config is None or not supervisor.config.ephemeral:
+    spec = supervisor.spec
+    if spec is None or not spec.config.ephemeral:
         return
     with trio.CancelScope(shield=True):
         try:
             done = await trio.to_thread.run_sync(
-                destroy_if_ephemeral, lxcpath, supervisor.name, supervisor.config,
-                supervisor.spec.config_path,
+                destroy_if_ephemeral, lxcpath, supervisor.name, spec.config, spec.config_path,
             )  # fmt: skip
         except Exception as err:  # noqa: BLE001 - logged; the daemon goes on
             log.warning("%s: lxc.ephemeral: cannot destroy the container: %s", supervisor.name, err)

@@ -26,9 +26,11 @@ import base64
 import logging
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import attrs
+
+from runtime.config.model import ContainerConfig
 
 log = logging.getLogger("trio-lxc.start")
 
@@ -38,9 +40,8 @@ MODES = (SYSTEM, APPLICATION)
 #: pid 1 of a system container when neither the command nor lxc.init.cmd names one.
 DEFAULT_INIT = "/sbin/init"
 
-#: The typed config (`runtime.config.model.ContainerConfig`). That class is generated
-#: from the key table at import, so a static checker cannot see its attributes.
-ConfigModel: TypeAlias = Any
+#: The typed config, as every reader of a start sees it.
+ConfigModel: TypeAlias = ContainerConfig
 
 
 class StartRefused(Exception):

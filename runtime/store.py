@@ -36,7 +36,10 @@ from runtime.status import container_status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing_extensions import TypeIs
+
     from runtime.templates.base import Template
+    from runtime.templates.script import ConfigTemplate
 
 ROOTFS_PREFIX = "dir:"
 
@@ -124,7 +127,7 @@ def give_to_mapped_root(directory: str, raw: RawConfig) -> None:
     own_container(directory, raw)
 
 
-def _template_builder(template: str | None) -> Template | None:
+def _template_builder(template: str | None) -> Template | ConfigTemplate | None:
     if template is None:
         return None
     from runtime.templates import get_template
@@ -146,7 +149,7 @@ def _populate(
     source: tuple[RawConfig, list[tuple[str, str]]],
     source_path: str | None,
     template: str | None,
-    builder: Template | None,
+    builder: Template | ConfigTemplate | None,
     template_args: Sequence[str],
 ) -> None:
     raw, own_lines = source
@@ -161,7 +164,7 @@ def _populate(
             )
         os.mkdir(os.path.join(staging, "rootfs"), 0o755)
         lines.append(("lxc.rootfs.path", ROOTFS_PREFIX + paths.rootfs))
-        if getattr(builder, "writes_config", False):  # LXC's way: runtime.templates.script
+        if _writes_config(builder):  # LXC's way: runtime.templates.script
             _run_config_template(builder, staging, paths, raw, lines, template_args)
             give_to_mapped_root(staging, raw)
             parser.parse_file(os.path.join(staging, "config"))
@@ -173,6 +176,11 @@ def _populate(
     _write_new_file(config_path, header + "".join(f"{k} = {v}\n" for k, v in lines))
     # Parse what was written: the container must be loadable before it exists.
     parser.parse_file(config_path)
+
+
+def _writes_config(builder: Template | ConfigTemplate) -> TypeIs[ConfigTemplate]:
+    """A template that writes the config itself (a script, local, download)."""
+    return bool(getattr(builder, "writes_config", False))
 
 
 def _run_template(

@@ -53,6 +53,7 @@ import trio
 from runtime import attach_record, container_log, records
 from runtime import lifecycle as lc
 from runtime import start_spec as ss
+from runtime.config.model import ContainerConfig
 from runtime.console import manager as consoles
 from runtime.console.manager import ConsoleManager
 from runtime.errors import printable_line
@@ -237,7 +238,9 @@ class Supervisor:
             # its stop hooks get the namespaces of the live init
             supervisor.lxc_hooks = supervisor._new_lxc_hooks(spec)
             supervisor.lxc_hooks.init_started(pid)
-        supervisor.net = ContainerNetwork.from_record(record.to_json(), config=supervisor.config, pid=pid)
+        # a config that no longer loads: its devices are still given back, with the defaults
+        config = supervisor.config if supervisor.config is not None else ContainerConfig()
+        supervisor.net = ContainerNetwork.from_record(record.to_json(), config=config, pid=pid)
         supervisor.started.set()
         return supervisor
 
@@ -295,7 +298,7 @@ class Supervisor:
     async def _start(self) -> None:
         self._transition(lc.STARTING)
         self.spec = spec = self._resolve()
-        self._open_log()
+        self._open_log(spec.config)
         self.lxc_hooks = self._new_lxc_hooks(spec)
         await self._run_lxc_hooks(self.lxc_hooks.pre_start)
         self.cgroups = cgroups = self._create_cgroups(spec)
@@ -361,11 +364,11 @@ class Supervisor:
         except ss.StartRefused as err:
             raise StartFailed(str(err)) from None
 
-    def _open_log(self) -> None:
+    def _open_log(self, config: ContainerConfig) -> None:
         """lxc.log.*: a log of this container's own (runtime.container_log)."""
         try:
             container_log.close_handlers(self.log_handlers)  # a reboot opens them again
-            self.log_handlers = container_log.open_handlers(self.name, self.config)
+            self.log_handlers = container_log.open_handlers(self.name, config)
         except container_log.ContainerLogError as err:
             raise StartFailed(str(err)) from None
 
@@ -639,7 +642,7 @@ def _delegate_to_mapped_root(supervisor: Supervisor) -> None:
 
 
 async def _map_user(
-    sync: trio.socket.SocketType, forked: int, message: dict[str, object], config: object
+    sync: trio.socket.SocketType, forked: int, message: dict[str, object], config: ContainerConfig
 ) -> dict[str, object] | None:
     """Write the maps of the child's new user namespace, then its next message."""
     from runtime.userns import apply, maps
