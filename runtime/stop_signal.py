@@ -13,8 +13,6 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from runtime import freezer
-
 
 def stop_signal(config: Any) -> int:
     """The configured lxc.signal.stop, else SIGKILL."""
@@ -43,6 +41,8 @@ async def hard_stop(supervisor: Any, number: int | None = None) -> bool:
     if number == signal.SIGKILL:
         supervisor.kill()
         return True
+    from runtime import freezer  # trio: lxc-stop --rcfile imports this module for the above
+
     await freezer.thaw_before_signal(supervisor)
     supervisor.send_signal(number)
     return False
