@@ -79,7 +79,3 @@ def final_reply(connection: Connection) -> dict[str, object]:
         if not reply["ok"]:
             raise LxcError(str(reply.get("error")), exit_code=int(reply.get("exit_code") or 1))  # type: ignore[arg-type]
         return reply
-
-
-def absolute(path: str) -> str:
-    return os.path.abspath(path)
