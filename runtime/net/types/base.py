@@ -23,8 +23,8 @@ Why this shape: one module per type holds all of that, so adding a type is a
 module and a line in the registry (runtime.net.types.NAMES), not a hunk in the key
 table, the planner, the netlink code and the spawn.
 
-Standard library only: the key table (and so every command that parses a config)
-imports the types. pyroute2 is imported by the host-side methods, which only ever
+Standard library only, and cheap (no dataclasses, socket or re at import): the key
+table, and so every command that parses a config, imports the types. pyroute2 is imported by the host-side methods, which only ever
 run in the daemon's worker threads, where runtime.net.host has imported it already.
 """
 
@@ -33,8 +33,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from pyroute2 import IPRoute
@@ -50,8 +49,7 @@ NTF_PROXY = 0x08
 RT_SCOPE_LINK = 253
 
 
-@dataclass(frozen=True)
-class NetKey:
+class NetKey(NamedTuple):
     """One `lxc.net.N.<sub>` key a type owns (see runtime.config.keys.KeySpec)."""
 
     sub: str

@@ -9,7 +9,6 @@ too; a virtual device dies with the namespace. One device cannot be given twice.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from runtime.net.types.base import DeviceType, lookup, reason
@@ -121,6 +120,8 @@ def link_info(ipr: IPRoute, index: int) -> dict[str, Any]:
 
 def restore_returned(host: IPRoute, entry: dict[str, Any], problems: list[str]) -> None:
     """A physical device back on the host: its name, MTU and MAC address as before."""
+    import re
+
     from pyroute2.netlink.exceptions import NetlinkError
 
     original = entry.get("phys") or {}

@@ -11,7 +11,6 @@ The container end is born inside the namespace under its final name
 from __future__ import annotations
 
 import errno
-import socket
 from typing import TYPE_CHECKING, Any
 
 from runtime.config import values as v
@@ -133,6 +132,8 @@ class Veth(DeviceType):
     def host_side(self, host: IPRoute, p: DevicePlan, entry: dict[str, Any]) -> None:
         """veth.ipvX.route, and in router mode the container's addresses and a proxy
         for its gateway, through the host end."""
+        import socket
+
         from pyroute2.netlink.exceptions import NetlinkError
 
         from runtime.net.plan import NetworkError
