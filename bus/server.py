@@ -207,10 +207,6 @@ class BusServer:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
-    def known_states(self) -> dict[str, str]:
-        """A copy of the last published state of every name."""
-        return dict(self._known)
-
     def set_known(self, states: Mapping[str, str]) -> None:
         """Replace the known states (the daemon does this after re-adopting containers)."""
         self._known = {name: check_state(state) for name, state in states.items()}

@@ -54,7 +54,6 @@ import stat
 from cli import attach_keys, attach_seccomp
 from runtime import linux, ptys
 from runtime.errors import LxcError
-from runtime.userns.ids import give_terminal
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -511,6 +510,8 @@ class Prepared:
     def __init__(self, target: Target, options: Options) -> None:
         import fcntl  # noqa: F401 - the attached process's TIOCSCTTY needs it loaded
 
+        import runtime.userns.ids  # noqa: F401 - the helper's give_terminal needs it loaded
+
         self.drop = [] if "CAP" in options.elevated else _bounding_to_drop(target)
         self.env = _environment(target, options)
         self.uid = options.uid if options.uid is not None else target.uid
@@ -569,6 +570,8 @@ def _enter_and_fork(
     for name in joins - {"pid"}:
         flags |= CLONE_FLAGS[name]
     if slave >= 0 and (prepared.uid or "user" in joins):  # from outside: host ids
+        from runtime.userns.ids import give_terminal  # loaded by Prepared: a sys.modules lookup
+
         give_terminal(slave, target.pid, prepared.uid)
     if flags:  # one call; the kernel joins the user namespace first
         try:

@@ -185,15 +185,3 @@ def load_rcfile(args: Namespace) -> ContainerConfig | None:
     except ConfigError as err:
         raise ConfigError(err.file, err.line, err.key, f"{err.reason} (Failed to load rcfile)") from None
 
-
-def not_landed(prog: str, capability: str) -> Callable[[], int]:
-    """The entry point of a command whose capability is not built yet: say so, exit 1."""
-
-    def main() -> int:
-        sys.stderr.write(
-            f"{prog}: not available yet in trio-lxc: {capability} has not landed "
-            "(see CHANGELOG.md)\n"
-        )
-        return 1
-
-    return main

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 #: One listed container: (name as shown, nesting level, cells by column).
 Entry = tuple[str, int, dict[str, str]]
-DEFAULT_LEVELS = 5
 
 
 def levels(args: Namespace) -> int:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
+from typing import TYPE_CHECKING
 
-from runtime.config.parser import RawConfig, apply_define, parse_file
 from runtime.daemon_client import Connection
 from runtime.errors import LxcError
+
+if TYPE_CHECKING:
+    from runtime.config.parser import RawConfig
 
 #: Signals a foreground command passes on to its container (lxc-execute, lxc-start -F).
 FORWARDED_SIGNALS = (
@@ -22,6 +25,8 @@ FORWARDED_SIGNALS = (
 
 def load_checked(config_path: str, defines: list[str]) -> RawConfig:
     """Parse the config and the -s defines; ConfigError names file, line and key."""
+    from runtime.config.parser import apply_define, parse_file  # the key table: not at import
+
     raw = parse_file(config_path)
     for define in defines:
         apply_define(raw, define)
@@ -74,7 +79,3 @@ def final_reply(connection: Connection) -> dict[str, object]:
         if not reply["ok"]:
             raise LxcError(str(reply.get("error")), exit_code=int(reply.get("exit_code") or 1))  # type: ignore[arg-type]
         return reply
-
-
-def absolute(path: str) -> str:
-    return os.path.abspath(path)

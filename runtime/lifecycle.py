@@ -21,8 +21,6 @@ FREEZING = "FREEZING"
 FROZEN = "FROZEN"
 THAWED = "THAWED"
 
-ALL_STATES = (STOPPED, STARTING, RUNNING, STOPPING, ABORTING, FREEZING, FROZEN, THAWED)
-
 #: state -> the states it may move to.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     STOPPED: (STARTING,),
@@ -34,9 +32,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     FROZEN: (THAWED, STOPPING),
     THAWED: (RUNNING, STOPPING),
 }
-
-#: States in which the container has processes (lxc-ls --active / --running).
-ACTIVE_STATES = frozenset({STARTING, RUNNING, STOPPING, ABORTING, FREEZING, FROZEN, THAWED})
 
 
 class IllegalTransition(RuntimeError):

@@ -13,8 +13,6 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING
 
-from runtime import freezer
-
 if TYPE_CHECKING:
     from runtime.config.model import ContainerConfig
     from runtime.supervisor import Supervisor
@@ -47,6 +45,8 @@ async def hard_stop(supervisor: Supervisor, number: int | None = None) -> bool:
     if number == signal.SIGKILL:
         supervisor.kill()
         return True
+    from runtime import freezer  # trio: lxc-stop --rcfile imports this module for the above
+
     await freezer.thaw_before_signal(supervisor)
     supervisor.send_signal(number)
     return False

@@ -16,6 +16,7 @@ from runtime.config import keys, model, writer
 from runtime.config import values as v
 from runtime.config.parser import RawConfig, parse_file, parse_text
 from runtime.errors import ConfigError
+from runtime.net.types import NAMES as NET_TYPE_NAMES
 
 BUSYBOX_LIKE = """\
 # Template used to create this container: /usr/share/lxc/templates/lxc-busybox
@@ -411,7 +412,7 @@ BY_CHECKER = {
 #: Strategies by key, for keys whose checker is made by a factory (one_of, gateway, ...).
 BY_KEY = {
     "lxc.log.syslog": st.sampled_from(v.SYSLOG_FACILITIES),
-    "type": st.sampled_from(v.NET_TYPES),
+    "type": st.sampled_from(NET_TYPE_NAMES),
     "ipv4.gateway": st.one_of(st.sampled_from(["auto", "dev"]), IPV4),
     "ipv6.gateway": st.one_of(st.sampled_from(["auto", "dev"]), IPV6),
     "veth.mode": st.sampled_from(["bridge", "router"]),

@@ -376,14 +376,6 @@ def test_log_file_and_priority(cli, tmp_path: Path, empty_net_config: Path) -> N
     assert "invalid log priority 'LOUD'" in bad.stderr.splitlines()[0]
 
 
-def test_a_command_not_built_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    from cli.common import not_landed
-
-    main = not_landed("lxc-future", "the future issue")
-    assert main() == 1
-    assert "not available yet" in one_line(capsys.readouterr().err)
-
-
 def test_version_and_help(cli) -> None:
     version = cli("lxc-ls", "--version", lxcpath=False)
     assert version.stdout.startswith("5.0.2")

@@ -110,12 +110,6 @@ class CgroupMounts:
                 return hierarchy
         return None
 
-    def by_key(self, key: str) -> Hierarchy | None:
-        for hierarchy in self.hierarchies:
-            if hierarchy.key == key:
-                return hierarchy
-        return None
-
     def owning(self, directory: str) -> Hierarchy | None:
         """The hierarchy whose mount holds `directory` (the deepest mount point wins)."""
         best: Hierarchy | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from runtime.config import names
 from runtime.config import values as v
+from runtime.net import types as net_types
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the client commands import this module
@@ -207,15 +208,22 @@ PREFIX_KEYS: tuple[tuple[str, KeySpec], ...] = (
 
 #: Sub-keys of one network device, `lxc.net.N.<sub>`, in the order the writer emits them.
 _HOST = "runtime.net.host."
-_NO_BRIDGE_VLAN = "bridge VLAN membership is not supported yet"
+_VETH = "runtime.net.types.veth.Veth.create"
+
+
+def _net_key(key: net_types.NetKey) -> KeySpec:
+    """A network type's own key (runtime.net.types) as a table entry."""
+    effect = {"applied_by": key.applied_by} if key.applied_by else {"refused": key.refused}
+    return (_list if key.many else _scalar)(key.sub, key.check, **effect)
+
 
 NET_KEYS: tuple[KeySpec, ...] = (
-    _scalar("type", v.one_of(v.NET_TYPES, "network type"), applied_by=_HOST + "_create"),
+    _scalar("type", v.one_of(net_types.NAMES, "network type"), applied_by=_HOST + "_create"),
     _scalar("flags", v.net_flags, applied_by="runtime.net.plan.DevicePlan.up"),
-    _scalar("link", v.interface_name, applied_by=_HOST + "_create_veth"),
+    _scalar("link", v.interface_name, applied_by=_VETH),
     _scalar("name", v.interface_name, applied_by="runtime.net.plan._assign_names"),
-    _scalar("hwaddr", v.hwaddr, applied_by=_HOST + "_create_veth"),
-    _scalar("mtu", v.number, applied_by=_HOST + "_create_veth"),
+    _scalar("hwaddr", v.hwaddr, applied_by=_VETH),
+    _scalar("mtu", v.number, applied_by=_VETH),
     _list("ipv4.address", v.ipv4_address, applied_by=_HOST + "_configure_inside"),
     _scalar("ipv4.gateway", v.gateway(4), applied_by=_HOST + "_configure_inside"),
     _list("ipv6.address", v.ipv6_address, applied_by=_HOST + "_configure_inside"),
@@ -223,22 +231,8 @@ NET_KEYS: tuple[KeySpec, ...] = (
     _scalar("script.up", applied_by="runtime.net.network.ContainerNetwork._setup"),
     _scalar("script.down", applied_by="runtime.net.network.ContainerNetwork._setup"),
     _scalar("l2proxy", v.boolean, applied_by=_HOST + "_host_side"),
-    _scalar("veth.pair", v.interface_name, applied_by=_HOST + "_create_veth"),
-    _scalar("veth.mode", v.one_of(("bridge", "router"), "veth mode"),
-            applied_by="runtime.net.plan.DevicePlan.router"),
-    _list("veth.ipv4.route", v.route(4), applied_by=_HOST + "_host_side"),
-    _list("veth.ipv6.route", v.route(6), applied_by=_HOST + "_host_side"),
-    _scalar("veth.vlan.id", v.vlan_id, refused=_NO_BRIDGE_VLAN),
-    _list("veth.vlan.tagged.id", v.vlan_ids, refused=_NO_BRIDGE_VLAN),
-    _scalar("veth.n_rxqueues", v.queue_count, applied_by=_HOST + "_create_veth"),
-    _scalar("veth.n_txqueues", v.queue_count, applied_by=_HOST + "_create_veth"),
-    _scalar("macvlan.mode", v.one_of(("private", "vepa", "bridge", "passthru"), "macvlan mode"),
-            applied_by=_HOST + "_create_on_parent"),
-    _scalar("ipvlan.mode", v.one_of(("l3", "l3s", "l2"), "ipvlan mode"),
-            applied_by=_HOST + "_create_on_parent"),
-    _scalar("ipvlan.isolation", v.one_of(("bridge", "private", "vepa"), "ipvlan isolation"),
-            applied_by=_HOST + "_create_on_parent"),
-    _scalar("vlan.id", v.vlan_id, applied_by=_HOST + "_create_on_parent"),
+    # The types' own keys (veth.*, macvlan.mode, ipvlan.*, vlan.id): runtime.net.types.
+    *(_net_key(key) for key in net_types.keys()),
 )  # fmt: skip
 
 #: Keys that take no value of their own but clear a whole group when given empty.

@@ -46,8 +46,6 @@ SYSLOG_FACILITIES = (
     "cron kern lpr mail news syslog uucp"
 ).split()
 
-NET_TYPES = ("empty", "none", "veth", "macvlan", "ipvlan", "vlan", "phys")
-
 _SIGNAL_NUMBERS = {
     "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7,
     "FPE": 8, "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14,

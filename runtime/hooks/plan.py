@@ -48,12 +48,8 @@ if TYPE_CHECKING:
     from runtime.config.model import ContainerConfig
 
 SECTION = "lxc"
-#: Run on the host by the daemon (runtime.hooks.host).
-HOST_TYPES = ("pre-start", "start-host", "stop", "post-stop")
 #: Run by the container child (runtime.spawn.hooks_child).
 CHILD_TYPES = ("pre-mount", "mount", "autodev", "start")
-#: Run by the commands (runtime.hooks.offline).
-OFFLINE_TYPES = ("clone", "destroy")
 
 DEFAULT_TIMEOUT = 60.0
 TIMEOUT_ENV = "TRIO_LXC_HOOK_TIMEOUT"

@@ -46,7 +46,9 @@ The design, and why:
    its stop, a netlink socket inside it from a short helper process
    (`runtime.net.nsopen`) to give phys devices back.
 
-Modules: `plan` (names, MACs, checks; stdlib), `handles` (the fd passing; stdlib,
+Modules: `types` (one module per `lxc.net.N.type` declaring its keys, checks,
+host-side create/remove and container-side set-up, and their registry; stdlib),
+`plan` (names, MACs, checks; stdlib), `handles` (the fd passing; stdlib,
 imported by the container child), `host` (pyroute2), `scripts` (script.up/down),
 `network` (the trio side the supervisor calls), `info` (addresses and link
 statistics for `lxc-info`/`lxc-ls`: stdlib, a small netlink dump, no pyroute2),

@@ -160,7 +160,10 @@ class ContainerNetwork:
 
 
 def _needs_inside(entries: list[dict[str, Any]]) -> bool:
-    return any(e.get("type") in ("phys", "macvlan", "ipvlan", "vlan") for e in entries)
+    """Whether a device must be given back or deleted from inside the namespace."""
+    from runtime.net import types
+
+    return any(e.get("type") in types.names_where("removed_inside") for e in entries)
 
 
 def _host_setup(plans: list[DevicePlan], state: NetState, nsfd: int | None, nl_fd: int | None) -> None:

@@ -22,14 +22,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from runtime.config.model import ContainerConfig, NetDevice
 
+from runtime.net import types
+
 #: Types that make or move a device into the container's network namespace.
-DEVICE_TYPES = ("veth", "macvlan", "ipvlan", "vlan", "phys")
+DEVICE_TYPES = types.names_where("makes_device")
 #: Types whose device sits on a parent (`link`) on the host.
-NEEDS_LINK = ("macvlan", "ipvlan", "vlan", "phys")
-#: macvlan modes as the kernel numbers them (linux/if_link.h MACVLAN_MODE_*).
-MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
-#: Longest interface name (IFNAMSIZ - 1).
-IFNAMSIZ = 15
+NEEDS_LINK = types.names_where("needs_link")
+#: Types for which `ipvX.gateway = auto` means the address of `link`.
+AUTO_GATEWAY = types.names_where("auto_gateway")
+#: The type keys a start refuses, with why (`lxc.net.N.veth.vlan.id`, ...).
+REFUSED = tuple(key for key in types.keys() if key.refused)
 
 _ALNUM = string.ascii_letters + string.digits
 _HEX = "0123456789abcdef"
@@ -138,11 +140,6 @@ def broadcast_of(address: str, prefix: int, given: str | None) -> str | None:
     return str(network.broadcast_address)
 
 
-def wants_netns(config: ContainerConfig) -> bool:
-    """Whether any device needs the container's own network namespace."""
-    return any(dev.type in DEVICE_TYPES for dev in config.net)
-
-
 def plan(config: ContainerConfig, own_netns: bool) -> list[DevicePlan]:
     """The devices of `config`, resolved and checked (see the module docstring).
 
@@ -155,12 +152,9 @@ def plan(config: ContainerConfig, own_netns: bool) -> list[DevicePlan]:
         key = f"lxc.net.{dev.index}"
         if dev.type is None:
             raise NetworkError(f"{key}.type", "not set (every lxc.net.N needs a type)")
-        if dev.type == "none" and len(devices) > 1:
-            raise NetworkError(
-                f"{key}.type",
-                "'none' shares the host's network namespace and cannot be combined "
-                "with other network devices",
-            )
+        kind = types.get(dev.type)
+        if kind is not None:
+            kind.check_device(key, dev, devices)
         if dev.type in DEVICE_TYPES and not own_netns:
             raise NetworkError(
                 f"{key}.type",
@@ -176,15 +170,15 @@ def plan(config: ContainerConfig, own_netns: bool) -> list[DevicePlan]:
     for p in plans:
         if p.type in DEVICE_TYPES:
             p.hwaddr = fill_hwaddr(p.dev.hwaddr) if p.dev.hwaddr else None
-        if p.type == "veth":
-            p.host_hwaddr = random_hwaddr()
     return plans
 
 
 def _check_unsupported(dev: NetDevice, key: str) -> None:
-    if dev.veth_vlan_id is not None or dev.veth_vlan_tagged_id:
-        sub = "veth.vlan.id" if dev.veth_vlan_id is not None else "veth.vlan.tagged.id"
-        raise NetworkError(f"{key}.{sub}", "bridge VLAN membership is not supported yet")
+    """A key the table refuses, set on any device (the start refuses it first)."""
+    for spec in REFUSED:
+        value = getattr(dev, spec.sub.replace(".", "_"))
+        if (value if spec.many else value is not None):
+            raise NetworkError(f"{key}.{spec.sub}", str(spec.refused))
 
 
 def _check_gateways(dev: NetDevice, key: str) -> None:
@@ -199,8 +193,9 @@ def _check_gateways(dev: NetDevice, key: str) -> None:
                 gkey, "a gateway needs the interface up (set lxc.net.N.flags = up)"
             )
         if gateway == "auto":
-            if dev.type not in ("veth", "macvlan", "ipvlan"):
-                raise NetworkError(gkey, f"'auto' is only available for veth, macvlan and ipvlan, not {dev.type}")
+            if dev.type not in AUTO_GATEWAY:
+                names = ", ".join(AUTO_GATEWAY[:-1]) + " and " + AUTO_GATEWAY[-1]
+                raise NetworkError(gkey, f"'auto' is only available for {names}, not {dev.type}")
             if not dev.link:
                 raise NetworkError(gkey, "'auto' takes the address of lxc.net.N.link, which is not set")
 
@@ -212,7 +207,8 @@ def _assign_names(plans: list[DevicePlan]) -> None:
     for p in plans:
         if p.type not in DEVICE_TYPES:
             continue
-        name = p.dev.name or (p.dev.link if p.type == "phys" else None)
+        kind = types.get(p.type)
+        name = p.dev.name or (kind.default_name(p.dev) if kind is not None else None)
         if name is None:
             continue
         sub = "name" if p.dev.name else "link"
@@ -230,21 +226,11 @@ def _assign_names(plans: list[DevicePlan]) -> None:
             counter += 1
         p.inside = f"eth{counter}"
         taken[p.inside] = p
+    for p in plans:  # host-side names (veth), then checks among the named devices (phys)
+        kind = types.get(p.type)
+        if kind is not None:
+            kind.assign_host(p, hosts)
     for p in plans:
-        if p.type != "veth":
-            continue
-        if p.dev.veth_pair:
-            if p.dev.veth_pair in hosts:
-                raise NetworkError(
-                    p.key("veth.pair"),
-                    f"'{p.dev.veth_pair}' is also the host side of {hosts[p.dev.veth_pair].key()}",
-                )
-            p.host = p.dev.veth_pair
-        else:
-            p.host = veth_name()
-        hosts[p.host] = p
-    for p in plans:
-        if p.type == "phys":
-            others = [q for q in plans if q.type == "phys" and q is not p and q.dev.link == p.dev.link]
-            if others:
-                raise NetworkError(p.key("link"), f"'{p.dev.link}' is also given to {others[0].key()}")
+        kind = types.get(p.type)
+        if kind is not None:
+            kind.check_among(p, plans)

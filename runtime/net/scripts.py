@@ -75,10 +75,13 @@ async def run_script(
     script = entry.get(f"script_{hook}")
     if not script:
         return
+    from runtime.net import types
+
     net_type = str(entry.get("type"))
-    peer = entry.get("host") if net_type == "veth" else None
+    kind = types.get(net_type)
+    peer = entry.get("host") or None  # a veth's host end, LXC_NET_PEER
     parent = entry.get("link") or None
-    device = peer if net_type == "veth" else parent
+    device = kind.host_device(entry) if kind is not None else parent
     version1 = bool(config.hook_version)
     argv = script_argv(script, name=name, hook=hook, net_type=net_type, device=device, version1=version1)
     env = script_environment(

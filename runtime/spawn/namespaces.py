@@ -89,9 +89,14 @@ class NamespacePlan:
 
 
 def _has_net(config: ContainerConfig) -> tuple[bool, bool]:
-    """(any device other than none, any device of type none)."""
-    types = [dev.type for dev in config.net]
-    return any(t not in (None, "none") for t in types), "none" in types
+    """(any device wanting a namespace of its own, any device of the host's: none)."""
+    from runtime.net import types as net_types
+
+    kinds = [net_types.get(dev.type) for dev in config.net]
+    return (
+        any(k is not None and k.new_netns for k in kinds),
+        any(k is not None and not k.new_netns for k in kinds),
+    )
 
 
 def plan(config: ContainerConfig, mode: str) -> NamespacePlan:

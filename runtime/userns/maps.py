@@ -33,8 +33,6 @@ KEY = "lxc.idmap"
 KERNEL_MAX_LINES = 340
 #: One past the largest id a map may cover: (uid_t)-1 is never a valid id.
 ID_LIMIT = 0xFFFFFFFF
-#: What an unmapped id reads as inside a user namespace (/proc/sys/kernel/overflowuid).
-OVERFLOW_ID = 65534
 
 
 class IdRange:
