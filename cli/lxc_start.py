@@ -62,10 +62,10 @@ def body(args: Namespace, log: CommandLog) -> int:
         command_from,
         command_line,
         config_path_for,
-        final_reply,
         forward_signals,
         load_checked,
     )
+    from runtime.control_protocol import ErrorReply, Start, Started
     from runtime.daemon_client import open_connection
     from runtime.errors import LxcError
 
@@ -94,10 +94,10 @@ def body(args: Namespace, log: CommandLog) -> int:
     command = command_line(args.command)
     argv = command or command_from(raw, "lxc.init.cmd") or ["/sbin/init"]
     foreground = bool(args.foreground) and not args.daemon
-    request: dict[str, object] = {
-        "op": "start", "name": name, "mode": "system", "argv": argv,
-        "config_path": config_path, "defines": defines, "attach": foreground,
-    }  # fmt: skip
+    request = Start(
+        name=name, mode="system", argv=tuple(argv), config_path=config_path,
+        defines=tuple(defines), attach=foreground,
+    )  # fmt: skip
     on_terminal = False
     if foreground:  # on a terminal, the console is proxied to it (cli/console_session.py)
         from cli import console_session
@@ -110,29 +110,26 @@ def body(args: Namespace, log: CommandLog) -> int:
             if terminals:  # never the caller's terminal itself: a pty of pid 1's own
                 run_attached(lxcpath, str(name), request, terminals, lambda event: _started(args, log, name, event))
                 return 0
-    connection = console_session.open_fd_connection(lxcpath) if on_terminal else open_connection(lxcpath)
+    if on_terminal:  # the console on the caller's terminal, through the daemon
+        request = Start(
+            name=name, mode="system", argv=tuple(argv), config_path=config_path,
+            defines=tuple(defines), attach=True, console="foreground",
+            winsize=console_session.foreground_winsize(),
+        )  # fmt: skip
+    connection = open_connection(lxcpath)
     console_fds: list[int] = []
     try:
-        if on_terminal:  # the console on the caller's terminal, through the daemon
+        if foreground:
             forward_signals(connection, name)
-            console_session.foreground_request(request)
-            connection.send(request)
-        elif foreground:
-            forward_signals(connection, name)
-            connection.send(request, (0, 1, 2))
-        else:
-            connection.send(request)
-        if on_terminal:
-            started, console_fds = connection.receive_with_fds()  # type: ignore[attr-defined]
-        else:
-            started = connection.receive()
-        if not started.get("ok", True):
-            raise LxcError(str(started.get("error")), exit_code=int(started.get("exit_code") or 1))  # type: ignore[arg-type]
+        connection.send(request, (0, 1, 2) if foreground and not on_terminal else ())
+        started, console_fds = connection.receive_with_fds()
+        if isinstance(started, ErrorReply):
+            raise started.failure()
         _started(args, log, name, started)
         if console_fds:
-            console_session.foreground(connection, lxcpath, name, console_fds[0])  # type: ignore[arg-type]
-        else:
-            final_reply(connection)
+            console_session.foreground(connection, lxcpath, name, console_fds[0])
+        elif isinstance(started, Started):
+            connection.result(request)
     finally:
         for fd in console_fds:
             os.close(fd)
@@ -140,9 +137,10 @@ def body(args: Namespace, log: CommandLog) -> int:
     return 0
 
 
-def _started(args: Namespace, log: CommandLog, name: str, started: dict[str, object]) -> None:
-    """pid 1 runs: log it and write the pid file."""
-    pid = started.get("pid")
+def _started(args: Namespace, log: CommandLog, name: str, started: object) -> None:
+    """pid 1 runs (the `Started` event, or a detached start's reply): log it and
+    write the pid file."""
+    pid = getattr(started, "pid", None)
     log.info("start", f"{name} started with init pid {pid}")
     if args.pidfile and pid:
         with open(args.pidfile, "w", encoding="utf-8") as handle:

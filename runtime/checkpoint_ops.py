@@ -19,7 +19,8 @@ import trio
 from runtime import checkpoint as ck
 from runtime import checkpoint_trust, records
 from runtime import lifecycle as lc
-from runtime.freezer import FAILED, NOT_RUNNING, FreezerError, _answer
+from runtime.control_protocol import Checkpoint, Done, ErrorReply, Restore, Restored
+from runtime.freezer import FAILED, NOT_RUNNING, FreezerError
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +48,17 @@ async def _check() -> None:
         raise FreezerError(FAILED, reason)
 
 
-async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[str, object]:
-    """{"name", "dir", "stop", "verbose", "predump", "predump_dir", "action_script"}."""
+async def request_checkpoint(daemon: Any, request: Checkpoint) -> Done | ErrorReply:
+    """lxc-checkpoint's dump (fields checked by runtime.control_protocol)."""
+    from runtime.daemon.container_requests import answer
 
-    async def work() -> dict[str, object]:
-        name = str(message["name"])
+    async def work() -> Done:
+        name = request.name
         supervisor = daemon.supervisors.get(name)
         if supervisor is None or supervisor.state not in _RUNNING or not supervisor.pid:
             raise FreezerError(NOT_RUNNING, f"{name} not running, not checkpointing")
         await _check()
-        directory = str(message["dir"])
+        directory = request.dir
         try:
             checkpoint_trust.check_dir(directory)
         except ck.CheckpointError as err:
@@ -69,9 +71,9 @@ async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[st
         assert criu is not None
         argv = ck.dump_argv(
             criu, supervisor.pid, record, directory,
-            stop=bool(message.get("stop")), verbose=bool(message.get("verbose")),
-            predump=bool(message.get("predump")), predump_dir=message.get("predump_dir"),  # type: ignore[arg-type]
-            action_script=message.get("action_script"),  # type: ignore[arg-type]
+            stop=request.stop, verbose=request.verbose,
+            predump=request.predump, predump_dir=request.predump_dir,
+            action_script=request.action_script,
         )  # fmt: skip
         try:
             try:
@@ -86,31 +88,32 @@ async def request_checkpoint(daemon: Any, message: dict[str, object]) -> dict[st
             reason = _tail(directory, "dump.log", result.stderr)
             ck.remove_dump(directory, made_dir, before)
             raise FreezerError(FAILED, f"Checkpointing {name} failed: {reason}")
-        if message.get("stop") and not message.get("predump"):
+        if request.stop and not request.predump:
             with trio.move_on_after(STOP_GRACE):
                 await supervisor.stopped.wait()
             if not supervisor.stopped.is_set():
                 supervisor.kill()  # criu left it running: -s promises a stopped container
-        return {"ok": True}
+        return Done()
 
-    return await _answer(work)
+    return await answer(work)
 
 
-async def request_restore(daemon: Any, message: dict[str, object]) -> dict[str, object]:
-    """{"name", "dir", "verbose", "action_script"}: criu restore, then a new supervisor."""
+async def request_restore(daemon: Any, request: Restore) -> Restored | ErrorReply:
+    """criu restore, then a new supervisor (fields checked by runtime.control_protocol)."""
+    from runtime.daemon.container_requests import answer
 
-    async def work() -> dict[str, object]:
+    async def work() -> Restored:
         from runtime.config.parser import parse_file
         from runtime.init_wait import open_pidfd
         from runtime.status import process_start_time
         from runtime.store import rootfs_of
 
-        name = str(message["name"])
+        name = request.name
         current = daemon.supervisors.get(name)
         if current is not None and current.state != lc.STOPPED:
             raise FreezerError(FAILED, f"{name} is running, not restoring")
         await _check()
-        directory = str(message["dir"])
+        directory = request.dir
         try:
             checkpoint_trust.check_dir(directory)
             record = checkpoint_trust.rebuilt(ck.load_record(directory, name), name, daemon.lxcpath)
@@ -121,8 +124,8 @@ async def request_restore(daemon: Any, message: dict[str, object]) -> dict[str, 
         criu = ck.criu_path()
         assert criu is not None
         argv = ck.restore_argv(
-            criu, record, rootfs, directory, verbose=bool(message.get("verbose")),
-            action_script=message.get("action_script"),  # type: ignore[arg-type]
+            criu, record, rootfs, directory, verbose=request.verbose,
+            action_script=request.action_script,
         )  # fmt: skip
         ck.clear_pidfile(directory)
         daemon.publish_state(name, lc.STARTING)
@@ -152,6 +155,6 @@ async def request_restore(daemon: Any, message: dict[str, object]) -> dict[str, 
         records.write_record(daemon.lxcpath, name, restored)
         daemon._adopt(name, restored, pid, pidfd)
         daemon.publish_state(name, lc.RUNNING)
-        return {"ok": True, "pid": pid}
+        return Restored(pid=pid)
 
-    return await _answer(work)
+    return await answer(work)

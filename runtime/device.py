@@ -19,12 +19,14 @@ import os
 import stat
 import sys
 import weakref
+from collections.abc import Mapping
 from typing import Any
 
 import trio
 
 from runtime import lifecycle as lc
-from runtime.freezer import FAILED, NOT_RUNNING, FreezerError, _answer, cgroup_set
+from runtime.control_protocol import Device, Done, ErrorReply
+from runtime.freezer import FAILED, NOT_RUNNING, FreezerError, cgroup_set
 
 #: A container whose init runs: namespaces and cgroups exist.
 _LIVE = (lc.RUNNING, lc.FREEZING, lc.FROZEN, lc.THAWED)
@@ -156,19 +158,19 @@ async def delete(supervisor: Any, device: str, target: str) -> None:
     cgroup_set(supervisor, "devices.deny", f"{rule} rwm")
 
 
-async def request_device(supervisors: dict[str, Any], message: dict[str, object]) -> dict[str, object]:
-    """`{"action": "add"|"del", "device": DEV, "target": NAME}` (checked in requests.py)."""
+async def request_device(supervisors: Mapping[str, Any], request: Device) -> Done | ErrorReply:
+    """lxc-device's request (fields checked by runtime.control_protocol)."""
+    from runtime.daemon.container_requests import answer
 
-    async def work() -> dict[str, object]:
-        supervisor = supervisors.get(str(message.get("name")))
+    async def work() -> Done:
+        supervisor = supervisors.get(request.name)
         if supervisor is None or supervisor.state not in _LIVE or not supervisor.pid:
-            raise FreezerError(NOT_RUNNING, f"{message.get('name')} is not running")
-        device = str(message["device"])
-        target = str(message.get("target") or device)
-        if message["action"] == "add":
-            await add(supervisor, device, target)
+            raise FreezerError(NOT_RUNNING, f"{request.name} is not running")
+        target = request.target or request.device
+        if request.action == "add":
+            await add(supervisor, request.device, target)
         else:
-            await delete(supervisor, device, target)
-        return {"ok": True}
+            await delete(supervisor, request.device, target)
+        return Done()
 
-    return await _answer(work)
+    return await answer(work)
