@@ -41,6 +41,10 @@ from runtime.control import MAX_LINE, VERSION
 from runtime.errors import InvalidName, LxcError
 from runtime.lxcpath import validate_name
 
+# The type checker reads the first branch: messages are dataclass-like (PEP 681), so
+# `Stop(name=..., kill=True)` is checked field by field, and `field(...)` is typed as
+# the field's value (as dataclasses.field is). At run time the second branch costs
+# nothing, and `field` (below) returns the _Field that Message collects.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -280,6 +284,8 @@ def nested(kind: type[M], items: int = 1 << 16) -> Check[tuple[M, ...]]:
 
 
 class _Field:
+    """One declared field at run time: its check, whether it may be left out, its default."""
+
     __slots__ = ("check", "default", "optional", "name")
 
     def __init__(self, check: Check[object], default: object, has_default: bool) -> None:
@@ -289,9 +295,10 @@ class _Field:
         self.name = ""
 
 
-if not TYPE_CHECKING:  # `field(check)` has no default; `field(check, default=X)` has one
+if not TYPE_CHECKING:
 
     def field(check: Check[object], **kwargs: object) -> _Field:
+        """`field(check)`: required; `field(check, default=X)`: X when left out (or null)."""
         has_default = "default" in kwargs
         return _Field(check, kwargs.get("default"), has_default)
 

@@ -49,10 +49,13 @@ from __future__ import annotations
 import logging
 
 import trio
+from prometheus_client.registry import Collector
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from prometheus_client.metrics_core import Metric
 
     from bus.protocol import Message
     from runtime.control_protocol import MetricsReply, SupervisedFigures
@@ -106,7 +109,7 @@ class ContainerBook:
             self.reconnects += 1
 
 
-class Scrape:
+class Scrape(Collector):
     """One scrape's worth of figures, as a prometheus_client collector."""
 
     def __init__(self, lxcpath: str, book: ContainerBook, daemon: MetricsReply | None) -> None:
@@ -114,7 +117,7 @@ class Scrape:
         self.book = book
         self.daemon = daemon
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         from bus.protocol import VALID_STATES
@@ -233,7 +236,7 @@ def exposition(lxcpath: str, book: ContainerBook, daemon: MetricsReply | None) -
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(Scrape(lxcpath, book, daemon))  # type: ignore[arg-type]
+    registry.register(Scrape(lxcpath, book, daemon))
     return generate_latest(registry)
 
 
