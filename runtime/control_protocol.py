@@ -35,7 +35,6 @@ at start-up (the TYPE_CHECKING branch is read by the type checker alone).
 from __future__ import annotations
 
 import math
-import signal as signals
 
 from runtime.control import MAX_LINE, VERSION
 from runtime.errors import InvalidName, LxcError
@@ -72,6 +71,8 @@ else:
 
 #: Signals a request may name: 1 to SIGRTMAX.
 SIGNAL_MIN, SIGNAL_MAX = 1, 64
+#: A `Signal` request's default (Linux's number; the `signal` module costs the commands).
+SIGTERM = 15
 #: A terminal size is two unsigned shorts (struct winsize).
 WINSIZE_MAX = 65535
 #: Terminal numbers a console request may name (-1: the first free one, 0: the console).
@@ -609,7 +610,7 @@ class Signal(Request[Done]):
     """Signal the init. Without a name, on an attached start's connection: no reply."""
 
     name: str | None = field(optional(container_name), default=None)
-    signal: int = field(integer(SIGNAL_MIN, SIGNAL_MAX), default=int(signals.SIGTERM))
+    signal: int = field(integer(SIGNAL_MIN, SIGNAL_MAX), default=SIGTERM)
 
 
 class Console(Request[ConsoleReply]):

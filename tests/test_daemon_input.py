@@ -303,6 +303,28 @@ def test_a_start_with_a_wrong_number_of_fds_is_refused_and_they_are_closed(daemo
     assert_serving(daemon, pid)
 
 
+def test_the_async_client_gets_typed_replies_and_raises_errors(daemon: Cli) -> None:
+    """runtime.control_async.AsyncClient: the trio twin of Connection.call."""
+    import trio
+
+    from runtime.control_async import AsyncClient
+    from runtime.control_protocol import Ping, Pong, RequestFailed, Stop
+
+    client = AsyncClient(str(daemon.lxcpath))
+
+    async def main() -> tuple[Pong, RequestFailed]:
+        pong = await client.call(Ping())
+        try:
+            await client.call(Stop(name=unique("n")))
+        except RequestFailed as err:
+            return pong, err
+        raise AssertionError("stopping a container that does not run succeeded")
+
+    pong, failed = trio.run(main)
+    assert pong.pid == daemon_pid(daemon)
+    assert failed.exit_code == 2 and str(failed).endswith("is not running")
+
+
 def test_replies_echo_the_request_id(daemon: Cli) -> None:
     """The envelope's optional id comes back on every reply to that request, error or
     not; requests on one connection are answered in turn."""
