@@ -18,6 +18,10 @@ from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import REMAINDER, Namespace
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.control_protocol import Event, Reply
+
 OPTIONS = """\
   -n, --name=NAME        NAME of the container
   -d, --daemon           Daemonize the container (default)
@@ -94,28 +98,24 @@ def body(args: Namespace, log: CommandLog) -> int:
     command = command_line(args.command)
     argv = command or command_from(raw, "lxc.init.cmd") or ["/sbin/init"]
     foreground = bool(args.foreground) and not args.daemon
-    request = Start(
-        name=name, mode="system", argv=tuple(argv), config_path=config_path,
-        defines=tuple(defines), attach=foreground,
-    )  # fmt: skip
     on_terminal = False
     if foreground:  # on a terminal, the console is proxied to it (cli/console_session.py)
         from cli import console_session
 
         on_terminal = console_session.console_on_terminal(raw.get("lxc.console.path"))
-        if not on_terminal:
-            from cli.execute_terminal import run_attached, terminal_fds
+    request = Start(
+        name=name, mode="system", argv=tuple(argv), config_path=config_path,
+        defines=tuple(defines), attach=foreground,
+        console="foreground" if on_terminal else None,
+        winsize=console_session.foreground_winsize() if on_terminal else None,
+    )  # fmt: skip
+    if foreground and not on_terminal:
+        from cli.execute_terminal import run_attached, terminal_fds
 
-            terminals = terminal_fds()
-            if terminals:  # never the caller's terminal itself: a pty of pid 1's own
-                run_attached(lxcpath, str(name), request, terminals, lambda event: _started(args, log, name, event))
-                return 0
-    if on_terminal:  # the console on the caller's terminal, through the daemon
-        request = Start(
-            name=name, mode="system", argv=tuple(argv), config_path=config_path,
-            defines=tuple(defines), attach=True, console="foreground",
-            winsize=console_session.foreground_winsize(),
-        )  # fmt: skip
+        terminals = terminal_fds()
+        if terminals:  # never the caller's terminal itself: a pty of pid 1's own
+            run_attached(lxcpath, str(name), request, terminals, lambda event: _started(args, log, name, event))
+            return 0
     connection = open_connection(lxcpath)
     console_fds: list[int] = []
     try:
@@ -137,10 +137,11 @@ def body(args: Namespace, log: CommandLog) -> int:
     return 0
 
 
-def _started(args: Namespace, log: CommandLog, name: str, started: object) -> None:
-    """pid 1 runs (the `Started` event, or a detached start's reply): log it and
-    write the pid file."""
-    pid = getattr(started, "pid", None)
+def _started(args: Namespace, log: CommandLog, name: str, started: Event | Reply) -> None:
+    """pid 1 runs (the `Started` event, or a start's reply): log it and write the pid file."""
+    from runtime.control_protocol import Started, StartReply
+
+    pid = started.pid if isinstance(started, (Started, StartReply)) else None
     log.info("start", f"{name} started with init pid {pid}")
     if args.pidfile and pid:
         with open(args.pidfile, "w", encoding="utf-8") as handle:
