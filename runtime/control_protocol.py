@@ -20,7 +20,9 @@ so a client may later carry several requests over one connection. Unknown
 fields are ignored (a newer command still talks to an older daemon); a missing
 or bad field is refused with one line naming it (`bad request: 'name' ...`).
 Constructing a message runs the same checks as decoding one, so a message that
-exists is valid, on either side.
+exists is valid, on either side. Two requests are also sent *within* another
+(no reply of their own): `Signal` on an attached start's connection (lxc-execute,
+lxc-start -F pass their signals on) and `ConsoleResize` on a console lease.
 
 Adding an op: declare its request class (fields with `field(check, default=...)`,
 the reply type as the generic parameter), its reply class (or reuse `Done`),
@@ -29,7 +31,9 @@ ControlConnection (runtime/daemon/app.py). Never change what an existing op
 means: a new meaning gets a new op.
 
 Standard library only, no `typing` at run time: the client commands import it
-at start-up (the TYPE_CHECKING branch is read by the type checker alone).
+at start-up (the TYPE_CHECKING branch is read by the type checker alone). That
+is also why messages are not attrs classes: `Message` is a small frozen,
+keyword-only, dataclass-like base (PEP 681 tells the type checker so).
 """
 
 from __future__ import annotations

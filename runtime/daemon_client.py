@@ -200,6 +200,9 @@ class Connection:
         if self._op is None:
             _close(fds)
             raise ReplyError("the runtime daemon sent a line before any request")
+        if len(fds) > self._op.reply_fds:  # more than the op's replies carry: not kept
+            _close(fds[self._op.reply_fds :])
+            del fds[self._op.reply_fds :]
         try:
             return decode_reply(self._op, raw), fds
         except ReplyError:
