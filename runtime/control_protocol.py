@@ -181,6 +181,19 @@ def container_name(value: object, name: str) -> str:
         raise _fail(name, f"is refused: {err}") from None
 
 
+def container_names(items: int = LIST_MAX) -> Check[tuple[str, ...]]:
+    """A list of at most `items` container names (for ops on several containers)."""
+
+    def check(value: object, name: str) -> tuple[str, ...]:
+        if not isinstance(value, (list, tuple)):
+            raise _fail(name, f"must be a list of container names, not {_kind(value)}")
+        if len(value) > items:
+            raise _fail(name, f"must hold at most {items} names")
+        return tuple(container_name(item, name) for item in value)
+
+    return check
+
+
 def flag(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise _fail(name, f"must be true or false, not {_kind(value)}")

@@ -179,6 +179,14 @@ def test_messages_are_checked_when_built_and_frozen() -> None:
     assert cp.Signal().signal == 15 and cp.Console(name="c").tty == -1
 
 
+def test_the_checks_for_a_future_op_on_several_containers() -> None:
+    check = cp.container_names(2)
+    assert check(["a", "b"], "names") == ("a", "b")
+    for bad in (["a", "../b"], ["a", "b", "c"], "a", [1]):
+        with pytest.raises(cp.RequestError, match="'names'"):
+            check(bad, "names")
+
+
 def test_the_daemon_handles_every_op_of_the_table() -> None:
     from runtime.daemon.app import ControlConnection
 
