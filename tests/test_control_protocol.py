@@ -196,3 +196,27 @@ def test_the_daemon_handles_every_op_of_the_table() -> None:
     for row in cp.OPS.values():
         for kind in (row.request, row.reply, *row.events):
             assert not envelope & {spec.name for spec in kind.FIELDS}, kind
+
+
+def test_no_control_request_is_a_dict_literal() -> None:
+    """Requests are built from the protocol's classes only (the spawner link, a
+    different protocol, has its own `op`s)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    literal = re.compile(r"""["']op["']\s*:""")
+    allowed = {
+        "runtime/control_protocol.py",  # the envelope itself
+        "runtime/control.py",  # its docstring
+        "runtime/api.py",  # converted to the protocol's classes with the API rewrite
+        "runtime/daemon/spawner_link.py",
+        "runtime/spawn/spawner.py",
+    }
+    found = [
+        str(path.relative_to(root))
+        for folder in ("cli", "runtime", "bus", "bench")
+        for path in sorted((root / folder).rglob("*.py"))
+        if str(path.relative_to(root)) not in allowed and literal.search(path.read_text())
+    ]
+    assert found == []
