@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 
 from runtime.control import MAX_LINE, VERSION
-from runtime.errors import InvalidName, LxcError
+from runtime.errors import InvalidName, LxcError, printable_line
 from runtime.lxcpath import validate_name
 
 # The type checker reads the first branch: messages are dataclass-like (PEP 681), so
@@ -128,6 +128,12 @@ def _fail(name: str, reason: str) -> RequestError:
     return RequestError(f"bad request: '{name}' {reason}")
 
 
+def _shown(value: object, limit: int = 40) -> str:
+    """A value from the peer as one short printable line, for an error message (it
+    is logged and printed: no escape sequence, no 4000-digit number)."""
+    return printable_line(value if isinstance(value, str) else repr(value), limit)
+
+
 def _kind(value: object) -> str:
     if value is None:
         return "null"
@@ -154,7 +160,7 @@ def text(limit: int = PATH_MAX, *, empty: bool = True, line: bool = False, absol
         if line and "\n" in value:
             raise _fail(name, "must be one line")
         if absolute and not value.startswith("/"):
-            raise _fail(name, f"must be an absolute path, not '{value}'")
+            raise _fail(name, f"must be an absolute path, not '{_shown(value)}'")
         return value
 
     return check
@@ -178,7 +184,7 @@ def container_name(value: object, name: str) -> str:
     try:
         return validate_name(value)
     except InvalidName as err:
-        raise _fail(name, f"is refused: {err}") from None
+        raise _fail(name, f"is refused: {_shown(str(err), 200)}") from None
 
 
 def container_names(items: int = LIST_MAX) -> Check[tuple[str, ...]]:
@@ -205,7 +211,7 @@ def integer(low: int, high: int) -> Check[int]:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _fail(name, f"must be an integer, not {_kind(value)}")
         if not low <= value <= high:
-            raise _fail(name, f"must be between {low} and {high}, not {value}")
+            raise _fail(name, f"must be between {low} and {high}, not {_shown(value)}")
         return value
 
     return check
@@ -216,14 +222,14 @@ def number(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _fail(name, f"must be a number, not {_kind(value)}")
     if not math.isfinite(value):
-        raise _fail(name, f"must be a finite number, not {value}")
+        raise _fail(name, f"must be a finite number, not {_shown(value)}")
     return float(value)
 
 
 def choice(*allowed: str) -> Check[str]:
     def check(value: object, name: str) -> str:
         if not isinstance(value, str) or value not in allowed:
-            shown = value if isinstance(value, str) and len(value) <= 40 else _kind(value)
+            shown = _shown(value) if isinstance(value, str) else _kind(value)
             raise _fail(name, f"must be one of {', '.join(allowed)}, not '{shown}'")
         return value
 
@@ -804,12 +810,11 @@ def decode_request(data: Mapping[str, object], fds: int = 0) -> Incoming:
             raise _fail("id", f"must be an integer between 0 and {ID_MAX}")
         version = data.get("v", VERSION)
         if version != VERSION:
-            raise RequestError(f"bad request: protocol version {version!r} is not {VERSION}")
+            raise RequestError(f"bad request: protocol version {_shown(version)} is not {VERSION}")
         name = data.get("op")
         op = OPS.get(name) if isinstance(name, str) else None
         if op is None:
-            shown = name if isinstance(name, str) and len(name) <= 40 and name.isprintable() else repr(name)[:40]
-            raise RequestError(f"unknown request '{shown}'")
+            raise RequestError(f"unknown request '{_shown(name)}'")
         if fds not in op.fds:
             allowed = " or ".join(str(n) for n in op.fds)
             raise RequestError(f"bad request: '{op.name}' takes {allowed} file descriptors, not {fds}")

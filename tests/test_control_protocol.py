@@ -220,3 +220,29 @@ def test_no_control_request_is_a_dict_literal() -> None:
         if str(path.relative_to(root)) not in allowed and literal.search(path.read_text())
     ]
     assert found == []
+
+
+def test_any_json_object_decodes_or_is_refused_with_a_request_error() -> None:
+    """Random values in every field of every op: decoding returns a request or raises
+    RequestError, never anything else (the daemon answers that as one line)."""
+    import random
+
+    chooser = random.Random(14)
+    samples: list[object] = [
+        None, True, False, 0, -1, 1, 2**31, 2**64, -(2**63), 1.5, float("nan"), float("inf"), -0.0,
+        "", "c", "../x", "a\0b", "x" * 5000, "\u3000", [], [1], ["a"], ["a"] * 5, [[["deep"]]],
+        {}, {"a": 1}, {"a": None}, [24, 80], [70000, 1],
+    ]  # fmt: skip
+    for _ in range(3000):
+        row = chooser.choice(list(cp.OPS.values()))
+        names = [spec.name for spec in row.request.FIELDS] + ["id", "v", "extra"]
+        data: dict[str, object] = {"op": row.name}
+        for name in chooser.sample(names, chooser.randint(0, len(names))):
+            data[name] = chooser.choice(samples)
+        try:
+            incoming = cp.decode_request(data, chooser.choice((0, 0, 1, 3)))
+        except cp.RequestError as err:
+            assert "\n" not in str(err) and len(str(err)) < 400, err
+        else:
+            assert isinstance(incoming.request, row.request)
+            cp.encode_request(incoming.request)  # and what decoded encodes again
