@@ -152,11 +152,12 @@ async def drive(lxcpath: str, names: list[str], cycles: int, concurrency: int) -
 
     from bus.aclient import open_bus
     from bus.protocol import StateEvent, Synced
-    from runtime.api import Runtime
+    from runtime.control_async import AsyncClient
+    from runtime.control_protocol import Start
     from runtime.daemon_client import bus_socket_path
     from runtime.lxcpath import ContainerPaths
 
-    rt = Runtime(lxcpath)
+    client = AsyncClient(lxcpath)
     limiter = trio.CapacityLimiter(concurrency)
     stopped = dict.fromkeys(names, 0)
     changed = {name: trio.Event() for name in names}
@@ -174,13 +175,13 @@ async def drive(lxcpath: str, names: list[str], cycles: int, concurrency: int) -
                     changed[message.name] = trio.Event()
 
     async def cycle(name: str) -> None:
-        request = {
-            "op": "start", "name": name, "mode": "application", "argv": ["/bin/true"],
-            "config_path": ContainerPaths(lxcpath, name).config, "defines": [], "attach": False,
-        }  # fmt: skip
+        request = Start(
+            name=name, mode="application", argv=("/bin/true",),
+            config_path=ContainerPaths(lxcpath, name).config,
+        )  # fmt: skip
         for done in range(cycles):
             async with limiter:
-                await rt.request(request)
+                await client.call(request)
                 while stopped[name] <= done:
                     await changed[name].wait()
 
@@ -487,12 +488,13 @@ def processes_mentioning(text: str) -> list[int]:
 
 
 def shutdown_ours(lxcpath: str, run_root: str) -> None:
+    from runtime.control_protocol import Shutdown
     from runtime.daemon_client import daemon_running, open_connection
 
     if daemon_running(lxcpath):
         try:
             connection = open_connection(lxcpath, autostart=False)
-            connection.request({"op": "shutdown"})
+            connection.call(Shutdown())
             connection.close()
         except Exception:  # noqa: BLE001 - the kill below
             pass

@@ -24,6 +24,8 @@ from pathlib import Path
 import trio
 
 from runtime.api import Runtime
+from runtime.control_async import AsyncClient
+from runtime.control_protocol import Ping, Shutdown
 
 BIN = Path(sys.executable).parent
 CONF = "lxc.net.0.type = empty\n"
@@ -78,9 +80,10 @@ def ours(n: int, tmp: str) -> dict[str, float]:
     os.environ["TRIO_LXC_RUNDIR"] = env["TRIO_LXC_RUNDIR"]
     names = create_all(BIN, lxcpath, n, env)
     rt = Runtime(lxcpath)
+    client = AsyncClient(lxcpath)
 
     async def run() -> dict[str, float]:
-        await rt.request({"op": "ping"})  # warm: daemon and spawner up
+        await client.call(Ping())  # warm: daemon and spawner up
         start = time.perf_counter()
         pids: list[int] = []
         async with trio.open_nursery() as nursery:
@@ -100,7 +103,7 @@ def ours(n: int, tmp: str) -> dict[str, float]:
             for name in names:
                 nursery.start_soon(lambda nm=name: rt.stop(nm, kill=True))
         stopped = time.perf_counter() - start
-        await rt.request({"op": "shutdown"})
+        await client.call(Shutdown())
         return {"running": running, "memory": memory, "stop": stopped}
 
     return trio.run(run)

@@ -16,73 +16,43 @@ Standard library only.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Callable
 
 from cli.terminal import Proxy, RawTerminal, escape_letter
-from runtime.control import fds_from_ancillary
-from runtime.daemon_client import Connection, DaemonUnavailable, connect
+from runtime.control_protocol import (
+    Closed,
+    Console,
+    ConsoleReply,
+    ConsoleResize,
+    ErrorReply,
+    Event,
+    Reply,
+    StartReply,
+)
+from runtime.daemon_client import Connection, DaemonUnavailable, open_connection
 from runtime.errors import LxcError
-
-MAX_FDS = 4
-
-
-class FdConnection(Connection):
-    """A control connection that keeps the fds sent with replies."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        super().__init__(sock)
-        self._pending: list[tuple[dict[str, object], list[int]]] = []
-
-    def receive_with_fds(self) -> tuple[dict[str, object], list[int]]:
-        while not self._pending:
-            try:
-                data, ancdata, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(MAX_FDS * 4))
-            except ConnectionResetError:
-                data, ancdata = b"", []
-            fds = fds_from_ancillary(ancdata)
-            if not data:
-                for fd in fds:
-                    os.close(fd)
-                raise DaemonUnavailable("the runtime daemon closed the connection (see its log)")
-            self._pending.extend(self._reader.feed(data, fds))
-        return self._pending.pop(0)
-
-    def has_pending(self) -> bool:
-        """Whether a reply already read from the socket waits here (select would not say)."""
-        return bool(self._pending)
-
-    def receive(self) -> dict[str, object]:
-        message, fds = self.receive_with_fds()
-        for fd in fds:
-            os.close(fd)
-        return message
-
-
-def open_fd_connection(lxcpath: str) -> FdConnection:
-    return FdConnection(connect(lxcpath))
 
 
 def final_reply_watcher(
-    connection: FdConnection,
-    final: dict[str, object],
-    on_event: Callable[[dict[str, object]], None] | None = None,
+    connection: Connection,
+    final: list[Reply | ErrorReply],
+    on_event: Callable[[Event], None] | None = None,
 ) -> Callable[[int], bool]:
     """A Proxy `on_watch` for the daemon's connection: True once the final reply
-    (or the daemon's loss) is in `final`. Every message already buffered is taken,
-    so one that arrived with the previous one is not left waiting for readability;
-    `on_event` sees those before the final reply."""
+    (or the daemon's loss, as an ErrorReply) is in `final`. Every message already
+    buffered is taken, so one that arrived with the previous one is not left waiting
+    for readability; `on_event` sees those before the final reply."""
 
     def on_watch(_fd: int) -> bool:
         while True:
             try:
                 message = connection.receive()
             except DaemonUnavailable as err:
-                final.update({"ok": False, "error": str(err), "exit_code": 1})
+                final.append(ErrorReply(error=str(err), exit_code=1))
                 return True
-            if "ok" in message:
-                final.update(message)
+            if not isinstance(message, Event):
+                final.append(message)
                 return True
             if on_event is not None:
                 on_event(message)
@@ -92,9 +62,18 @@ def final_reply_watcher(
     return on_watch
 
 
-def _failed(reply: dict[str, object]) -> LxcError:
-    code = reply.get("exit_code")
-    return LxcError(str(reply.get("error")), exit_code=code if isinstance(code, int) and code else 1)
+def started_result(final: list[Reply | ErrorReply]) -> StartReply:
+    """The final reply `final_reply_watcher` collected for a start, or its error raised."""
+    from runtime.control_protocol import ReplyError
+
+    if not final:
+        raise ReplyError("the runtime daemon sent no final reply")
+    reply = final[0]
+    if isinstance(reply, ErrorReply):
+        raise reply.failure()
+    if not isinstance(reply, StartReply):
+        raise ReplyError(f"the runtime daemon answered a start with {type(reply).__name__}")
+    return reply
 
 
 # -- lxc-console ----------------------------------------------------------------------------
@@ -108,24 +87,23 @@ def console(lxcpath: str, name: str, tty: int, escape: int, quiet: bool) -> int:
         raise LxcError(f"{name} is not running")
     if not os.isatty(0):
         raise LxcError("Failed to add stdin handler: stdin is not a terminal")
-    connection = open_fd_connection(lxcpath)
+    request = Console(name=name, tty=tty)
+    connection = open_connection(lxcpath)
     try:
-        connection.send({"op": "console", "name": name, "tty": tty})
+        connection.send(request)
         while True:
             reply, fds = connection.receive_with_fds()
-            if "ok" in reply:
+            if not isinstance(reply, Event):
                 break
-            for fd in fds:
-                os.close(fd)
-        if not reply["ok"] or not fds:
-            for fd in fds:
-                os.close(fd)
-            raise _failed(reply)
+            _close(fds)
+        if isinstance(reply, ErrorReply) or not fds:
+            _close(fds)
+            if isinstance(reply, ErrorReply):
+                raise reply.failure()
+            raise LxcError("Denied access to tty: the runtime daemon sent no terminal")
         remote = fds[0]
-        for fd in fds[1:]:
-            os.close(fd)
-        number = reply.get("tty", tty)
-        number = number if isinstance(number, int) else tty
+        _close(fds[1:])
+        number = reply.tty if isinstance(reply, ConsoleReply) else tty
         try:
             _session(connection, remote, name, number, escape, quiet)
         finally:
@@ -135,7 +113,12 @@ def console(lxcpath: str, name: str, tty: int, escape: int, quiet: bool) -> int:
     return 0
 
 
-def _session(connection: FdConnection, remote: int, name: str, number: int, escape: int, quiet: bool) -> None:
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+def _session(connection: Connection, remote: int, name: str, number: int, escape: int, quiet: bool) -> None:
     if not quiet:
         letter = escape_letter(escape)
         sys.stderr.write(
@@ -149,7 +132,7 @@ def _session(connection: FdConnection, remote: int, name: str, number: int, esca
     def on_resize(rows: int, cols: int) -> None:
         if is_socket:
             try:
-                connection.send({"op": "console-resize", "rows": rows, "cols": cols})
+                connection.tell(ConsoleResize(rows=rows, cols=cols))
             except OSError:
                 pass
         else:
@@ -162,7 +145,7 @@ def _session(connection: FdConnection, remote: int, name: str, number: int, esca
             message = connection.receive()
         except DaemonUnavailable:
             return True
-        return message.get("event") == "closed"
+        return isinstance(message, Closed)
 
     with RawTerminal(0):
         Proxy(
@@ -180,19 +163,17 @@ def console_on_terminal(console_path: str | None) -> bool:
     return os.isatty(0) and not console_path
 
 
-def foreground_request(request: dict[str, object]) -> None:
-    """Mark a start request as 'the console is on my terminal', with its size."""
+def foreground_winsize() -> tuple[int, int] | None:
+    """The size of our terminal for a start whose console is on it (`console="foreground"`)."""
     from runtime.ptys import get_winsize
 
-    request["console"] = "foreground"
     size = get_winsize(0)
-    if size is not None and size[0] > 0:
-        request["winsize"] = list(size)
+    return (size[0], size[1]) if size is not None and size[0] > 0 else None
 
 
-def foreground(connection: FdConnection, lxcpath: str, name: str, remote: int) -> dict[str, object]:
+def foreground(connection: Connection, lxcpath: str, name: str, remote: int) -> StartReply:
     """Proxy the container's console until the daemon's final reply; return it."""
-    final: dict[str, object] = {}
+    final: list[Reply | ErrorReply] = []
     sizes_sent = [0]
 
     def on_resize(rows: int, cols: int) -> None:
@@ -200,15 +181,13 @@ def foreground(connection: FdConnection, lxcpath: str, name: str, remote: int) -
         if sizes_sent[0] == 1:
             return  # the start request carried the first size
         # The start connection carries signals and the final reply: a short one of its own.
-        from runtime.daemon_client import open_connection
-
         try:
             extra = open_connection(lxcpath, autostart=False)
             try:
-                extra.request({"op": "console-resize", "name": name, "tty": 0, "rows": rows, "cols": cols})
+                extra.call(ConsoleResize(name=name, tty=0, rows=rows, cols=cols))
             finally:
                 extra.close()
-        except (OSError, DaemonUnavailable):
+        except (OSError, LxcError):
             pass
 
     on_watch = final_reply_watcher(connection, final)
@@ -219,6 +198,4 @@ def foreground(connection: FdConnection, lxcpath: str, name: str, remote: int) -
     with RawTerminal(0):
         proxy.run()
         proxy.drain_remote(idle=0.05)
-    if not final.get("ok", False):
-        raise _failed(final)
-    return final
+    return started_result(final)

@@ -33,8 +33,9 @@ from runtime import ptys
 from runtime.errors import LxcError
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # the plain paths (-d, no terminal) need neither it nor cli.terminal
-    from cli.console_session import FdConnection
+if TYPE_CHECKING:  # the plain paths (-d, no terminal) need neither these nor cli.terminal
+    from runtime.control_protocol import ErrorReply, Event, Reply, Start, StartReply
+    from runtime.daemon_client import Connection
 
 
 def terminal_fds() -> list[int]:
@@ -79,18 +80,17 @@ def detached_stdio(terminals: list[int]) -> tuple[tuple[int, int, int], int]:
 
 
 def proxy_until_done(
-    connection: FdConnection,
+    connection: Connection,
     master: int,
     terminals: list[int],
-    on_event: Callable[[dict[str, object]], None] | None = None,
-) -> dict[str, object]:
+    on_event: Callable[[Event], None] | None = None,
+) -> StartReply:
     """Proxy the application's pty to our terminal until the daemon's final reply;
-    `on_event` sees the replies before it (the "started" event with pid 1's pid)."""
+    `on_event` sees the events before it (`Started`, with pid 1's pid)."""
+    from cli.console_session import final_reply_watcher, started_result
     from cli.terminal import Proxy, RawTerminal
 
-    final: dict[str, object] = {}
-
-    from cli.console_session import final_reply_watcher
+    final: list[Reply | ErrorReply] = []
 
     on_watch = final_reply_watcher(connection, final, on_event)
     term_in = 0 if 0 in terminals else None
@@ -102,27 +102,24 @@ def proxy_until_done(
     with RawTerminal(term_in):
         proxy.run()
         proxy.drain_remote(idle=0.05)
-    if not final.get("ok", False):
-        code = final.get("exit_code")
-        raise LxcError(str(final.get("error")), exit_code=code if isinstance(code, int) and code else 1)
-    return final
+    return started_result(final)
 
 
 def run_attached(
     lxcpath: str,
     name: str,
-    request: dict[str, object],
+    request: Start,
     terminals: list[int],
-    on_event: Callable[[dict[str, object]], None] | None = None,
-) -> dict[str, object]:
+    on_event: Callable[[Event], None] | None = None,
+) -> StartReply:
     """Send an attached start request with a pty of the container's own in place of our
     terminals, proxy it until the daemon's final reply and return that reply."""
-    from cli.console_session import open_fd_connection
     from cli.requests import forward_signals
+    from runtime.daemon_client import open_connection
 
     master, slave = open_pty(terminals)
     try:
-        connection = open_fd_connection(lxcpath)
+        connection = open_connection(lxcpath)
         try:
             forward_signals(connection, name)
             try:

@@ -20,6 +20,7 @@ from cli.options import Namespace
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: `typing` costs the command's start-up
     from runtime.autostart import Settings
+    from runtime.control_protocol import Batch
     from runtime.status import ContainerStatus
 
 OPTIONS = """\
@@ -149,36 +150,34 @@ FAILURE = {
 }
 
 
-def _request(lxcpath: str, action: str, timeout: int, batches: list[dict[str, object]], log: CommandLog) -> int:
+def _request(lxcpath: str, action: str, timeout: int, batches: list[Batch], log: CommandLog) -> int:
     """Send the plan in one request, report each container as it is done; the count
     of failures."""
+    from runtime.control_protocol import ContainerDone, Event, StartMany, StopMany, result
     from runtime.daemon_client import open_connection
-    from runtime.errors import LxcError
 
-    request: dict[str, object] = {"batches": batches}
+    request: StartMany | StopMany
     if action == "start":
-        request["op"] = "start-many"
+        request = StartMany(batches=tuple(batches))
     else:
-        request.update(op="stop-many", action=action, timeout=timeout)
+        request = StopMany(action=action, timeout=timeout, batches=tuple(batches))
     connection = open_connection(lxcpath)
     failed = 0
     try:
         connection.send(request)
         while True:
             reply = connection.receive()
-            if reply.get("event") == "done":
-                name, result = reply.get("name"), reply.get("result")
-                if result == "failed":
-                    failed += 1
-                    log.error("autostart", f"{FAILURE[action]}: {name}: {reply.get('error')}")
-                else:
-                    log.info("autostart", f"{name}: {result}")
-                continue
-            if "ok" not in reply:
-                continue
-            if not reply["ok"]:
-                raise LxcError(str(reply.get("error")), exit_code=1)
-            return failed
+            if isinstance(reply, Event):
+                if not isinstance(reply, ContainerDone):
+                    continue
+            else:
+                result(request, reply)  # the final reply: an error reply is raised
+                return failed
+            if reply.result == "failed":
+                failed += 1
+                log.error("autostart", f"{FAILURE[action]}: {reply.name}: {reply.error}")
+            else:
+                log.info("autostart", f"{reply.name}: {reply.result}")
     finally:
         connection.close()
 

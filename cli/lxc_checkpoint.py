@@ -95,19 +95,24 @@ def body(args: Namespace, log: CommandLog) -> int:
     reason = checkpoint.problem()
     if reason:
         raise LxcError(f"{reason}; {verb} {name} failed")
-    request: dict[str, object] = {
-        "op": "restore" if args.restore else "checkpoint", "name": name, "dir": directory,
-        "verbose": args.verbose, "stop": args.stop, "predump": args.pre_dump,
-        "predump_dir": args.predump_dir,
-        "action_script": os.path.abspath(args.action_script) if args.action_script else None,
-    }  # fmt: skip
+    from runtime.control_protocol import Checkpoint, RequestFailed, Restore
+
+    script = os.path.abspath(args.action_script) if args.action_script else None
+    request: Checkpoint | Restore
+    if args.restore:
+        request = Restore(name=name, dir=directory, verbose=bool(args.verbose), action_script=script)
+    else:
+        request = Checkpoint(
+            name=name, dir=directory, verbose=bool(args.verbose), stop=bool(args.stop),
+            predump=bool(args.pre_dump), predump_dir=args.predump_dir, action_script=script,
+        )  # fmt: skip
     connection = open_connection(lxcpath)
     try:
-        reply = connection.request(request)
+        connection.call(request)
+    except RequestFailed as err:
+        raise LxcError(str(err) or f"{verb} {name} failed") from None
     finally:
         connection.close()
-    if not reply.get("ok"):
-        raise LxcError(str(reply.get("error") or f"{verb} {name} failed"))
     if args.restore and args.foreground:
         _wait_stopped(lxcpath, name)
     return 0

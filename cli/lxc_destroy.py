@@ -35,13 +35,12 @@ def body(args: Namespace, log: CommandLog) -> int:
     # The daemon of the lxcpath (keyed on its real path, so -P through a symlink
     # meets the same one) says whether it runs; store.destroy asks it again.
     if args.force and store.is_running(lxcpath, name):
-        from cli.requests import final_reply
+        from runtime.control_protocol import Stop
         from runtime.daemon_client import open_connection
 
         connection = open_connection(lxcpath)  # a crashed daemon's successor re-adopts it
         try:
-            connection.send({"op": "stop", "name": name, "kill": True, "timeout": 0})
-            final_reply(connection)
+            connection.call(Stop(name=name, kill=True, timeout=0))
         finally:
             connection.close()
         log.info("destroy", f"stopped {name}")

@@ -31,6 +31,7 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
+    from runtime.control_protocol import Device, RequestError, RequestFailed
     from runtime.daemon_client import open_connection
     from runtime.errors import LxcError
     from runtime.lxcpath import validate_name
@@ -51,17 +52,17 @@ def body(args: Namespace, log: CommandLog) -> int:
     target = words[2] if len(words) > 2 else None
     if action not in ("add", "del"):
         raise LxcError("Error: Please use add or del (Please see --help output)")
-    connection = open_connection(lxcpath)
+    failed = f"Failed to add {device} to {name}." if action == "add" else f"Failed to del {device} from {name}."
     try:
-        reply = connection.request(
-            {"op": "device", "name": name, "action": action, "device": device, "target": target}
-        )
-    finally:
-        connection.close()
-    if not reply.get("ok"):
-        failed = f"Failed to add {device} to {name}." if action == "add" else f"Failed to del {device} from {name}."
-        reason = reply.get("error")
-        raise LxcError(f"{failed} {reason}" if reason else failed)
+        request = Device(name=name, action=action, device=device, target=target)
+        connection = open_connection(lxcpath)
+        try:
+            connection.call(request)
+        finally:
+            connection.close()
+    except (RequestError, RequestFailed) as err:  # refused here or by the daemon: same line
+        reason = str(err)
+        raise LxcError(f"{failed} {reason}" if reason else failed) from None
     return 0
 
 

@@ -17,6 +17,10 @@ from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import REMAINDER, Namespace
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.control_protocol import Start
+
 OPTIONS = """\
   -n, --name=NAME      NAME of the container
   -f, --rcfile=FILE    Load configuration file FILE
@@ -48,10 +52,10 @@ def body(args: Namespace, log: CommandLog) -> int:
         command_from,
         command_line,
         config_path_for,
-        final_reply,
         forward_signals,
         load_checked,
     )
+    from runtime.control_protocol import Start
     from runtime.daemon_client import open_connection
     from runtime.errors import LxcError
 
@@ -71,10 +75,10 @@ def body(args: Namespace, log: CommandLog) -> int:
     argv = command_line(args.command)  # as given: the daemon chooses (runtime.start_spec)
     if not argv and not command_from(raw, "lxc.execute.cmd"):  # refused before any daemon starts
         raise LxcError("no command to execute: give it after --, or set lxc.execute.cmd")
-    request: dict[str, object] = {
-        "op": "start", "name": name, "mode": "application", "argv": argv,
-        "config_path": config_path, "defines": defines, "attach": not args.daemon,
-    }  # fmt: skip
+    request = Start(
+        name=name, mode="application", argv=tuple(argv), config_path=config_path,
+        defines=tuple(defines), attach=not args.daemon,
+    )  # fmt: skip
     terminals = terminal_fds()
     if args.daemon:
         return _detached(lxcpath, request, terminals)
@@ -84,27 +88,24 @@ def body(args: Namespace, log: CommandLog) -> int:
         connection = open_connection(lxcpath)
         try:
             forward_signals(connection, name)
-            connection.send(request, (0, 1, 2))
-            reply = final_reply(connection)
+            reply = connection.call(request, (0, 1, 2))
         finally:
             connection.close()
-    status = reply.get("status")
+    status = reply.status
     log.info("execute", f"{name} exited with status {status}")
-    return int(status) if isinstance(status, int) else 1
+    return status if status is not None else 1
 
 
-def _detached(lxcpath: str, request: dict[str, object], terminals: list[int]) -> int:
+def _detached(lxcpath: str, request: Start, terminals: list[int]) -> int:
     """-d: start and return; a terminal of ours is not left to the container."""
     from cli.execute_terminal import detached_stdio
-    from cli.requests import final_reply
     from runtime.daemon_client import open_connection
 
     stdio, null = detached_stdio(terminals)
     try:
         connection = open_connection(lxcpath)
         try:
-            connection.send(request, stdio)
-            final_reply(connection)
+            connection.call(request, stdio)
         finally:
             connection.close()
     finally:

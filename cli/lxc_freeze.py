@@ -49,6 +49,7 @@ def freezer_body(
     parser: LxcArgumentParser, op: str, verb: str, args: Namespace, log: CommandLog
 ) -> int:
     """Ask the daemon to `op` (freeze|unfreeze) the container; LXC's error line."""
+    from runtime.control_protocol import Freeze, RequestFailed, Unfreeze
     from runtime.daemon_client import open_connection
     from runtime.errors import LxcError
     from runtime.status import container_status
@@ -58,14 +59,15 @@ def freezer_body(
     failed = f"Failed to {verb} {lxcpath}:{name}"
     if not container_status(lxcpath, name).running:
         raise LxcError(failed)
+    request = Freeze(name=name) if op == "freeze" else Unfreeze(name=name)
     connection = open_connection(lxcpath)
     try:
-        reply = connection.request({"op": op, "name": name})
+        connection.call(request)
+    except RequestFailed as err:
+        reason = str(err) if err.kind == "failed" else None
+        raise LxcError(f"{failed}: {reason}" if reason else failed) from None
     finally:
         connection.close()
-    if not reply.get("ok"):
-        reason = reply.get("error") if reply.get("kind") == "failed" else None
-        raise LxcError(f"{failed}: {reason}" if reason else failed)
     return 0
 
 

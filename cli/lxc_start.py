@@ -19,6 +19,10 @@ from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import REMAINDER, Namespace
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.control_protocol import Event, Reply
+
 OPTIONS = """\
   -n, --name=NAME        NAME of the container
   -d, --daemon           Daemonize the container (default)
@@ -62,10 +66,10 @@ def body(args: Namespace, log: CommandLog) -> int:
     from cli.requests import (
         command_line,
         config_path_for,
-        final_reply,
         forward_signals,
         load_checked,
     )
+    from runtime.control_protocol import ErrorReply, Start, Started
     from runtime.daemon_client import open_connection
     from runtime.errors import LxcError
 
@@ -93,47 +97,38 @@ def body(args: Namespace, log: CommandLog) -> int:
         log.warn("start", warning)
     argv = command_line(args.command)  # as given: the daemon chooses pid 1 (runtime.start_spec)
     foreground = bool(args.foreground) and not args.daemon
-    request: dict[str, object] = {
-        "op": "start", "name": name, "mode": "system", "argv": argv,
-        "config_path": config_path, "defines": defines, "attach": foreground,
-    }  # fmt: skip
     on_terminal = False
     if foreground:  # on a terminal, the console is proxied to it (cli/console_session.py)
         from cli import console_session
 
         on_terminal = console_session.console_on_terminal(raw.get("lxc.console.path"))
-        if not on_terminal:
-            from cli.execute_terminal import run_attached, terminal_fds
+    request = Start(
+        name=name, mode="system", argv=tuple(argv), config_path=config_path,
+        defines=tuple(defines), attach=foreground,
+        console="foreground" if on_terminal else None,
+        winsize=console_session.foreground_winsize() if on_terminal else None,
+    )  # fmt: skip
+    if foreground and not on_terminal:
+        from cli.execute_terminal import run_attached, terminal_fds
 
-            terminals = terminal_fds()
-            if terminals:  # never the caller's terminal itself: a pty of pid 1's own
-                run_attached(lxcpath, str(name), request, terminals, lambda event: _started(args, log, name, event))
-                return 0
-    fd_connection = console_session.open_fd_connection(lxcpath) if on_terminal else None
-    connection = fd_connection if fd_connection is not None else open_connection(lxcpath)
+        terminals = terminal_fds()
+        if terminals:  # never the caller's terminal itself: a pty of pid 1's own
+            run_attached(lxcpath, str(name), request, terminals, lambda event: _started(args, log, name, event))
+            return 0
+    connection = open_connection(lxcpath)
     console_fds: list[int] = []
     try:
-        if on_terminal:  # the console on the caller's terminal, through the daemon
+        if foreground:
             forward_signals(connection, name)
-            console_session.foreground_request(request)
-            connection.send(request)
-        elif foreground:
-            forward_signals(connection, name)
-            connection.send(request, (0, 1, 2))
-        else:
-            connection.send(request)
-        if fd_connection is not None:
-            started, console_fds = fd_connection.receive_with_fds()
-        else:
-            started = connection.receive()
-        if not started.get("ok", True):
-            code = started.get("exit_code")
-            raise LxcError(str(started.get("error")), exit_code=code if isinstance(code, int) and code else 1)
+        connection.send(request, (0, 1, 2) if foreground and not on_terminal else ())
+        started, console_fds = connection.receive_with_fds()
+        if isinstance(started, ErrorReply):
+            raise started.failure()
         _started(args, log, name, started)
-        if console_fds and fd_connection is not None:
-            console_session.foreground(fd_connection, lxcpath, name, console_fds[0])
-        else:
-            final_reply(connection)
+        if console_fds:
+            console_session.foreground(connection, lxcpath, name, console_fds[0])
+        elif isinstance(started, Started):
+            connection.result(request)
     finally:
         for fd in console_fds:
             os.close(fd)
@@ -141,9 +136,11 @@ def body(args: Namespace, log: CommandLog) -> int:
     return 0
 
 
-def _started(args: Namespace, log: CommandLog, name: str, started: dict[str, object]) -> None:
-    """pid 1 runs: log it and write the pid file."""
-    pid = started.get("pid")
+def _started(args: Namespace, log: CommandLog, name: str, started: Event | Reply) -> None:
+    """pid 1 runs (the `Started` event, or a start's reply): log it and write the pid file."""
+    from runtime.control_protocol import Started, StartReply
+
+    pid = started.pid if isinstance(started, (Started, StartReply)) else None
     log.info("start", f"{name} started with init pid {pid}")
     if args.pidfile and pid:
         with open(args.pidfile, "w", encoding="utf-8") as handle:

@@ -41,7 +41,7 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from cli.requests import final_reply
+    from runtime.control_protocol import Stop
     from runtime.daemon_client import daemon_running, open_connection
     from runtime.errors import LxcError
     from runtime.lxcpath import validate_name
@@ -62,24 +62,25 @@ def body(args: Namespace, log: CommandLog) -> int:
     # (it crashed) starts a new one, which re-adopts the container first.
     if not daemon_running(lxcpath) and not container_status(lxcpath, name).running:
         raise LxcError(f"{name} is not running", exit_code=2)
-    request: dict[str, object] = {
-        "op": "stop", "name": name, "timeout": timeout, "kill": args.kill,
-        "reboot": args.reboot, "nowait": args.nowait, "nokill": args.nokill,
-    }  # fmt: skip
+    halt: int | None = None
+    reboot: int | None = None
+    hard: int | None = None
     if rcfile is not None:
         # LXC's lxc-stop signals as the rcfile says (its defaults where it says
         # nothing), not as the config the container was started with.
         from runtime import stop_signal
 
-        request.update(
-            halt_signal=stop_signal.halt_signal(rcfile),
-            reboot_signal=stop_signal.reboot_signal(rcfile),
-            stop_signal=stop_signal.stop_signal(rcfile),
-        )
+        halt = stop_signal.halt_signal(rcfile)
+        reboot = stop_signal.reboot_signal(rcfile)
+        hard = stop_signal.stop_signal(rcfile)
+    request = Stop(
+        name=name, timeout=timeout, kill=bool(args.kill), reboot=bool(args.reboot),
+        nowait=bool(args.nowait), nokill=bool(args.nokill),
+        halt_signal=halt, reboot_signal=reboot, stop_signal=hard,
+    )  # fmt: skip
     connection = open_connection(lxcpath)
     try:
-        connection.send(request)
-        final_reply(connection)
+        connection.call(request)
     finally:
         connection.close()
     log.info("stop", f"{name} stopped")

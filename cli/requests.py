@@ -11,6 +11,7 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
+from runtime.control_protocol import Signal
 from runtime.daemon_client import Connection
 from runtime.errors import LxcError
 
@@ -62,20 +63,9 @@ def forward_signals(connection: Connection, name: str) -> None:
 
     def handler(signum: int, _frame: object) -> None:
         try:
-            connection.send({"op": "signal", "name": name, "signal": signum})
+            connection.tell(Signal(name=name, signal=signum))
         except OSError:
             pass
 
     for sig in FORWARDED_SIGNALS:
         signal.signal(sig, handler)
-
-
-def final_reply(connection: Connection) -> dict[str, object]:
-    """Read until the final line; raise LxcError with the daemon's reason on failure."""
-    while True:
-        reply = connection.receive()
-        if "ok" not in reply:
-            continue
-        if not reply["ok"]:
-            raise LxcError(str(reply.get("error")), exit_code=int(reply.get("exit_code") or 1))  # type: ignore[arg-type]
-        return reply

@@ -33,6 +33,10 @@ from runtime.config.parser import RawConfig, parse_file
 from runtime.errors import ConfigError
 from runtime.lxcpath import ContainerPaths, list_names
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.control_protocol import Batch
+
 START, REBOOT, SHUTDOWN, KILL = "start", "reboot", "shutdown", "kill"
 ACTIONS = (START, REBOOT, SHUTDOWN, KILL)
 #: The group LXC's boot service starts first (lxc-autostart(1)).
@@ -154,20 +158,22 @@ def batches(one_pass: Sequence[Settings]) -> list[list[Settings]]:
     return found
 
 
-def plan(passes: Sequence[Sequence[Settings]], action: str = START) -> list[dict[str, object]]:
+def plan(passes: Sequence[Sequence[Settings]], action: str = START) -> list[Batch]:
     """The batches of a start-many/stop-many request: names, then the seconds to wait
     after them: for start and reboot the longest lxc.start.delay of the batch (LXC
     waits after each start or reboot, never after a shutdown or kill), and nothing
     after the last batch."""
-    planned: list[dict[str, object]] = []
+    from runtime.control_protocol import Batch
+
+    found = [batch for one_pass in passes for batch in batches(one_pass)]
     waits = action in (START, REBOOT)
-    for one_pass in passes:
-        for batch in batches(one_pass):
-            delay = max(s.delay for s in batch) if waits else 0
-            planned.append({"names": [s.name for s in batch], "delay": delay})
-    if planned:
-        planned[-1]["delay"] = 0
-    return planned
+    return [
+        Batch(
+            names=tuple(s.name for s in batch),
+            delay=max(s.delay for s in batch) if waits and i < len(found) - 1 else 0,
+        )
+        for i, batch in enumerate(found)
+    ]
 
 
 def list_line(action: str, settings: Settings) -> str:

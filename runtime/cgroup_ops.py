@@ -10,11 +10,10 @@ that moves processes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from runtime import lifecycle as lc
-from runtime.op_reply import FAILED, NOT_RUNNING, UNKNOWN_KEY, OpError, answer
+from runtime.op_reply import FAILED, NOT_RUNNING, UNKNOWN_KEY, OpError
 
 if TYPE_CHECKING:
     from runtime.cgroups import ContainerCgroups
@@ -77,40 +76,3 @@ def cgroup_set(supervisor: CgroupOwner | None, key: str, value: str) -> None:
 def stats(supervisor: CgroupOwner | None) -> dict[str, int | None]:
     """The figures of `runtime.cgroup_files` (cpu_ns, blkio_bytes, ...)."""
     return dict(live_cgroups(supervisor).stats())
-
-
-# -- requests (ControlConnection.op_* call these; each returns the final reply line) ---
-
-
-async def request_cgroup(
-    supervisors: Mapping[str, CgroupOwner], message: dict[str, object]
-) -> dict[str, object]:
-    """`{"key": K}` reads, `{"key": K, "value": V}` writes."""
-    from runtime.config.names import cgroup_file_problem
-
-    async def work() -> dict[str, object]:
-        name = str(message.get("name"))
-        supervisor = supervisors.get(name)
-        key = str(message.get("key") or "")
-        problem = cgroup_file_problem(key, write=message.get("value") is not None)
-        if problem is not None:
-            raise OpError(UNKNOWN_KEY, f"key {problem}")
-        if message.get("value") is None:
-            return {"ok": True, "value": cgroup_get(supervisor, key)}
-        cgroup_set(supervisor, key, str(message["value"]))
-        return {"ok": True}
-
-    return await answer(work)
-
-
-async def request_stats(
-    supervisors: Mapping[str, CgroupOwner], message: dict[str, object]
-) -> dict[str, object]:
-    async def work() -> dict[str, object]:
-        name = str(message.get("name"))
-        supervisor = supervisors.get(name)
-        figures = stats(supervisor)
-        assert supervisor is not None  # stats() refused a missing one
-        return {"ok": True, "state": supervisor.state, "pid": supervisor.pid, "stats": figures}
-
-    return await answer(work)

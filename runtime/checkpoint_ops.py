@@ -19,6 +19,7 @@ import trio
 from runtime import checkpoint as ck
 from runtime import checkpoint_trust, records
 from runtime import lifecycle as lc
+from runtime.control_protocol import Checkpoint, Done, ErrorReply, Restore, Restored
 from runtime.op_reply import FAILED, NOT_RUNNING, OpError, answer
 
 if TYPE_CHECKING:
@@ -50,22 +51,16 @@ async def _check() -> None:
         raise OpError(FAILED, reason)
 
 
-def _text(message: dict[str, object], key: str) -> str | None:
-    """An optional text field of a request (the daemon checked its type)."""
-    value = message.get(key)
-    return value if isinstance(value, str) else None
+async def request_checkpoint(daemon: Daemon, request: Checkpoint) -> Done | ErrorReply:
+    """lxc-checkpoint's dump (fields checked by runtime.control_protocol)."""
 
-
-async def request_checkpoint(daemon: Daemon, message: dict[str, object]) -> dict[str, object]:
-    """{"name", "dir", "stop", "verbose", "predump", "predump_dir", "action_script"}."""
-
-    async def work() -> dict[str, object]:
-        name = str(message["name"])
+    async def work() -> Done:
+        name = request.name
         supervisor = daemon.supervisors.get(name)
         if supervisor is None or supervisor.state not in _RUNNING or not supervisor.pid:
             raise OpError(NOT_RUNNING, f"{name} not running, not checkpointing")
         await _check()
-        directory = str(message["dir"])
+        directory = request.dir
         try:
             checkpoint_trust.check_dir(directory)
         except ck.CheckpointError as err:
@@ -78,9 +73,9 @@ async def request_checkpoint(daemon: Daemon, message: dict[str, object]) -> dict
         assert criu is not None
         argv = ck.dump_argv(
             criu, supervisor.pid, record, directory,
-            stop=bool(message.get("stop")), verbose=bool(message.get("verbose")),
-            predump=bool(message.get("predump")), predump_dir=_text(message, "predump_dir"),
-            action_script=_text(message, "action_script"),
+            stop=request.stop, verbose=request.verbose,
+            predump=request.predump, predump_dir=request.predump_dir,
+            action_script=request.action_script,
         )  # fmt: skip
         try:
             try:
@@ -95,31 +90,31 @@ async def request_checkpoint(daemon: Daemon, message: dict[str, object]) -> dict
             reason = _tail(directory, "dump.log", result.stderr)
             ck.remove_dump(directory, made_dir, before)
             raise OpError(FAILED, f"Checkpointing {name} failed: {reason}")
-        if message.get("stop") and not message.get("predump"):
+        if request.stop and not request.predump:
             with trio.move_on_after(STOP_GRACE):
                 await supervisor.stopped.wait()
             if not supervisor.stopped.is_set():
                 supervisor.kill()  # criu left it running: -s promises a stopped container
-        return {"ok": True}
+        return Done()
 
     return await answer(work)
 
 
-async def request_restore(daemon: Daemon, message: dict[str, object]) -> dict[str, object]:
-    """{"name", "dir", "verbose", "action_script"}: criu restore, then a new supervisor."""
+async def request_restore(daemon: Daemon, request: Restore) -> Restored | ErrorReply:
+    """criu restore, then a new supervisor (fields checked by runtime.control_protocol)."""
 
-    async def work() -> dict[str, object]:
+    async def work() -> Restored:
         from runtime.config.parser import parse_file
         from runtime.init_wait import open_pidfd
         from runtime.status import process_start_time
         from runtime.store import rootfs_of
 
-        name = str(message["name"])
+        name = request.name
         current = daemon.supervisors.get(name)
         if current is not None and current.state != lc.STOPPED:
             raise OpError(FAILED, f"{name} is running, not restoring")
         await _check()
-        directory = str(message["dir"])
+        directory = request.dir
         try:
             checkpoint_trust.check_dir(directory)
             record = checkpoint_trust.rebuilt(ck.load_record(directory, name), name, daemon.lxcpath)
@@ -131,8 +126,8 @@ async def request_restore(daemon: Daemon, message: dict[str, object]) -> dict[st
         criu = ck.criu_path()
         assert criu is not None
         argv = ck.restore_argv(
-            criu, record, rootfs, directory, verbose=bool(message.get("verbose")),
-            action_script=_text(message, "action_script"),
+            criu, record, rootfs, directory, verbose=request.verbose,
+            action_script=request.action_script,
         )  # fmt: skip
         ck.clear_pidfile(directory)
         daemon.publish_state(name, lc.STARTING)
@@ -164,6 +159,6 @@ async def request_restore(daemon: Daemon, message: dict[str, object]) -> dict[st
         records.write_record(daemon.lxcpath, name, restored)
         daemon.adopt(restored, pid, pidfd)
         daemon.publish_state(name, lc.RUNNING)
-        return {"ok": True, "pid": pid}
+        return Restored(pid=pid)
 
     return await answer(work)

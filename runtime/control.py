@@ -1,13 +1,13 @@
-"""The control protocol between the commands and the runtime daemon (sans-IO).
+"""The control protocol's framing between the commands and the runtime daemon (sans-IO).
 
 JSON lines over a Unix stream socket, each object carrying `"v": 1`. A request
 is one line, `{"op": "start", ...}`; file descriptors that go with it (the
 caller's stdin/stdout/stderr for lxc-execute and lxc-start -F) travel as
-SCM_RIGHTS on the same sendmsg as the line's first byte. The daemon answers with
-zero or more progress lines (`{"event": "started", "pid": N}`,
-`{"event": "exited", ...}`) and one final line `{"ok": true, ...}` or
-`{"ok": false, "error": "...", "exit_code": N}`. An operation's meaning never
-changes once released; new ones get new names (as LXC's command protocol does).
+SCM_RIGHTS on the same sendmsg as the line's first byte (`scm_rights`). The
+daemon answers with zero or more progress lines (`{"event": "started", "pid": N}`)
+and one final line `{"ok": true, ...}` or `{"ok": false, "error": "...",
+"exit_code": N}`. The messages themselves, typed, and the table of ops are in
+runtime/control_protocol.py; this module only cuts lines and collects fds.
 
 Standard library only: the clients use it.
 """
@@ -62,7 +62,7 @@ class LineReader:
             if len(self._pending_fds) > self.max_fds:
                 raise ProtocolError(f"more than {self.max_fds} file descriptors with one message")
         self._buffer.extend(data)
-        messages = []
+        messages: list[tuple[dict[str, object], list[int]]] = []
         while True:
             end = self._buffer.find(b"\n")
             if end < 0:
@@ -88,6 +88,18 @@ class LineReader:
         """Fds received but not claimed by a message (the caller closes them)."""
         fds, self._pending_fds = self._pending_fds, []
         return fds
+
+
+def scm_rights(fds: tuple[int, ...] | list[int]) -> list[tuple[int, int, bytes]]:
+    """The ancillary data that sends `fds` (sendmsg's third argument; empty for none).
+
+    Every sender of the control protocol, blocking or async, goes through this and
+    sends the line's first byte with it, so the fds arrive with their line."""
+    import array
+
+    if not fds:
+        return []
+    return [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
 
 
 def fds_from_ancillary(ancdata: list[tuple[int, int, bytes]]) -> list[int]:

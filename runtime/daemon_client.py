@@ -13,15 +13,33 @@ Standard library only: every client command imports this.
 
 from __future__ import annotations
 
-import array
 import os
 import socket
 import sys
 import time
 
-from runtime.control import LineReader, encode
+from runtime.control import LineReader, fds_from_ancillary, scm_rights
+from runtime.control_protocol import (
+    MAX_FDS,
+    ErrorReply,
+    Event,
+    Op,
+    Reply,
+    ReplyError,
+    Request,
+    Shutdown,
+    State,
+    decode_reply,
+    encode_request,
+    op_of,
+    result,
+)
 from runtime.errors import LxcError
 from runtime.rundir import ensure_run_dir, run_dir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.control_protocol import R
 
 START_TIMEOUT = 10.0
 
@@ -135,44 +153,94 @@ def bus_socket(lxcpath: str, *, autostart: bool = True) -> str:
 
 
 class Connection:
-    """One control connection: send a request (with fds), read reply lines."""
+    """One control connection, blocking: send typed requests (with fds), read typed replies.
+
+    `call` is the common case (one request, its final reply, an error reply raised
+    as LxcError); `send`/`receive` serve the commands that follow a request's
+    progress (a start's `Started` event, a console lease). Fds that come with a
+    reply are handed out by `receive_with_fds`; `receive` closes them.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._reader = LineReader()
-        self._ready: list[dict[str, object]] = []
+        self._ready: list[tuple[dict[str, object], list[int]]] = []
+        self._op: Op | None = None
 
-    def send(self, message: dict[str, object], fds: tuple[int, ...] | list[int] = ()) -> None:
-        data = encode(message)
+    def send(self, request: Request[Reply], fds: tuple[int, ...] | list[int] = ()) -> None:
+        """Send a request; the replies that follow are decoded as its op's."""
+        self._op = op_of(request)
+        self._send(encode_request(request), fds)
+
+    def tell(self, request: Request[Reply]) -> None:
+        """Send a message within the current request (a forwarded signal, a resize on a
+        console lease): it gets no reply of its own."""
+        self._send(encode_request(request), ())
+
+    def _send(self, data: bytes, fds: tuple[int, ...] | list[int]) -> None:
         if fds:
-            ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
-            sent = self.sock.sendmsg([data], ancillary)
+            sent = self.sock.sendmsg([data], scm_rights(fds))
             data = data[sent:]
         if data:
             self.sock.sendall(data)
 
-    def receive(self) -> dict[str, object]:
-        """The next reply line; DaemonUnavailable if the daemon went away."""
+    def receive_with_fds(self) -> tuple[Reply | ErrorReply | Event, list[int]]:
+        """The next reply line with its fds; DaemonUnavailable if the daemon went away."""
         while not self._ready:
             try:
-                chunk = self.sock.recv(65536)
+                data, ancdata, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(MAX_FDS * 4))
             except ConnectionResetError:
-                chunk = b""
-            if not chunk:
+                data, ancdata = b"", []
+            fds = fds_from_ancillary(ancdata)
+            if not data:
+                _close(fds)
                 raise DaemonUnavailable("the runtime daemon closed the connection (see its log)")
-            self._ready.extend(msg for msg, _ in self._reader.feed(chunk))
-        return self._ready.pop(0)
+            self._ready.extend(self._reader.feed(data, fds))
+        raw, fds = self._ready.pop(0)
+        if self._op is None:
+            _close(fds)
+            raise ReplyError("the runtime daemon sent a line before any request")
+        if len(fds) > self._op.reply_fds:  # more than the op's replies carry: not kept
+            _close(fds[self._op.reply_fds :])
+            del fds[self._op.reply_fds :]
+        try:
+            return decode_reply(self._op, raw), fds
+        except ReplyError:
+            _close(fds)
+            raise
 
-    def request(self, message: dict[str, object], fds: tuple[int, ...] | list[int] = ()) -> dict[str, object]:
-        """Send a request and return its final reply (progress lines are skipped)."""
-        self.send(message, fds)
+    def receive(self) -> Reply | ErrorReply | Event:
+        message, fds = self.receive_with_fds()
+        _close(fds)
+        return message
+
+    def has_pending(self) -> bool:
+        """Whether a reply already read from the socket waits here (select would not say)."""
+        return bool(self._ready)
+
+    def result(self, request: Request[R]) -> R:
+        """Read until `request`'s final reply and return it; an error reply is raised."""
         while True:
             reply = self.receive()
-            if "ok" in reply:
-                return reply
+            if not isinstance(reply, Event):
+                return result(request, reply)
+
+    def call(self, request: Request[R], fds: tuple[int, ...] | list[int] = ()) -> R:
+        """Send a request and return its final reply (progress events are skipped)."""
+        self.send(request, fds)
+        return self.result(request)
 
     def close(self) -> None:
+        for _, fds in self._ready:
+            _close(fds)
+        self._ready.clear()
+        _close(self._reader.leftover_fds())
         self.sock.close()
+
+
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 def open_connection(lxcpath: str, *, autostart: bool = True) -> Connection:
@@ -198,12 +266,12 @@ def container_state(lxcpath: str, name: str) -> str | None:
         return None
     connection = Connection(sock)
     try:
-        reply = connection.request({"op": "state", "name": name})
+        reply = connection.call(State(name=name))
     except (DaemonUnavailable, OSError):
         return None  # it was on its way out: the records answer
     finally:
         connection.close()
-    return str(reply.get("state") or "STOPPED")
+    return reply.state or "STOPPED"
 
 
 def shutdown_daemon(lxcpath: str) -> bool:
@@ -212,7 +280,7 @@ def shutdown_daemon(lxcpath: str) -> bool:
         return False
     connection = open_connection(lxcpath, autostart=False)
     try:
-        connection.request({"op": "shutdown"})
+        connection.call(Shutdown())
     finally:
         connection.close()
     return True

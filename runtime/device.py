@@ -19,12 +19,14 @@ import os
 import stat
 import sys
 import weakref
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import trio
 
 from runtime import lifecycle as lc
 from runtime.cgroup_ops import cgroup_set
+from runtime.control_protocol import Device, Done, ErrorReply
 from runtime.op_reply import FAILED, NOT_RUNNING, OpError, answer
 
 if TYPE_CHECKING:
@@ -162,19 +164,18 @@ async def delete(supervisor: Supervisor, device: str, target: str) -> None:
     cgroup_set(supervisor, "devices.deny", f"{rule} rwm")
 
 
-async def request_device(supervisors: dict[str, Supervisor], message: dict[str, object]) -> dict[str, object]:
-    """`{"action": "add"|"del", "device": DEV, "target": NAME}` (checked in requests.py)."""
+async def request_device(supervisors: Mapping[str, Supervisor], request: Device) -> Done | ErrorReply:
+    """lxc-device's request (fields checked by runtime.control_protocol)."""
 
-    async def work() -> dict[str, object]:
-        supervisor = supervisors.get(str(message.get("name")))
+    async def work() -> Done:
+        supervisor = supervisors.get(request.name)
         if supervisor is None or supervisor.state not in _LIVE or not supervisor.pid:
-            raise OpError(NOT_RUNNING, f"{message.get('name')} is not running")
-        device = str(message["device"])
-        target = str(message.get("target") or device)
-        if message["action"] == "add":
-            await add(supervisor, device, target)
+            raise OpError(NOT_RUNNING, f"{request.name} is not running")
+        target = request.target or request.device
+        if request.action == "add":
+            await add(supervisor, request.device, target)
         else:
-            await delete(supervisor, device, target)
-        return {"ok": True}
+            await delete(supervisor, request.device, target)
+        return Done()
 
     return await answer(work)

@@ -49,6 +49,7 @@ from __future__ import annotations
 import logging
 
 import trio
+from prometheus_client.registry import Collector
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from bus.protocol import Message
+    from runtime.control_protocol import MetricsReply, SupervisedFigures
 
 log = logging.getLogger("trio-lxc.exporter")
 
@@ -107,15 +109,10 @@ class ContainerBook:
             self.reconnects += 1
 
 
-def _number(value: object) -> float:
-    """A figure of a JSON reply as a sample (0 when absent)."""
-    return float(value) if isinstance(value, int | float) else 0.0
-
-
-class Scrape:
+class Scrape(Collector):
     """One scrape's worth of figures, as a prometheus_client collector."""
 
-    def __init__(self, lxcpath: str, book: ContainerBook, daemon: dict[str, object] | None) -> None:
+    def __init__(self, lxcpath: str, book: ContainerBook, daemon: MetricsReply | None) -> None:
         self.lxcpath = lxcpath
         self.book = book
         self.daemon = daemon
@@ -163,19 +160,16 @@ class Scrape:
         )
         last_signal = gauge("lxc_container_last_exit_signal", "Signal of the last exit (0: none).")
 
-        supervised: dict[str, dict[str, object]] = {}
+        supervised: dict[str, SupervisedFigures] = {}
         if self.daemon is not None:
-            containers = self.daemon.get("containers")
-            for item in containers if isinstance(containers, list) else []:
-                if isinstance(item, dict):
-                    supervised[str(item["name"])] = item
+            supervised = {item.name: item for item in self.daemon.containers}
         book = self.book
         for name in sorted(set(book.states) | set(supervised)):
-            current = book.states.get(name) or str(supervised[name]["state"])
+            current = book.states.get(name) or supervised[name].state
             for value in VALID_STATES:
                 state.add_metric([name, value], 1.0 if value == current else 0.0)
             if name in supervised:
-                restarts.add_metric([name], _number(supervised[name].get("restarts")))
+                restarts.add_metric([name], float(supervised[name].restarts))
             if name in book.exits:
                 exits.add_metric([name], float(book.exits[name]))
                 status, signal = book.last_exit[name]
@@ -203,8 +197,10 @@ class Scrape:
                 if count is not None:
                     blkio.add_metric([name, direction], float(count))
             for link in link_figures(read_record(self.lxcpath, name)):
-                rx.add_metric([name, str(link["link"])], _number(link["rx_bytes"]))
-                tx.add_metric([name, str(link["link"])], _number(link["tx_bytes"]))
+                received, sent = link["rx_bytes"], link["tx_bytes"]
+                if isinstance(received, int) and isinstance(sent, int):
+                    rx.add_metric([name, str(link["link"])], float(received))
+                    tx.add_metric([name, str(link["link"])], float(sent))
         yield from (state, pid, cpu, cpu_mode, memory, kmem, swap, blkio, rx, tx)
         yield from (restarts, exits, last_status, last_signal)
 
@@ -218,15 +214,15 @@ class Scrape:
             )
             supervised_count.add_metric([], float(len(supervised)))
             subscribers = GaugeMetricFamily("lxc_daemon_bus_subscribers", "Bus subscribers now.")
-            subscribers.add_metric([], _number(daemon.get("bus_subscribers")))
+            subscribers.add_metric([], float(daemon.bus_subscribers))
             published = CounterMetricFamily(
                 "lxc_daemon_bus_events_published", "Events published since the daemon started."
             )
-            published.add_metric([], _number(daemon.get("events_published")))
+            published.add_metric([], float(daemon.events_published))
             dropped = CounterMetricFamily(
                 "lxc_daemon_bus_subscribers_dropped", "Subscribers dropped for falling behind."
             )
-            dropped.add_metric([], _number(daemon.get("bus_dropped")))
+            dropped.add_metric([], float(daemon.bus_dropped))
             yield from (supervised_count, subscribers, published, dropped)
         connected = GaugeMetricFamily("lxc_exporter_bus_connected", "1 while following the bus.")
         connected.add_metric([], 1.0 if book.synced else 0.0)
@@ -235,7 +231,7 @@ class Scrape:
         yield from (connected, reconnects)
 
 
-def exposition(lxcpath: str, book: ContainerBook, daemon: dict[str, object] | None) -> bytes:
+def exposition(lxcpath: str, book: ContainerBook, daemon: MetricsReply | None) -> bytes:
     """The Prometheus text of one scrape."""
     from prometheus_client import CollectorRegistry, generate_latest
 
@@ -267,14 +263,15 @@ class Exporter:
                     started = True
                     task_status.started()
 
-    async def daemon_figures(self) -> dict[str, object] | None:
+    async def daemon_figures(self) -> MetricsReply | None:
         """The daemon's `metrics` reply, or None when it does not answer."""
-        from runtime.api import Runtime
+        from runtime.control_async import AsyncClient
+        from runtime.control_protocol import Metrics
         from runtime.errors import LxcError
 
         try:
             with trio.fail_after(5):
-                return await Runtime(self.lxcpath).request({"op": "metrics"})
+                return await AsyncClient(self.lxcpath).call(Metrics())
         except (LxcError, OSError, trio.TooSlowError) as err:
             log.warning("the runtime daemon did not answer: %s", err)
             return None

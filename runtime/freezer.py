@@ -35,13 +35,13 @@ because a task frozen by the v1 freezer would otherwise never die (cgroup2's
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from runtime import lifecycle as lc
-from runtime.op_reply import FAILED, NOT_RUNNING, OpError, answer
+from runtime.op_reply import FAILED, NOT_RUNNING, OpError
 
 if TYPE_CHECKING:
     from runtime.cgroups import ContainerCgroups
@@ -180,32 +180,3 @@ class Frozen(Protocol):
 async def thaw_before_signal(supervisor: Frozen) -> None:
     """`supervisor.freezer.thaw_before_signal()` (lxc-stop, runtime.stop_signal)."""
     await supervisor.freezer.thaw_before_signal()
-
-
-# -- requests (ControlConnection.op_* call these; each returns the final reply line) ---
-
-
-async def request_freeze(
-    supervisors: Mapping[str, Frozen], message: dict[str, object]
-) -> dict[str, object]:
-    async def work() -> dict[str, object]:
-        return {"ok": True, "changed": await _freezer(supervisors, message).freeze()}
-
-    return await answer(work)
-
-
-async def request_unfreeze(
-    supervisors: Mapping[str, Frozen], message: dict[str, object]
-) -> dict[str, object]:
-    async def work() -> dict[str, object]:
-        return {"ok": True, "changed": await _freezer(supervisors, message).unfreeze()}
-
-    return await answer(work)
-
-
-def _freezer(supervisors: Mapping[str, Frozen], message: dict[str, object]) -> Freezer:
-    name = str(message.get("name"))
-    supervisor = supervisors.get(name)
-    if supervisor is None:
-        raise OpError(NOT_RUNNING, f"{name} is not running")
-    return supervisor.freezer

@@ -1,7 +1,7 @@
 """How a daemon operation on one container fails, and its reply line.
 
 Freeze, thaw, cgroup keys, figures, devices and checkpoints answer the same way:
-a failure the user caused is `ok: false` with a `kind` (the commands word LXC's
+a failure the user caused is an ErrorReply with a `kind` (the commands word LXC's
 message from it); a bug is logged and answered the same way, so one bad request
 never takes the daemon's control server down.
 """
@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from runtime.control_protocol import ErrorReply, Reply
 
 log = logging.getLogger("trio-lxc.ops")
 
@@ -27,16 +30,15 @@ class OpError(Exception):
         self.kind = kind
 
 
-def failure(kind: str, error: str) -> dict[str, object]:
-    return {"ok": False, "kind": kind, "error": error, "exit_code": 1}
+Answer = TypeVar("Answer", bound=Reply)
 
 
-async def answer(work: Callable[[], Awaitable[dict[str, object]]]) -> dict[str, object]:
-    """The final reply of `work`: its own, or the failure it raised."""
+async def answer(work: Callable[[], Awaitable[Answer]]) -> Answer | ErrorReply:
+    """`work`'s reply, or the ErrorReply for the failure it raised (or its bug)."""
     try:
         return await work()
     except OpError as err:
-        return failure(err.kind, str(err))
+        return ErrorReply(error=str(err), exit_code=1, kind=err.kind)
     except Exception as err:  # noqa: BLE001 - see the module docstring
         log.exception("container operation failed")
-        return failure(FAILED, f"internal error: {err}")
+        return ErrorReply(error=f"internal error: {err}", exit_code=1, kind=FAILED)

@@ -275,13 +275,14 @@ def cleanup_runtime(lxcpath: Path, run_root: Path, names: Set[str] = frozenset()
     import signal
     import time
 
+    from runtime.control_protocol import Shutdown
     from runtime.daemon_client import daemon_running, open_connection
 
     if daemon_running(str(lxcpath)):
         try:
             connection = open_connection(str(lxcpath), autostart=False)
             connection.sock.settimeout(30)
-            connection.request({"op": "shutdown"})
+            connection.call(Shutdown())
             connection.close()
         except Exception:  # noqa: BLE001 - fall through to the kill below
             pass

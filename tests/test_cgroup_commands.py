@@ -145,6 +145,7 @@ def test_cgroup_keys_that_leave_the_cgroup_or_move_a_host_process_are_refused(
     written to the container's cgroup.procs would be frozen, limited and killed by the
     container (which owns its cgroup), so the attack is tried for real and checked."""
     from runtime.api import Runtime
+    from runtime.control_protocol import Cgroup, RequestFailed
     from runtime.daemon_client import open_connection
     from runtime.errors import LxcError
 
@@ -184,15 +185,15 @@ def test_cgroup_keys_that_leave_the_cgroup_or_move_a_host_process_are_refused(
         # The daemon checks too: a raw request from any local root process.
         connection = open_connection(str(runtime.lxcpath), autostart=False)
         try:
-            write = connection.request(
-                {"op": "cgroup", "name": name, "key": "cgroup.procs", "value": str(host.pid)}
-            )
-            escape = connection.request({"op": "cgroup", "name": name, "key": "../cgroup.procs"})
+            with pytest.raises(RequestFailed) as write:
+                connection.call(Cgroup(name=name, key="cgroup.procs", value=str(host.pid)))
+            with pytest.raises(RequestFailed) as escape:
+                connection.call(Cgroup(name=name, key="../cgroup.procs"))
         finally:
             connection.close()
-        assert (write["ok"], write["kind"]) == (False, "unknown-key")
-        assert "'cgroup.procs' may not be written" in str(write["error"])
-        assert (escape["ok"], escape["kind"]) == (False, "unknown-key")
+        assert write.value.kind == "unknown-key"
+        assert "'cgroup.procs' may not be written" in str(write.value)
+        assert escape.value.kind == "unknown-key"
 
         # The host process never moved; the container still holds only its own.
         assert _cgroup_of(host.pid) == before
@@ -448,20 +449,22 @@ def test_stopped_container_has_no_stats(runtime: Cli, tmp_path: Path) -> None:
 
 
 def test_daemon_stats_request(runtime: Cli, tmp_path: Path) -> None:
+    from runtime.control_protocol import RequestFailed, Stats
     from runtime.daemon_client import open_connection
 
     name = make(runtime, tmp_path)
     pid = start(runtime, name)
     connection = open_connection(str(runtime.lxcpath), autostart=False)
     try:
-        reply = connection.request({"op": "stats", "name": name})
-        missing = connection.request({"op": "stats", "name": unique("nope")})
+        reply = connection.call(Stats(name=name))
+        with pytest.raises(RequestFailed) as missing:
+            connection.call(Stats(name=unique("nope")))
     finally:
         connection.close()
-    assert reply["ok"] and reply["state"] == "RUNNING" and reply["pid"] == pid
-    stats = reply["stats"]
-    assert isinstance(stats, dict) and stats["cpu_ns"] > 0 and stats["memory_bytes"] > 0
-    assert (missing["ok"], missing["kind"]) == (False, "not-running")
+    assert reply.state == "RUNNING" and reply.pid == pid
+    stats = reply.stats
+    assert (stats["cpu_ns"] or 0) > 0 and (stats["memory_bytes"] or 0) > 0
+    assert missing.value.kind == "not-running"
 
 
 @pytest.mark.parametrize(

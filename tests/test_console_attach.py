@@ -238,14 +238,15 @@ def test_console_zero_is_the_shell_and_is_logged(
     assert b"Please press Enter to activate this console" in text
     assert b"CONSOLE_42" in text
     # The daemon's ring buffer has it too.
+    from runtime.control_protocol import ConsoleLog
     from runtime.daemon_client import open_connection
 
     connection = open_connection(str(runtime.lxcpath), autostart=False)
     try:
-        reply = connection.request({"op": "console-log", "name": busybox})
+        reply = connection.call(ConsoleLog(name=busybox))
     finally:
         connection.close()
-    assert "CONSOLE_42" in str(reply["data"])
+    assert "CONSOLE_42" in reply.data
 
 
 def test_console_client_sees_the_end(runtime: Cli, running: str, terminals: list[Terminal]) -> None:

@@ -283,6 +283,76 @@ def test_fds_sent_with_any_request_are_closed(daemon: Cli, message: dict[str, ob
     assert_serving(daemon, pid)
 
 
+def test_a_start_with_a_wrong_number_of_fds_is_refused_and_they_are_closed(daemon: Cli) -> None:
+    """The op table says a start carries 0 or 3 fds (its stdio): 1 or 2 is refused
+    before anything is started, and the fds are closed."""
+    pid = daemon_pid(daemon)
+    request(daemon, {"op": "ping"})
+    before = fd_count(pid)
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        for count in (1, 2, 4) * 20:
+            reply = request(daemon, {"op": "start", "name": unique("f"), "argv": ["/bin/true"]}, (null,) * count)
+            assert reply["ok"] is False and "file descriptors" in str(reply["error"]), reply
+    finally:
+        os.close(null)
+    deadline = time.monotonic() + 2
+    while len(after := fd_links(pid)) > before + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(after) <= before + 2, f"{len(after) - before} fds leaked: {after}"
+    assert_serving(daemon, pid)
+
+
+def test_the_async_client_gets_typed_replies_and_raises_errors(daemon: Cli) -> None:
+    """runtime.control_async.AsyncClient: the trio twin of Connection.call."""
+    import trio
+
+    from runtime.control_async import AsyncClient
+    from runtime.control_protocol import Ping, Pong, RequestFailed, Stop
+
+    client = AsyncClient(str(daemon.lxcpath))
+
+    async def main() -> tuple[Pong, RequestFailed]:
+        pong = await client.call(Ping())
+        try:
+            await client.call(Stop(name=unique("n")))
+        except RequestFailed as err:
+            return pong, err
+        raise AssertionError("stopping a container that does not run succeeded")
+
+    pong, failed = trio.run(main)
+    assert pong.pid == daemon_pid(daemon)
+    assert failed.exit_code == 2 and str(failed).endswith("is not running")
+
+
+def test_replies_echo_the_request_id(daemon: Cli) -> None:
+    """The envelope's optional id comes back on every reply to that request, error or
+    not; requests on one connection are answered in turn."""
+    pid = daemon_pid(daemon)
+    assert request(daemon, {"op": "ping", "id": 7}) == {"v": 1, "id": 7, "ok": True, "pid": pid}
+    refused = request(daemon, {"op": "state", "id": 8})
+    assert (refused["id"], refused["ok"]) == (8, False) and "'name'" in str(refused["error"])
+    bad_id = request(daemon, {"op": "ping", "id": "x"})
+    assert "id" not in bad_id and bad_id["ok"] is False and "'id'" in str(bad_id["error"])
+    sock = connect(control_path(daemon))
+    try:
+        send(sock, line({"op": "ping", "id": 1}) + line({"op": "state", "name": "nothere", "id": 2}))
+        got: list[dict[str, object]] = []
+        buffer = b""
+        while len(got) < 2:
+            data = sock.recv(65536)
+            assert data, got
+            buffer += data
+            while b"\n" in buffer:
+                raw, buffer = buffer.split(b"\n", 1)
+                got.append(json.loads(raw))
+    finally:
+        sock.close()
+    assert [(reply["id"], reply["ok"]) for reply in got] == [(1, True), (2, True)]
+    assert got[1]["state"] == "STOPPED"
+    assert_serving(daemon, pid)
+
+
 # -- item 10 and 15: every field is checked before anything is done ----------------
 
 

@@ -15,17 +15,19 @@ import os
 import signal
 import socket
 import struct
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import trio
 
-from runtime import cgroup_ops, ephemeral, freezer, records, stop_signal
+from runtime import control_protocol as cp
+from runtime import ephemeral, freezer, records, stop_signal
 from runtime import lifecycle as lc
 from runtime.console import server as console_server
 from runtime.console.manager import ConsoleManager
-from runtime.control import MAX_FDS as CONTROL_MAX_FDS
-from runtime.control import LineReader, ProtocolError, encode, fds_from_ancillary
-from runtime.daemon import requests as rq
+from runtime.control import ProtocolError
+from runtime.control_async import ControlStream, close_all
+from runtime.daemon import container_requests
 from runtime.daemon.spawner_link import Spawner
 from runtime.init_wait import open_pidfd
 from runtime.lxcpath import ContainerPaths, list_names
@@ -40,8 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("trio-lxc.daemon")
 
-#: File descriptors one control request may carry (runtime.control).
-MAX_FDS = CONTROL_MAX_FDS
+#: File descriptors one control request may carry (runtime.control_protocol's table).
+MAX_FDS = cp.MAX_FDS
 #: How long a control connection may go without a complete request while none runs.
 REQUEST_TIMEOUT = float(os.environ.get("TRIO_LXC_REQUEST_TIMEOUT", "30"))
 _TIMED_OUT = object()
@@ -273,7 +275,7 @@ class Daemon:
         return trio.SocketListener(sock)
 
     async def serve_control(self, listener: trio.SocketListener) -> None:
-        await trio.serve_listeners(self.handle_connection, [listener])  # type: ignore[arg-type]
+        await trio.serve_listeners(self.handle_connection, [listener])
 
     async def handle_connection(self, stream: trio.SocketStream) -> None:
         """Serve one command's connection; nothing it sends can end the daemon.
@@ -297,7 +299,7 @@ class Daemon:
             await conn.serve()
         except ProtocolError as err:
             log.warning("control connection refused: %s", err)
-            await conn.reply_quietly({"ok": False, "error": f"bad request: {err}", "exit_code": 1})
+            await conn.reply_quietly(cp.ErrorReply(error=f"bad request: {err}", exit_code=1))
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError) as err:
             # ConnectionError: a command that exits with a reply unread resets the socket.
             log.debug("control connection ended: %s", err)
@@ -305,7 +307,7 @@ class Daemon:
             # The daemon supervises every container of the lxcpath: a bug in serving
             # one command is logged and answered, never allowed to take it down.
             log.exception("control request failed")
-            await conn.reply_quietly({"ok": False, "error": f"internal error: {err}", "exit_code": 1})
+            await conn.reply_quietly(cp.ErrorReply(error=f"internal error: {err}", exit_code=1))
         finally:
             conn.close_fds()
             self.connections -= 1
@@ -316,25 +318,26 @@ class Daemon:
 class ControlConnection:
     """One command's connection: reads requests, checks them, runs them, writes replies.
 
-    Every request is checked field by field first (runtime.daemon.requests). The
-    fds that came with a request are closed when it has been handled, whatever
-    the op, except those a handler takes over (a start's stdio, which the
-    supervisor then owns). A connection that sends no complete request for
-    REQUEST_TIMEOUT seconds while none is running is closed.
+    Every request is decoded and checked field by field first (runtime.
+    control_protocol, which also says how many fds each op takes); a handler
+    `op_<op>` gets the typed request. The fds that came with a request are closed
+    when it has been handled, except those a handler takes over (a start's stdio,
+    which the supervisor then owns). Every line sent for a request echoes its id.
+    A connection that sends no complete request for REQUEST_TIMEOUT seconds while
+    none is running is closed.
     """
 
     def __init__(self, daemon: Daemon, stream: trio.SocketStream) -> None:
         self.daemon = daemon
-        self.stream = stream
-        self.reader = LineReader(max_fds=MAX_FDS)
-        self.queue: list[tuple[dict[str, object], list[int]]] = []
-        self.new_message = trio.Event()
-        self.eof = False
+        self.stream = ControlStream(stream, max_fds=MAX_FDS)
+        #: The id of the request being handled (echoed on its replies).
+        self.request_id: int | None = None
 
-    async def reply(self, message: dict[str, object]) -> None:
-        await self.stream.send_all(encode(message))
+    async def reply(self, message: cp.Reply | cp.ErrorReply | cp.Event, fds: Sequence[int] = ()) -> None:
+        """A reply or event of the current request, with fds on its first byte."""
+        await self.stream.send(cp.encode_reply(message, self.request_id), fds)
 
-    async def reply_quietly(self, message: dict[str, object]) -> None:
+    async def reply_quietly(self, message: cp.ErrorReply) -> None:
         """A last reply to a command that may be gone already (best effort, 1 s)."""
         with trio.move_on_after(1):
             try:
@@ -342,31 +345,25 @@ class ControlConnection:
             except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
                 pass
 
-    async def read_more(self) -> bool:
-        sock = self.stream.socket
-        data, ancdata, flags, _ = await sock.recvmsg(65536, socket.CMSG_SPACE(MAX_FDS * 4))
-        fds = fds_from_ancillary(ancdata)
-        if flags & socket.MSG_CTRUNC:
-            _close(fds)  # the kernel dropped the rest: this request is incomplete
-            raise ProtocolError(f"more than {MAX_FDS} file descriptors with one message")
-        if not data:
-            _close(fds)
-            self.eof = True
-            return False
-        self.queue.extend(self.reader.feed(data, fds))
-        return True
-
     async def next_message(self) -> tuple[dict[str, object], list[int]] | None:
-        while not self.queue:
-            if self.eof or not await self.read_more():
+        return await self.stream.receive()
+
+    async def next_request(self) -> cp.Request[cp.Reply] | None:
+        """The next message within the current request (a forwarded signal, a resize on
+        a console lease): its fds are closed and a bad one is skipped; None at the end."""
+        while True:
+            item = await self.stream.receive()
+            if item is None:
                 return None
-        return self.queue.pop(0)
+            message, fds = item
+            close_all(fds)
+            try:
+                return cp.decode_request(message).request
+            except cp.RequestError as err:
+                log.info("ignored within a request: %s", err)
 
     def close_fds(self) -> None:
-        for _, fds in self.queue:
-            _close(fds)
-        self.queue.clear()
-        _close(self.reader.leftover_fds())
+        self.stream.close_fds()
 
     async def serve(self) -> None:
         while True:
@@ -376,53 +373,52 @@ class ControlConnection:
             if item is _TIMED_OUT:
                 log.info("control connection: no complete request in %g s: closed", REQUEST_TIMEOUT)
                 await self.reply_quietly(
-                    {"ok": False, "error": f"no complete request within {REQUEST_TIMEOUT:g} s",
-                     "exit_code": 1}
-                )  # fmt: skip
+                    cp.ErrorReply(error=f"no complete request within {REQUEST_TIMEOUT:g} s", exit_code=1)
+                )
                 return
-            if item is None:
+            if not isinstance(item, tuple):
                 return
-            message, fds = item  # type: ignore[misc]
+            message, fds = item
             try:
                 await self.dispatch(message, fds)
             finally:
-                _close(fds)  # whatever the handler did not take over
+                close_all(fds)  # whatever the handler did not take over
 
     async def dispatch(self, message: dict[str, object], fds: list[int]) -> None:
-        """Check the request, then run its op; a bad one gets a one-line error."""
+        """Decode and check the request, then run its op; a bad one gets a one-line error."""
         try:
-            op, request = rq.parse(message)
-        except rq.RequestError as err:
-            op, request = "", err
-        if op != "start":  # only a start takes fds (its stdio); the rest go now
-            _close(fds)
+            incoming = cp.decode_request(message, len(fds))
+        except cp.RequestError as err:
+            close_all(fds)
             fds.clear()
-        if isinstance(request, rq.RequestError):
-            log.info("request refused: %s", request)
-            await self.reply(request.reply())
+            self.request_id = err.request_id
+            log.info("request refused: %s", err)
+            await self.reply(err.reply())
             return
-        handler = getattr(self, f"op_{op.replace('-', '_')}")
-        await handler(request, message, fds)
+        self.request_id = incoming.id
+        handler: Callable[[cp.Request[cp.Reply], list[int]], Awaitable[None]]
+        handler = getattr(self, f"op_{incoming.op.name.replace('-', '_')}")
+        await handler(incoming.request, fds)
 
     # -- requests -------------------------------------------------------------------
-    async def op_ping(self, request: rq.Ping, message: dict[str, object], fds: list[int]) -> None:
-        await self.reply({"ok": True, "pid": os.getpid()})
+    async def op_ping(self, request: cp.Ping, fds: list[int]) -> None:
+        await self.reply(cp.Pong(pid=os.getpid()))
 
-    async def op_state(self, request: rq.Named, message: dict[str, object], fds: list[int]) -> None:
+    async def op_state(self, request: cp.State, fds: list[int]) -> None:
         supervisor = self.daemon.supervisors.get(request.name)
         if supervisor is None:
-            await self.reply({"ok": True, "state": lc.STOPPED, "pid": None})
+            await self.reply(cp.StateReply(state=lc.STOPPED, pid=None))
         else:
-            await self.reply({"ok": True, "state": supervisor.state, "pid": supervisor.pid})
+            await self.reply(cp.StateReply(state=supervisor.state, pid=supervisor.pid))
 
-    async def op_start(self, request: rq.Start, message: dict[str, object], fds: list[int]) -> None:
+    async def op_start(self, request: cp.Start, fds: list[int]) -> None:
         """start (lxc-start -d) or, with "attach", run attached (lxc-start -F, lxc-execute)."""
         name = request.name
         if name in self.daemon.supervisors:
-            await self.reply({"ok": False, "error": "Container is already running", "exit_code": 1})
+            await self.reply(cp.ErrorReply(error="Container is already running", exit_code=1))
             return
         stdio = None
-        if len(fds) >= 3:  # taken over: the supervisor closes them when it is done
+        if len(fds) == 3:  # taken over: the supervisor closes them when it is done
             stdio = (fds[0], fds[1], fds[2])
             del fds[:3]
         args = StartArgs(
@@ -441,15 +437,15 @@ class ControlConnection:
         console_end = self.daemon.consoles.take_foreground_end(name) if foreground else None
         try:
             if supervisor.start_error is not None:
-                await self.reply({"ok": False, "error": supervisor.start_error, "exit_code": 1})
+                await self.reply(cp.ErrorReply(error=supervisor.start_error, exit_code=1))
                 return
-            started = {"event": "started", "pid": supervisor.pid, "console": console_end is not None}
-            await console_server.reply_with_fds(self, started, [] if console_end is None else [console_end])
+            started = cp.Started(pid=supervisor.pid, console=console_end is not None)
+            await self.reply(started, [] if console_end is None else [console_end])
         finally:
             if console_end is not None:
                 os.close(console_end)
         if not request.attach:
-            await self.reply({"ok": True, "pid": supervisor.pid})
+            await self.reply(cp.StartReply(pid=supervisor.pid))
             return
         await self._follow(supervisor)
 
@@ -459,163 +455,138 @@ class ControlConnection:
 
             async def forward_signals() -> None:
                 while True:
-                    item = await self.next_message()
-                    if item is None:
+                    message = await self.next_request()
+                    if message is None:
                         # The command went away (killed): an attached container goes too.
                         supervisor.kill()
                         return
-                    message, fds = item
-                    _close(fds)
-                    if message.get("op") != "signal":
-                        continue
-                    try:
-                        forwarded = rq.parse_signal(message)
-                    except rq.RequestError as err:
-                        log.info("%s: signal not forwarded: %s", supervisor.name, err)
-                        continue
-                    supervisor.send_signal(forwarded.signal)
+                    if isinstance(message, cp.Signal):
+                        supervisor.send_signal(message.signal)
 
             nursery.start_soon(forward_signals)
             await supervisor.stopped.wait()
             nursery.cancel_scope.cancel()
         await self.reply(
-            {
-                "ok": True,
-                "status": supervisor.exit_status,
-                "exit_code": supervisor.exit_code,
-                "signal": supervisor.exit_signal,
-            }
+            cp.StartReply(
+                status=supervisor.exit_status, exit_code=supervisor.exit_code, signal=supervisor.exit_signal
+            )
         )
 
-    async def op_stop(self, request: rq.Stop, message: dict[str, object], fds: list[int]) -> None:
+    async def op_stop(self, request: cp.Stop, fds: list[int]) -> None:
         name = request.name
         supervisor = self.daemon.supervisors.get(name)
         if supervisor is None or supervisor.state == lc.STOPPED:
-            await self.reply({"ok": False, "error": f"{name} is not running", "exit_code": 2})
+            await self.reply(cp.ErrorReply(error=f"{name} is not running", exit_code=2))
             return
         await supervisor.started.wait()
         timeout = request.timeout
         if request.kill or timeout == 0:
             if not await stop_signal.hard_stop(supervisor, request.stop_signal):  # lxc.signal.stop: the init's now
-                await self.reply({"ok": True})
+                await self.reply(cp.Done())
                 return
         elif request.reboot:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.reboot(request.reboot_signal)
-            await self.reply({"ok": True})
+            await self.reply(cp.Done())
             return
         else:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.send_signal(request.halt_signal or supervisor.halt_signal())
             if request.nowait:
-                await self.reply({"ok": True})
+                await self.reply(cp.Done())
                 return
             with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
                 await supervisor.stopped.wait()
             if not supervisor.stopped.is_set():
                 if request.nokill:
-                    await self.reply(
-                        {"ok": False, "error": f"{name} did not stop within {timeout:g} s",
-                         "exit_code": 1}
-                    )  # fmt: skip
+                    await self.reply(cp.ErrorReply(error=f"{name} did not stop within {timeout:g} s", exit_code=1))
                     return
                 if not await stop_signal.hard_stop(supervisor, request.stop_signal):
-                    await self.reply({"ok": True})
+                    await self.reply(cp.Done())
                     return
         if request.nowait:
-            await self.reply({"ok": True})
+            await self.reply(cp.Done())
             return
         await supervisor.stopped.wait()
-        await self.reply({"ok": True})
+        await self.reply(cp.Done())
 
-    # The console ops (runtime/console/server.py) get the checked message; their
-    # fds were closed by `dispatch` already.
-    async def op_console(self, request: rq.Console, message: dict[str, object], fds: list[int]) -> None:
+    # The console ops (runtime/console/server.py); their fds were refused by decoding.
+    async def op_console(self, request: cp.Console, fds: list[int]) -> None:
         """lxc-console: a terminal's fd, held until the connection closes (runtime.console)."""
-        await console_server.serve_console(self, message, [])
+        await console_server.serve_console(self, request, self.daemon.consoles, self.daemon.supervisors)
 
-    async def op_console_resize(
-        self, request: rq.ConsoleResize, message: dict[str, object], fds: list[int]
-    ) -> None:
-        if request.name is None:
-            await self.reply(rq.RequestError("bad request: 'name' is missing").reply())
-            return
-        await console_server.serve_resize(self, message, [])
+    async def op_console_resize(self, request: cp.ConsoleResize, fds: list[int]) -> None:
+        await console_server.serve_resize(self, request, self.daemon.consoles)
 
-    async def op_console_log(self, request: rq.ConsoleLog, message: dict[str, object], fds: list[int]) -> None:
-        await console_server.serve_log(self, message, [])
+    async def op_console_log(self, request: cp.ConsoleLog, fds: list[int]) -> None:
+        await console_server.serve_log(self, request, self.daemon.consoles)
 
-    async def op_signal(self, request: rq.Signal, message: dict[str, object], fds: list[int]) -> None:
+    async def op_signal(self, request: cp.Signal, fds: list[int]) -> None:
         supervisor = None if request.name is None else self.daemon.supervisors.get(request.name)
         if supervisor is None:
-            await self.reply({"ok": False, "error": "not running", "exit_code": 1})
+            await self.reply(cp.ErrorReply(error="not running", exit_code=1))
             return
         supervisor.send_signal(request.signal)
-        await self.reply({"ok": True})
+        await self.reply(cp.Done())
 
-    # -- freezer, cgroup keys, figures (runtime/freezer.py, runtime/cgroup_ops.py) -----
-    async def op_freeze(self, request: rq.Named, message: dict[str, object], fds: list[int]) -> None:
-        await self.reply(await freezer.request_freeze(self.daemon.supervisors, message))
+    # -- freezer, cgroup keys, figures (runtime/daemon/container_requests.py) -----------
+    async def op_freeze(self, request: cp.Freeze, fds: list[int]) -> None:
+        await self.reply(await container_requests.freeze(self.daemon.supervisors, request))
 
-    async def op_unfreeze(self, request: rq.Named, message: dict[str, object], fds: list[int]) -> None:
-        await self.reply(await freezer.request_unfreeze(self.daemon.supervisors, message))
+    async def op_unfreeze(self, request: cp.Unfreeze, fds: list[int]) -> None:
+        await self.reply(await container_requests.unfreeze(self.daemon.supervisors, request))
 
-    async def op_cgroup(self, request: rq.Cgroup, message: dict[str, object], fds: list[int]) -> None:
-        """{"key": K} reads, {"key": K, "value": V} writes (Runtime.cgroup_get/set;
-        lxc-cgroup works on the record's paths itself)."""
-        await self.reply(await cgroup_ops.request_cgroup(self.daemon.supervisors, message))
+    async def op_cgroup(self, request: cp.Cgroup, fds: list[int]) -> None:
+        """A key read or written (Runtime.cgroup_get/set; lxc-cgroup works on the
+        record's paths itself)."""
+        await self.reply(await container_requests.cgroup(self.daemon.supervisors, request))
 
-    async def op_device(self, request: rq.Device, message: dict[str, object], fds: list[int]) -> None:
+    async def op_device(self, request: cp.Device, fds: list[int]) -> None:
         from runtime.device import request_device
 
-        await self.reply(await request_device(self.daemon.supervisors, message))
+        await self.reply(await request_device(self.daemon.supervisors, request))
 
-    async def op_checkpoint(self, request: rq.Checkpoint, message: dict[str, object], fds: list[int]) -> None:
+    async def op_checkpoint(self, request: cp.Checkpoint, fds: list[int]) -> None:
         from runtime.checkpoint_ops import request_checkpoint
 
-        await self.reply(await request_checkpoint(self.daemon, message))
+        await self.reply(await request_checkpoint(self.daemon, request))
 
-    async def op_restore(self, request: rq.Checkpoint, message: dict[str, object], fds: list[int]) -> None:
+    async def op_restore(self, request: cp.Restore, fds: list[int]) -> None:
         from runtime.checkpoint_ops import request_restore
 
-        await self.reply(await request_restore(self.daemon, message))
+        await self.reply(await request_restore(self.daemon, request))
 
-    async def op_start_many(self, request: object, message: dict[str, object], fds: list[int]) -> None:
+    async def op_start_many(self, request: cp.StartMany, fds: list[int]) -> None:
         """lxc-autostart: batches of starts in one request (runtime.daemon.many)."""
         from runtime.daemon.many import start_many
 
-        await start_many(self, request)  # type: ignore[arg-type]
+        await start_many(self, request)
 
-    async def op_stop_many(self, request: object, message: dict[str, object], fds: list[int]) -> None:
+    async def op_stop_many(self, request: cp.StopMany, fds: list[int]) -> None:
         """lxc-autostart -s/-k/-r: batches of stops or reboots (runtime.daemon.many)."""
         from runtime.daemon.many import stop_many
 
-        await stop_many(self, request)  # type: ignore[arg-type]
+        await stop_many(self, request)
 
-    async def op_stats(self, request: rq.Named, message: dict[str, object], fds: list[int]) -> None:
-        await self.reply(await cgroup_ops.request_stats(self.daemon.supervisors, message))
+    async def op_stats(self, request: cp.Stats, fds: list[int]) -> None:
+        await self.reply(await container_requests.stats(self.daemon.supervisors, request))
 
-    async def op_metrics(self, request: rq.Ping, message: dict[str, object], fds: list[int]) -> None:
+    async def op_metrics(self, request: cp.Metrics, fds: list[int]) -> None:
         """The daemon's own figures, for lxc-exporter (runtime.daemon.metrics)."""
-        from runtime.daemon.metrics import daemon_figures
+        from runtime.daemon.metrics import collect
 
-        await self.reply({"ok": True, **daemon_figures(self.daemon)})
+        await self.reply(collect(self.daemon))
 
-    async def op_shutdown(self, request: rq.Shutdown, message: dict[str, object], fds: list[int]) -> None:
+    async def op_shutdown(self, request: cp.Shutdown, fds: list[int]) -> None:
         """Kill every container and exit (tests and `make` clean-up use it)."""
         for supervisor in list(self.daemon.supervisors.values()):
             await supervisor.started.wait()
             supervisor.kill()
         for supervisor in list(self.daemon.supervisors.values()):
             await supervisor.stopped.wait()
-        await self.reply({"ok": True})
+        await self.reply(cp.Done())
         self.daemon.idle_timeout = 0
         self.daemon.touch()
-
-
-def _close(fds: list[int]) -> None:
-    for fd in fds:
-        os.close(fd)
 
 
 def _peer_allowed(sock: trio.socket.SocketType) -> bool:

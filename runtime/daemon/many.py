@@ -31,12 +31,12 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import attrs
 import trio
 
+from runtime import control_protocol as cp
 from runtime import freezer, stop_signal
 from runtime import lifecycle as lc
-from runtime.daemon import requests as rq
+from runtime.control_protocol import Batch, ContainerDone, ManyReply, StartMany, StopMany
 from runtime.lxcpath import ContainerPaths
 from runtime.start_spec import StartArgs
 from runtime.supervisor import Supervisor
@@ -46,71 +46,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("trio-lxc.daemon.many")
 
-#: Containers one request may name, and the longest delay (a day) it may ask for.
-MAX_CONTAINERS = 4096
-MAX_DELAY = 86400
-STOP_ACTIONS = ("shutdown", "kill", "reboot")
-
-
-@attrs.frozen
-class Batch:
-    names: tuple[str, ...]
-    delay: int
-
-
-@attrs.frozen
-class StartMany:
-    batches: tuple[Batch, ...]
-
-
-@attrs.frozen
-class StopMany:
-    action: str
-    timeout: float
-    batches: tuple[Batch, ...]
-
-
-# -- checking the request (runtime.daemon.requests registers these) -----------------
-
-
-def _fail(field: str, reason: str) -> rq.RequestError:
-    return rq.RequestError(f"bad request: '{field}' {reason}")
-
-
-def _batches(message: dict[str, object]) -> tuple[Batch, ...]:
-    value = message.get("batches")
-    if not isinstance(value, list):
-        raise _fail("batches", "must be a list of {names, delay}")
+def batches_problem(batches: tuple[Batch, ...]) -> str | None:
+    """What the protocol cannot check field by field: every batch names someone, no
+    container twice, at most MANY_MAX in all."""
     seen: set[str] = set()
-    found = []
-    for item in value:
-        if not isinstance(item, dict):
-            raise _fail("batches", "must be a list of {names, delay}")
-        names = item.get("names")
-        if not isinstance(names, list) or not names:
-            raise _fail("batches", "must give each batch a non-empty list of names")
-        checked = []
-        for name in names:
-            checked.append(rq._name({"batches": name}, "batches"))
-            if checked[-1] in seen:
-                raise _fail("batches", f"names '{checked[-1]}' twice")
-            seen.add(checked[-1])
-        delay = rq._integer(item, "delay", 0, MAX_DELAY, 0)
-        found.append(Batch(tuple(checked), delay))
-    if len(seen) > MAX_CONTAINERS:
-        raise _fail("batches", f"must name at most {MAX_CONTAINERS} containers")
-    return tuple(found)
-
-
-def parse_start_many(message: dict[str, object]) -> StartMany:
-    return StartMany(_batches(message))
-
-
-def parse_stop_many(message: dict[str, object]) -> StopMany:
-    action = rq._text(message, "action")
-    if action not in STOP_ACTIONS:
-        raise _fail("action", f"must be one of {', '.join(STOP_ACTIONS)}, not '{action}'")
-    return StopMany(action, rq._number(message, "timeout", 60.0), _batches(message))
+    for batch in batches:
+        if not batch.names:
+            return "bad request: 'batches' must give each batch a non-empty list of names"
+        for name in batch.names:
+            if name in seen:
+                return f"bad request: 'batches' names '{name}' twice"
+            seen.add(name)
+    if len(seen) > cp.MANY_MAX:
+        return f"bad request: 'batches' must name at most {cp.MANY_MAX} containers"
+    return None
 
 
 # -- running it -------------------------------------------------------------------------
@@ -128,6 +77,10 @@ Action = Callable[[str], Awaitable[tuple[str, str | None]]]
 async def _run(conn: ControlConnection, batches: tuple[Batch, ...], action: Action) -> None:
     """Each batch concurrently, then its delay; one line per container; stop early if
     the command went away."""
+    problem = batches_problem(batches)
+    if problem is not None:
+        await conn.reply(cp.ErrorReply(error=problem, exit_code=1))
+        return
     tally = _Tally()
     sending = trio.Lock()  # one line at a time: concurrent send_all is an error
 
@@ -142,7 +95,7 @@ async def _run(conn: ControlConnection, batches: tuple[Batch, ...], action: Acti
             tally.failed += 1
         async with sending:
             try:
-                await conn.reply({"event": "done", "name": name, "result": result, "error": error})
+                await conn.reply(ContainerDone(name=name, result=result, error=error))
             except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
                 pass  # the command is gone: watch_caller ends the plan
 
@@ -173,7 +126,7 @@ async def _run(conn: ControlConnection, batches: tuple[Batch, ...], action: Acti
         nursery.start_soon(plan, nursery.cancel_scope)
         nursery.start_soon(watch_caller, nursery.cancel_scope)
     try:
-        await conn.reply({"ok": True, "attempted": tally.attempted, "failed": tally.failed})
+        await conn.reply(ManyReply(attempted=tally.attempted, failed=tally.failed))
     except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
         pass
 
