@@ -62,16 +62,17 @@ def test_group_list_keeps_the_null_group_and_drops_duplicates() -> None:
 
 def test_batches_share_an_order_and_wait_for_the_longest_delay() -> None:
     one_pass = [settings("a", 1, 2), settings("b", 1, 5), settings("c", 2, 7), settings("d", 3, 1)]
-    assert autostart.plan([one_pass, [settings("e", 3, 4)]]) == [
-        {"names": ["a", "b"], "delay": 5},
-        {"names": ["c"], "delay": 7},
-        {"names": ["d"], "delay": 1},
-        {"names": ["e"], "delay": 0},  # nothing follows the last batch
+    assert [(b.names, b.delay) for b in autostart.plan([one_pass, [settings("e", 3, 4)]])] == [
+        (("a", "b"), 5),
+        (("c",), 7),
+        (("d",), 1),
+        (("e",), 0),  # nothing follows the last batch
     ]
     # LXC waits after a start or a reboot only.
-    assert autostart.plan([one_pass], "reboot")[0] == {"names": ["a", "b"], "delay": 5}
-    assert {b["delay"] for b in autostart.plan([one_pass], "shutdown")} == {0}
-    assert {b["delay"] for b in autostart.plan([one_pass], "kill")} == {0}
+    first = autostart.plan([one_pass], "reboot")[0]
+    assert (first.names, first.delay) == (("a", "b"), 5)
+    assert {b.delay for b in autostart.plan([one_pass], "shutdown")} == {0}
+    assert {b.delay for b in autostart.plan([one_pass], "kill")} == {0}
 
 
 def test_list_prints_lxcs_lines(cli: Cli, tmp_path: Path) -> None:
@@ -201,29 +202,31 @@ def test_exit_status_counts_failures(runtime: Cli, tmp_path: Path) -> None:
 
 
 def test_requests_are_checked(runtime: Cli) -> None:
-    from runtime.daemon_client import open_connection
+    """A hostile start-many/stop-many is refused with the field named; a good one
+    answers one `done` line per container, then the tally."""
+    from runtime.daemon_client import control_socket_path, open_connection
+    from tests.test_daemon_input import connect, line, replies
 
-    connection = open_connection(str(runtime.lxcpath))
-    try:
-        cases: list[tuple[dict[str, object], str]] = [
-            ({"op": "start-many"}, "'batches' must be a list"),
-            ({"op": "start-many", "batches": [{"names": []}]}, "non-empty list of names"),
-            ({"op": "start-many", "batches": [{"names": ["../x"]}]}, "'batches' is refused"),
-            ({"op": "start-many", "batches": [{"names": ["a"]}, {"names": ["a"]}]}, "names 'a' twice"),
-            ({"op": "start-many", "batches": [{"names": ["a"], "delay": -1}]}, "'delay' must be between"),
-            ({"op": "stop-many", "action": "halt", "batches": []}, "'action' must be one of"),
-        ]
-        for request, reason in cases:
-            reply = connection.request(request)
-            assert reply["ok"] is False and reason in str(reply["error"]), (request, reply)
-        connection.send({"op": "start-many", "batches": [{"names": ["nosuch"]}]})
-        done = connection.receive()
-        assert (done["event"], done["name"], done["result"]) == ("done", "nosuch", "failed")
-        assert done["error"] == "nosuch doesn't exist"
-        final = connection.receive()
-        assert (final["ok"], final["attempted"], final["failed"]) == (True, 1, 1)
-    finally:
-        connection.close()
+    open_connection(str(runtime.lxcpath)).close()  # the daemon is up
+    cases: list[tuple[dict[str, object], str]] = [
+        ({"op": "start-many"}, "'batches' is missing"),
+        ({"op": "start-many", "batches": [{"names": []}]}, "non-empty list of names"),
+        ({"op": "start-many", "batches": [{"names": ["../x"]}]}, "'names' is refused"),
+        ({"op": "start-many", "batches": [{"names": ["a"]}, {"names": ["a"]}]}, "names 'a' twice"),
+        ({"op": "start-many", "batches": [{"names": ["a"], "delay": -1}]}, "'delay' must be between"),
+        ({"op": "stop-many", "action": "halt", "batches": []}, "'action' must be one of"),
+    ]
+    for request, reason in cases:
+        with connect(control_socket_path(str(runtime.lxcpath))) as sock:
+            sock.sendall(line(request))
+            reply = replies(sock)[-1]
+        assert reply["ok"] is False and reason in str(reply["error"]), (request, reply)
+    with connect(control_socket_path(str(runtime.lxcpath))) as sock:
+        sock.sendall(line({"op": "start-many", "batches": [{"names": ["nosuch"]}]}))
+        done, final = replies(sock)
+    assert (done["event"], done["name"], done["result"]) == ("done", "nosuch", "failed")
+    assert done["error"] == "nosuch doesn't exist"
+    assert (final["ok"], final["attempted"], final["failed"]) == (True, 1, 1)
 
 
 def test_shutdown_kills_after_the_timeout(runtime: Cli, tmp_path: Path) -> None:

@@ -50,6 +50,14 @@ SAMPLES: dict[str, tuple[cp.Request[cp.Reply], cp.Reply]] = {
     "device": (cp.Device(name="c", action="add", device="/dev/null", target="null2"), cp.Done()),
     "checkpoint": (cp.Checkpoint(name="c", dir="/tmp/ck", stop=True, predump_dir="p"), cp.Done()),
     "restore": (cp.Restore(name="c", dir="/tmp/ck"), cp.Restored(pid=11)),
+    "start-many": (
+        cp.StartMany(batches=(cp.Batch(names=("a", "b"), delay=3), cp.Batch(names=("c",)))),
+        cp.ManyReply(attempted=3, failed=1),
+    ),
+    "stop-many": (
+        cp.StopMany(action="shutdown", timeout=5, batches=(cp.Batch(names=("a",)),)),
+        cp.ManyReply(attempted=1, failed=0),
+    ),
 }
 
 
@@ -212,6 +220,7 @@ def test_no_control_request_is_a_dict_literal() -> None:
         "runtime/api.py",  # converted to the protocol's classes with the API rewrite
         "runtime/daemon/spawner_link.py",
         "runtime/spawn/spawner.py",
+        "runtime/spawn/messages.py",
     }
     found = [
         str(path.relative_to(root))

@@ -8,15 +8,10 @@ of its own nursery, then waits the batch's delay before the next one. The comman
 stays connected and gets one line per container as it is done; if it goes away
 (killed), the batches not begun yet are dropped, as LXC's stop when it is killed.
 
-Wire format (JSON lines, like every control request):
-
-    {"op": "start-many", "batches": [{"names": ["a", "b"], "delay": 5}, ...]}
-    {"op": "stop-many", "action": "shutdown"|"kill"|"reboot", "timeout": 60,
-     "batches": [{"names": [...], "delay": 0}, ...]}
-
-then per container `{"event": "done", "name": N, "result": "started"|"stopped"|
-"rebooted"|"skipped"|"failed", "error": TEXT|null}`, and last
-`{"ok": true, "attempted": N, "failed": F}`.
+The messages (runtime.control_protocol): `StartMany` / `StopMany` (action, timeout)
+carry `Batch`es (names, delay); a `ContainerDone` event per container (started,
+stopped, rebooted, skipped or failed, with why); last a `ManyReply` (attempted,
+failed).
 
 A start here is `lxc-start -n NAME` (the container's own config, lxc.init.cmd or
 /sbin/init); a shutdown is `lxc-stop -t TIMEOUT` (the halt signal, then a kill after
