@@ -164,7 +164,10 @@ def body(args: Namespace, log: CommandLog) -> int:
         if value is None:
             sys.stderr.write(f"{key} invalid\n")
             continue
-        out.append(f"{key} = {value}" if value else f"{key} =")
+        if args.raw and len(args.config) == 1:  # LXC: the value alone (scripts read it)
+            out.append(value)
+        else:
+            out.append(f"{key} = {value}" if value else f"{key} =")
     if out:
         sys.stdout.write("\n".join(out) + "\n")
     return 0

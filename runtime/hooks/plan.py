@@ -127,7 +127,11 @@ def start_environment(*, name: str, config: Any, config_path: str | None) -> dic
     rootfs = rootfs_directory(getattr(config, "rootfs_path", None))
     if rootfs:
         env["LXC_ROOTFS_PATH"] = rootfs
-        env["LXC_ROOTFS_MOUNT"] = getattr(config, "rootfs_mount", None) or rootfs
+        from runtime.storage.spec import directory_of  # overlay/loop: where it is mounted
+
+        env["LXC_ROOTFS_MOUNT"] = (
+            getattr(config, "rootfs_mount", None) or directory_of(config.rootfs_path) or rootfs
+        )
     if getattr(config, "console_path", None):
         env["LXC_CONSOLE"] = str(config.console_path)
     if getattr(config, "console_logfile", None):
