@@ -130,6 +130,17 @@ def give_to_mapped_root(directory: str, raw: RawConfig) -> None:
     from runtime.userns.chown import own_container
 
     own_container(directory, raw)
+    _own_store(directory, raw)
+
+
+def _own_store(directory: str, raw: RawConfig) -> None:
+    """An overlay's delta and work directories too (runtime.storage.overlay)."""
+    from runtime.storage.overlay import own_layout
+    from runtime.userns.maps import check_raw
+
+    maps = check_raw(raw)
+    if maps is not None:
+        own_layout(directory, maps.root_uid, maps.root_gid)
 
 
 def _template_builder(template: str | None) -> object | None:
@@ -171,6 +182,7 @@ def _populate(
                 f"{source_path}: lxc.rootfs.path is already set ({preset_rootfs}); "
                 f"remove it to let the {template} template build the rootfs, or use -t none"
             )
+        backends.check_mapped(backing, bool(raw.get_all("lxc.idmap")))
         new_rootfs = backends.new_rootfs(backing, staging, paths.dir, options)
         if new_rootfs.outside:
             made.append(new_rootfs.outside)
@@ -524,6 +536,7 @@ def _copy_container(
     except ValueError as err:
         raise LxcError(f"{src.config}: lxc.rootfs.path: {err}") from None
     kind = backends.copy_kind(spec, backing, snapshot)
+    backends.check_mapped(kind, bool(src_raw.get_all("lxc.idmap")))
     exclude = set(backends.STORE_ENTRIES)
     if os.path.basename(src.lxcpath) == "snaps":  # a snapshot's own files stay with it
         exclude.update(("ts", "comment"))
@@ -532,7 +545,9 @@ def _copy_container(
         if inside != "." and not inside.startswith(".."):
             exclude.add(inside.split(os.sep)[0])
     copy_tree(src.dir, staging, frozenset(exclude))
-    return backends.copy_rootfs(spec, kind, staging, dst, options)
+    result = backends.copy_rootfs(spec, kind, staging, dst, options)
+    _own_store(staging, src_raw)  # lxc.idmap: the mapped root mounts the overlay
+    return result
 
 
 def _apply_settings(config_path: str, settings: Sequence[tuple[str, str]]) -> None:

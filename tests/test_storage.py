@@ -313,3 +313,19 @@ def test_snapshot_of_overlay_clone_and_of_running_container(store: Cli, tmp_path
     ok(store("lxc-stop", "-n", clone, "-k"))
     ok(store("lxc-destroy", "-n", clone, "-s"))
     ok(store("lxc-destroy", "-n", origin))
+
+
+def test_loop_image_without_filesystem_fails_and_detaches(store: Cli, tmp_path: Path) -> None:
+    name = unique("lb")
+    conf = tmp_path / "lb.conf"
+    conf.write_text(CONF)
+    ok(store("lxc-create", "-n", name, "-t", "busybox", "-B", "loop", "--fssize", "32M", "-f", str(conf)))
+    image = store.lxcpath / name / "rootdev"
+    with open(image, "r+b") as handle:
+        handle.write(b"\0" * (2 << 20))  # the superblocks gone
+    result = store("lxc-start", "-n", name)
+    assert result.returncode == 1
+    assert f"lxc.rootfs.path: cannot mount 'loop:{image}' on '{store.lxcpath}/{name}/rootfs'" in result.stderr
+    assert until(lambda: not loops_on(image))
+    assert store("lxc-info", "-n", name, "-sH").stdout.strip() == "STOPPED"
+    ok(store("lxc-destroy", "-n", name))

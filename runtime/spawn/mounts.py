@@ -374,6 +374,8 @@ def setup_root(config: Any, host_root: str, idmapped_tree: int | None = None) ->
 def _mount_store(config: Any, path: str) -> MountContext:
     """An overlay or loop rootfs: mounted by runtime.storage.childmount."""
     target = config.rootfs_mount or path
+    if config.idmap and rootfs_spec.parse(config.rootfs_path).kind == "loop":
+        raise SetupError("lxc.rootfs.path", "a loop rootfs cannot be mounted with lxc.idmap")
     try:
         childmount.mount_rootfs(rootfs_spec.parse(config.rootfs_path), target)
         fd = os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)

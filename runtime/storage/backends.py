@@ -33,6 +33,16 @@ def check_kind(kind: str) -> None:
         raise unavailable.refuse(kind)
 
 
+def check_mapped(kind: str, idmapped: bool) -> None:
+    """A loop rootfs cannot serve an unprivileged container: the kernel mounts no
+    ext4 (nor opens /dev/loop-control) for a user namespace's root. LXC neither."""
+    if idmapped and kind == "loop":
+        raise LxcError(
+            "a loop rootfs cannot be mounted by an unprivileged container (lxc.idmap); "
+            "use -B dir or overlay"
+        )
+
+
 @dataclass
 class NewRootfs:
     """A rootfs being created: its config value, the directory a template fills,

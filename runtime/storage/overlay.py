@@ -34,6 +34,15 @@ def _make_layout(staging: str, delta_from: str | None) -> None:
         os.mkdir(os.path.join(staging, "rootfs"), 0o755)
 
 
+def own_layout(staging: str, uid: int, gid: int) -> None:
+    """An unprivileged container mounts its overlay as its mapped root, which must
+    own the delta and work directories (the files in a copied delta keep theirs)."""
+    for part in ("overlay", "overlay/delta", "overlay/work"):
+        path = os.path.join(staging, part)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chown(path, uid, gid)
+
+
 def value_for(lower: str, final_dir: str) -> str:
     return RootfsSpec("overlay", lower, os.path.join(final_dir, "overlay", "delta")).value()
 
