@@ -215,7 +215,7 @@ def _run_template(
         name=paths.name,
         path=staging,
         rootfs=build_dir,
-        final_rootfs=paths.rootfs,
+        final_rootfs=paths.rootfs if build_dir.startswith(staging + os.sep) else build_dir,
         args=list(template_args),
         tty_max=int(tty_max) if tty_max is not None else None,
     )

@@ -329,3 +329,23 @@ def test_loop_image_without_filesystem_fails_and_detaches(store: Cli, tmp_path: 
     assert until(lambda: not loops_on(image))
     assert store("lxc-info", "-n", name, "-sH").stdout.strip() == "STOPPED"
     ok(store("lxc-destroy", "-n", name))
+
+
+def test_python_functions_clone_and_snapshot(store: Cli, tmp_path: Path) -> None:
+    """runtime.storage.ops: what runtime.api's clone(snapshot=True) and snapshot* call."""
+    from runtime.storage import ops
+
+    origin = create_busybox(store, tmp_path, CONF, "po")
+    lxcpath, clone = str(store.lxcpath), unique("pc")
+    made = ops.clone(lxcpath, origin, clone, snapshot=True)
+    assert made.dir == f"{lxcpath}/{clone}"
+    assert ops.snapshot(lxcpath, clone, comment="first") == "snap0"
+    (listed,) = ops.list_snapshots(lxcpath, clone)
+    assert (listed.name, listed.comment) == ("snap0", "first")
+    (store.lxcpath / clone / "overlay/delta/later").write_text("x")
+    ops.restore_snapshot(lxcpath, clone, "snap0")
+    assert not (store.lxcpath / clone / "overlay/delta/later").exists()
+    ops.destroy_snapshot(lxcpath, clone, "ALL")
+    assert ops.list_snapshots(lxcpath, clone) == []
+    ok(store("lxc-destroy", "-n", clone))
+    ok(store("lxc-destroy", "-n", origin))

@@ -92,12 +92,14 @@ def _next_name(paths: ContainerPaths) -> str:
     return f"snap{index}"
 
 
-def create(paths: ContainerPaths, comment_file: str | None = None) -> str:
-    """Snapshot a stopped container; the new snapshot's name."""
+def create(
+    paths: ContainerPaths, comment_file: str | None = None, comment: str | None = None
+) -> str:
+    """Snapshot a stopped container; the new snapshot's name. The comment is the
+    text of `comment_file` (lxc-snapshot -c) or `comment` (the Python API)."""
     from runtime import store
 
     _defined(paths)
-    comment = None
     if comment_file is not None:
         try:
             with open(comment_file, encoding="utf-8", errors="surrogateescape") as handle:
