@@ -349,3 +349,27 @@ def test_python_functions_clone_and_snapshot(store: Cli, tmp_path: Path) -> None
     assert ops.list_snapshots(lxcpath, clone) == []
     ok(store("lxc-destroy", "-n", clone))
     ok(store("lxc-destroy", "-n", origin))
+
+
+def test_create_overlay_store_start_and_restore(store: Cli, tmp_path: Path) -> None:
+    """lxc-create -B overlay (LXC's layout: the rootfs is the lower directory, mounted
+    over itself); a snapshot restored in place depends on nothing."""
+    name = unique("ov")
+    conf = tmp_path / "ov.conf"
+    conf.write_text(CONF)
+    ok(store("lxc-create", "-n", name, "-t", "busybox", "-B", "overlay", "-f", str(conf)))
+    container = store.lxcpath / name
+    assert config_value(store, name, "lxc.rootfs.path") == (
+        f"overlay:{container}/rootfs:{container}/overlay/delta"
+    )
+    ok(store("lxc-snapshot", "-n", name))
+    ok(store("lxc-start", "-n", name))
+    in_container(store, name, "echo hi > /x")
+    ok(store("lxc-stop", "-n", name, "-k"))
+    assert (container / "overlay/delta/x").exists() and not (container / "rootfs/x").exists()
+    ok(store("lxc-snapshot", "-n", name, "-r", "snap0"))
+    assert not (container / "overlay/delta/x").exists()
+    assert (container / "rootfs/bin/busybox").is_file()
+    assert not (container / "lxc_rdepends").exists() and not (container / "lxc_snapshots").exists()
+    ok(store("lxc-destroy", "-n", name, "-s"))
+    assert os.listdir(store.lxcpath) == []

@@ -63,8 +63,11 @@ def owner_of(directory: str) -> Ref | None:
 
 
 def inside(child: ContainerPaths, parent: Ref) -> bool:
+    """Whether `child` is `parent` itself or lives in its directory (a snapshot):
+    then it needs no record, it goes with it."""
     parent_dir = os.path.realpath(os.path.join(*parent))
-    return os.path.realpath(child.dir).startswith(parent_dir + os.sep)
+    child_dir = os.path.realpath(child.dir)
+    return child_dir == parent_dir or child_dir.startswith(parent_dir + os.sep)
 
 
 @contextmanager
@@ -96,7 +99,7 @@ def _locked_list(path: str) -> Iterator[list[Ref]]:
 
 def record(clone: ContainerPaths, origin_ref: Ref, clone_dir: str | None = None) -> None:
     """Note that `clone` uses `origin_ref`'s rootfs (both files); nothing when the
-    clone lives inside its origin's directory. `clone_dir`: where the clone's files
+    clone is its origin or lives inside its directory. `clone_dir`: where the clone's files
     are now (its staging directory while it is built)."""
     if inside(clone, origin_ref):
         return
