@@ -27,6 +27,8 @@ _NAME_SIZE = 64
 #: struct loop_config: fd, block_size, struct loop_info64, 8 reserved u64.
 _LOOP_CONFIG = struct.Struct("=II5Q4I64s64s32s2Q8Q")
 
+_VIEW_FLAGS = linux.MS_RDONLY | linux.MS_NODEV | linux.MS_NOSUID | linux.MS_NOEXEC
+
 #: Filesystems tried first on an image (the ones mkfs makes here), then the rest
 #: of /proc/filesystems that need a device.
 _PREFERRED = ("ext4", "ext3", "ext2")
@@ -110,7 +112,9 @@ def mounted_on_host(image: str, target: str) -> Iterator[str]:
     try:
         loop_fd, device = attach(image_fd, image)
         try:
-            mount_device(device, target, linux.MS_RDONLY)
+            # Read only, and nothing in it usable as a device, setuid file or program
+            # on the host: the tree is the container's to write.
+            mount_device(device, target, _VIEW_FLAGS)
         finally:
             os.close(loop_fd)
     finally:

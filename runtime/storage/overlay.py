@@ -75,7 +75,8 @@ def merged_view(spec: RootfsSpec) -> Iterator[str]:
     assert spec.upper is not None
     place = tempfile.mkdtemp(prefix="trio-lxc-overlay-")
     try:
-        linux.mount("overlay", place, "overlay", linux.MS_RDONLY,
+        flags = linux.MS_RDONLY | linux.MS_NODEV | linux.MS_NOSUID | linux.MS_NOEXEC
+        linux.mount("overlay", place, "overlay", flags,
                     f"lowerdir={_escape(spec.upper)}:{_escape(spec.path)}")  # fmt: skip
         try:
             linux.mount(None, place, None, linux.MS_PRIVATE)
