@@ -373,3 +373,14 @@ def test_create_overlay_store_start_and_restore(store: Cli, tmp_path: Path) -> N
     assert not (container / "lxc_rdepends").exists() and not (container / "lxc_snapshots").exists()
     ok(store("lxc-destroy", "-n", name, "-s"))
     assert os.listdir(store.lxcpath) == []
+
+
+def test_info_c_with_H_prints_the_value_alone(store: Cli, tmp_path: Path) -> None:
+    """LXC's lxc-info: one -c KEY with -H prints the bare value (lxc-test-cloneconfig
+    reads the rootfs so); several keys keep their `KEY = value` form."""
+    name = create_busybox(store, tmp_path, CONF, "ih")
+    rootfs = f"{store.lxcpath}/{name}/rootfs"
+    assert ok(store("lxc-info", "-n", name, "-c", "lxc.rootfs.path", "-H")).stdout == rootfs + "\n"
+    both = ok(store("lxc-info", "-n", name, "-c", "lxc.rootfs.path", "-c", "lxc.uts.name", "-H"))
+    assert both.stdout == f"lxc.rootfs.path = {rootfs}\nlxc.uts.name = {name}\n"
+    ok(store("lxc-destroy", "-n", name))
