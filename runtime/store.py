@@ -8,6 +8,11 @@ listed. Destroy renames the directory aside first, so the container disappears a
 once even if removing a large rootfs takes a while, and refuses to run while
 anything is mounted below the container (removing files through a bind mount would
 delete them on the host). Each operation holds the container's lock.
+
+The rootfs is made, copied and snapshotted through its backing store
+(runtime.storage: dir, overlay, loop); an overlay clone's use of another
+container's rootfs is recorded in LXC's lxc_snapshots / lxc_rdepends files, and a
+container with clones, or with snapshots unless they go too, is not destroyed.
 """
 
 from __future__ import annotations
