@@ -1,5 +1,6 @@
-"""`lxc-copy -n NAME -N NEWNAME [-p NEWPATH] [-R] [-K] [-M] [-- HOOK ARGS]`: clone or rename
-a container; the arguments after `--` go to the copy's lxc.hook.clone hooks."""
+"""`lxc-copy -n NAME -N NEWNAME [-p NEWPATH] [-R] [-s] [-B TYPE] [-K] [-M] [-- HOOK ARGS]`,
+and `-e` to start an ephemeral copy: clone, snapshot or rename a container; the
+arguments after `--` go to the copy's lxc.hook.clone hooks."""
 
 from __future__ import annotations
 
@@ -12,10 +13,19 @@ OPTIONS = """\
   -N, --newname=NEWNAME     NEWNAME for the restored container
   -p, --newpath=NEWPATH     NEWPATH for the container to be stored
   -R, --rename              rename container
-  -s, --snapshot            create snapshot instead of clone (not supported yet)
-  -e, --ephemeral           start ephemeral container (not supported yet)
-  -B, --backingstorage=TYPE backingstorage type for the container (only 'dir')
+  -s, --snapshot            create snapshot instead of clone (overlay)
+  -a, --allowrunning        allow snapshot creation even if source container is running
+  -F, --foreground          start with current tty attached to /dev/console
+  -d, --daemon              daemonize the container (default)
+  -e, --ephemeral           start ephemeral container
+  -m, --mount               directory to mount into container, bind=/src-path[:/dst-path][:ro|rw]
+                            (overlay= mounts are not supported)
+  -B, --backingstorage=TYPE backingstorage type for the container (dir, overlay, loop)
+  -t, --tmpfs               place ephemeral container on a tmpfs (not supported)
+  -L, --fssize              size of the new block device for block device containers
+  -D, --keepdata            pass together with -e start a persistent snapshot
   -K, --keepname            keep the hostname of the original container
+  --  hook options          arguments passed to the hook program
   -M, --keepmac             keep the MAC address of the original container
   --rcfile=FILE             Load configuration file FILE
 """
@@ -24,7 +34,11 @@ OPTIONS = """\
 def build_parser() -> LxcArgumentParser:
     parser = LxcArgumentParser(
         "lxc-copy",
-        "lxc-copy --name=NAME [-P lxcpath] -N newname [-p newpath] [-R] [-K] [-M] [-- hook arguments]",
+        "lxc-copy --name=NAME [-P lxcpath] -N newname [-p newpath] [-B backingstorage] [-s] "
+        "[-K] [-M] [-L size [unit]] -- hook options\n"
+        "lxc-copy --name=NAME [-P lxcpath] [-N newname] [-p newpath] [-B backingstorage] -e "
+        "[-d] [-D] [-K] [-M] [-m bind=/src:/dest] -- hook options\n"
+        "lxc-copy --name=NAME [-P lxcpath] -N newname -R",
         "clone a container",
         OPTIONS,
     )
@@ -33,8 +47,15 @@ def build_parser() -> LxcArgumentParser:
     parser.add_argument("-p", "--newpath")
     parser.add_argument("-R", "--rename", action="store_true")
     parser.add_argument("-s", "--snapshot", action="store_true")
+    parser.add_argument("-a", "--allowrunning", action="store_true")
+    parser.add_argument("-F", "--foreground", action="store_true")
+    parser.add_argument("-d", "--daemon", action="store_true")
     parser.add_argument("-e", "--ephemeral", action="store_true")
-    parser.add_argument("-B", "--backingstorage", default="dir")
+    parser.add_argument("-m", "--mount", action="append")
+    parser.add_argument("-B", "--backingstorage")
+    parser.add_argument("-t", "--tmpfs", action="store_true")
+    parser.add_argument("-L", "--fssize")
+    parser.add_argument("-D", "--keepdata", action="store_true")
     parser.add_argument("-K", "--keepname", action="store_true")
     parser.add_argument("-M", "--keepmac", action="store_true")
     parser.add_argument("--rcfile")
@@ -43,20 +64,27 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
+    from cli.copy_start import check_start_options, ephemeral_settings, start_copy, unused_name
+    from cli.store_options import store_options
     from runtime import store
     from runtime.errors import LxcError
 
     name = require_name(PARSER, args)
     load_rcfile(args)
-    if args.snapshot or args.ephemeral:
-        raise LxcError("snapshots and ephemeral copies are not supported yet; use a full copy")
-    if args.backingstorage != "dir":
-        raise LxcError(f"backing store '{args.backingstorage}' is not supported (only 'dir')")
-    if not args.newname and not args.newpath:
+    check_start_options(args)
+    if args.rename and (args.snapshot or args.ephemeral or args.backingstorage):
+        raise LxcError("-R renames a container; it takes no -s, -e or -B")
+    lxcpath = lxcpath_of(args)
+    if not args.newname and not args.newpath and not args.ephemeral:
         raise LxcError("give the new name with -N NEWNAME (and/or a new lxcpath with -p)")
-    new_name = args.newname or name
+    new_lxcpath = args.newpath or lxcpath
+    new_name = args.newname or (unused_name(new_lxcpath, name) if args.ephemeral else name)
+    backing = args.backingstorage
+    # LXC: -B overlay is a snapshot; -e is one unless -B asks for another store.
+    snapshot = args.snapshot or backing == "overlay" or (args.ephemeral and backing is None)
+    settings = ephemeral_settings(args, new_lxcpath, new_name) if args.ephemeral else []
     store.copy(
-        lxcpath_of(args),
+        lxcpath,
         name,
         new_name,
         new_lxcpath=args.newpath,
@@ -64,8 +92,16 @@ def body(args: Namespace, log: CommandLog) -> int:
         keep_mac=args.keepmac,
         rename=args.rename,
         hook_args=args.hook_args[1:] if args.hook_args[:1] == ["--"] else args.hook_args,
+        snapshot=snapshot,
+        backing=None if backing in (None, "best") else backing,
+        store_options=store_options(args),
+        allow_running=args.allowrunning,
+        settings=settings,
     )
-    log.info("copy", f"{'renamed' if args.rename else 'copied'} {name} to {new_name}")
+    verb = "renamed" if args.rename else "snapshotted" if snapshot else "copied"
+    log.info("copy", f"{verb} {name} to {new_name}")
+    if args.ephemeral:
+        return start_copy(args, new_lxcpath, new_name)
     return 0
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import REMAINDER, Namespace
+from cli.store_options import CREATE_HELP, add_create_options, store_options
 
 OPTIONS = """\
   -n, --name=NAME               NAME of the container
   -f, --config=CONFIG           Initial configuration file
   -t, --template=TEMPLATE       Template to use to setup container (busybox, none)
-  -B, --bdev=BDEV               Backing store type to use (only 'dir')
-      --dir=DIR                 Place rootfs directory under DIR (not supported yet)
-  -- template-options
+  -B, --bdev=BDEV               Backing store type to use (dir, overlay, loop)
+""" + CREATE_HELP + """  -- template-options
          This will pass template-options to the template as arguments.
 """
 
@@ -28,7 +28,7 @@ def build_parser() -> LxcArgumentParser:
     parser.add_argument("-f", "--config")
     parser.add_argument("-t", "--template")
     parser.add_argument("-B", "--bdev", default="dir")
-    parser.add_argument("--dir")
+    add_create_options(parser)  # --dir, --fstype, --fssize, lvm/zfs/rbd options
     parser.add_argument("template_args", nargs=REMAINDER)
     return parser
 
@@ -38,10 +38,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     from runtime.errors import LxcError
 
     name = require_name(PARSER, args)
-    if args.bdev != "dir":
-        raise LxcError(f"backing store '{args.bdev}' is not supported (only 'dir')")
-    if args.dir:
-        raise LxcError("--dir is not supported yet; the rootfs is created in the container dir")
+    options = store_options(args)
     if not args.template:
         raise LxcError(
             "A template must be specified (-t busybox), or -t none for a container "
@@ -58,6 +55,8 @@ def body(args: Namespace, log: CommandLog) -> int:
         config_file=args.config,
         template=args.template,
         template_args=template_args,
+        backing="dir" if args.bdev == "best" else args.bdev,  # LXC's best: btrfs/zfs/lvm/dir
+        store_options=options,
     )
     log.info("create", f"created {name}")
     return 0

@@ -1,4 +1,5 @@
-"""`lxc-destroy -n NAME [-f]`: remove a container (a running one needs -f)."""
+"""`lxc-destroy -n NAME [-f] [-s]`: remove a container (a running one needs -f; one
+with snapshots needs -s, which destroys them too; one with clones is refused)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ OPTIONS = """\
 
 def build_parser() -> LxcArgumentParser:
     parser = LxcArgumentParser(
-        "lxc-destroy", "lxc-destroy --name=NAME [-f] [-P lxcpath]",
+        "lxc-destroy", "lxc-destroy --name=NAME [-f] [-s] [-P lxcpath]",
         "destroys a container with the identifier NAME", OPTIONS,
     )  # fmt: skip
     parser.add_argument("-n", "--name")
@@ -44,7 +45,7 @@ def body(args: Namespace, log: CommandLog) -> int:
         finally:
             connection.close()
         log.info("destroy", f"stopped {name}")
-    store.destroy(lxcpath, name)
+    store.destroy(lxcpath, name, snapshots=args.snapshots)
     log.info("destroy", f"destroyed {name}")
     return 0
 

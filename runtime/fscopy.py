@@ -9,21 +9,31 @@ mount inside the tree (a bind of the host's /lib, say) is never copied in.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 
-def copy_tree(src: str, dst: str) -> None:
-    """Copy directory `src` to `dst` (which must not exist)."""
+def copy_tree(src: str, dst: str, exclude: frozenset[str] = frozenset()) -> None:
+    """Copy directory `src` to `dst` (which must not exist), without the entries of
+    `src` itself named in `exclude` (a container's store files, its snapshots)."""
     root_dev = os.lstat(src).st_dev
     links: dict[tuple[int, int], str] = {}
-    _copy_dir(src, dst, root_dev, links)
+    _copy_dir(src, dst, root_dev, links, exclude)
 
 
-def _copy_dir(src: str, dst: str, root_dev: int, links: dict[tuple[int, int], str]) -> None:
+def _copy_dir(
+    src: str,
+    dst: str,
+    root_dev: int,
+    links: dict[tuple[int, int], str],
+    exclude: frozenset[str] = frozenset(),
+) -> None:
     st = os.lstat(src)
     os.mkdir(dst, 0o700)
     for entry in sorted(os.scandir(src), key=lambda e: e.name):
+        if entry.name in exclude:
+            continue
         _copy_entry(entry.path, os.path.join(dst, entry.name), root_dev, links)
     _copy_metadata(src, dst, st)
 
@@ -64,7 +74,12 @@ def _copy_file(src: str, dst: str) -> None:
             size = os.fstat(in_fd).st_size
             copied = 0
             while copied < size:
-                sent = os.copy_file_range(in_fd, out_fd, size - copied)
+                try:
+                    sent = os.copy_file_range(in_fd, out_fd, size - copied)
+                except OSError as err:
+                    if err.errno not in (errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP):
+                        raise
+                    break  # across filesystems (a mounted image, an overlay): read below
                 if sent == 0:
                     break
                 copied += sent

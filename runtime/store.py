@@ -8,6 +8,11 @@ listed. Destroy renames the directory aside first, so the container disappears a
 once even if removing a large rootfs takes a while, and refuses to run while
 anything is mounted below the container (removing files through a bind mount would
 delete them on the host). Each operation holds the container's lock.
+
+The rootfs is made, copied and snapshotted through its backing store
+(runtime.storage: dir, overlay, loop); an overlay clone's use of another
+container's rootfs is recorded in LXC's lxc_snapshots / lxc_rdepends files, and a
+container with clones, or with snapshots unless they go too, is not destroyed.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from runtime.lxcpath import (
 )
 from runtime.records import remove_container_records
 from runtime.status import container_status
+from runtime.storage import backends, deps
+from runtime.storage import spec as rootfs_spec
+from runtime.storage.options import StoreOptions
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,9 +77,13 @@ def create(
     config_file: str | None = None,
     template: str | None = None,
     template_args: Sequence[str] = (),
+    backing: str = "dir",
+    store_options: StoreOptions | None = None,
 ) -> ContainerPaths:
-    """Create a container from a config file (or the default one) and a template."""
+    """Create a container from a config file (or the default one) and a template,
+    its rootfs in a backing store of type `backing` (runtime.storage)."""
     validate_name(name)
+    backends.check_kind(backing)
     source_path = config_file or _default_config_source()
     source = _read_source_config(source_path)
     builder = _template_builder(template)
@@ -81,11 +93,15 @@ def create(
         if os.path.lexists(paths.dir):
             raise ContainerExists("Container already exists")
         staging = _staging_dir(paths, "creating")
+        made: list[str] = []  # a rootfs placed outside the staging directory (--dir)
+        store = (backing, store_options or StoreOptions(), made)
         try:
-            _populate(staging, paths, source, source_path, template, builder, template_args)
+            _populate(staging, paths, source, source_path, template, builder, template_args, store)
             os.rename(staging, paths.dir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            for place in made:
+                shutil.rmtree(place, ignore_errors=True)
             raise
     return paths
 
@@ -125,6 +141,17 @@ def give_to_mapped_root(directory: str, raw: RawConfig) -> None:
     from runtime.userns.chown import own_container
 
     own_container(directory, raw)
+    _own_store(directory, raw)
+
+
+def _own_store(directory: str, raw: RawConfig) -> None:
+    """An overlay's delta and work directories too (runtime.storage.overlay)."""
+    from runtime.storage.overlay import own_layout
+    from runtime.userns.maps import check_raw
+
+    maps = check_raw(raw)
+    if maps is not None:
+        own_layout(directory, maps.root_uid, maps.root_gid)
 
 
 def _template_builder(template: str | None) -> Template | ConfigTemplate | None:
@@ -151,26 +178,39 @@ def _populate(
     template: str | None,
     builder: Template | ConfigTemplate | None,
     template_args: Sequence[str],
+    store: tuple[str, StoreOptions, list[str]],
 ) -> None:
     raw, own_lines = source
     lines = fill_config_lines(own_lines)
-    if builder is not None and template != "none":
-        # A template that builds a rootfs builds it in the container's directory.
+    backing, options, made = store
+    new_rootfs = None
+    if (builder is not None and template != "none") or backing != "dir":
+        # A template that builds a rootfs builds it in the container's directory
+        # (or its backing store); -B without a template makes the store empty.
         preset_rootfs = rootfs_of(raw)
         if preset_rootfs:
             raise LxcError(
                 f"{source_path}: lxc.rootfs.path is already set ({preset_rootfs}); "
                 f"remove it to let the {template} template build the rootfs, or use -t none"
             )
-        os.mkdir(os.path.join(staging, "rootfs"), 0o755)
-        lines.append(("lxc.rootfs.path", ROOTFS_PREFIX + paths.rootfs))
+        backends.check_mapped(backing, bool(raw.get_all("lxc.idmap")))
+        if builder is not None and _writes_config(builder) and backing != "dir":
+            raise LxcError(f"template '{template}' writes its own config and builds a dir rootfs: use -B dir")
+        new_rootfs = backends.new_rootfs(backing, staging, paths.dir, options)
+        if new_rootfs.outside:
+            made.append(new_rootfs.outside)
+        lines.append(("lxc.rootfs.path", new_rootfs.value))
+    if builder is not None and template != "none" and new_rootfs is not None:
         if _writes_config(builder):  # LXC's way: runtime.templates.script
             _run_config_template(builder, staging, paths, raw, lines, template_args)
             give_to_mapped_root(staging, raw)
             parser.parse_file(os.path.join(staging, "config"))
             return
-        lines.extend(fill_config_lines(_run_template(builder, staging, paths, raw, template_args)))
+        built = _run_template(builder, staging, paths, raw, template_args, new_rootfs.build_dir)
+        lines.extend(fill_config_lines(built))
     give_to_mapped_root(staging, raw)  # lxc.idmap: the mapped root owns it (runtime.userns)
+    if new_rootfs is not None:
+        backends.seal(new_rootfs, staging, options)  # loop: the tree goes into its image
     header = _config_header(source_path, template, template_args)
     config_path = os.path.join(staging, "config")
     _write_new_file(config_path, header + "".join(f"{k} = {v}\n" for k, v in lines))
@@ -189,6 +229,7 @@ def _run_template(
     paths: ContainerPaths,
     raw: RawConfig,
     template_args: Sequence[str],
+    build_dir: str,
 ) -> list[tuple[str, str]]:
     from runtime.templates import TemplateContext
 
@@ -196,8 +237,8 @@ def _run_template(
     ctx = TemplateContext(
         name=paths.name,
         path=staging,
-        rootfs=os.path.join(staging, "rootfs"),
-        final_rootfs=paths.rootfs,
+        rootfs=build_dir,
+        final_rootfs=paths.rootfs if build_dir.startswith(staging + os.sep) else build_dir,
         args=list(template_args),
         tty_max=int(tty_max) if tty_max is not None else None,
     )
@@ -205,7 +246,7 @@ def _run_template(
 
 
 def _run_config_template(
-    builder: object,
+    builder: ConfigTemplate,
     staging: str,
     paths: ContainerPaths,
     raw: RawConfig,
@@ -220,7 +261,7 @@ def _run_config_template(
         name=paths.name, staging=staging, final_dir=paths.dir, lines=lines,
         args=list(template_args), idmapped=bool(raw.get_all("lxc.idmap")),
     )  # fmt: skip
-    builder.run(job)  # type: ignore[attr-defined]
+    builder.run(job)
 
 
 def _config_header(source: str | None, template: str | None, args: Sequence[str]) -> str:
@@ -244,8 +285,10 @@ def _write_new_file(path: str, text: str) -> None:
 # -- destroy ------------------------------------------------------------------
 
 
-def destroy(lxcpath: str, name: str) -> None:
-    """Remove a stopped container and everything in its directory."""
+def destroy(lxcpath: str, name: str, *, snapshots: bool = False) -> None:
+    """Remove a stopped container and everything in its directory; with
+    `snapshots`, its snapshots first (lxc-destroy -s), else it must have none.
+    A container whose rootfs clones still use is refused (LXC's lxc_snapshots)."""
     validate_name(name)
     paths = ContainerPaths(lxcpath, name)
     with container_lock(lxcpath, name):
@@ -253,7 +296,23 @@ def destroy(lxcpath: str, name: str) -> None:
             raise ContainerNotFound("Container is not defined")
         if is_running(lxcpath, name):
             raise ContainerBusy(f"{name} is running")
+        refuse_dependents(paths, snapshots)
+        if snapshots:
+            from runtime.storage import snapshots as snaps
+
+            snaps.destroy_all(paths)
         _remove(paths)
+
+
+def refuse_dependents(paths: ContainerPaths, snapshots_too: bool = False) -> None:
+    """LXC's refusals: a container with clones (they use its rootfs), or with
+    snapshots unless they go too (`snapshots_too`)."""
+    from runtime.storage import snapshots as snaps
+
+    if not snapshots_too and snaps.names(paths):
+        raise ContainerBusy(f"Destroying {paths.name} failed: {paths.name} has snapshots")
+    if deps.dependents(paths):
+        raise ContainerBusy(f"Destroying {paths.name} failed: {paths.name} has clones")
 
 
 def remove_stopped(lxcpath: str, name: str) -> None:
@@ -262,7 +321,61 @@ def remove_stopped(lxcpath: str, name: str) -> None:
     paths = ContainerPaths(lxcpath, name)
     with container_lock(lxcpath, name):
         if paths.is_defined():
+            refuse_dependents(paths)
             _remove(paths)
+
+
+def remove_defined(paths: ContainerPaths) -> None:
+    """Remove a container known to be stopped, under its lock (a snapshot: no
+    daemon runs it)."""
+    _remove(paths)
+
+
+def restore_in_place(paths: ContainerPaths, snap: ContainerPaths) -> ContainerPaths:
+    """lxc-snapshot -r SNAP: the container's config and rootfs become a copy of the
+    snapshot's; its snapshots stay. Built aside, then swapped in."""
+    with container_lock(paths.lxcpath, paths.name):
+        if is_running(paths.lxcpath, paths.name):
+            raise ContainerBusy(f"{paths.name} is running; stop it first")
+        staging = _staging_dir(paths, "restoring")
+        os.rmdir(staging)
+        origin: deps.Ref | None = None
+        try:
+            value, origin = _copy_container(
+                snap, load_config(snap), paths, staging, False, None, StoreOptions()
+            )
+            _retarget_config(os.path.join(staging, "config"), snap, paths, False, True, value)
+            if origin is not None:
+                deps.record(paths, origin, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        old_origin = deps.origin(paths)
+        old = os.path.join(paths.lxcpath, f".{paths.name}.restored-{os.getpid()}")
+        os.rename(paths.dir, old)
+        os.rename(staging, paths.dir)
+        for entry in _entries_still_used(value, paths.dir, old):
+            if os.path.isdir(os.path.join(paths.dir, entry)):
+                os.rmdir(os.path.join(paths.dir, entry))  # the empty mount point
+            os.rename(os.path.join(old, entry), os.path.join(paths.dir, entry))
+        if old_origin is not None and old_origin != origin:
+            deps.forget(paths, old_origin)
+        shutil.rmtree(old)
+    return paths
+
+
+def _entries_still_used(value: str | None, new_dir: str, old_dir: str) -> list[str]:
+    """Entries of the old directory the restored rootfs still names (an overlay's
+    lower directory inside the container's own, as `lxc-create -B overlay` makes),
+    and its snapshots: moved over rather than removed."""
+    found = ["snaps"] if os.path.isdir(os.path.join(old_dir, "snaps")) else []
+    if value:
+        spec = rootfs_spec.parse(value)
+        if spec.kind == "overlay":
+            inside = os.path.relpath(spec.path, new_dir)
+            if not inside.startswith(".."):
+                found.append(inside.split(os.sep)[0])
+    return found
 
 
 def _remove(paths: ContainerPaths) -> None:
@@ -271,8 +384,11 @@ def _remove(paths: ContainerPaths) -> None:
     _refuse_mounts_below(paths.dir)
     hook_runs.destroy(paths.config, name)  # lxc.hook.destroy: a failure keeps it
     kept = _unmanaged_rootfs_entry(paths)
+    origin = deps.origin(paths)
     doomed = os.path.join(paths.lxcpath, f".{name}.destroying-{os.getpid()}")
     os.rename(paths.dir, doomed)
+    if origin is not None:  # an overlay clone: its origin may be destroyed now
+        deps.forget(paths, origin)
     if kept is not None:  # lxc.rootfs.managed = 0: the rootfs stays where it was
         os.mkdir(paths.dir, 0o755)
         os.rename(os.path.join(doomed, kept), os.path.join(paths.dir, kept))
@@ -358,11 +474,22 @@ def copy(
     keep_mac: bool = False,
     rename: bool = False,
     hook_args: Sequence[str] = (),
+    snapshot: bool = False,
+    backing: str | None = None,
+    store_options: StoreOptions | None = None,
+    allow_running: bool = False,
+    run_hooks: bool = True,
+    settings: Sequence[tuple[str, str]] = (),
 ) -> ContainerPaths:
     """Clone (or with `rename`, move) a stopped container to a new name and/or lxcpath.
 
-    A clone runs the copy's lxc.hook.clone with `hook_args` (runtime.hooks.offline);
-    if one fails the copy is removed again."""
+    `snapshot`: an overlay clone on the original's rootfs (recorded in both
+    containers' dependency files, runtime.storage.deps); `backing`: the copy's
+    store type (-B; the original's by default); `allow_running` (lxc-copy -a): copy
+    a running container. `settings`: keys set in the copy's config (lxc.ephemeral
+    for lxc-copy -e; a list key such as lxc.mount.entry gets one line each).
+    A clone runs the copy's lxc.hook.clone with `hook_args` (runtime.hooks.offline),
+    unless not `run_hooks` (a snapshot); if one fails the copy is removed again."""
     validate_name(name)
     validate_name(new_name)
     src = ContainerPaths(lxcpath, name)
@@ -371,39 +498,105 @@ def copy(
         raise LxcError(f"the new container would be {dst.dir}, the same as the original")
     first, second = sorted([(src.lxcpath, name), (dst.lxcpath, new_name)])
     with container_lock(*first), container_lock(*second):
-        load_config(src)
-        if is_running(lxcpath, name):
+        src_raw = load_config(src)
+        if (rename or not allow_running) and is_running(lxcpath, name):
             raise ContainerBusy(
                 f"error: Original container ({name}) is running; stop it first (lxc-stop -n {name})"
+                + ("" if rename else ", or use --allowrunning")
             )
         if os.path.lexists(dst.dir):
             raise ContainerExists(f"Container {new_name} already exists")
+        if rename and (deps.dependents(src) or deps.origin(src)):
+            raise ContainerBusy(
+                f"{name} has clones or is one (lxc_snapshots, lxc_rdepends): it cannot be renamed"
+            )
         os.makedirs(dst.lxcpath, mode=0o755, exist_ok=True)
         staging = _staging_dir(dst, "copying")
         os.rmdir(staging)
+        origin: deps.Ref | None = None
         try:
+            rootfs_value = None
             if rename:
                 _refuse_mounts_below(src.dir)
                 _move(src.dir, staging)
             else:
-                copy_tree(src.dir, staging)
-            _retarget_config(os.path.join(staging, "config"), src, dst, keep_name, keep_mac)
+                rootfs_value, origin = _copy_container(
+                    src, src_raw, dst, staging, snapshot, backing, store_options or StoreOptions()
+                )
+            _retarget_config(
+                os.path.join(staging, "config"), src, dst, keep_name, keep_mac, rootfs_value
+            )
+            _apply_settings(os.path.join(staging, "config"), settings)
+            if origin is not None:
+                deps.record(dst, origin, staging)
             os.rename(staging, dst.dir)
             if rename:
                 remove_container_records(lxcpath, name)  # stale ones must not follow the name
         except BaseException:
+            if origin is not None:
+                deps.forget(dst, origin)
             if rename and os.path.isdir(staging) and not os.path.exists(src.dir):
                 os.rename(staging, src.dir)
             else:
                 shutil.rmtree(staging, ignore_errors=True)
             raise
-        if not rename:
+        if not rename and run_hooks:
             try:
                 hook_runs.clone(dst.config, new_name, name, list(hook_args))
             except BaseException:
+                if origin is not None:
+                    deps.forget(dst, origin)
                 shutil.rmtree(dst.dir, ignore_errors=True)
                 raise
     return dst
+
+
+def _copy_container(
+    src: ContainerPaths,
+    src_raw: RawConfig,
+    dst: ContainerPaths,
+    staging: str,
+    snapshot: bool,
+    backing: str | None,
+    options: StoreOptions,
+) -> tuple[str | None, deps.Ref | None]:
+    """Copy the container's directory into `staging`, its rootfs through its store
+    (runtime.storage.backends): (the copy's lxc.rootfs.path, the container whose
+    rootfs it goes on using). Snapshots and dependency files are never copied."""
+    value = src_raw.get("lxc.rootfs.path")
+    if not value:
+        if snapshot or backing not in (None, "dir"):
+            raise LxcError(f"{src.name} has no rootfs (lxc.rootfs.path) to snapshot or copy")
+        copy_tree(src.dir, staging, backends.STORE_ENTRIES - {"rootfs", "overlay"})
+        return None, None
+    try:
+        spec = rootfs_spec.parse(value)
+    except ValueError as err:
+        raise LxcError(f"{src.config}: lxc.rootfs.path: {err}") from None
+    kind = backends.copy_kind(spec, backing, snapshot)
+    backends.check_mapped(kind, bool(src_raw.get_all("lxc.idmap")))
+    exclude = set(backends.STORE_ENTRIES)
+    if os.path.basename(src.lxcpath) == "snaps":  # a snapshot's own files stay with it
+        exclude.update(("ts", "comment"))
+    for path in (spec.path, spec.upper):
+        inside = os.path.relpath(path, src.dir) if path else ".."
+        if inside != "." and not inside.startswith(".."):
+            exclude.add(inside.split(os.sep)[0])
+    copy_tree(src.dir, staging, frozenset(exclude))
+    result = backends.copy_rootfs(spec, kind, staging, dst, options)
+    _own_store(staging, src_raw)  # lxc.idmap: the mapped root mounts the overlay
+    return result
+
+
+def _apply_settings(config_path: str, settings: Sequence[tuple[str, str]]) -> None:
+    from runtime.config.keys import LIST, lookup
+    from runtime.config.writer import append_key_to_file, set_keys_in_file
+
+    for key, value in settings:
+        if lookup(key).spec.kind == LIST:
+            append_key_to_file(config_path, key, value)
+        else:
+            set_keys_in_file(config_path, {key: value})
 
 
 def _move(src: str, dst: str) -> None:
@@ -417,14 +610,21 @@ def _move(src: str, dst: str) -> None:
 
 
 def _retarget_config(
-    config_path: str, src: ContainerPaths, dst: ContainerPaths, keep_name: bool, keep_mac: bool
+    config_path: str,
+    src: ContainerPaths,
+    dst: ContainerPaths,
+    keep_name: bool,
+    keep_mac: bool,
+    rootfs_value: str | None = None,
 ) -> None:
-    """Point the copy's config at its own directory, name and fresh MAC addresses."""
+    """Point the copy's config at its own directory, name, rootfs and fresh MACs."""
     from runtime.config.writer import set_keys_in_file
 
     _replace_path_prefix(config_path, src.dir, dst.dir)
     raw = parser.parse_file(config_path)
     changes: dict[str, str | None] = {}
+    if rootfs_value is not None:
+        changes["lxc.rootfs.path"] = rootfs_value
     if not keep_name:
         changes["lxc.uts.name"] = dst.name
     if not keep_mac:

@@ -660,9 +660,21 @@ def test_setup_error_names_the_key_and_leaves_nothing(run):
     # (the fixture checks that the host's mount table did not change)
 
 
-def test_storage_types_other_than_dir_are_refused(run):
-    result = run("lxc.rootfs.path = overlay:/a:/b\n", sh("true"))
-    assert result.error == "lxc.rootfs.path: storage type 'overlay' is not supported (only dir)"
+def test_storage_types_not_built_here_are_refused(run):
+    result = run("lxc.rootfs.path = zfs:pool/c1\n", sh("true"))
+    assert result.error == "lxc.rootfs.path: storage type 'zfs' is not supported (dir, overlay, loop)"
+
+
+def test_overlay_rootfs_with_missing_directories_names_them(run, tmp_path):
+    """The mount point (`<dir>/rootfs` beside `overlay/delta`), then each layer."""
+    result = run(f"lxc.rootfs.path = overlay:/nowhere/lower:{tmp_path}/c/overlay/delta\n", sh("true"))
+    assert result.error == (
+        f"lxc.rootfs.path: cannot mount 'overlay:/nowhere/lower:{tmp_path}/c/overlay/delta' on "
+        f"'{tmp_path}/c/rootfs': the mount point '{tmp_path}/c/rootfs': No such file or directory"
+    )
+    (tmp_path / "c/rootfs").mkdir(parents=True)
+    result = run(f"lxc.rootfs.path = overlay:/nowhere/lower:{tmp_path}/c/overlay/delta\n", sh("true"))
+    assert result.error is not None and "the overlay's lower directory '/nowhere/lower'" in result.error
 
 
 def test_no_go_means_exit_without_a_word(tmp_path):

@@ -260,6 +260,7 @@ class Daemon:
         await cleanup_dead_record(record.to_json())  # host-side network devices
         records.remove_record(self.lxcpath, name)
         self.publish_state(name, lc.STOPPED)
+        await ephemeral.after_burial(self.lxcpath, name, record)  # lxc.ephemeral = 1
 
     # -- control socket ---------------------------------------------------------------
     async def listen(self) -> trio.SocketListener:

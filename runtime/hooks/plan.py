@@ -125,7 +125,9 @@ def start_environment(*, name: str, config: ContainerConfig, config_path: str | 
     rootfs = rootfs_directory(config.rootfs_path)
     if rootfs:
         env["LXC_ROOTFS_PATH"] = rootfs
-        env["LXC_ROOTFS_MOUNT"] = config.rootfs_mount or rootfs
+        from runtime.storage.spec import directory_of  # overlay/loop: where it is mounted
+
+        env["LXC_ROOTFS_MOUNT"] = config.rootfs_mount or directory_of(config.rootfs_path) or rootfs
     if config.console_path:
         env["LXC_CONSOLE"] = config.console_path
     if config.console_logfile:

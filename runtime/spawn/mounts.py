@@ -6,7 +6,8 @@ Everything runs in the container's new mount namespace, from the host side of
 1. `/` is made recursively slave: nothing mounted here propagates to the host,
    and the host's own later unmounts still reach us.
 2. The rootfs (`lxc.rootfs.path`, a directory, `dir:` prefix allowed) is
-   bind-mounted recursively onto itself, or onto `lxc.rootfs.mount` when set.
+   bind-mounted recursively onto itself, or onto `lxc.rootfs.mount` when set; an
+   overlay or loop rootfs is mounted there instead (`runtime.storage.childmount`).
    Without a rootfs the host's root is used as it is (in the private namespace).
 3. `lxc.mount.auto` proc and sys (or, in an application container or one on the
    host's root with a new pid namespace, a plain /proc of that namespace, as
@@ -54,14 +55,12 @@ from runtime.config.model import MountEntry, converter
 from runtime.config.values import mount_entry as parse_fstab_line
 from runtime.spawn import resolve
 from runtime.spawn.errors import SetupError, describe_os_error
-from runtime.store import ROOTFS_PREFIX
+from runtime.storage import childmount
+from runtime.storage import spec as rootfs_spec
 from runtime.userns import idmapped
 
 if TYPE_CHECKING:
     from runtime.config.model import ContainerConfig
-
-#: Storage types of lxc.rootfs.path that are recognised and refused (only `dir` works).
-_STORAGE_TYPES = ("overlay", "overlayfs", "btrfs", "lvm", "loop", "zfs", "rbd", "nbd", "aufs")
 
 #: Option -> (flags to set, flags to clear).
 _FLAG_OPTIONS: dict[str, tuple[int, int]] = {
@@ -325,15 +324,19 @@ def make_private() -> None:
 
 
 def rootfs_directory(value: str | None) -> str | None:
-    """The directory of an lxc.rootfs.path value (`dir:` stripped, as the store does)."""
+    """The directory of an lxc.rootfs.path value: a dir rootfs's own, or where an
+    overlay or loop one is mounted (runtime.storage.spec)."""
     if not value:
         return None
-    if value.startswith(ROOTFS_PREFIX):
-        return value[len(ROOTFS_PREFIX) :]
-    kind, sep, _ = value.partition(":")
-    if sep and kind in _STORAGE_TYPES:
-        raise SetupError("lxc.rootfs.path", f"storage type '{kind}' is not supported (only dir)")
-    return value
+    try:
+        spec = rootfs_spec.parse(value)
+    except ValueError as err:
+        raise SetupError("lxc.rootfs.path", str(err)) from None
+    if spec.kind in rootfs_spec.REFUSED_KINDS:
+        raise SetupError(
+            "lxc.rootfs.path", f"storage type '{spec.kind}' is not supported (dir, overlay, loop)"
+        )
+    return rootfs_spec.mountpoint(spec)
 
 
 def setup_root(config: ContainerConfig, host_root: str, idmapped_tree: int | None = None) -> MountContext:
@@ -353,6 +356,8 @@ def setup_root(config: ContainerConfig, host_root: str, idmapped_tree: int | Non
         return MountContext(fd, "/", None, own_root=False)
     if not path.startswith("/"):
         raise SetupError(key, f"'{path}' is not an absolute path")
+    if config.rootfs_path and rootfs_spec.parse(config.rootfs_path).kind in rootfs_spec.MOUNTED_KINDS:
+        return _mount_store(config, path)
     if not os.path.isdir(path):
         reason = "is not a directory" if os.path.lexists(path) else "does not exist"
         raise SetupError(key, f"'{path}' {reason}")
@@ -365,6 +370,23 @@ def setup_root(config: ContainerConfig, host_root: str, idmapped_tree: int | Non
     except OSError as err:
         raise SetupError(
             key, f"cannot bind-mount '{path}' on '{target}': {describe_os_error(err)}"
+        ) from None
+    return MountContext(fd, target, path, own_root=True)
+
+
+def _mount_store(config: ContainerConfig, path: str) -> MountContext:
+    """An overlay or loop rootfs: mounted by runtime.storage.childmount."""
+    target = config.rootfs_mount or path
+    store = rootfs_spec.parse(config.rootfs_path or "")
+    if config.idmap and store.kind == "loop":
+        raise SetupError("lxc.rootfs.path", "a loop rootfs cannot be mounted with lxc.idmap")
+    try:
+        childmount.mount_rootfs(store, target)
+        fd = os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as err:
+        raise SetupError(
+            "lxc.rootfs.path", f"cannot mount '{config.rootfs_path}' on '{target}': "
+            f"{err.strerror or describe_os_error(err)}",
         ) from None
     return MountContext(fd, target, path, own_root=True)
 
