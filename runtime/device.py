@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -39,19 +38,27 @@ _LIVE = (lc.RUNNING, lc.FREEZING, lc.FROZEN, lc.THAWED)
 #: How long the helper in the container's namespaces may take.
 HELPER_TIMEOUT = 30.0
 
-#: Per supervisor: the container's network namespace (inode) and the ifindexes in it
-#: of the interfaces `add` moved in; `del` moves back only those (a reboot's new
-#: namespace starts empty). Lost with the daemon: a re-adopted container's
-#: interfaces cannot be moved back with lxc-device.
-_ADDED: weakref.WeakKeyDictionary[Supervisor, tuple[int, set[int]]] = weakref.WeakKeyDictionary()
+
+class MovedInterfaces:
+    """The ifindexes `add` moved into one container's network namespace (its inode);
+    `del` moves back only those. Each supervisor owns one (`supervisor.
+    moved_interfaces`). Lost with the daemon: a re-adopted container's interfaces
+    cannot be moved back with lxc-device."""
+
+    def __init__(self) -> None:
+        self.netns: int | None = None
+        self.ifindexes: set[int] = set()
+
+    def of(self, netns: int) -> set[int]:
+        """Those moved into the namespace `netns` (a reboot's new one starts empty)."""
+        if self.netns != netns:
+            self.netns, self.ifindexes = netns, set()
+        return self.ifindexes
 
 
 def _added(supervisor: Supervisor, netns: int) -> set[int]:
     """The ifindexes `add` moved into the namespace `netns` of this container."""
-    known = _ADDED.get(supervisor)
-    if known is None or known[0] != netns:
-        known = _ADDED[supervisor] = (netns, set())
-    return known[1]
+    return supervisor.moved_interfaces.of(netns)
 
 
 class DeviceError(OpError):

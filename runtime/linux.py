@@ -101,7 +101,7 @@ _SYS_PIVOT_ROOT: dict[str, int] = {
 _libc_handle: ctypes.CDLL | None = None
 
 
-def _libc() -> ctypes.CDLL:
+def libc_handle() -> ctypes.CDLL:
     """The C library, loaded once on first use with errno capture turned on."""
     global _libc_handle
     if _libc_handle is None:
@@ -156,13 +156,13 @@ def _path(value: str | bytes | os.PathLike[str] | None) -> bytes | None:
 
 def unshare(flags: int) -> None:
     """Move the calling process into new namespaces (`CLONE_NEW*` flags)."""
-    if _libc().unshare(flags) != 0:
+    if libc_handle().unshare(flags) != 0:
         _raise(f"unshare(0x{flags:x})")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
     """Join the namespace `fd` refers to (a /proc/PID/ns/* or pidfd); 0 = any type."""
-    if _libc().setns(fd, nstype) != 0:
+    if libc_handle().setns(fd, nstype) != 0:
         _raise(f"setns({fd}, 0x{nstype:x})")
 
 
@@ -175,7 +175,7 @@ def mount(
 ) -> None:
     """mount(2): attach a filesystem, or change a mount with MS_BIND/MS_REMOUNT/MS_PRIVATE..."""
     raw_data = data.encode() if isinstance(data, str) else data
-    rc = _libc().mount(
+    rc = libc_handle().mount(
         _path(source), _path(target), fstype.encode() if fstype else None, flags, raw_data
     )
     if rc != 0:
@@ -184,7 +184,7 @@ def mount(
 
 def umount2(target: str | bytes | os.PathLike[str], flags: int = 0) -> None:
     """umount2(2): detach the mount at `target` (MNT_DETACH for a lazy unmount)."""
-    if _libc().umount2(_path(target), flags) != 0:
+    if libc_handle().umount2(_path(target), flags) != 0:
         _raise(f"umount2({os.fsdecode(target)!r}, 0x{flags:x})")
 
 
@@ -199,7 +199,7 @@ def pivot_root(new_root: str | os.PathLike[str], put_old: str | os.PathLike[str]
         import errno
 
         raise OSError(errno.ENOSYS, f"{call} failed: unknown system call number on {machine}")
-    libc = _libc()
+    libc = libc_handle()
     rc = libc.syscall(
         ctypes.c_long(number),
         ctypes.c_char_p(os.fsencode(new_root)),
@@ -215,7 +215,7 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     Options taking a pointer get `ctypes.addressof(buffer)`; `set_name`/`get_name`
     wrap the common string case.
     """
-    rc = _libc().prctl(option, arg2, arg3, arg4, arg5)
+    rc = libc_handle().prctl(option, arg2, arg3, arg4, arg5)
     if rc < 0:
         _raise(f"prctl({option}, {arg2}, {arg3}, {arg4}, {arg5})")
     return int(rc)
@@ -273,7 +273,7 @@ def name_to_handle_at(
     handle.handle_bytes = MAX_HANDLE_SZ
     mount_id = ctypes.c_int(0)
     raw = os.fsencode(path)
-    rc = _libc().name_to_handle_at(
+    rc = libc_handle().name_to_handle_at(
         dirfd, raw, ctypes.addressof(handle), ctypes.addressof(mount_id), flags
     )
     if rc != 0:
@@ -327,7 +327,7 @@ def openat2(dirfd: int, path: str | bytes, flags: int, mode: int = 0, resolve: i
 
     how = OpenHow(flags, mode, resolve)
     raw = os.fsencode(path)
-    fd = _libc().syscall(
+    fd = libc_handle().syscall(
         ctypes.c_long(_SYS_OPENAT2),
         ctypes.c_int(dirfd),
         ctypes.c_char_p(raw),
@@ -362,7 +362,7 @@ def capget() -> tuple[int, int, int]:
     header_t, data_t = _cap_structs()
     header = header_t(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (data_t * 2)()
-    if _libc().capget(ctypes.byref(header), ctypes.byref(data)) != 0:
+    if libc_handle().capget(ctypes.byref(header), ctypes.byref(data)) != 0:
         _raise("capget()")
     effective, permitted, inheritable = (
         int(getattr(data[0], field) | (getattr(data[1], field) << 32))
@@ -383,7 +383,7 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[index].effective = (effective >> shift) & 0xFFFFFFFF
         data[index].permitted = (permitted >> shift) & 0xFFFFFFFF
         data[index].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    if _libc().capset(ctypes.byref(header), ctypes.byref(data)) != 0:
+    if libc_handle().capset(ctypes.byref(header), ctypes.byref(data)) != 0:
         _raise(f"capset(0x{effective:x}, 0x{permitted:x}, 0x{inheritable:x})")
 
 
@@ -449,7 +449,7 @@ class ProcessTitle:
             env_start=start + len(title), env_end=start + len(title) + 1, auxv=None, auxv_size=0,
             exe_fd=0xFFFFFFFF,
         )  # fmt: skip
-        lib = _libc()
+        lib = libc_handle()
         lib.sbrk.restype = ctypes.c_void_p
         lib.sbrk.argtypes = [ctypes.c_long]
         self._sbrk = lib.sbrk
@@ -491,7 +491,7 @@ PR_SCHED_CORE_SCOPE_THREAD_GROUP = 1
 
 def personality(persona: int) -> int:
     """personality(2): set the execution domain; returns the previous one."""
-    rc = _libc().personality(persona)
+    rc = libc_handle().personality(persona)
     if rc == -1:
         _raise(f"personality(0x{persona:x})")
     return int(rc)
@@ -507,7 +507,7 @@ def keyctl(operation: int, arg2: int = 0, arg3: int = 0) -> int:
     call = f"keyctl({operation}, {arg2}, {arg3})"
     if number is None:
         raise OSError(errno.ENOSYS, f"{call} failed: unknown system call number on {machine}")
-    rc = _libc().syscall(
+    rc = libc_handle().syscall(
         ctypes.c_long(number), ctypes.c_int(operation), ctypes.c_long(arg2), ctypes.c_long(arg3)
     )
     if rc < 0:

@@ -56,6 +56,7 @@ from runtime import start_spec as ss
 from runtime.config.model import ContainerConfig
 from runtime.console import manager as consoles
 from runtime.console.manager import ConsoleManager
+from runtime.device import MovedInterfaces
 from runtime.errors import printable_line
 from runtime.freezer import Freezer
 from runtime.hooks.host import ContainerHooks, HookFailed
@@ -127,6 +128,7 @@ class Supervisor:
         #: Its console and ttys while it runs (runtime.console).
         self.terminals: ContainerTerminals | None = None
         self.freezer = Freezer(self, self._transition)
+        self.moved_interfaces = MovedInterfaces()  # lxc-device add (runtime.device)
         self.start_error: str | None = None
         self.exit_code: int | None = None
         self.exit_signal: int | None = None

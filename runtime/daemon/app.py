@@ -71,7 +71,7 @@ class Daemon:
         self.consoles = ConsoleManager()
 
     # -- life -------------------------------------------------------------------
-    async def run(self, ready: callable | None = None) -> None:  # type: ignore[valid-type]
+    async def run(self, ready: Callable[[], object] | None = None) -> None:
         """Serve until idle, then leave nothing behind (see `_leave`)."""
         from bus.server import BusServer
 

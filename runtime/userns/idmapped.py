@@ -83,7 +83,7 @@ def userns_path(value: str, child_pid: int) -> str:
 
 
 def _syscall(number: int, *args: object) -> int:
-    libc = linux._libc()
+    libc = linux.libc_handle()
     ctypes.set_errno(0)
     result = libc.syscall(ctypes.c_long(number), *args)
     if result < 0:
