@@ -62,6 +62,11 @@ def create(ctx: Context, args: argparse.Namespace) -> int:
         raise OciError(f"container with id exists: {container_id}") from None
     keeper = None
     try:
+        if translation.seccomp is not None:
+            profile = os.path.join(directory, "seccomp.profile")
+            with open(profile, "w", encoding="utf-8") as handle:
+                handle.write(translation.seccomp)
+            lines += f"lxc.seccomp.profile = {profile}\n"
         with open(os.path.join(directory, oci_state.CONFIG), "w", encoding="utf-8") as handle:
             handle.write(lines)
         data: dict[str, object] = {

@@ -26,8 +26,10 @@ import os
 import resource
 import signal
 import stat
+from collections.abc import Callable
 
 from cli import oci_common
+from cli.attach_exec import Target
 from cli.oci import Context, OciError
 from runtime import linux
 from runtime.oci.errors import SpecError
@@ -183,7 +185,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         os.close(master)
     if not args.detach:
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
-    pid = _spawn(target.pid, target.cgroups, process, slave)
+    pid = _spawn(target, process, slave)
     if slave >= 0:
         os.close(slave)
     if args.pid_file:
@@ -196,8 +198,12 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     return os.waitstatus_to_exitcode(wait_status) if os.WIFEXITED(wait_status) else 128 + os.WTERMSIG(wait_status)
 
 
-def _spawn(init_pid: int, cgroups: dict[str, str], process: Process, slave: int) -> int:
+def _spawn(target: Target, process: Process, slave: int) -> int:
     """Fork the helper; the pid of the process it started (OciError: its reason)."""
+    from cli import attach_seccomp
+
+    init_pid, cgroups = target.pid, target.cgroups
+    load_filter = attach_seccomp.loader(target)  # imported now: the host's files go
     try:
         pidfd = os.pidfd_open(init_pid)
     except OSError:
@@ -209,7 +215,10 @@ def _spawn(init_pid: int, cgroups: dict[str, str], process: Process, slave: int)
         code = 1
         try:
             os.close(report_r)
-            code = _helper(pidfd, joins, cgroups, process, slave, report_w)
+            code = _helper(
+                pidfd, joins, cgroups, process, slave, report_w,
+                lambda: attach_seccomp.load(target, load_filter),
+            )  # fmt: skip
         except BaseException as err:  # noqa: BLE001 - reported, never raised
             _report(report_w, f"exec failed: {err}")
         os._exit(code)
@@ -267,8 +276,9 @@ def _find_program(argv0: str, env: dict[str, str]) -> str | None:
 
 
 def _helper(
-    pidfd: int, joins: set[str], cgroups: dict[str, str], process: Process, slave: int, report: int
-) -> int:
+    pidfd: int, joins: set[str], cgroups: dict[str, str], process: Process, slave: int, report: int,
+    load_seccomp: Callable[[], bool],
+) -> int:  # fmt: skip
     for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
@@ -307,6 +317,9 @@ def _helper(
     if "pid" in joins:
         linux.setns(pidfd, linux.CLONE_NEWPID)
     os.close(pidfd)
+    if not load_seccomp():  # the container's filter (lxc.seccomp.profile), while root
+        _report(report, "exec failed: cannot load the container's seccomp filter")
+        return 1
     os.setgroups(process.groups)
     os.setresgid(process.gid, process.gid, process.gid)
     os.setresuid(process.uid, process.uid, process.uid)

@@ -13,7 +13,7 @@ import json
 import tarfile
 
 BUSYBOX = "/bin/busybox"
-APPLETS = ("sh", "echo", "cat", "sleep", "ps", "ls", "true", "false", "id", "hostname", "mount")
+APPLETS = ("sh", "echo", "cat", "sleep", "ps", "ls", "true", "false", "id", "hostname", "mount", "grep")
 
 
 def _add(

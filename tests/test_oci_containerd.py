@@ -274,3 +274,14 @@ def test_detached_task_exec_ps_pause_resume_kill_delete(containerd: Containerd) 
     assert not os.path.exists(memory_dir)
     assert [m for m in _mounts_below(str(containerd.base)) if task in m] == []
     assert os.listdir(os.path.join(containerd.runc_root, containerd.namespace)) == []
+
+
+def test_seccomp_and_no_new_privileges_reach_the_process(containerd: Containerd) -> None:
+    result = containerd.ctr(
+        "run", "--rm", "--seccomp", *containerd.run_args(), IMAGE, "s" + uuid.uuid4().hex[:6],
+        "grep", "-E", "^(Seccomp|NoNewPrivs|CapBnd):", "/proc/self/status",
+    )  # fmt: skip
+    lines = dict(line.split(":\t") for line in result.stdout.splitlines())
+    assert lines["Seccomp"] == "2"  # filtered (containerd's default profile)
+    assert lines["NoNewPrivs"] == "1"
+    assert lines["CapBnd"] == "00000000a80425fb"  # containerd's default capability set

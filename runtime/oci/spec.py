@@ -29,12 +29,14 @@ Mapped (OCI field -> LXC key):
   uidMappings/gidMappings -> lxc.idmap; timeOffsets -> lxc.time.offset.*;
   sysctl -> lxc.sysctl.*; resources -> lxc.cgroup(2).* (runtime.oci.cgroup_keys);
   cgroupsPath -> lxc.cgroup.dir.container; devices: the standard nodes only.
+- linux.seccomp -> an LXC profile named by lxc.seccomp.profile (runtime.oci.seccomp).
 - hooks.poststart/poststop: run by the OCI command with the state on stdin.
 
 Refused, naming the field: process.capabilities sets other than bounding (equal
 effective/permitted for root), ambient/inheritable, capabilities of a non-root
 user, process.ioPriority/scheduler/execCPUAffinity/user.umask other than 0022,
-hooks prestart/createRuntime/createContainer/startContainer, linux.seccomp,
+hooks prestart/createRuntime/createContainer/startContainer, seccomp actions
+and flags runtime.oci.seccomp lists,
 linux.devices beyond the standard nodes, linux.personality/intelRdt/
 memoryPolicy/mountLabel, domainname, a systemd cgroupsPath (`slice:prefix:name`),
 and any field this module does not know.
@@ -51,6 +53,7 @@ from runtime.config.values import CAPABILITIES, PRLIMIT_RESOURCES
 from runtime.oci.cgroup_keys import Resources
 from runtime.oci.errors import SpecError, unsupported
 from runtime.oci.node import Node
+from runtime.oci.seccomp import profile_text
 
 #: OCI namespace type -> LXC's name.
 NAMESPACES = {
@@ -104,6 +107,8 @@ class Translation:
         self.oci_version = ""
         self.annotations: dict[str, str] = {}
         self.hooks: dict[str, list[Hook]] = {}
+        #: linux.seccomp as an LXC profile (runtime.oci.seccomp), or None.
+        self.seccomp: str | None = None
 
     def add(self, key: str, value: object) -> None:
         text = str(value)
@@ -149,9 +154,9 @@ def translate_node(root: Node, bundle: str, name: str, resources: Resources | No
     linux.fields(
         (
             "namespaces", "uidMappings", "gidMappings", "timeOffsets", "sysctl", "resources",
-            "cgroupsPath", "devices", "rootfsPropagation", "maskedPaths", "readonlyPaths",
+            "cgroupsPath", "devices", "rootfsPropagation", "maskedPaths", "readonlyPaths", "seccomp",
         ),
-        refused=("seccomp", "personality", "intelRdt", "memoryPolicy", "mountLabel"),
+        refused=("personality", "intelRdt", "memoryPolicy", "mountLabel"),
     )  # fmt: skip
     out.add("lxc.console.path", "none")
     out.add("lxc.tty.max", 0)
@@ -481,6 +486,9 @@ def _linux_rest(out: Translation, linux: Node, resources: Resources | None) -> N
         if not relative or ".." in relative.split("/"):
             raise SpecError("linux.cgroupsPath", f"'{cgroups_path}' is not a cgroup path")
         out.add("lxc.cgroup.dir.container", relative)
+    seccomp = linux.get("seccomp")
+    if seccomp is not None:
+        out.seccomp = profile_text(seccomp)
     res = linux.get("resources")
     if res is not None:
         for line in (resources or Resources()).translate(res):
