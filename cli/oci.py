@@ -128,6 +128,11 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--interval", type=float, default=5.0)
     events.add_argument("id")
 
+    hooks = sub.add_parser("run-hooks")  # internal: lxc.hook.start-host of create
+    hooks.add_argument("--kinds", required=True)
+    hooks.add_argument("id")
+    hooks.add_argument("lxc_args", nargs="*")  # LXC's hook arguments: name, "lxc", type
+
     sub.add_parser("features")
     spec = sub.add_parser("spec")
     spec.add_argument("-b", "--bundle", default=".")
@@ -162,7 +167,9 @@ def _dispatch(ctx: Context, args: argparse.Namespace) -> int:
         return oci_info.features() if command == "features" else oci_info.spec(args)
     from cli import oci_ops
 
-    handler = oci_ops.list_containers if command == "list" else getattr(oci_ops, command)
+    handler = {"list": oci_ops.list_containers, "run-hooks": oci_ops.run_hooks}.get(command) or getattr(
+        oci_ops, command
+    )
     result: int = handler(ctx, args)
     return result
 

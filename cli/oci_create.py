@@ -19,10 +19,12 @@ import argparse
 import array
 import fcntl
 import os
+import shlex
 import shutil
 import signal
 import socket
 import struct
+import sys
 import termios
 import time
 
@@ -54,6 +56,10 @@ def create(ctx: Context, args: argparse.Namespace) -> int:
     if not translation.terminal and args.console_socket:
         raise OciError("cannot use console socket if runc will not detach or allocate tty")
     lines = translation.config_text
+    early = [kind for kind in ("prestart", "createRuntime") if kind in translation.hooks]
+    if early:  # on the host, LXC_PID set: runtime.hooks (start-host)
+        words = [os.path.abspath(sys.argv[0]), "--root", ctx.root, "run-hooks", "--kinds", ",".join(early), container_id]
+        lines += "lxc.hook.start-host = " + " ".join(shlex.quote(w) for w in words) + "\n"
     if args.no_new_keyring:
         lines += "lxc.keyring.session = 0\n"
     try:

@@ -252,7 +252,23 @@ def _stats(figures: dict[str, object]) -> dict[str, object]:
     }  # fmt: skip
 
 
-def _run_hooks(ctx: Context, container_id: str, data: dict[str, object], kind: str, *, fail: bool) -> None:
+def run_hooks(ctx: Context, args: argparse.Namespace) -> int:
+    """prestart and createRuntime, as the container's lxc.hook.start-host (on the host,
+    with LXC_PID the init's pid): the state says "creating"; a failure fails create."""
+    data = oci_common.load(ctx, args.id)
+    pid = os.environ.get("LXC_PID", "")
+    document = oci_state.document(data, args.id, "creating", int(pid) if pid.isdigit() else None)
+    for kind in args.kinds.split(","):
+        if kind not in ("prestart", "createRuntime"):
+            raise OciError(f"run-hooks: '{kind}' is not prestart or createRuntime")
+        _run_hooks(ctx, args.id, data, kind, fail=True, document=document)
+    return 0
+
+
+def _run_hooks(
+    ctx: Context, container_id: str, data: dict[str, object], kind: str, *, fail: bool,
+    document: dict[str, object] | None = None,
+) -> None:  # fmt: skip
     """The hooks of `kind` with the state on stdin; a failure is logged (poststart,
     poststop: the spec says to warn and go on) or raised."""
     from runtime.oci.spec import Hook
@@ -261,13 +277,13 @@ def _run_hooks(ctx: Context, container_id: str, data: dict[str, object], kind: s
     listed = hooks.get(kind) if isinstance(hooks, dict) else None
     if not listed:
         return
-    document = json.dumps(oci_common.document(ctx, container_id, data))
+    text = json.dumps(document or oci_common.document(ctx, container_id, data))
     for item in listed:
         hook = Hook.from_json(item)
         env = dict(item.partition("=")[::2] for item in hook.env)
         try:
             result = subprocess.run(
-                hook.args or [hook.path], executable=hook.path, input=document, text=True,
+                hook.args or [hook.path], executable=hook.path, input=text, text=True,
                 env=env, capture_output=True, timeout=hook.timeout, check=False,
             )  # fmt: skip
             problem = f"exited with status {result.returncode}" if result.returncode else None

@@ -267,7 +267,10 @@ def test_terminal_master_goes_to_the_console_socket(oci: Oci, tmp_path: Path) ->
 def test_poststart_and_poststop_hooks_get_the_state(oci: Oci, tmp_path: Path) -> None:
     record = tmp_path / "hooks"
     hook = {"path": "/bin/sh", "args": ["sh", "-c", f"cat >> {record}; echo >> {record}"]}
-    bundle = make_bundle(tmp_path / "b", ["true"], hooks={"poststart": [hook], "poststop": [hook]})
+    bundle = make_bundle(
+        tmp_path / "b", ["true"],
+        hooks={"createRuntime": [hook], "poststart": [hook], "poststop": [hook]},
+    )  # fmt: skip
     cid, keeper = oci.create(bundle)
     assert oci("start", cid).returncode == 0
     assert reap(keeper) == 0
@@ -276,8 +279,18 @@ def test_poststart_and_poststop_hooks_get_the_state(oci: Oci, tmp_path: Path) ->
         time.sleep(0.05)
     assert oci("delete", cid).returncode == 0
     states = [json.loads(line) for line in record.read_text().splitlines() if line]
-    assert [s["id"] for s in states] == [cid, cid]
-    assert states[1]["status"] == "stopped"
+    assert [s["id"] for s in states] == [cid, cid, cid]
+    assert states[0]["status"] == "creating" and states[0]["pid"] > 0
+    assert states[2]["status"] == "stopped"
+
+
+def test_a_failing_create_runtime_hook_fails_create(oci: Oci, tmp_path: Path) -> None:
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}
+    bundle = make_bundle(tmp_path / "b", ["true"], hooks={"createRuntime": [hook]})
+    result = oci("create", "--bundle", str(bundle), "hookfail1")
+    assert result.returncode == 1
+    assert "createRuntime hook /bin/sh exited with status 3" in result.stderr
+    assert not (oci.root / "hookfail1").exists()
 
 
 def test_update_events_features_spec(oci: Oci, tmp_path: Path) -> None:

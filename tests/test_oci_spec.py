@@ -152,7 +152,7 @@ def test_resources_on_cgroup_v2_use_v2_files_and_runc_conversions(tmp_path: Path
         ("process.args", [], "process.args"),
         ("process.user.umask", 0o077, "process.user.umask"),
         ("process.rlimits", [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}], "process.rlimits[0].type"),
-        ("hooks", {"createRuntime": [{"path": "/bin/true"}]}, "hooks.createRuntime"),
+        ("hooks", {"createContainer": [{"path": "/bin/true"}]}, "hooks.createContainer"),
         ("domainname", "example.org", "domainname"),
         ("windows", {"layerFolders": []}, "windows"),
         ("somethingNew", 1, "somethingNew"),

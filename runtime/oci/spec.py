@@ -30,12 +30,16 @@ Mapped (OCI field -> LXC key):
   sysctl -> lxc.sysctl.*; resources -> lxc.cgroup(2).* (runtime.oci.cgroup_keys);
   cgroupsPath -> lxc.cgroup.dir.container; devices: the standard nodes only.
 - linux.seccomp -> an LXC profile named by lxc.seccomp.profile (runtime.oci.seccomp).
-- hooks.poststart/poststop: run by the OCI command with the state on stdin.
+- hooks.prestart/createRuntime: `lxc.hook.start-host` runs `trio-lxc-oci run-hooks`
+  (cli/oci_create.py), on the host once the namespaces and mounts are set up and
+  before the program (after pivot_root, where runc runs them just before it); a
+  failing hook fails `create`. poststart/poststop: run by the OCI command. All
+  get the state JSON on stdin.
 
 Refused, naming the field: process.capabilities sets other than bounding (equal
 effective/permitted for root), ambient/inheritable, capabilities of a non-root
 user, process.ioPriority/scheduler/execCPUAffinity/user.umask other than 0022,
-hooks prestart/createRuntime/createContainer/startContainer, seccomp actions
+hooks createContainer/startContainer, seccomp actions
 and flags runtime.oci.seccomp lists,
 linux.devices beyond the standard nodes, linux.personality/intelRdt/
 memoryPolicy/mountLabel, domainname, a systemd cgroupsPath (`slice:prefix:name`),
@@ -506,10 +510,10 @@ def _hooks(out: Translation, node: Node | None) -> None:
     if node is None:
         return
     node.fields(
-        ("poststart", "poststop"),
-        refused=("prestart", "createRuntime", "createContainer", "startContainer"),
+        ("prestart", "createRuntime", "poststart", "poststop"),
+        refused=("createContainer", "startContainer"),
     )
-    for kind in ("poststart", "poststop"):
+    for kind in ("prestart", "createRuntime", "poststart", "poststop"):
         listed = node.get(kind)
         hooks = []
         for item in listed.items() if listed is not None else []:
