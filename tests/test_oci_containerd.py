@@ -285,3 +285,18 @@ def test_seccomp_and_no_new_privileges_reach_the_process(containerd: Containerd)
     assert lines["Seccomp"] == "2"  # filtered (containerd's default profile)
     assert lines["NoNewPrivs"] == "1"
     assert lines["CapBnd"] == "00000000a80425fb"  # containerd's default capability set
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="script (util-linux) gives ctr -t a terminal")
+def test_run_with_a_terminal_uses_the_console_socket(containerd: Containerd) -> None:
+    command = [
+        str(CTR), "--address", containerd.sock, "--namespace", containerd.namespace, "run", "-t",
+        "--rm", *containerd.run_args(), IMAGE, "t" + uuid.uuid4().hex[:6],
+        "sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo on a terminal; exit 4",
+    ]  # fmt: skip
+    result = subprocess.run(
+        ["script", "-qec", " ".join(command), "/dev/null"], capture_output=True, text=True,
+        timeout=120, env=containerd.env, stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+    assert result.returncode == 4, result.stderr
+    assert "on a terminal" in result.stdout
