@@ -12,6 +12,7 @@ test made it).
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -295,7 +296,7 @@ def test_run_with_a_terminal_uses_the_console_socket(containerd: Containerd) -> 
         "sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo on a terminal; exit 4",
     ]  # fmt: skip
     result = subprocess.run(
-        ["script", "-qec", " ".join(command), "/dev/null"], capture_output=True, text=True,
+        ["script", "-qec", shlex.join(command), "/dev/null"], capture_output=True, text=True,
         timeout=120, env=containerd.env, stdin=subprocess.DEVNULL, check=False,
     )  # fmt: skip
     assert result.returncode == 4, result.stderr
