@@ -86,6 +86,9 @@ def create(ctx: Context, args: argparse.Namespace) -> int:
         }
         oci_state.write(ctx.root, container_id, data)
         os.mkfifo(os.path.join(directory, oci_state.FIFO), 0o622)
+        if translation.terminal:  # runtime.spawn.exec_gate: the pty becomes the init's ctty
+            with open(os.path.join(directory, oci_state.TERMINAL), "w", encoding="ascii"):
+                pass
         keeper = oci_keeper.spawn(ctx.root, container_id)
         pid = _start(ctx, container_id, translation.argv, directory, args, translation)
         data["pid"] = pid

@@ -231,7 +231,8 @@ def test_exec_runs_in_the_container_with_the_process_json(oci: Oci, tmp_path: Pa
 
 def test_terminal_master_goes_to_the_console_socket(oci: Oci, tmp_path: Path) -> None:
     bundle = make_bundle(
-        tmp_path / "b", ["sh", "-c", "[ -t 1 ] && echo on a tty"], process_terminal=True,
+        tmp_path / "b", ["sh", "-c", "[ -t 1 ] && : < /dev/tty && echo on a tty"],
+        process_terminal=True,
         process_consoleSize={"height": 40, "width": 120},
     )  # fmt: skip
     path = str(tmp_path / "console.sock")

@@ -18,6 +18,12 @@ from runtime.oci.errors import SpecError
 from runtime.oci.node import Node
 
 MAX = "max"
+#: What runc always allows after the spec's rules (its AllowedDevices): mknod of
+#: any node, and the standard nodes, the console and the ptys.
+RUNC_ALLOWED_DEVICES = (
+    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm",
+    "c 1:9 rwm", "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm",
+)  # fmt: skip
 
 
 class Resources:
@@ -60,6 +66,7 @@ class Resources:
 
     # -- devices ------------------------------------------------------------------------
     def _devices(self, node: Node) -> None:
+        """The spec's rules in order, then runc's defaults (so /dev/null always works)."""
         rules = node.items()
         if not rules:
             return
@@ -85,6 +92,8 @@ class Resources:
                     f"{'*' if minor is None or minor < 0 else minor} {access}"
                 )
             self.set(1, "devices.allow" if allow else "devices.deny", value)
+        for value in RUNC_ALLOWED_DEVICES:
+            self.set(1, "devices.allow", value)
 
     # -- memory -------------------------------------------------------------------------
     def _memory(self, node: Node) -> None:

@@ -18,6 +18,7 @@ import re
 import time
 
 FIFO = "exec.fifo"
+TERMINAL = "exec.terminal"
 STATE_FILE = "oci.json"
 CONFIG = "config"
 
