@@ -187,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.systemd_cgroup:
             raise OciError("--systemd-cgroup: the systemd cgroup driver is not supported by trio-lxc-oci")
+        if args.rootless == "true":
+            raise OciError("--rootless: rootless containers are not supported by trio-lxc-oci")
+        if args.criu:
+            raise OciError("--criu: checkpoint and restore are not supported by trio-lxc-oci")
         return _dispatch(ctx, args)
     except OciError as err:
         ctx.log_line("error", str(err))
