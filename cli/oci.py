@@ -13,6 +13,8 @@ Errors as runc: one line on stderr, exit 1. The modules:
   the keeper that stands for the container's pid 1 in the shim's process tree),
 - `cli/oci_ops.py` (start, state, kill, delete, pause, resume, ps, update, events),
 - `cli/oci_exec.py` (exec), `cli/oci_info.py` (features, spec).
+`run-hooks` is internal: the container's lxc.hook.start-host runs it for the
+prestart and createRuntime hooks (cli/oci_create.py).
 """
 
 from __future__ import annotations
