@@ -301,3 +301,14 @@ def test_run_with_a_terminal_uses_the_console_socket(containerd: Containerd) -> 
     )  # fmt: skip
     assert result.returncode == 4, result.stderr
     assert "on a terminal" in result.stdout
+
+
+def test_user_namespace_from_uid_and_gid_maps(containerd: Containerd) -> None:
+    result = containerd.ctr(
+        "run", "--rm", "--uidmap", "0:200000:65536", "--gidmap", "0:200000:65536",
+        *containerd.run_args(), IMAGE, "u" + uuid.uuid4().hex[:6],
+        "sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; echo x > /tmp/f && ls -ln /tmp/f",
+    )  # fmt: skip
+    lines = result.stdout.splitlines()
+    assert [line.split() for line in lines[:2]] == [["0", "200000", "65536"]] * 2
+    assert lines[2].split()[2:4] == ["0", "0"]  # container root owns what it writes
