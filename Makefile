@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 INIT   := runtime/spawn/init/trio-lxc-init
-APT_PACKAGES := busybox-static lxc gcc libc6-dev libseccomp2
+APT_PACKAGES := busybox-static lxc gcc libc6-dev libseccomp2 runc containerd
 
 .PHONY: demo test lint typecheck compat bench setup apt clean
 

@@ -52,6 +52,7 @@ from runtime.net import handles as net_handles
 from runtime.spawn import (
     cgroupfs,
     devices,
+    exec_gate,
     handshake,
     initexe,
     keyring,
@@ -175,6 +176,7 @@ def _blank_title() -> None:
 
 def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket) -> int:
     config = request.config
+    gate = exec_gate.open_gate(request.lxcpath, request.name)  # OCI create (cli/oci.py)
     os.umask(0o022)
     # A new session, but no controlling terminal for the init: busybox init's console
     # shell (and a getty) must be able to make /dev/console theirs, as under LXC.
@@ -220,6 +222,8 @@ def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket
     personality.apply_arch(config)  # lxc.arch, last: it is what `uname -m` shows
     if request.is_application:
         return _run_application(request, env)
+    if gate is not None:
+        exec_gate.wait(gate, sock, request.argv, env, config)
     try:
         process.exec_payload(request.argv, env)
     except OSError as err:
