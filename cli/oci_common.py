@@ -9,6 +9,10 @@ import signal
 from cli.oci import Context, OciError
 from runtime.oci import state as oci_state
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.control_protocol import R, Request
+
 
 def checked_id(container_id: str) -> str:
     try:
@@ -28,25 +32,21 @@ def load(ctx: Context, container_id: str) -> dict[str, object]:
 
 def daemon_state(ctx: Context, container_id: str) -> tuple[str, int | None]:
     """(daemon state, init pid); STOPPED when no daemon runs."""
-    from runtime.daemon_client import (
-        Connection,
-        DaemonUnavailable,
-        _try_connect,
-        control_socket_path,
-    )
+    from runtime.control_protocol import State
+    from runtime.daemon_client import open_connection
+    from runtime.errors import LxcError
 
-    sock = _try_connect(control_socket_path(ctx.root))
-    if sock is None:
-        return "STOPPED", None
-    connection = Connection(sock)
     try:
-        reply = connection.request({"op": "state", "name": container_id})
-    except (DaemonUnavailable, OSError):
+        connection = open_connection(ctx.root, autostart=False)
+    except (LxcError, OSError):
+        return "STOPPED", None
+    try:
+        reply = connection.call(State(name=container_id))
+    except (LxcError, OSError):
         return "STOPPED", None
     finally:
         connection.close()
-    pid = reply.get("pid")
-    return str(reply.get("state") or "STOPPED"), pid if isinstance(pid, int) else None
+    return reply.state or "STOPPED", reply.pid
 
 
 def status(ctx: Context, container_id: str) -> tuple[str, int | None]:
@@ -55,8 +55,8 @@ def status(ctx: Context, container_id: str) -> tuple[str, int | None]:
     return oci_state.status(ctx.root, container_id, state), pid
 
 
-def request(ctx: Context, message: dict[str, object]) -> dict[str, object]:
-    """A daemon request; OciError with the daemon's reason when it fails."""
+def request(ctx: Context, message: Request[R]) -> R:
+    """A daemon request's reply; OciError with the daemon's reason when it fails."""
     from runtime.daemon_client import open_connection
     from runtime.errors import LxcError
 
@@ -65,14 +65,11 @@ def request(ctx: Context, message: dict[str, object]) -> dict[str, object]:
     except LxcError as err:
         raise OciError(str(err)) from None
     try:
-        reply = connection.request(message)
+        return connection.call(message)
     except (LxcError, OSError) as err:
         raise OciError(str(err)) from None
     finally:
         connection.close()
-    if not reply.get("ok"):
-        raise OciError(str(reply.get("error") or "the runtime daemon refused the request"))
-    return reply
 
 
 def parse_signal(text: str) -> int:

@@ -111,6 +111,7 @@ def _start(
     translation: object,
 ) -> int:  # fmt: skip
     """Ask the daemon for the start; the init's pid once it waits at the gate."""
+    from runtime.control_protocol import Event, Start, Started, result
     from runtime.daemon_client import open_connection
     from runtime.errors import LxcError
 
@@ -122,20 +123,21 @@ def _start(
             fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
         _send_console(args.console_socket, master)
     stdio = (slave, slave, slave) if slave >= 0 else (0, 1, 2)
-    request: dict[str, object] = {
-        "op": "start", "name": container_id, "mode": "system", "argv": argv,
-        "config_path": os.path.join(directory, oci_state.CONFIG), "attach": False,
-    }  # fmt: skip
+    request = Start(
+        name=container_id, mode="system", argv=tuple(argv),
+        config_path=os.path.join(directory, oci_state.CONFIG), attach=False,
+    )  # fmt: skip
+    pid: int | None = None
     try:
         connection = open_connection(ctx.root)
         try:
             connection.send(request, stdio)
-            pid: int | None = None
             while True:
                 reply = connection.receive()
-                if reply.get("event") == "started" and isinstance(reply.get("pid"), int):
-                    pid = int(reply["pid"])  # type: ignore[call-overload]
-                if "ok" in reply:
+                if isinstance(reply, Started):
+                    pid = reply.pid
+                elif not isinstance(reply, Event):
+                    result(request, reply)  # an error reply is raised
                     break
         finally:
             connection.close()
@@ -145,8 +147,6 @@ def _start(
         for fd in (master, slave):
             if fd >= 0:
                 os.close(fd)
-    if not reply.get("ok"):
-        raise OciError(str(reply.get("error") or "the container did not start"))
     if pid is None:
         raise OciError("the runtime daemon did not report the container's pid")
     return pid

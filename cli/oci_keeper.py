@@ -67,15 +67,17 @@ def _isolate(keep_fd: int) -> None:
 
 def _forward(root: str, container_id: str) -> None:
     def handler(signum: int, _frame: object) -> None:
-        from runtime.daemon_client import Connection, _try_connect, control_socket_path
+        from runtime.control_protocol import Signal
+        from runtime.daemon_client import open_connection
+        from runtime.errors import LxcError
 
-        sock = _try_connect(control_socket_path(root))
-        if sock is None:
-            return
-        connection = Connection(sock)
         try:
-            connection.request({"op": "signal", "name": container_id, "signal": signum})
-        except OSError:
+            connection = open_connection(root, autostart=False)
+        except (LxcError, OSError):
+            return
+        try:
+            connection.call(Signal(name=container_id, signal=signum))
+        except (LxcError, OSError):
             pass
         finally:
             connection.close()

@@ -16,9 +16,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 
 from cli import oci_common
 from cli.oci import Context, OciError
+from runtime.control_protocol import Cgroup, Freeze, Signal, Stats, Unfreeze
 from runtime.oci import state as oci_state
 
 #: How long `delete` waits for a killed container to be STOPPED.
@@ -99,7 +101,7 @@ def kill(ctx: Context, args: argparse.Namespace) -> int:
             except ProcessLookupError:
                 pass
         return 0
-    oci_common.request(ctx, {"op": "signal", "name": container_id, "signal": sig})
+    oci_common.request(ctx, Signal(name=container_id, signal=sig))
     return 0
 
 
@@ -132,11 +134,11 @@ def _kill_and_wait(ctx: Context, container_id: str) -> None:
         except ProcessLookupError:
             pass
     try:
-        oci_common.request(ctx, {"op": "signal", "name": container_id, "signal": 9})
+        oci_common.request(ctx, Signal(name=container_id, signal=9))
     except OciError:
         pass
     try:
-        oci_common.request(ctx, {"op": "unfreeze", "name": container_id})
+        oci_common.request(ctx, Unfreeze(name=container_id))
     except OciError:
         pass
     deadline = time.monotonic() + STOP_WAIT
@@ -153,7 +155,7 @@ def pause(ctx: Context, args: argparse.Namespace) -> int:
     status, _ = oci_common.status(ctx, args.id)
     if status not in ("running", "created"):
         raise OciError("container not running")
-    oci_common.request(ctx, {"op": "freeze", "name": args.id})
+    oci_common.request(ctx, Freeze(name=args.id))
     return 0
 
 
@@ -162,7 +164,7 @@ def resume(ctx: Context, args: argparse.Namespace) -> int:
     status, _ = oci_common.status(ctx, args.id)
     if status != "paused":
         raise OciError("container not paused")
-    oci_common.request(ctx, {"op": "unfreeze", "name": args.id})
+    oci_common.request(ctx, Unfreeze(name=args.id))
     return 0
 
 
@@ -213,7 +215,7 @@ def update(ctx: Context, args: argparse.Namespace) -> int:
         name = key.split(".", 2)[2]
         if name.startswith("devices."):
             raise OciError("resources.devices: device rules cannot be changed by update")
-        oci_common.request(ctx, {"op": "cgroup", "name": args.id, "key": name, "value": value})
+        oci_common.request(ctx, Cgroup(name=args.id, key=name, value=value))
     return 0
 
 
@@ -226,16 +228,15 @@ def events(ctx: Context, args: argparse.Namespace) -> int:
             if args.stats:
                 raise OciError("container not running")
             return 0
-        reply = oci_common.request(ctx, {"op": "stats", "name": args.id})
-        figures = reply.get("stats")
-        data = _stats(figures if isinstance(figures, dict) else {})
+        reply = oci_common.request(ctx, Stats(name=args.id))
+        data = _stats(reply.stats)
         print(json.dumps({"type": "stats", "id": args.id, "data": data}), flush=True)
         if args.stats:
             return 0
         time.sleep(args.interval)
 
 
-def _stats(figures: dict[str, object]) -> dict[str, object]:
+def _stats(figures: Mapping[str, object]) -> dict[str, object]:
     """The daemon's figures in the shape of runc's events data (what we have of it)."""
     def number(key: str) -> object:
         value = figures.get(key)
