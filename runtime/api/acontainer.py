@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Unpack
+from typing import Literal, Unpack
 
 import trio
 
@@ -77,7 +77,7 @@ class AsyncContainer(ContainerBase):
         hookargs: Sequence[str] = (),
         *,
         snapshot: bool = False,
-    ) -> AsyncContainer | bool:
+    ) -> AsyncContainer | Literal[False]:
         """Container.clone, in a worker thread; the new AsyncContainer or False."""
         if bdevtype not in (None, "dir") or newsize:
             raise LxcError("clone: only the 'dir' backing store, at its own size, is supported")
@@ -89,7 +89,7 @@ class AsyncContainer(ContainerBase):
             return False
         return AsyncContainer(newname, config_path or self.lxcpath)
 
-    async def rename(self, new_name: str) -> AsyncContainer | bool:
+    async def rename(self, new_name: str) -> AsyncContainer | Literal[False]:
         """Container.rename, in a worker thread; the new AsyncContainer or False."""
 
         def move() -> bool:
@@ -161,15 +161,14 @@ class AsyncContainer(ContainerBase):
 
     async def wait(self, state: str | Iterable[str], timeout: float = -1) -> bool:
         """Container.wait, on the bus: True once in `state`, False after `timeout`."""
-        from runtime.daemon_client import bus_socket
         from runtime.state_wait import await_state
 
         states = parse_states(state)
-        path = await trio.to_thread.run_sync(bus_socket, self.lxcpath)  # starts the daemon if needed
+        path = await requests.abus_path(self.lxcpath)  # starts the daemon if needed
         return await await_state(path, self.name, states, wait_timeout(timeout)) is not None
 
     # -- cgroups ----------------------------------------------------------------------------
-    async def get_cgroup_item(self, key: str) -> str | bool:
+    async def get_cgroup_item(self, key: str) -> str | Literal[False]:
         """Container.get_cgroup_item; False if it is not running."""
         if not self.running:
             return False
@@ -259,7 +258,7 @@ class AsyncContainer(ContainerBase):
         return attaching.lxc_attach_argv(self.lxcpath, self.name, attaching.command_of(run, payload), **options)
 
     # -- console -----------------------------------------------------------------------------
-    async def console_getfd(self, ttynum: int = -1) -> int | bool:
+    async def console_getfd(self, ttynum: int = -1) -> int | Literal[False]:
         """Container.console_getfd (the lease lasts until close())."""
         if not self.running:
             return False

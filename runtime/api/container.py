@@ -20,7 +20,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Unpack
+from typing import Literal, Unpack
 
 from runtime.api import attach as attaching
 from runtime.api import requests
@@ -65,7 +65,7 @@ class Container(ContainerBase):
         hookargs: Sequence[str] = (),
         *,
         snapshot: bool = False,
-    ) -> Container | bool:
+    ) -> Container | Literal[False]:
         """A full copy named `newname` (in `config_path`, another lxcpath, if given);
         the new Container, or False if this one runs or is not defined.
         LXC_CLONE_KEEPNAME, LXC_CLONE_KEEPMACADDR as in LXC; a snapshot clone
@@ -76,7 +76,7 @@ class Container(ContainerBase):
             return False
         return Container(newname, config_path or self.lxcpath)
 
-    def rename(self, new_name: str) -> Container | bool:
+    def rename(self, new_name: str) -> Container | Literal[False]:
         """Rename the container; the new Container, or False if it runs or is not defined."""
         if not self._copy(new_name, None, 0, (), False, rename=True):
             return False
@@ -149,15 +149,14 @@ class Container(ContainerBase):
     def wait(self, state: str | Iterable[str], timeout: float = -1) -> bool:
         """True once the container is in `state` (a name, `A|B`, or several), at once
         if it already is; False when `timeout` seconds pass first (negative: for ever)."""
-        from runtime.daemon_client import bus_socket
         from runtime.state_wait import wait_for
 
         states = parse_states(state)
-        code = wait_for(lambda: bus_socket(self.lxcpath), self.name, states, wait_timeout(timeout))
+        code = wait_for(lambda: requests.bus_path(self.lxcpath), self.name, states, wait_timeout(timeout))
         return code == 0
 
     # -- cgroups ----------------------------------------------------------------------------
-    def get_cgroup_item(self, key: str) -> str | bool:
+    def get_cgroup_item(self, key: str) -> str | Literal[False]:
         """A cgroup file of the running container (`memory.max`), without its final
         newline; False if it is not running."""
         if not self.running:
@@ -256,7 +255,7 @@ class Container(ContainerBase):
         )
 
     # -- console -----------------------------------------------------------------------------
-    def console_getfd(self, ttynum: int = -1) -> int | bool:
+    def console_getfd(self, ttynum: int = -1) -> int | Literal[False]:
         """An fd on tty `ttynum` of the running container (-1: the first free one,
         0: the console); False if it is not running. The terminal stays leased to
         this object (another console_getfd or lxc-console is refused it) until

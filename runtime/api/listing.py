@@ -3,8 +3,35 @@
 from __future__ import annotations
 
 import os
+from typing import Literal, overload
 
 from runtime.lxcpath import default_lxcpath, list_names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.api.container import Container
+
+
+@overload
+def list_containers(
+    active: bool = True,
+    defined: bool = True,
+    as_object: Literal[False] = False,
+    config_path: str | None = None,
+    *,
+    lxcpath: str | None = None,
+) -> tuple[str, ...]: ...
+
+
+@overload
+def list_containers(
+    active: bool,
+    defined: bool,
+    as_object: Literal[True],
+    config_path: str | None = None,
+    *,
+    lxcpath: str | None = None,
+) -> tuple[Container, ...]: ...
 
 
 def list_containers(
@@ -14,7 +41,7 @@ def list_containers(
     config_path: str | None = None,
     *,
     lxcpath: str | None = None,
-) -> tuple[object, ...]:
+) -> tuple[str, ...] | tuple[Container, ...]:
     """The names (sorted) of the containers that run (`active`) and/or that have a
     config (`defined`) in `lxcpath` (python3-lxc's `config_path`; the default
     lxcpath if neither); with `as_object`, Container objects instead."""

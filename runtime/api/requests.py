@@ -199,6 +199,22 @@ async def _aconnect(lxcpath: str) -> trio.SocketStream:
     raise AssertionError("unreachable")
 
 
+def bus_path(lxcpath: str) -> str:
+    """The lxcpath's bus socket, once its daemon runs (started if none does)."""
+    from runtime.daemon_client import bus_socket_path
+
+    _start_daemon(lxcpath)
+    return bus_socket_path(lxcpath)
+
+
+async def abus_path(lxcpath: str) -> str:
+    """`bus_path` for trio programs."""
+    from runtime.daemon_client import bus_socket_path
+
+    await asend(lxcpath, ping())
+    return bus_socket_path(lxcpath)
+
+
 def _start_daemon(lxcpath: str) -> None:
     connect(lxcpath, autostart=True).close()
 
