@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 
 from runtime.control import LineReader, encode, fds_from_ancillary
 from runtime.daemon_client import DaemonUnavailable, connect, control_socket_path
@@ -126,7 +127,11 @@ class Lease:
 def send_for_fds(lxcpath: str, message: Message, *, keep: bool = True) -> tuple[Message, list[int]]:
     """A request whose reply carries fds; with `keep` the connection stays open as
     a Lease (the caller closes it), the reply gets it under "lease"."""
-    sock = connect(lxcpath)
+    try:
+        sock = connect(lxcpath, autostart=False)
+    except DaemonUnavailable:
+        _start_daemon(lxcpath)
+        sock = connect(lxcpath, autostart=False)
     try:
         sock.sendall(encode(message))
         reply, fds = _final_reply(sock)
@@ -215,8 +220,14 @@ async def abus_path(lxcpath: str) -> str:
     return bus_socket_path(lxcpath)
 
 
+#: One daemon start at a time from this process (threads of trio programs race
+#: otherwise on the run directory's files); the next one then finds it running.
+_STARTING = threading.Lock()
+
+
 def _start_daemon(lxcpath: str) -> None:
-    connect(lxcpath, autostart=True).close()
+    with _STARTING:
+        connect(lxcpath, autostart=True).close()
 
 
 def _close(fds: list[int]) -> None:
