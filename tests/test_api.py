@@ -320,3 +320,42 @@ def test_readme_examples(runtime: Cli, script: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert prefix in result.stdout
     assert list_containers(lxcpath=str(runtime.lxcpath)) == ()
+
+
+# -- pure pieces -----------------------------------------------------------------------------
+
+
+def test_attach_options_become_lxc_attach_switches() -> None:
+    from runtime.api.attach import command_of, lxc_attach_argv
+
+    assert command_of(lxc.attach_run_command, ["ls", "-l"]) == ["ls", "-l"]
+    assert command_of(lxc.attach_run_command, "ls") == ["ls"]
+    assert command_of(lxc.attach_run_shell, None) == []
+    with pytest.raises(LxcError, match="Python function"):
+        command_of(print, None)
+    argv = lxc_attach_argv(
+        "/p", "c1", ["env"], env={"A": "1"}, env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
+        extra_keep_env=["HOME"], uid=5, gid=6, namespaces=lxc.CLONE_NEWNET | lxc.CLONE_NEWUTS,
+        attach_flags=lxc.LXC_ATTACH_DEFAULT & ~lxc.LXC_ATTACH_DROP_CAPABILITIES,
+    )  # fmt: skip
+    tail = argv[argv.index("-P") :]
+    assert tail == [
+        "-P", "/p", "-n", "c1", "--clear-env", "-v", "A=1", "--keep-var", "HOME",
+        "-u", "5", "-g", "6", "-s", "UTSNAME|NETWORK", "-eCAP", "--", "env",
+    ]  # fmt: skip
+    with pytest.raises(LxcError, match="VAR=VALUE"):
+        lxc_attach_argv("/p", "c1", [], env=["NOEQUALS"])
+
+
+def test_load_config_and_invalid_keys(lxcpath: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.conf"
+    other.write_text("lxc.tty.max = 3\nlxc.environment = X=1\n")
+    c = Container(unique("al"), str(lxcpath))
+    assert c.load_config(str(other))
+    assert c.get_config_item("lxc.tty.max") == "3"
+    assert c.get_config_item("lxc.environment") == ["X=1"]
+    with pytest.raises(lxc.InvalidKey):
+        c.get_keys("lxc.nonsense")
+    with pytest.raises(ConfigError):
+        c.clear_config_item("lxc.nonsense")
+    assert c.get_running_config_item("lxc.tty.max") is None  # not running
