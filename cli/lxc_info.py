@@ -31,10 +31,6 @@ OPTIONS = """\
       --format=FMT      text (LXC's lines, the default) or json (one object)
 """
 
-#: What LXC reports for a key that is not set, where that is not empty.
-UNSET_DEFAULTS = {"lxc.autodev": "1", "lxc.rootfs.managed": "1", "lxc.log.level": "NOTSET"}
-
-
 def build_parser() -> LxcArgumentParser:
     parser = LxcArgumentParser(
         "lxc-info",
@@ -97,28 +93,10 @@ def stats_lines(cgroups: dict[str, str], raw: bool) -> list[str]:
 
 
 def config_value(config: RawConfig, key: str) -> str | None:
-    """LXC's text for `-c KEY`: lists one value per line, unset keys their default."""
-    from runtime.config import keys
+    """LXC's text for `-c KEY` (runtime.config.items, shared with the Python API)."""
+    from runtime.config.items import config_value as item_text
 
-    if key == "lxc.net":
-        return "".join(f"{config.get(f'lxc.net.{i}.type') or ''}\n" for i in config.net_indices())
-    try:
-        resolved = keys.lookup(key)
-    except keys.UnknownKey:
-        return None
-    values = config.get_all(key)
-    if key == "lxc.rootfs.path" and values:
-        return values[-1].removeprefix("dir:")
-    if resolved.spec.kind == keys.LIST:
-        if key in ("lxc.cap.drop", "lxc.cap.keep"):  # LXC 5: one capability a line
-            values = [word for v in values for word in v.split()]
-        return "".join(v + "\n" for v in values)
-    if values:
-        return values[-1]
-    if key in UNSET_DEFAULTS:
-        return UNSET_DEFAULTS[key]
-    number_like = resolved.spec.check.__name__ in ("number", "boolean", "signal_number", "uid")
-    return "0" if number_like else ""
+    return item_text(config, key)
 
 
 def body(args: Namespace, log: CommandLog) -> int:

@@ -30,10 +30,6 @@ from cli.log import CommandLog
 from cli.options import Namespace
 from runtime.errors import LxcError
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
 OPTIONS = """\
   -n, --name=NAME   NAME of the container
   -s, --state=STATE ORed states to wait for
@@ -42,9 +38,6 @@ OPTIONS = """\
   -t, --timeout=TMO Seconds to wait for state changes
   --rcfile=FILE     Load configuration file FILE
 """
-
-#: How long reading the first snapshot may take past a short -t (a daemon starting up).
-SNAPSHOT_GRACE = 10.0
 
 
 def build_parser() -> LxcArgumentParser:
@@ -76,63 +69,6 @@ def could_not_parse() -> int:
     return 1
 
 
-def wait_for(
-    socket_path: str | Callable[[], str],
-    name: str,
-    states: frozenset[str],
-    timeout: float | None,
-    start: float | None = None,
-) -> int:
-    """0 once NAME is in one of `states`, 1 when `timeout` seconds from `start` pass first.
-
-    `start` is a time.monotonic() value, by default now.
-    """
-    import re
-
-    from bus.client import BusClient, BusTimeout
-    from bus.protocol import BusError, Reconnected, SnapshotItem, StateEvent, Synced
-
-    if start is None:
-        start = time.monotonic()
-    deadline = None if timeout is None else start + timeout
-    # A bus that keeps refusing (a daemon starting up) is retried for a while; a
-    # short -t shortens that too, though never below a second.
-    connect_timeout = 5.0 if timeout is None else min(5.0, max(1.0, timeout))
-    client = BusClient(socket_path, connect_timeout=connect_timeout, reconnect_timeout=None)
-    try:
-        subscription = client.subscribe(re.escape(name))
-    except BusError as err:
-        raise LxcError(str(err)) from None
-    if deadline is not None:
-        subscription.deadline = max(deadline, start + SNAPSHOT_GRACE)
-    current: str | None = None
-    try:
-        for message in subscription:
-            if isinstance(message, StateEvent):
-                if message.name == name:
-                    if message.state in states:
-                        return 0
-                    current = message.state
-            elif isinstance(message, SnapshotItem):
-                if message.name == name:
-                    current = message.state
-            elif isinstance(message, Synced):
-                if (current or "STOPPED") in states:
-                    return 0
-                subscription.deadline = deadline
-                if deadline is not None and time.monotonic() >= deadline:
-                    return 1
-            elif isinstance(message, Reconnected):
-                current = None  # decide again from the new snapshot
-        raise LxcError("the monitor bus closed the subscription")
-    except BusTimeout:
-        return 1
-    except BusError as err:
-        raise LxcError(f"monitor bus: {err}") from None
-    finally:
-        subscription.close()
-
-
 def body(args: Namespace, log: CommandLog) -> int:
     start = time.monotonic()
     name = require_name(PARSER, args)
@@ -150,6 +86,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     except InvalidState as err:
         raise LxcError(str(err)) from None
     from cli.lxc_monitor import bus_socket
+    from runtime.state_wait import wait_for
 
     lxcpath = lxcpath_of(args)
     return wait_for(lambda: bus_socket(lxcpath), name, states, timeout, start)

@@ -1,0 +1,114 @@
+"""The Python API for trio programs: start, stop and wait on many containers at once.
+
+    import trio
+    from runtime.api import Runtime
+
+    async def main():
+        rt = Runtime("/var/lib/lxc")
+        async with trio.open_nursery() as nursery:
+            for name in ("web1", "web2", "web3"):
+                nursery.start_soon(rt.start, name)
+        print(await rt.state("web1"))
+        async with trio.open_nursery() as nursery:
+            for name in ("web1", "web2", "web3"):
+                nursery.start_soon(rt.stop, name)
+
+    trio.run(main)
+
+Each call is one request on its own connection to the lxcpath's daemon (started on
+first use, as the commands do), so any number of calls can run concurrently from
+one trio program; `wait` rides the monitor bus, so it never polls. The daemon does
+the work; this module only speaks its protocol, asynchronously.
+"""
+
+from __future__ import annotations
+
+import os
+
+from runtime.api import requests
+from runtime.errors import LxcError
+from runtime.lxcpath import ContainerPaths
+
+
+class Runtime:
+    """A handle on one lxcpath's runtime daemon (many containers, one trio program)."""
+
+    def __init__(self, lxcpath: str) -> None:
+        self.lxcpath = os.path.abspath(lxcpath)
+
+    async def request(self, message: dict[str, object]) -> dict[str, object]:
+        """Send one request and return its final reply; LxcError if it failed."""
+        return await requests.asend(self.lxcpath, message)
+
+    async def start(
+        self, name: str, argv: list[str] | None = None, *, defines: list[str] | None = None
+    ) -> int:
+        """Start a created container (detached); returns its init's host pid.
+        pid 1 is `argv`, else lxc.init.cmd, else /sbin/init (runtime.api.requests)."""
+        paths = ContainerPaths(self.lxcpath, name)
+        if not paths.is_defined():
+            raise LxcError(f"{name} doesn't exist")
+        reply = await self.request(requests.start(name, paths.config, argv, defines))
+        pid = reply.get("pid")
+        if not isinstance(pid, int):
+            raise LxcError(f"{name}: the daemon did not say which pid it started")
+        return pid
+
+    async def stop(self, name: str, *, kill: bool = False, timeout: float = 60) -> None:
+        """Stop a container (gracefully, or at once with kill=True) and wait for STOPPED."""
+        await self.request(requests.stop(name, kill=kill, timeout=timeout))
+
+    async def state(self, name: str) -> str:
+        reply = await self.request(requests.named("state", name))
+        return str(reply["state"])
+
+    async def freeze(self, name: str) -> bool:
+        """Freeze a running container (returns once FROZEN); False if it already was."""
+        return bool((await self.request(requests.named("freeze", name)))["changed"])
+
+    async def unfreeze(self, name: str) -> bool:
+        """Thaw a frozen container (returns once RUNNING); False if it was not frozen."""
+        return bool((await self.request(requests.named("unfreeze", name)))["changed"])
+
+    async def cgroup_get(self, name: str, key: str) -> str:
+        """A cgroup key of a running container, as the kernel gives it (`cpu.shares`)."""
+        _check_cgroup_key(key, write=False)
+        return str((await self.request(requests.cgroup(name, key)))["value"])
+
+    async def cgroup_set(self, name: str, key: str, value: str) -> None:
+        _check_cgroup_key(key, write=True)
+        await self.request(requests.cgroup(name, key, value))
+
+    async def stats(self, name: str) -> dict[str, int | None]:
+        """cpu_ns, blkio_bytes, memory_bytes, kmem_bytes, swap_bytes (None: not accounted)."""
+        stats = (await self.request(requests.named("stats", name)))["stats"]
+        if not isinstance(stats, dict):
+            raise LxcError(f"{name}: the daemon sent no figures")
+        return {str(key): value if isinstance(value, int) else None for key, value in stats.items()}
+
+    async def wait(self, name: str, states: set[str], *, timeout: float | None = None) -> str:
+        """Wait until the container is in one of `states` (at once if it already is);
+        the state it reached. trio.TooSlowError after `timeout` seconds."""
+        import trio
+
+        from runtime.daemon_client import bus_socket_path
+        from runtime.state_wait import await_state
+
+        await self._ensure_daemon()
+        found = await await_state(bus_socket_path(self.lxcpath), name, frozenset(states), timeout)
+        if found is None:
+            raise trio.TooSlowError
+        return found
+
+    async def _ensure_daemon(self) -> None:
+        await self.request(requests.ping())
+
+
+def _check_cgroup_key(key: str, *, write: bool) -> None:
+    """The daemon refuses a key that is not a plain cgroup file name too; refusing
+    here gives the same one-line reason without a round trip."""
+    from runtime.config.names import cgroup_file_problem
+
+    problem = cgroup_file_problem(key, write=write)
+    if problem is not None:
+        raise LxcError(f"cgroup key {problem}")
