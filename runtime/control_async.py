@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Sequence
 
 import trio
@@ -138,5 +139,11 @@ class AsyncClient:
             await stream.stream.aclose()
 
 
+#: One daemon start at a time from this process, whatever the number of clients
+#: (their worker threads race otherwise on the run directory's files).
+_STARTING = threading.Lock()
+
+
 def _ensure_daemon(lxcpath: str) -> None:
-    connect(lxcpath, autostart=True).close()
+    with _STARTING:
+        connect(lxcpath, autostart=True).close()

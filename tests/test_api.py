@@ -211,11 +211,6 @@ def test_bools_and_errors(runtime: Cli, tmp_path: Path) -> None:
         c.attach_wait(["true"])
     assert c.wait("STOPPED", 0)
     assert not c.wait("RUNNING", 0.2)
-    with pytest.raises(LxcError, match="snapshot"):
-        c.clone(name + "s", snapshot=True)
-    with pytest.raises(LxcError, match="snapshot"):
-        c.clone(name + "s", flags=lxc.LXC_CLONE_SNAPSHOT)
-    assert not (runtime.lxcpath / (name + "s")).exists()
 
     assert c.start(cmd=["/bin/sh", "-c", "trap 'exit 0' USR1; while :; do sleep 0.1; done"])
     assert not c.start()  # already running
@@ -261,6 +256,53 @@ def test_bools_and_errors(runtime: Cli, tmp_path: Path) -> None:
 
 
 # -- wait and events -----------------------------------------------------------------------
+
+
+def test_snapshot_clones_and_snapshots(runtime: Cli, tmp_path: Path) -> None:
+    """clone(snapshot=True) is lxc-copy -s (an overlay on this rootfs: the clone's
+    writes stay in its delta), snapshot*() are lxc-snapshot's; blocking and async."""
+    name = unique("as")
+    clone_name, restored = name + "c", name + "r"
+    runtime.names.update({name, clone_name, restored})
+    c = Container(name, str(runtime.lxcpath))
+    c.set_config_item("lxc.net.0.type", "empty")
+    assert c.create("busybox")
+    clone = c.clone(clone_name, flags=lxc.LXC_CLONE_SNAPSHOT)
+    assert clone and clone.get_config_item("lxc.rootfs.path").startswith("overlay:")
+    assert clone.start(cmd=["/bin/sh", "-c", "echo x > /written; exec sleep 30"])
+    assert clone.wait("RUNNING", 10)
+    deadline = time.monotonic() + 10
+    delta = runtime.lxcpath / clone_name / "overlay" / "delta" / "written"
+    while not delta.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert delta.exists() and not (runtime.lxcpath / name / "rootfs" / "written").exists()
+    assert clone.stop()
+    with pytest.raises(LxcError, match="has clones"):
+        c.destroy()
+    assert clone.destroy()
+
+    comment = tmp_path / "comment"
+    comment.write_text("before the change\n")
+    assert c.snapshot(str(comment)) == "snap0"
+    (runtime.lxcpath / name / "rootfs" / "changed").write_text("after")
+    listed = c.snapshot_list()
+    assert [(n, t is not None) for n, _, t, _ in listed] == [("snap0", True)]
+    assert listed[0][1] is not None and Path(listed[0][1]).read_text() == "before the change\n"
+    assert c.snapshot_restore("snap0", restored)
+    assert not (runtime.lxcpath / restored / "rootfs" / "changed").exists()
+    assert Container(restored, str(runtime.lxcpath)).destroy()
+
+    async def async_half() -> None:
+        ac = AsyncContainer(name, str(runtime.lxcpath))
+        assert await ac.snapshot() == "snap1"
+        assert [n for n, *_ in await ac.snapshot_list()] == ["snap0", "snap1"]
+        assert await ac.snapshot_restore("snap0")  # in place
+        assert await ac.snapshot_destroy("ALL")
+        assert await ac.snapshot_list() == ()
+
+    trio.run(async_half)
+    assert not (runtime.lxcpath / name / "rootfs" / "changed").exists()
+    assert c.destroy()
 
 
 def test_wait_and_events(runtime: Cli, tmp_path: Path) -> None:

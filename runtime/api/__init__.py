@@ -48,7 +48,6 @@ from runtime.api.config_items import InvalidKey
 from runtime.api.container import Container
 from runtime.api.events import events
 from runtime.api.listing import list_containers
-from runtime.api.requests import _init_command
 from runtime.api.runtime_handle import Runtime
 from runtime.errors import LxcError
 from runtime.lxcpath import default_lxcpath
@@ -64,5 +63,5 @@ __all__ = [
     "LXC_ATTACH_SET_PERSONALITY", "LXC_CLONE_KEEPBDEVTYPE", "LXC_CLONE_KEEPMACADDR",
     "LXC_CLONE_KEEPNAME", "LXC_CLONE_MAYBE_SNAPSHOT", "LXC_CLONE_SNAPSHOT", "LXC_CREATE_QUIET",
     "AsyncContainer", "Container", "InvalidKey", "LxcError", "Runtime", "attach_run_command",
-    "attach_run_shell", "default_config_path", "events", "list_containers", "_init_command",
+    "attach_run_shell", "default_config_path", "events", "list_containers",
 ]  # fmt: skip

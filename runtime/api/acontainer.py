@@ -35,6 +35,7 @@ from runtime.api import attach as attaching
 from runtime.api import requests
 from runtime.api.base import ContainerBase, parse_states, wait_timeout
 from runtime.api.container import Container
+from runtime.control_protocol import Cgroup, Freeze, Unfreeze
 from runtime.errors import LxcError
 
 #: How long a cancelled attach's command gets between SIGTERM and SIGKILL.
@@ -79,15 +80,31 @@ class AsyncContainer(ContainerBase):
         snapshot: bool = False,
     ) -> AsyncContainer | Literal[False]:
         """Container.clone, in a worker thread; the new AsyncContainer or False."""
-        if bdevtype not in (None, "dir") or newsize:
-            raise LxcError("clone: only the 'dir' backing store, at its own size, is supported")
 
         def copy() -> bool:
-            return self._copy(newname, config_path, flags, hookargs, snapshot, rename=False)
+            return self._copy(
+                newname, config_path, flags, hookargs, snapshot, rename=False, backing=bdevtype, fssize=newsize
+            )
 
         if not await trio.to_thread.run_sync(copy):
             return False
         return AsyncContainer(newname, config_path or self.lxcpath)
+
+    async def snapshot(self, comment_path: str | None = None) -> str | Literal[False]:
+        """Container.snapshot, in a worker thread."""
+        return await trio.to_thread.run_sync(self._snapshot, comment_path)
+
+    async def snapshot_list(self) -> tuple[tuple[str, str | None, str, str], ...]:
+        """Container.snapshot_list, in a worker thread."""
+        return await trio.to_thread.run_sync(self._snapshot_list)
+
+    async def snapshot_restore(self, name: str, newname: str | None = None) -> bool:
+        """Container.snapshot_restore, in a worker thread."""
+        return await trio.to_thread.run_sync(self._snapshot_restore, name, newname)
+
+    async def snapshot_destroy(self, name: str) -> bool:
+        """Container.snapshot_destroy, in a worker thread."""
+        return await trio.to_thread.run_sync(self._snapshot_destroy, name)
 
     async def rename(self, new_name: str) -> AsyncContainer | Literal[False]:
         """Container.rename, in a worker thread; the new AsyncContainer or False."""
@@ -149,14 +166,14 @@ class AsyncContainer(ContainerBase):
         """Container.freeze; False if it is not running."""
         if not self.running:
             return False
-        await requests.asend(self.lxcpath, requests.named("freeze", self.name))
+        await requests.asend(self.lxcpath, Freeze(name=self.name))
         return True
 
     async def unfreeze(self) -> bool:
         """Container.unfreeze; False if it is not running."""
         if not self.running:
             return False
-        await requests.asend(self.lxcpath, requests.named("unfreeze", self.name))
+        await requests.asend(self.lxcpath, Unfreeze(name=self.name))
         return True
 
     async def wait(self, state: str | Iterable[str], timeout: float = -1) -> bool:
@@ -172,14 +189,14 @@ class AsyncContainer(ContainerBase):
         """Container.get_cgroup_item; False if it is not running."""
         if not self.running:
             return False
-        reply = await requests.asend(self.lxcpath, requests.cgroup(self.name, key))
-        return str(reply.get("value", "")).rstrip("\n")
+        reply = await requests.asend(self.lxcpath, Cgroup(name=self.name, key=key))
+        return (reply.value or "").rstrip("\n")
 
     async def set_cgroup_item(self, key: str, value: str) -> bool:
         """Container.set_cgroup_item; False if it is not running."""
         if not self.running:
             return False
-        await requests.asend(self.lxcpath, requests.cgroup(self.name, key, str(value)))
+        await requests.asend(self.lxcpath, Cgroup(name=self.name, key=key, value=str(value)))
         return True
 
     # -- network ------------------------------------------------------------------------------

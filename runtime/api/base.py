@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from typing import Literal
 
 from runtime.api.config_items import ConfigItems, Value, subkeys
 from runtime.errors import ContainerNotFound, LxcError
@@ -250,7 +251,7 @@ class ContainerBase:
 
     def _copy(
         self, newname: str, new_lxcpath: str | None, flags: int, hookargs: Iterable[str],
-        snapshot: bool, rename: bool,
+        snapshot: bool, rename: bool, backing: str | None = None, fssize: int = 0,
     ) -> bool:  # fmt: skip
         """Every clone and rename goes through here (blocking); False when the
         container is running or not defined."""
@@ -260,8 +261,55 @@ class ContainerBase:
             self.lxcpath, self.name, newname, new_lxcpath=new_lxcpath,
             keep_name=bool(flags & LXC_CLONE_KEEPNAME), keep_mac=bool(flags & LXC_CLONE_KEEPMACADDR),
             hookargs=list(hookargs), snapshot=snapshot or bool(flags & LXC_CLONE_SNAPSHOT),
-            rename=rename,
+            rename=rename, backing=backing, fssize=fssize,
         )  # fmt: skip
+        return True
+
+    # -- snapshots (runtime.storage.snapshots, as lxc-snapshot) -----------------------
+    def _snapshot(self, comment_path: str | None) -> str | Literal[False]:
+        """A snapshot of the stopped container: its name (snapN); False if it runs
+        or is not defined (LXC refuses a running one too)."""
+        from runtime.storage import snapshots
+
+        if not self.defined or self.running:
+            return False
+        return snapshots.create(self.paths, comment_file=comment_path)
+
+    def _snapshot_list(self) -> tuple[tuple[str, str | None, str, str], ...]:
+        """python3-lxc's tuples: (name, comment file or None, timestamp, lxcpath of
+        the snapshots)."""
+        from runtime.storage import snapshots
+
+        if not self.defined:
+            return ()
+        return tuple(
+            (snap.name, os.path.join(snap.path, snap.name, "comment") if snap.comment is not None else None,
+             snap.timestamp, snap.path)
+            for snap in snapshots.list_snapshots(self.paths)
+        )  # fmt: skip
+
+    def _snapshot_restore(self, name: str, newname: str | None) -> bool:
+        """Restore snapshot `name` into `newname`, or in place (False if this one runs)."""
+        from runtime.storage import snapshots
+
+        if not self.defined or (not newname and self.running):
+            return False
+        if newname:
+            validate_name(newname)
+        snapshots.restore(self.paths, name, newname)
+        self._config.reload()
+        return True
+
+    def _snapshot_destroy(self, name: str) -> bool:
+        """Destroy snapshot `name` (or every one: "ALL"); False if not defined."""
+        from runtime.storage import snapshots
+
+        if not self.defined:
+            return False
+        if name == "ALL":
+            snapshots.destroy_all(self.paths)
+        else:
+            snapshots.destroy(self.paths, name)
         return True
 
 
@@ -276,22 +324,19 @@ def copy_container(
     hookargs: list[str] | None = None,
     snapshot: bool = False,
     rename: bool = False,
+    backing: str | None = None,
+    fssize: int = 0,
 ) -> None:
-    """The one way the API clones or renames a container (runtime.store.copy).
-
-    Snapshot clones (LXC_CLONE_SNAPSHOT, snapshot=True) are refused with a reason
-    rather than silently copied: they need the overlay storage that lxc-copy -s gets.
-    """
-    if snapshot:
-        raise LxcError(
-            "snapshot clones are not supported yet (LXC_CLONE_SNAPSHOT / snapshot=True); "
-            "clone without it for a full copy"
-        )
+    """The one way the API clones or renames a container (runtime.store.copy, as
+    lxc-copy): `snapshot` makes an overlay clone on this rootfs (lxc-copy -s),
+    `backing` (bdevtype) and `fssize` (newsize, bytes) are -B and --fssize."""
     from runtime import store
+    from runtime.storage.options import DEFAULT_FSSIZE, StoreOptions
 
     store.copy(
         lxcpath, name, newname, new_lxcpath=new_lxcpath, keep_name=keep_name,
-        keep_mac=keep_mac, rename=rename, hook_args=hookargs or (),
+        keep_mac=keep_mac, rename=rename, hook_args=hookargs or (), snapshot=snapshot,
+        backing=backing, store_options=StoreOptions(fssize=fssize or DEFAULT_FSSIZE),
     )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from typing import Literal, Unpack
 from runtime.api import attach as attaching
 from runtime.api import requests
 from runtime.api.base import ContainerBase, parse_states, wait_timeout
+from runtime.control_protocol import Cgroup, Freeze, Unfreeze
 from runtime.errors import LxcError
 
 
@@ -66,15 +67,34 @@ class Container(ContainerBase):
         *,
         snapshot: bool = False,
     ) -> Container | Literal[False]:
-        """A full copy named `newname` (in `config_path`, another lxcpath, if given);
-        the new Container, or False if this one runs or is not defined.
-        LXC_CLONE_KEEPNAME, LXC_CLONE_KEEPMACADDR as in LXC; a snapshot clone
-        (LXC_CLONE_SNAPSHOT or snapshot=True) raises LxcError (not available yet)."""
-        if bdevtype not in (None, "dir") or newsize:
-            raise LxcError("clone: only the 'dir' backing store, at its own size, is supported")
-        if not self._copy(newname, config_path, flags, hookargs, snapshot, rename=False):
+        """A copy named `newname` (in `config_path`, another lxcpath, if given); the
+        new Container, or False if this one runs or is not defined.
+        LXC_CLONE_KEEPNAME, LXC_CLONE_KEEPMACADDR as in LXC; LXC_CLONE_SNAPSHOT (or
+        snapshot=True) makes an overlay clone (lxc-copy -s); `bdevtype` and `newsize`
+        are lxc-copy's -B and --fssize."""
+        if not self._copy(
+            newname, config_path, flags, hookargs, snapshot, rename=False, backing=bdevtype, fssize=newsize
+        ):
             return False
         return Container(newname, config_path or self.lxcpath)
+
+    def snapshot(self, comment_path: str | None = None) -> str | Literal[False]:
+        """lxc-snapshot: the new snapshot's name (snapN), its comment the text of
+        `comment_path`; False if the container runs or is not defined."""
+        return self._snapshot(comment_path)
+
+    def snapshot_list(self) -> tuple[tuple[str, str | None, str, str], ...]:
+        """lxc-snapshot -L: (name, comment file, timestamp, lxcpath) per snapshot."""
+        return self._snapshot_list()
+
+    def snapshot_restore(self, name: str, newname: str | None = None) -> bool:
+        """lxc-snapshot -r: into the container `newname`, or in place when it is
+        None (False if this one runs then)."""
+        return self._snapshot_restore(name, newname)
+
+    def snapshot_destroy(self, name: str) -> bool:
+        """lxc-snapshot -d: one snapshot, or every one with "ALL"."""
+        return self._snapshot_destroy(name)
 
     def rename(self, new_name: str) -> Container | Literal[False]:
         """Rename the container; the new Container, or False if it runs or is not defined."""
@@ -136,14 +156,14 @@ class Container(ContainerBase):
         """Freeze every process of the container (returns once FROZEN); False if it is not running."""
         if not self.running:
             return False
-        requests.send(self.lxcpath, requests.named("freeze", self.name))
+        requests.send(self.lxcpath, Freeze(name=self.name))
         return True
 
     def unfreeze(self) -> bool:
         """Thaw a frozen container (returns once RUNNING); False if it is not running."""
         if not self.running:
             return False
-        requests.send(self.lxcpath, requests.named("unfreeze", self.name))
+        requests.send(self.lxcpath, Unfreeze(name=self.name))
         return True
 
     def wait(self, state: str | Iterable[str], timeout: float = -1) -> bool:
@@ -161,14 +181,14 @@ class Container(ContainerBase):
         newline; False if it is not running."""
         if not self.running:
             return False
-        reply = requests.send(self.lxcpath, requests.cgroup(self.name, key))
-        return str(reply.get("value", "")).rstrip("\n")
+        reply = requests.send(self.lxcpath, Cgroup(name=self.name, key=key))
+        return (reply.value or "").rstrip("\n")
 
     def set_cgroup_item(self, key: str, value: str) -> bool:
         """Write a cgroup file of the running container; False if it is not running."""
         if not self.running:
             return False
-        requests.send(self.lxcpath, requests.cgroup(self.name, key, str(value)))
+        requests.send(self.lxcpath, Cgroup(name=self.name, key=key, value=str(value)))
         return True
 
     # -- network ------------------------------------------------------------------------------
@@ -262,15 +282,9 @@ class Container(ContainerBase):
         close(); the caller closes the fd."""
         if not self.running:
             return False
-        reply, fds = requests.send_for_fds(self.lxcpath, requests.console(self.name, ttynum))
-        lease = reply.get("lease")
-        if isinstance(lease, requests.Lease):
-            self._leases.append(lease)
-        if not fds:
-            raise LxcError(f"{self.name}: the daemon sent no terminal")
-        for extra in fds[1:]:
-            os.close(extra)
-        return fds[0]
+        lease, fd = requests.lease_console(self.lxcpath, self.name, ttynum)
+        self._leases.append(lease)
+        return fd
 
     def close(self) -> None:
         """End the leases this object holds (console_getfd's terminals)."""

@@ -26,8 +26,13 @@ from __future__ import annotations
 import os
 
 from runtime.api import requests
+from runtime.control_protocol import Cgroup, Freeze, Ping, State, Stats, Unfreeze
 from runtime.errors import LxcError
 from runtime.lxcpath import ContainerPaths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.control_protocol import R, Request
 
 
 class Runtime:
@@ -36,21 +41,22 @@ class Runtime:
     def __init__(self, lxcpath: str) -> None:
         self.lxcpath = os.path.abspath(lxcpath)
 
-    async def request(self, message: dict[str, object]) -> dict[str, object]:
-        """Send one request and return its final reply; LxcError if it failed."""
+    async def request(self, message: Request[R]) -> R:
+        """Send one request (runtime.control_protocol) and return its final reply;
+        LxcError if it failed."""
         return await requests.asend(self.lxcpath, message)
 
     async def start(
         self, name: str, argv: list[str] | None = None, *, defines: list[str] | None = None
     ) -> int:
         """Start a created container (detached); returns its init's host pid.
-        pid 1 is `argv`, else lxc.init.cmd, else /sbin/init (runtime.api.requests)."""
+        pid 1 is `argv`, else the daemon's choice (lxc.init.cmd, else /sbin/init)."""
         paths = ContainerPaths(self.lxcpath, name)
         if not paths.is_defined():
             raise LxcError(f"{name} doesn't exist")
         reply = await self.request(requests.start(name, paths.config, argv, defines))
-        pid = reply.get("pid")
-        if not isinstance(pid, int):
+        pid = reply.pid
+        if pid is None:
             raise LxcError(f"{name}: the daemon did not say which pid it started")
         return pid
 
@@ -59,32 +65,28 @@ class Runtime:
         await self.request(requests.stop(name, kill=kill, timeout=timeout))
 
     async def state(self, name: str) -> str:
-        reply = await self.request(requests.named("state", name))
-        return str(reply["state"])
+        return (await self.request(State(name=name))).state
 
     async def freeze(self, name: str) -> bool:
         """Freeze a running container (returns once FROZEN); False if it already was."""
-        return bool((await self.request(requests.named("freeze", name)))["changed"])
+        return (await self.request(Freeze(name=name))).changed
 
     async def unfreeze(self, name: str) -> bool:
         """Thaw a frozen container (returns once RUNNING); False if it was not frozen."""
-        return bool((await self.request(requests.named("unfreeze", name)))["changed"])
+        return (await self.request(Unfreeze(name=name))).changed
 
     async def cgroup_get(self, name: str, key: str) -> str:
         """A cgroup key of a running container, as the kernel gives it (`cpu.shares`)."""
         _check_cgroup_key(key, write=False)
-        return str((await self.request(requests.cgroup(name, key)))["value"])
+        return (await self.request(Cgroup(name=name, key=key))).value or ""
 
     async def cgroup_set(self, name: str, key: str, value: str) -> None:
         _check_cgroup_key(key, write=True)
-        await self.request(requests.cgroup(name, key, value))
+        await self.request(Cgroup(name=name, key=key, value=value))
 
     async def stats(self, name: str) -> dict[str, int | None]:
         """cpu_ns, blkio_bytes, memory_bytes, kmem_bytes, swap_bytes (None: not accounted)."""
-        stats = (await self.request(requests.named("stats", name)))["stats"]
-        if not isinstance(stats, dict):
-            raise LxcError(f"{name}: the daemon sent no figures")
-        return {str(key): value if isinstance(value, int) else None for key, value in stats.items()}
+        return dict((await self.request(Stats(name=name))).stats)
 
     async def wait(self, name: str, states: set[str], *, timeout: float | None = None) -> str:
         """Wait until the container is in one of `states` (at once if it already is);
@@ -101,7 +103,7 @@ class Runtime:
         return found
 
     async def _ensure_daemon(self) -> None:
-        await self.request(requests.ping())
+        await self.request(Ping())
 
 
 def _check_cgroup_key(key: str, *, write: bool) -> None:
