@@ -57,7 +57,9 @@ def open_gate(lxcpath: str, name: str) -> Gate | None:
     path = os.path.join(lxcpath, name, FIFO_NAME)
     try:
         fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
+    except (FileNotFoundError, PermissionError):
+        # No FIFO; or a container directory this (mapped) child cannot search, which
+        # then holds no gate it could use: the rootfs step names the directory.
         return None
     except OSError as err:
         raise SetupError(None, f"cannot open {path}: {describe_os_error(err)}") from None
