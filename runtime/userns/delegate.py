@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from runtime.userns.maps import IdMaps, from_config
 
 if TYPE_CHECKING:
-    from runtime.console.terminals import ContainerTerminals
     from runtime.supervisor import Supervisor
 
 #: The files of a v2 cgroup a delegation covers, when the kernel does not say.
@@ -85,8 +84,7 @@ def prepare(supervisor: Supervisor) -> None:
     cgroups = supervisor.cgroups
     if cgroups is not None:
         chown_cgroups(cgroups.paths, maps)
-    # Set by runtime.console.manager (not declared by the supervisor yet).
-    terminals: ContainerTerminals | None = getattr(supervisor, "terminals", None)
+    terminals = supervisor.terminals
     if terminals is not None:
         chown_terminals(
             [p for p in [terminals.console_path, *terminals.tty_paths] if p], maps
