@@ -232,6 +232,22 @@ def bus_load(lxcpath: str, tag: str, containers: int, cycles: int, subscribers: 
     return bus_runtime.part1(args, lxcpath, names, f"{tag}b.*")
 
 
+def bus_alone(names: int, cycles: int, subscribers: int, rate: float) -> dict[str, object]:
+    """bench/bus.py: the same fan-out with made-up events and no container running (the floor)."""
+    import importlib.util
+
+    # bench/bus.py by its path: `bus` is the project's package.
+    spec = importlib.util.spec_from_file_location("bench_bus", Path(__file__).with_name("bus.py"))
+    assert spec is not None and spec.loader is not None
+    bus_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bus_bench)
+    args = argparse.Namespace(
+        names=names, subscribers=subscribers, cycles=cycles, publishers=4, rate=rate,
+        queue_size=1024, mode="processes",
+    )  # fmt: skip
+    return trio.run(bus_bench.run_bench, args)
+
+
 # -- the table --------------------------------------------------------------------------------------
 
 
@@ -303,6 +319,16 @@ def build_rows(res: dict[str, dict[str, object]], args: argparse.Namespace) -> l
             f"{args.bus_containers} containers cycling",
             "—", f"{p99:.2f} ms (p50 {float(b['p50']) * 1000:.2f}; lost {b['lost']}, reordered {b['reordered']})",
             "", "< 5 ms, no loss or reordering", p99 < 5 and clean,
+        ))  # fmt: skip
+    if "bus_alone" in o:
+        b = o["bus_alone"]
+        assert isinstance(b, dict)
+        per = float(b["subscriber_cpu"]) / max(1, int(b["deliveries"])) * 1e6
+        rows.append(Row(
+            f"bus alone (no container running), {args.subscribers} subscriber processes, same event rate",
+            "—", f"{float(b['p99']) * 1000:.2f} ms (p50 {float(b['p50']) * 1000:.2f}; {per:.0f} µs of "
+            f"subscriber CPU per delivery; lost {b['lost']}, reordered {b['reordered']})",
+            "", "(the floor of the row above)", None,
         ))  # fmt: skip
     if "bus_error" in o:
         rows.append(Row(
@@ -420,6 +446,12 @@ def run_parts(args: argparse.Namespace, tmp: str, env: dict[str, str], lxc_env: 
             o["bus_error"] = str(failure(err))
         finally:
             bus_runtime.shutdown_ours(path, env["TRIO_LXC_RUNDIR"])
+        rate = 0.0
+        bus_result = o.get("bus")
+        if isinstance(bus_result, dict):
+            rate = float(bus_result["events_per_s"])
+        step(f"bus alone: {args.subscribers} subscribers at {rate or 200:.0f} events/s, no containers")
+        o["bus_alone"] = bus_alone(args.bus_containers, args.bus_cycles, args.subscribers, rate or 200)
     for cgroup in sorted(bus_runtime.leftover_cgroups(tag), key=len, reverse=True):
         try:
             os.rmdir(cgroup)
