@@ -44,7 +44,9 @@ def children_of(pid: int) -> list[int]:
     found: list[int] = []
     try:
         for task in os.listdir(f"/proc/{pid}/task"):
-            found.extend(int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+            found.extend(
+                int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+            )
     except OSError:
         pass
     return found
@@ -61,7 +63,7 @@ def ours_breakdown(daemon_pid: int, idle_daemon_kib: int, n: int) -> dict[str, f
     other = pss_kib([p for p in extra if p not in set(descendants(inits))])
     return {
         "daemon (idle share)": idle_daemon_kib / n,
-        "daemon (growth for N supervisors)": (daemon - idle_daemon_kib) / n,
+        "daemon (growth during the run)": (daemon - idle_daemon_kib) / n,
         "spawner (share)": spawner / n,
         "container processes (init and children)": containers / n,
         "other host processes": other / n,

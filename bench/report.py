@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import bus_runtime
@@ -91,7 +91,9 @@ def median_of(runs: int, sample: Callable[[], float]) -> float:
 # -- one container: execute, cycle, rapid executes, info, wait, freeze ----------------------------
 
 
-def single(tools: Path, lxcpath: str, name: str, env: dict[str, str], runs: int, rapid: int) -> dict[str, float]:
+def single(
+    tools: Path, lxcpath: str, name: str, env: dict[str, str], runs: int, rapid: int
+) -> dict[str, float]:
     """Medians (ms) of the one-container rows, and the total of `rapid` executes (s)."""
     bus_runtime.make_containers(tools, lxcpath, name, [], env)
     memory.same_inittab(os.path.join(lxcpath, name, "rootfs"))
@@ -129,21 +131,33 @@ def start_all_cli(tools: Path, lxcpath: str, names: list[str], env: dict[str, st
     """Seconds until N concurrent `lxc-start -d` and then `lxc-wait RUNNING` each returned."""
     began = time.perf_counter()
     procs = [
-        subprocess.Popen([str(tools / "lxc-start"), "-P", lxcpath, "-n", name, "-d"], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.Popen(
+            [str(tools / "lxc-start"), "-P", lxcpath, "-n", name, "-d"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
         for name in names
     ]
     for proc in procs:
         proc.wait()
     for name in names:
-        quiet([str(tools / "lxc-wait"), "-P", lxcpath, "-n", name, "-s", "RUNNING", "-t", "60"], env, check=False)
+        quiet(
+            [str(tools / "lxc-wait"), "-P", lxcpath, "-n", name, "-s", "RUNNING", "-t", "60"],
+            env,
+            check=False,
+        )
     return time.perf_counter() - began
 
 
 def stop_all_cli(tools: Path, lxcpath: str, names: list[str], env: dict[str, str]) -> None:
     procs = [
-        subprocess.Popen([str(tools / "lxc-stop"), "-P", lxcpath, "-n", name, "-k"], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.Popen(
+            [str(tools / "lxc-stop"), "-P", lxcpath, "-n", name, "-k"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
         for name in names
     ]
     for proc in procs:
@@ -179,15 +193,19 @@ def many_cli(
 
 
 def lxc_monitors(lxcpath: str) -> list[int]:
-    found = subprocess.run(["pgrep", "-f", f"lxc monitor] {lxcpath} "], capture_output=True, text=True)
+    found = subprocess.run(
+        ["pgrep", "-f", f"lxc monitor] {lxcpath} "], capture_output=True, text=True
+    )
     return [int(pid) for pid in found.stdout.split()]
 
 
-def many_api(lxcpath: str, names: list[str]) -> tuple[float, int, str]:
-    """Seconds until every `Runtime.start` returned, how many succeeded, the first error."""
+def many_api(lxcpath: str, names: list[str]) -> tuple[float, int, str, dict[str, float]]:
+    """Seconds until every `Runtime.start` returned, how many succeeded, the first
+    error, and the memory per container while they run (bench/memory.py)."""
     rt = Runtime(lxcpath)
     started: list[str] = []
     errors: list[str] = []
+    breakdown: dict[str, float] = {}
 
     async def one(name: str) -> None:
         try:
@@ -198,11 +216,15 @@ def many_api(lxcpath: str, names: list[str]) -> tuple[float, int, str]:
 
     async def run() -> float:
         await rt.state(names[0])  # warm: the daemon and spawner up
+        idle = pss_kib([daemon_pid(lxcpath)])
         began = time.perf_counter()
         async with trio.open_nursery() as nursery:
             for name in names:
                 nursery.start_soon(one, name)
         elapsed = time.perf_counter() - began
+        if started:
+            await trio.sleep(1.0)  # every init has started its getty
+            breakdown.update(memory.ours_breakdown(daemon_pid(lxcpath), idle, len(started)))
 
         limiter = trio.CapacityLimiter(64)  # stopping is not what is measured: no refused connects
 
@@ -219,13 +241,15 @@ def many_api(lxcpath: str, names: list[str]) -> tuple[float, int, str]:
         return elapsed
 
     elapsed = trio.run(run)
-    return elapsed, len(started), errors[0] if errors else ""
+    return elapsed, len(started), errors[0] if errors else "", breakdown
 
 
 # -- the bus under load ---------------------------------------------------------------------------
 
 
-def bus_load(lxcpath: str, tag: str, containers: int, cycles: int, subscribers: int) -> dict[str, object]:
+def bus_load(
+    lxcpath: str, tag: str, containers: int, cycles: int, subscribers: int
+) -> dict[str, object]:
     names = [f"{tag}b{i:03d}" for i in range(containers)]
     bus_runtime.make_containers(BIN, lxcpath, f"{tag}bb", names, dict(os.environ))
     args = argparse.Namespace(subscribers=subscribers, cycles=cycles, concurrency=0)
@@ -251,9 +275,13 @@ def bus_alone(names: int, cycles: int, subscribers: int, rate: float) -> dict[st
 # -- the table --------------------------------------------------------------------------------------
 
 
-def ratio_row(what: str, lxc: float | None, ours: float | None, target: float, fmt: Callable[[float], str]) -> Row:
+def ratio_row(
+    what: str, lxc: float | None, ours: float | None, target: float, fmt: Callable[[float], str]
+) -> Row:
     if lxc is None or ours is None:
-        return Row(what, fmt(lxc) if lxc else "—", fmt(ours) if ours else "—", "", f"≤ x{target:g}", None)
+        return Row(
+            what, fmt(lxc) if lxc else "—", fmt(ours) if ours else "—", "", f"≤ x{target:g}", None
+        )
     r = ours / lxc
     return Row(what, fmt(lxc), fmt(ours), f"x{r:.2f}", f"≤ x{target:g}", r <= target)
 
@@ -266,75 +294,116 @@ def floor_row(what: str, lxc: float | None, ours: float, bare: float, target: fl
     )  # fmt: skip
 
 
-def build_rows(res: dict[str, dict[str, object]], args: argparse.Namespace) -> list[Row]:
+@dataclass
+class Results:
+    """What one run measured: figures by name per side, and what is not a number."""
+
+    ours: dict[str, float] = field(default_factory=dict)
+    lxc: dict[str, float] = field(default_factory=dict)
+    #: Memory per container (bench/memory.py), by run: "ours", "LXC", "ours, API run".
+    memory: dict[str, dict[str, float]] = field(default_factory=dict)
+    api_many_error: str = ""
+    bus: dict[str, object] | None = None
+    bus_alone: dict[str, object] | None = None
+    bus_error: str = ""
+
+
+def number(figures: dict[str, object], key: str) -> float:
+    """A figure of bench/bus_runtime.py's or bench/bus.py's result."""
+    value = figures[key]
+    assert isinstance(value, int | float)
+    return float(value)
+
+
+def mib(kib: float) -> str:
+    return f"{kib / 1024:.2f} MiB"
+
+
+def build_rows(res: Results, args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
-    o, lx = res.get("ours", {}), res.get("lxc", {})
-
-    def num(side: dict[str, object], key: str) -> float | None:
-        value = side.get(key)
-        return float(value) if isinstance(value, int | float) else None
-
+    o, lx = res.ours, res.lxc
     if "execute" in o:
-        bare = float(o["bare"])  # type: ignore[arg-type]
+        bare = o["bare"]
         rows += [
-            ratio_row("`lxc-execute -- /bin/true`", num(lx, "execute"), num(o, "execute"), 1.5, ms),
-            ratio_row("`lxc-start -d` + `lxc-wait RUNNING` + `lxc-stop -k`", num(lx, "cycle"), num(o, "cycle"), 2, ms),
-            ratio_row(f"{args.rapid} rapid `lxc-execute` cycles", num(lx, "rapid"), num(o, "rapid"), 1.5, seconds),
-            floor_row("`lxc-info -n X` (running)", num(lx, "info"), float(o["info"]), bare, 1.4),  # type: ignore[arg-type]
-            floor_row("`lxc-wait -s RUNNING` when already running", num(lx, "wait"), float(o["wait"]), bare, 1.4),  # type: ignore[arg-type]
-            floor_row("`lxc-freeze` + `lxc-unfreeze`", num(lx, "freeze"), float(o["freeze"]), bare, 3),  # type: ignore[arg-type]
+            ratio_row("`lxc-execute -- /bin/true`", lx.get("execute"), o["execute"], 1.5, ms),
+            ratio_row(
+                "`lxc-start -d` + `lxc-wait RUNNING` + `lxc-stop -k`",
+                lx.get("cycle"),
+                o["cycle"],
+                2,
+                ms,
+            ),
+            ratio_row(
+                f"{args.rapid} rapid `lxc-execute` cycles",
+                lx.get("rapid"),
+                o["rapid"],
+                1.5,
+                seconds,
+            ),
+            floor_row("`lxc-info -n X` (running)", lx.get("info"), o["info"], bare, 1.4),
+            floor_row(
+                "`lxc-wait -s RUNNING` when already running", lx.get("wait"), o["wait"], bare, 1.4
+            ),
+            floor_row("`lxc-freeze` + `lxc-unfreeze`", lx.get("freeze"), o["freeze"], bare, 3),
         ]
     n = args.many
     if "many_cli" in o:
         rows.append(ratio_row(
             f"{n} containers at once to all RUNNING, CLI ({n} `lxc-start -d` + `lxc-wait`)",
-            num(lx, "many_cli"), num(o, "many_cli"), 2, seconds,
+            lx.get("many_cli"), o["many_cli"], 2, seconds,
         ))  # fmt: skip
     if "many_api" in o:
         rows.append(ratio_row(
             "the same through the Python API from one trio program (LXC: its CLI)",
-            num(lx, "many_cli"), num(o, "many_api"), 0.5, seconds,
+            lx.get("many_cli"), o["many_api"], 0.5, seconds,
         ))  # fmt: skip
-    if "memory" in o:
-        ours_mem = memory.total(o["memory"])  # type: ignore[arg-type]
-        lxc_mem = memory.total(lx["memory"]) if "memory" in lx else None  # type: ignore[arg-type]
+    lxc_mem = memory.total(res.memory["LXC"]) if "LXC" in res.memory else None
+    if "ours" in res.memory:
         rows.append(ratio_row(
             f"host memory per running container (PSS of its host processes / N, N = {n})",
-            lxc_mem, ours_mem, 1, lambda kib: f"{kib / 1024:.2f} MiB",
+            lxc_mem, memory.total(res.memory["ours"]), 1, mib,
         ))  # fmt: skip
     if "api_many" in o:
-        m = args.api_many
-        ok = int(o["api_many_ok"])  # type: ignore[call-overload]
-        text = f"{ok} of {m} in {float(o['api_many']):.2f} s"  # type: ignore[arg-type]
-        if o.get("api_many_error"):
-            text += f" (first error: {str(o['api_many_error'])[:80]})"
-        rows.append(Row(f"{m} containers started at once through the API", "—", text, "", "all start", ok == m))
-    if "bus" in o:
-        b = o["bus"]
-        assert isinstance(b, dict)
-        p99 = float(b["p99"]) * 1000
+        m, ok = args.api_many, int(o["api_many_ok"])
+        if "ours, API run" in res.memory:
+            rows.append(ratio_row(
+                f"host memory per running container, N = {ok} (API; LXC: at N = {n})",
+                lxc_mem, memory.total(res.memory["ours, API run"]), 1, mib,
+            ))  # fmt: skip
+        text = f"{ok} of {m} in {o['api_many']:.2f} s"
+        if res.api_many_error:
+            text += f" (first error: {res.api_many_error[:80]})"
+        rows.append(
+            Row(
+                f"{m} containers started at once through the API",
+                "—",
+                text,
+                "",
+                "all start",
+                ok == m,
+            )
+        )
+    what = (
+        f"bus p99 transition -> delivery, {args.subscribers} subscriber processes, "
+        f"{args.bus_containers} containers cycling"
+    )
+    target = "< 5 ms, no loss or reordering"
+    if res.bus is not None:
+        b = res.bus
+        p99 = number(b, "p99") * 1000
         clean = b["lost"] == 0 and b["reordered"] == 0 and b["incomplete"] == 0
-        rows.append(Row(
-            f"bus p99 transition -> delivery, {args.subscribers} subscriber processes, "
-            f"{args.bus_containers} containers cycling",
-            "—", f"{p99:.2f} ms (p50 {float(b['p50']) * 1000:.2f}; lost {b['lost']}, reordered {b['reordered']})",
-            "", "< 5 ms, no loss or reordering", p99 < 5 and clean,
-        ))  # fmt: skip
-    if "bus_alone" in o:
-        b = o["bus_alone"]
-        assert isinstance(b, dict)
-        per = float(b["subscriber_cpu"]) / max(1, int(b["deliveries"])) * 1e6
+        text = f"{p99:.2f} ms (p50 {number(b, 'p50') * 1000:.2f}; lost {b['lost']}, reordered {b['reordered']})"
+        rows.append(Row(what, "—", text, "", target, p99 < 5 and clean))
+    if res.bus_error:
+        rows.append(Row(what, "—", f"failed: {res.bus_error[:100]}", "", target, False))
+    if res.bus_alone is not None:
+        b = res.bus_alone
+        per = number(b, "subscriber_cpu") / max(1.0, number(b, "deliveries")) * 1e6
         rows.append(Row(
             f"bus alone (no container running), {args.subscribers} subscriber processes, same event rate",
-            "—", f"{float(b['p99']) * 1000:.2f} ms (p50 {float(b['p50']) * 1000:.2f}; {per:.0f} µs of "
+            "—", f"{number(b, 'p99') * 1000:.2f} ms (p50 {number(b, 'p50') * 1000:.2f}; {per:.0f} µs of "
             f"subscriber CPU per delivery; lost {b['lost']}, reordered {b['reordered']})",
             "", "(the floor of the row above)", None,
-        ))  # fmt: skip
-    if "bus_error" in o:
-        rows.append(Row(
-            f"bus p99 transition -> delivery, {args.subscribers} subscriber processes, "
-            f"{args.bus_containers} containers cycling",
-            "—", f"failed: {str(o['bus_error'])[:100]}", "", "< 5 ms, no loss or reordering", False,
         ))  # fmt: skip
     return rows
 
@@ -348,14 +417,13 @@ def print_table(rows: list[Row]) -> None:
     table = [header, *((r.what, r.lxc, r.ours, r.ratio, r.target, mark(r.met)) for r in rows)]
     widths = [min(60, max(len(line[i]) for line in table)) for i in range(len(header))]
     for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )
 
 
-def print_memory(res: dict[str, dict[str, object]]) -> None:
-    for label, key in (("ours", "ours"), ("LXC", "lxc")):
-        breakdown = res.get(key, {}).get("memory")
-        if not isinstance(breakdown, dict):
-            continue
+def print_memory(res: Results) -> None:
+    for label, breakdown in res.memory.items():
         parts = ", ".join(
             f"{k} {v:.1f}" if k == "processes per container" else f"{k} {v:.0f} KiB"
             for k, v in breakdown.items()
@@ -363,7 +431,7 @@ def print_memory(res: dict[str, dict[str, object]]) -> None:
         print(f"  memory per container, {label}: {parts}")
 
 
-def markdown(rows: list[Row], res: dict[str, dict[str, object]], args: argparse.Namespace) -> str:
+def markdown(rows: list[Row], res: Results, args: argparse.Namespace) -> str:
     lines = [
         f"Measured by `make bench` (bench/report.py) on {os.cpu_count()} CPUs, {platform.release()}, "
         f"LXC {lxc_version()} in the same run; medians of {args.runs} runs.",
@@ -371,21 +439,27 @@ def markdown(rows: list[Row], res: dict[str, dict[str, object]], args: argparse.
         "| what | LXC | trio-lxc | ratio | target | met? |",
         "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {r.what} | {r.lxc} | {r.ours} | {r.ratio} | {r.target} | {mark(r.met)} |" for r in rows]
-    for label, key in (("trio-lxc", "ours"), ("LXC", "lxc")):
-        breakdown = res.get(key, {}).get("memory")
-        if isinstance(breakdown, dict):
-            lines += ["", f"Memory per container, {label} (KiB of PSS):", ""]
-            lines += [
-                f"- {k}: {v:.1f}" if k == "processes per container" else f"- {k}: {v:.0f}"
-                for k, v in breakdown.items()
-            ]
+    lines += [
+        f"| {r.what} | {r.lxc} | {r.ours} | {r.ratio} | {r.target} | {mark(r.met)} |" for r in rows
+    ]
+    for label, breakdown in res.memory.items():
+        lines += [
+            "",
+            f"Memory per container, {label.replace('ours', 'trio-lxc')} (KiB of PSS):",
+            "",
+        ]
+        lines += [
+            f"- {k}: {v:.1f}" if k == "processes per container" else f"- {k}: {v:.0f}"
+            for k, v in breakdown.items()
+        ]
     return "\n".join(lines) + "\n"
 
 
 def lxc_version() -> str:
     try:
-        return subprocess.run([str(LXC / "lxc-info"), "--version"], capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            [str(LXC / "lxc-info"), "--version"], capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         return "(not installed)"
 
@@ -393,9 +467,11 @@ def lxc_version() -> str:
 # -- main ---------------------------------------------------------------------------------------------
 
 
-def run_parts(args: argparse.Namespace, tmp: str, env: dict[str, str], lxc_env: dict[str, str]) -> dict[str, dict[str, object]]:
-    res: dict[str, dict[str, object]] = {"ours": {}, "lxc": {}}
-    o, lx = res["ours"], res["lxc"]
+def run_parts(
+    args: argparse.Namespace, tmp: str, env: dict[str, str], lxc_env: dict[str, str]
+) -> Results:
+    res = Results()
+    o, lx = res.ours, res.lxc
     tag = "r" + os.urandom(2).hex()  # cgroup names are global: unique per run
     have_lxc = (LXC / "lxc-execute").exists() and not args.no_lxc
     skip = set(args.skip.split(",")) if args.skip else set()
@@ -423,11 +499,14 @@ def run_parts(args: argparse.Namespace, tmp: str, env: dict[str, str], lxc_env: 
         try:
             if "many" not in skip:
                 step(f"{args.many} at once through the commands, and memory (ours)")
-                o["many_cli"], o["memory"] = many_cli(BIN, path, names[: args.many], env)
+                o["many_cli"], res.memory["ours"] = many_cli(BIN, path, names[: args.many], env)
             if "api" not in skip:
                 step(f"{args.many} and {args.api_many} at once through the API (ours)")
-                o["many_api"], _, _ = many_api(path, names[: args.many])
-                o["api_many"], o["api_many_ok"], o["api_many_error"] = many_api(path, names[: args.api_many])
+                o["many_api"], _, _, _ = many_api(path, names[: args.many])
+                elapsed, ok, res.api_many_error, api_memory = many_api(path, names[: args.api_many])
+                o["api_many"], o["api_many_ok"] = elapsed, ok
+                if api_memory:
+                    res.memory["ours, API run"] = api_memory
         finally:
             shutdown_ours(path, env)
         if have_lxc and "many" not in skip:
@@ -436,22 +515,25 @@ def run_parts(args: argparse.Namespace, tmp: str, env: dict[str, str], lxc_env: 
             lnames = names[: args.many]
             bus_runtime.make_containers(LXC, path, f"{tag}mb", lnames, lxc_env)
             memory.same_inittab(os.path.join(path, f"{tag}mb", "rootfs"))
-            lx["many_cli"], lx["memory"] = many_cli(LXC, path, lnames, lxc_env)
+            lx["many_cli"], res.memory["LXC"] = many_cli(LXC, path, lnames, lxc_env)
     if "bus" not in skip:
-        step(f"bus: {args.subscribers} subscribers, {args.bus_containers} containers x {args.bus_cycles} cycles")
+        step(
+            f"bus: {args.subscribers} subscribers, {args.bus_containers} containers x {args.bus_cycles} cycles"
+        )
         path = ours_path("bus")
         try:
-            o["bus"] = bus_load(path, tag, args.bus_containers, args.bus_cycles, args.subscribers)
+            res.bus = bus_load(path, tag, args.bus_containers, args.bus_cycles, args.subscribers)
         except Exception as err:  # noqa: BLE001 - the row says it failed, the others stand
-            o["bus_error"] = str(failure(err))
+            res.bus_error = str(failure(err))
         finally:
             bus_runtime.shutdown_ours(path, env["TRIO_LXC_RUNDIR"])
-        rate = 0.0
-        bus_result = o.get("bus")
-        if isinstance(bus_result, dict):
-            rate = float(bus_result["events_per_s"])
-        step(f"bus alone: {args.subscribers} subscribers at {rate or 200:.0f} events/s, no containers")
-        o["bus_alone"] = bus_alone(args.bus_containers, args.bus_cycles, args.subscribers, rate or 200)
+        rate = number(res.bus, "events_per_s") if res.bus is not None else 0.0
+        step(
+            f"bus alone: {args.subscribers} subscribers at {rate or 200:.0f} events/s, no containers"
+        )
+        res.bus_alone = bus_alone(
+            args.bus_containers, args.bus_cycles, args.subscribers, rate or 200
+        )
     for cgroup in sorted(bus_runtime.leftover_cgroups(tag), key=len, reverse=True):
         try:
             os.rmdir(cgroup)
@@ -475,12 +557,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--runs", type=int, default=15, help="runs per median")
     parser.add_argument("--rapid", type=int, default=50, help="rapid lxc-execute cycles")
-    parser.add_argument("--many", type=int, default=100, help="containers at once (commands, API, memory)")
-    parser.add_argument("--api-many", type=int, default=300, help="containers at once through the API")
+    parser.add_argument(
+        "--many", type=int, default=100, help="containers at once (commands, API, memory)"
+    )
+    parser.add_argument(
+        "--api-many", type=int, default=300, help="containers at once through the API"
+    )
     parser.add_argument("--bus-containers", type=int, default=100)
     parser.add_argument("--bus-cycles", type=int, default=2)
     parser.add_argument("--subscribers", type=int, default=50)
-    parser.add_argument("--skip", default="", help=f"comma-separated parts to skip: {','.join(PARTS)}")
+    parser.add_argument(
+        "--skip", default="", help=f"comma-separated parts to skip: {','.join(PARTS)}"
+    )
     parser.add_argument("--no-lxc", action="store_true", help="ours only")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as markdown")
     args = parser.parse_args()
@@ -489,7 +577,9 @@ def main() -> int:
 
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # the daemons and LXC's monitors are reaped here
     tmp = tempfile.mkdtemp(prefix="trio-lxc-report-")
-    run_root = tempfile.mkdtemp(prefix="trio-lxc-report-", dir="/run" if os.access("/run", os.W_OK) else tmp)
+    run_root = tempfile.mkdtemp(
+        prefix="trio-lxc-report-", dir="/run" if os.access("/run", os.W_OK) else tmp
+    )
     os.environ["TRIO_LXC_RUNDIR"] = run_root  # for the in-process API and the bus part
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: byte-code cached
     env = dict(os.environ)
@@ -501,7 +591,9 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(run_root, ignore_errors=True)
     rows = build_rows(res, args)
-    print(f"trio-lxc against LXC ({lxc_version()}), medians of {args.runs} runs, one run on one machine")
+    print(
+        f"trio-lxc against LXC ({lxc_version()}), medians of {args.runs} runs, one run on one machine"
+    )
     print_table(rows)
     print_memory(res)
     if args.markdown:
