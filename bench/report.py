@@ -248,13 +248,25 @@ def many_api(lxcpath: str, names: list[str]) -> tuple[float, int, str, dict[str,
 # -- the bus under load ---------------------------------------------------------------------------
 
 
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def bus_load(
     lxcpath: str, tag: str, containers: int, cycles: int, subscribers: int
 ) -> dict[str, object]:
     names = [f"{tag}b{i:03d}" for i in range(containers)]
     bus_runtime.make_containers(BIN, lxcpath, f"{tag}bb", names, dict(os.environ))
     args = argparse.Namespace(subscribers=subscribers, cycles=cycles, concurrency=0)
-    return bus_runtime.part1(args, lxcpath, names, f"{tag}b.*")
+    busy, total = cpu_times()
+    result = bus_runtime.part1(args, lxcpath, names, f"{tag}b.*")
+    busy_after, total_after = cpu_times()
+    # How busy the machine was meanwhile: the subscribers wait for a CPU as much as for the bus.
+    result["cpu_busy"] = (busy_after - busy) / max(1, total_after - total)
+    return result
 
 
 def bus_alone(names: int, cycles: int, subscribers: int, rate: float) -> dict[str, object]:
@@ -393,7 +405,10 @@ def build_rows(res: Results, args: argparse.Namespace) -> list[Row]:
         b = res.bus
         p99 = number(b, "p99") * 1000
         clean = b["lost"] == 0 and b["reordered"] == 0 and b["incomplete"] == 0
-        text = f"{p99:.2f} ms (p50 {number(b, 'p50') * 1000:.2f}; lost {b['lost']}, reordered {b['reordered']})"
+        text = (
+            f"{p99:.2f} ms (p50 {number(b, 'p50') * 1000:.2f}; lost {b['lost']}, reordered "
+            f"{b['reordered']}; CPUs {number(b, 'cpu_busy') * 100:.0f}% busy meanwhile)"
+        )
         rows.append(Row(what, "—", text, "", target, p99 < 5 and clean))
     if res.bus_error:
         rows.append(Row(what, "—", f"failed: {res.bus_error[:100]}", "", target, False))
