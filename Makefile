@@ -58,10 +58,11 @@ demo: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m runtime.subreaper --wait 15 -- bash conf-examples/demo.sh
 
 # Benchmarks against real LXC (installed by `apt`), as root; not part of `make test`.
+# One table of every figure, ours beside LXC in the same run (bench/report.py; a few
+# minutes). BENCH_ARGS='--markdown speed.md' also writes it for the README's "Speed".
+BENCH_ARGS ?=
 bench: setup
-	$(BIN)/python bench/cli_startup.py
-	$(BIN)/python -m runtime.subreaper --wait 10 -- $(BIN)/python bench/start_latency.py
-	$(BIN)/python -m runtime.subreaper --wait 10 -- $(BIN)/python bench/bus.py
+	$(BIN)/python -m runtime.subreaper --wait 10 -- $(BIN)/python bench/report.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache $(INIT)

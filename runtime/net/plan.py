@@ -15,8 +15,8 @@ a link type the kernel lacks) are checked where the devices are made
 from __future__ import annotations
 
 import ipaddress
-import secrets
 import string
+from random import SystemRandom
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ REFUSED = tuple(key for key in types.keys() if key.refused)
 
 _ALNUM = string.ascii_letters + string.digits
 _HEX = "0123456789abcdef"
+#: os.urandom, as `secrets` uses it; `secrets` itself would load OpenSSL (through hmac)
+#: into the spawner, ~5 MiB of memory for nothing.
+_RANDOM = SystemRandom()
 
 
 class NetworkError(Exception):
@@ -109,7 +112,7 @@ def fill_hwaddr(template: str) -> str:
     out = []
     for position, char in enumerate(template):
         if char in "xX":
-            digit = secrets.randbelow(16)
+            digit = _RANDOM.randrange(16)
             out.append(_HEX[digit & 0x0E] if position == 1 else _HEX[digit])
         else:
             out.append(char.lower())
@@ -117,12 +120,12 @@ def fill_hwaddr(template: str) -> str:
 
 
 def random_hwaddr(first: int = 0xFE) -> str:
-    return ":".join([f"{first:02x}"] + [f"{secrets.randbelow(256):02x}" for _ in range(5)])
+    return ":".join([f"{first:02x}"] + [f"{_RANDOM.randrange(256):02x}" for _ in range(5)])
 
 
 def veth_name() -> str:
     """A host-side veth name as LXC makes them: `veth` and six random characters."""
-    return "veth" + "".join(secrets.choice(_ALNUM) for _ in range(6))
+    return "veth" + "".join(_RANDOM.choice(_ALNUM) for _ in range(6))
 
 
 def broadcast_of(address: str, prefix: int, given: str | None) -> str | None:
