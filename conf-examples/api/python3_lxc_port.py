@@ -43,9 +43,9 @@ container.wait("FROZEN", 3)
 container.unfreeze()
 container.wait("RUNNING", 3)
 
-if not container.shutdown(3):
+if not container.shutdown(30):
     print("Failed to cleanly shutdown the container, forcing.")
-    if not container.stop():
+    if container.running and not container.stop():  # it may have stopped meanwhile
         print("Failed to kill the container", file=sys.stderr)
         sys.exit(1)
 
