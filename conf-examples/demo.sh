@@ -9,7 +9,7 @@ export TRIO_LXC_RUNDIR="$lxcpath/.run" TRIO_LXC_DAEMON_IDLE=2
 monitor_pid=""
 cleanup() {
   [ -n "$monitor_pid" ] && kill "$monitor_pid" 2>/dev/null || true
-  for c in demo1 demo2; do lxc-stop -P "$lxcpath" -n "$c" -k >/dev/null 2>&1 || true; done
+  for c in demo1 demo2 demo3 demoapi; do lxc-stop -P "$lxcpath" -n "$c" -k >/dev/null 2>&1 || true; done
   rm -rf "$lxcpath"
 }
 trap cleanup EXIT
@@ -52,9 +52,23 @@ step cat "$lxcpath/hooks.out"
 step lxc-execute -P "$lxcpath" -n demo2 -s "lxc.idmap=u 0 100000 65536" -s "lxc.idmap=g 0 100000 65536" \
   -s "lxc.rootfs.options=idmap=container" -- sh -c 'echo "uid_map: $(cat /proc/self/uid_map)"; ls -ld /bin'
 step lxc-stop -P "$lxcpath" -n demo1
+# Storage: an overlay snapshot clone of demo1; what it writes lands in its own delta.
+step lxc-copy -P "$lxcpath" -n demo1 -N demo3 -s
+step lxc-execute -P "$lxcpath" -n demo3 -- sh -c 'echo hi > /written-by-demo3'
+step ls "$lxcpath/demo3/overlay/delta"
+step lxc-destroy -P "$lxcpath" -n demo3
+step lxc-snapshot -P "$lxcpath" -n demo2
+step lxc-snapshot -P "$lxcpath" -n demo2 -L
+# Autostart: the whole set in one daemon request (-A: whatever lxc.start.auto says).
+step lxc-autostart -P "$lxcpath" -A -L
+step lxc-autostart -P "$lxcpath" -A
+step lxc-ls -P "$lxcpath" --fancy
+step lxc-autostart -P "$lxcpath" -A -k
+# The Python API (python3-lxc's methods), blocking flavour.
+step python conf-examples/api/blocking.py demoapi "$lxcpath"
 step lxc-ls -P "$lxcpath" --fancy
 sleep 0.3
 kill "$monitor_pid" 2>/dev/null || true
 monitor_pid=""
-step lxc-destroy -P "$lxcpath" -n demo2
+step lxc-destroy -P "$lxcpath" -n demo2 -s
 step lxc-destroy -P "$lxcpath" -n demo1
