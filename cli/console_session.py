@@ -22,8 +22,6 @@ from collections.abc import Callable
 from cli.terminal import Proxy, RawTerminal, escape_letter
 from runtime.control_protocol import (
     Closed,
-    Console,
-    ConsoleReply,
     ConsoleResize,
     ErrorReply,
     Event,
@@ -87,23 +85,9 @@ def console(lxcpath: str, name: str, tty: int, escape: int, quiet: bool) -> int:
         raise LxcError(f"{name} is not running")
     if not os.isatty(0):
         raise LxcError("Failed to add stdin handler: stdin is not a terminal")
-    request = Console(name=name, tty=tty)
     connection = open_connection(lxcpath)
     try:
-        connection.send(request)
-        while True:
-            reply, fds = connection.receive_with_fds()
-            if not isinstance(reply, Event):
-                break
-            _close(fds)
-        if isinstance(reply, ErrorReply) or not fds:
-            _close(fds)
-            if isinstance(reply, ErrorReply):
-                raise reply.failure()
-            raise LxcError("Denied access to tty: the runtime daemon sent no terminal")
-        remote = fds[0]
-        _close(fds[1:])
-        number = reply.tty if isinstance(reply, ConsoleReply) else tty
+        remote, number = connection.lease_console(name, tty)
         try:
             _session(connection, remote, name, number, escape, quiet)
         finally:

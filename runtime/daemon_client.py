@@ -21,6 +21,8 @@ import time
 from runtime.control import LineReader, fds_from_ancillary, scm_rights
 from runtime.control_protocol import (
     MAX_FDS,
+    Console,
+    ConsoleReply,
     ErrorReply,
     Event,
     Op,
@@ -229,6 +231,24 @@ class Connection:
         """Send a request and return its final reply (progress events are skipped)."""
         self.send(request, fds)
         return self.result(request)
+
+    def lease_console(self, name: str, tty: int) -> tuple[int, int]:
+        """Lease tty `tty` (-1: the first free one, 0: the console) of a running
+        container on this connection: (its fd, its number). The lease lasts until
+        the connection closes (lxc-console, the API's console_getfd)."""
+        self.send(Console(name=name, tty=tty))
+        while True:
+            reply, fds = self.receive_with_fds()
+            if not isinstance(reply, Event):
+                break
+            _close(fds)
+        if isinstance(reply, ErrorReply) or not fds:
+            _close(fds)
+            if isinstance(reply, ErrorReply):
+                raise reply.failure()
+            raise LxcError("Denied access to tty: the runtime daemon sent no terminal")
+        _close(fds[1:])
+        return fds[0], reply.tty if isinstance(reply, ConsoleReply) else tty
 
     def close(self) -> None:
         for _, fds in self._ready:

@@ -17,13 +17,6 @@ from __future__ import annotations
 
 from runtime.api.acontainer import AsyncContainer
 from runtime.api.attach import (
-    CLONE_NEWCGROUP,
-    CLONE_NEWIPC,
-    CLONE_NEWNET,
-    CLONE_NEWNS,
-    CLONE_NEWPID,
-    CLONE_NEWUSER,
-    CLONE_NEWUTS,
     LXC_ATTACH_CLEAR_ENV,
     LXC_ATTACH_DEFAULT,
     LXC_ATTACH_DROP_CAPABILITIES,
@@ -50,6 +43,15 @@ from runtime.api.events import events
 from runtime.api.listing import list_containers
 from runtime.api.runtime_handle import Runtime
 from runtime.errors import LxcError
+from runtime.linux import (
+    CLONE_NEWCGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    CLONE_NEWUTS,
+)
 from runtime.lxcpath import default_lxcpath
 
 #: python3-lxc's name for the default lxcpath (read when the module is imported).

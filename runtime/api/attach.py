@@ -23,14 +23,17 @@ from typing import TypedDict
 
 from runtime.errors import LxcError
 
-#: python3-lxc's namespace flags (the kernel's CLONE_NEW* values).
-CLONE_NEWNS = 0x00020000
-CLONE_NEWCGROUP = 0x02000000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
+# python3-lxc's namespace flags are the kernel's CLONE_NEW* values.
+from runtime.linux import (
+    CLONE_NEWCGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    CLONE_NEWUTS,
+)
+
 _NAMESPACE_NAMES = (
     (CLONE_NEWNS, "MOUNT"), (CLONE_NEWCGROUP, "CGROUP"), (CLONE_NEWUTS, "UTSNAME"),
     (CLONE_NEWIPC, "IPC"), (CLONE_NEWUSER, "USER"), (CLONE_NEWPID, "PID"), (CLONE_NEWNET, "NETWORK"),

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import threading
 
-from runtime.control_protocol import Console, Ping, Start, Stop
+from runtime.control_protocol import Ping, Start, Stop
 from runtime.daemon_client import Connection, DaemonUnavailable, open_connection
-from runtime.errors import LxcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # trio only for the async half: a blocking script never imports it
@@ -74,29 +73,13 @@ class Lease:
 def lease_console(lxcpath: str, name: str, tty: int) -> tuple[Lease, int]:
     """A lease on tty `tty` (-1: the first free one, 0: the console) and its fd; the
     terminal stays leased until the Lease is closed."""
-    from runtime.control_protocol import ErrorReply, Event, result
-
-    request = Console(name=name, tty=tty)
     connection = _connect(lxcpath)
-    fds: list[int] = []
     try:
-        connection.send(request)
-        while True:
-            reply, fds = connection.receive_with_fds()
-            if not isinstance(reply, Event):
-                break
-            _close_all(fds)
-        if isinstance(reply, ErrorReply):
-            raise reply.failure()
-        result(request, reply)  # a ConsoleReply, or ReplyError
-        if not fds:
-            raise LxcError(f"{name}: the daemon sent no terminal")
+        fd, _ = connection.lease_console(name, tty)
     except BaseException:
-        _close_all(fds)
         connection.close()
         raise
-    _close_all(fds[1:])
-    return Lease(connection), fds[0]
+    return Lease(connection), fd
 
 
 #: One daemon start at a time from this process (threads of a program race
@@ -134,10 +117,3 @@ async def abus_path(lxcpath: str) -> str:
 
     await asend(lxcpath, Ping())
     return bus_socket_path(lxcpath)
-
-
-def _close_all(fds: list[int]) -> None:
-    import os
-
-    for fd in fds:
-        os.close(fd)
