@@ -30,7 +30,7 @@ from runtime.control_async import ControlStream, close_all
 from runtime.daemon import container_requests
 from runtime.daemon.spawner_link import Spawner
 from runtime.init_wait import open_pidfd
-from runtime.lxcpath import ContainerPaths, list_names
+from runtime.lxcpath import list_names
 from runtime.net.network import cleanup_dead_record
 from runtime.rundir import remove_run_dir, sweep_vanished
 from runtime.start_spec import SYSTEM, StartArgs
@@ -602,6 +602,3 @@ def _unlink(path: str) -> None:
     except FileNotFoundError:
         pass
 
-
-def container_paths(lxcpath: str, name: str) -> ContainerPaths:
-    return ContainerPaths(lxcpath, name)

@@ -57,7 +57,9 @@ class SpawnerLink:
         self._replies: dict[int, m.Spawned | m.SpawnFailed] = {}
         self._reply_events: dict[int, trio.Event] = {}
         self._next_id = 0
-        self.children_at_hello: list[int] = []
+        #: One sender at a time: trio refuses two tasks writing one socket at once
+        #: (concurrent starts would fail with "another task is already writing").
+        self._sending = trio.Lock()
         self.hello = trio.Event()
         self.closed = trio.Event()
         #: The spawner process when this daemon started it (None when reconnected).
@@ -105,7 +107,6 @@ class SpawnerLink:
 
     def _dispatch(self, message: m.Message) -> None:
         if isinstance(message, m.Hello):
-            self.children_at_hello = list(message.children)
             for item in message.exits:
                 self._record_exit(item.pid, item.status)
             self.hello.set()
@@ -134,7 +135,8 @@ class SpawnerLink:
         event = self._reply_events[request_id] = trio.Event()
         data = m.encode(m.Spawn(id=request_id, request=request))
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
-        await self.sock.sendmsg([data], ancillary)
+        async with self._sending:
+            await self.sock.sendmsg([data], ancillary)
         await event.wait()
         del self._reply_events[request_id]
         reply = self._replies.pop(request_id, None)
