@@ -7,7 +7,8 @@ memory per running container (PSS of our daemon + spawner + container inits, or
 of LXC's monitors + inits, divided by N), and the time to stop them all.
 Targets: all RUNNING in at most half of LXC's time; less memory per container.
 
-Run as root: `.venv/bin/python bench/many.py [--sizes 50,200] [--lxc-sizes 50,200]`.
+Run as root: `.venv/bin/python -m bench.many [--sizes 50,200] [--lxc-sizes 50,200]`
+(as a module: run as a script, bench/bus.py would shadow the bus package).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -107,7 +109,7 @@ def ours(n: int, tmp: str) -> dict[str, float]:
         start = time.perf_counter()
         async with trio.open_nursery() as nursery:
             for name in names:
-                nursery.start_soon(lambda nm=name: rt.stop(nm, kill=True))
+                nursery.start_soon(partial(rt.stop, name, kill=True))
         stopped = time.perf_counter() - start
         await client.call(Shutdown())
         return {"running": running, "memory": memory, "stop": stopped}
