@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import trio
 
@@ -33,6 +33,7 @@ from runtime.control_protocol import (
     result,
 )
 from runtime.daemon_client import DaemonUnavailable, connect, control_socket_path
+from runtime.unix_connect import connect_stream
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -106,12 +107,9 @@ class AsyncClient:
     async def connect(self) -> ControlStream:
         path = control_socket_path(self.lxcpath)
         for attempt in range(2):
-            sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                await sock.connect(path)
-                return ControlStream(trio.SocketStream(sock))
+                return ControlStream(trio.SocketStream(await connect_stream(path)))
             except (FileNotFoundError, ConnectionRefusedError):
-                sock.close()
                 if attempt:
                     raise
                 async with self._starting:
@@ -119,8 +117,14 @@ class AsyncClient:
                     await trio.to_thread.run_sync(_ensure_daemon, self.lxcpath)
         raise AssertionError("unreachable")
 
-    async def call(self, request: Request[R], fds: Sequence[int] = ()) -> R:
-        """Send one request and return its final reply; RequestFailed if it failed."""
+    async def call(
+        self,
+        request: Request[R],
+        fds: Sequence[int] = (),
+        on_event: Callable[[Event], None] | None = None,
+    ) -> R:
+        """Send one request and return its final reply; RequestFailed if it failed.
+        `on_event` sees the events that come before it (start-many's ContainerDone)."""
         op = op_of(request)
         stream = await self.connect()
         try:
@@ -134,6 +138,8 @@ class AsyncClient:
                 reply: Reply | ErrorReply | Event = decode_reply(op, raw)
                 if not isinstance(reply, Event):
                     return result(request, reply)
+                if on_event is not None:
+                    on_event(reply)
         finally:
             stream.close_fds()
             await stream.stream.aclose()

@@ -36,6 +36,7 @@ from runtime.rundir import remove_run_dir, sweep_vanished
 from runtime.start_spec import SYSTEM, StartArgs
 from runtime.status import process_start_time
 from runtime.supervisor import DaemonLinks, Supervisor, cgroups_from, exit_figures
+from runtime.unix_connect import max_backlog
 
 if TYPE_CHECKING:
     from bus.server import BusServer
@@ -272,7 +273,7 @@ class Daemon:
         sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         await sock.bind(path)
         os.chmod(path, 0o600)
-        sock.listen(128)
+        sock.listen(max_backlog())  # many API callers connect at once
         return trio.SocketListener(sock)
 
     async def serve_control(self, listener: trio.SocketListener) -> None:

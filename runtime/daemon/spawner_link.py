@@ -57,9 +57,9 @@ class SpawnerLink:
         self._replies: dict[int, m.Spawned | m.SpawnFailed] = {}
         self._reply_events: dict[int, trio.Event] = {}
         self._next_id = 0
-        #: One sender at a time: trio refuses two tasks writing one socket at once
-        #: (concurrent starts would fail with "another task is already writing").
-        self._sending = trio.Lock()
+        #: One sender at a time: concurrent starts would otherwise both wait for the
+        #: socket to be writable ("another task is already writing this fd").
+        self._send_lock = trio.Lock()
         self.hello = trio.Event()
         self.closed = trio.Event()
         #: The spawner process when this daemon started it (None when reconnected).
@@ -135,8 +135,12 @@ class SpawnerLink:
         event = self._reply_events[request_id] = trio.Event()
         data = m.encode(m.Spawn(id=request_id, request=request))
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
-        async with self._sending:
-            await self.sock.sendmsg([data], ancillary)
+        try:
+            async with self._send_lock:
+                await self.sock.sendmsg([data], ancillary)
+        except BaseException:
+            del self._reply_events[request_id]
+            raise
         await event.wait()
         del self._reply_events[request_id]
         reply = self._replies.pop(request_id, None)
