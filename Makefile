@@ -51,18 +51,18 @@ test: setup lint typecheck
 # `demo`, so the daemons the tests start are reaped when they go idle.
 LXC_TESTS ?= ../shared/lxc-tests
 compat: setup
-	$(BIN)/python -m runtime.subreaper --wait 15 -- \
+	$(BIN)/python -m runtime.tools.subreaper --wait 15 -- \
 	  tests/compat.sh $(LXC_TESTS) $(BIN) tests/compat-expected-failures.txt
 
 demo: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m runtime.subreaper --wait 15 -- bash conf-examples/demo.sh
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m runtime.tools.subreaper --wait 15 -- bash conf-examples/demo.sh
 
 # Benchmarks against real LXC (installed by `apt`), as root; not part of `make test`.
 # One table of every figure, ours beside LXC in the same run (bench/report.py; a few
 # minutes). BENCH_ARGS='--markdown speed.md' also writes it for the README's "Speed".
 BENCH_ARGS ?=
 bench: setup
-	$(BIN)/python -m runtime.subreaper --wait 10 -- $(BIN)/python bench/report.py $(BENCH_ARGS)
+	$(BIN)/python -m runtime.tools.subreaper --wait 10 -- $(BIN)/python bench/report.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache $(INIT)

@@ -16,7 +16,7 @@ write costs the kernel an RCU grace period (cgroup_threadgroup_rwsem). The helpe
 measurable: 27.9 ms before, 25.9 ms after (medians of 80 alternated runs).
 
 Run: `.venv/bin/python bench/attach.py [-n RUNS]` as root (under
-`python -m runtime.subreaper --` on machines whose pid 1 does not reap).
+`python -m runtime.tools.subreaper --` on machines whose pid 1 does not reap).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ daemon already up. A busybox container starts in a few milliseconds under LXC, s
 here the Python client and the daemon's per-start work dominate; the concurrency
 pays where starts are slow (hooks, network set-up, many containers).
 
-Run as root: `.venv/bin/python -m runtime.subreaper -- .venv/bin/python bench/autostart.py [--sizes 10,30]`.
+Run as root: `.venv/bin/python -m runtime.tools.subreaper -- .venv/bin/python bench/autostart.py [--sizes 10,30]`.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 
 def warm_daemon(lxcpath: str, env: dict[str, str]) -> None:
     """Our daemon up before the clock starts (LXC has none to start)."""
-    code = "import sys; from runtime.daemon_client import connect; connect(sys.argv[1]).close()"
+    code = "import sys; from runtime.client.daemon_client import connect; connect(sys.argv[1]).close()"
     subprocess.run([sys.executable, "-c", code, lxcpath], env=env, check=True)
 
 

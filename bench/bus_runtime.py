@@ -33,7 +33,7 @@ container's rootfs (each with its own lxc.uts.name), so the set-up takes no
 minute of copying. Names are unique per run (cgroup names are global).
 
 Run as root, under a subreaper (this VM's pid 1 does not reap):
-`.venv/bin/python -m runtime.subreaper -- .venv/bin/python bench/bus_runtime.py
+`.venv/bin/python -m runtime.tools.subreaper -- .venv/bin/python bench/bus_runtime.py
 [--containers 100] [--cycles 3] [--subscribers 50] [--concurrency N] [--cli-cycles 2]
 [--cli-concurrency 10] [--monitors 50] [--no-lxc]`. Not part of the test suite.
 """
@@ -152,10 +152,10 @@ async def drive(lxcpath: str, names: list[str], cycles: int, concurrency: int) -
 
     from bus.aclient import open_bus
     from bus.protocol import StateEvent, Synced
-    from runtime.control_async import AsyncClient
-    from runtime.control_protocol import Start
-    from runtime.daemon_client import bus_socket_path
-    from runtime.lxcpath import ContainerPaths
+    from runtime.client.control_protocol import Start
+    from runtime.client.daemon_client import bus_socket_path
+    from runtime.client.lxcpath import ContainerPaths
+    from runtime.daemon.control_async import AsyncClient
 
     client = AsyncClient(lxcpath)
     limiter = trio.CapacityLimiter(concurrency)
@@ -202,7 +202,7 @@ async def drive(lxcpath: str, names: list[str], cycles: int, concurrency: int) -
 def part1(args: argparse.Namespace, lxcpath: str, names: list[str], regex: str) -> dict[str, object]:
     import trio
 
-    from runtime.daemon_client import bus_socket_path, connect
+    from runtime.client.daemon_client import bus_socket_path, connect
 
     connect(lxcpath).close()  # start the daemon (and the spawner) before anything is timed
     expected = len(names) * args.cycles * len(SEQUENCE)
@@ -488,8 +488,8 @@ def processes_mentioning(text: str) -> list[int]:
 
 
 def shutdown_ours(lxcpath: str, run_root: str) -> None:
-    from runtime.control_protocol import Shutdown
-    from runtime.daemon_client import daemon_running, open_connection
+    from runtime.client.control_protocol import Shutdown
+    from runtime.client.daemon_client import daemon_running, open_connection
 
     if daemon_running(lxcpath):
         try:
@@ -552,7 +552,7 @@ def main() -> int:
         socket_path, regex, containers, cycles, timeout = args.child
         return child(socket_path, regex, int(containers), int(cycles), float(timeout))
 
-    from runtime import linux
+    from runtime.kernel import linux
 
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     tag = "bus" + os.urandom(3).hex()

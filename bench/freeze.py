@@ -10,7 +10,7 @@ On a running busybox container made for the run (its own lxcpath for each side):
   interpreter start-up, and `python -c pass` (the floor of any of our commands).
 Medians and ratios ours/LXC. The daemon is warm (it runs the container).
 
-Run as root: `.venv/bin/python -m runtime.subreaper -- .venv/bin/python bench/freeze.py
+Run as root: `.venv/bin/python -m runtime.tools.subreaper -- .venv/bin/python bench/freeze.py
 [-n RUNS]` (the subreaper reaps the daemons and LXC's monitors when they exit).
 """
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import trio
 
 from runtime.api import Runtime
-from runtime.control_async import AsyncClient
-from runtime.control_protocol import Ping, Shutdown
+from runtime.client.control_protocol import Ping, Shutdown
+from runtime.daemon.control_async import AsyncClient
 
 BIN = Path(sys.executable).parent
 #: No getty per tty (both sides alike): the busybox template's 5 ttys + console + pty
@@ -118,7 +118,7 @@ def ours(n: int, tmp: str) -> dict[str, float]:
 
 
 def _rundir(lxcpath: str) -> str:
-    from runtime.rundir import run_dir
+    from runtime.client.rundir import run_dir
 
     return run_dir(lxcpath)
 

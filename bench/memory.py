@@ -15,7 +15,7 @@ getty on every tty, LXC's on tty1 only), so `same_inittab` gives both rootfs the
 same one before anything is measured; the breakdown then shows what the
 runtime itself costs per container.
 
-Used by bench/report.py; runnable alone: `.venv/bin/python -m runtime.subreaper --
+Used by bench/report.py; runnable alone: `.venv/bin/python -m runtime.tools.subreaper --
 .venv/bin/python bench/memory.py PID...` prints the PSS of those processes and
 their descendants.
 """

@@ -9,7 +9,7 @@ Ours runs with the daemon warm; its first veth start (which also imports pyroute
 in the daemon) is shown apart. The "veth cost" columns are veth minus empty. The
 bridge is removed at the end, also on failure.
 
-Run: `.venv/bin/python -m runtime.subreaper -- .venv/bin/python bench/net.py [-n RUNS]`
+Run: `.venv/bin/python -m runtime.tools.subreaper -- .venv/bin/python bench/net.py [-n RUNS]`
 as root.
 """
 

@@ -22,7 +22,7 @@ set-up takes seconds. Each part reuses the single-purpose benchmarks as modules
 (start_latency, freeze, many, bus_runtime); each of those still runs alone.
 
 Run as root under a subreaper (`make bench` does):
-`.venv/bin/python -m runtime.subreaper -- .venv/bin/python bench/report.py
+`.venv/bin/python -m runtime.tools.subreaper -- .venv/bin/python bench/report.py
 [-n RUNS] [--rapid 50] [--many 100] [--api-many 300] [--bus-containers 100]
 [--bus-cycles 2] [--subscribers 50] [--skip PART,...] [--markdown FILE]`.
 """
@@ -52,9 +52,9 @@ from many import pss_kib
 from start_latency import cycle, timed
 
 from runtime.api import Runtime
-from runtime.daemon_client import connect
-from runtime.errors import LxcError
-from runtime.rundir import run_dir
+from runtime.client.daemon_client import connect
+from runtime.client.errors import LxcError
+from runtime.client.rundir import run_dir
 
 BIN = Path(sys.executable).parent
 LXC = Path("/usr/bin")
@@ -591,7 +591,7 @@ def main() -> int:
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as markdown")
     args = parser.parse_args()
 
-    from runtime import linux
+    from runtime.kernel import linux
 
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # the daemons and LXC's monitors are reaped here
     tmp = tempfile.mkdtemp(prefix="trio-lxc-report-")

@@ -9,7 +9,7 @@ terminals. A range for root is added to /etc/subuid and /etc/subgid for the run
 are in a 0711 directory: the mapped root must be able to reach the rootfs.
 
 Run: `.venv/bin/python bench/start_unprivileged.py [-n RUNS]` as root (under
-`python -m runtime.subreaper --` on machines whose pid 1 does not reap).
+`python -m runtime.tools.subreaper --` on machines whose pid 1 does not reap).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ lxc.environment, then each -v VAR=VALUE. --keep-var VAR keeps VAR with --clear-e
 `-s` restricts the namespaces and implies `-e` (no cgroups, no capability drop),
 as in LXC; `-e CAP|CGROUP|LSM` elevates the named privileges only.
 
-Standard library only (ctypes through runtime.linux, loaded on first use).
+Standard library only (ctypes through runtime.kernel.linux, loaded on first use).
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ import os
 import stat
 
 from cli import attach_keys, attach_seccomp
-from runtime import linux, ptys
-from runtime.errors import LxcError
+from runtime.client.errors import LxcError
+from runtime.kernel import linux, ptys
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -161,8 +161,8 @@ class Target:
 
 def find_target(lxcpath: str, name: str, rcfile: str | None) -> Target:
     """The container from its runtime record; LxcError (exit 1) when it is not running."""
-    from runtime.rundir import records_dir  # not runtime.records: it imports json
-    from runtime.status import process_start_time
+    from runtime.client.rundir import records_dir  # not runtime.client.records: it imports json
+    from runtime.client.status import process_start_time
 
     try:
         with open(os.path.join(records_dir(lxcpath), name + ".json"), encoding="utf-8") as handle:
@@ -189,7 +189,7 @@ def find_target(lxcpath: str, name: str, rcfile: str | None) -> Target:
 
 
 def _from_record(target: Target, settings: dict[str, object]) -> None:
-    """The settings the daemon wrote for attach (runtime.attach_record)."""
+    """The settings the daemon wrote for attach (runtime.daemon.attach_record)."""
     target.environment = _strings(settings.get("environment"))
     target.cap_drop = _strings(settings.get("cap_drop"))
     target.cap_keep = _strings(settings.get("cap_keep"))
@@ -206,8 +206,8 @@ def _strings(value: object) -> list[str]:
 
 def _read_config(target: Target, path: str) -> None:
     """-f FILE, or a record without attach settings: read them from a config file."""
+    from runtime.client.errors import ConfigError
     from runtime.config.parser import parse_file
-    from runtime.errors import ConfigError
 
     try:
         raw = parse_file(path)
@@ -312,7 +312,7 @@ def attach(target: Target, options: Options) -> int:
     except OSError:
         raise LxcError(f"Failed to get init pid: {target.name} is not running") from None
     try:
-        from runtime.status import process_start_time
+        from runtime.client.status import process_start_time
 
         if process_start_time(target.pid) != target.start_time:
             raise LxcError(f"Failed to get init pid: {target.name} is not running")

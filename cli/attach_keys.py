@@ -4,12 +4,12 @@ core-scheduling cookie (`lxc.sched.core`), as LXC's attach does.
 
 Read while the host's /proc still shows the init by its host pid (`InitTraits`),
 applied in the helper just before it forks the attached process, which inherits
-both. Standard library and `runtime.linux` only: this is on lxc-attach's path.
+both. Standard library and `runtime.kernel.linux` only: this is on lxc-attach's path.
 """
 
 from __future__ import annotations
 
-from runtime import linux
+from runtime.kernel import linux
 
 
 class InitTraits:
@@ -39,8 +39,8 @@ def arch_personality(arch: str) -> int:
     """lxc-attach -a ARCH: the personality of an lxc.arch name on this host."""
     import os
 
+    from runtime.client.errors import LxcError
     from runtime.config.values import architecture
-    from runtime.errors import LxcError
     from runtime.spawn.errors import SetupError
     from runtime.spawn.personality import persona_for
 

@@ -4,7 +4,7 @@ which implies `-e`) skips it there, as LXC 5.0.2's lxc-attach does on this host
 (`-e CAP` and `-e CGROUP` keep it).
 
 The daemon compiled the profile at start and keeps the BPF program in the runtime
-record (runtime.attach_record); the helper loads it after joining the namespaces
+record (runtime.daemon.attach_record); the helper loads it after joining the namespaces
 and before switching ids, so the attached process inherits it across fork and
 exec. `-f FILE` (or a record without attach settings) compiles the file's profile
 here instead. Cheap to import: `binascii` only; the loader (ctypes) is imported by

@@ -13,7 +13,7 @@ import sys
 
 from cli.log import CommandLog
 from cli.options import Namespace, OptionParser, UsageError
-from runtime.errors import LxcError
+from runtime.client.errors import LxcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at start-up; annotations only
@@ -87,7 +87,7 @@ class LxcArgumentParser(OptionParser):
 
 def lxcpath_of(args: Namespace) -> str:
     """The single lxcpath a command works on: the last -P given, else the default."""
-    from runtime.lxcpath import default_lxcpath
+    from runtime.client.lxcpath import default_lxcpath
 
     paths = args.lxcpath or []
     return paths[-1] if paths else default_lxcpath()
@@ -176,9 +176,9 @@ def load_rcfile(args: Namespace) -> ContainerConfig | None:
     rcfile = getattr(args, "rcfile", None)
     if rcfile is None:
         return None
+    from runtime.client.errors import ConfigError
     from runtime.config.model import from_raw
     from runtime.config.parser import parse_file
-    from runtime.errors import ConfigError
 
     try:
         return from_raw(parse_file(rcfile))

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable
 
 from cli.terminal import Proxy, RawTerminal, escape_letter
-from runtime.control_protocol import (
+from runtime.client.control_protocol import (
     Closed,
     ConsoleResize,
     ErrorReply,
@@ -28,8 +28,8 @@ from runtime.control_protocol import (
     Reply,
     StartReply,
 )
-from runtime.daemon_client import Connection, DaemonUnavailable, open_connection
-from runtime.errors import LxcError
+from runtime.client.daemon_client import Connection, DaemonUnavailable, open_connection
+from runtime.client.errors import LxcError
 
 
 def final_reply_watcher(
@@ -62,7 +62,7 @@ def final_reply_watcher(
 
 def started_result(final: list[Reply | ErrorReply]) -> StartReply:
     """The final reply `final_reply_watcher` collected for a start, or its error raised."""
-    from runtime.control_protocol import ReplyError
+    from runtime.client.control_protocol import ReplyError
 
     if not final:
         raise ReplyError("the runtime daemon sent no final reply")
@@ -79,7 +79,7 @@ def started_result(final: list[Reply | ErrorReply]) -> StartReply:
 
 def console(lxcpath: str, name: str, tty: int, escape: int, quiet: bool) -> int:
     """Connect the user's terminal to tty `tty` (-1: the first free one, 0: the console)."""
-    from runtime.status import container_status
+    from runtime.client.status import container_status
 
     if not container_status(lxcpath, name).running:
         raise LxcError(f"{name} is not running")
@@ -120,7 +120,7 @@ def _session(connection: Connection, remote: int, name: str, number: int, escape
             except OSError:
                 pass
         else:
-            from runtime.ptys import set_winsize
+            from runtime.kernel.ptys import set_winsize
 
             set_winsize(remote, rows, cols)
 
@@ -149,7 +149,7 @@ def console_on_terminal(console_path: str | None) -> bool:
 
 def foreground_winsize() -> tuple[int, int] | None:
     """The size of our terminal for a start whose console is on it (`console="foreground"`)."""
-    from runtime.ptys import get_winsize
+    from runtime.kernel.ptys import get_winsize
 
     size = get_winsize(0)
     return (size[0], size[1]) if size is not None and size[0] > 0 else None

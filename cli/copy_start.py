@@ -4,7 +4,7 @@ As LXC: without -N the copy is named `NAME_XXXXXX` (six random letters and
 digits); it gets `lxc.ephemeral = 1` unless -D keeps it; `-m bind=SRC[:DEST][:ro]`
 adds bind mounts; it starts daemonized (-d, the default) or in the foreground
 with the console on this terminal (-F). The daemon destroys it when it stops
-(runtime.ephemeral). A copy whose start fails is destroyed here at once (LXC
+(runtime.daemon.ephemeral). A copy whose start fails is destroyed here at once (LXC
 leaves it behind): nothing made by a failed command stays.
 """
 
@@ -20,7 +20,7 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 def check_start_options(args: Namespace) -> None:
-    from runtime.errors import LxcError
+    from runtime.client.errors import LxcError
 
     if not args.ephemeral:
         for flag, given in (("-F", args.foreground), ("-d", args.daemon), ("-D", args.keepdata),
@@ -43,7 +43,7 @@ def unused_name(lxcpath: str, name: str) -> str:
 
 def mount_entries(specs: list[str]) -> list[tuple[str, str]]:
     """`-m bind=/src[:/dest][:ro|rw],...` as lxc.mount.entry lines."""
-    from runtime.errors import LxcError
+    from runtime.client.errors import LxcError
 
     entries = []
     for spec in (part for item in specs for part in item.split(",") if part):
@@ -72,7 +72,7 @@ def ephemeral_settings(args: Namespace, lxcpath: str, name: str) -> list[tuple[s
 def start_copy(args: Namespace, lxcpath: str, name: str) -> int:
     """Start the copy as lxc-start does; destroy it again if that fails."""
     from cli import lxc_start
-    from runtime import store
+    from runtime.storage import store
 
     argv = ["-n", name, "-P", lxcpath, "-F" if args.foreground else "-d"]
     rc = lxc_start.main(argv)

@@ -29,13 +29,13 @@ import os
 import termios
 from collections.abc import Callable
 
-from runtime import ptys
-from runtime.errors import LxcError
+from runtime.client.errors import LxcError
+from runtime.kernel import ptys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the plain paths (-d, no terminal) need neither these nor cli.terminal
-    from runtime.control_protocol import ErrorReply, Event, Reply, Start, StartReply
-    from runtime.daemon_client import Connection
+    from runtime.client.control_protocol import ErrorReply, Event, Reply, Start, StartReply
+    from runtime.client.daemon_client import Connection
 
 
 def terminal_fds() -> list[int]:
@@ -115,7 +115,7 @@ def run_attached(
     """Send an attached start request with a pty of the container's own in place of our
     terminals, proxy it until the daemon's final reply and return that reply."""
     from cli.requests import forward_signals
-    from runtime.daemon_client import open_connection
+    from runtime.client.daemon_client import open_connection
 
     master, slave = open_pty(terminals)
     try:

@@ -30,7 +30,7 @@ Entry = tuple[str, int, dict[str, str]]
 
 def levels(args: Namespace) -> int:
     """The --nesting level (LXC: a number; 5 when given bare)."""
-    from runtime.errors import LxcError
+    from runtime.client.errors import LxcError
 
     try:
         value = int(args.nesting)
@@ -45,7 +45,7 @@ def collect(
 ) -> list[Entry]:  # fmt: skip
     """The containers of `lxcpath` and, below each, its nested ones (depth first)."""
     from cli.lxc_ls import Row, name_filter, select
-    from runtime.lxcpath import list_names
+    from runtime.client.lxcpath import list_names
 
     pattern = name_filter(args)
     names = [n for n in list_names(lxcpath) if pattern is None or pattern.search(n)]
@@ -68,7 +68,7 @@ def collect(
 
 def _beneath_rootfs(row: Row, lxcpath: str) -> str | None:
     """lxcpath under a stopped container's rootfs, if it resolves inside that rootfs."""
-    from runtime.store import rootfs_of
+    from runtime.storage.store import rootfs_of
 
     config = row.config
     rootfs = rootfs_of(config) if config is not None else None
@@ -83,7 +83,7 @@ def _inside(pid: int, work: Callable[[], list[Entry]]) -> list[Entry]:
     """Run `work` in a child that entered pid's mount namespace; its entries."""
     import sys
 
-    from runtime import linux
+    from runtime.kernel import linux
 
     _preload()
     try:
@@ -128,15 +128,15 @@ def _preload() -> None:
     import re  # noqa: F401
     import socket  # noqa: F401
 
-    import runtime.cgroup_files  # noqa: F401
     import runtime.cgroups.mounts  # noqa: F401
+    import runtime.client.cgroup_files  # noqa: F401
+    import runtime.client.errors  # noqa: F401
+    import runtime.client.lxc_native  # noqa: F401
+    import runtime.client.lxcpath  # noqa: F401
+    import runtime.client.status  # noqa: F401
     import runtime.config.parser  # noqa: F401
-    import runtime.errors  # noqa: F401
-    import runtime.lxc_native  # noqa: F401
-    import runtime.lxcpath  # noqa: F401
     import runtime.net.info  # noqa: F401
-    import runtime.status  # noqa: F401
-    import runtime.store  # noqa: F401
+    import runtime.storage.store  # noqa: F401
 
 
 def fancy_name(entry: Entry) -> str:

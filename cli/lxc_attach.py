@@ -95,8 +95,8 @@ def _id(text: str | None, what: str) -> int | None:
 
 def body(args: Namespace, log: CommandLog) -> int:
     from cli.attach_exec import Options, attach, find_target, parse_namespaces, parse_privileges
-    from runtime.errors import LxcError
-    from runtime.lxcpath import validate_name
+    from runtime.client.errors import LxcError
+    from runtime.client.lxcpath import validate_name
 
     name = require_name(PARSER, args)
     validate_name(name)

@@ -3,7 +3,7 @@
 Starts (or with -r reboots, -s shuts down, -k kills) the containers that set
 `lxc.start.auto = 1`, group by group, in `lxc.start.order`, waiting
 `lxc.start.delay` after each start; `-L` only lists them. Which containers and in
-what order is runtime.autostart; the whole set then goes to the daemon in one
+what order is runtime.tools.autostart; the whole set then goes to the daemon in one
 request (runtime.daemon.many), which starts the containers of one order value
 together. Exit status as LXC's: 1 when every container acted on failed, 2 when
 some did, else 0.
@@ -19,9 +19,9 @@ from cli.options import Namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: `typing` costs the command's start-up
-    from runtime.autostart import Settings
-    from runtime.control_protocol import Batch
-    from runtime.status import ContainerStatus
+    from runtime.client.control_protocol import Batch
+    from runtime.client.status import ContainerStatus
+    from runtime.tools.autostart import Settings
 
 OPTIONS = """\
   -k, --kill        kill the containers instead of starting them
@@ -58,7 +58,7 @@ class Choices:
     """The parsed options this command reads, typed."""
 
     def __init__(self, args: Namespace) -> None:
-        from runtime import autostart
+        from runtime.tools import autostart
 
         values = vars(args)
         # LXC's precedence when several are given: shutdown, kill, reboot, start.
@@ -85,9 +85,9 @@ class Choices:
 def body(args: Namespace, log: CommandLog) -> int:
     import os
 
-    from runtime import autostart
-    from runtime.errors import LxcError
-    from runtime.status import container_status
+    from runtime.client.errors import LxcError
+    from runtime.client.status import container_status
+    from runtime.tools import autostart
 
     choices = Choices(args)
     action = choices.action
@@ -114,7 +114,7 @@ def body(args: Namespace, log: CommandLog) -> int:
         sys.stdout.flush()
         return 0
     failed = 0
-    if wanted_running:  # LXC itself runs some: not ours to stop or reboot (runtime.lxc_native)
+    if wanted_running:  # LXC itself runs some: not ours to stop or reboot (runtime.client.lxc_native)
         failed += _refuse_lxcs_own(lxcpath, action, passes, statuses, log)
         passes = [[s for s in p if statuses[s.name].lxc_monitor is None] for p in passes]
     batches = autostart.plan(passes, action)
@@ -128,7 +128,7 @@ def body(args: Namespace, log: CommandLog) -> int:
 def _refuse_lxcs_own(
     lxcpath: str, action: str, passes: list[list[Settings]], statuses: dict[str, ContainerStatus], log: CommandLog
 ) -> int:
-    from runtime.lxc_native import find, refusal
+    from runtime.client.lxc_native import find, refusal
 
     refused = 0
     for settings in (s for p in passes for s in p):
@@ -153,8 +153,8 @@ FAILURE = {
 def _request(lxcpath: str, action: str, timeout: int, batches: list[Batch], log: CommandLog) -> int:
     """Send the plan in one request, report each container as it is done; the count
     of failures."""
-    from runtime.control_protocol import ContainerDone, Event, StartMany, StopMany, result
-    from runtime.daemon_client import open_connection
+    from runtime.client.control_protocol import ContainerDone, Event, StartMany, StopMany, result
+    from runtime.client.daemon_client import open_connection
 
     request: StartMany | StopMany
     if action == "start":

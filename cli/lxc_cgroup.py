@@ -2,7 +2,7 @@
 
 The key names its controller (`cpu.shares`, `memory.limit_in_bytes`); the file is
 looked for in the v1 hierarchy of that controller, else in cgroup2 (`cgroup.*`
-core files there first): `runtime.cgroup_files.locate`, the rule the daemon's
+core files there first): `runtime.client.cgroup_files.locate`, the rule the daemon's
 `ContainerCgroups.get/set` use too. Like LXC's client, the command reads and
 writes the file itself, here at the paths of the container's runtime record: no
 daemon round trip, no import beyond the standard library (the daemon offers the
@@ -60,10 +60,10 @@ def build_parser() -> CgroupParser:
 def body(args: Namespace, log: CommandLog) -> int:
     import os
 
-    from runtime.cgroup_files import locate
+    from runtime.client.cgroup_files import locate
+    from runtime.client.errors import LxcError
+    from runtime.client.status import container_status
     from runtime.config.names import cgroup_file_problem
-    from runtime.errors import LxcError
-    from runtime.status import container_status
 
     words = list(args.names)
     if not args.name and words:

@@ -1,6 +1,6 @@
 """`lxc-checkconfig`: report whether the kernel has what containers need.
 
-The report itself (sources, probes, LXC's wording) is `runtime.checkconfig`;
+The report itself (sources, probes, LXC's wording) is `runtime.tools.checkconfig`;
 this module is the command line around it: LXC's common options, the version
 line, colours on a terminal, exit code 0 (1 when a named configuration file
 cannot be read). It imports neither trio nor pyroute2; the link probes load
@@ -41,7 +41,7 @@ def make_parser() -> LxcArgumentParser:
 
 def body(args: Namespace, log: CommandLog) -> int:
     """Build the report (LxcError for an unreadable config) and print it unless -q."""
-    from runtime.checkconfig import check_config, command_path, use_colour
+    from runtime.tools.checkconfig import check_config, command_path, use_colour
 
     report = check_config(
         f"LXC version {LXC_COMPAT_VERSION} (trio-lxc {TRIO_LXC_VERSION})",

@@ -1,6 +1,6 @@
 """`lxc-checkpoint -n NAME -D DIR [-s] [-v] [-p] [-A SCRIPT]` and `-r [-d|-F]` (restore).
 
-The daemon drives criu (runtime/checkpoint_ops.py). Before it is asked, this
+The daemon drives criu (runtime/daemon/checkpoint_ops.py). Before it is asked, this
 command refuses, as LXC does, what cannot work, without starting a daemon or
 touching DIR: a missing -D or a mix of options LXC rejects (`could not parse
 command line`), a container that is not running (`NAME not running, not
@@ -64,11 +64,11 @@ def _refuse() -> None:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from runtime import checkpoint
-    from runtime.daemon_client import open_connection
-    from runtime.errors import LxcError
-    from runtime.lxcpath import ContainerPaths, validate_name
-    from runtime.status import container_status
+    from runtime.client.daemon_client import open_connection
+    from runtime.client.errors import LxcError
+    from runtime.client.lxcpath import ContainerPaths, validate_name
+    from runtime.client.status import container_status
+    from runtime.criu import checkpoint
 
     name = require_name(PARSER, args)
     validate_name(name)
@@ -95,7 +95,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     reason = checkpoint.problem()
     if reason:
         raise LxcError(f"{reason}; {verb} {name} failed")
-    from runtime.control_protocol import Checkpoint, RequestFailed, Restore
+    from runtime.client.control_protocol import Checkpoint, RequestFailed, Restore
 
     script = os.path.abspath(args.action_script) if args.action_script else None
     request: Checkpoint | Restore
@@ -122,7 +122,7 @@ def _wait_stopped(lxcpath: str, name: str) -> None:
     """-F: stay until the restored container stops."""
     import time
 
-    from runtime.status import container_status
+    from runtime.client.status import container_status
 
     while container_status(lxcpath, name).running:
         time.sleep(0.5)

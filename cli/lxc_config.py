@@ -3,7 +3,7 @@
 LXC's `lxc-config` is a plain program without the common options: no argument,
 `-h` or `--help` print its two-line usage (exit 0), `-l` lists the items, an item
 prints its value or `ITEM is not set.` (exit 0), anything else is an unknown item
-(stderr, exit 1). The values come from runtime/global_config.py.
+(stderr, exit 1). The values come from runtime/client/global_config.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ USAGE = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    from runtime import global_config
+    from runtime.client import global_config
 
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):

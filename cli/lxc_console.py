@@ -37,7 +37,7 @@ def build_parser() -> LxcArgumentParser:
 def body(args: Namespace, log: CommandLog) -> int:
     from cli.console_session import console
     from cli.terminal import escape_code
-    from runtime.lxcpath import validate_name
+    from runtime.client.lxcpath import validate_name
 
     name = require_name(PARSER, args)
     validate_name(name)

@@ -66,8 +66,8 @@ def build_parser() -> LxcArgumentParser:
 def body(args: Namespace, log: CommandLog) -> int:
     from cli.copy_start import check_start_options, ephemeral_settings, start_copy, unused_name
     from cli.store_options import store_options
-    from runtime import store
-    from runtime.errors import LxcError
+    from runtime.client.errors import LxcError
+    from runtime.storage import store
 
     name = require_name(PARSER, args)
     load_rcfile(args)

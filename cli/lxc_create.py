@@ -34,8 +34,8 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from runtime import store
-    from runtime.errors import LxcError
+    from runtime.client.errors import LxcError
+    from runtime.storage import store
 
     name = require_name(PARSER, args)
     options = store_options(args)

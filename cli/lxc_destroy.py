@@ -28,7 +28,7 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from runtime import store
+    from runtime.storage import store
 
     name = require_name(PARSER, args)
     load_rcfile(args)
@@ -36,8 +36,8 @@ def body(args: Namespace, log: CommandLog) -> int:
     # The daemon of the lxcpath (keyed on its real path, so -P through a symlink
     # meets the same one) says whether it runs; store.destroy asks it again.
     if args.force and store.is_running(lxcpath, name):
-        from runtime.control_protocol import Stop
-        from runtime.daemon_client import open_connection
+        from runtime.client.control_protocol import Stop
+        from runtime.client.daemon_client import open_connection
 
         connection = open_connection(lxcpath)  # a crashed daemon's successor re-adopts it
         try:

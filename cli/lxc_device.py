@@ -2,7 +2,7 @@
 
 A host network interface moves into the container's network namespace (or back
 out with `del`), or a host device node is made inside the container with its
-devices-cgroup permission; the daemon does the work (runtime/device.py). LXC's
+devices-cgroup permission; the daemon does the work (runtime/daemon/device.py). LXC's
 lines: `Container NAME is not running`, `Error: no command given (Please see
 --help output)`, `Failed to add DEV to NAME.`, all exit 1; success prints nothing.
 """
@@ -31,11 +31,11 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from runtime.control_protocol import Device, RequestError, RequestFailed
-    from runtime.daemon_client import open_connection
-    from runtime.errors import LxcError
-    from runtime.lxcpath import validate_name
-    from runtime.status import container_status
+    from runtime.client.control_protocol import Device, RequestError, RequestFailed
+    from runtime.client.daemon_client import open_connection
+    from runtime.client.errors import LxcError
+    from runtime.client.lxcpath import validate_name
+    from runtime.client.status import container_status
 
     name = require_name(PARSER, args)
     validate_name(name)

@@ -19,7 +19,7 @@ from cli.options import REMAINDER, Namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from runtime.control_protocol import Start
+    from runtime.client.control_protocol import Start
 
 OPTIONS = """\
   -n, --name=NAME      NAME of the container
@@ -55,9 +55,9 @@ def body(args: Namespace, log: CommandLog) -> int:
         forward_signals,
         load_checked,
     )
-    from runtime.control_protocol import Start
-    from runtime.daemon_client import open_connection
-    from runtime.errors import LxcError
+    from runtime.client.control_protocol import Start
+    from runtime.client.daemon_client import open_connection
+    from runtime.client.errors import LxcError
 
     name = require_name(PARSER, args)
     lxcpath = lxcpath_of(args)
@@ -72,7 +72,7 @@ def body(args: Namespace, log: CommandLog) -> int:
 
     for warning in start_warnings(raw):  # LSM keys LXC also skips on this host
         log.warn("execute", warning)
-    argv = command_line(args.command)  # as given: the daemon chooses (runtime.start_spec)
+    argv = command_line(args.command)  # as given: the daemon chooses (runtime.spawn.start_spec)
     if not argv and not command_from(raw, "lxc.execute.cmd"):  # refused before any daemon starts
         raise LxcError("no command to execute: give it after --, or set lxc.execute.cmd")
     request = Start(
@@ -99,7 +99,7 @@ def body(args: Namespace, log: CommandLog) -> int:
 def _detached(lxcpath: str, request: Start, terminals: list[int]) -> int:
     """-d: start and return; a terminal of ours is not left to the container."""
     from cli.execute_terminal import detached_stdio
-    from runtime.daemon_client import open_connection
+    from runtime.client.daemon_client import open_connection
 
     stdio, null = detached_stdio(terminals)
     try:

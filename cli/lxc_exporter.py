@@ -10,7 +10,7 @@ figures say what runs on the host; listen elsewhere on purpose, `--listen
 It follows the lxcpath's monitor bus (starting the daemon if none runs, as
 lxc-monitor does) for each container's state and exits, and reads the cgroup
 files on every scrape; the metrics and their meaning are listed in
-runtime.exporter. It runs until interrupted (SIGINT/SIGTERM: exit 0).
+runtime.tools.exporter. It runs until interrupted (SIGINT/SIGTERM: exit 0).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 from cli.common import LxcArgumentParser, lxcpath_of, run_command
 from cli.log import CommandLog
 from cli.options import Namespace
-from runtime.errors import LxcError
+from runtime.client.errors import LxcError
 
 OPTIONS = """\
       --listen=ADDR:PORT  address and port to serve /metrics on
@@ -41,7 +41,7 @@ def build_parser() -> LxcArgumentParser:
 
 def parse_listen(text: str | None) -> tuple[str, int]:
     """`ADDR:PORT`, `[V6]:PORT` or `:PORT` -> (host, port); LxcError if malformed."""
-    from runtime.exporter import DEFAULT_HOST, DEFAULT_PORT
+    from runtime.tools.exporter import DEFAULT_HOST, DEFAULT_PORT
 
     if text is None:
         return DEFAULT_HOST, DEFAULT_PORT
@@ -59,7 +59,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     import trio
 
     from cli.lxc_monitor import bus_socket
-    from runtime.exporter import Exporter
+    from runtime.tools.exporter import Exporter
 
     host, port = parse_listen(args.listen)
     lxcpath = os.path.abspath(lxcpath_of(args))

@@ -1,6 +1,6 @@
 """`lxc-freeze -n NAME`: freeze every process of a running container.
 
-The daemon does it (runtime/freezer.py): FREEZING, the cgroup freezer (cgroup2
+The daemon does it (runtime/daemon/freezer.py): FREEZING, the cgroup freezer (cgroup2
 `cgroup.freeze`, else the v1 `freezer.state`), a wait until the kernel says every
 task is frozen, FROZEN; each state is published once on the bus. Freezing a frozen
 container exits 0 and publishes nothing. A container that does not run is refused
@@ -33,7 +33,7 @@ def name_of(parser: LxcArgumentParser, args: Namespace, log: CommandLog) -> str:
     """-n NAME, else the first plain argument (LXC's tools take that too)."""
     import sys
 
-    from runtime.lxcpath import validate_name
+    from runtime.client.lxcpath import validate_name
 
     name = args.name or (args.names[0] if args.names else None)
     if not name:
@@ -49,10 +49,10 @@ def freezer_body(
     parser: LxcArgumentParser, op: str, verb: str, args: Namespace, log: CommandLog
 ) -> int:
     """Ask the daemon to `op` (freeze|unfreeze) the container; LXC's error line."""
-    from runtime.control_protocol import Freeze, RequestFailed, Unfreeze
-    from runtime.daemon_client import open_connection
-    from runtime.errors import LxcError
-    from runtime.status import container_status
+    from runtime.client.control_protocol import Freeze, RequestFailed, Unfreeze
+    from runtime.client.daemon_client import open_connection
+    from runtime.client.errors import LxcError
+    from runtime.client.status import container_status
 
     name = name_of(parser, args, log)
     lxcpath = lxcpath_of(args)

@@ -1,6 +1,6 @@
 """`lxc-info -n NAME [-s] [-p] [-i] [-S] [-H] [-c KEY]...`: LXC's report on one container.
 
-The container's state comes from its runtime record (runtime.status); the config is
+The container's state comes from its runtime record (runtime.client.status); the config is
 parsed so that a broken config is reported as LXC does ("Failed to load config").
 Resource figures (CPU, BlkIO, memory) and addresses exist only for a running
 container and come from its cgroups and network namespace.
@@ -16,8 +16,8 @@ from cli.options import Namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from runtime.client.status import ContainerStatus
     from runtime.config.parser import RawConfig
-    from runtime.status import ContainerStatus
 
 OPTIONS = """\
   -n, --name=NAME       NAME of the container
@@ -74,7 +74,7 @@ def stats_lines(cgroups: dict[str, str], raw: bool) -> list[str]:
     """`CPU use:`, `BlkIO use:`, `Memory use:`, `KMem use:` from the container's
     cgroup files (their paths are in the runtime record: no daemon round trip);
     a figure the host does not account has no line, as in LXC."""
-    from runtime.cgroup_files import figures
+    from runtime.client.cgroup_files import figures
 
     values = figures(cgroups, ("cpu_ns", "blkio_bytes", "memory_bytes", "kmem_bytes"))
     lines = []
@@ -100,10 +100,10 @@ def config_value(config: RawConfig, key: str) -> str | None:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
+    from runtime.client.errors import ConfigError, ContainerNotFound, LxcError
+    from runtime.client.lxcpath import ContainerPaths, validate_name
+    from runtime.client.status import container_status
     from runtime.config.parser import parse_file
-    from runtime.errors import ConfigError, ContainerNotFound, LxcError
-    from runtime.lxcpath import ContainerPaths, validate_name
-    from runtime.status import container_status
 
     name = require_name(PARSER, args)
     if args.format not in ("text", "json"):
@@ -158,7 +158,7 @@ def info_object(
     lxcpath: str, name: str, status: ContainerStatus, config: list[tuple[str, str | None]]
 ) -> dict[str, object]:
     """The `--format json` object (fields: see the module docstring)."""
-    from runtime.container_figures import cgroup_figures, link_figures
+    from runtime.client.container_figures import cgroup_figures, link_figures
     from runtime.net import info as netinfo
 
     pid = status.pid

@@ -85,7 +85,7 @@ class Row:
     """One container as lxc-ls shows it; the config is parsed only if asked for."""
 
     def __init__(self, lxcpath: str, name: str) -> None:
-        from runtime.status import container_status
+        from runtime.client.status import container_status
 
         self.lxcpath = lxcpath
         self.name = name
@@ -97,8 +97,8 @@ class Row:
     def config(self) -> RawConfig | None:
         """The parsed RawConfig, or None if it does not parse (the reason is kept)."""
         if self._config is None and self.config_error is None:
+            from runtime.client.errors import ConfigError
             from runtime.config.parser import parse_file
-            from runtime.errors import ConfigError
 
             try:
                 self._config = parse_file(os.path.join(self.lxcpath, self.name, "config"))
@@ -152,7 +152,7 @@ class Row:
         config = self.config
         if config is None:
             return "false"
-        from runtime.errors import ConfigError
+        from runtime.client.errors import ConfigError
         from runtime.userns.maps import check_raw
 
         try:
@@ -199,7 +199,7 @@ class Row:
                 }
         memory = swap = None
         if pid and self.status.cgroups:
-            from runtime.cgroup_files import figures
+            from runtime.client.cgroup_files import figures
 
             values = figures(self.status.cgroups, ("memory_bytes", "swap_bytes"))
             memory, swap = values["memory_bytes"], values["swap_bytes"]
@@ -221,7 +221,7 @@ class Row:
         from the cgroup files named in the runtime record; `-` when not running."""
         if not self.status.pid or not self.status.cgroups:
             return "-"
-        from runtime.cgroup_files import figures
+        from runtime.client.cgroup_files import figures
 
         figure = "memory_bytes" if column == "RAM" else "swap_bytes"
         value = figures(self.status.cgroups, (figure,))[figure]
@@ -254,7 +254,7 @@ def name_filter(args: Namespace) -> re.Pattern[str] | None:
         return None
     import re
 
-    from runtime.errors import LxcError
+    from runtime.client.errors import LxcError
 
     try:
         return re.compile("|".join(f"(?:{p})" for p in patterns))
@@ -304,7 +304,7 @@ def print_table(columns: list[str], cells: list[list[str]]) -> None:
 def fancy_columns(spec: str | None) -> list[str]:
     if not spec:
         return list(DEFAULT_COLUMNS)
-    from runtime.errors import LxcError
+    from runtime.client.errors import LxcError
 
     columns = [c.strip().upper() for c in spec.split(",") if c.strip()]
     for column in columns:
@@ -314,10 +314,10 @@ def fancy_columns(spec: str | None) -> list[str]:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from runtime.lxcpath import list_names
+    from runtime.client.lxcpath import list_names
 
     if args.format not in ("text", "json"):
-        from runtime.errors import LxcError
+        from runtime.client.errors import LxcError
 
         raise LxcError(f"invalid --format '{args.format}': text or json")
     pattern = name_filter(args)

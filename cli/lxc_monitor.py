@@ -35,11 +35,11 @@ marker tells it apart from a change. `--since SEQ` replays events after that
 sequence number, `--since @TIME` (or any number with a '.') those at or after
 that Unix time, from the daemon's ring of recent events, before going live.
 
-Finding the bus: `bus_socket(lxcpath)` asks runtime.daemon_client for the socket
+Finding the bus: `bus_socket(lxcpath)` asks runtime.client.daemon_client for the socket
 (starting the lxcpath's daemon if needed). The environment variable
 `TRIO_LXC_BUS_SOCKET` overrides that with a fixed socket path, for tests and for
 a bus served by a program of one's own; `{digest}` in it is replaced by the
-lxcpath's run-directory digest (runtime.rundir.path_digest), so several -P can
+lxcpath's run-directory digest (runtime.client.rundir.path_digest), so several -P can
 be pointed at several servers.
 """
 
@@ -51,7 +51,7 @@ import sys
 from cli.common import LxcArgumentParser, load_rcfile, run_command, stdout_gone
 from cli.log import CommandLog
 from cli.options import Namespace
-from runtime.errors import LxcError
+from runtime.client.errors import LxcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -82,14 +82,14 @@ def bus_socket(lxcpath: str) -> str:
     override = os.environ.get(BUS_SOCKET_ENV)
     if override:
         if "{digest}" in override:
-            from runtime.rundir import path_digest
+            from runtime.client.rundir import path_digest
 
             return override.replace("{digest}", path_digest(os.path.abspath(lxcpath)))
         return override
     try:
-        from runtime.daemon_client import bus_socket as daemon_bus_socket
+        from runtime.client.daemon_client import bus_socket as daemon_bus_socket
     except ModuleNotFoundError as err:
-        if err.name != "runtime.daemon_client":
+        if err.name != "runtime.client.daemon_client":
             raise
         raise LxcError(
             "the runtime daemon is not available in this build "
@@ -218,7 +218,7 @@ def body(args: Namespace, log: CommandLog) -> int:
 
     from bus.client import BusClient
     from bus.protocol import BusError, BusProtocolError, Filter, InvalidFilter
-    from runtime.lxcpath import default_lxcpath
+    from runtime.client.lxcpath import default_lxcpath
 
     try:
         Filter(regex)

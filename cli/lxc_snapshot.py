@@ -44,8 +44,8 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from runtime.errors import LxcError
-    from runtime.lxcpath import ContainerPaths, validate_name
+    from runtime.client.errors import LxcError
+    from runtime.client.lxcpath import ContainerPaths, validate_name
     from runtime.storage import snapshots
 
     name = require_name(PARSER, args)

@@ -21,7 +21,7 @@ from cli.options import REMAINDER, Namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from runtime.control_protocol import Event, Reply
+    from runtime.client.control_protocol import Event, Reply
 
 OPTIONS = """\
   -n, --name=NAME        NAME of the container
@@ -69,13 +69,13 @@ def body(args: Namespace, log: CommandLog) -> int:
         forward_signals,
         load_checked,
     )
-    from runtime.control_protocol import ErrorReply, Start, Started
-    from runtime.daemon_client import open_connection
-    from runtime.errors import LxcError
+    from runtime.client.control_protocol import ErrorReply, Start, Started
+    from runtime.client.daemon_client import open_connection
+    from runtime.client.errors import LxcError
 
     name = require_name(PARSER, args)
     lxcpath = lxcpath_of(args)
-    from runtime.lxc_native import find, refusal
+    from runtime.client.lxc_native import find, refusal
 
     lxc_run = find(lxcpath, name)  # LXC itself runs it: its cgroups would clash anyway
     if lxc_run is not None:
@@ -95,7 +95,7 @@ def body(args: Namespace, log: CommandLog) -> int:
 
     for warning in start_warnings(raw):  # LSM keys LXC also skips on this host
         log.warn("start", warning)
-    argv = command_line(args.command)  # as given: the daemon chooses pid 1 (runtime.start_spec)
+    argv = command_line(args.command)  # as given: the daemon chooses pid 1 (runtime.spawn.start_spec)
     foreground = bool(args.foreground) and not args.daemon
     on_terminal = False
     if foreground:  # on a terminal, the console is proxied to it (cli/console_session.py)
@@ -138,7 +138,7 @@ def body(args: Namespace, log: CommandLog) -> int:
 
 def _started(args: Namespace, log: CommandLog, name: str, started: Event | Reply) -> None:
     """pid 1 runs (the `Started` event, or a start's reply): log it and write the pid file."""
-    from runtime.control_protocol import Started, StartReply
+    from runtime.client.control_protocol import Started, StartReply
 
     pid = started.pid if isinstance(started, (Started, StartReply)) else None
     log.info("start", f"{name} started with init pid {pid}")

@@ -41,10 +41,10 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from runtime.control_protocol import Stop
-    from runtime.daemon_client import daemon_running, open_connection
-    from runtime.errors import LxcError
-    from runtime.lxcpath import validate_name
+    from runtime.client.control_protocol import Stop
+    from runtime.client.daemon_client import daemon_running, open_connection
+    from runtime.client.errors import LxcError
+    from runtime.client.lxcpath import validate_name
 
     name = require_name(PARSER, args)
     validate_name(name)
@@ -56,7 +56,7 @@ def body(args: Namespace, log: CommandLog) -> int:
         timeout = float(args.timeout) if args.timeout is not None else 60.0
     except ValueError:
         PARSER.error(f"invalid timeout '{args.timeout}'")
-    from runtime.status import container_status
+    from runtime.client.status import container_status
 
     # No daemon and no live record: nothing to stop. A live record without a daemon
     # (it crashed) starts a new one, which re-adopts the container first.
@@ -68,7 +68,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     if rcfile is not None:
         # LXC's lxc-stop signals as the rcfile says (its defaults where it says
         # nothing), not as the config the container was started with.
-        from runtime import stop_signal
+        from runtime.daemon import stop_signal
 
         halt = stop_signal.halt_signal(rcfile)
         reboot = stop_signal.reboot_signal(rcfile)

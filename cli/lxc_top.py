@@ -36,7 +36,7 @@ import time
 from cli.common import LxcArgumentParser, lxcpath_of, run_command, stdout_gone
 from cli.log import CommandLog
 from cli.options import Namespace
-from runtime.errors import LxcError
+from runtime.client.errors import LxcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

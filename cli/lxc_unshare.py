@@ -1,6 +1,6 @@
 """`lxc-unshare -s NAMESPACES [-u USER] [-H HOSTNAME] [-i IFNAME]... [-d] [-M] -- CMD`.
 
-Runs CMD in new namespaces (runtime/unshare.py). LXC's rules for the options:
+Runs CMD in new namespaces (runtime/tools/unshare.py). LXC's rules for the options:
 a command and `-s` are required; `-H` needs UTSNAME, `-i` needs NETWORK, `-M`
 needs MOUNT; `-u` takes a user name. Every refusal is one line and exit 1.
 """
@@ -43,9 +43,9 @@ def build_parser() -> LxcArgumentParser:
 def body(args: Namespace, log: CommandLog) -> int:
     import pwd
 
-    from runtime import linux
-    from runtime.errors import LxcError
-    from runtime.unshare import Plan, namespace_flags, run
+    from runtime.client.errors import LxcError
+    from runtime.kernel import linux
+    from runtime.tools.unshare import Plan, namespace_flags, run
 
     command = list(args.command)
     if command[:1] == ["--"]:  # the `--` that may introduce the command

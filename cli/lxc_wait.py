@@ -28,7 +28,7 @@ import time
 from cli.common import LxcArgumentParser, load_rcfile, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import Namespace
-from runtime.errors import LxcError
+from runtime.client.errors import LxcError
 
 OPTIONS = """\
   -n, --name=NAME   NAME of the container
@@ -86,7 +86,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     except InvalidState as err:
         raise LxcError(str(err)) from None
     from cli.lxc_monitor import bus_socket
-    from runtime.state_wait import wait_for
+    from runtime.client.state_wait import wait_for
 
     lxcpath = lxcpath_of(args)
     return wait_for(lambda: bus_socket(lxcpath), name, states, timeout, start)

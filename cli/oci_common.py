@@ -11,7 +11,7 @@ from runtime.oci import state as oci_state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from runtime.control_protocol import R, Request
+    from runtime.client.control_protocol import R, Request
 
 
 def checked_id(container_id: str) -> str:
@@ -32,9 +32,9 @@ def load(ctx: Context, container_id: str) -> dict[str, object]:
 
 def daemon_state(ctx: Context, container_id: str) -> tuple[str, int | None]:
     """(daemon state, init pid); STOPPED when no daemon runs."""
-    from runtime.control_protocol import State
-    from runtime.daemon_client import open_connection
-    from runtime.errors import LxcError
+    from runtime.client.control_protocol import State
+    from runtime.client.daemon_client import open_connection
+    from runtime.client.errors import LxcError
 
     try:
         connection = open_connection(ctx.root, autostart=False)
@@ -57,8 +57,8 @@ def status(ctx: Context, container_id: str) -> tuple[str, int | None]:
 
 def request(ctx: Context, message: Request[R]) -> R:
     """A daemon request's reply; OciError with the daemon's reason when it fails."""
-    from runtime.daemon_client import open_connection
-    from runtime.errors import LxcError
+    from runtime.client.daemon_client import open_connection
+    from runtime.client.errors import LxcError
 
     try:
         connection = open_connection(ctx.root)
@@ -90,7 +90,7 @@ def parse_signal(text: str) -> int:
 def cgroup_dirs(ctx: Context, container_id: str) -> dict[str, str]:
     """The container's cgroup directories (from its runtime record)."""
     from cli.attach_exec import read_json
-    from runtime.rundir import records_dir
+    from runtime.client.rundir import records_dir
 
     try:
         with open(os.path.join(records_dir(ctx.root), container_id + ".json"), encoding="utf-8") as handle:

@@ -111,9 +111,9 @@ def _start(
     translation: object,
 ) -> int:  # fmt: skip
     """Ask the daemon for the start; the init's pid once it waits at the gate."""
-    from runtime.control_protocol import Event, Start, Started, result
-    from runtime.daemon_client import open_connection
-    from runtime.errors import LxcError
+    from runtime.client.control_protocol import Event, Start, Started, result
+    from runtime.client.daemon_client import open_connection
+    from runtime.client.errors import LxcError
 
     master = slave = -1
     if getattr(translation, "terminal", False):

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from cli import oci_common
 from cli.attach_exec import Target
 from cli.oci import Context, OciError
-from runtime import linux
+from runtime.kernel import linux
 from runtime.oci.errors import SpecError
 from runtime.oci.node import Node
 

@@ -20,7 +20,7 @@ import os
 import re
 import signal
 
-from runtime import linux
+from runtime.kernel import linux
 
 #: Signals a keeper passes on to the container's init.
 FORWARDED = (
@@ -67,9 +67,9 @@ def _isolate(keep_fd: int) -> None:
 
 def _forward(root: str, container_id: str) -> None:
     def handler(signum: int, _frame: object) -> None:
-        from runtime.control_protocol import Signal
-        from runtime.daemon_client import open_connection
-        from runtime.errors import LxcError
+        from runtime.client.control_protocol import Signal
+        from runtime.client.daemon_client import open_connection
+        from runtime.client.errors import LxcError
 
         try:
             connection = open_connection(root, autostart=False)
@@ -89,7 +89,7 @@ def _forward(root: str, container_id: str) -> None:
 def _keep(root: str, container_id: str, ready: int) -> int:
     from bus.client import BusClient
     from bus.protocol import BusError, ExitEvent, StateEvent, Synced
-    from runtime.daemon_client import bus_socket
+    from runtime.client.daemon_client import bus_socket
 
     _isolate(ready)
     _forward(root, container_id)

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from cli import oci_common
 from cli.oci import Context, OciError
-from runtime.control_protocol import Cgroup, Freeze, Signal, Stats, Unfreeze
+from runtime.client.control_protocol import Cgroup, Freeze, Signal, Stats, Unfreeze
 from runtime.oci import state as oci_state
 
 #: How long `delete` waits for a killed container to be STOPPED.

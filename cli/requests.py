@@ -11,9 +11,9 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
-from runtime.control_protocol import Signal
-from runtime.daemon_client import Connection
-from runtime.errors import LxcError
+from runtime.client.control_protocol import Signal
+from runtime.client.daemon_client import Connection
+from runtime.client.errors import LxcError
 
 if TYPE_CHECKING:
     from runtime.config.parser import RawConfig
@@ -36,7 +36,7 @@ def load_checked(config_path: str, defines: list[str]) -> RawConfig:
 
 def config_path_for(lxcpath: str, name: str, rcfile: str | None, missing: str) -> str:
     """The config a start uses: -f FILE, else the container's own; LxcError(missing) if none."""
-    from runtime.lxcpath import ContainerPaths, validate_name
+    from runtime.client.lxcpath import ContainerPaths, validate_name
 
     validate_name(name)
     if rcfile:

@@ -42,7 +42,7 @@ def add_create_options(parser: LxcArgumentParser) -> None:
 
 def store_options(args: Namespace) -> StoreOptions:
     """The StoreOptions of the parsed command line; LxcError for a bad size."""
-    from runtime.errors import LxcError
+    from runtime.client.errors import LxcError
     from runtime.storage.options import DEFAULT_FSSIZE, DEFAULT_FSTYPE, StoreOptions, parse_size
 
     fssize = DEFAULT_FSSIZE

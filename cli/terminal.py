@@ -22,7 +22,7 @@ import os
 import select
 import termios
 
-from runtime import ptys
+from runtime.kernel import ptys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: collections.abc costs start-up time

@@ -71,8 +71,8 @@ class Row:
 
     def sample(self, lxcpath: str, now: float) -> None:
         """Read the figures from the container's cgroup files (runtime record paths)."""
-        from runtime.container_figures import cgroup_figures
-        from runtime.status import container_status
+        from runtime.client.container_figures import cgroup_figures
+        from runtime.client.status import container_status
 
         status = container_status(lxcpath, name=self.name)
         self.figures = cgroup_figures(status.cgroups) if status.pid else {}

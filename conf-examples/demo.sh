@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: a tour on a private lxcpath, removed at the end (also on failure).
-# The Makefile runs it with .venv/bin on PATH, under runtime.subreaper (so the
+# The Makefile runs it with .venv/bin on PATH, under runtime.tools.subreaper (so the
 # daemon it starts is reaped when it goes idle, even where pid 1 does not reap).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

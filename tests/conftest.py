@@ -158,7 +158,7 @@ def subreaper() -> Iterator[None]:
     On these VMs pid 1 does not reap orphans: without this, every daemon a test
     started would stay a zombie after it exits.
     """
-    from runtime import linux
+    from runtime.kernel import linux
 
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     yield
@@ -185,7 +185,7 @@ def subreaper() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_stale_run_dirs(subreaper: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """An idle daemon removes its run directory (runtime.rundir): at the end of the
+    """An idle daemon removes its run directory (runtime.client.rundir): at the end of the
     session, no test's run root may keep one that no daemon holds and no container
     record needs. A daemon killed on its way out (the clean-up kills what is slow
     to go) leaves its daemon.pid: that is a crash's leftover, for a successor."""
@@ -275,8 +275,8 @@ def cleanup_runtime(lxcpath: Path, run_root: Path, names: Set[str] = frozenset()
     import signal
     import time
 
-    from runtime.control_protocol import Shutdown
-    from runtime.daemon_client import daemon_running, open_connection
+    from runtime.client.control_protocol import Shutdown
+    from runtime.client.daemon_client import daemon_running, open_connection
 
     if daemon_running(str(lxcpath)):
         try:
@@ -319,7 +319,7 @@ def kill_daemon(cli: Cli) -> None:
     """SIGKILL the test's daemon (a crash, as far as its containers can tell) and reap it."""
     import signal
 
-    from runtime.rundir import run_dir
+    from runtime.client.rundir import run_dir
 
     daemon_pid = int(Path(run_dir(str(cli.lxcpath)), "daemon.pid").read_text())
     os.kill(daemon_pid, signal.SIGKILL)

@@ -28,7 +28,7 @@ from conftest import Cli, unique
 import runtime.api as lxc
 from bus.protocol import StateEvent
 from runtime.api import AsyncContainer, Container, LxcError, events, list_containers
-from runtime.errors import ConfigError, ContainerNotFound
+from runtime.client.errors import ConfigError, ContainerNotFound
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "conf-examples" / "api"
 

@@ -1,5 +1,5 @@
 """lxc-autostart: LXC's selection and order, and real containers started, stopped,
-killed and rebooted through one daemon request per set (runtime.autostart,
+killed and rebooted through one daemon request per set (runtime.tools.autostart,
 runtime.daemon.many, cli/lxc_autostart.py)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime import autostart
-from runtime.autostart import Settings
+from runtime.tools import autostart
+from runtime.tools.autostart import Settings
 from tests.conftest import Cli, create_busybox, unique
 
 
@@ -103,7 +103,7 @@ def collect(runtime: Cli, until: set[tuple[str, str]], timeout: float = 60) -> l
     (name, state) of `until` was seen."""
     from bus.client import BusClient
     from bus.protocol import StateEvent
-    from runtime.daemon_client import bus_socket_path
+    from runtime.client.daemon_client import bus_socket_path
 
     seen: list[tuple[float, str, str]] = []
     with BusClient(bus_socket_path(str(runtime.lxcpath))).subscribe(".*", since=0, timeout=timeout) as sub:
@@ -204,7 +204,7 @@ def test_exit_status_counts_failures(runtime: Cli, tmp_path: Path) -> None:
 def test_requests_are_checked(runtime: Cli) -> None:
     """A hostile start-many/stop-many is refused with the field named; a good one
     answers one `done` line per container, then the tally."""
-    from runtime.daemon_client import control_socket_path, open_connection
+    from runtime.client.daemon_client import control_socket_path, open_connection
     from tests.test_daemon_input import connect, line, replies
 
     open_connection(str(runtime.lxcpath)).close()  # the daemon is up

@@ -232,7 +232,7 @@ def start_daemon(cli: Cli) -> None:
 
 
 def daemon_pid(cli: Cli) -> int:
-    from runtime.rundir import run_dir
+    from runtime.client.rundir import run_dir
 
     return int(Path(run_dir(str(cli.lxcpath)), "daemon.pid").read_text())
 
@@ -466,7 +466,7 @@ def test_slow_subscriber_delays_nobody(runtime: Cli, conf: Path) -> None:
     2000 the server has hung up on it.
     """
     from bus.protocol import Subscribe, encode
-    from runtime.rundir import run_dir
+    from runtime.client.rundir import run_dir
 
     name = unique("sl")
     start_daemon(runtime)
@@ -592,6 +592,6 @@ def test_created_in_an_lxcpath_that_did_not_exist(runtime: Cli, conf: Path, tmp_
             assert result.returncode == 0, result.stderr
             assert [(e["type"], e["name"]) for e in js.read_json(1)] == [("created", name)]
     finally:
-        from runtime.rundir import run_root
+        from runtime.client.rundir import run_root
 
         cleanup_runtime(later, Path(run_root()), {name})

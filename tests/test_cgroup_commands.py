@@ -145,9 +145,9 @@ def test_cgroup_keys_that_leave_the_cgroup_or_move_a_host_process_are_refused(
     written to the container's cgroup.procs would be frozen, limited and killed by the
     container (which owns its cgroup), so the attack is tried for real and checked."""
     from runtime.api import Runtime
-    from runtime.control_protocol import Cgroup, RequestFailed
-    from runtime.daemon_client import open_connection
-    from runtime.errors import LxcError
+    from runtime.client.control_protocol import Cgroup, RequestFailed
+    from runtime.client.daemon_client import open_connection
+    from runtime.client.errors import LxcError
 
     name = make(runtime, tmp_path)
     init = start(runtime, name)
@@ -449,8 +449,8 @@ def test_stopped_container_has_no_stats(runtime: Cli, tmp_path: Path) -> None:
 
 
 def test_daemon_stats_request(runtime: Cli, tmp_path: Path) -> None:
-    from runtime.control_protocol import RequestFailed, Stats
-    from runtime.daemon_client import open_connection
+    from runtime.client.control_protocol import RequestFailed, Stats
+    from runtime.client.daemon_client import open_connection
 
     name = make(runtime, tmp_path)
     pid = start(runtime, name)
@@ -490,8 +490,8 @@ def test_humanize_like_lxc(value: int, text: str) -> None:
 
 def test_commands_on_a_running_container_import_nothing_heavy(runtime: Cli, tmp_path: Path) -> None:
     """The running paths (figures from the record's cgroup paths, daemon requests)
-    stay light too: no trio, pyroute2, pyinotify, attrs (see test_cli_imports)."""
-    from test_cli_imports import HEAVY, imported_modules
+    stay light too: no trio, pyroute2, pyinotify, attrs (see test_import_rules)."""
+    from test_import_rules import HEAVY, imported_modules
 
     name = make(runtime, tmp_path)
     start(runtime, name)
@@ -512,7 +512,7 @@ def test_commands_on_a_running_container_import_nothing_heavy(runtime: Cli, tmp_
 async def test_python_api_freezer_and_keys(runtime: Cli, tmp_path: Path) -> None:
     """The daemon's requests behind Runtime.freeze/unfreeze/cgroup_get/cgroup_set/stats."""
     from runtime.api import Runtime
-    from runtime.errors import LxcError
+    from runtime.client.errors import LxcError
 
     name = make(runtime, tmp_path)
     start(runtime, name)

@@ -28,7 +28,6 @@ from types import SimpleNamespace
 import pytest
 import trio
 
-from runtime import linux
 from runtime.cgroups import (
     CgroupBusy,
     CgroupError,
@@ -46,6 +45,7 @@ from runtime.cgroups.layout import plan, relative_paths
 from runtime.cgroups.mounts import parse_mountinfo, parse_proc_cgroup
 from runtime.cgroups.settings import DEVICES_UNSUPPORTED, route
 from runtime.config import model
+from runtime.kernel import linux
 
 REAL = discover()
 needs_root = pytest.mark.skipif(

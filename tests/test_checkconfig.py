@@ -1,4 +1,4 @@
-"""lxc-checkconfig and runtime.linux, on the real machine.
+"""lxc-checkconfig and runtime.kernel.linux, on the real machine.
 
 The command runs as a subprocess, as a user would run it: once probing the
 running kernel (this VM has /proc/config.gz, so the probe is forced with
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime import linux
+from runtime.kernel import linux
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = Path(sys.executable).parent / "lxc-checkconfig"
@@ -426,7 +426,7 @@ def test_client_path_imports_neither_trio_nor_pyroute2(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-# --------------------------------------------------------------------------- runtime.linux
+# --------------------------------------------------------------------------- runtime.kernel.linux
 
 
 def in_child(body: Callable[[], None]) -> int:
@@ -532,6 +532,6 @@ def test_prctl_set_name_and_capbset_read() -> None:
 
 
 def test_importing_runtime_linux_loads_no_ctypes() -> None:
-    code = "import sys, runtime.linux; assert 'ctypes' not in sys.modules"
+    code = "import sys, runtime.kernel.linux; assert 'ctypes' not in sys.modules"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True)
     assert result.returncode == 0, result.stderr

@@ -21,9 +21,9 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runtime.client.errors import ConfigError
 from runtime.config import keys, model, writer
 from runtime.config.parser import RawConfig, apply_define, parse_file, parse_text
-from runtime.errors import ConfigError
 
 #: TRIO_LXC_FUZZ_EXAMPLES=20000 for a long run by hand; `make test` keeps it short.
 EXAMPLES = int(os.environ.get("TRIO_LXC_FUZZ_EXAMPLES", "400"))

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runtime.client.errors import ConfigError
 from runtime.config import keys, model, writer
 from runtime.config import values as v
 from runtime.config.parser import RawConfig, parse_file, parse_text
-from runtime.errors import ConfigError
 from runtime.net.types import NAMES as NET_TYPE_NAMES
 
 BUSYBOX_LIKE = """\

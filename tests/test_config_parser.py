@@ -6,8 +6,8 @@ import os
 
 import pytest
 
+from runtime.client.errors import ConfigError
 from runtime.config.parser import RawConfig, apply_define, parse_file, parse_text
-from runtime.errors import ConfigError
 
 
 def write(path, text: str) -> str:

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from conftest import BIN, Cli, kill_daemon
 
-from runtime.console.buffers import PAGE_SIZE, ConsoleLog, RingBuffer, effective_size
-from runtime.ptys import set_winsize
+from runtime.daemon.console.buffers import PAGE_SIZE, ConsoleLog, RingBuffer, effective_size
+from runtime.kernel.ptys import set_winsize
 
 CONF = "lxc.net.0.type = empty\nlxc.environment = FROMCONF=yes\n"
 DETACH = b"\x01q"
@@ -238,8 +238,8 @@ def test_console_zero_is_the_shell_and_is_logged(
     assert b"Please press Enter to activate this console" in text
     assert b"CONSOLE_42" in text
     # The daemon's ring buffer has it too.
-    from runtime.control_protocol import ConsoleLog
-    from runtime.daemon_client import open_connection
+    from runtime.client.control_protocol import ConsoleLog
+    from runtime.client.daemon_client import open_connection
 
     connection = open_connection(str(runtime.lxcpath), autostart=False)
     try:

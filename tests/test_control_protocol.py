@@ -1,4 +1,4 @@
-"""The control protocol's messages and table (runtime/control_protocol.py), without IO.
+"""The control protocol's messages and table (runtime/client/control_protocol.py), without IO.
 
 Pure: every op's request and reply survive the wire both ways, every field check
 refuses what it must with one line naming the field, the envelope's id is echoed,
@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from runtime import control_protocol as cp
+from runtime.client import control_protocol as cp
 
 
 def wire(line: bytes) -> dict[str, object]:
@@ -215,8 +215,8 @@ def test_no_control_request_is_a_dict_literal() -> None:
     root = Path(__file__).resolve().parent.parent
     literal = re.compile(r"""["']op["']\s*:""")
     allowed = {
-        "runtime/control_protocol.py",  # the envelope itself
-        "runtime/control.py",  # its docstring
+        "runtime/client/control_protocol.py",  # the envelope itself
+        "runtime/client/control.py",  # its docstring
         "runtime/api.py",  # converted to the protocol's classes with the API rewrite
         "runtime/daemon/spawner_link.py",
         "runtime/spawn/spawner.py",

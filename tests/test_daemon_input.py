@@ -26,7 +26,7 @@ import pytest
 from conftest import BIN, Cli
 
 from bus.protocol import PROTOCOL_VERSION
-from runtime.rundir import run_dir
+from runtime.client.rundir import run_dir
 
 CONF = "lxc.net.0.type = empty\n"
 #: The daemon's wait for a request in these tests (its default is much longer).
@@ -42,7 +42,7 @@ def daemon(runtime: Cli, monkeypatch: pytest.MonkeyPatch) -> Cli:
     """The runtime CLI with the test's daemon started (short request timeout)."""
     monkeypatch.setenv("TRIO_LXC_REQUEST_TIMEOUT", str(REQUEST_TIMEOUT))
     runtime.env["TRIO_LXC_REQUEST_TIMEOUT"] = str(REQUEST_TIMEOUT)
-    from runtime.daemon_client import connect
+    from runtime.client.daemon_client import connect
 
     connect(str(runtime.lxcpath), autostart=True).close()
     return runtime
@@ -304,11 +304,11 @@ def test_a_start_with_a_wrong_number_of_fds_is_refused_and_they_are_closed(daemo
 
 
 def test_the_async_client_gets_typed_replies_and_raises_errors(daemon: Cli) -> None:
-    """runtime.control_async.AsyncClient: the trio twin of Connection.call."""
+    """runtime.daemon.control_async.AsyncClient: the trio twin of Connection.call."""
     import trio
 
-    from runtime.control_async import AsyncClient
-    from runtime.control_protocol import Ping, Pong, RequestFailed, Stop
+    from runtime.client.control_protocol import Ping, Pong, RequestFailed, Stop
+    from runtime.daemon.control_async import AsyncClient
 
     client = AsyncClient(str(daemon.lxcpath))
 

@@ -18,7 +18,7 @@ import pytest
 from conftest import Cli, create_busybox, kill_daemon
 from test_bus_runtime import Monitor, lines_for
 
-from runtime.rundir import run_dir, run_root
+from runtime.client.rundir import run_dir, run_root
 
 CONF = "lxc.net.0.type = empty\n"
 
@@ -238,7 +238,7 @@ def _zombie(pid: int) -> bool:
 
 def test_destroy_removes_the_containers_records(cli: Cli, tmp_path: Path) -> None:
     """Records of a container that died unnoticed go with it at destroy (13.3)."""
-    from runtime.records import ContainerRecord, write_record
+    from runtime.client.records import ContainerRecord, write_record
 
     name = create(cli, tmp_path)
     neighbour = f"{name}.json"  # another container whose name starts like this one's records
@@ -255,7 +255,7 @@ def test_lock_file_unlinked_by_an_exiting_daemon_is_not_shared(lxc_env: dict[str
     that locks that old file must notice and start over, never share it."""
     import fcntl
 
-    from runtime.rundir import acquire_daemon_lock, remove_run_dir
+    from runtime.client.rundir import acquire_daemon_lock, remove_run_dir
 
     lxcpath = str(tmp_path / "lxc")
     first = acquire_daemon_lock(lxcpath)

@@ -182,7 +182,7 @@ def test_container_book_follows_messages() -> None:
         StateEvent,
         Synced,
     )
-    from runtime.exporter import ContainerBook
+    from runtime.tools.exporter import ContainerBook
 
     book = ContainerBook()
     for message in (
@@ -204,7 +204,7 @@ def test_a_failing_scrape_is_a_500_and_connections_are_capped() -> None:
     connection cap a new connection is closed at once (real TCP on 127.0.0.1)."""
     import trio
 
-    from runtime.exporter import Exporter
+    from runtime.tools.exporter import Exporter
 
     class Failing(Exporter):
         async def scrape(self) -> bytes:

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import Cli
 
+from runtime.client.rundir import records_dir, run_dir
 from runtime.config import unsupported
-from runtime.rundir import records_dir, run_dir
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/bin/busybox"), reason="needs root and busybox-static"

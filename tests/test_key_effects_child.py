@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from test_spawn_child import busybox_rootfs, run, sh, shared_busybox  # noqa: F401 - fixtures
 
-from runtime import linux
+from runtime.kernel import linux
 from runtime.spawn import schedcore
 
 pytestmark = pytest.mark.skipif(
@@ -60,7 +60,7 @@ def _session_keyring() -> int:
 
 
 _SHOW_KEYRING = (
-    "from runtime import linux; "
+    "from runtime.kernel import linux; "
     "print(linux.keyctl(linux.KEYCTL_GET_KEYRING_ID, linux.KEY_SPEC_SESSION_KEYRING))"
 )
 
@@ -77,7 +77,7 @@ def test_session_keyring_is_the_containers_own(run, setting, fresh):  # noqa: F8
 
 
 _SHOW_COOKIE = (
-    "import ctypes; from runtime import linux; c = ctypes.c_uint64(0); "
+    "import ctypes; from runtime.kernel import linux; c = ctypes.c_uint64(0); "
     "linux.prctl(linux.PR_SCHED_CORE, linux.PR_SCHED_CORE_GET, 0, "
     "linux.PR_SCHED_CORE_SCOPE_THREAD_GROUP, ctypes.addressof(c)); print(c.value)"
 )

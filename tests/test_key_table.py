@@ -18,9 +18,9 @@ from collections.abc import Callable
 
 import pytest
 
+from runtime.client.errors import ConfigError
 from runtime.config import keys, unsupported
 from runtime.config.parser import parse_text
-from runtime.errors import ConfigError
 
 #: (the key as written in a config, its spec)
 ALL_KEYS = (

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import Cli
 
-from runtime import checkpoint
+from runtime.criu import checkpoint
 
 
 def unique(prefix: str) -> str:
@@ -251,7 +251,7 @@ def test_untrusted_directories_are_refused(runtime: Cli, tmp_path: Path) -> None
 
 
 def test_restore_takes_cgroups_and_attach_settings_from_the_config(cli: Cli, tmp_path: Path) -> None:
-    from runtime import checkpoint_trust
+    from runtime.criu import checkpoint_trust
 
     name = create(cli, tmp_path)
     saved = {

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime import lxc_native
+from runtime.client import lxc_native
 
 LXC_BIN = Path("/usr/bin")
 needs_lxc = pytest.mark.skipif(

@@ -18,7 +18,7 @@ import trio
 from conftest import serving_bus
 
 from bus.server import BusServer
-from runtime.rundir import path_digest
+from runtime.client.rundir import path_digest
 
 BIN = Path(sys.executable).parent
 

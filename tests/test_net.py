@@ -128,7 +128,7 @@ def host_ping(address: str) -> subprocess.CompletedProcess[str]:
 
 
 def record_of(cli: Cli, name: str) -> dict[str, object]:
-    from runtime.rundir import records_dir
+    from runtime.client.rundir import records_dir
 
     return json.loads(Path(records_dir(str(cli.lxcpath)), name + ".json").read_text())
 

@@ -22,7 +22,7 @@ import pytest
 from conftest import Cli, create_busybox
 from test_userns import create, lxcpath, map_lines, subids  # noqa: F401 - fixtures (0711 lxcpath)
 
-from runtime.errors import ConfigError
+from runtime.client.errors import ConfigError
 from runtime.seccomp import compile as seccomp_compile
 from runtime.seccomp import profile as seccomp_profile
 from runtime.spawn import seccomp_load
@@ -336,7 +336,7 @@ def test_the_session_keyring_is_made_before_the_filter(
     profile.write_text("2\ndenylist\nkeyctl errno 38 [0,1,SCMP_CMP_EQ]\n")  # JOIN_SESSION_KEYRING
     use_profile(runtime, container, profile)
     show = (
-        "from runtime import linux; "
+        "from runtime.kernel import linux; "
         "print(linux.keyctl(linux.KEYCTL_GET_KEYRING_ID, linux.KEY_SPEC_SESSION_KEYRING))"
     )
     repo = Path(__file__).parent.parent
@@ -345,7 +345,7 @@ def test_the_session_keyring_is_made_before_the_filter(
         "-s", f"lxc.environment=PYTHONPATH={repo}", "--", sys.executable, "-c", show,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    from runtime import linux
+    from runtime.kernel import linux
 
     ours = linux.keyctl(linux.KEYCTL_GET_KEYRING_ID, linux.KEY_SPEC_SESSION_KEYRING)
     assert int(result.stdout.strip()) != ours

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from conftest import BIN, Cli
 
-from runtime.ptys import get_winsize, set_winsize
+from runtime.kernel.ptys import get_winsize, set_winsize
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/bin/busybox"),
@@ -300,7 +300,7 @@ def inside(runtime: Cli, name: str, script: str) -> str:
 
 
 def daemon_log(runtime: Cli) -> str:
-    from runtime.rundir import run_dir
+    from runtime.client.rundir import run_dir
 
     return Path(run_dir(str(runtime.lxcpath)), "daemon.log").read_text(errors="replace")
 
@@ -397,7 +397,7 @@ def test_location_never_follows_a_symlink_inside_the_rootfs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, openat2: bool
 ) -> None:
     """However the path is spelled (even through a host symlink to the rootfs)."""
-    from runtime.console import hostfiles
+    from runtime.daemon.console import hostfiles
 
     monkeypatch.setattr(hostfiles, "_have_openat2", openat2)
     rootfs = tmp_path / "rootfs"

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from conftest import Cli
 
-from runtime.rundir import records_dir, run_dir
+from runtime.client.rundir import records_dir, run_dir
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/bin/busybox"),
@@ -170,7 +170,7 @@ def test_no_status_files_are_left(runtime: Cli, busybox: str) -> None:
 
 def test_stale_status_file_is_removed_when_the_daemon_starts(runtime: Cli, busybox: str) -> None:
     """A run directory from before this change may hold `.status` files: they go."""
-    from runtime.daemon_client import daemon_running
+    from runtime.client.daemon_client import daemon_running
 
     assert not daemon_running(str(runtime.lxcpath))
     directory = Path(records_dir(str(runtime.lxcpath)))

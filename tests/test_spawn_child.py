@@ -26,13 +26,13 @@ from pathlib import Path
 
 import pytest
 
-from runtime import linux
 from runtime.config.model import loads
+from runtime.kernel import linux
 from runtime.spawn import handshake, initexe, mounts, namespaces, process, resolve
 from runtime.spawn.child import run_container
 from runtime.spawn.errors import SetupError
 from runtime.spawn.request import ChildRequest
-from runtime.templates import TemplateContext, get_template
+from runtime.storage.templates import TemplateContext, get_template
 
 BUSYBOX = "/bin/busybox"
 #: None when `make setup` has not built it: application starts then fail saying so.

@@ -1,5 +1,5 @@
-"""One spec per start (runtime.start_spec), the spawner link's messages
-(runtime.spawn.messages) and the typed runtime record (runtime.records).
+"""One spec per start (runtime.spawn.start_spec), the spawner link's messages
+(runtime.spawn.messages) and the typed runtime record (runtime.client.records).
 
 The pure parts have plain unit tests; the claim that matters, that the spawner
 starts what the daemon resolved without reading the config file, is tested on
@@ -24,14 +24,14 @@ from conftest import Cli, create_busybox, kill_daemon
 from hypothesis import HealthCheck, given, settings
 from test_config_model import SETTINGS, _applied
 
-from runtime import records
-from runtime import start_spec as ss
+from runtime.client import records
 from runtime.config import model
-from runtime.lifecycle import Lifecycle
+from runtime.daemon.lifecycle import Lifecycle
 from runtime.spawn import handshake
 from runtime.spawn import messages as m
+from runtime.spawn import start_spec as ss
 from runtime.spawn.initexe import INIT_PATH
-from runtime.templates import TemplateContext, get_template
+from runtime.storage.templates import TemplateContext, get_template
 
 # -- the pid-1 choice -----------------------------------------------------------------
 

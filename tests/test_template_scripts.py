@@ -1,5 +1,5 @@
 """lxc-create -t with LXC's template scripts, and the built-in `local` and `download`
-(runtime/templates/script.py, local.py, download.py): LXC's arguments, config and
+(runtime/storage/templates/script.py, local.py, download.py): LXC's arguments, config and
 header; working containers; nothing left by a failure; nothing written through an
 image's symlinks."""
 
@@ -160,7 +160,7 @@ def _add_text(archive: tarfile.TarFile, name: str, text: str, **fields: object) 
 def image(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """An image as LXC's image servers ship them: meta.tar.xz and rootfs.tar.xz, the
     rootfs a busybox system (busybox-static) made by the busybox template."""
-    from runtime.templates import TEMPLATES, TemplateContext
+    from runtime.storage.templates import TEMPLATES, TemplateContext
 
     if shutil.which("busybox", path=os.environ.get("PATH", "") + ":/bin:/usr/bin") is None:
         pytest.skip("needs busybox (apt-get install busybox-static)")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime.errors import LxcError
-from runtime.templates import TEMPLATES, TemplateContext, get_template
-from runtime.templates import busybox as bb
+from runtime.client.errors import LxcError
+from runtime.storage.templates import TEMPLATES, TemplateContext, get_template
+from runtime.storage.templates import busybox as bb
 
 BUSYBOX = shutil.which("busybox", path=os.environ.get("PATH", "") + ":" + bb.FALLBACK_PATH)
 CHROOT = shutil.which("chroot", path=os.environ.get("PATH", "") + ":" + bb.FALLBACK_PATH)

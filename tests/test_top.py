@@ -182,7 +182,7 @@ def test_live_view_follows_the_bus(runtime: Cli, tmp_path: Path, tmux: Callable[
 
 def test_batch_imports_nothing_heavy(runtime: Cli, tmp_path: Path) -> None:
     """The running path (bus subscription, figures) starts as fast as lxc-monitor."""
-    from test_cli_imports import HEAVY, imported_modules
+    from test_import_rules import HEAVY, imported_modules
 
     name = create(runtime, tmp_path)
     assert runtime("lxc-start", "-n", name).returncode == 0

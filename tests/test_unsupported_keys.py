@@ -19,10 +19,10 @@ import pytest
 import trio
 from conftest import Cli, create_busybox
 
+from runtime.client.errors import ConfigError, LxcError
+from runtime.client.rundir import records_dir
 from runtime.config import unsupported
 from runtime.config.parser import parse_text
-from runtime.errors import ConfigError, LxcError
-from runtime.rundir import records_dir
 
 needs_busybox = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/bin/busybox"),

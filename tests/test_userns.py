@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from conftest import BIN, Cli, create_busybox, unique
 
-from runtime.errors import ConfigError
+from runtime.client.errors import ConfigError
 from runtime.userns import maps as idmaps
 
 RANGE = 65536

@@ -42,8 +42,9 @@ from runtime.api.container import Container
 from runtime.api.events import events
 from runtime.api.listing import list_containers
 from runtime.api.runtime_handle import Runtime
-from runtime.errors import LxcError
-from runtime.linux import (
+from runtime.client.errors import LxcError
+from runtime.client.lxcpath import default_lxcpath
+from runtime.kernel.linux import (
     CLONE_NEWCGROUP,
     CLONE_NEWIPC,
     CLONE_NEWNET,
@@ -52,7 +53,6 @@ from runtime.linux import (
     CLONE_NEWUSER,
     CLONE_NEWUTS,
 )
-from runtime.lxcpath import default_lxcpath
 
 #: python3-lxc's name for the default lxcpath (read when the module is imported).
 default_config_path = default_lxcpath()

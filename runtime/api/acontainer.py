@@ -35,8 +35,8 @@ from runtime.api import attach as attaching
 from runtime.api import requests
 from runtime.api.base import ContainerBase, parse_states, wait_timeout
 from runtime.api.container import Container
-from runtime.control_protocol import Cgroup, Freeze, Unfreeze
-from runtime.errors import LxcError
+from runtime.client.control_protocol import Cgroup, Freeze, Unfreeze
+from runtime.client.errors import LxcError
 
 #: How long a cancelled attach's command gets between SIGTERM and SIGKILL.
 ATTACH_GRACE = 5.0
@@ -178,7 +178,7 @@ class AsyncContainer(ContainerBase):
 
     async def wait(self, state: str | Iterable[str], timeout: float = -1) -> bool:
         """Container.wait, on the bus: True once in `state`, False after `timeout`."""
-        from runtime.state_wait import await_state
+        from runtime.client.state_wait import await_state
 
         states = parse_states(state)
         path = await requests.abus_path(self.lxcpath)  # starts the daemon if needed

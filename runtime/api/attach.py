@@ -21,10 +21,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
-from runtime.errors import LxcError
+from runtime.client.errors import LxcError
 
 # python3-lxc's namespace flags are the kernel's CLONE_NEW* values.
-from runtime.linux import (
+from runtime.kernel.linux import (
     CLONE_NEWCGROUP,
     CLONE_NEWIPC,
     CLONE_NEWNET,

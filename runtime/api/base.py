@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from runtime.api.config_items import ConfigItems, Value, subkeys
-from runtime.errors import ContainerNotFound, LxcError
-from runtime.lxcpath import ContainerPaths, default_lxcpath, validate_name
+from runtime.client.errors import ContainerNotFound, LxcError
+from runtime.client.lxcpath import ContainerPaths, default_lxcpath, validate_name
 
 #: python3-lxc's create and clone flags (LXC's values).
 LXC_CREATE_QUIET = 0x01
@@ -63,7 +63,7 @@ class ContainerBase:
     def state(self) -> str:
         """STOPPED, STARTING, RUNNING, STOPPING, ABORTING, FREEZING, FROZEN or THAWED
         (from the runtime record: no daemon round trip)."""
-        from runtime.status import container_status
+        from runtime.client.status import container_status
 
         return container_status(self.lxcpath, self.name).state
 
@@ -74,7 +74,7 @@ class ContainerBase:
     @property
     def init_pid(self) -> int:
         """The init's pid on the host; -1 when the container is not running (python3-lxc)."""
-        from runtime.status import container_status
+        from runtime.client.status import container_status
 
         pid = container_status(self.lxcpath, self.name).pid
         return pid if pid else -1
@@ -135,9 +135,9 @@ class ContainerBase:
     def get_running_config_item(self, key: str) -> Value | None:
         """A key of the config the running container was started with (its file and
         `-s` defines as they were read at start); None when it is not running."""
+        from runtime.client.records import record_path
         from runtime.config.items import config_value
         from runtime.config.parser import apply_define, parse_file
-        from runtime.records import record_path
 
         if not self.running:
             return None
@@ -221,7 +221,7 @@ class ContainerBase:
         config_file: str | None,
     ) -> bool:
         """The store's create, then the in-memory items set before it (blocking)."""
-        from runtime import store
+        from runtime.storage import store
 
         if self.defined:
             return False
@@ -241,7 +241,7 @@ class ContainerBase:
         return True
 
     def _destroy(self) -> bool:
-        from runtime import store
+        from runtime.storage import store
 
         if not self.defined or self.running:
             return False
@@ -327,10 +327,10 @@ def copy_container(
     backing: str | None = None,
     fssize: int = 0,
 ) -> None:
-    """The one way the API clones or renames a container (runtime.store.copy, as
+    """The one way the API clones or renames a container (runtime.storage.store.copy, as
     lxc-copy): `snapshot` makes an overlay clone on this rootfs (lxc-copy -s),
     `backing` (bdevtype) and `fssize` (newsize, bytes) are -B and --fssize."""
-    from runtime import store
+    from runtime.storage import store
     from runtime.storage.options import DEFAULT_FSSIZE, StoreOptions
 
     store.copy(

@@ -16,11 +16,11 @@ from __future__ import annotations
 import os
 import shutil
 
+from runtime.client.errors import ConfigError, LxcError
 from runtime.config import keys
 from runtime.config.items import config_value
 from runtime.config.parser import RawConfig, parse_file
 from runtime.config.writer import append_key_to_file, set_keys_in_file
-from runtime.errors import ConfigError, LxcError
 
 Value = str | list[str]
 

@@ -25,8 +25,8 @@ from typing import Literal, Unpack
 from runtime.api import attach as attaching
 from runtime.api import requests
 from runtime.api.base import ContainerBase, parse_states, wait_timeout
-from runtime.control_protocol import Cgroup, Freeze, Unfreeze
-from runtime.errors import LxcError
+from runtime.client.control_protocol import Cgroup, Freeze, Unfreeze
+from runtime.client.errors import LxcError
 
 
 class Container(ContainerBase):
@@ -169,7 +169,7 @@ class Container(ContainerBase):
     def wait(self, state: str | Iterable[str], timeout: float = -1) -> bool:
         """True once the container is in `state` (a name, `A|B`, or several), at once
         if it already is; False when `timeout` seconds pass first (negative: for ever)."""
-        from runtime.state_wait import wait_for
+        from runtime.client.state_wait import wait_for
 
         states = parse_states(state)
         code = wait_for(lambda: requests.bus_path(self.lxcpath), self.name, states, wait_timeout(timeout))

@@ -23,8 +23,8 @@ import os
 from collections.abc import Iterable
 
 from bus.protocol import Event
-from runtime.errors import LxcError
-from runtime.lxcpath import default_lxcpath
+from runtime.client.errors import LxcError
+from runtime.client.lxcpath import default_lxcpath
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

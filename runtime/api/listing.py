@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Literal, overload
 
-from runtime.lxcpath import default_lxcpath, list_names
+from runtime.client.lxcpath import default_lxcpath, list_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,8 +45,8 @@ def list_containers(
     """The names (sorted) of the containers that run (`active`) and/or that have a
     config (`defined`) in `lxcpath` (python3-lxc's `config_path`; the default
     lxcpath if neither); with `as_object`, Container objects instead."""
-    from runtime.records import read_records
-    from runtime.status import container_status
+    from runtime.client.records import read_records
+    from runtime.client.status import container_status
 
     path = os.path.abspath(lxcpath or config_path or default_lxcpath())
     names: set[str] = set()

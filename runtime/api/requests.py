@@ -1,9 +1,9 @@
 """Every daemon request the Python API makes, in one place: what it says and how it goes.
 
 The builders (`start`, `stop`) and the protocol's own messages
-(runtime.control_protocol) are what the API asks; `send` (blocking, the
-standard-library client the commands use, runtime.daemon_client) and `asend` (trio,
-runtime.control_async) are the only places it talks to the daemon. An error reply
+(runtime.client.control_protocol) are what the API asks; `send` (blocking, the
+standard-library client the commands use, runtime.client.daemon_client) and `asend` (trio,
+runtime.daemon.control_async) are the only places it talks to the daemon. An error reply
 is raised as the LxcError the protocol makes of it (`RequestFailed`, with the
 daemon's message and exit code); progress events before the final reply are
 skipped.
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import threading
 
-from runtime.control_protocol import Ping, Start, Stop
-from runtime.daemon_client import Connection, DaemonUnavailable, open_connection
+from runtime.client.control_protocol import Ping, Start, Stop
+from runtime.client.daemon_client import Connection, DaemonUnavailable, open_connection
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # trio only for the async half: a blocking script never imports it
-    from runtime.control_protocol import R, Request
+    from runtime.client.control_protocol import R, Request
 
 
 # -- what the API asks ------------------------------------------------------------------
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # trio only for the async half: a blocking script never impor
 def start(name: str, config_path: str, argv: list[str] | None, defines: list[str] | None = None) -> Start:
     """A detached system start of the container's config with `-s`-style `defines`;
     pid 1 is `argv` when given, else the daemon chooses (lxc.init.cmd, else
-    /sbin/init: runtime.start_spec.pid1_argv), as for lxc-start."""
+    /sbin/init: runtime.spawn.start_spec.pid1_argv), as for lxc-start."""
     return Start(
         name=name, mode="system", argv=tuple(argv or ()), config_path=config_path,
         defines=tuple(defines or ()),
@@ -96,16 +96,16 @@ def _connect(lxcpath: str) -> Connection:
 
 
 async def asend(lxcpath: str, request: Request[R]) -> R:
-    """`send` for trio programs (runtime.control_async: the daemon is started in a
+    """`send` for trio programs (runtime.daemon.control_async: the daemon is started in a
     worker thread if none answers)."""
-    from runtime.control_async import AsyncClient
+    from runtime.daemon.control_async import AsyncClient
 
     return await AsyncClient(lxcpath).call(request)
 
 
 def bus_path(lxcpath: str) -> str:
     """The lxcpath's bus socket, once its daemon runs (started if none does)."""
-    from runtime.daemon_client import bus_socket_path
+    from runtime.client.daemon_client import bus_socket_path
 
     _connect(lxcpath).close()
     return bus_socket_path(lxcpath)
@@ -113,7 +113,7 @@ def bus_path(lxcpath: str) -> str:
 
 async def abus_path(lxcpath: str) -> str:
     """`bus_path` for trio programs."""
-    from runtime.daemon_client import bus_socket_path
+    from runtime.client.daemon_client import bus_socket_path
 
     await asend(lxcpath, Ping())
     return bus_socket_path(lxcpath)

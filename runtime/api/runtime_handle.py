@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 
 from runtime.api import requests
-from runtime.control_protocol import (
+from runtime.client.control_protocol import (
     Batch,
     Cgroup,
     ContainerDone,
@@ -42,12 +42,12 @@ from runtime.control_protocol import (
     StopMany,
     Unfreeze,
 )
-from runtime.errors import LxcError
-from runtime.lxcpath import ContainerPaths
+from runtime.client.errors import LxcError
+from runtime.client.lxcpath import ContainerPaths
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from runtime.control_protocol import R, Request
+    from runtime.client.control_protocol import R, Request
 
 
 class Runtime:
@@ -57,7 +57,7 @@ class Runtime:
         self.lxcpath = os.path.abspath(lxcpath)
 
     async def request(self, message: Request[R]) -> R:
-        """Send one request (runtime.control_protocol) and return its final reply;
+        """Send one request (runtime.client.control_protocol) and return its final reply;
         LxcError if it failed."""
         return await requests.asend(self.lxcpath, message)
 
@@ -96,7 +96,7 @@ class Runtime:
         return await self._many(StopMany(action=action, timeout=timeout, batches=_one_batch(names)))
 
     async def _many(self, message: StartMany | StopMany) -> dict[str, str]:
-        from runtime.control_async import AsyncClient
+        from runtime.daemon.control_async import AsyncClient
 
         failed: dict[str, str] = {}
 
@@ -137,8 +137,8 @@ class Runtime:
         the state it reached. trio.TooSlowError after `timeout` seconds."""
         import trio
 
-        from runtime.daemon_client import bus_socket_path
-        from runtime.state_wait import await_state
+        from runtime.client.daemon_client import bus_socket_path
+        from runtime.client.state_wait import await_state
 
         await self._ensure_daemon()
         found = await await_state(bus_socket_path(self.lxcpath), name, frozenset(states), timeout)

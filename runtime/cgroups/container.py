@@ -462,8 +462,8 @@ class ContainerCgroups:
     def _locate(self, key: str) -> str:
         """The file for `key`: in the v1 hierarchy of its controller when that has
         it, else in cgroup2 (`cgroup.*` core files: cgroup2 first). The rule is
-        `runtime.cgroup_files.locate`, which lxc-cgroup applies to the record."""
-        from runtime.cgroup_files import locate
+        `runtime.client.cgroup_files.locate`, which lxc-cgroup applies to the record."""
+        from runtime.client.cgroup_files import locate
 
         check_file_name(key, key)
         path = locate(self.limit_paths, key)
@@ -494,9 +494,9 @@ class ContainerCgroups:
     def stats(self) -> dict[str, int | None]:
         """`cpu_ns`, `blkio_bytes`, `memory_bytes`, `kmem_bytes`, `swap_bytes`; None
         when the host does not account it. v1 files win on a hybrid host (controllers
-        live there). The reading is `runtime.cgroup_files`, which the commands use
+        live there). The reading is `runtime.client.cgroup_files`, which the commands use
         directly on the paths of the runtime record."""
-        from runtime.cgroup_files import figures
+        from runtime.client.cgroup_files import figures
 
         return figures(self.limit_paths)
 

@@ -1,6 +1,6 @@
 """Errors of the control-group layer.
 
-They derive from `runtime.errors.LxcError` so a command can print them as they are:
+They derive from `runtime.client.errors.LxcError` so a command can print them as they are:
 each message is one line that names what failed (the config key, the file, the
 hierarchy) and why (the kernel's reason), because "failed to set up cgroups" alone
 leaves the user guessing which of twenty settings was wrong.
@@ -8,7 +8,7 @@ leaves the user guessing which of twenty settings was wrong.
 
 from __future__ import annotations
 
-from runtime.errors import LxcError
+from runtime.client.errors import LxcError
 
 __all__ = ["CgroupBusy", "CgroupError", "CgroupSettingError", "CgroupUnknownKey"]
 

@@ -13,7 +13,7 @@
   Filling an empty level is harmless: no process can be in a cpuset without CPUs.
 - freezer: `freezer.state` (THAWED, FREEZING, FROZEN). The kernel gives no event
   for it, so waiting for FROZEN is polling (`events.poll_until`).
-- resource figures: see `runtime.cgroup_files` (stdlib only, for the commands).
+- resource figures: see `runtime.client.cgroup_files` (stdlib only, for the commands).
 """
 
 from __future__ import annotations

@@ -102,10 +102,10 @@ _NO_MONITOR = (
     "container, and a daemon crash does not kill them), so there is nothing to apply it to"
 )
 
-_AUTOSTART = "runtime.autostart.read_settings"  # lxc-autostart reads them
+_AUTOSTART = "runtime.tools.autostart.read_settings"  # lxc-autostart reads them
 _SPAWN = "runtime.spawn."
 _PROCESS = "runtime.spawn.process."
-_TERMINALS = "runtime.console.terminals.ContainerTerminals."
+_TERMINALS = "runtime.daemon.console.terminals.ContainerTerminals."
 
 #: Keys matched exactly, in the order the writer emits them.
 EXACT_KEYS: tuple[KeySpec, ...] = (
@@ -114,7 +114,7 @@ EXACT_KEYS: tuple[KeySpec, ...] = (
     _scalar("lxc.rootfs.path", applied_by=_SPAWN + "mounts.MountContext.__init__"),
     _scalar("lxc.rootfs.mount", v.absolute_path, applied_by=_SPAWN + "mounts.setup_root"),
     _scalar("lxc.rootfs.options", applied_by=_SPAWN + "mounts.apply_rootfs_options"),
-    _scalar("lxc.rootfs.managed", v.boolean, applied_by="runtime.store.rootfs_is_managed"),
+    _scalar("lxc.rootfs.managed", v.boolean, applied_by="runtime.storage.store.rootfs_is_managed"),
     _scalar("lxc.mount.fstab", applied_by=_SPAWN + "mounts.read_fstab"),
     _list("lxc.mount.auto", v.mount_auto, applied_by=_SPAWN + "child._setup_and_run"),
     _list("lxc.mount.entry", v.mount_entry, applied_by=_SPAWN + "child._setup_filesystem"),
@@ -124,12 +124,12 @@ EXACT_KEYS: tuple[KeySpec, ...] = (
     _scalar("lxc.cgroup.dir.monitor", refused=_NO_MONITOR),
     _scalar("lxc.cgroup.dir.monitor.pivot", refused=_NO_MONITOR),
     _scalar("lxc.cgroup.relative", v.boolean, applied_by="runtime.cgroups.layout.plan"),
-    _scalar("lxc.init.cmd", applied_by="runtime.start_spec.pid1_argv"),
+    _scalar("lxc.init.cmd", applied_by="runtime.spawn.start_spec.pid1_argv"),
     _scalar("lxc.init.cwd", applied_by=_PROCESS + "change_directory"),
     _scalar("lxc.init.uid", v.uid, applied_by=_PROCESS + "switch_ids"),
     _scalar("lxc.init.gid", v.uid, applied_by=_PROCESS + "switch_ids"),
     _list("lxc.init.groups", applied_by=_PROCESS + "_group_ids"),
-    _scalar("lxc.execute.cmd", applied_by="runtime.start_spec.pid1_argv"),
+    _scalar("lxc.execute.cmd", applied_by="runtime.spawn.start_spec.pid1_argv"),
     _scalar("lxc.tty.max", v.number, applied_by=_TERMINALS + "_allocate"),
     _scalar("lxc.tty.dir", applied_by=_SPAWN + "devices.bind_terminals"),
     _scalar("lxc.pty.max", v.number, applied_by=_SPAWN + "devices.mount_devpts"),
@@ -139,9 +139,9 @@ EXACT_KEYS: tuple[KeySpec, ...] = (
     _scalar("lxc.console.size", v.byte_size, applied_by=_TERMINALS + "_allocate"),
     _scalar("lxc.console.buffer.size", v.byte_size, applied_by=_TERMINALS + "__init__"),
     _scalar("lxc.console.buffer.logfile", applied_by=_TERMINALS + "__init__"),
-    _scalar("lxc.signal.halt", v.signal_number, applied_by="runtime.stop_signal.halt_signal"),
-    _scalar("lxc.signal.reboot", v.signal_number, applied_by="runtime.stop_signal.reboot_signal"),
-    _scalar("lxc.signal.stop", v.signal_number, applied_by="runtime.stop_signal.stop_signal"),
+    _scalar("lxc.signal.halt", v.signal_number, applied_by="runtime.daemon.stop_signal.halt_signal"),
+    _scalar("lxc.signal.reboot", v.signal_number, applied_by="runtime.daemon.stop_signal.reboot_signal"),
+    _scalar("lxc.signal.stop", v.signal_number, applied_by="runtime.daemon.stop_signal.stop_signal"),
     _scalar("lxc.start.auto", v.boolean, applied_by=_AUTOSTART),
     _scalar("lxc.start.delay", v.number, applied_by=_AUTOSTART),
     _scalar("lxc.start.order", v.signed_number, applied_by=_AUTOSTART),
@@ -151,12 +151,12 @@ EXACT_KEYS: tuple[KeySpec, ...] = (
     _list("lxc.cap.keep", v.capabilities, applied_by=_PROCESS + "capabilities_to_drop"),
     _list("lxc.environment", v.environment, applied_by=_PROCESS + "environment"),
     _scalar("lxc.hook.version", v.boolean, applied_by="runtime.hooks.plan.version1"),
-    _scalar("lxc.log.file", applied_by="runtime.container_log.open_handlers"),
-    _scalar("lxc.log.level", v.log_level, applied_by="runtime.container_log.level_of"),
+    _scalar("lxc.log.file", applied_by="runtime.daemon.container_log.open_handlers"),
+    _scalar("lxc.log.level", v.log_level, applied_by="runtime.daemon.container_log.level_of"),
     _scalar(
         "lxc.log.syslog",
         v.one_of(v.SYSLOG_FACILITIES, "syslog facility"),
-        applied_by="runtime.container_log.open_handlers",
+        applied_by="runtime.daemon.container_log.open_handlers",
     ),
     _scalar("lxc.autodev", v.boolean, applied_by=_SPAWN + "child._setup_filesystem"),
     _scalar("lxc.autodev.tmpfs.size", v.number, applied_by=_SPAWN + "devices.mount_autodev"),
@@ -173,7 +173,7 @@ EXACT_KEYS: tuple[KeySpec, ...] = (
     _list("lxc.apparmor.raw", lsm="apparmor", refused=_NO_APPARMOR),
     _scalar("lxc.selinux.context", lsm="selinux", refused=_NO_SELINUX),
     _scalar("lxc.selinux.context.keyring", lsm="selinux", refused=_NO_SELINUX),
-    _scalar("lxc.ephemeral", v.boolean, applied_by="runtime.ephemeral.destroy_if_ephemeral"),
+    _scalar("lxc.ephemeral", v.boolean, applied_by="runtime.daemon.ephemeral.destroy_if_ephemeral"),
     _scalar("lxc.keyring.session", v.boolean, applied_by=_SPAWN + "keyring.new_session_keyring"),
     _scalar("lxc.monitor.unshare", v.boolean, refused=_NO_MONITOR),
     _scalar("lxc.monitor.signal.pdeath", v.signal_number, refused=_NO_MONITOR, quiet=("SIGKILL",)),

@@ -32,9 +32,9 @@ import os
 import stat
 from collections.abc import Iterable, Iterator
 
+from runtime.client.errors import ConfigError
 from runtime.config import keys
 from runtime.config.names import shown
-from runtime.errors import ConfigError
 
 MAX_INCLUDE_DEPTH = 32
 

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import os
 
+from runtime.client.errors import ConfigError
 from runtime.config import keys
 from runtime.config import values as v
 from runtime.config.parser import Entry, RawConfig
-from runtime.errors import ConfigError
 
 #: The name in messages of each LSM a key may belong to (KeySpec.lsm).
 _LSM_NAMES = {"apparmor": "AppArmor", "selinux": "SELinux"}

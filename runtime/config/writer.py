@@ -23,9 +23,9 @@ import os
 import stat
 from collections.abc import Iterable
 
+from runtime.client.errors import ConfigError
 from runtime.config.parser import LINE_BREAKS as _LINE_BREAKS
 from runtime.config.parser import RawConfig, split_line, strip_quotes
-from runtime.errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the model needs attrs and cattrs

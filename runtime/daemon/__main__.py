@@ -1,6 +1,6 @@
 """Entry point of the runtime daemon: single instance per lxcpath, then trio.
 
-Started by runtime.daemon_client in a new session. It takes an flock on
+Started by runtime.client.daemon_client in a new session. It takes an flock on
 `<rundir>/daemon.lock` (a second daemon for the same lxcpath exits at once, and
 the command that started it connects to the first one), becomes a child subreaper
 (container inits whose spawner died are re-parented here, not to init), logs to
@@ -18,9 +18,9 @@ import sys
 
 import trio
 
-from runtime import linux
+from runtime.client.rundir import acquire_daemon_lock, lxcpath_key, remove_pid_file
 from runtime.daemon.app import Daemon
-from runtime.rundir import acquire_daemon_lock, lxcpath_key, remove_pid_file
+from runtime.kernel import linux
 
 DEFAULT_IDLE = 30.0
 #: daemon.log is rotated at this size, keeping LOG_BACKUPS old files: a client that
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=None, help="seconds idle before exiting")
     args = parser.parse_args(argv)
     # The real path: a daemon started through a symlinked lxcpath serves every
-    # spelling of it, and must outlive the symlink (runtime.rundir.lxcpath_key).
+    # spelling of it, and must outlive the symlink (runtime.client.rundir.lxcpath_key).
     lxcpath = lxcpath_key(args.lxcpath)
     locked = acquire_daemon_lock(lxcpath)
     if locked is None:

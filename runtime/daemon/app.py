@@ -1,7 +1,7 @@
 """The runtime daemon of one lxcpath: control server, bus, spawner, supervisors.
 
 One trio process per lxcpath, started on demand by the first command that needs
-it (runtime.daemon_client). It serves the control socket (requests from the
+it (runtime.client.daemon_client). It serves the control socket (requests from the
 commands), runs the monitor bus, keeps the link to the spawner, and runs one
 supervisor task per container in its nursery. It re-adopts what a previous daemon
 left running (runtime records + pid start times), and it exits by itself after a
@@ -20,30 +20,30 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from runtime import control_protocol as cp
-from runtime import ephemeral, freezer, records, stop_signal
-from runtime import lifecycle as lc
-from runtime.console import server as console_server
-from runtime.console.manager import ConsoleManager
-from runtime.control import ProtocolError
-from runtime.control_async import ControlStream, close_all
-from runtime.daemon import container_requests
+from runtime.client import control_protocol as cp
+from runtime.client import records
+from runtime.client.control import ProtocolError
+from runtime.client.lxcpath import list_names
+from runtime.client.rundir import remove_run_dir, sweep_vanished
+from runtime.client.status import process_start_time
+from runtime.daemon import container_requests, ephemeral, freezer, stop_signal
+from runtime.daemon import lifecycle as lc
+from runtime.daemon.console import server as console_server
+from runtime.daemon.console.manager import ConsoleManager
+from runtime.daemon.control_async import ControlStream, close_all
+from runtime.daemon.init_wait import open_pidfd
 from runtime.daemon.spawner_link import Spawner
-from runtime.init_wait import open_pidfd
-from runtime.lxcpath import list_names
+from runtime.daemon.supervisor import DaemonLinks, Supervisor, cgroups_from, exit_figures
+from runtime.daemon.unix_connect import max_backlog
 from runtime.net.network import cleanup_dead_record
-from runtime.rundir import remove_run_dir, sweep_vanished
-from runtime.start_spec import SYSTEM, StartArgs
-from runtime.status import process_start_time
-from runtime.supervisor import DaemonLinks, Supervisor, cgroups_from, exit_figures
-from runtime.unix_connect import max_backlog
+from runtime.spawn.start_spec import SYSTEM, StartArgs
 
 if TYPE_CHECKING:
     from bus.server import BusServer
 
 log = logging.getLogger("trio-lxc.daemon")
 
-#: File descriptors one control request may carry (runtime.control_protocol's table).
+#: File descriptors one control request may carry (runtime.client.control_protocol's table).
 MAX_FDS = cp.MAX_FDS
 #: How long a control connection may go without a complete request while none runs.
 REQUEST_TIMEOUT = float(os.environ.get("TRIO_LXC_REQUEST_TIMEOUT", "30"))
@@ -67,7 +67,7 @@ class Daemon:
         self.bus: BusServer | None = None
         self.spawner: Spawner | None = None
         self.nursery: trio.Nursery | None = None
-        #: Our start time: a record names its daemon by pid and start time (runtime.status).
+        #: Our start time: a record names its daemon by pid and start time (runtime.client.status).
         self.start_time = process_start_time(os.getpid())
         self.consoles = ConsoleManager()
 
@@ -101,7 +101,7 @@ class Daemon:
             await self.wait_idle()
             log.info("idle for %.0f s: exiting", self.idle_timeout)
             # Stop taking requests first: a command that comes now starts our successor
-            # (which waits for our lock: runtime.rundir.acquire_daemon_lock).
+            # (which waits for our lock: runtime.client.rundir.acquire_daemon_lock).
             _unlink(os.path.join(self.rundir, "control.sock"))
             nursery.cancel_scope.cancel()
         await self._leave()
@@ -431,7 +431,7 @@ class ControlConnection:
             config_text=request.config_text,
             defines=request.defines,
         )
-        # lxc-start -F on a terminal: the console is proxied to it (runtime.console).
+        # lxc-start -F on a terminal: the console is proxied to it (runtime.daemon.console).
         foreground = request.attach and request.foreground_console
         if foreground:
             self.daemon.consoles.expect_foreground(name, request.winsize)
@@ -512,9 +512,9 @@ class ControlConnection:
         await supervisor.stopped.wait()
         await self.reply(cp.Done())
 
-    # The console ops (runtime/console/server.py); their fds were refused by decoding.
+    # The console ops (runtime/daemon/console/server.py); their fds were refused by decoding.
     async def op_console(self, request: cp.Console, fds: list[int]) -> None:
-        """lxc-console: a terminal's fd, held until the connection closes (runtime.console)."""
+        """lxc-console: a terminal's fd, held until the connection closes (runtime.daemon.console)."""
         await console_server.serve_console(self, request, self.daemon.consoles, self.daemon.supervisors)
 
     async def op_console_resize(self, request: cp.ConsoleResize, fds: list[int]) -> None:
@@ -544,17 +544,17 @@ class ControlConnection:
         await self.reply(await container_requests.cgroup(self.daemon.supervisors, request))
 
     async def op_device(self, request: cp.Device, fds: list[int]) -> None:
-        from runtime.device import request_device
+        from runtime.daemon.device import request_device
 
         await self.reply(await request_device(self.daemon.supervisors, request))
 
     async def op_checkpoint(self, request: cp.Checkpoint, fds: list[int]) -> None:
-        from runtime.checkpoint_ops import request_checkpoint
+        from runtime.daemon.checkpoint_ops import request_checkpoint
 
         await self.reply(await request_checkpoint(self.daemon, request))
 
     async def op_restore(self, request: cp.Restore, fds: list[int]) -> None:
-        from runtime.checkpoint_ops import request_restore
+        from runtime.daemon.checkpoint_ops import request_restore
 
         await self.reply(await request_restore(self.daemon, request))
 

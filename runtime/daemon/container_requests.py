@@ -1,12 +1,12 @@
 """The daemon's answers to freeze, unfreeze, cgroup and stats requests, typed.
 
 Why apart from the work: each supervisor owns its freezer (`supervisor.freezer`,
-runtime/freezer.py) and its cgroups (read through runtime/cgroup_ops.py); this
-module turns a typed request (runtime.control_protocol) into that work and its
+runtime/daemon/freezer.py) and its cgroups (read through runtime/daemon/cgroup_ops.py); this
+module turns a typed request (runtime.client.control_protocol) into that work and its
 outcome into a typed reply. A failure the user caused is an ErrorReply with a
 `kind` (the commands word LXC's message from it: lxc-freeze says `Failed to
 freeze ...: REASON` only for `failed`); a bug is logged and answered the same way
-(runtime.op_reply.answer), so one bad request never takes the daemon's control
+(runtime.daemon.op_reply.answer), so one bad request never takes the daemon's control
 server down.
 """
 
@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from runtime import cgroup_ops
-from runtime.control_protocol import (
+from runtime.client.control_protocol import (
     Cgroup,
     CgroupReply,
     Changed,
@@ -26,11 +25,12 @@ from runtime.control_protocol import (
     StatsReply,
     Unfreeze,
 )
-from runtime.op_reply import NOT_RUNNING, UNKNOWN_KEY, OpError, answer
+from runtime.daemon import cgroup_ops
+from runtime.daemon.op_reply import NOT_RUNNING, UNKNOWN_KEY, OpError, answer
 
 if TYPE_CHECKING:
-    from runtime.freezer import Freezer
-    from runtime.supervisor import Supervisor
+    from runtime.daemon.freezer import Freezer
+    from runtime.daemon.supervisor import Supervisor
 
 
 def _freezer(supervisors: Mapping[str, Supervisor], name: str) -> Freezer:

@@ -2,13 +2,13 @@
 
 Why one request: LXC's lxc-autostart starts (stops) containers one by one, and a
 boot with many containers pays every start in sequence. Here the command sends the
-plan (runtime.autostart: batches in order, each with the seconds to wait after it)
+plan (runtime.tools.autostart: batches in order, each with the seconds to wait after it)
 and the daemon starts every container of a batch concurrently, as supervisor tasks
 of its own nursery, then waits the batch's delay before the next one. The command
 stays connected and gets one line per container as it is done; if it goes away
 (killed), the batches not begun yet are dropped, as LXC's stop when it is killed.
 
-The messages (runtime.control_protocol): `StartMany` / `StopMany` (action, timeout)
+The messages (runtime.client.control_protocol): `StartMany` / `StopMany` (action, timeout)
 carry `Batch`es (names, delay); a `ContainerDone` event per container (started,
 stopped, rebooted, skipped or failed, with why); last a `ManyReply` (attempted,
 failed).
@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from runtime import control_protocol as cp
-from runtime import freezer, stop_signal
-from runtime import lifecycle as lc
-from runtime.control_protocol import Batch, ContainerDone, ManyReply, StartMany, StopMany
-from runtime.lxcpath import ContainerPaths
-from runtime.start_spec import StartArgs
-from runtime.supervisor import Supervisor
+from runtime.client import control_protocol as cp
+from runtime.client.control_protocol import Batch, ContainerDone, ManyReply, StartMany, StopMany
+from runtime.client.lxcpath import ContainerPaths
+from runtime.daemon import freezer, stop_signal
+from runtime.daemon import lifecycle as lc
+from runtime.daemon.supervisor import Supervisor
+from runtime.spawn.start_spec import StartArgs
 
 if TYPE_CHECKING:
     from runtime.daemon.app import ControlConnection
@@ -137,7 +137,7 @@ async def start_many(conn: ControlConnection, request: StartMany) -> None:
         paths = ContainerPaths(daemon.lxcpath, name)
         if not paths.is_defined():
             return "failed", f"{name} doesn't exist"
-        # pid 1 is chosen by the daemon (runtime.start_spec.pid1_argv), as for lxc-start
+        # pid 1 is chosen by the daemon (runtime.spawn.start_spec.pid1_argv), as for lxc-start
         supervisor = await daemon.launch(StartArgs(name=name, mode="system", config_path=paths.config))
         if supervisor.start_error is not None:
             return "failed", supervisor.start_error

@@ -6,7 +6,7 @@ counters (subscribers now, events published since it started, subscribers
 dropped for falling behind). The cgroup figures are not here: the exporter reads
 them from the cgroup files itself, on each scrape, as lxc-info does.
 
-The reply is the protocol's `MetricsReply` (runtime.control_protocol); the
+The reply is the protocol's `MetricsReply` (runtime.client.control_protocol); the
 request has no fields.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from runtime.control_protocol import MetricsReply, SupervisedFigures
+from runtime.client.control_protocol import MetricsReply, SupervisedFigures
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ the supervisor learns a pid and the child exits does not matter.
 When a spawner dies, the container inits it was the parent of are re-parented to
 its nearest subreaper ancestor: this daemon if the daemon started that spawner (the
 daemon is a child subreaper), which then reaps them itself through their pidfds
-(runtime.supervisor). A spawner inherited from an earlier daemon has another
+(runtime.daemon.supervisor). A spawner inherited from an earlier daemon has another
 ancestor, so its orphans' statuses are lost to us: those are published as unknown.
 """
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import os
 
+from runtime.client.errors import ConfigError, LxcError
 from runtime.config.parser import RawConfig, parse_file
-from runtime.errors import ConfigError, LxcError
 from runtime.hooks import blocking, plan
 
 

@@ -42,7 +42,7 @@ import os
 import shlex
 from typing import TYPE_CHECKING
 
-from runtime.errors import printable_line
+from runtime.client.errors import printable_line
 
 if TYPE_CHECKING:
     from runtime.config.model import ContainerConfig

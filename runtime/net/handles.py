@@ -24,7 +24,7 @@ import json
 import os
 import socket
 
-from runtime.errors import printable_line
+from runtime.client.errors import printable_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the container child imports this module: no trio there

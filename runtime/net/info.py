@@ -90,7 +90,7 @@ def _socket_in(pid: int) -> socket.socket:
     try:
         if os.fstat(target).st_ino == os.stat("/proc/self/ns/net").st_ino:
             return _netlink_socket()  # the host's own namespace (lxc.net.0.type = none)
-        from runtime import linux
+        from runtime.kernel import linux
 
         home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -238,7 +238,7 @@ def link_lines(record: dict[str, object] | None, humanize: bool = True) -> list[
 
 def read_record(lxcpath: str, name: str) -> dict[str, object] | None:
     """The container's runtime record (None when it has none)."""
-    from runtime.rundir import records_dir
+    from runtime.client.rundir import records_dir
 
     try:
         with open(os.path.join(records_dir(lxcpath), name + ".json"), encoding="utf-8") as handle:

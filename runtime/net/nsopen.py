@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import sys
 
-from runtime import linux
+from runtime.kernel import linux
 from runtime.net.handles import NETLINK_ROUTE
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from runtime.errors import ConfigError
+from runtime.client.errors import ConfigError
 from runtime.seccomp import profile as p
 
 _PYSECCOMP: Any = None

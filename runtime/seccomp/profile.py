@@ -25,7 +25,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from runtime.errors import ConfigError
+from runtime.client.errors import ConfigError
 
 KEY = "lxc.seccomp.profile"
 

@@ -5,7 +5,7 @@ the container is made: a bad profile (a line LXC's format does not allow, one
 libseccomp refuses, an unreadable file) fails the start with one line naming the
 profile file and line. The program is handed to the container child in the spawn
 request (base64 in JSON) and kept for lxc-attach in the runtime record
-(runtime.attach_record).
+(runtime.daemon.attach_record).
 """
 
 from __future__ import annotations

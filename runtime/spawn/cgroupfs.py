@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 
-from runtime import linux
+from runtime.kernel import linux
 from runtime.spawn import resolve
 from runtime.spawn.errors import SetupError, describe_os_error
 from runtime.spawn.mounts import MountContext, ensure_mountpoint, remount_bind

@@ -47,7 +47,7 @@ import signal
 import socket
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from runtime import linux
+from runtime.kernel import linux
 from runtime.net import handles as net_handles
 from runtime.spawn import (
     cgroupfs,

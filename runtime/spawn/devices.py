@@ -28,7 +28,7 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
-from runtime import linux
+from runtime.kernel import linux
 from runtime.spawn import resolve
 from runtime.spawn.errors import SetupError, describe_os_error
 from runtime.spawn.mounts import MountContext, ensure_mountpoint

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from runtime import linux
+from runtime.kernel import linux
 
 
 class SetupError(Exception):

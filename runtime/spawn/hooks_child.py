@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import socket
 
-from runtime import linux
 from runtime.hooks import blocking, plan
+from runtime.kernel import linux
 from runtime.spawn import handshake
 from runtime.spawn.errors import SetupError
 from runtime.spawn.request import ChildRequest

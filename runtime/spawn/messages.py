@@ -18,7 +18,7 @@ spawner -> daemon
   spawn-failed  {id, error}    no child; the reason goes to the user
   exit          {pid, status}  a child was reaped (wait status)
 
-`spec` is `runtime.start_spec.to_wire`: the start the daemon resolved, config
+`spec` is `runtime.spawn.start_spec.to_wire`: the start the daemon resolved, config
 included, so the spawner never reads the config file. A packet that does not
 decode raises `LinkProtocolError`; an unknown op decodes to None (ignored).
 """
@@ -29,7 +29,7 @@ import json
 
 import attrs
 
-from runtime.start_spec import StartSpec, WireError, from_wire, to_wire
+from runtime.spawn.start_spec import StartSpec, WireError, from_wire, to_wire
 
 #: The fds that go with a spawn: the sync socket, then the init's stdin, stdout, stderr.
 SPAWN_FDS = 4
@@ -43,7 +43,7 @@ class LinkProtocolError(ValueError):
 class SpawnRequest:
     """One container to fork: the resolved start, and what the supervisor made for it.
 
-    console, ttys: host paths of the pty slaves the child bind-mounts (runtime.console).
+    console, ttys: host paths of the pty slaves the child bind-mounts (runtime.daemon.console).
     hook_env, hook_timeout: what the child needs to run its hooks (runtime.hooks.host).
     """
 

@@ -50,9 +50,9 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
-from runtime import linux
 from runtime.config.model import MountEntry, converter
 from runtime.config.values import mount_entry as parse_fstab_line
+from runtime.kernel import linux
 from runtime.spawn import resolve
 from runtime.spawn.errors import SetupError, describe_os_error
 from runtime.storage import childmount

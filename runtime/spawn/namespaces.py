@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from runtime import linux
+from runtime.kernel import linux
 from runtime.spawn.errors import SetupError, describe_os_error, unshare
 from runtime.userns import enter as userns_enter
 

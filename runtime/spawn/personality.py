@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from runtime import linux
+from runtime.kernel import linux
 from runtime.spawn.errors import SetupError, describe_os_error
 
 if TYPE_CHECKING:

@@ -40,9 +40,9 @@ import termios
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from runtime import linux
 from runtime.config.names import proc_file_problem, shown, sysctl_problem
 from runtime.config.values import CAPABILITIES
+from runtime.kernel import linux
 from runtime.spawn.errors import SetupError, describe_os_error
 
 if TYPE_CHECKING:

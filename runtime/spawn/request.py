@@ -3,7 +3,7 @@
 A plain class, not attrs: it is built in the spawner and read in the child only,
 never written to disk, and it holds live objects (a socket, fds) that have no
 serial form. Its fields come from the start spec the daemon resolved
-(runtime.start_spec.StartSpec, decoded typed by the spawner from the spawn
+(runtime.spawn.start_spec.StartSpec, decoded typed by the spawner from the spawn
 message, runtime.spawn.messages): the config arrives typed and neither the
 spawner nor the child reads the config file, so what the daemon validated is
 exactly what runs.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import socket
 
-from runtime.start_spec import APPLICATION, MODES, SYSTEM, ConfigModel
+from runtime.spawn.start_spec import APPLICATION, MODES, SYSTEM, ConfigModel
 
 __all__ = ["APPLICATION", "MODES", "SYSTEM", "ChildRequest"]
 
@@ -27,10 +27,10 @@ class ChildRequest:
     mode: "system" (argv is exec'd as pid 1) or "application" (an lxc-init-like
         reaper is pid 1 and argv runs as pid 2).
     argv: the command; the daemon has already chosen CMD, else `lxc.init.cmd`,
-        else `/sbin/init` (runtime.start_spec.pid1_argv).
+        else `/sbin/init` (runtime.spawn.start_spec.pid1_argv).
     config: the typed `ContainerConfig`. A `lxc.namespace.share.*` value naming a
         container must already be replaced by that container's init pid (the
-        daemon did it: runtime.start_spec.resolve).
+        daemon did it: runtime.spawn.start_spec.resolve).
     sync: the child's end of a SOCK_SEQPACKET socketpair; the daemon holds the other
         end (messages: `runtime.spawn.handshake`).
     stdio: three fds that become 0, 1 and 2 of the payload (and of pid 1 in

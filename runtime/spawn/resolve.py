@@ -19,7 +19,7 @@ import errno
 import os
 import stat
 
-from runtime import linux
+from runtime.kernel import linux
 
 _O_PATH = os.O_PATH | os.O_CLOEXEC
 _RESOLVE = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS

@@ -16,7 +16,7 @@ daemon that connects, so no exit status is lost. It exits by itself when it has 
 children, no daemon and no queued exit.
 
 Protocol: runtime.spawn.messages (typed, encoded once per packet). A spawn
-carries the start the daemon resolved (runtime.start_spec), its config already
+carries the start the daemon resolved (runtime.spawn.start_spec), its config already
 typed: the spawner never reads the config file.
 
 pid 1 of an application container is the trio-lxc-init program: its bytes are
@@ -38,9 +38,9 @@ import traceback
 # Everything a container child runs must be imported before the first fork.
 import runtime.config.model as config_model  # noqa: F401  (the child needs it loaded)
 import runtime.spawn.child as child
-from runtime import linux, start_spec
-from runtime.control import fds_from_ancillary
-from runtime.spawn import initexe
+from runtime.client.control import fds_from_ancillary
+from runtime.kernel import linux
+from runtime.spawn import initexe, start_spec
 from runtime.spawn import messages as m
 from runtime.spawn.request import ChildRequest
 

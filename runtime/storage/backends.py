@@ -1,6 +1,6 @@
 """The one interface of the backing stores: make, copy (or snapshot) a rootfs.
 
-The store (runtime.store) builds a container in a staging directory and renames
+The store (runtime.storage.store) builds a container in a staging directory and renames
 it into place; these functions fill that staging directory with the rootfs files
 of a type and return the lxc.rootfs.path value the container will have in its
 final directory. Each type lives in its own module (dirstore, overlay, loop;
@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from runtime.errors import LxcError
-from runtime.lxcpath import ContainerPaths
+from runtime.client.errors import LxcError
+from runtime.client.lxcpath import ContainerPaths
 from runtime.storage import deps, dirstore, loop, overlay, unavailable
 from runtime.storage.options import StoreOptions
 from runtime.storage.spec import RootfsSpec

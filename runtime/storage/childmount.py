@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from runtime import linux
+from runtime.kernel import linux
 from runtime.storage import loopdev
 from runtime.storage.spec import RootfsSpec
 

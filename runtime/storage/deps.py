@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from runtime.lxcpath import ContainerPaths
+from runtime.client.lxcpath import ContainerPaths
 
 SNAPSHOTS_FILE = "lxc_snapshots"
 RDEPENDS_FILE = "lxc_rdepends"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 
-from runtime.errors import LxcError
-from runtime.fscopy import copy_tree
+from runtime.client.errors import LxcError
+from runtime.storage.fscopy import copy_tree
 from runtime.storage.options import StoreOptions
 
 PREFIX = "dir:"

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from runtime.errors import LxcError
+from runtime.client.errors import LxcError
 from runtime.storage import loopdev
 from runtime.storage.options import StoreOptions
 

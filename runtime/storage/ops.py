@@ -1,13 +1,13 @@
 """The storage operations by (lxcpath, name), for the Python API (runtime.api).
 
-The commands call runtime.store and runtime.storage.snapshots directly; this is
+The commands call runtime.storage.store and runtime.storage.snapshots directly; this is
 the same behaviour with plain arguments: a comment as text rather than a file,
 sizes in bytes, no command-line parsing.
 """
 
 from __future__ import annotations
 
-from runtime.lxcpath import ContainerPaths, validate_name
+from runtime.client.lxcpath import ContainerPaths, validate_name
 from runtime.storage import snapshots
 from runtime.storage.options import DEFAULT_FSSIZE, DEFAULT_FSTYPE, StoreOptions
 from runtime.storage.snapshots import Snapshot
@@ -29,7 +29,7 @@ def clone(
 ) -> ContainerPaths:
     """lxc-copy: a full copy, or with `snapshot` an overlay clone on the original's
     rootfs (recorded in lxc_snapshots / lxc_rdepends); `backing` as -B."""
-    from runtime import store
+    from runtime.storage import store
 
     return store.copy(
         lxcpath, name, new_name, new_lxcpath=new_lxcpath, keep_name=keep_name,

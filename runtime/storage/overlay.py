@@ -17,8 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from runtime import linux
-from runtime.fscopy import copy_tree
+from runtime.kernel import linux
+from runtime.storage.fscopy import copy_tree
 from runtime.storage.spec import RootfsSpec
 
 

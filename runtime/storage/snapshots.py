@@ -16,9 +16,9 @@ import re
 import time
 from dataclasses import dataclass
 
-from runtime.errors import ContainerBusy, ContainerNotFound, LxcError
-from runtime.locks import container_lock
-from runtime.lxcpath import ContainerPaths
+from runtime.client.errors import ContainerBusy, ContainerNotFound, LxcError
+from runtime.client.locks import container_lock
+from runtime.client.lxcpath import ContainerPaths
 
 SNAPS = "snaps"
 _SNAP_NAME = re.compile(r"snap(\d+)")
@@ -97,7 +97,7 @@ def create(
 ) -> str:
     """Snapshot a stopped container; the new snapshot's name. The comment is the
     text of `comment_file` (lxc-snapshot -c) or `comment` (the Python API)."""
-    from runtime import store
+    from runtime.storage import store
 
     _defined(paths)
     if comment_file is not None:
@@ -126,8 +126,7 @@ def create(
 
 
 def _is_overlay(paths: ContainerPaths) -> bool:
-    from runtime import store
-    from runtime.storage import spec
+    from runtime.storage import spec, store
 
     value = store.load_config(paths).get("lxc.rootfs.path")
     return value is not None and spec.parse(value).kind == "overlay"
@@ -144,7 +143,7 @@ def _snapshot_paths(paths: ContainerPaths, snap: str) -> ContainerPaths:
 
 def destroy(paths: ContainerPaths, snap: str) -> None:
     """Destroy one snapshot (refused while a clone uses it)."""
-    from runtime import store
+    from runtime.storage import store
 
     _defined(paths)
     snap_paths = _snapshot_paths(paths, snap)
@@ -173,8 +172,7 @@ def restore(paths: ContainerPaths, snap: str, new_name: str | None = None) -> Co
     """A container from a snapshot: a new one (`new_name`), or this one in place
     (its rootfs and config replaced, its snapshots kept). Refused while the
     container runs or clones use its rootfs (in place), as LXC does."""
-    from runtime import store
-    from runtime.storage import deps
+    from runtime.storage import deps, store
 
     _defined(paths)
     snap_paths = _snapshot_paths(paths, snap)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 
-from runtime.errors import LxcError
+from runtime.client.errors import LxcError
 
 #: Store type -> (the command it needs, the package that has it).
 TOOLS: dict[str, tuple[str, str]] = {

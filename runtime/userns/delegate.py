@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from runtime.userns.maps import IdMaps, from_config
 
 if TYPE_CHECKING:
-    from runtime.supervisor import Supervisor
+    from runtime.daemon.supervisor import Supervisor
 
 #: The files of a v2 cgroup a delegation covers, when the kernel does not say.
 _V2_DEFAULT = ("cgroup.procs", "cgroup.threads", "cgroup.subtree_control")

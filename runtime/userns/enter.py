@@ -19,7 +19,7 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
-from runtime import linux
+from runtime.kernel import linux
 from runtime.spawn import handshake
 from runtime.spawn.errors import SetupError, describe_os_error, unshare
 from runtime.spawn.mounts import rootfs_directory

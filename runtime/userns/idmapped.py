@@ -28,7 +28,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-from runtime import linux
+from runtime.kernel import linux
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

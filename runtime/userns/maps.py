@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from runtime.errors import ConfigError
+from runtime.client.errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

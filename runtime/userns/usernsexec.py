@@ -15,8 +15,8 @@ import signal
 import subprocess
 import sys
 
-from runtime import linux
-from runtime.gated_fork import fork_gated
+from runtime.kernel import linux
+from runtime.kernel.gated_fork import fork_gated
 from runtime.userns.maps import IdMaps
 
 TYPE_CHECKING = False

@@ -1,0 +1,306 @@
+"""How a command reaches the runtime daemon of an lxcpath, starting it if needed.
+
+The daemon listens on `<rundir>/control.sock` (requests) and `<rundir>/bus.sock`
+(the monitor bus). A command that needs it connects; if nobody answers, it starts
+`python -m runtime.daemon --lxcpath P` in a new session and waits for the one
+byte the daemon writes on an inherited pipe once it listens, so there is no
+polling. The daemon stays this command's child until the command exits; it is
+then adopted by the nearest subreaper (or init), which reaps it when it exits. Two commands racing to start it are fine: the daemon takes an flock, the
+loser exits at once without writing, and both commands then connect to the winner.
+
+Standard library only: every client command imports this.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+
+from runtime.client.control import LineReader, fds_from_ancillary, scm_rights
+from runtime.client.control_protocol import (
+    MAX_FDS,
+    Console,
+    ConsoleReply,
+    ErrorReply,
+    Event,
+    Op,
+    Reply,
+    ReplyError,
+    Request,
+    Shutdown,
+    State,
+    decode_reply,
+    encode_request,
+    op_of,
+    result,
+)
+from runtime.client.errors import LxcError
+from runtime.client.rundir import ensure_run_dir, run_dir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from runtime.client.control_protocol import R
+
+START_TIMEOUT = 10.0
+
+
+class DaemonUnavailable(LxcError):
+    """The daemon could not be reached or started."""
+
+
+def control_socket_path(lxcpath: str) -> str:
+    return os.path.join(run_dir(lxcpath), "control.sock")
+
+
+def bus_socket_path(lxcpath: str) -> str:
+    return os.path.join(run_dir(lxcpath), "bus.sock")
+
+
+def daemon_log_path(lxcpath: str) -> str:
+    return os.path.join(run_dir(lxcpath), "daemon.log")
+
+
+def _try_connect(path: str) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        return None
+    return sock
+
+
+def start_daemon(lxcpath: str) -> None:
+    """Start the lxcpath's daemon and wait until it listens (or another one won)."""
+    ensure_run_dir(lxcpath)
+    read_fd, write_fd = os.pipe()
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child: exec at once, no Python work after fork
+            try:
+                os.close(read_fd)
+                os.setsid()
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.set_inheritable(write_fd, True)
+                os.execv(
+                    sys.executable,
+                    [sys.executable, "-m", "runtime.daemon", "--lxcpath", os.path.abspath(lxcpath),
+                     "--ready-fd", str(write_fd)],
+                )  # fmt: skip
+            finally:
+                os._exit(127)
+        os.close(write_fd)
+        write_fd = -1
+        deadline = time.monotonic() + START_TIMEOUT
+        import select
+
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DaemonUnavailable(
+                    f"the runtime daemon did not start within {START_TIMEOUT:.0f} s; "
+                    f"see {daemon_log_path(lxcpath)}"
+                )
+            ready, _, _ = select.select([read_fd], [], [], remaining)
+            if ready:
+                if not os.read(read_fd, 1):
+                    # EOF: it exited (lost the flock race, or failed: see its log).
+                    # The winner of a race may still be getting ready: give it time.
+                    os.waitpid(pid, 0)
+                    _wait_listening(control_socket_path(lxcpath), deadline)
+                break
+    finally:
+        os.close(read_fd)
+        if write_fd >= 0:
+            os.close(write_fd)
+
+
+def _wait_listening(path: str, deadline: float) -> None:
+    """Wait until a daemon (another command's) accepts on `path`, or the deadline."""
+    while time.monotonic() < deadline:
+        sock = _try_connect(path)
+        if sock is not None:
+            sock.close()
+            return
+        time.sleep(0.01)
+
+
+def connect(lxcpath: str, *, autostart: bool = True) -> socket.socket:
+    """A connected control socket for the lxcpath's daemon."""
+    path = control_socket_path(lxcpath)
+    sock = _try_connect(path)
+    if sock is None and autostart:
+        start_daemon(lxcpath)
+        sock = _try_connect(path)
+    if sock is None:
+        raise DaemonUnavailable(
+            f"cannot reach the runtime daemon at {path}; see {daemon_log_path(lxcpath)}"
+        )
+    return sock
+
+
+def bus_socket(lxcpath: str, *, autostart: bool = True) -> str:
+    """The bus socket path, after making sure the daemon runs (env override for tests)."""
+    override = os.environ.get("TRIO_LXC_BUS_SOCKET")
+    if override:
+        return override
+    path = bus_socket_path(lxcpath)
+    if autostart and _try_connect(control_socket_path(lxcpath)) is None:
+        start_daemon(lxcpath)
+    return path
+
+
+class Connection:
+    """One control connection, blocking: send typed requests (with fds), read typed replies.
+
+    `call` is the common case (one request, its final reply, an error reply raised
+    as LxcError); `send`/`receive` serve the commands that follow a request's
+    progress (a start's `Started` event, a console lease). Fds that come with a
+    reply are handed out by `receive_with_fds`; `receive` closes them.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._reader = LineReader()
+        self._ready: list[tuple[dict[str, object], list[int]]] = []
+        self._op: Op | None = None
+
+    def send(self, request: Request[Reply], fds: tuple[int, ...] | list[int] = ()) -> None:
+        """Send a request; the replies that follow are decoded as its op's."""
+        self._op = op_of(request)
+        self._send(encode_request(request), fds)
+
+    def tell(self, request: Request[Reply]) -> None:
+        """Send a message within the current request (a forwarded signal, a resize on a
+        console lease): it gets no reply of its own."""
+        self._send(encode_request(request), ())
+
+    def _send(self, data: bytes, fds: tuple[int, ...] | list[int]) -> None:
+        if fds:
+            sent = self.sock.sendmsg([data], scm_rights(fds))
+            data = data[sent:]
+        if data:
+            self.sock.sendall(data)
+
+    def receive_with_fds(self) -> tuple[Reply | ErrorReply | Event, list[int]]:
+        """The next reply line with its fds; DaemonUnavailable if the daemon went away."""
+        while not self._ready:
+            try:
+                data, ancdata, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(MAX_FDS * 4))
+            except ConnectionResetError:
+                data, ancdata = b"", []
+            fds = fds_from_ancillary(ancdata)
+            if not data:
+                _close(fds)
+                raise DaemonUnavailable("the runtime daemon closed the connection (see its log)")
+            self._ready.extend(self._reader.feed(data, fds))
+        raw, fds = self._ready.pop(0)
+        if self._op is None:
+            _close(fds)
+            raise ReplyError("the runtime daemon sent a line before any request")
+        if len(fds) > self._op.reply_fds:  # more than the op's replies carry: not kept
+            _close(fds[self._op.reply_fds :])
+            del fds[self._op.reply_fds :]
+        try:
+            return decode_reply(self._op, raw), fds
+        except ReplyError:
+            _close(fds)
+            raise
+
+    def receive(self) -> Reply | ErrorReply | Event:
+        message, fds = self.receive_with_fds()
+        _close(fds)
+        return message
+
+    def has_pending(self) -> bool:
+        """Whether a reply already read from the socket waits here (select would not say)."""
+        return bool(self._ready)
+
+    def result(self, request: Request[R]) -> R:
+        """Read until `request`'s final reply and return it; an error reply is raised."""
+        while True:
+            reply = self.receive()
+            if not isinstance(reply, Event):
+                return result(request, reply)
+
+    def call(self, request: Request[R], fds: tuple[int, ...] | list[int] = ()) -> R:
+        """Send a request and return its final reply (progress events are skipped)."""
+        self.send(request, fds)
+        return self.result(request)
+
+    def lease_console(self, name: str, tty: int) -> tuple[int, int]:
+        """Lease tty `tty` (-1: the first free one, 0: the console) of a running
+        container on this connection: (its fd, its number). The lease lasts until
+        the connection closes (lxc-console, the API's console_getfd)."""
+        self.send(Console(name=name, tty=tty))
+        while True:
+            reply, fds = self.receive_with_fds()
+            if not isinstance(reply, Event):
+                break
+            _close(fds)
+        if isinstance(reply, ErrorReply) or not fds:
+            _close(fds)
+            if isinstance(reply, ErrorReply):
+                raise reply.failure()
+            raise LxcError("Denied access to tty: the runtime daemon sent no terminal")
+        _close(fds[1:])
+        return fds[0], reply.tty if isinstance(reply, ConsoleReply) else tty
+
+    def close(self) -> None:
+        for _, fds in self._ready:
+            _close(fds)
+        self._ready.clear()
+        _close(self._reader.leftover_fds())
+        self.sock.close()
+
+
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+def open_connection(lxcpath: str, *, autostart: bool = True) -> Connection:
+    return Connection(connect(lxcpath, autostart=autostart))
+
+
+def daemon_running(lxcpath: str) -> bool:
+    sock = _try_connect(control_socket_path(lxcpath))
+    if sock is None:
+        return False
+    sock.close()
+    return True
+
+
+def container_state(lxcpath: str, name: str) -> str | None:
+    """The container's state as the lxcpath's daemon knows it; None if no daemon runs.
+
+    The daemon is the authority on what runs (its records are a copy for when it is
+    down): destroy, copy and rename ask it before touching a container's files.
+    """
+    sock = _try_connect(control_socket_path(lxcpath))
+    if sock is None:
+        return None
+    connection = Connection(sock)
+    try:
+        reply = connection.call(State(name=name))
+    except (DaemonUnavailable, OSError):
+        return None  # it was on its way out: the records answer
+    finally:
+        connection.close()
+    return reply.state or "STOPPED"
+
+
+def shutdown_daemon(lxcpath: str) -> bool:
+    """Ask the lxcpath's daemon to kill its containers and exit; False if none ran."""
+    if not daemon_running(lxcpath):
+        return False
+    connection = open_connection(lxcpath, autostart=False)
+    try:
+        connection.call(Shutdown())
+    finally:
+        connection.close()
+    return True

@@ -1,0 +1,246 @@
+"""Runtime records: what the daemon knows about each live container, on disk.
+
+Written atomically (write, fsync, rename) under `<rundir>/containers/<name>.json`
+on every transition, so a daemon that was killed can re-adopt what still runs and
+clean up what died, and so the commands (`lxc-info`, `lxc-ls`) can read states
+without a round trip (see runtime.client.status, which reads the same fields). Removed
+when the container reaches STOPPED.
+
+A record is a `ContainerRecord`, written as one JSON object with `"version": 2`.
+Version 2 keeps every field of version 1 under the same name (the commands read
+them directly) and names the start's command line `command`: what the user gave,
+possibly empty (the daemon chooses pid 1 from it and the config at every start,
+runtime.spawn.start_spec). Version 1 had no `version` and kept pid 1's resolved argv as
+`argv`; a version-1 record is read as version 2 with that argv as the command,
+which starts the same pid 1. A record of a later version is refused
+(`RecordError`): a daemon never guesses at fields it does not know.
+
+Standard library only: the client commands import this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from runtime.client.rundir import records_dir
+from runtime.client.status import process_start_time
+
+
+def record_path(lxcpath: str, name: str) -> str:
+    return os.path.join(records_dir(lxcpath), name + ".json")
+
+
+VERSION = 2
+
+
+class RecordError(ValueError):
+    """A record this daemon cannot read (garbled, or of a later version)."""
+
+
+class ContainerRecord:
+    """One live container as the daemon records it (see the module docstring).
+
+    Treated as immutable: the supervisor makes a new one for every write.
+    """
+
+    __slots__ = (
+        "name", "state", "mode", "command", "config_path", "config_text", "defines", "pid",
+        "pid_start_time", "daemon_pid", "daemon_start_time", "cgroups", "cgroup_limits", "net",
+        "attach",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        state: str,
+        mode: str = "system",
+        command: tuple[str, ...] = (),
+        config_path: str | None = None,
+        config_text: str | None = None,
+        defines: tuple[str, ...] = (),
+        pid: int | None = None,
+        pid_start_time: int | None = None,
+        daemon_pid: int | None = None,
+        daemon_start_time: int | None = None,
+        cgroups: dict[str, str] | None = None,
+        cgroup_limits: dict[str, str] | None = None,
+        net: list[dict[str, object]] | None = None,
+        attach: dict[str, object] | None = None,
+    ) -> None:
+        self.name = name
+        self.state = state
+        self.mode = mode
+        self.command = tuple(command)
+        self.config_path = config_path
+        self.config_text = config_text
+        self.defines = tuple(defines)
+        self.pid = pid
+        self.pid_start_time = pid_start_time
+        self.daemon_pid = daemon_pid
+        self.daemon_start_time = daemon_start_time
+        self.cgroups = cgroups
+        self.cgroup_limits = cgroup_limits
+        self.net = net
+        self.attach = attach
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ContainerRecord):
+            return NotImplemented
+        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"ContainerRecord(name={self.name!r}, state={self.state!r}, pid={self.pid!r})"
+
+    def to_json(self) -> dict[str, object]:
+        """The object written to disk (and kept in a checkpoint directory)."""
+        data: dict[str, object] = {slot: getattr(self, slot) for slot in self.__slots__}
+        data["command"] = list(self.command)
+        data["defines"] = list(self.defines)
+        data["version"] = VERSION
+        return {key: value for key, value in data.items() if value is not None or key == "pid"}
+
+    @classmethod
+    def from_json(cls, data: object) -> ContainerRecord:
+        """A record read back; RecordError if it is not one this daemon understands."""
+        if not isinstance(data, dict):
+            raise RecordError("a record must be a JSON object")
+        version = data.get("version", 1)
+        if version not in (1, VERSION):
+            raise RecordError(f"record version {version!r} is not understood (this daemon writes {VERSION})")
+        command = data.get("command") if version == VERSION else data.get("argv")
+        name, state = data.get("name"), data.get("state")
+        if not isinstance(name, str) or not isinstance(state, str):
+            raise RecordError("a record needs a name and a state")
+        return cls(
+            name=name,
+            state=state,
+            mode=_text(data.get("mode")) or "system",
+            command=_texts(command),
+            config_path=_text(data.get("config_path")),
+            config_text=_text(data.get("config_text")),
+            defines=_texts(data.get("defines")),
+            pid=_int(data.get("pid")),
+            pid_start_time=_int(data.get("pid_start_time")),
+            daemon_pid=_int(data.get("daemon_pid")),
+            daemon_start_time=_int(data.get("daemon_start_time")),
+            cgroups=_paths(data.get("cgroups")),
+            cgroup_limits=_paths(data.get("cgroup_limits")),
+            net=[dict(e) for e in data["net"] if isinstance(e, dict)] if isinstance(data.get("net"), list) else None,
+            attach=dict(data["attach"]) if isinstance(data.get("attach"), dict) else None,
+        )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    return tuple(str(item) for item in value) if isinstance(value, list) else ()
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _paths(value: object) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def write_record(lxcpath: str, name: str, record: ContainerRecord) -> None:
+    """Replace the container's record atomically."""
+    directory = records_dir(lxcpath)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    path = record_path(lxcpath, name)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, json.dumps(record.to_json(), sort_keys=True).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def remove_record(lxcpath: str, name: str) -> None:
+    try:
+        os.unlink(record_path(lxcpath, name))
+    except FileNotFoundError:
+        pass
+
+
+def remove_container_records(lxcpath: str, name: str) -> None:
+    """Everything the run directory keeps about a container that is gone for good
+    (destroyed or renamed, and not running): its record, any other file named after
+    it, and its lock file (runtime.client.locks re-checks the file it locked, so unlinking
+    one that is held, by our caller, is safe)."""
+    directory = records_dir(lxcpath)
+    for entry in _listdir(directory):
+        # NAME.json, NAME.status, NAME.json.PID.tmp: not another container's ("NAME.x.json").
+        rest = entry[len(name) + 1 :].split(".") if entry.startswith(name + ".") else []
+        if rest in (["json"], ["status"]) or (len(rest) == 3 and rest[0] == "json" and rest[2] == "tmp"):
+            try:
+                os.unlink(os.path.join(directory, entry))
+            except FileNotFoundError:
+                pass
+    from runtime.client.locks import lock_path
+
+    try:
+        os.unlink(lock_path(lxcpath, name))
+    except FileNotFoundError:
+        pass
+
+
+def remove_leftovers(lxcpath: str, live: set[str]) -> None:
+    """After a re-adoption: drop every file in the records directory that is not the
+    record of a live container (records of the dead are gone by then; what is left
+    is debris: half-written temporaries, status files of destroyed containers)."""
+    directory = records_dir(lxcpath)
+    for entry in _listdir(directory):
+        if entry.endswith(".json") and entry[:-5] in live:
+            continue
+        try:
+            os.unlink(os.path.join(directory, entry))
+        except (FileNotFoundError, IsADirectoryError):
+            pass
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
+
+
+def read_records(lxcpath: str) -> dict[str, ContainerRecord | RecordError]:
+    """Every record in the run directory, by container name: the record, or why it
+    cannot be read (a later version: the caller leaves it alone). Files that are not
+    records at all (unreadable, not JSON) are skipped."""
+    directory = records_dir(lxcpath)
+    found: dict[str, ContainerRecord | RecordError] = {}
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return found
+    for entry in names:
+        if not entry.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(directory, entry), encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        try:
+            found[entry[:-5]] = ContainerRecord.from_json(data)
+        except RecordError as err:
+            found[entry[:-5]] = err
+    return found
+
+
+def pid_start_time(pid: int) -> int | None:
+    """The start time that goes with a recorded pid, so a reused pid is never
+    mistaken for ours."""
+    return process_start_time(pid)

@@ -1,0 +1,220 @@
+"""Opening a file the daemon writes for a container, without the container steering it.
+
+Why: the daemon runs as root on the host and opens config paths on a container's
+behalf (lxc.console.logfile, lxc.console.buffer.logfile, lxc.console.path). When
+such a path lies inside the container's rootfs, every directory on the way and the
+file itself are the container's to replace: a symlink `var/log -> /etc` or
+`console.log -> /etc/shadow` made the daemon overwrite (or, on rotation, rename) a
+host file, and a FIFO made it hang. So:
+
+- The path is walked from `/` one component at a time. Outside the rootfs a
+  symlink is the host's own and is followed (by hand, so that a walk that enters
+  the rootfs is noticed whatever the spelling of the path). Once the walk reaches
+  the rootfs directory (same device and inode), the rest is opened beneath it with
+  openat2 `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS` (on a
+  kernel without openat2: component by component with O_NOFOLLOW, `..` refused).
+- The result is an O_PATH fd of the directory the file is in (`Location`): the
+  file is created in it with O_EXCL|O_NOFOLLOW, or an existing one is taken as an
+  O_PATH|O_NOFOLLOW fd, checked to be a regular file (a device or FIFO would be
+  opened by root on the host), and only then opened for writing through
+  `/proc/self/fd/N`, which reopens that very inode. Rotation renames within the
+  directory fd. A container that swaps a directory after the walk changes nothing:
+  the daemon keeps writing into the directory it resolved.
+
+A container that replaces the file later only gets a file of its own written.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from runtime.kernel import linux
+
+_O_PATH = os.O_PATH | os.O_CLOEXEC
+_BENEATH = linux.RESOLVE_BENEATH | linux.RESOLVE_NO_SYMLINKS | linux.RESOLVE_NO_MAGICLINKS
+_MAX_SYMLINKS = 40
+
+#: False once openat2 turned out to be missing (ENOSYS): walk by hand.
+_have_openat2 = True
+
+
+def _error(code: int | None, path: str, what: str | None = None) -> OSError:
+    return OSError(code, what or os.strerror(code or 0), path)
+
+
+def _beneath(dir_fd: int, parts: list[str], path: str) -> int:
+    """O_PATH fd of the directory `parts` below `dir_fd`, no symlink followed, no escape."""
+    global _have_openat2
+    if not parts:
+        return os.dup(dir_fd)
+    if _have_openat2:
+        try:
+            return linux.openat2(dir_fd, "/".join(parts), _O_PATH | os.O_DIRECTORY, 0, _BENEATH)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise _error(errno.ELOOP, path, "a symlink on the way inside the rootfs") from None
+            if err.errno == errno.EXDEV:
+                raise _error(errno.EXDEV, path, "leaves the rootfs") from None
+            if err.errno != errno.ENOSYS:
+                raise _error(err.errno, path) from None
+            _have_openat2 = False
+    current = os.dup(dir_fd)
+    try:
+        for part in parts:
+            if part == "..":
+                raise _error(errno.EXDEV, path, "leaves the rootfs")
+            try:
+                fd = os.open(part, _O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY, dir_fd=current)
+            except OSError as err:
+                code = errno.ELOOP if err.errno == errno.ENOTDIR and _is_link(current, part) else err.errno
+                raise _error(code, path) from None
+            os.close(current)
+            current = fd
+        fd, current = current, -1
+        return fd
+    finally:
+        if current >= 0:
+            os.close(current)
+
+
+def _is_link(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _rootfs_id(rootfs: str | None) -> tuple[int, int] | None:
+    if not rootfs:
+        return None
+    try:
+        info = os.stat(rootfs)  # the host's path to it: its symlinks are the admin's
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or os.path.realpath(rootfs) == "/":
+        return None  # no rootfs of its own: the container sees the host's files anyway
+    return info.st_dev, info.st_ino
+
+
+def open_directory(directory: str, rootfs: str | None) -> tuple[int, bool]:
+    """O_PATH fd of `directory` (see the module docstring) and whether it is in the rootfs."""
+    root_id = _rootfs_id(rootfs)
+    pending = [part for part in reversed(directory.split("/")) if part and part != "."]
+    current = os.open("/", _O_PATH | os.O_DIRECTORY)
+    inside = False
+    followed = 0
+    try:
+        while pending:
+            info = os.fstat(current)
+            if (info.st_dev, info.st_ino) == root_id:
+                pending.reverse()
+                fd = _beneath(current, pending, directory)
+                os.close(current)
+                current = fd
+                inside = True
+                break
+            part = pending.pop()
+            fd = os.open(part, _O_PATH | os.O_NOFOLLOW, dir_fd=current)
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISLNK(mode):
+                try:
+                    target = os.readlink(part, dir_fd=current)
+                finally:
+                    os.close(fd)
+                followed += 1
+                if followed > _MAX_SYMLINKS:
+                    raise _error(errno.ELOOP, directory)
+                if target.startswith("/"):
+                    os.close(current)
+                    current = os.open("/", _O_PATH | os.O_DIRECTORY)
+                pending.extend(part for part in reversed(target.split("/")) if part and part != ".")
+                continue
+            if not stat.S_ISDIR(mode):
+                os.close(fd)
+                raise _error(errno.ENOTDIR, directory)
+            os.close(current)
+            current = fd
+        else:
+            info = os.fstat(current)
+            inside = (info.st_dev, info.st_ino) == root_id
+        fd, current = current, -1
+        return fd, inside
+    finally:
+        if current >= 0:
+            os.close(current)
+
+
+class Location:
+    """Where a file the daemon writes lives: its directory (an O_PATH fd) and name."""
+
+    def __init__(self, path: str, rootfs: str | None) -> None:
+        if not path.startswith("/"):
+            raise _error(errno.EINVAL, path, "not an absolute path")
+        directory, _, name = path.rpartition("/")
+        if name in ("", ".", ".."):
+            raise _error(errno.EISDIR, path)
+        self.path = path
+        self.name = name
+        self.dir_fd, self.in_rootfs = open_directory(directory or "/", rootfs)
+
+    def _existing(self) -> int:
+        """O_PATH fd of the existing file, which must be a regular file (ELOOP: a symlink)."""
+        fd = os.open(self.name, _O_PATH | os.O_NOFOLLOW, dir_fd=self.dir_fd)
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            if stat.S_ISLNK(mode):
+                raise _error(errno.ELOOP, self.path, "is a symlink")
+            raise _error(errno.EPERM, self.path, "is not a regular file")
+        return fd
+
+    def open_file(self, *, truncate: bool = False, append: bool = True) -> int:
+        """A write fd of the regular file, created (0600) when missing."""
+        flags = os.O_WRONLY | os.O_CLOEXEC | os.O_NOCTTY | (os.O_APPEND if append else 0)
+        try:
+            return os.open(self.name, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=self.dir_fd)
+        except FileExistsError:
+            pass
+        handle = self._existing()
+        try:
+            return os.open(f"/proc/self/fd/{handle}", flags | (os.O_TRUNC if truncate else 0))
+        finally:
+            os.close(handle)
+
+    def open_device(self) -> int:
+        """A read-write fd of the character device at the path (lxc.console.path)."""
+        handle = os.open(self.name, _O_PATH | os.O_NOFOLLOW, dir_fd=self.dir_fd)
+        try:
+            mode = os.fstat(handle).st_mode
+            if not stat.S_ISCHR(mode):
+                what = "is a symlink" if stat.S_ISLNK(mode) else "is not a character device"
+                raise _error(errno.ENODEV, self.path, what)
+            return os.open(f"/proc/self/fd/{handle}", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        finally:
+            os.close(handle)
+
+    def rename(self, new_name: str) -> None:
+        """Rename the file within its directory (rotation: `FILE` -> `FILE.1`)."""
+        os.rename(self.name, new_name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+
+    def close(self) -> None:
+        if self.dir_fd >= 0:
+            os.close(self.dir_fd)
+            self.dir_fd = -1
+
+
+def write_file(path: str, rootfs: str | None, data: bytes) -> None:
+    """Replace the contents of the file at `path` with `data` (lxc.console.buffer.logfile)."""
+    location = Location(path, rootfs)
+    try:
+        fd = location.open_file(truncate=True, append=False)
+    finally:
+        location.close()
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)

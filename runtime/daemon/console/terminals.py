@@ -1,0 +1,408 @@
+"""One container's terminals in the daemon: the console pty, the tty ptys, their clients.
+
+Allocation: host ptys, opened by the daemon before the spawn (LXC 5 takes them from
+the container's own devpts instance; a host pty is simpler and the container sees
+the same thing, a terminal bind-mounted on /dev/console and /dev/ttyN). The slave
+paths go into the spawn request; the child bind-mounts them. The daemon keeps both
+ends of every pair open for the container's whole life, so a tty outlives any
+client and any getty (no EIO on the master between two gettys), and a client that
+comes back finds the same session: no new login.
+
+The console (tty 0) is read by the daemon all the time (`_pump_console`): its
+output goes to the ring buffer, the log file, and the console's one *peer* if there
+is one. A peer is what is connected to the console: an `lxc-console -t 0` client
+(it gets one end of a socketpair, the daemon pumps the other end), the terminal of
+an `lxc-start -F` (also a socketpair, handed over with the start reply), or the
+device named by `lxc.console.path`. Input from the peer goes to the console. So
+logging never stops while someone is connected, and the daemon never reads input
+meant for a client: it reads the console's output only.
+
+The ttys (1..lxc.tty.max) are handed out as they are: the client receives the
+master fd itself (SCM_RIGHTS) and the daemon does not read it. One client per
+terminal at a time (`acquire` raises TerminalBusy); a lease ends when the client's
+control connection closes.
+
+Files named by the config (lxc.console.logfile, lxc.console.buffer.logfile, the
+device of lxc.console.path) are opened through `runtime.daemon.console.hostfiles`: one
+inside the container's rootfs is resolved beneath it without following a symlink,
+and must be a regular file (a character device for lxc.console.path).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING
+
+import trio
+
+from runtime.daemon.console import hostfiles
+from runtime.daemon.console.buffers import (
+    DEFAULT_BUFFER_SIZE,
+    ConsoleLog,
+    RingBuffer,
+    effective_size,
+)
+from runtime.kernel import ptys
+from runtime.storage.store import ROOTFS_PREFIX
+
+if TYPE_CHECKING:
+    from runtime.config.model import ContainerConfig
+
+log = logging.getLogger("trio-lxc.console")
+
+READ_SIZE = 65536
+
+
+def rootfs_directory(config: ContainerConfig) -> str | None:
+    """The host directory of the container's rootfs (lxc.rootfs.path without `dir:`)."""
+    value = config.rootfs_path
+    if not value:
+        return None
+    return value[len(ROOTFS_PREFIX) :] if value.startswith(ROOTFS_PREFIX) else value
+
+
+class TerminalBusy(Exception):
+    """The terminal asked for is taken, or does not exist; the message says which."""
+
+
+def _close(fd: int) -> None:
+    """Close an fd a trio task may be waiting on (the waiter is woken, not left hanging)."""
+    try:
+        trio.lowlevel.notify_closing(fd)
+    except RuntimeError:  # not inside trio (a failed set-up in a test)
+        pass
+    os.close(fd)
+
+
+class Terminal:
+    """One pty pair held by the daemon."""
+
+    __slots__ = ("number", "master", "slave", "path", "owner")
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.master, self.slave = ptys.open_pair()
+        self.path = os.ttyname(self.slave)
+        self.owner: Lease | None = None
+
+    def close(self) -> None:
+        for fd in (self.master, self.slave):
+            if fd >= 0:
+                _close(fd)
+        self.master = self.slave = -1
+
+
+class Peer:
+    """What is connected to the console: a socket end or a device, read and written."""
+
+    __slots__ = ("fd", "kind", "gone")
+
+    def __init__(self, fd: int, kind: str) -> None:
+        self.fd = fd
+        self.kind = kind
+        self.gone = trio.Event()
+        os.set_blocking(fd, False)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            _close(self.fd)
+            self.fd = -1
+        self.gone.set()
+
+
+class Lease:
+    """A client's hold on one terminal; `release` gives it back."""
+
+    def __init__(self, terminals: ContainerTerminals, number: int, peer: Peer | None) -> None:
+        self.terminals = terminals
+        self.number = number
+        self.peer = peer
+
+    def release(self) -> None:
+        self.terminals.release(self)
+
+
+class ContainerTerminals:
+    """The console and ttys of one running container (see the module docstring)."""
+
+    def __init__(self, name: str, config: ContainerConfig, *, foreground: tuple[int, int] | None | bool = False) -> None:
+        self.name = name
+        self.console: Terminal | None = None
+        self.ttys: list[Terminal] = []
+        self.peer: Peer | None = None
+        self.ring = RingBuffer(effective_size(config.console_buffer_size, DEFAULT_BUFFER_SIZE))
+        self.log: ConsoleLog | None = None
+        self.buffer_logfile: str | None = config.console_buffer_logfile or None
+        self.rootfs = rootfs_directory(config)
+        self.closed = trio.Event()
+        self.foreground_end: int | None = None
+        self._scope = trio.CancelScope()
+        self._nursery: trio.Nursery | None = None
+        try:
+            self._allocate(config, foreground)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- set-up ------------------------------------------------------------------------
+    def _allocate(self, config: ContainerConfig, foreground: tuple[int, int] | None | bool) -> None:
+        path = config.console_path
+        if path != "none":
+            self.console = Terminal(0)
+            os.set_blocking(self.console.master, False)
+            logfile = config.console_logfile
+            if logfile:
+                try:
+                    self.log = ConsoleLog(
+                        logfile, config.console_size, bool(config.console_rotate), self.rootfs,
+                    )  # fmt: skip
+                except OSError as err:
+                    raise OSError(
+                        err.errno, f"lxc.console.logfile: cannot open {logfile}: {err.strerror}"
+                    ) from None
+            if foreground is not False:
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.peer = Peer(ours.detach(), "foreground")
+                self.foreground_end = theirs.detach()
+                if isinstance(foreground, tuple):
+                    ptys.set_winsize(self.console.master, *foreground)
+            elif path:
+                self.peer = self._open_device_peer(path, self.rootfs)
+        if config.rootfs_path:
+            for number in range(1, (config.tty_max or 0) + 1):
+                self.ttys.append(Terminal(number))
+
+    @staticmethod
+    def _open_device_peer(path: str, rootfs: str | None) -> Peer:
+        """lxc.console.path = DEVICE: the console's output goes there, its input comes from it."""
+        try:
+            location = hostfiles.Location(path, rootfs)
+            try:
+                fd = location.open_device()
+            finally:
+                location.close()
+        except OSError as err:
+            raise OSError(err.errno, f"lxc.console.path: cannot open {path}: {err.strerror}") from None
+        if os.isatty(fd):
+            try:
+                ptys.make_raw(fd)
+            except OSError:
+                pass
+        return Peer(fd, "device")
+
+    @property
+    def console_path(self) -> str | None:
+        return self.console.path if self.console is not None else None
+
+    @property
+    def tty_paths(self) -> list[str]:
+        return [tty.path for tty in self.ttys]
+
+    def init_stdio(self) -> tuple[int, int, int] | None:
+        """Three fresh fds of the console for the init's stdin, stdout and stderr."""
+        if self.console is None:
+            return None
+        stdin, stdout, stderr = (os.dup(self.console.slave) for _ in range(3))
+        return stdin, stdout, stderr
+
+    def take_foreground_end(self) -> int | None:
+        fd, self.foreground_end = self.foreground_end, None
+        return fd
+
+    # -- running -------------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve the console until `close`. Every wait below first checks `closed`
+        (set before any fd is closed, and nothing yields between the check and the
+        wait), so no task ever waits on an fd number that was closed and reused."""
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    if self.console is not None:
+                        nursery.start_soon(self._pump_console)
+                    if self.peer is not None:
+                        nursery.start_soon(self._pump_peer, self.peer)
+                    task_status.started()
+                    await trio.sleep_forever()
+        except Exception:  # a console must never take the daemon down
+            log.exception("%s: console", self.name)
+            self.close()
+
+    async def _pump_console(self) -> None:
+        """Console output -> ring buffer, log file, peer."""
+        assert self.console is not None
+        while not self.closed.is_set():
+            try:
+                await trio.lowlevel.wait_readable(self.console.master)
+            except trio.ClosedResourceError:
+                return
+            data = self._read_console()
+            if data is None:
+                await trio.sleep(0.05)  # EIO: nobody holds the slave (cannot last: we do)
+                continue
+            if not data:
+                continue
+            peer = self.peer
+            if peer is not None:
+                await self._send(peer, data)
+
+    def _read_console(self) -> bytes | None:
+        """One read of the console master, recorded; b'' when nothing was there."""
+        assert self.console is not None
+        try:
+            data = os.read(self.console.master, READ_SIZE)
+        except BlockingIOError:
+            return b""
+        except OSError:
+            return None
+        self.ring.write(data)
+        if self.log is not None:
+            self.log.write(data)
+        return data
+
+    async def _send(self, peer: Peer, data: bytes) -> None:
+        view = memoryview(data)
+        while view and peer.fd >= 0 and not self.closed.is_set():
+            try:
+                count = os.write(peer.fd, view)
+            except BlockingIOError:
+                try:
+                    await trio.lowlevel.wait_writable(peer.fd)
+                except trio.ClosedResourceError:
+                    return
+                continue
+            except OSError:
+                self._detach(peer)
+                return
+            view = view[count:]
+
+    async def _pump_peer(self, peer: Peer) -> None:
+        """Peer input -> console; EOF or an error ends the peer."""
+        assert self.console is not None
+        while peer.fd >= 0 and not self.closed.is_set():
+            try:
+                await trio.lowlevel.wait_readable(peer.fd)
+            except trio.ClosedResourceError:
+                return
+            try:
+                data = os.read(peer.fd, READ_SIZE)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                self._detach(peer)
+                return
+            await self._write_console(data)
+
+    async def _write_console(self, data: bytes) -> None:
+        assert self.console is not None
+        view = memoryview(data)
+        while view and self.console.master >= 0 and not self.closed.is_set():
+            try:
+                count = os.write(self.console.master, view)
+            except BlockingIOError:
+                try:
+                    await trio.lowlevel.wait_writable(self.console.master)
+                except trio.ClosedResourceError:
+                    return
+                continue
+            except OSError as err:
+                if err.errno == errno.EINTR:
+                    continue
+                return
+            view = view[count:]
+
+    def _detach(self, peer: Peer) -> None:
+        if self.peer is peer:
+            self.peer = None
+        peer.close()
+
+    # -- clients -------------------------------------------------------------------------
+    def acquire(self, number: int) -> tuple[Lease, int]:
+        """Take terminal `number` (-1: the first free tty): the lease and the fd to hand out.
+
+        For a tty the fd is its master (the daemon keeps it; the receiver gets a
+        copy). For the console it is the client's end of a new socketpair, which
+        the caller must close once sent.
+        """
+        if self.closed.is_set():
+            raise TerminalBusy(f"{self.name} is not running")
+        if number == -1:
+            for tty in self.ttys:
+                if tty.owner is None:
+                    number = tty.number
+                    break
+            else:
+                raise TerminalBusy(
+                    f"Denied access to tty: all {len(self.ttys)} ttys of {self.name} are in use"
+                    if self.ttys else f"Denied access to tty: {self.name} has no ttys (lxc.tty.max)"
+                )  # fmt: skip
+        if number == 0:
+            if self.console is None:
+                raise TerminalBusy(f"Denied access to tty 0: {self.name} has no console (lxc.console.path = none)")
+            if self.peer is not None:
+                raise TerminalBusy(f"Denied access to tty 0: the console of {self.name} is in use ({self.peer.kind})")
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            peer = Peer(ours.detach(), "client")
+            self.peer = peer
+            if self._nursery is not None:
+                self._nursery.start_soon(self._pump_peer, peer)
+            return Lease(self, 0, peer), theirs.detach()
+        if not 1 <= number <= len(self.ttys):
+            raise TerminalBusy(
+                f"Denied access to tty {number}: {self.name} has ttys 1 to {len(self.ttys)} and 0 (the console)"
+                if self.ttys else f"Denied access to tty {number}: {self.name} has no ttys (lxc.tty.max)"
+            )  # fmt: skip
+        tty = self.ttys[number - 1]
+        if tty.owner is not None:
+            raise TerminalBusy(f"Denied access to tty {number}: it is in use by another client")
+        lease = Lease(self, number, None)
+        tty.owner = lease
+        return lease, tty.master
+
+    def release(self, lease: Lease) -> None:
+        if lease.peer is not None:
+            self._detach(lease.peer)
+            return
+        if 1 <= lease.number <= len(self.ttys):
+            tty = self.ttys[lease.number - 1]
+            if tty.owner is lease:
+                tty.owner = None
+
+    def resize(self, number: int, rows: int, cols: int) -> None:
+        terminal = self.console if number == 0 else (
+            self.ttys[number - 1] if 1 <= number <= len(self.ttys) else None
+        )  # fmt: skip
+        if terminal is not None and terminal.master >= 0 and rows > 0 and cols > 0:
+            ptys.set_winsize(terminal.master, rows, cols)
+
+    # -- the end -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Flush the console, write the buffer log, close every fd; clients see the end."""
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        self._scope.cancel()
+        if self.console is not None and self.console.master >= 0:
+            for _ in range(64):  # what the last processes wrote before the end
+                data = self._read_console()
+                if not data:
+                    break
+        if self.buffer_logfile and len(self.ring):
+            try:
+                hostfiles.write_file(self.buffer_logfile, self.rootfs, self.ring.read())
+            except OSError as err:
+                log.warning("%s: lxc.console.buffer.logfile: %s", self.name, err)
+        if self.peer is not None:
+            self._detach(self.peer)
+        if self.foreground_end is not None:
+            os.close(self.foreground_end)
+            self.foreground_end = None
+        for terminal in ([self.console] if self.console else []) + self.ttys:
+            terminal.close()
+        if self.log is not None:
+            self.log.close()

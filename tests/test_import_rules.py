@@ -1,0 +1,162 @@
+"""The import rules that keep the commands fast and the layers apart (README, "Layout").
+
+1. Every module of cli/, imported, brings in only the standard library, cli/ itself,
+   `runtime.client`, `runtime.kernel` and the bus's blocking client (`bus.client`
+   and what it imports): never trio, pyroute2, attrs, cattrs or pyinotify (each costs
+   tens of milliseconds at every command's start-up), never `runtime.daemon` or
+   `runtime.spawn`. What else a command needs, it imports in the function that
+   needs it.
+2. `runtime.client` and `runtime.kernel` import only the standard library (and each
+   other, and the bus's blocking client's wire format): the commands may import any
+   of their modules at start-up. So do the modules of `runtime.oci` that the OCI
+   front-end (cli/oci*.py) imports at start-up.
+3. The paths commands really take end without importing trio, pyroute2, pyinotify,
+   attrs or cattrs either (`-X importtime` on real runs, a container made first).
+
+Each import is checked in a fresh interpreter: sys.modules after the import, minus
+what the bare interpreter had.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+HEAVY = ("trio", "pyroute2", "pyinotify", "attr", "attrs", "cattrs")
+NEVER_IN_CLIENTS = ("runtime.daemon", "runtime.spawn")
+LEAN_PACKAGES = ("runtime.client", "runtime.kernel")
+#: The OCI front-end (cli/oci*.py) reads its own state files and spec nodes from
+#: runtime.oci at start-up; those modules are held to the client package's rule.
+FRONT_ENDS = {"cli.oci": ("runtime.oci",)}
+
+_PROBE = """
+import importlib, json, sys
+before = set(sys.modules)
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def imported_by(module: str) -> set[str]:
+    """The modules importing `module` adds to a fresh interpreter's."""
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, module], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout))
+
+
+@cache
+def bus_client() -> frozenset[str]:
+    """The bus's blocking client and the bus modules it imports."""
+    return frozenset(m for m in imported_by("bus.client") if m == "bus" or m.startswith("bus."))
+
+
+def modules_of(directory: str) -> list[str]:
+    package = directory.replace("/", ".")
+    return sorted(
+        package if path.stem == "__init__" else f"{package}.{path.stem}"
+        for path in (ROOT / directory).glob("*.py")
+    )
+
+
+def within(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+def outside_rules(modules: set[str], also: tuple[str, ...]) -> list[str]:
+    """What is neither the standard library, nor the lean packages, nor `also`."""
+    return sorted(
+        m
+        for m in modules
+        if m.split(".")[0] not in sys.stdlib_module_names
+        and m != "runtime"
+        and not within(m, LEAN_PACKAGES + also)
+        and m not in bus_client()
+    )
+
+
+def front_end_packages(module: str) -> tuple[str, ...]:
+    return next((p for prefix, p in FRONT_ENDS.items() if module.startswith(prefix)), ())
+
+
+@pytest.mark.parametrize("module", modules_of("cli"))
+def test_command_modules_import_only_the_client_side(module: str) -> None:
+    modules = imported_by(module)
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY or within(m, NEVER_IN_CLIENTS))
+    assert heavy == [], f"{module} imports {heavy} at import time: import it where it is used"
+    assert outside_rules(modules, ("cli", *front_end_packages(module))) == []
+
+
+@pytest.mark.parametrize("module", modules_of("runtime/client") + modules_of("runtime/kernel"))
+def test_client_and_kernel_import_only_the_standard_library(module: str) -> None:
+    assert outside_rules(imported_by(module), ()) == []
+
+
+def test_front_end_modules_import_only_the_standard_library() -> None:
+    for prefix, packages in FRONT_ENDS.items():
+        for command in (m for m in modules_of("cli") if m.startswith(prefix)):
+            for module in sorted(m for m in imported_by(command) if within(m, packages)):
+                assert outside_rules(imported_by(module), packages) == [], module
+
+
+def imported_modules(argv: list[str], env: dict[str, str]) -> set[str]:
+    """The modules a command run imports (its -X importtime lines); other tests use it too."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv], env=env, capture_output=True, text=True
+    )
+    names = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip())
+    return names
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lxc-ls", "-1"],
+        ["lxc-ls", "--fancy"],
+        ["lxc-ls", "--format", "json"],
+        ["lxc-info", "-n", "c1", "--format", "json"],
+        ["lxc-top", "-b", "-d", "0"],
+        ["lxc-info", "-n", "c1"],
+        ["lxc-info", "-n", "c1", "-c", "lxc.net.0.ipv4.address"],
+        # The paths below end before any daemon is started: a config that does not
+        # load, a container that is not running, an invalid state or regex.
+        ["lxc-start", "-n", "c1", "-f", "/nonexistent/trio-lxc.conf"],
+        ["lxc-execute", "-n", "c1", "-f", "/nonexistent/trio-lxc.conf", "--", "true"],
+        ["lxc-stop", "-n", "c1"],
+        ["lxc-wait", "-n", "c1", "-s", "FOO"],
+        ["lxc-monitor", "-n", "c1["],
+        ["lxc-attach", "-n", "c1", "--", "true"],
+        ["lxc-console", "-n", "c1", "-t", "0"],
+        ["lxc-freeze", "-n", "c1"],
+        ["lxc-unfreeze", "-n", "c1"],
+        ["lxc-cgroup", "-n", "c1", "cpu.shares"],
+        ["lxc-cgroup", "-n", "c1", "cpu.shares", "512"],
+        # The store's commands do their work in their own process, without the daemon.
+        ["lxc-create", "-n", "c2", "-t", "none"],
+        ["lxc-copy", "-n", "c1", "-N", "c3"],
+        ["lxc-destroy", "-n", "c1"],
+        ["lxc-checkconfig"],
+    ],
+)
+def test_command_runs_import_nothing_heavy(args, cli, tmp_path: Path, lxc_env) -> None:
+    conf = tmp_path / "c.conf"
+    conf.write_text("lxc.net.0.type = veth\nlxc.net.0.ipv4.address = 10.0.0.2/24\n")
+    assert cli("lxc-create", "-n", "c1", "-t", "none", "-f", str(conf)).returncode == 0
+    lxcpath = [] if args[0] == "lxc-checkconfig" else ["-P", str(cli.lxcpath)]
+    modules = imported_modules([str(BIN / args[0]), *lxcpath, *args[1:]], lxc_env)
+    assert "cli." + args[0].replace("-", "_") in modules  # it ran
+    if args[0] in ("lxc-start", "lxc-execute", "lxc-stop"):
+        assert "runtime.client.daemon_client" in modules
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    assert heavy == []
