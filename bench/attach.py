@@ -42,9 +42,9 @@ def create_and_start(tools: Path, lxcpath: str, env: dict[str, str]) -> None:
     conf = os.path.join(lxcpath, "bench.conf")
     Path(conf).write_text(CONF)
     quiet = {"env": env, "check": True, "stdout": subprocess.DEVNULL}
-    subprocess.run([str(tools / "lxc-create"), "-P", lxcpath, "-n", NAME, "-t", "busybox", "-f", conf], **quiet)  # type: ignore[arg-type]
-    subprocess.run([str(tools / "lxc-start"), "-P", lxcpath, "-n", NAME, "-d"], **quiet)  # type: ignore[arg-type]
-    subprocess.run([str(tools / "lxc-wait"), "-P", lxcpath, "-n", NAME, "-s", "RUNNING"], **quiet)  # type: ignore[arg-type]
+    subprocess.run([str(tools / "lxc-create"), "-P", lxcpath, "-n", NAME, "-t", "busybox", "-f", conf], **quiet)
+    subprocess.run([str(tools / "lxc-start"), "-P", lxcpath, "-n", NAME, "-d"], **quiet)
+    subprocess.run([str(tools / "lxc-wait"), "-P", lxcpath, "-n", NAME, "-s", "RUNNING"], **quiet)
 
 
 def stop(tools: Path, lxcpath: str, env: dict[str, str]) -> None:

@@ -189,9 +189,9 @@ async def run_bench(args: argparse.Namespace) -> dict[str, object]:
             delivered = time.perf_counter() - began
             server_cpu = time.process_time() - cpu_began
             await server.aclose()
-    delays = sorted(d for r in results for d in r["delays"])  # type: ignore[union-attr]
-    gaps = sum(int(r["lost"]) for r in results)  # type: ignore[call-overload]
-    short = sum(total - int(r["count"]) for r in results)  # type: ignore[call-overload]
+    delays = sorted(d for r in results for d in r["delays"])
+    gaps = sum(int(r["lost"]) for r in results)
+    short = sum(total - int(r["count"]) for r in results)
     return {
         "total": total,
         "published_s": published,
@@ -201,11 +201,11 @@ async def run_bench(args: argparse.Namespace) -> dict[str, object]:
         "p99": delays[int(len(delays) * 0.99)] if delays else float("nan"),
         "max": delays[-1] if delays else float("nan"),
         "lost": gaps + short,
-        "reordered": sum(r["reordered"] for r in results),  # type: ignore[misc]
+        "reordered": sum(r["reordered"] for r in results),
         "overflows": server.overflows,
         # In tasks mode the subscribers' CPU is the server process's too.
         "server_cpu": server_cpu,
-        "subscriber_cpu": sum(float(r.get("cpu", 0.0)) for r in results)  # type: ignore[arg-type]
+        "subscriber_cpu": sum(float(r.get("cpu", 0.0)) for r in results)
         if args.mode == "processes"
         else 0.0,
     }
@@ -250,7 +250,7 @@ def main() -> int:
     print(
         f"  lost {report['lost']}, reordered {report['reordered']}, overflows {report['overflows']}"
     )
-    deliveries = max(1, int(report["deliveries"]))  # type: ignore[call-overload]
+    deliveries = max(1, int(report["deliveries"]))
     print(
         f"  CPU: bus server {report['server_cpu']:.2f} s, subscribers "
         f"{report['subscriber_cpu']:.2f} s; per delivery "

@@ -613,7 +613,7 @@ def main() -> int:
         "  delay transition -> receipt (the event's timestamp -> the subscriber's clock): "
         f"p50 {one['p50'] * MS:.2f} ms, p99 {one['p99'] * MS:.2f} ms, max {one['max'] * MS:.2f} ms"
     )
-    ok = one["lost"] == 0 and one["reordered"] == 0 and one["p99"] < 0.005  # type: ignore[operator]
+    ok = one["lost"] == 0 and one["reordered"] == 0 and one["p99"] < 0.005
     print("  target (p99 < 5 ms, zero loss): " + ("met" if ok else "NOT met"))
     if not args.cli_cycles:
         return 0 if ok else 1
@@ -645,7 +645,7 @@ def main() -> int:
             f"{r['reordered']:5d} {r['lines']:7d} {r['p50'] * MS:7.2f} {r['p99'] * MS:7.2f} "
             f"{r['max'] * MS:7.2f}   {r['ret_p50'] * MS:11.2f} / {r['ret_p99'] * MS:8.2f}"
         )
-        for reason in r["reasons"][:3]:  # type: ignore[index]
+        for reason in r["reasons"][:3]:
             print(f"         failed: {reason}")
         if r["unmatched"]:
             print(f"         ({r['unmatched']} lines without a known transition time)")

@@ -333,7 +333,7 @@ async def serving_bus(path: str, **options: object) -> AsyncIterator[object]:
 
     from bus.server import BusServer
 
-    server = BusServer(path, **options)  # type: ignore[arg-type]
+    server = BusServer(path, **options)
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)
         try:

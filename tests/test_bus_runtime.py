@@ -264,7 +264,7 @@ def test_execute_exit_7_then_sigkill(runtime: Cli, busybox: str) -> None:
         # The same events as JSON: in order, numbered without gaps, the exit code and
         # the signal apart.
         events = js.read_json(10)
-        assert [e["seq"] for e in events] == list(range(events[0]["seq"], events[0]["seq"] + 10))  # type: ignore[operator]
+        assert [e["seq"] for e in events] == list(range(events[0]["seq"], events[0]["seq"] + 10))
         assert all(e["name"] == busybox and e["lxcpath"] == str(runtime.lxcpath) for e in events)
         assert all(isinstance(e["time"], float) for e in events)
         exits = [e for e in events if e["type"] == "exit"]

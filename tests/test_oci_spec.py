@@ -75,7 +75,7 @@ def _with(path: str, value: object) -> dict[str, object]:
     node: dict[str, object] = config
     keys = path.split(".")
     for key in keys[:-1]:
-        node = node.setdefault(key, {})  # type: ignore[assignment]
+        node = node.setdefault(key, {})
     node[keys[-1]] = value
     return config
 
@@ -187,8 +187,8 @@ def test_device_rules_need_a_devices_controller(tmp_path: Path) -> None:
 
 def test_hooks_and_terminal_stay_with_the_oci_command(tmp_path: Path) -> None:
     config = _with("hooks", {"poststart": [{"path": "/bin/true", "args": ["true", "x"], "timeout": 5}]})
-    config["process"]["terminal"] = True  # type: ignore[index]
-    config["process"]["consoleSize"] = {"height": 30, "width": 100}  # type: ignore[index]
+    config["process"]["terminal"] = True
+    config["process"]["consoleSize"] = {"height": 30, "width": 100}
     out = translate(_bundle(tmp_path, config), "box", Resources(V1))
     assert out.terminal and out.console_size == (30, 100)
     assert [h.to_json() for h in out.hooks["poststart"]] == [

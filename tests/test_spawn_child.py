@@ -146,7 +146,7 @@ class Container:
         msg = self._recv(10)
         self.result.messages.append(msg)
         if msg["step"] == "pid":
-            self.result.pid = int(msg["pid"])  # type: ignore[arg-type]
+            self.result.pid = int(msg["pid"])
             handshake.send_msg(self.sock, {"step": "go"})
         return self
 
@@ -224,14 +224,14 @@ def run(tmp_path: Path) -> Iterator:
     def start(config_text: str, argv: list[str], **kwargs: object) -> Container:
         workdir = tmp_path / f"run{len(started)}"
         workdir.mkdir()
-        container = Container(workdir, config_text, argv, **kwargs)  # type: ignore[arg-type]
+        container = Container(workdir, config_text, argv, **kwargs)
         started.append(container)
         return container.start()
 
     def run_one(config_text: str, argv: list[str], **kwargs: object) -> Result:
         return start(config_text, argv, **kwargs).wait()
 
-    run_one.start = start  # type: ignore[attr-defined]
+    run_one.start = start
     yield run_one
     for container in started:
         container.cleanup()

@@ -192,7 +192,7 @@ def test_a_later_record_version_is_refused(tmp_path: Path, monkeypatch) -> None:
 def test_lifecycle_state_changes_only_by_advance() -> None:
     life = Lifecycle("c1")
     with pytest.raises(AttributeError):
-        life.state = "RUNNING"  # type: ignore[misc]
+        life.state = "RUNNING"
     assert life.advance("STARTING") == "STARTING" and life.state == "STARTING"
 
 
@@ -241,7 +241,7 @@ def test_the_spawner_starts_the_spec_without_the_config_file(tmp_path: Path) -> 
         ours.settimeout(20)
         first = handshake.recv_msg(ours)
         assert first is not None and first["step"] == "pid", first
-        init_pid = int(first["pid"])  # type: ignore[arg-type]
+        init_pid = int(first["pid"])
         if first.get("netns"):  # its netlink handles (no devices to make here)
             assert (handshake.recv_msg(ours) or {}).get("step") == "netns"
         handshake.send_msg(ours, {"step": "go"})

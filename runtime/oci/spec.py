@@ -90,11 +90,12 @@ class Hook:
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Hook:
+        """A hook as `to_json` wrote it (kept in the container's directory)."""
         timeout = data.get("timeout")
         return cls(
             str(data["path"]),
-            [str(a) for a in data.get("args") or []],  # type: ignore[attr-defined]
-            [str(e) for e in data.get("env") or []],  # type: ignore[attr-defined]
+            _strings(data.get("args")),
+            _strings(data.get("env")),
             timeout if isinstance(timeout, int) else None,
         )
 
@@ -532,3 +533,8 @@ def _hooks(out: Translation, node: Node | None) -> None:
             )
         if hooks:
             out.hooks[kind] = hooks
+
+
+def _strings(value: object) -> list[str]:
+    """A JSON list as strings (anything else: none)."""
+    return [str(item) for item in value] if isinstance(value, list) else []
