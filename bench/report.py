@@ -128,20 +128,20 @@ def single(
 # -- many at once: the commands, the API, memory ---------------------------------------------------
 
 
-def start_all_cli(tools: Path, lxcpath: str, names: list[str], env: dict[str, str]) -> float:
-    """Seconds until N concurrent `lxc-start -d` and then `lxc-wait RUNNING` each returned."""
-    began = time.perf_counter()
+def _all_at_once(argvs: list[list[str]], env: dict[str, str]) -> None:
+    """Run the commands concurrently, quietly, and wait for every one."""
     procs = [
-        subprocess.Popen(
-            [str(tools / "lxc-start"), "-P", lxcpath, "-n", name, "-d"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        for name in names
+        subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for argv in argvs
     ]
     for proc in procs:
         proc.wait()
+
+
+def start_all_cli(tools: Path, lxcpath: str, names: list[str], env: dict[str, str]) -> float:
+    """Seconds until N concurrent `lxc-start -d` and then `lxc-wait RUNNING` each returned."""
+    began = time.perf_counter()
+    _all_at_once([[str(tools / "lxc-start"), "-P", lxcpath, "-n", name, "-d"] for name in names], env)
     for name in names:
         quiet(
             [str(tools / "lxc-wait"), "-P", lxcpath, "-n", name, "-s", "RUNNING", "-t", "60"],
@@ -152,17 +152,7 @@ def start_all_cli(tools: Path, lxcpath: str, names: list[str], env: dict[str, st
 
 
 def stop_all_cli(tools: Path, lxcpath: str, names: list[str], env: dict[str, str]) -> None:
-    procs = [
-        subprocess.Popen(
-            [str(tools / "lxc-stop"), "-P", lxcpath, "-n", name, "-k"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        for name in names
-    ]
-    for proc in procs:
-        proc.wait()
+    _all_at_once([[str(tools / "lxc-stop"), "-P", lxcpath, "-n", name, "-k"] for name in names], env)
 
 
 def daemon_pid(lxcpath: str) -> int:
