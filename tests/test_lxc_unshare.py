@@ -95,7 +95,12 @@ def test_ifname_moves_an_interface_in_and_back(cli: Cli, veth: tuple[str, str]) 
     result = run(cli, "-s", "NETWORK", "-i", inside, "--", "/bin/sh", "-c", "ls /sys/class/net; ip -o link")
     assert result.returncode == 0, result.stderr
     assert f" {inside}@" in result.stdout
-    with IPRoute() as ipr:  # the namespace died with the command: the veth pair with it
-        assert not ipr.link_lookup(ifname=inside) and not ipr.link_lookup(ifname=peer)
+    # The namespace died with the command, the veth pair with it: the kernel tears a
+    # network namespace down in a work queue, so the pair goes a moment later.
+    deadline = time.monotonic() + 10
+    with IPRoute() as ipr:
+        while ipr.link_lookup(ifname=inside) or ipr.link_lookup(ifname=peer):
+            assert time.monotonic() < deadline, "the veth pair outlived the namespace"
+            time.sleep(0.05)
     missing = run(cli, "-s", "NETWORK", "-i", "nonexistent0", "--", "/bin/true")
     assert missing.returncode == 1 and "nonexistent0" in missing.stderr
