@@ -19,6 +19,7 @@ from cli.options import REMAINDER, Namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from cli.start_trace_log import StartTracer
     from runtime.client.control_protocol import Start
 
 OPTIONS = """\
@@ -75,20 +76,23 @@ def body(args: Namespace, log: CommandLog) -> int:
     argv = command_line(args.command)  # as given: the daemon chooses (runtime.spawn.start_spec)
     if not argv and not command_from(raw, "lxc.execute.cmd"):  # refused before any daemon starts
         raise LxcError("no command to execute: give it after --, or set lxc.execute.cmd")
+    from cli.start_trace_log import StartTracer, call
+
+    tracer = StartTracer.for_log(log, str(name))  # -l TRACE -o FILE: the start's steps
     request = Start(
         name=name, mode="application", argv=tuple(argv), config_path=config_path,
-        defines=tuple(defines), attach=not args.daemon,
+        defines=tuple(defines), attach=not args.daemon, trace=tracer is not None,
     )  # fmt: skip
     terminals = terminal_fds()
     if args.daemon:
-        return _detached(lxcpath, request, terminals)
+        return _detached(lxcpath, request, terminals, tracer)
     if terminals:  # the application gets a pty of its own (cli/execute_terminal.py)
-        reply = run_attached(lxcpath, str(name), request, terminals)
+        reply = run_attached(lxcpath, str(name), request, terminals, tracer.on_event if tracer else None)
     else:
         connection = open_connection(lxcpath)
         try:
             forward_signals(connection, name)
-            reply = connection.call(request, (0, 1, 2))
+            reply = call(connection, request, (0, 1, 2), tracer)
         finally:
             connection.close()
     status = reply.status
@@ -96,16 +100,17 @@ def body(args: Namespace, log: CommandLog) -> int:
     return status if status is not None else 1
 
 
-def _detached(lxcpath: str, request: Start, terminals: list[int]) -> int:
+def _detached(lxcpath: str, request: Start, terminals: list[int], tracer: StartTracer | None) -> int:
     """-d: start and return; a terminal of ours is not left to the container."""
     from cli.execute_terminal import detached_stdio
+    from cli.start_trace_log import call
     from runtime.client.daemon_client import open_connection
 
     stdio, null = detached_stdio(terminals)
     try:
         connection = open_connection(lxcpath)
         try:
-            connection.call(request, stdio)
+            call(connection, request, stdio, tracer)
         finally:
             connection.close()
     finally:

@@ -21,6 +21,7 @@ from cli.options import REMAINDER, Namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from cli.start_trace_log import StartTracer
     from runtime.client.control_protocol import Event, Reply
 
 OPTIONS = """\
@@ -102,9 +103,12 @@ def body(args: Namespace, log: CommandLog) -> int:
         from cli import console_session
 
         on_terminal = console_session.console_on_terminal(raw.get("lxc.console.path"))
+    from cli.start_trace_log import StartTracer
+
+    tracer = StartTracer.for_log(log, str(name))  # -l TRACE -o FILE: the start's steps
     request = Start(
         name=name, mode="system", argv=tuple(argv), config_path=config_path,
-        defines=tuple(defines), attach=foreground,
+        defines=tuple(defines), attach=foreground, trace=tracer is not None,
         console="foreground" if on_terminal else None,
         winsize=console_session.foreground_winsize() if on_terminal else None,
     )  # fmt: skip
@@ -113,7 +117,7 @@ def body(args: Namespace, log: CommandLog) -> int:
 
         terminals = terminal_fds()
         if terminals:  # never the caller's terminal itself: a pty of pid 1's own
-            run_attached(lxcpath, str(name), request, terminals, lambda event: _started(args, log, name, event))
+            run_attached(lxcpath, str(name), request, terminals, lambda event: _started(args, log, name, event, tracer))
             return 0
     connection = open_connection(lxcpath)
     console_fds: list[int] = []
@@ -124,7 +128,7 @@ def body(args: Namespace, log: CommandLog) -> int:
         started, console_fds = connection.receive_with_fds()
         if isinstance(started, ErrorReply):
             raise started.failure()
-        _started(args, log, name, started)
+        _started(args, log, name, started, tracer)
         if console_fds:
             console_session.foreground(connection, lxcpath, name, console_fds[0])
         elif isinstance(started, Started):
@@ -136,10 +140,14 @@ def body(args: Namespace, log: CommandLog) -> int:
     return 0
 
 
-def _started(args: Namespace, log: CommandLog, name: str, started: Event | Reply) -> None:
+def _started(
+    args: Namespace, log: CommandLog, name: str, started: Event | Reply, tracer: StartTracer | None
+) -> None:
     """pid 1 runs (the `Started` event, or a start's reply): log it and write the pid file."""
     from runtime.client.control_protocol import Started, StartReply
 
+    if tracer is not None:
+        tracer.on_event(started)
     pid = started.pid if isinstance(started, (Started, StartReply)) else None
     log.info("start", f"{name} started with init pid {pid}")
     if args.pidfile and pid:

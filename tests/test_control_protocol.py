@@ -35,7 +35,7 @@ SAMPLES: dict[str, tuple[cp.Request[cp.Reply], cp.Reply]] = {
     "state": (cp.State(name="c"), cp.StateReply(state="RUNNING", pid=5)),
     "start": (
         cp.Start(name="c", argv=("/bin/sh", "-c", "x"), config_path="/x/config", defines=("a=b",),
-                 attach=True, console="foreground", winsize=(24, 80)),
+                 attach=True, console="foreground", winsize=(24, 80), trace=True),
         cp.StartReply(status=130, exit_code=None, signal=2),
     ),  # fmt: skip
     "stop": (cp.Stop(name="c", timeout=-1, kill=True, halt_signal=30), cp.Done()),
@@ -106,6 +106,10 @@ def test_an_error_reply_is_raised_with_its_exit_code_and_kind() -> None:
 def test_events_decode_by_op_and_unknown_lines_are_refused() -> None:
     start = cp.OPS["start"]
     assert cp.decode_reply(start, {"event": "started", "pid": 3}) == cp.Started(pid=3)
+    traced = {"event": "started", "pid": 3, "trace": [{"by": "child", "step": "fork", "ns": 12}]}
+    assert cp.decode_reply(start, traced) == cp.Started(
+        pid=3, trace=(cp.TraceMark(by="child", step="fork", ns=12),)
+    )
     with pytest.raises(cp.ReplyError):
         cp.decode_reply(start, {"event": "closed"})  # a console's event, not a start's
     with pytest.raises(cp.ReplyError):

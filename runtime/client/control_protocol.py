@@ -554,12 +554,27 @@ class MetricsReply(Reply):
 # -- events --------------------------------------------------------------------------------
 
 
+class TraceMark(Message):
+    """One step of a traced start (runtime.kernel.start_trace): who, what, CLOCK_MONOTONIC ns."""
+
+    by: str = field(text(KEY_MAX))
+    step: str = field(text(KEY_MAX))
+    ns: int = field(integer(0, 1 << 63))
+
+
 class Started(Event, type="started"):
     """A start's pid 1 runs; with `console` (lxc-start -F on a terminal) the console's
-    socket comes with this line."""
+    socket comes with this line; with `Start.trace`, the steps of the start."""
 
     pid: int | None = field(optional(integer(1, 1 << 31)), default=None)
     console: bool = field(flag, default=False)
+    trace: tuple[TraceMark, ...] = field(nested(TraceMark, items=512), default=())
+
+    def to_wire(self) -> dict[str, object]:
+        data = super().to_wire()
+        if not self.trace:
+            del data["trace"]  # the line as it always was
+        return data
 
 
 class Closed(Event, type="closed"):
@@ -613,6 +628,8 @@ class Start(Request[StartReply]):
     #: "foreground": lxc-start -F on a terminal; the console comes with `Started`.
     console: str | None = field(optional(choice("foreground")), default=None)
     winsize: tuple[int, int] | None = field(optional(pair(0, WINSIZE_MAX)), default=None)
+    #: lxc-start/lxc-execute -l TRACE: `Started` carries the start's steps.
+    trace: bool = field(flag, default=False)
 
     @property
     def foreground_console(self) -> bool:

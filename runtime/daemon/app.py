@@ -35,6 +35,7 @@ from runtime.daemon.init_wait import open_pidfd
 from runtime.daemon.spawner_link import Spawner
 from runtime.daemon.supervisor import DaemonLinks, Supervisor, cgroups_from, exit_figures
 from runtime.daemon.unix_connect import max_backlog
+from runtime.kernel import start_trace
 from runtime.net.network import cleanup_dead_record
 from runtime.spawn.start_spec import SYSTEM, StartArgs
 
@@ -430,6 +431,7 @@ class ControlConnection:
             config_path=request.config_path,
             config_text=request.config_text,
             defines=request.defines,
+            trace=start_trace.now() if request.trace else 0,
         )
         # lxc-start -F on a terminal: the console is proxied to it (runtime.daemon.console).
         foreground = request.attach and request.foreground_console
@@ -441,7 +443,8 @@ class ControlConnection:
             if supervisor.start_error is not None:
                 await self.reply(cp.ErrorReply(error=supervisor.start_error, exit_code=1))
                 return
-            started = cp.Started(pid=supervisor.pid, console=console_end is not None)
+            trace = tuple(cp.TraceMark(by=b, step=s, ns=n) for b, s, n in supervisor.trace.steps())
+            started = cp.Started(pid=supervisor.pid, console=console_end is not None, trace=trace)
             await self.reply(started, [] if console_end is None else [console_end])
         finally:
             if console_end is not None:

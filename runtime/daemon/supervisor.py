@@ -61,6 +61,7 @@ from runtime.daemon.device import MovedInterfaces
 from runtime.daemon.freezer import Freezer
 from runtime.daemon.init_wait import REPORT_GRACE, open_pidfd, wait_init_exit
 from runtime.hooks.host import ContainerHooks, HookFailed
+from runtime.kernel import start_trace
 from runtime.spawn import start_spec as ss
 from runtime.spawn.messages import SpawnRequest
 
@@ -148,6 +149,8 @@ class Supervisor:
         self.lxc_hooks: ContainerHooks | None = None
         #: A re-adopted container whose config no longer loads keeps its lxc-attach settings.
         self._adopted_attach: dict[str, object] | None = None
+        #: The steps of the current start (lxc-start -l TRACE; runtime.kernel.start_trace).
+        self.trace = start_trace.Recorder(False)
 
     @property
     def state(self) -> str:
@@ -299,13 +302,19 @@ class Supervisor:
 
     # -- starting --------------------------------------------------------------
     async def _start(self) -> None:
+        self.trace = trace = start_trace.Recorder(self.args.trace > 0, self.args.trace)
         self._transition(lc.STARTING)
+        trace.mark("STARTING published")
         self.spec = spec = self._resolve()
+        trace.mark("start spec built")
         self._open_log(spec.config)
         self.lxc_hooks = self._new_lxc_hooks(spec)
         await self._run_lxc_hooks(self.lxc_hooks.pre_start)
+        trace.mark("pre-start hooks run")
         self.cgroups = cgroups = self._create_cgroups(spec)
+        trace.mark("cgroups made")
         await self._open_terminals(spec)
+        trace.mark("terminals opened")
         _delegate_to_mapped_root(self)  # lxc.idmap: cgroups and ptys (runtime.userns)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sync = trio.socket.from_stdlib_socket(parent)
@@ -315,7 +324,9 @@ class Supervisor:
             fds = [child.fileno(), *stdio]
             try:
                 log.debug("%s: asking the spawner", self.name)
+                trace.mark("spawner asked")
                 forked = await self.links.spawner.spawn(self._spawn_request(spec), fds)
+                trace.mark("spawned (reply read)")
                 log.debug("%s: spawned", self.name)
             except Exception as err:  # noqa: BLE001 - SpawnError and transport errors alike
                 raise StartFailed(f"cannot fork the container: {err}") from None
@@ -324,7 +335,7 @@ class Supervisor:
                 if self._stdio is None:
                     for fd in stdio:
                         os.close(fd)
-            _early_attach(self.name, cgroups, forked)
+            trace.mark(f"early cgroup attach: {_early_attach(self.name, cgroups, forked) or 'ok'}")
             forked_pidfd = open_pidfd(forked)
             try:
                 hooks = self.lxc_hooks.handshake_budget()
@@ -335,12 +346,14 @@ class Supervisor:
                     raise StartFailed("the container did not finish its set-up in time")
                 if forked_pidfd is not None and forked != self.pid:
                     await self._wait_forked_gone(forked, forked_pidfd)
+                    trace.mark("forked child gone")
             finally:
                 if forked_pidfd is not None:
                     os.close(forked_pidfd)
         finally:
             sync.close()
         self._transition(lc.RUNNING)
+        trace.mark("RUNNING published")
 
     async def _wait_forked_gone(self, forked: int, pidfd: int) -> None:
         """RUNNING only once the forked child A has exited, not merely closed its end of
@@ -408,6 +421,7 @@ class Supervisor:
             ttys=tuple(terminals.tty_paths) if terminals is not None else (),
             hook_env={str(k): str(v) for k, v in hook_env.items()} if isinstance(hook_env, dict) else None,
             hook_timeout=float(hook_timeout) if isinstance(hook_timeout, int | float) else None,
+            trace=self.trace.enabled,
         )
 
     async def _handshake(
@@ -422,6 +436,7 @@ class Supervisor:
         if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
             raise StartFailed(f"garbled set-up message: pid {pid!r}")
         self.pid = pid
+        self.trace.mark("init pid received")
         # The init waits for "go": alive, so the pidfd is surely its own, and any exit
         # recorded for this pid number is an older process's.
         self._pidfd = open_pidfd(pid)
@@ -433,18 +448,30 @@ class Supervisor:
             cgroups.attach(pid)
         except Exception as err:  # noqa: BLE001
             raise StartFailed(f"cannot move the container into its cgroups: {err}") from None
+        self.trace.mark("cgroups attached")
         await self._setup_network(sync, first, spec)
+        self.trace.mark("network set up")
         await sync.send(json.dumps({"step": "go"}).encode())
+        self.trace.mark("go sent")
         log.debug("%s: go", self.name)
-        after = await _receive(sync)
+        after = await self._receive_traced(sync)
         if after is not None and after.get("step") == "start-host" and self.lxc_hooks is not None:
             await self._run_lxc_hooks(self.lxc_hooks.start_host)  # the init waits for "exec"
             await sync.send(json.dumps({"step": "exec"}).encode())
-            after = await _receive(sync)
+            after = await self._receive_traced(sync)
+        self.trace.mark("set-up done (EOF: exec'd)" if after is None else "set-up failed")
         if after is not None:
             raise StartFailed(_reason(after, "unexpected message during set-up"))
         if self.lxc_hooks is not None and self.lxc_hooks.has("stop"):
             self.lxc_hooks.hold_namespaces(pid)  # its cgroup namespace is made after "go"
+
+    async def _receive_traced(self, sync: trio.socket.SocketType) -> dict[str, object] | None:
+        """The child's next step; its trace message first, when it sends one."""
+        message = await _receive(sync)
+        if message is not None and message.get("step") == start_trace.STEP_TRACE:
+            self.trace.take(message)
+            message = await _receive(sync)
+        return message
 
     async def _setup_network(
         self, sync: trio.socket.SocketType, first: dict[str, object], spec: ss.StartSpec
@@ -706,7 +733,7 @@ def cgroups_from(record: records.ContainerRecord) -> ContainerCgroups | None:
         return None
 
 
-def _early_attach(name: str, cgroups: ContainerCgroups, pid: int) -> None:
+def _early_attach(name: str, cgroups: ContainerCgroups, pid: int) -> str | None:
     """Put the forked child into the cgroups while it is still unsharing.
 
     The first process moved into a new cgroup costs the kernel an RCU grace
@@ -719,3 +746,5 @@ def _early_attach(name: str, cgroups: ContainerCgroups, pid: int) -> None:
         cgroups.attach(pid)
     except Exception as err:  # noqa: BLE001 - the real attach below reports failures
         log.debug("%s: early attach of %d: %s", name, pid, err)
+        return str(err)
+    return None

@@ -47,7 +47,7 @@ import signal
 import socket
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from runtime.kernel import linux
+from runtime.kernel import linux, start_trace
 from runtime.net import handles as net_handles
 from runtime.spawn import (
     cgroupfs,
@@ -108,6 +108,7 @@ def _pid_message(pid: int, own_net: bool) -> dict[str, Any]:
 
 
 def _start(request: ChildRequest) -> int:
+    start_trace.mark("forked")
     gc.disable()  # no collection may close a spawner object's fd under us
     process.reset_signals()
     try:
@@ -126,6 +127,7 @@ def _start(request: ChildRequest) -> int:
     try:
         ns = namespaces.plan(config, request.mode)
         namespaces.enter(ns, config, lambda: userns_enter.unshare_and_wait(sock, config))
+        start_trace.mark("namespaces made")
     except SetupError as err:
         _report(sock, err.message)
         return 1
@@ -146,10 +148,12 @@ def _start(request: ChildRequest) -> int:
         handshake.send_msg(sock, _pid_message(os.getpid(), own_net))
         if own_net:
             net_handles.send_handles(sock)
+    start_trace.mark("pid reported")
     try:
         go = handshake.recv_msg(sock)
     except (OSError, handshake.ProtocolError):
         return 1
+    start_trace.mark("go received")
     if go is None or go.get("step") != handshake.STEP_GO:
         return 1
     try:
@@ -198,6 +202,7 @@ def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket
             linux.interface_up("lo")
         except OSError as err:
             raise SetupError("lxc.net", f"cannot bring lo up: {describe_os_error(err)}") from None
+    start_trace.mark("cgroup ns, hostname, lo")
     process.apply_sysctls(config)
     process.apply_proc(config)
     last_cap = process.last_capability()
@@ -205,6 +210,7 @@ def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket
     _setup_filesystem(
         request, ns, modes, hierarchies, keeps_sys_admin=process.CAP_SYS_ADMIN not in drop
     )
+    start_trace.mark("filesystem done")
     process.change_directory(config)
     env = process.environment(config, request.environ)
     process.apply_prlimits(config)
@@ -213,6 +219,7 @@ def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket
     # container's code, and it and whatever it leaves must run confined already.
     keyring.new_session_keyring(config)  # lxc.keyring.session, before seccomp (as LXC)
     seccomp_load.apply(request)  # lxc.seccomp.profile, while root (as LXC)
+    start_trace.mark("limits, capabilities, keyring, seccomp")
     run_hooks(request, "start")  # lxc.hook.start, inside (runtime.spawn.hooks_child)
     start_host_step(request, sock)
     process.switch_ids(config)
@@ -220,10 +227,13 @@ def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket
     process.set_no_new_privs(config)
     schedcore.create_cookie(config)  # lxc.sched.core
     personality.apply_arch(config)  # lxc.arch, last: it is what `uname -m` shows
+    start_trace.mark("credentials")
     if request.is_application:
+        start_trace.send(sock)  # the init's exec is next (runtime.kernel.start_trace)
         return _run_application(request, env)
     if gate is not None:
         exec_gate.wait(gate, sock, request.argv, env, config)
+    start_trace.send(sock)  # the exec of pid 1 is next
     try:
         process.exec_payload(request.argv, env)
     except OSError as err:
@@ -272,6 +282,7 @@ def _setup_filesystem(
     if ns.isolated("user") and config.rootfs_path and tree is None:
         userns_reach.check_path(mounts.rootfs_directory(config.rootfs_path) or "")
     ctx = mounts.setup_root(config, request.host_root, tree)
+    start_trace.mark("rootfs mounted")
     try:
         if "proc" in modes:
             mounts.mount_proc(ctx, modes["proc"], own_net=ns.has_own("net"))
@@ -280,17 +291,21 @@ def _setup_filesystem(
             mounts.mount_proc(ctx, "rw", own_net=False, key="/proc")
         if "sys" in modes:
             mounts.mount_sys(ctx, modes["sys"])
+        start_trace.mark("proc, sys mounted")
         autodev = ctx.own_root and (config.autodev is None or config.autodev)
         autodev_hooks = autodev and bool(config.hook.get("autodev"))
         if autodev:  # with autodev hooks, the nodes come after them (as LXC)
             devices.mount_autodev(ctx, config, populate=not autodev_hooks)
+            start_trace.mark("autodev")
         base_dir = os.path.join(request.lxcpath, request.name)
         mounts.mount_entries(ctx, mounts.read_fstab(config, base_dir), "lxc.mount.fstab")
         mounts.mount_entries(ctx, config.mount_entry, "lxc.mount.entry")
+        start_trace.mark("fstab, mount entries")
         if "cgroup" in modes:
             cgroupfs.mount_cgroups(
                 ctx, modes["cgroup"], hierarchies, ns.isolated("cgroup"), keeps_sys_admin
             )
+            start_trace.mark("cgroup mounts")
         run_hooks(request, "mount")
         if autodev_hooks:
             run_hooks(request, "autodev")
@@ -302,6 +317,7 @@ def _setup_filesystem(
             else:
                 devices.setup_ptmx(ctx)
             devices.bind_terminals(ctx, config, request.console, request.ttys)
+            start_trace.mark("devpts, shm, terminals")
         mounts.apply_rootfs_options(ctx, config)
         mounts.pivot(ctx)
     finally:

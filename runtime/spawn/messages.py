@@ -9,7 +9,7 @@ Wire: SOCK_SEQPACKET on `<rundir>/spawner.sock`, one JSON object per packet with
 `"op"`. Messages:
 
 daemon -> spawner
-  spawn         {id, request: {spec, console, ttys, hook_env, hook_timeout}} with
+  spawn         {id, request: {spec, console, ttys, hook_env, hook_timeout, trace?}} with
                 SCM_RIGHTS fds [sync, stdin, stdout, stderr] (SPAWN_FDS)
 spawner -> daemon
   hello         {children: [PID...], exits: [{pid, status}...]}  on connect: its
@@ -52,6 +52,8 @@ class SpawnRequest:
     ttys: tuple[str, ...] = ()
     hook_env: dict[str, str] | None = None
     hook_timeout: float | None = None
+    #: Record the child's steps (runtime.kernel.start_trace).
+    trace: bool = False
 
 
 @attrs.frozen
@@ -109,6 +111,7 @@ def encode(message: Message) -> bytes:
                 "ttys": list(request.ttys),
                 "hook_env": request.hook_env,
                 "hook_timeout": request.hook_timeout,
+                **({"trace": True} if request.trace else {}),
             },
         }
     elif isinstance(message, Hello):
@@ -174,6 +177,7 @@ def _spawn_request(value: object) -> SpawnRequest:
         ttys=tuple(str(t) for t in ttys),
         hook_env=None if hook_env is None else {str(k): str(v) for k, v in hook_env.items()},
         hook_timeout=float(timeout) if isinstance(timeout, int | float) and timeout > 0 else None,
+        trace=data.get("trace") is True,
     )
 
 

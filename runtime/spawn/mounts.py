@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING
 
 from runtime.config.model import MountEntry, converter
 from runtime.config.values import mount_entry as parse_fstab_line
-from runtime.kernel import linux
+from runtime.kernel import linux, start_trace
 from runtime.spawn import resolve
 from runtime.spawn.errors import SetupError, describe_os_error
 from runtime.storage import childmount
@@ -445,9 +445,11 @@ def pivot(ctx: MountContext) -> None:
         try:
             os.fchdir(new_root)
             linux.pivot_root(".", ".")
+            start_trace.mark("pivot_root")
             os.fchdir(old_root)
             linux.mount(None, ".", None, linux.MS_REC | linux.MS_SLAVE)
             linux.umount2(".", linux.MNT_DETACH)
+            start_trace.mark("old root detached")
             os.fchdir(new_root)
         finally:
             os.close(old_root)

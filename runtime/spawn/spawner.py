@@ -39,7 +39,7 @@ import traceback
 import runtime.config.model as config_model  # noqa: F401  (the child needs it loaded)
 import runtime.spawn.child as child
 from runtime.client.control import fds_from_ancillary
-from runtime.kernel import linux
+from runtime.kernel import linux, start_trace
 from runtime.spawn import initexe, start_spec
 from runtime.spawn import messages as m
 from runtime.spawn.request import ChildRequest
@@ -144,6 +144,7 @@ class Spawner:
             data, ancdata, _, _ = self.daemon.recvmsg(PACKET, socket.CMSG_SPACE(MAX_FDS * 4))
         except OSError:
             data, ancdata = b"", []
+        start_trace.received()
         fds = fds_from_ancillary(ancdata)
         if not data:
             for fd in fds:
@@ -170,6 +171,8 @@ class Spawner:
             if len(fds) != m.SPAWN_FDS:
                 raise ValueError("malformed spawn request")
             init_image = self.init_for(request.spec)
+            start_trace.begin(request.trace)
+            start_trace.mark("fork", by="spawner")
             pid = os.fork()
         except Exception as err:  # noqa: BLE001 - reported to the daemon, which aborts the start
             for fd in fds:

@@ -63,6 +63,8 @@ class StartArgs:
     config_path: str | None = None
     config_text: str | None = None
     defines: tuple[str, ...] = ()
+    #: CLOCK_MONOTONIC ns of a traced start's request (0: untraced; runtime.kernel.start_trace).
+    trace: int = 0
 
     def __attrs_post_init__(self) -> None:
         if self.mode not in MODES:
