@@ -167,3 +167,19 @@ def format_lines(
             f"+{at_ms:.3f} ms (+{gap_ms:.3f} ms) {step}\n"
         )
     return lines
+
+
+def parse_line(line: str) -> tuple[str, float, float] | None:
+    """(label "by: step", ms, gap ms) of one line `format_lines` wrote; None for any other."""
+    head, sep, rest = line.rstrip("\n").partition(" TRACE    start_trace - ")
+    if not sep:
+        return None
+    by, sep, rest = rest.partition(" - +")
+    at, sep2, rest = rest.partition(" ms (+")
+    gap, sep3, step = rest.partition(" ms) ")
+    if not (sep and sep2 and sep3):
+        return None
+    try:
+        return f"{by}: {step}", float(at), float(gap)
+    except ValueError:
+        return None

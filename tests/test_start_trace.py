@@ -1,0 +1,158 @@
+"""The start trace (runtime.kernel.start_trace): `-l TRACE -o FILE` logs every step.
+
+A real start of a busybox container (its own lxcpath and daemon, the `runtime`
+fixture cleans up) writes the steps of the daemon, the spawner and the container
+child in order; without TRACE no step is logged. The merge, format and parse of
+the module are checked on their own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import Cli
+
+from runtime.kernel import start_trace
+
+#: Steps every traced application start has, in the order they must appear.
+EXECUTE_STEPS = [
+    "client: request built",
+    "daemon: request decoded",
+    "daemon: STARTING published",
+    "daemon: start spec built",
+    "daemon: cgroups made",
+    "daemon: spawner asked",
+    "spawner: request received",
+    "spawner: fork",
+    "child: forked",
+    "child: namespaces made",
+    "daemon: init pid received",
+    "daemon: cgroups attached",
+    "daemon: network set up",
+    "daemon: go sent",
+    "child: go received",
+    "child: rootfs mounted",
+    "child: proc, sys mounted",
+    "child: autodev",
+    "child: cgroup mounts",
+    "child: devpts, shm, terminals",
+    "child: pivot_root",
+    "child: old root detached",
+    "child: credentials",
+    "child: trace sent",
+    "daemon: set-up done (EOF: exec'd)",
+    "daemon: RUNNING published",
+    "client: Started received",
+]
+
+
+@pytest.fixture
+def busybox(runtime: Cli, tmp_path: Path) -> str:
+    name = f"tr{uuid.uuid4().hex[:8]}"
+    conf = tmp_path / "bb.conf"
+    conf.write_text("lxc.net.0.type = empty\nlxc.mount.auto = proc:mixed sys:mixed cgroup:mixed\n")
+    result = runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf))
+    assert result.returncode == 0, result.stderr
+    return name
+
+
+def steps_in(log: Path) -> list[str]:
+    parsed = (start_trace.parse_line(line) for line in log.read_text().splitlines())
+    return [row[0] for row in parsed if row is not None]
+
+
+def in_order(wanted: list[str], seen: list[str]) -> bool:
+    """Every wanted step appears in `seen`, in this order (others may come between)."""
+    position = 0
+    for step in seen:
+        if position < len(wanted) and step == wanted[position]:
+            position += 1
+    return position == len(wanted)
+
+
+def test_execute_trace_logs_every_step_in_order(runtime: Cli, busybox: str, tmp_path: Path) -> None:
+    log = tmp_path / "trace.log"
+    result = runtime("lxc-execute", "-n", busybox, "-l", "TRACE", "-o", str(log), "--", "/bin/true")
+    assert result.returncode == 0, result.stderr
+    seen = steps_in(log)
+    assert in_order(EXECUTE_STEPS, seen), seen
+    assert any(step.startswith("daemon: early cgroup attach: ") for step in seen)
+    offsets = [start_trace.parse_line(line) for line in log.read_text().splitlines()]
+    times = [row[1] for row in offsets if row is not None]
+    assert times == sorted(times) and times[0] == 0.0
+    # the line shape of LXC's log: PROG NAME STAMP LEVEL module - where - message
+    first = log.read_text().splitlines()[0].split()
+    assert first[0] == "lxc-execute" and first[1] == busybox and first[3] == "TRACE"
+
+
+def test_start_trace_of_a_system_container(runtime: Cli, busybox: str, tmp_path: Path) -> None:
+    log = tmp_path / "trace.log"
+    result = runtime("lxc-start", "-n", busybox, "-d", "-l", "TRACE", "-o", str(log))
+    assert result.returncode == 0, result.stderr
+    try:
+        seen = steps_in(log)
+        assert in_order(["client: request built", "daemon: request decoded", "child: pivot_root",
+                         "child: trace sent", "daemon: RUNNING published", "client: Started received"], seen), seen  # fmt: skip
+    finally:
+        runtime("lxc-stop", "-n", busybox, "-k")
+
+
+def test_no_trace_lines_without_trace_level(runtime: Cli, busybox: str, tmp_path: Path) -> None:
+    log = tmp_path / "debug.log"
+    result = runtime("lxc-execute", "-n", busybox, "-l", "DEBUG", "-o", str(log), "--", "/bin/true")
+    assert result.returncode == 0, result.stderr
+    text = log.read_text() if log.exists() else ""
+    assert "start_trace" not in text and " TRACE " not in text
+
+
+# -- the module alone -------------------------------------------------------------------
+
+
+def test_merge_orders_marks_of_every_process() -> None:
+    daemon = [("daemon", "a", 10), ("daemon", "c", 30)]
+    child = [("child", "b", 20), ("child", "d", 40)]
+    assert [m[1] for m in start_trace.merge(daemon, child)] == ["a", "b", "c", "d"]
+
+
+def test_offsets_and_gaps_in_ms() -> None:
+    marks = [("daemon", "x", 3_000_000), ("child", "y", 1_500_000)]
+    assert start_trace.offsets(marks, 1_000_000) == [
+        ("child: y", 0.5, 0.5),
+        ("daemon: x", 2.0, 1.5),
+    ]
+
+
+def test_format_and_parse_round_trip() -> None:
+    marks = [("client", "request built", 1_000_000), ("child", "pivot_root", 3_250_000)]
+    lines = start_trace.format_lines("lxc-execute", "c1", marks, 1_000_000, 1_700_000_000.0)
+    assert lines[1].endswith(" TRACE    start_trace - child - +2.250 ms (+2.250 ms) pivot_root\n")
+    assert lines[1].startswith("lxc-execute c1 ")
+    assert [start_trace.parse_line(line) for line in lines] == [
+        ("client: request built", 0.0, 0.0),
+        ("child: pivot_root", 2.25, 2.25),
+    ]
+    assert start_trace.parse_line("lxc-execute c1 20260101000000.000 INFO execute - done") is None
+
+
+def test_recorder_off_records_nothing_and_skips_garbage() -> None:
+    off = start_trace.Recorder(False)
+    off.mark("x")
+    off.take({"step": "trace", "marks": [["child", "y", 5]]})
+    assert off.steps() == [] and not off.enabled
+    on = start_trace.Recorder(True, origin=7)
+    on.take({"step": "trace", "marks": [["child", "y", 9], ["bad"], "x", ["c", "z", True]]})
+    assert on.steps() == [("daemon", "request decoded", 7), ("child", "y", 9)]
+
+
+def test_process_marks_only_after_begin() -> None:
+    start_trace.begin(False)
+    start_trace.mark("ignored")
+    assert start_trace._marks is None
+    start_trace.received()
+    start_trace.begin(True)
+    start_trace.mark("kept")
+    assert start_trace._marks is not None
+    assert [m[1] for m in start_trace._marks] == ["request received", "kept"]
+    start_trace.begin(False)
