@@ -14,7 +14,9 @@ ours / `python -c pass` where the target is the interpreter's floor):
   rootfs given the same inittab;
 - M containers started at once through the API (do all start?);
 - the bus: p99 from transition to delivery with S subscriber processes while
-  containers cycle, no loss or reordering (bench/bus_runtime.py's part 1).
+  containers cycle, no loss or reordering (bench/bus_runtime.py's part 1);
+- after the table, the start trace of ours: median ms per step of a traced
+  `lxc-execute` (bench/start_trace.py; part "trace", with "single").
 
 Containers are busybox, made once per tool (`lxc-create -t busybox`); the many
 others are configs sharing that rootfs (bench/bus_runtime.py's set-up), so the
@@ -45,6 +47,7 @@ from pathlib import Path
 
 import bus_runtime
 import memory
+import start_trace
 import trio
 from _common import shutdown_ours
 from freeze import timed as timed_all
@@ -58,7 +61,7 @@ from runtime.client.rundir import run_dir
 
 BIN = Path(sys.executable).parent
 LXC = Path("/usr/bin")
-PARTS = ("single", "many", "api", "bus")
+PARTS = ("single", "trace", "many", "api", "bus")
 
 
 @dataclass
@@ -309,6 +312,8 @@ class Results:
     bus: dict[str, object] | None = None
     bus_alone: dict[str, object] | None = None
     bus_error: str = ""
+    #: The start trace's median steps (bench/start_trace.py), with the "single" part.
+    trace: list[tuple[str, float, float, int]] = field(default_factory=list)
 
 
 def number(figures: dict[str, object], key: str) -> float:
@@ -492,6 +497,11 @@ def run_parts(
         step("one container: execute, start/wait/stop, rapid executes, info, wait, freeze")
         try:
             o.update(single(BIN, ours_path("single"), f"{tag}s", env, args.runs, args.rapid))
+            if "trace" not in skip:  # where an execute's time goes (the daemon is warm)
+                traces = start_trace.traced_runs(
+                    BIN, ours_path("single"), f"{tag}s", env, args.runs, tmp
+                )
+                res.trace = start_trace.summarise(traces[0])
         finally:
             shutdown_ours(ours_path("single"), env)
         o["bare"] = median_of(args.runs, lambda: timed([sys.executable, "-c", "pass"], env))
@@ -604,6 +614,8 @@ def main() -> int:
     )
     print_table(rows)
     print_memory(res)
+    if res.trace:
+        start_trace.print_table(res.trace, args.runs, {})
     if args.markdown:
         Path(args.markdown).write_text(markdown(rows, res, args))
     return 0

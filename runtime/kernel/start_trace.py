@@ -26,9 +26,11 @@ the commands import it.
 
 from __future__ import annotations
 
-import json
-import socket
 import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
 
 #: One step: (who took it: "client", "daemon", "spawner", "child"; the step; CLOCK_MONOTONIC ns).
 Mark = tuple[str, str, int]
@@ -121,6 +123,8 @@ def send(sock: socket.socket) -> None:
     Errors are ignored: the trace never fails a start."""
     if _marks is None:
         return
+    import json  # loaded already in a child (runtime.spawn.handshake): no file is read
+
     mark("trace sent")
     payload = {"step": STEP_TRACE, "marks": [list(m) for m in _marks[:MAX_MARKS]]}
     try:
