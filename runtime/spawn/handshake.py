@@ -15,6 +15,9 @@ The steps, in order:
   child  -> daemon  {"step": "start-host"}      only with lxc.hook.start-host: the child is
                                                  set up, the daemon runs those hooks
   daemon -> child   {"step": "exec"}            they succeeded (EOF instead: they failed)
+  child  -> daemon  {"step": "trace", "marks": [[by, step, ns], ...]}   only in a traced
+                                                 start, just before the exec: the child's
+                                                 steps (runtime.kernel.start_trace)
   child  -> daemon  {"step": "error", "message": "..."}   setup failed; the child exits 1
   child  -> daemon  EOF                          started: the payload has been exec'd
                                                  (system) or the app forked (application)
