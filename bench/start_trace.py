@@ -69,10 +69,10 @@ def traced_runs(
         walls.append(took)
         rows, first_wall = read_trace(log)
         if first_wall is not None and rows:
-            before = max(0.0, (first_wall - wall_start) * 1000)
-            last = rows[-1][1]
-            rows.insert(0, ("bench: command spawned", -before, 0.0))
-            rows.append(("bench: command exited", took - before, took - before - last))
+            spawned = rows[0][1] - max(0.0, (first_wall - wall_start) * 1000)
+            exited = spawned + took
+            rows.insert(0, ("bench: command spawned", spawned, 0.0))
+            rows.append(("bench: command exited", exited, exited - rows[-1][1]))
         traces.append(rows)
     return traces, walls
 

@@ -61,6 +61,9 @@ def body(args: Namespace, log: CommandLog) -> int:
     from runtime.client.errors import LxcError
 
     name = require_name(PARSER, args)
+    from cli.start_trace_log import StartTracer, call
+
+    tracer = StartTracer.for_log(log, str(name))  # -l TRACE -o FILE: the start's steps
     lxcpath = lxcpath_of(args)
     config_path = config_path_for(lxcpath, name, args.rcfile, "Executing a container with no configuration file may crash the host")
     defines = list(args.define)
@@ -76,12 +79,9 @@ def body(args: Namespace, log: CommandLog) -> int:
     argv = command_line(args.command)  # as given: the daemon chooses (runtime.spawn.start_spec)
     if not argv and not command_from(raw, "lxc.execute.cmd"):  # refused before any daemon starts
         raise LxcError("no command to execute: give it after --, or set lxc.execute.cmd")
-    from cli.start_trace_log import StartTracer, call
-
-    tracer = StartTracer.for_log(log, str(name))  # -l TRACE -o FILE: the start's steps
     request = Start(
         name=name, mode="application", argv=tuple(argv), config_path=config_path,
-        defines=tuple(defines), attach=not args.daemon, trace=tracer is not None,
+        defines=tuple(defines), attach=not args.daemon, trace=tracer.request_built() if tracer else False,
     )  # fmt: skip
     terminals = terminal_fds()
     if args.daemon:

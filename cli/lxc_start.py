@@ -75,6 +75,9 @@ def body(args: Namespace, log: CommandLog) -> int:
     from runtime.client.errors import LxcError
 
     name = require_name(PARSER, args)
+    from cli.start_trace_log import StartTracer
+
+    tracer = StartTracer.for_log(log, str(name))  # -l TRACE -o FILE: the start's steps
     lxcpath = lxcpath_of(args)
     from runtime.client.lxc_native import find, refusal
 
@@ -103,12 +106,9 @@ def body(args: Namespace, log: CommandLog) -> int:
         from cli import console_session
 
         on_terminal = console_session.console_on_terminal(raw.get("lxc.console.path"))
-    from cli.start_trace_log import StartTracer
-
-    tracer = StartTracer.for_log(log, str(name))  # -l TRACE -o FILE: the start's steps
     request = Start(
         name=name, mode="system", argv=tuple(argv), config_path=config_path,
-        defines=tuple(defines), attach=foreground, trace=tracer is not None,
+        defines=tuple(defines), attach=foreground, trace=tracer.request_built() if tracer else False,
         console="foreground" if on_terminal else None,
         winsize=console_session.foreground_winsize() if on_terminal else None,
     )  # fmt: skip

@@ -4,8 +4,8 @@ Why in the command: LXC's own log at TRACE shows every step of its start, and th
 steps of ours are spread over the daemon, the spawner and the container child. The
 command asks for a traced start (`Start.trace`), the daemon sends the merged marks
 back in the `Started` event (runtime.kernel.start_trace), and this module writes one
-line per step, with its offset from the moment the command built its request and the
-gap since the previous step, in LXC's line shape:
+line per step, with its offset from the moment the command built its request (the
+command's own steps before it are negative) and the gap since the previous step, in LXC's line shape:
 
     lxc-execute c1 20261205033009.254 TRACE    start_trace - child - +21.342 ms (+0.412 ms) pivot_root
 
@@ -35,8 +35,17 @@ class StartTracer:
         self.name = name
         self.wall_origin = time.time()
         self.origin = start_trace.now()
-        self.marks: list[start_trace.Mark] = [("client", "request built", self.origin)]
+        #: Before the request: the command's options read, its config checked.
+        self.marks: list[start_trace.Mark] = [("client", "options parsed", self.origin)]
         self.written = False
+
+    def request_built(self) -> bool:
+        """The request is ready: the offsets of every step count from now (True)."""
+        at = start_trace.now()
+        self.wall_origin += (at - self.origin) / 1e9
+        self.origin = at
+        self.marks.append(("client", "request built", at))
+        return True
 
     @classmethod
     def for_log(cls, log: CommandLog, name: str) -> StartTracer | None:

@@ -18,6 +18,7 @@ from runtime.kernel import start_trace
 
 #: Steps every traced application start has, in the order they must appear.
 EXECUTE_STEPS = [
+    "client: options parsed",
     "client: request built",
     "daemon: request decoded",
     "daemon: STARTING published",
@@ -81,7 +82,9 @@ def test_execute_trace_logs_every_step_in_order(runtime: Cli, busybox: str, tmp_
     assert any(step.startswith("daemon: early cgroup attach: ") for step in seen)
     offsets = [start_trace.parse_line(line) for line in log.read_text().splitlines()]
     times = [row[1] for row in offsets if row is not None]
-    assert times == sorted(times) and times[0] == 0.0
+    assert (
+        times == sorted(times) and times[0] < 0.0 and times[1] == 0.0
+    )  # options parsed, request built
     # the line shape of LXC's log: PROG NAME STAMP LEVEL module - where - message
     first = log.read_text().splitlines()[0].split()
     assert first[0] == "lxc-execute" and first[1] == busybox and first[3] == "TRACE"
@@ -128,6 +131,10 @@ def test_format_and_parse_round_trip() -> None:
     marks = [("client", "request built", 1_000_000), ("child", "pivot_root", 3_250_000)]
     lines = start_trace.format_lines("lxc-execute", "c1", marks, 1_000_000, 1_700_000_000.0)
     assert lines[1].endswith(" TRACE    start_trace - child - +2.250 ms (+2.250 ms) pivot_root\n")
+    early = start_trace.format_lines(
+        "lxc-execute", "c1", [("client", "options parsed", 500_000)], 1_000_000, 0.0
+    )
+    assert start_trace.parse_line(early[0]) == ("client: options parsed", -0.5, 0.0)
     assert lines[1].startswith("lxc-execute c1 ")
     assert [start_trace.parse_line(line) for line in lines] == [
         ("client: request built", 0.0, 0.0),

@@ -144,10 +144,12 @@ def merge(*sources: list[Mark]) -> list[Mark]:
 
 
 def offsets(marks: list[Mark], origin: int) -> list[tuple[str, float, float]]:
-    """(label "by: step", ms since `origin`, ms since the previous mark) per mark, in order."""
+    """(label "by: step", ms since `origin` (negative before it), ms since the previous mark)
+    per mark, in order."""
     rows: list[tuple[str, float, float]] = []
-    previous = origin
-    for by, step, ns in merge(marks):
+    ordered = merge(marks)
+    previous = min(origin, ordered[0][2]) if ordered else origin  # a step before the origin: gap 0
+    for by, step, ns in ordered:
         rows.append((f"{by}: {step}", (ns - origin) / 1e6, (ns - previous) / 1e6))
         previous = ns
     return rows
@@ -168,20 +170,18 @@ def format_lines(
         by, _, step = label.partition(": ")
         lines.append(
             f"{prog} {name} {stamp}.{millis:03d} TRACE    start_trace - {by} - "
-            f"+{at_ms:.3f} ms (+{gap_ms:.3f} ms) {step}\n"
+            f"{at_ms:+.3f} ms (+{gap_ms:.3f} ms) {step}\n"
         )
     return lines
 
 
 def parse_line(line: str) -> tuple[str, float, float] | None:
     """(label "by: step", ms, gap ms) of one line `format_lines` wrote; None for any other."""
-    head, sep, rest = line.rstrip("\n").partition(" TRACE    start_trace - ")
-    if not sep:
-        return None
-    by, sep, rest = rest.partition(" - +")
-    at, sep2, rest = rest.partition(" ms (+")
-    gap, sep3, step = rest.partition(" ms) ")
-    if not (sep and sep2 and sep3):
+    _, sep, rest = line.rstrip("\n").partition(" TRACE    start_trace - ")
+    by, sep2, rest = rest.partition(" - ")
+    at, sep3, rest = rest.partition(" ms (+")
+    gap, sep4, step = rest.partition(" ms) ")
+    if not (sep and sep2 and sep3 and sep4):
         return None
     try:
         return f"{by}: {step}", float(at), float(gap)
