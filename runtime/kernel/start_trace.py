@@ -14,6 +14,10 @@ Who records what:
   traced spawn arrives, `mark()` at each step, and the container's init sends the
   whole list in one `{"step": "trace"}` handshake message just before its exec.
 
+One caveat: a container with lxc.time.offset.monotonic runs its init in a time
+namespace whose CLOCK_MONOTONIC is shifted; its marks after "namespaces made" are
+off by that offset.
+
 Off (the default), a mark is one attribute test: no clock read, no syscall, no
 message; `received()` reads the vDSO clock once per spawn request, which is not a
 system call either.
