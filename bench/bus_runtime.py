@@ -18,6 +18,27 @@ the blocking bus client as `lxc-monitor` does and check:
 - events per second: events published over the time from the first start to the
   last STOPPED, and deliveries per second to all subscribers.
 
+Each subscriber runs in its own session (`--shared-session`: all in the bench's),
+as monitors started from their own shells or units do. With
+kernel.sched_autogroup_enabled = 1 (this machine) every session is one entity to
+the CPU scheduler and every container init calls setsid, so 50 subscribers in one
+session share a single CPU slot against each starting container: that alone was
+most of the 37 ms p99 issue 15 reported (one session: p99 31-55 ms; one each:
+6-9 ms, same code, same run conditions). `--subscriber lean` replaces the
+blocking client with a bare reader (one recv per wake-up, one json decode per
+line), to tell the client's cost from the cost of waking 50 Python processes.
+
+Where the rest goes (2 vCPUs, issue 15's figures, measured with a temporary
+probe in BusServer._publish): the daemon's fan-out itself, from the event's
+timestamp to the last of the 50 socket writes, is p50 ~1.5-2 ms and p99 ~4.5-5
+ms under churn (3.2 ms p99 idle); each write that wakes a sleeping subscriber
+costs the daemon 15-23 us of CPU (bench/bus.py: bus server CPU / deliveries),
+so 50 of them are ~1 ms before any subscriber runs, and the 50 woken processes
+then need ~60-90 us of CPU each (the same bench, subscribers' CPU / deliveries)
+on CPUs that the cycling containers keep 87-96% busy. Two CPU-bound hogs
+instead of containers leave the bus bench's p99 at 3.6 ms; renicing the daemon
+to -10 moved the fan-out p99 only from 5.7 to 4.8 ms.
+
 Part 2 (side by side, the same cycle through the commands, for ours and for LXC
 5.0.2 in /usr/bin): N containers x C2 cycles of `lxc-execute -n X -- /bin/true`,
 K at a time, while M `lxc-monitor -n REGEX` processes print LXC's lines. LXC's
@@ -35,7 +56,8 @@ minute of copying. Names are unique per run (cgroup names are global).
 Run as root, under a subreaper (this VM's pid 1 does not reap):
 `.venv/bin/python -m runtime.tools.subreaper -- .venv/bin/python bench/bus_runtime.py
 [--containers 100] [--cycles 3] [--subscribers 50] [--concurrency N] [--cli-cycles 2]
-[--cli-concurrency 10] [--monitors 50] [--no-lxc]`. Not part of the test suite.
+[--cli-concurrency 10] [--monitors 50] [--no-lxc] [--subscriber client|lean]
+[--shared-session]`. Not part of the test suite.
 """
 
 from __future__ import annotations
