@@ -78,8 +78,9 @@ async def test_many_waits_share_one_instance_started_on_first_need(
             async with trio.open_nursery() as waits:
                 for index in range(WAITS):
                     waits.start_soon(wait_one, index, watcher)
-                while not watcher.running or sum(len(s) for s in watcher._by_wd.values()) < WAITS:
+                while WAITS not in inotify_instances():  # every wait has its watch
                     await trio.sleep(0.01)
+                assert watcher.running
                 # One instance more than before, holding one watch per waiting cgroup.
                 assert sorted(inotify_instances()) == sorted([*baseline, WAITS])
                 for proc in procs:
