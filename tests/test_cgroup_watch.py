@@ -11,10 +11,13 @@ every cgroup of the test's unique name removed, even on failure).
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import trio
+from conftest import BIN, Cli, unique
 from test_cgroups import REAL, create, go, name, needs_root, start, track
 
 from runtime.cgroups import events
@@ -124,3 +127,61 @@ async def test_a_watcher_that_cannot_start_leaves_each_wait_its_own(
         await cg.wait_empty(watcher=watcher)
     assert cg.last_wait == events.INOTIFY
     assert watcher.failed and not watcher.running
+
+
+def daemon_inotify(pid: int) -> int:
+    """How many inotify instances the daemon holds."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify"
+        except OSError:
+            continue
+    return count
+
+
+BUSY = "for i in 1 2 3 4 5 6 7 8; do (while :; do :; done) & done; wait"
+
+
+@needs_root
+def test_the_daemon_freezes_with_its_one_shared_instance(runtime: Cli, tmp_path: Path) -> None:
+    """Real daemon: three containers of 8 busy loops each, frozen at once (a freeze
+    that must wait: 8 tasks on 2 CPUs are not all stopped when the write returns).
+    The daemon then holds exactly one inotify instance more than before (its shared
+    watcher, kept for later waits); waits of their own would have closed theirs."""
+    from runtime.client.rundir import run_dir
+
+    conf = tmp_path / "busy.conf"
+    conf.write_text("lxc.net.0.type = empty\n")
+    names = [f"{unique('cw')}x{i}" for i in range(3)]
+    runtime.names.update(names)
+    for container in names:
+        # Not through `runtime(...)`: the detached container keeps the command's
+        # stdout and stderr, so pipes to capture them would never close.
+        code = subprocess.call(
+            [str(BIN / "lxc-execute"), "-P", str(runtime.lxcpath), "-n", container,
+             "-f", str(conf), "-d", "--", "sh", "-c", BUSY],
+            env=runtime.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
+        )  # fmt: skip
+        assert code == 0
+    for container in names:
+        result = runtime("lxc-wait", "-n", container, "-s", "RUNNING", "-t", "30")
+        assert result.returncode == 0, result.stderr
+    daemon = int(Path(run_dir(str(runtime.lxcpath)), "daemon.pid").read_text())
+    before = daemon_inotify(daemon)  # the lxcpath watch (runtime.daemon.lxcpath_watch)
+    try:
+        freezes = [
+            subprocess.Popen(
+                [str(BIN / "lxc-freeze"), "-P", str(runtime.lxcpath), "-n", container],
+                env=runtime.env, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            for container in names
+        ]
+        for process in freezes:
+            _, err = process.communicate(timeout=60)
+            assert process.returncode == 0, err
+        assert daemon_inotify(daemon) == before + 1
+    finally:
+        for container in names:
+            runtime("lxc-unfreeze", "-n", container)
+            runtime("lxc-stop", "-n", container, "-k")
