@@ -4,8 +4,10 @@ Real cgroup2 directories, real processes in them, and the inotify instances this
 process holds counted in /proc/self/fdinfo: many concurrent waits of the daemon's
 kind (`wait_empty`, `wait_frozen` with the daemon's watcher) hold one instance
 between them, with one watch per cgroup, and a daemon that never has to wait
-never opens one. Clean-up is test_cgroups' `track` fixture (every process killed,
-every cgroup of the test's unique name removed, even on failure).
+never opens one; and a real daemon's freezes use its one shared instance.
+Clean-up is test_cgroups' `track` fixture (every process killed, every cgroup of
+the test's unique name removed, even on failure), and for the daemon test the
+`runtime` fixture (the daemon and its containers stopped, cgroups swept).
 """
 
 from __future__ import annotations
