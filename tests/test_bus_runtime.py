@@ -385,6 +385,63 @@ def test_no_gap_between_snapshot_and_live_under_concurrent_starts(runtime: Cli, 
                 process.stderr.close()
 
 
+def test_many_monitors_get_every_event_in_order_while_containers_cycle(
+    runtime: Cli, conf: Path
+) -> None:
+    """The bus under load: 12 `lxc-monitor --format json` processes while 6 containers
+    each run 3 times, all at once. Every monitor gets every container's STARTING,
+    RUNNING, exit, STOPPING, STOPPED three times, complete and in that order, and the
+    sequence numbers it sees have no gap and never step back (only these containers
+    live in the test's lxcpath, and the regex covers them all)."""
+    import threading
+
+    prefix = unique("ld")
+    names = [f"{prefix}x{i}" for i in range(6)]
+    cycles = 3
+    start_daemon(runtime)
+    runtime.names.update(names)
+    monitors: list[Monitor] = []
+    failures: list[str] = []
+
+    def cycle(name: str) -> None:
+        for _ in range(cycles):
+            result = execute(runtime, name, conf, "true")
+            if result.returncode != 0:
+                failures.append(f"{name}: {result.returncode} {result.stderr}")
+
+    try:
+        for _ in range(12):
+            monitors.append(Monitor(runtime, "-n", f"{prefix}x.*", "--format", "json"))
+        for monitor in monitors:
+            monitor.wait_synced()
+        threads = [threading.Thread(target=cycle, args=(name,)) for name in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert not failures, failures
+        want = ["STARTING", "RUNNING", "exit", "STOPPING", "STOPPED"] * cycles
+        for monitor in monitors:
+            stopped = 0
+            seen: dict[str, list[str]] = {name: [] for name in names}
+            seqs: list[int] = []
+            while stopped < len(names) * cycles:
+                (line,) = monitor.read(1, timeout=30)
+                message = json.loads(line)
+                if "seq" in message:
+                    seqs.append(message["seq"])
+                if message["type"] == "state":
+                    seen[message["name"]].append(message["state"])
+                    stopped += message["state"] == "STOPPED"
+                elif message["type"] == "exit":
+                    seen[message["name"]].append("exit")
+            assert seen == {name: want for name in names}
+            assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+    finally:
+        for monitor in monitors:
+            monitor.close()
+
+
 def test_wait_timeout_is_honoured_to_the_millisecond(runtime: Cli, busybox: str) -> None:
     start_daemon(runtime)
 

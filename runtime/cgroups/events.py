@@ -148,6 +148,11 @@ class CgroupWatcher:
     def running(self) -> bool:
         return self._manager is not None
 
+    async def ensure_running(self) -> None:
+        """Called by a wait that must wait, before it looks at `running`. Here it
+        does nothing (start `run` yourself); the daemon's watcher starts itself
+        on first need (runtime.daemon.cgroup_watch)."""
+
     async def run(self, *, task_status: trio.TaskStatus[None] | None = None) -> None:
         """Read events until cancelled (start it with `nursery.start`). Every wait
         still subscribed is then woken and goes on with an inotify instance of its
@@ -252,6 +257,8 @@ async def wait_until(
     """
     if predicate():
         return INOTIFY if paths else POLL
+    if paths and watcher is not None:
+        await watcher.ensure_running()
     if paths and watcher is not None and watcher.running:
         try:
             subscription: _Subscription | None = watcher.subscribe(paths)

@@ -1,6 +1,6 @@
 """Runtime records: what the daemon knows about each live container, on disk.
 
-Written atomically (write, fsync, rename) under `<rundir>/containers/<name>.json`
+Written atomically (write, rename) under `<rundir>/containers/<name>.json`
 on every transition, so a daemon that was killed can re-adopt what still runs and
 clean up what died, and so the commands (`lxc-info`, `lxc-ls`) can read states
 without a round trip (see runtime.client.status, which reads the same fields). Removed
@@ -14,6 +14,14 @@ runtime.spawn.start_spec). Version 1 had no `version` and kept pid 1's resolved 
 `argv`; a version-1 record is read as version 2 with that argv as the command,
 which starts the same pid 1. A record of a later version is refused
 (`RecordError`): a daemon never guesses at fields it does not know.
+
+No fsync: a record describes processes, and no process outlives the machine, so
+after a crash of the host every record is stale whether it reached the disk or
+not (a daemon checks each pid and start time before it believes one). The rename
+keeps a record whole against a killed daemon; an fsync would only block the
+daemon's loop at every transition of every container, before the bus publishes
+it (0.3 ms idle on this machine's ext4 /run, more under load; 100 containers x 3
+cycles ran 10-20% faster without it, bench/bus_runtime.py).
 
 Standard library only: the client commands import this module.
 """
@@ -159,7 +167,6 @@ def write_record(lxcpath: str, name: str, record: ContainerRecord) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, json.dumps(record.to_json(), sort_keys=True).encode())
-        os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(tmp, path)

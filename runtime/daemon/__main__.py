@@ -19,6 +19,7 @@ import sys
 import trio
 
 from runtime.client.rundir import acquire_daemon_lock, lxcpath_key, remove_pid_file
+from runtime.daemon import fd_limit
 from runtime.daemon.app import Daemon
 from runtime.kernel import linux
 
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     linux.set_name("lxc-runtimed")
+    fd_limit.raise_nofile()  # many containers, several fds each (runtime.daemon.fd_limit)
     idle = args.idle if args.idle is not None else float(
         os.environ.get("TRIO_LXC_DAEMON_IDLE", DEFAULT_IDLE)
     )

@@ -41,6 +41,7 @@ from runtime.spawn.start_spec import SYSTEM, StartArgs
 
 if TYPE_CHECKING:
     from bus.server import BusServer
+    from runtime.daemon.cgroup_watch import DaemonCgroupWatcher
 
 log = logging.getLogger("trio-lxc.daemon")
 
@@ -71,14 +72,18 @@ class Daemon:
         #: Our start time: a record names its daemon by pid and start time (runtime.client.status).
         self.start_time = process_start_time(os.getpid())
         self.consoles = ConsoleManager()
+        #: One inotify instance for every cgroup wait (runtime.daemon.cgroup_watch).
+        self.cgroup_watcher: DaemonCgroupWatcher | None = None
 
     # -- life -------------------------------------------------------------------
     async def run(self, ready: Callable[[], object] | None = None) -> None:
         """Serve until idle, then leave nothing behind (see `_leave`)."""
         from bus.server import BusServer
+        from runtime.daemon.cgroup_watch import DaemonCgroupWatcher
 
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
+            self.cgroup_watcher = DaemonCgroupWatcher(nursery)  # imported here: runtime.cgroups
             self.bus = BusServer(
                 os.path.join(self.rundir, "bus.sock"),
                 lxcpath=self.lxcpath,
@@ -174,6 +179,7 @@ class Daemon:
             daemon_start_time=self.start_time,
             consoles=self.consoles,
             running_init=self.running_init,
+            cgroup_watcher=self.cgroup_watcher,
         )
 
     def running_init(self, name: str) -> int | None:

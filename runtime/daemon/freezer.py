@@ -44,7 +44,7 @@ from runtime.daemon import lifecycle as lc
 from runtime.daemon.op_reply import FAILED, NOT_RUNNING, OpError
 
 if TYPE_CHECKING:
-    from runtime.cgroups import ContainerCgroups
+    from runtime.cgroups import CgroupWatcher, ContainerCgroups
 
 log = logging.getLogger("trio-lxc.freezer")
 
@@ -71,9 +71,15 @@ class Owner(Protocol):
 class Freezer:
     """The freezer of one container: freeze, thaw, and the thaws a stop needs."""
 
-    def __init__(self, owner: Owner, transition: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        owner: Owner,
+        transition: Callable[[str], None],
+        watcher: CgroupWatcher | None = None,
+    ) -> None:
         self._owner = owner
         self._transition = transition
+        self._watcher = watcher
         self._lock = trio.Lock()
 
     def _cgroups(self) -> ContainerCgroups:
@@ -100,7 +106,7 @@ class Freezer:
             try:
                 cgroups.freeze()
                 with trio.fail_after(timeout):
-                    await cgroups.wait_frozen()
+                    await cgroups.wait_frozen(watcher=self._watcher)
             except (CgroupError, trio.TooSlowError) as err:
                 reason = (
                     f"the freeze did not complete within {timeout:g} s"

@@ -33,6 +33,7 @@ from collections.abc import Callable
 
 import trio
 
+from runtime.daemon import fd_limit
 from runtime.spawn import messages as m
 
 log = logging.getLogger("trio-lxc.spawner")
@@ -308,6 +309,7 @@ async def _start_spawner(socket_path: str) -> trio.Process:
         )
         os.close(write_fd)
         write_fd = -1
+        fd_limit.restore_nofile(process.pid)  # containers get the daemon's inherited limit
         with trio.fail_after(10):
             await trio.lowlevel.wait_readable(read_fd)
         if not os.read(read_fd, 1):

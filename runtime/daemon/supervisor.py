@@ -66,7 +66,7 @@ from runtime.spawn import start_spec as ss
 from runtime.spawn.messages import SpawnRequest
 
 if TYPE_CHECKING:
-    from runtime.cgroups import ContainerCgroups
+    from runtime.cgroups import CgroupWatcher, ContainerCgroups
     from runtime.daemon.console.terminals import ContainerTerminals
     from runtime.net.network import ContainerNetwork
 
@@ -109,6 +109,8 @@ class DaemonLinks:
     daemon_start_time: int | None
     consoles: ConsoleManager | None = None
     running_init: Callable[[str], int | None] | None = None
+    #: The daemon's one inotify instance for cgroup waits (None: each opens its own).
+    cgroup_watcher: CgroupWatcher | None = None
 
 
 class Supervisor:
@@ -129,7 +131,7 @@ class Supervisor:
         self.net: ContainerNetwork | None = None
         #: Its console and ttys while it runs (runtime.daemon.console).
         self.terminals: ContainerTerminals | None = None
-        self.freezer = Freezer(self, self._transition)
+        self.freezer = Freezer(self, self._transition, links.cgroup_watcher)
         self.moved_interfaces = MovedInterfaces()  # lxc-device add (runtime.daemon.device)
         self.start_error: str | None = None
         self.exit_code: int | None = None
@@ -597,7 +599,7 @@ class Supervisor:
         except Exception:  # noqa: BLE001 - clean-up continues; destroy reports leftovers
             log.exception("%s: killing the container's processes", self.name)
         with trio.move_on_after(KILL_WAIT):
-            await self.cgroups.wait_empty()
+            await self.cgroups.wait_empty(watcher=self.links.cgroup_watcher)
         log.debug("%s: cgroups empty", self.name)
 
     def _destroy_cgroups(self) -> None:
