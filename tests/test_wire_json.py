@@ -67,7 +67,7 @@ def test_loads_refuses_bytes_that_are_not_utf8() -> None:
 VALUES: list[object] = [
     0, -1, 2**70, 1.5, -0.0, 1e300, float("nan"), float("inf"), float("-inf"), "", "é😀\n\"\\",
     "\x00\x1f\x7f", True, False, None, [], {}, (1, 2), [1, [2, [3]]], {"a": {"b": [None]}},
-    {1: "int key", 2.5: "float key", True: "bool key", None: "null key"},
+    {1: "int key", 2.5: "float key", False: "bool key", None: "null key"},
 ]  # fmt: skip
 
 
