@@ -11,8 +11,10 @@ APT_PACKAGES := busybox-static lxc gcc libc6-dev libseccomp2 runc containerd
 
 # Byte-compile on every run: client start-up must not pay for compiling, and
 # PYTHONDONTWRITEBYTECODE (set in some environments) would make every run pay.
+# The commands that only ask the daemon start without `site` (runtime/tools/launchers.py).
 setup: apt $(STAMP) $(INIT)
 	@$(BIN)/python -m compileall -q runtime bus cli
+	@$(BIN)/python -m runtime.tools.launchers $(BIN)
 
 # pid 1 of application containers: static (nothing of the host mapped once it runs
 # from its sealed memfd), see runtime/spawn/initexe.py. Renamed into place, so a

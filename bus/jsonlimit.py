@@ -5,23 +5,23 @@ line of 60,000 `[` raises RecursionError (not ValueError) in whoever decodes it;
 a daemon that catches only ValueError dies. The depth is checked before decoding,
 cheaply: a line with few brackets (every real message) is passed by two C-speed
 counts; only a line with many brackets is scanned, with a regex that skips JSON
-strings (a bracket inside a string does not nest) and runs in linear time.
+strings (a bracket inside a string does not nest) and runs in linear time; `re`
+is imported only then, as it costs milliseconds at every client's start-up.
+Decoding is bus.wire_json's (the standard library's C scanner, without `re`).
 
 Standard library only, no `typing`: the client commands load it at start-up.
 """
 
 from __future__ import annotations
 
-import json
-import re
+from bus.wire_json import loads as _decode
 
 #: Deeper nesting is refused: no message of ours comes near it.
 MAX_DEPTH = 32
 
 # A JSON string (unrolled, so each character is looked at once) or a bracket.
-_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_TOKENS = rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]'
 _OPEN = frozenset(b"[{")
-_decode = json.JSONDecoder().decode
 
 
 class JsonLimitError(ValueError):
@@ -32,8 +32,10 @@ def depth_exceeds(line: bytes, max_depth: int = MAX_DEPTH) -> bool:
     """Whether the JSON text in `line` nests arrays/objects deeper than `max_depth`."""
     if line.count(b"[") + line.count(b"{") <= max_depth:
         return False
+    import re
+
     depth = 0
-    for match in _TOKENS.finditer(line):
+    for match in re.finditer(_TOKENS, line, re.DOTALL):
         token = match.group()
         if len(token) != 1:
             continue  # a string
@@ -51,6 +53,6 @@ def loads(line: bytes, max_depth: int = MAX_DEPTH) -> object:
     if depth_exceeds(line, max_depth):
         raise JsonLimitError(f"nested deeper than {max_depth} levels")
     try:
-        return _decode(line.decode())
+        return _decode(line)
     except RecursionError:  # cannot happen below MAX_DEPTH; never let it escape
         raise JsonLimitError("nested too deeply") from None

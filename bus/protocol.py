@@ -40,7 +40,8 @@ or runs a subscriber's regex, so a pattern that backtracks for days costs only t
 subscriber that gave it. The client matches its regex itself (`Filter`, applied by
 `SubscriberState`); a regex that is a plain list of names (`foo|bar`, or
 `re.escape(name)`) is also sent as `names`, so `lxc-wait` receives only its own
-container's events. Version 1 sent the regex to the server.
+container's events; such a list is matched as a set, without `re`, which is then
+not even imported. Version 1 sent the regex to the server.
 
 Unknown message types decode to `UnknownMessage` rather than failing, so a
 newer server can add a type without breaking older clients; an existing type's
@@ -53,14 +54,13 @@ subclasses, also `ValueError`s) reject a subscription's regex or state names.
 
 from __future__ import annotations
 
-import json
-import re
-
 from bus.jsonlimit import loads as _loads_bounded
+from bus.wire_json import dumps as _dumps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: `typing` costs the client commands at start-up
     from collections.abc import Iterable
+    from re import Pattern
 
     # One decoded field: (name, (exact wire types, how to say so), default or _REQUIRED).
     _Field = tuple[str, tuple[tuple[type, ...], str], object]
@@ -133,12 +133,45 @@ def parse_states(text: str) -> frozenset[str]:
     return frozenset(check_state(part) for part in text.split("|"))
 
 
-#: An alternative that is a plain name: ordinary characters, or escaped punctuation
-#: (`re.escape` output). Each character has one reading, so matching is linear.
-_LITERAL = r"(?:[^\\.^$*+?{}\[\]|()]|\\[^0-9A-Za-z])+"
-_LITERAL_LIST = re.compile(rf"{_LITERAL}(?:\|{_LITERAL})*")
-_LITERAL_ALTERNATIVE = re.compile(_LITERAL)
-_UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
+#: What `re.escape` puts a backslash before (`escape` below does the same).
+_ESCAPED = {c: "\\" + chr(c) for c in b"()[]{}?*+-|^$\\.&~# \t\n\r\v\f"}
+#: Characters with a meaning in a regex: a regex with one unescaped is no name list.
+_SPECIAL = frozenset("\\.^$*+?{}[]|()")
+_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def escape(name: str) -> str:
+    """`re.escape(name)`, without importing `re` (lxc-wait subscribes with it)."""
+    return name.translate(_ESCAPED)
+
+
+def literal_names(regex: str) -> frozenset[str] | None:
+    """The names a regex matches in full when it is a plain list of them (`foo|bar`,
+    alternatives of ordinary characters or backslash-escaped punctuation, as
+    `re.escape` writes them), else None. One pass, no `re`: the commands that
+    subscribe to one name (lxc-wait) never import it."""
+    names: list[str] = []
+    current: list[str] = []
+    chars = iter(regex)
+    for char in chars:
+        if char == "\\":
+            escaped = next(chars, None)
+            if escaped is None or escaped in _ALNUM:
+                return None
+            current.append(escaped)
+        elif char == "|":
+            if not current:
+                return None
+            names.append("".join(current))
+            current = []
+        elif char in _SPECIAL:
+            return None
+        else:
+            current.append(char)
+    if not current:
+        return None
+    names.append("".join(current))
+    return frozenset(names)
 #: Names whose match result a Filter remembers (there are few names; bounded anyway).
 _CACHE_SIZE = 4096
 
@@ -154,18 +187,24 @@ class Filter:
     exit, created and destroyed events are filtered by name only.
     """
 
-    __slots__ = ("regex", "states", "_pattern", "_cache")
+    __slots__ = ("regex", "states", "_names", "_pattern", "_cache")
 
     def __init__(self, regex: str = ".*", states: Iterable[str] | None = None) -> None:
         if not isinstance(regex, str):
             raise InvalidFilter(f"the name regex must be a string, not {type(regex).__name__}")
-        try:
-            self._pattern = re.compile(regex)
-        except re.error as err:
-            raise InvalidFilter(f"invalid regex '{regex}': {err}") from None
-        except (RecursionError, OverflowError, MemoryError, ValueError):
-            # Thousands of nested groups exhaust the compiler's recursion.
-            raise InvalidFilter(f"invalid regex '{_shorten(regex)}': too complex") from None
+        # A plain list of names is matched as a set, and `re` is not even imported.
+        self._names = literal_names(regex)
+        self._pattern: Pattern[str] | None = None
+        if self._names is None:
+            import re
+
+            try:
+                self._pattern = re.compile(regex)
+            except re.error as err:
+                raise InvalidFilter(f"invalid regex '{regex}': {err}") from None
+            except (RecursionError, OverflowError, MemoryError, ValueError):
+                # Thousands of nested groups exhaust the compiler's recursion.
+                raise InvalidFilter(f"invalid regex '{_shorten(regex)}': too complex") from None
         self.regex = regex
         self._cache: dict[str, bool] = {}
         if states is None:
@@ -177,19 +216,17 @@ class Filter:
 
     def exact_names(self) -> list[str] | None:
         """The names the regex matches when it is a plain list of them, else None."""
-        regex = self.regex
-        if _LITERAL_LIST.fullmatch(regex) is None:
-            return None
-        return sorted(
-            {_UNESCAPE.sub(r"\1", m.group()) for m in _LITERAL_ALTERNATIVE.finditer(regex)}
-        )
+        return None if self._names is None else sorted(self._names)
 
     def matches_name(self, name: str) -> bool:
+        if self._names is not None:
+            return name in self._names
         cache = self._cache
         ok = cache.get(name)
         if ok is None:
             if len(cache) >= _CACHE_SIZE:
                 cache.clear()
+            assert self._pattern is not None
             ok = cache[name] = self._pattern.fullmatch(name) is not None
         return ok
 
@@ -616,8 +653,6 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         Error,
     )
 }
-
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def encode(message: Message) -> bytes:

@@ -35,7 +35,7 @@ marker tells it apart from a change. `--since SEQ` replays events after that
 sequence number, `--since @TIME` (or any number with a '.') those at or after
 that Unix time, from the daemon's ring of recent events, before going live.
 
-Finding the bus: `bus_socket(lxcpath)` asks runtime.client.daemon_client for the socket
+Finding the bus: `bus_socket(lxcpath)` asks runtime.client.daemon_start for the socket
 (starting the lxcpath's daemon if needed). The environment variable
 `TRIO_LXC_BUS_SOCKET` overrides that with a fixed socket path, for tests and for
 a bus served by a program of one's own; `{digest}` in it is replaced by the
@@ -87,9 +87,9 @@ def bus_socket(lxcpath: str) -> str:
             return override.replace("{digest}", path_digest(os.path.abspath(lxcpath)))
         return override
     try:
-        from runtime.client.daemon_client import bus_socket as daemon_bus_socket
+        from runtime.client.daemon_start import bus_socket as daemon_bus_socket
     except ModuleNotFoundError as err:
-        if err.name != "runtime.client.daemon_client":
+        if err.name != "runtime.client.daemon_start":
             raise
         raise LxcError(
             "the runtime daemon is not available in this build "

@@ -26,6 +26,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from conftest import unique
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -160,3 +161,49 @@ def test_command_runs_import_nothing_heavy(args, cli, tmp_path: Path, lxc_env) -
         assert "runtime.client.daemon_client" in modules
     heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     assert heavy == []
+
+
+#: What the commands that only ask (lxc-info, lxc-wait, lxc-freeze, lxc-unfreeze,
+#: lxc-ls) must not load: each costs a command milliseconds at start-up (README,
+#: "Speed"). `json.decoder`/`json.encoder` import `re`, which imports `enum`;
+#: `socket` imports `enum` and `selectors`; the wire's JSON is bus.wire_json.
+NOT_IN_LEAN_RUNS = (
+    "re", "enum", "json", "json.decoder", "json.encoder", "logging", "typing", "socket",
+    "selectors", "collections", "tokenize", "argparse",
+)  # fmt: skip
+
+
+@pytest.fixture
+def compiled() -> None:
+    """Up-to-date .pyc files: a stale one is recompiled from source at every run,
+    and reading source imports `tokenize` and `re` (`make setup` compiles too)."""
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "runtime", "bus", "cli"], cwd=ROOT, check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
+def test_lean_commands_on_a_running_container_import_no_costly_module(
+    compiled: None, runtime, tmp_path: Path, lxc_env
+) -> None:
+    name = unique("lean")
+    conf = tmp_path / "c.conf"
+    conf.write_text("lxc.net.0.type = empty\n")
+    assert runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf)).returncode == 0
+    assert runtime("lxc-start", "-n", name).returncode == 0
+    assert runtime("lxc-wait", "-n", name, "-s", "RUNNING", "-t", "30").returncode == 0
+    lxcpath = ["-P", str(runtime.lxcpath)]
+    for args in (
+        ["lxc-info", "-n", name],
+        ["lxc-info", "-n", name, "-s"],
+        ["lxc-info", "-n", name, "-c", "lxc.uts.name"],
+        ["lxc-wait", "-n", name, "-s", "RUNNING"],
+        ["lxc-freeze", "-n", name],
+        ["lxc-wait", "-n", name, "-s", "FROZEN"],
+        ["lxc-unfreeze", "-n", name],
+        ["lxc-ls", "-1"],
+    ):
+        modules = imported_modules([str(BIN / args[0]), *lxcpath, *args[1:]], lxc_env)
+        assert "cli." + args[0].replace("-", "_") in modules, args  # it ran
+        assert sorted(m for m in NOT_IN_LEAN_RUNS if m in modules) == [], args
+    assert runtime("lxc-info", "-n", name, "-sH").stdout == "RUNNING\n"

@@ -14,10 +14,11 @@ Standard library only: the clients use it.
 
 from __future__ import annotations
 
-import json
-import socket
+import _socket  # not `socket`, which imports `enum` and `selectors`: start-up time
+import sys
 
 from bus.jsonlimit import loads as _loads_bounded
+from bus.wire_json import dumps
 
 VERSION = 1
 #: The longest request line (a volatile container's config text travels in one).
@@ -32,7 +33,7 @@ class ProtocolError(Exception):
 
 def encode(message: dict[str, object]) -> bytes:
     """One message as a JSON line."""
-    return json.dumps({"v": VERSION, **message}, separators=(",", ":")).encode() + b"\n"
+    return dumps({"v": VERSION, **message}).encode() + b"\n"
 
 
 class LineReader:
@@ -95,20 +96,20 @@ def scm_rights(fds: tuple[int, ...] | list[int]) -> list[tuple[int, int, bytes]]
 
     Every sender of the control protocol, blocking or async, goes through this and
     sends the line's first byte with it, so the fds arrive with their line."""
-    import array
-
     if not fds:
         return []
-    return [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+    data = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
+    return [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, data)]
 
 
 def fds_from_ancillary(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
     """The file descriptors an SCM_RIGHTS message carried (recvmsg's ancdata)."""
-    import array
-
     fds: list[int] = []
     for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
             usable = len(data) - len(data) % 4
-            fds.extend(array.array("i", data[:usable]))
+            # Native C ints, read without `array` (which imports `collections`).
+            fds.extend(
+                int.from_bytes(data[i : i + 4], sys.byteorder, signed=True) for i in range(0, usable, 4)
+            )
     return fds

@@ -822,12 +822,12 @@ def op_of(request: Request[R]) -> Op:
 
 
 def _line(envelope: dict[str, object], body: dict[str, object], request_id: int | None) -> bytes:
-    import json
+    from bus.wire_json import dumps
 
     if request_id is not None:
         envelope["id"] = request_id
     envelope.update(body)
-    return json.dumps(envelope, separators=(",", ":")).encode() + b"\n"
+    return dumps(envelope).encode() + b"\n"
 
 
 def encode_request(request: Request[R], request_id: int | None = None) -> bytes:

@@ -1,22 +1,16 @@
-"""How a command reaches the runtime daemon of an lxcpath, starting it if needed.
+"""A command's control connection to the runtime daemon of an lxcpath: typed
+requests and replies (runtime.client.control_protocol) over `<rundir>/control.sock`.
 
-The daemon listens on `<rundir>/control.sock` (requests) and `<rundir>/bus.sock`
-(the monitor bus). A command that needs it connects; if nobody answers, it starts
-`python -m runtime.daemon --lxcpath P` in a new session and waits for the one
-byte the daemon writes on an inherited pipe once it listens, so there is no
-polling. The daemon stays this command's child until the command exits; it is
-then adopted by the nearest subreaper (or init), which reaps it when it exits. Two commands racing to start it are fine: the daemon takes an flock, the
-loser exits at once without writing, and both commands then connect to the winner.
+Reaching the daemon, and starting it if nobody answers, is
+runtime.client.daemon_start's (its names are re-exported here).
 
 Standard library only: every client command imports this.
 """
 
 from __future__ import annotations
 
+import _socket  # not `socket`, which imports `enum` and `selectors`: start-up time
 import os
-import socket
-import sys
-import time
 
 from runtime.client.control import LineReader, fds_from_ancillary, scm_rights
 from runtime.client.control_protocol import (
@@ -36,122 +30,41 @@ from runtime.client.control_protocol import (
     op_of,
     result,
 )
+from runtime.client.daemon_start import (
+    START_TIMEOUT,
+    DaemonUnavailable,
+    bus_socket,
+    bus_socket_path,
+    connect,
+    control_socket_path,
+    daemon_log_path,
+    daemon_running,
+    start_daemon,
+)
+from runtime.client.daemon_start import try_connect as _try_connect
 from runtime.client.errors import LxcError
-from runtime.client.rundir import ensure_run_dir, run_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from runtime.client.control_protocol import R
 
-START_TIMEOUT = 10.0
-
-
-class DaemonUnavailable(LxcError):
-    """The daemon could not be reached or started."""
-
-
-def control_socket_path(lxcpath: str) -> str:
-    return os.path.join(run_dir(lxcpath), "control.sock")
-
-
-def bus_socket_path(lxcpath: str) -> str:
-    return os.path.join(run_dir(lxcpath), "bus.sock")
-
-
-def daemon_log_path(lxcpath: str) -> str:
-    return os.path.join(run_dir(lxcpath), "daemon.log")
-
-
-def _try_connect(path: str) -> socket.socket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        sock.connect(path)
-    except (FileNotFoundError, ConnectionRefusedError):
-        sock.close()
-        return None
-    return sock
-
-
-def start_daemon(lxcpath: str) -> None:
-    """Start the lxcpath's daemon and wait until it listens (or another one won)."""
-    ensure_run_dir(lxcpath)
-    read_fd, write_fd = os.pipe()
-    try:
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child: exec at once, no Python work after fork
-            try:
-                os.close(read_fd)
-                os.setsid()
-                null = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(null, fd)
-                os.set_inheritable(write_fd, True)
-                os.execv(
-                    sys.executable,
-                    [sys.executable, "-m", "runtime.daemon", "--lxcpath", os.path.abspath(lxcpath),
-                     "--ready-fd", str(write_fd)],
-                )  # fmt: skip
-            finally:
-                os._exit(127)
-        os.close(write_fd)
-        write_fd = -1
-        deadline = time.monotonic() + START_TIMEOUT
-        import select
-
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise DaemonUnavailable(
-                    f"the runtime daemon did not start within {START_TIMEOUT:.0f} s; "
-                    f"see {daemon_log_path(lxcpath)}"
-                )
-            ready, _, _ = select.select([read_fd], [], [], remaining)
-            if ready:
-                if not os.read(read_fd, 1):
-                    # EOF: it exited (lost the flock race, or failed: see its log).
-                    # The winner of a race may still be getting ready: give it time.
-                    os.waitpid(pid, 0)
-                    _wait_listening(control_socket_path(lxcpath), deadline)
-                break
-    finally:
-        os.close(read_fd)
-        if write_fd >= 0:
-            os.close(write_fd)
-
-
-def _wait_listening(path: str, deadline: float) -> None:
-    """Wait until a daemon (another command's) accepts on `path`, or the deadline."""
-    while time.monotonic() < deadline:
-        sock = _try_connect(path)
-        if sock is not None:
-            sock.close()
-            return
-        time.sleep(0.01)
-
-
-def connect(lxcpath: str, *, autostart: bool = True) -> socket.socket:
-    """A connected control socket for the lxcpath's daemon."""
-    path = control_socket_path(lxcpath)
-    sock = _try_connect(path)
-    if sock is None and autostart:
-        start_daemon(lxcpath)
-        sock = _try_connect(path)
-    if sock is None:
-        raise DaemonUnavailable(
-            f"cannot reach the runtime daemon at {path}; see {daemon_log_path(lxcpath)}"
-        )
-    return sock
-
-
-def bus_socket(lxcpath: str, *, autostart: bool = True) -> str:
-    """The bus socket path, after making sure the daemon runs (env override for tests)."""
-    override = os.environ.get("TRIO_LXC_BUS_SOCKET")
-    if override:
-        return override
-    path = bus_socket_path(lxcpath)
-    if autostart and _try_connect(control_socket_path(lxcpath)) is None:
-        start_daemon(lxcpath)
-    return path
+#: Reaching and starting the daemon is runtime.client.daemon_start's; the commands
+#: and the API import those names from here too.
+__all__ = [
+    "START_TIMEOUT",
+    "Connection",
+    "DaemonUnavailable",
+    "bus_socket",
+    "bus_socket_path",
+    "connect",
+    "container_state",
+    "control_socket_path",
+    "daemon_log_path",
+    "daemon_running",
+    "open_connection",
+    "shutdown_daemon",
+    "start_daemon",
+]
 
 
 class Connection:
@@ -163,7 +76,7 @@ class Connection:
     reply are handed out by `receive_with_fds`; `receive` closes them.
     """
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
         self._reader = LineReader()
         self._ready: list[tuple[dict[str, object], list[int]]] = []
@@ -190,7 +103,7 @@ class Connection:
         """The next reply line with its fds; DaemonUnavailable if the daemon went away."""
         while not self._ready:
             try:
-                data, ancdata, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(MAX_FDS * 4))
+                data, ancdata, _, _ = self.sock.recvmsg(65536, _socket.CMSG_SPACE(MAX_FDS * 4))
             except ConnectionResetError:
                 data, ancdata = b"", []
             fds = fds_from_ancillary(ancdata)
@@ -265,14 +178,6 @@ def _close(fds: list[int]) -> None:
 
 def open_connection(lxcpath: str, *, autostart: bool = True) -> Connection:
     return Connection(connect(lxcpath, autostart=autostart))
-
-
-def daemon_running(lxcpath: str) -> bool:
-    sock = _try_connect(control_socket_path(lxcpath))
-    if sock is None:
-        return False
-    sock.close()
-    return True
 
 
 def container_state(lxcpath: str, name: str) -> str | None:

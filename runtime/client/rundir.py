@@ -20,9 +20,9 @@ it starts over with a fresh directory.
 
 from __future__ import annotations
 
+import _socket  # not `socket`, which imports `enum` and `selectors`: start-up time
 import fcntl
 import os
-import socket
 import time
 
 DEFAULT_RUN_ROOT = "/run/trio-lxc"
@@ -115,7 +115,7 @@ def same_file(fd: int, path: str) -> bool:
 
 
 def _answers(path: str) -> bool:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)
     except OSError:

@@ -73,10 +73,8 @@ def wait_for(
 
     `start` is a time.monotonic() value, by default now.
     """
-    import re
-
     from bus.client import BusClient, BusTimeout
-    from bus.protocol import BusError
+    from bus.protocol import BusError, escape
 
     if start is None:
         start = time.monotonic()
@@ -86,7 +84,7 @@ def wait_for(
     connect_timeout = 5.0 if timeout is None else min(5.0, max(1.0, timeout))
     client = BusClient(socket_path, connect_timeout=connect_timeout, reconnect_timeout=None)
     try:
-        subscription = client.subscribe(re.escape(name))
+        subscription = client.subscribe(escape(name))
     except BusError as err:
         raise LxcError(str(err)) from None
     if deadline is not None:
@@ -115,12 +113,10 @@ async def await_state(
 ) -> str | None:
     """`wait_for` for trio programs: the state once NAME is in one of `states`,
     None when `timeout` seconds pass first (counted once the snapshot is read)."""
-    import re
-
     import trio
 
     from bus.aclient import open_bus
-    from bus.protocol import BusError
+    from bus.protocol import BusError, escape
 
     tracker = Tracker(name, states)
     scope = trio.CancelScope(deadline=trio.current_time() + SNAPSHOT_GRACE + (timeout or 0))
@@ -129,7 +125,7 @@ async def await_state(
     with scope:
         try:
             async with open_bus(socket_path, reconnect_timeout=None) as bus:
-                async for message in bus.subscribe(re.escape(name)):
+                async for message in bus.subscribe(escape(name)):
                     found = tracker.feed(message)
                     if found == REACHED:
                         return tracker.reached

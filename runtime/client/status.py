@@ -77,10 +77,12 @@ def _recorded_status(lxcpath: str, name: str) -> ContainerStatus:
             text = handle.read()
     except OSError:
         return ContainerStatus()
-    import json  # only when a record exists: json pulls in `re`, which costs at start-up
+    from bus.wire_json import loads  # the standard library's decoder, without `re`
 
     try:
-        record = json.loads(text)
+        record = loads(text)
+        if not isinstance(record, dict):
+            return ContainerStatus()
         state = str(record["state"])
         pid = record.get("pid")
         if pid is None:

@@ -18,8 +18,8 @@ host side received).
 
 from __future__ import annotations
 
+import _socket  # not `socket`, which imports `enum` and `selectors`: start-up time
 import os
-import socket
 import struct
 
 NETLINK_ROUTE = 0
@@ -54,13 +54,13 @@ class NetView:
     def ips(self, family: int | None = None) -> list[str]:
         """IPv4 then IPv6 addresses of every interface but lo (no IPv6 link-local)."""
         out = []
-        for want in (socket.AF_INET, socket.AF_INET6):
+        for want in (_socket.AF_INET, _socket.AF_INET6):
             if family is not None and family != want:
                 continue
             for ifname, fam, address, scope in self.addresses:
                 if fam != want or ifname == "lo":
                     continue
-                if fam == socket.AF_INET6 and scope != RT_SCOPE_UNIVERSE:
+                if fam == _socket.AF_INET6 and scope != RT_SCOPE_UNIVERSE:
                     continue
                 out.append(address)
         return out
@@ -85,7 +85,7 @@ def view(pid: int) -> NetView | None:
     return NetView(links, addresses)
 
 
-def _socket_in(pid: int) -> socket.socket:
+def _socket_in(pid: int) -> _socket.socket:
     target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         if os.fstat(target).st_ino == os.stat("/proc/self/ns/net").st_ino:
@@ -105,13 +105,13 @@ def _socket_in(pid: int) -> socket.socket:
         os.close(target)
 
 
-def _netlink_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+def _netlink_socket() -> _socket.socket:
+    sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, NETLINK_ROUTE)
     sock.settimeout(2)
     return sock
 
 
-def _dump(sock: socket.socket, kind: int, body: bytes) -> list[tuple[int, bytes]]:
+def _dump(sock: _socket.socket, kind: int, body: bytes) -> list[tuple[int, bytes]]:
     """Send one dump request; (message type, payload) of every reply."""
     seq = 1
     header = _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
@@ -149,7 +149,7 @@ def _attributes(payload: bytes, offset: int) -> dict[int, bytes]:
     return attrs
 
 
-def _dump_links(sock: socket.socket) -> list[tuple[int, str]]:
+def _dump_links(sock: _socket.socket) -> list[tuple[int, str]]:
     links = []
     for mtype, payload in _dump(sock, RTM_GETLINK, _IFINFOMSG.pack(0, 0, 0, 0, 0)):
         if mtype != RTM_NEWLINK:
@@ -160,7 +160,7 @@ def _dump_links(sock: socket.socket) -> list[tuple[int, str]]:
     return links
 
 
-def _dump_addresses(sock: socket.socket) -> list[tuple[int, int, str, int]]:
+def _dump_addresses(sock: _socket.socket) -> list[tuple[int, int, str, int]]:
     found = []
     for mtype, payload in _dump(sock, RTM_GETADDR, _IFADDRMSG.pack(0, 0, 0, 0, 0)):
         if mtype != RTM_NEWADDR:
@@ -168,9 +168,9 @@ def _dump_addresses(sock: socket.socket) -> list[tuple[int, int, str, int]]:
         family, _prefix, _flags, scope, index = _IFADDRMSG.unpack_from(payload)
         attrs = _attributes(payload, _IFADDRMSG.size)
         raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
-        if raw is None or family not in (socket.AF_INET, socket.AF_INET6):
+        if raw is None or family not in (_socket.AF_INET, _socket.AF_INET6):
             continue
-        found.append((index, family, socket.inet_ntop(family, raw), scope))
+        found.append((index, family, _socket.inet_ntop(family, raw), scope))
     return found
 
 
@@ -245,10 +245,10 @@ def read_record(lxcpath: str, name: str) -> dict[str, object] | None:
             text = handle.read()
     except OSError:
         return None
-    import json
+    from bus.wire_json import loads  # the standard library's decoder, without `re`
 
     try:
-        record = json.loads(text)
+        record = loads(text)
     except ValueError:
         return None
     return record if isinstance(record, dict) else None

@@ -32,10 +32,13 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: `typing` (and the `re` it imports) costs every
+    # command that parses a config (lxc-info among them) milliseconds at start-up
+    from collections.abc import Callable
+    from typing import Any
+
     from pyroute2 import IPRoute
 
     from runtime.net.host import NetState
@@ -49,14 +52,29 @@ NTF_PROXY = 0x08
 RT_SCOPE_LINK = 253
 
 
-class NetKey(NamedTuple):
-    """One `lxc.net.N.<sub>` key a type owns (see runtime.config.keys.KeySpec)."""
+class NetKey:
+    """One `lxc.net.N.<sub>` key a type owns (see runtime.config.keys.KeySpec).
 
-    sub: str
-    check: Callable[[str], object]
-    many: bool = False  # a list key (one entry per line) rather than a scalar
-    applied_by: str | None = None
-    refused: str | None = None
+    A plain class, not a NamedTuple: `typing` is not imported at start-up."""
+
+    __slots__ = ("sub", "check", "many", "applied_by", "refused")
+
+    def __init__(
+        self,
+        sub: str,
+        check: Callable[[str], object],
+        many: bool = False,  # a list key (one entry per line) rather than a scalar
+        applied_by: str | None = None,
+        refused: str | None = None,
+    ) -> None:
+        self.sub = sub
+        self.check = check
+        self.many = many
+        self.applied_by = applied_by
+        self.refused = refused
+
+    def __repr__(self) -> str:
+        return f"NetKey({self.sub!r}, many={self.many}, applied_by={self.applied_by!r})"
 
 
 class NetType:

@@ -6,12 +6,13 @@ private, vepa) are the kernel's, numbered as linux/if_link.h numbers them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from runtime.config import values as v
 from runtime.net.types.base import TYPES, NetKey, OnParent
 
+TYPE_CHECKING = False  # `typing` costs config parsing milliseconds at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from runtime.net.plan import DevicePlan
 
 #: IPVLAN_MODE_* and IPVLAN_F_* of linux/if_link.h.

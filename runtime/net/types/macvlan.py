@@ -6,12 +6,13 @@ kernel's; the device is born inside the container's namespace.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from runtime.config import values as v
 from runtime.net.types.base import TYPES, NetKey, OnParent
 
+TYPE_CHECKING = False  # `typing` costs config parsing milliseconds at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from runtime.net.plan import DevicePlan
 
 _MODES = ("private", "vepa", "bridge", "passthru")

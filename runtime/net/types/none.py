@@ -6,9 +6,11 @@ go with it: the planner refuses `none` beside any other `lxc.net.N`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from runtime.net.types.base import NetType
+
+TYPE_CHECKING = False  # `typing` costs config parsing milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class NoNetwork(NetType):

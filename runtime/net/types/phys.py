@@ -9,11 +9,12 @@ too; a virtual device dies with the namespace. One device cannot be given twice.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from runtime.net.types.base import DeviceType, lookup, reason
 
+TYPE_CHECKING = False  # `typing` costs config parsing milliseconds at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from pyroute2 import IPRoute
 
     from runtime.net.host import NetState

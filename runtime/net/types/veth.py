@@ -11,7 +11,6 @@ The container end is born inside the namespace under its final name
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any
 
 from runtime.config import values as v
 from runtime.net.types.base import (
@@ -25,7 +24,10 @@ from runtime.net.types.base import (
     reason,
 )
 
+TYPE_CHECKING = False  # `typing` costs config parsing milliseconds at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from pyroute2 import IPRoute
 
     from runtime.net.host import NetState
