@@ -7,20 +7,20 @@ while loading the rcfile, before STARTING).
 
 from __future__ import annotations
 
+import _signal  # `signal` without its enums (~2.5 ms of start-up)
 import os
-import signal
-from typing import TYPE_CHECKING
 
 from runtime.client.control_protocol import Signal
 from runtime.client.daemon_client import Connection
 from runtime.client.errors import LxcError
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs ~4 ms at start-up
     from runtime.config.parser import RawConfig
 
 #: Signals a foreground command passes on to its container (lxc-execute, lxc-start -F).
 FORWARDED_SIGNALS = (
-    signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+    _signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT, _signal.SIGUSR1, _signal.SIGUSR2,
 )  # fmt: skip
 
 
@@ -68,4 +68,4 @@ def forward_signals(connection: Connection, name: str) -> None:
             pass
 
     for sig in FORWARDED_SIGNALS:
-        signal.signal(sig, handler)
+        _signal.signal(sig, handler)

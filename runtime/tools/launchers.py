@@ -31,6 +31,8 @@ LEAN_COMMANDS = {
     "lxc-cgroup": "cli.lxc_cgroup",
     "lxc-monitor": "cli.lxc_monitor",
     "lxc-stop": "cli.lxc_stop",
+    "lxc-start": "cli.lxc_start",
+    "lxc-execute": "cli.lxc_execute",
 }
 
 SCRIPT = """\
