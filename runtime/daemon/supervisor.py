@@ -55,6 +55,7 @@ from runtime.client.errors import printable_line
 from runtime.config.model import ContainerConfig
 from runtime.daemon import attach_record, container_log
 from runtime.daemon import lifecycle as lc
+from runtime.daemon.cgroup_prime import prime_cgroup_attach
 from runtime.daemon.console import manager as consoles
 from runtime.daemon.console.manager import ConsoleManager
 from runtime.daemon.device import MovedInterfaces
@@ -300,6 +301,7 @@ class Supervisor:
     # -- starting --------------------------------------------------------------
     async def _start(self) -> None:
         self._transition(lc.STARTING)
+        prime_cgroup_attach()  # the kernel's grace period, overlapped (runtime.cgroups.prime)
         self.spec = spec = self._resolve()
         self._open_log(spec.config)
         self.lxc_hooks = self._new_lxc_hooks(spec)
@@ -324,7 +326,6 @@ class Supervisor:
                 if self._stdio is None:
                     for fd in stdio:
                         os.close(fd)
-            _early_attach(self.name, cgroups, forked)
             forked_pidfd = open_pidfd(forked)
             try:
                 hooks = self.lxc_hooks.handshake_budget()
@@ -429,8 +430,8 @@ class Supervisor:
         log.debug("%s: init pid %d", self.name, pid)
         if self.lxc_hooks is not None:
             self.lxc_hooks.init_started(pid)
-        try:
-            cgroups.attach(pid)
+        try:  # in a thread: it may wait for a grace period (runtime.cgroups.prime)
+            await trio.to_thread.run_sync(cgroups.attach, pid)
         except Exception as err:  # noqa: BLE001
             raise StartFailed(f"cannot move the container into its cgroups: {err}") from None
         await self._setup_network(sync, first, spec)
@@ -704,18 +705,3 @@ def cgroups_from(record: records.ContainerRecord) -> ContainerCgroups | None:
         return ContainerCgroups.from_paths(record.cgroups, record.cgroup_limits)
     except Exception:  # noqa: BLE001
         return None
-
-
-def _early_attach(name: str, cgroups: ContainerCgroups, pid: int) -> None:
-    """Put the forked child into the cgroups while it is still unsharing.
-
-    The first process moved into a new cgroup costs the kernel an RCU grace
-    period (about 14 ms here, in the cpu hierarchy); paid now, it overlaps with
-    the child's own set-up instead of delaying "go". The container's init is
-    attached again after it reports its pid, which is then cheap (and a no-op
-    when it was forked after this attach and inherited the cgroups).
-    """
-    try:
-        cgroups.attach(pid)
-    except Exception as err:  # noqa: BLE001 - the real attach below reports failures
-        log.debug("%s: early attach of %d: %s", name, pid, err)
