@@ -11,11 +11,12 @@ it moves its monitor into `lxc.monitor.NAME`.
 
 A start needs one such write per hierarchy, and the container's init can only be
 moved once it exists, after the spawner's fork and the child's unshare. So the
-daemon starts the grace period itself as soon as a start begins: it moves its own
-process into the cgroup it already is in (a no-op migration that still takes the
-rwsem), in a worker thread, while it resolves the config, creates the cgroups and
-the spawner forks. By the time the init's pid comes back the grace period is over
-and the real attach is cheap. A host can remove the wait altogether by mounting its
+daemon starts the grace period itself as soon as the start's cgroups exist: it
+moves its own process into the cgroup it already is in (a no-op migration that
+still takes the rwsem), in a worker thread, while the spawner forks and the child
+unshares. The init's attach then waits only for what is left of that grace period,
+or finds it over and takes microseconds. Not earlier: the kernel holds
+`cgroup_mutex` through the wait, so the start's own mkdirs would queue behind it. A host can remove the wait altogether by mounting its
 cgroup hierarchies with `favordynmods` (Linux 6.0+, the kernel's own trade: slower
 forks for faster migrations); that is the host's policy, not a runtime's.
 

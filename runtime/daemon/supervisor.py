@@ -301,7 +301,6 @@ class Supervisor:
     # -- starting --------------------------------------------------------------
     async def _start(self) -> None:
         self._transition(lc.STARTING)
-        import time as _t; self._t0 = _t.perf_counter()  # XXX
         self.spec = spec = self._resolve()
         self._open_log(spec.config)
         self.lxc_hooks = self._new_lxc_hooks(spec)
@@ -433,9 +432,7 @@ class Supervisor:
         if self.lxc_hooks is not None:
             self.lxc_hooks.init_started(pid)
         try:  # in a thread: it may wait for a grace period (runtime.cgroups.prime)
-            import time as _t; _a = _t.perf_counter()  # XXX
             await trio.to_thread.run_sync(cgroups.attach, pid)
-            open("/tmp/startcpu/times", "a").write(f"attach {(_t.perf_counter()-_a)*1000:.2f} since-start {(_t.perf_counter()-self._t0)*1000:.2f}\n")  # XXX
         except Exception as err:  # noqa: BLE001
             raise StartFailed(f"cannot move the container into its cgroups: {err}") from None
         await self._setup_network(sync, first, spec)
