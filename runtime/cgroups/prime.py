@@ -32,6 +32,8 @@ from runtime.cgroups.mounts import CgroupMounts, discover
 
 #: The daemon's own `cgroup.procs` in one hierarchy, found once per process.
 _own_procs: str | None = None
+#: Set when the write is not ours to make (an unprivileged daemon): never tried again.
+_refused = False
 
 
 def own_procs_file(mounts: CgroupMounts) -> str | None:
@@ -52,7 +54,9 @@ def prime() -> None:
     Blocks for that grace period: call it in a worker thread. Errors are dropped
     (see the module's docstring).
     """
-    global _own_procs
+    global _own_procs, _refused
+    if _refused:
+        return
     try:
         if _own_procs is None:
             _own_procs = own_procs_file(discover())
@@ -63,5 +67,7 @@ def prime() -> None:
             os.write(fd, str(os.getpid()).encode())
         finally:
             os.close(fd)
+    except PermissionError:
+        _refused = True
     except OSError:
         _own_procs = None  # moved or removed: found again next time
