@@ -55,6 +55,7 @@ from runtime.client.errors import printable_line
 from runtime.config.model import ContainerConfig
 from runtime.daemon import attach_record, container_log
 from runtime.daemon import lifecycle as lc
+from runtime.daemon.cgroup_prime import prime_cgroup_attach
 from runtime.daemon.console import manager as consoles
 from runtime.daemon.console.manager import ConsoleManager
 from runtime.daemon.device import MovedInterfaces
@@ -314,6 +315,8 @@ class Supervisor:
         await self._run_lxc_hooks(self.lxc_hooks.pre_start)
         trace.mark("pre-start hooks run")
         self.cgroups = cgroups = self._create_cgroups(spec)
+        # After the mkdirs: the prime holds cgroup_mutex through its grace period.
+        prime_cgroup_attach()  # the kernel's grace period, overlapped (runtime.cgroups.prime)
         trace.mark("cgroups made")
         await self._open_terminals(spec)
         trace.mark("terminals opened")
@@ -337,7 +340,6 @@ class Supervisor:
                 if self._stdio is None:
                     for fd in stdio:
                         os.close(fd)
-            trace.mark(f"early cgroup attach: {_early_attach(self.name, cgroups, forked) or 'ok'}")
             forked_pidfd = open_pidfd(forked)
             try:
                 hooks = self.lxc_hooks.handshake_budget()
@@ -446,8 +448,8 @@ class Supervisor:
         log.debug("%s: init pid %d", self.name, pid)
         if self.lxc_hooks is not None:
             self.lxc_hooks.init_started(pid)
-        try:
-            cgroups.attach(pid)
+        try:  # in a thread: it may wait for a grace period (runtime.cgroups.prime)
+            await trio.to_thread.run_sync(cgroups.attach, pid)
         except Exception as err:  # noqa: BLE001
             raise StartFailed(f"cannot move the container into its cgroups: {err}") from None
         self.trace.mark("cgroups attached")
@@ -733,20 +735,3 @@ def cgroups_from(record: records.ContainerRecord) -> ContainerCgroups | None:
         return ContainerCgroups.from_paths(record.cgroups, record.cgroup_limits)
     except Exception:  # noqa: BLE001
         return None
-
-
-def _early_attach(name: str, cgroups: ContainerCgroups, pid: int) -> str | None:
-    """Put the forked child into the cgroups while it is still unsharing.
-
-    The first process moved into a new cgroup costs the kernel an RCU grace
-    period (about 14 ms here, in the cpu hierarchy); paid now, it overlaps with
-    the child's own set-up instead of delaying "go". The container's init is
-    attached again after it reports its pid, which is then cheap (and a no-op
-    when it was forked after this attach and inherited the cgroups).
-    """
-    try:
-        cgroups.attach(pid)
-    except Exception as err:  # noqa: BLE001 - the real attach below reports failures
-        log.debug("%s: early attach of %d: %s", name, pid, err)
-        return str(err)
-    return None

@@ -17,6 +17,7 @@ architecture's system call number.
 from __future__ import annotations
 
 import os
+import struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing ctypes costs start-up time
@@ -318,21 +319,16 @@ def openat2(dirfd: int, path: str | bytes, flags: int, mode: int = 0, resolve: i
     """
     import ctypes
 
-    class OpenHow(ctypes.Structure):
-        _fields_ = [
-            ("flags", ctypes.c_uint64),
-            ("mode", ctypes.c_uint64),
-            ("resolve", ctypes.c_uint64),
-        ]
-
-    how = OpenHow(flags, mode, resolve)
+    # struct open_how {u64 flags, mode, resolve}, packed here rather than as a
+    # ctypes.Structure: a class built per call cost ~15 µs, x130 opens per start.
+    how = struct.pack("=QQQ", flags, mode, resolve)
     raw = os.fsencode(path)
     fd = libc_handle().syscall(
         ctypes.c_long(_SYS_OPENAT2),
         ctypes.c_int(dirfd),
         ctypes.c_char_p(raw),
-        ctypes.c_void_p(ctypes.addressof(how)),
-        ctypes.c_size_t(ctypes.sizeof(how)),
+        ctypes.c_char_p(how),
+        ctypes.c_size_t(len(how)),
     )
     if fd < 0:
         _raise(f"openat2({dirfd}, {os.fsdecode(raw)!r}, 0x{flags:x}, 0x{resolve:x})")

@@ -78,6 +78,9 @@ __all__ = ["ChildRequest", "run_container"]
 
 #: The init's blanked command line and environment until its exec (`_blank_title`).
 _title: linux.ProcessTitle | None = None
+#: Application mode: the sealed copy of trio-lxc-init, made while the init waits
+#: for "go" (`_prepare_init`); -1 until then.
+_init_fd = -1
 
 
 def run_container(request: ChildRequest) -> NoReturn:
@@ -149,6 +152,7 @@ def _start(request: ChildRequest) -> int:
         if own_net:
             net_handles.send_handles(sock)
     start_trace.mark("pid reported")
+    _prepare_init(request)
     try:
         go = handshake.recv_msg(sock)
     except (OSError, handshake.ProtocolError):
@@ -165,6 +169,19 @@ def _start(request: ChildRequest) -> int:
     except Exception as err:  # noqa: BLE001 - reported, never raised into the spawner
         _report(sock, f"container setup failed: {type(err).__name__}: {err}")
     return 1
+
+
+def _prepare_init(request: ChildRequest) -> None:
+    """Copy trio-lxc-init into its sealed memfd before "go", not after: the daemon is
+    then moving this process into its cgroups (a kernel grace period, see
+    runtime.cgroups.prime), so the copy (800 KB) costs the start nothing. A failure
+    here is left for `_run_application` to meet again and report."""
+    global _init_fd
+    if request.is_application and request.init_image is not None:
+        try:
+            _init_fd = initexe.sealed_memfd(request.init_image)
+        except OSError:
+            pass
 
 
 def _blank_title() -> None:
@@ -333,7 +350,7 @@ def _run_application(request: ChildRequest, env: dict[str, str]) -> int:
     """
     assert request.init_image is not None  # checked before the handshake
     own_pid_ns = os.getpid() == 1
-    init_fd = initexe.sealed_memfd(request.init_image)
+    init_fd = _init_fd if _init_fd >= 0 else initexe.sealed_memfd(request.init_image)
     signal.pthread_sigmask(signal.SIG_BLOCK, initexe.WAITED)
     if not own_pid_ns:
         # Before the fork: the application's orphans come to us even if it forks

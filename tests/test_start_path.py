@@ -1,0 +1,73 @@
+"""The start path's shortcuts keep their promises (issue 15, single-start latency).
+
+- The cgroup attach prime (runtime.cgroups.prime) is a no-op migration: the process
+  stays in exactly the cgroups it was in, in every hierarchy.
+- The container child resets only the signals that are not SIG_DFL already
+  (runtime.spawn.process.reset_signals): whatever was ignored or handled before,
+  through Python or inherited across exec, ends at SIG_DFL with an empty mask, as
+  the kernel reports it in /proc/self/status.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from runtime.cgroups import prime
+from runtime.cgroups.mounts import discover
+
+
+def test_prime_moves_nothing() -> None:
+    before = Path("/proc/self/cgroup").read_text()
+    path = prime.own_procs_file(discover())
+    assert path is not None and os.path.exists(path)
+    assert str(os.getpid()) in Path(path).read_text().split()
+    prime.prime()
+    prime.prime()  # the second one uses the path found by the first
+    assert Path("/proc/self/cgroup").read_text() == before
+
+
+def _masks(status: str) -> dict[str, int]:
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    return {key: int(fields[key], 16) for key in ("SigIgn", "SigCgt", "SigBlk")}
+
+
+CHILD = r"""
+import signal, sys
+from runtime.spawn import process
+signal.signal(signal.SIGUSR1, lambda *_: None)   # handled through Python
+signal.signal(signal.SIGTERM, signal.SIG_IGN)    # ignored through Python
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+before = open("/proc/self/status").read()
+process.reset_signals()
+sys.stdout.write(before + "\n----\n" + open("/proc/self/status").read())
+"""
+
+
+def test_reset_signals_leaves_every_signal_default() -> None:
+    # SIGHUP and a real-time signal are ignored across the exec: Python reads them
+    # at start-up, and they must be reset although no Python code touched them.
+    rt = signal.SIGRTMIN + 6
+
+    def ignore() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(rt, signal.SIG_IGN)
+
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        preexec_fn=ignore,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    ).stdout
+    before_text, after_text = out.split("\n----\n")
+    before, after = _masks(before_text), _masks(after_text)
+    for number in (signal.SIGHUP, rt, signal.SIGTERM):
+        assert before["SigIgn"] & (1 << (number - 1)), number
+    assert before["SigCgt"] & (1 << (signal.SIGUSR1 - 1))
+    assert before["SigBlk"] & (1 << (signal.SIGUSR2 - 1))
+    assert after == {"SigIgn": 0, "SigCgt": 0, "SigBlk": 0}, after
