@@ -23,7 +23,10 @@ How a key becomes a field:
 - `lxc.net.N.*` becomes `net: list[NetDevice]`, sorted by N, each keeping its `index`
   so that a config with sparse indices writes back the same keys.
 A checker returning a dict (fstab line, id map, resource limit, IP address) is given
-a small attrs class here (`_STRUCTURED`); cattrs does the dict-to-class step.
+a small attrs class here (`_STRUCTURED`); `runtime.config.plain` does the
+dict-to-class step (and the plain form the spawner receives the model in): cattrs
+is not loaded by the daemon nor the spawner (`converter`, cattrs' own, is imported on
+first use, for tests that compare the two).
 
 Writing back (`to_settings`) formats each typed value as text that parses to the same
 typed value. It does not always give the original text (`SIGPWR` and `30` are the same
@@ -39,11 +42,13 @@ from collections.abc import Callable
 from types import GenericAlias
 
 import attrs
-import cattrs
 
-from runtime.config import keys
+from runtime.config import keys, plain
 from runtime.config import values as v
 from runtime.config.parser import RawConfig, parse_file, parse_text
+
+if typing.TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "ContainerConfig",
@@ -52,7 +57,6 @@ __all__ = [
     "MountEntry",
     "NetDevice",
     "PrLimit",
-    "converter",
     "describe",
     "format_value",
     "from_raw",
@@ -426,9 +430,20 @@ def _check_against_table() -> None:
 
 _check_against_table()
 
-#: Structures the intermediate dicts of `from_raw` into the classes (and can
-#: unstructure a model into plain data for records on disk).
-converter = cattrs.Converter()
+_converter: cattrs.Converter | None = None
+
+
+def __getattr__(name: str) -> cattrs.Converter:
+    """`converter`: a cattrs converter, imported on first use (the runtime uses
+    `runtime.config.plain`; tests hold the two to the same plain form)."""
+    global _converter
+    if name != "converter":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _converter is None:
+        import cattrs
+
+        _converter = cattrs.Converter()
+    return _converter
 
 
 # -- public functions ---------------------------------------------------------------
@@ -440,6 +455,12 @@ def from_raw(raw: RawConfig) -> ContainerConfig:
     Each value is converted by its key's checker (the parser already accepted it, so
     this does not fail for a RawConfig built by the parser).
     """
+    return plain.structure(typed_fields(raw), ContainerConfig)
+
+
+def typed_fields(raw: RawConfig) -> dict[str, object]:
+    """The attributes of `from_raw`'s model as one dict: typed values, the checkers'
+    dicts for structured ones, `net` as a list of dicts (what `plain` structures)."""
     top: dict[str, object] = {}
     families: dict[str, dict[str, object]] = {}
     nets: dict[int, dict[str, object]] = {}
@@ -459,7 +480,7 @@ def from_raw(raw: RawConfig) -> ContainerConfig:
             _put(top, plan.spec.field, plan, entry.value)
     top.update(families)
     top["net"] = [nets[index] for index in sorted(nets)]
-    return converter.structure(top, ContainerConfig)
+    return top
 
 
 def _put(target: dict[str, object], name: str, plan: _FieldPlan, text: str) -> None:

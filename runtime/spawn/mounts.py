@@ -50,7 +50,8 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
-from runtime.config.model import MountEntry, converter
+from runtime.config.model import MountEntry
+from runtime.config.plain import structure
 from runtime.config.values import mount_entry as parse_fstab_line
 from runtime.kernel import linux, start_trace
 from runtime.spawn import resolve
@@ -547,7 +548,7 @@ def read_fstab(config: ContainerConfig, base_dir: str) -> list[MountEntry]:
         if not text or text.startswith("#"):
             continue
         try:
-            entries.append(converter.structure(parse_fstab_line(text), MountEntry))
+            entries.append(structure(parse_fstab_line(text), MountEntry))
         except ValueError as err:
             raise SetupError(key, f"{path}:{number}: {err}") from None
     return entries

@@ -218,7 +218,7 @@ class WireError(ValueError):
 
 def to_wire(spec: StartSpec) -> dict[str, object]:
     """Plain JSON data for the spawner; `from_wire` gives back an equal spec."""
-    from runtime.config import model
+    from runtime.config import plain
 
     args = spec.args
     return {
@@ -230,14 +230,14 @@ def to_wire(spec: StartSpec) -> dict[str, object]:
         "defines": list(args.defines),
         "lxcpath": spec.lxcpath,
         "argv": list(spec.argv),
-        "config": model.converter.unstructure(spec.config),
+        "config": plain.unstructure(spec.config),
         "seccomp_bpf": base64.b64encode(spec.seccomp_bpf).decode() if spec.seccomp_bpf else None,
     }
 
 
 def from_wire(data: Mapping[str, object]) -> StartSpec:
     """The spec `to_wire` encoded, with its config typed again (no file is read)."""
-    from runtime.config import model
+    from runtime.config import model, plain
 
     try:
         args = StartArgs(
@@ -248,7 +248,7 @@ def from_wire(data: Mapping[str, object]) -> StartSpec:
             config_text=_opt_str(data, "config_text"),
             defines=_strs(data, "defines"),
         )
-        config: ConfigModel = model.converter.structure(data["config"], model.ContainerConfig)
+        config: ConfigModel = plain.structure(data.get("config"), model.ContainerConfig)
         bpf = _opt_str(data, "seccomp_bpf")
         return StartSpec(
             args=args,
@@ -259,15 +259,15 @@ def from_wire(data: Mapping[str, object]) -> StartSpec:
         )
     except WireError:
         raise
-    except Exception as err:  # noqa: BLE001 - cattrs and base64 errors alike
+    except Exception as err:  # noqa: BLE001 - plain.PlainError and base64 errors alike
         raise WireError(f"malformed start spec: {err}") from None
 
 
 def warm_up() -> None:
-    """Build cattrs' structuring code now (the spawner calls it before its first fork)."""
-    from runtime.config import model
+    """Build the config's decoders now (the spawner calls it before its first fork)."""
+    from runtime.config import model, plain
 
-    model.converter.structure(model.converter.unstructure(model.loads("")), model.ContainerConfig)
+    plain.structure(plain.unstructure(model.loads("")), model.ContainerConfig)
 
 
 def _str(data: Mapping[str, object], key: str) -> str:
