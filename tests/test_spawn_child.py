@@ -28,7 +28,7 @@ import pytest
 
 from runtime.config.model import loads
 from runtime.kernel import linux
-from runtime.spawn import handshake, initexe, mounts, namespaces, process, resolve
+from runtime.spawn import handshake, initexe, mounts, namespaces, process, resolve, share_names
 from runtime.spawn.child import run_container
 from runtime.spawn.errors import SetupError
 from runtime.spawn.request import ChildRequest
@@ -36,7 +36,7 @@ from runtime.storage.templates import TemplateContext, get_template
 
 BUSYBOX = "/bin/busybox"
 #: None when `make setup` has not built it: application starts then fail saying so.
-INIT_IMAGE = initexe.load_image() if initexe.INIT_PATH.exists() else None
+INIT_IMAGE = initexe.load_image() if os.path.exists(initexe.INIT_PATH) else None
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists(BUSYBOX),
@@ -766,7 +766,7 @@ def test_namespace_plans():
         "lxc.namespace.clone = uts ipc\nlxc.namespace.keep = ipc\n"
         "lxc.namespace.share.net = 1\nlxc.namespace.share.pid = other\n"
     )
-    assert namespaces.shared_container_names(cfg) == {"pid": "other"}
+    assert share_names.shared_container_names(cfg) == {"pid": "other"}
     with pytest.raises(namespaces.SetupError, match="container 'other' is not running"):
         namespaces.plan(cfg, "system")
     cfg.namespace_share["pid"] = "1"

@@ -200,7 +200,7 @@ def test_lifecycle_state_changes_only_by_advance() -> None:
 
 
 @pytest.mark.skipif(
-    os.geteuid() != 0 or not os.path.exists("/bin/busybox") or not INIT_PATH.exists(),
+    os.geteuid() != 0 or not os.path.exists("/bin/busybox") or not os.path.exists(INIT_PATH),
     reason="needs root, busybox-static and `make setup`",
 )
 def test_the_spawner_starts_the_spec_without_the_config_file(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ The set, as lxc(7) and lxc.container.conf(5) describe it:
 
 Where this differs from LXC: a share value naming a container is resolved by the
 daemon, which knows the init pids (it replaces the value by the pid before the
-fork; `shared_container_names` lists what to resolve). The child cannot look the
+fork; `runtime.spawn.share_names` lists what to resolve). The child cannot look the
 name up itself: it has no business reading the daemon's records.
 
 The cgroup namespace is never unshared here: the container's init unshares it
@@ -142,19 +142,6 @@ def _plan_user(config: ContainerConfig, new: set[str], share: dict[str, str]) ->
         new.add("user")
     if "user" in new and not mapped:
         raise SetupError("lxc.namespace.clone", "a user namespace needs lxc.idmap lines")
-
-
-def shared_container_names(config: ContainerConfig) -> dict[str, str]:
-    """Namespace -> container name for `lxc.namespace.share.*` values naming a container.
-
-    The daemon replaces each of these values by the named container's init pid
-    before handing the config to the spawner.
-    """
-    return {
-        name: value
-        for name, value in config.namespace_share.items()
-        if not value.startswith("/") and not value.isdigit()
-    }
 
 
 def enter(ns: NamespacePlan, config: ContainerConfig, map_user: Callable[[], None] | None = None) -> None:

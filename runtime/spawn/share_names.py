@@ -3,8 +3,9 @@
 LXC accepts a container name (in the same lxcpath), a pid or a /proc/PID/ns path.
 The container child cannot look a name up (it must not read the daemon's
 records), so the supervisor replaces each name by that container's init pid
-before the spawn (`runtime.spawn.namespaces.shared_container_names` lists them),
-and refuses the start, naming the key, when it is not running.
+before the spawn (`shared_container_names` lists them), and refuses the start,
+naming the key, when it is not running. The daemon imports this module: it imports
+none of the child's (runtime.spawn.namespaces imports userns.enter and mounts, ~1 MiB).
 """
 
 from __future__ import annotations
@@ -12,14 +13,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from runtime.spawn.namespaces import shared_container_names
-
 if TYPE_CHECKING:
     from runtime.config.model import ContainerConfig
 
 
 class ShareError(Exception):
     """A name that cannot be resolved; the message names the key."""
+
+
+def shared_container_names(config: ContainerConfig) -> dict[str, str]:
+    """Namespace -> container name for `lxc.namespace.share.*` values naming a container.
+
+    The daemon replaces each of these values by the named container's init pid
+    before handing the config to the spawner.
+    """
+    return {
+        name: value
+        for name, value in config.namespace_share.items()
+        if not value.startswith("/") and not value.isdigit()
+    }
 
 
 def resolve(name: str, config: ContainerConfig, running_init: Callable[[str], int | None] | None) -> dict[str, str]:

@@ -23,7 +23,6 @@ LXC), and so does a daemon that re-adopts the container from its record.
 from __future__ import annotations
 
 import base64
-import logging
 import os
 from collections.abc import Callable, Mapping
 from typing import TypeAlias
@@ -31,8 +30,6 @@ from typing import TypeAlias
 import attrs
 
 from runtime.config.model import ContainerConfig
-
-log = logging.getLogger("trio-lxc.start")
 
 SYSTEM = "system"
 APPLICATION = "application"
