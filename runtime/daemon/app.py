@@ -31,6 +31,7 @@ from runtime.daemon import lifecycle as lc
 from runtime.daemon.console import server as console_server
 from runtime.daemon.console.manager import ConsoleManager
 from runtime.daemon.control_async import ControlStream, close_all
+from runtime.daemon.heap_trim import HeapTrimmer
 from runtime.daemon.init_wait import open_pidfd
 from runtime.daemon.spawner_link import Spawner
 from runtime.daemon.supervisor import DaemonLinks, Supervisor, cgroups_from, exit_figures
@@ -74,6 +75,8 @@ class Daemon:
         self.consoles = ConsoleManager()
         #: One inotify instance for every cgroup wait (runtime.daemon.cgroup_watch).
         self.cgroup_watcher: DaemonCgroupWatcher | None = None
+        #: Frees the heap a burst of starts left behind (runtime.daemon.heap_trim).
+        self.heap_trimmer = HeapTrimmer()
 
     # -- life -------------------------------------------------------------------
     async def run(self, ready: Callable[[], object] | None = None) -> None:
@@ -92,6 +95,7 @@ class Daemon:
             self.spawner = Spawner(os.path.join(self.rundir, "spawner.sock"))
             await nursery.start(self.spawner.run)  # kept (restarted) for the daemon's life
             await nursery.start(self.consoles.run)
+            await nursery.start(self.heap_trimmer.run)
             # Before the bus serves anyone: what happened while no daemon ran goes into
             # its history first, so `lxc-monitor --since` and `lxc-wait` see it.
             await self.readopt()
@@ -198,6 +202,7 @@ class Daemon:
         self.supervisors[args.name] = supervisor
         self.nursery.start_soon(self._run_supervisor, supervisor)
         await supervisor.started.wait()
+        self.heap_trimmer.poke()
         return supervisor
 
     async def _run_supervisor(self, supervisor: Supervisor, adopted: bool = False) -> None:
@@ -210,6 +215,7 @@ class Daemon:
             await ephemeral.after_stop(self.lxcpath, supervisor)
             if self.supervisors.get(supervisor.name) is supervisor:
                 del self.supervisors[supervisor.name]
+            self.heap_trimmer.poke()
             self.touch()
 
     async def readopt(self) -> None:

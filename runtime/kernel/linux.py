@@ -231,6 +231,20 @@ def set_name(name: str | bytes) -> None:
     prctl(PR_SET_NAME, ctypes.addressof(buf))
 
 
+def malloc_trim() -> bool:
+    """glibc's malloc_trim(0): the heap's free pages go back to the kernel (the
+    daemon after a burst of starts: runtime.daemon.heap_trim). False where the C
+    library has no such call, or nothing was given back."""
+    import ctypes
+
+    trim = getattr(libc_handle(), "malloc_trim", None)
+    if trim is None:
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return bool(trim(0))
+
+
 def get_name() -> str:
     """PR_GET_NAME: the calling thread's name."""
     import ctypes
