@@ -7,7 +7,7 @@ for a daemon and the spawner it starts, which inherits its environment and stder
   but neither cattrs (runtime.config.plain decodes the spawn message), logging,
   pathlib, nor any of the daemon's (trio, pyroute2, pyinotify);
 - a daemon and its spawner, through a system and an application start, never load
-  cattrs;
+  cattrs, nor pyroute2 when no container has a network device to set up;
 - the daemon gives a burst's free heap back (runtime.daemon.heap_trim): once after
   its start-up and once per quiet interval after starts or stops, never during one.
 """
@@ -113,6 +113,8 @@ def test_a_daemon_and_its_spawner_never_load_cattrs(runtime, tmp_path: Path) -> 
     # The daemon's and the spawner's (only the spawner loads the child's modules).
     assert {"runtime.daemon.app", "runtime.spawn.child", "runtime.config.model"} <= modules
     assert sorted(m for m in modules if m.split(".")[0] == "cattrs") == []
+    # No container here has a network device: netlink is imported on first use.
+    assert sorted(m for m in modules if m.split(".")[0] == "pyroute2") == []
 
 
 def test_the_heap_is_trimmed_once_a_burst_is_quiet() -> None:
