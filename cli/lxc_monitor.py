@@ -246,7 +246,34 @@ def body(args: Namespace, log: CommandLog) -> int:
 
 def _locator(lxcpath: str) -> Callable[[], str]:
     """`bus_socket` for one lxcpath, called at every (re)connect (it restarts the daemon)."""
-    return lambda: bus_socket(lxcpath)
+    return bus_locator(lxcpath)
+
+
+def bus_locator(lxcpath: str) -> Callable[[], str]:
+    """A bus locator that tries the lxcpath's bus socket once before asking for a daemon.
+
+    `bus_socket` first connects to the daemon's control socket to learn whether it
+    runs: one more connection for the client and for the daemon on every command. A
+    daemon that runs has its bus socket in place, so the first call only returns that
+    path when the file is there; the connect that fails on a stale socket (the daemon
+    gone) is retried through `bus_socket`, which starts a daemon.
+    """
+    calls = 0
+
+    def locate() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1 and not os.environ.get(BUS_SOCKET_ENV):
+            try:
+                from runtime.client.daemon_start import bus_socket_path
+            except ModuleNotFoundError:
+                return bus_socket(lxcpath)  # says that this build has no daemon
+            path = bus_socket_path(lxcpath)
+            if os.path.exists(path):
+                return path
+        return bus_socket(lxcpath)
+
+    return locate
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,11 +85,10 @@ def body(args: Namespace, log: CommandLog) -> int:
         states = parse_states(str(args.state))
     except InvalidState as err:
         raise LxcError(str(err)) from None
-    from cli.lxc_monitor import bus_socket
+    from cli.lxc_monitor import bus_locator
     from runtime.client.state_wait import wait_for
 
-    lxcpath = lxcpath_of(args)
-    return wait_for(lambda: bus_socket(lxcpath), name, states, timeout, start)
+    return wait_for(bus_locator(lxcpath_of(args)), name, states, timeout, start)
 
 
 PARSER = build_parser()
