@@ -103,7 +103,6 @@ def body(args: Namespace, log: CommandLog) -> int:
     from runtime.client.errors import ConfigError, ContainerNotFound, LxcError
     from runtime.client.lxcpath import ContainerPaths, validate_name
     from runtime.client.status import container_status
-    from runtime.config.parser import parse_file
 
     name = require_name(PARSER, args)
     if args.format not in ("text", "json"):
@@ -113,12 +112,22 @@ def body(args: Namespace, log: CommandLog) -> int:
     paths = ContainerPaths(lxcpath, name)
     if not paths.is_defined():
         raise ContainerNotFound(f"{name} doesn't exist")
+    status = container_status(lxcpath, name)
+    config: RawConfig | None = None
     try:
-        config = parse_file(args.rcfile or paths.config)
+        if args.config or args.format == "json" or args.rcfile:
+            from runtime.config.parser import parse_file
+
+            config = parse_file(args.rcfile or paths.config)
+        else:
+            # Only whether it loads matters: a stamp of the last good parse spares it.
+            from runtime.config.stamp import check_config
+
+            check_config(paths.config, lxcpath, name, running=status.running)
     except ConfigError as err:
         raise ConfigError(err.file, err.line, err.key, f"{err.reason} (Failed to load config for {name})") from None
-    status = container_status(lxcpath, name)
     if args.format == "json":
+        assert config is not None
         return print_json(lxcpath, name, status, [(k, config_value(config, k)) for k in args.config])
     show_all = not (args.state or args.pid or args.ips or args.stats or args.config)
     # LXC drops the label with -H only when a single item was asked for (-S counts 5).
@@ -131,16 +140,16 @@ def body(args: Namespace, log: CommandLog) -> int:
     if (show_all or args.pid) and status.pid:
         out.append(field("PID", str(status.pid), bare))
     if (show_all or args.ips) and status.pid:
-        from runtime.net import info as netinfo
+        from runtime.net.addresses import lxc_ips
 
-        net = netinfo.view(status.pid)
-        out.extend(field("IP", ip, bare) for ip in (net.ips() if net else []))
+        out.extend(field("IP", ip, bare) for ip in lxc_ips(status.pid, status.start_time) or [])
     if (show_all or args.stats) and status.pid:
         out.extend(stats_lines(status.cgroups, args.raw))
         from runtime.net import info as netinfo
 
         out.extend(netinfo.link_lines(netinfo.read_record(lxcpath, name), not args.raw))
     for key in args.config:
+        assert config is not None
         value = config_value(config, key)
         if value is None:
             sys.stderr.write(f"{key} invalid\n")
