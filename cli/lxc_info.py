@@ -92,11 +92,24 @@ def stats_lines(cgroups: dict[str, str], raw: bool) -> list[str]:
     return lines
 
 
+#: The list keys whose values LXC's `lxc-info -c` prints with no newline after the
+#: last one (LXC 5.0.2 checked; its other list keys end each value with one).
+UNTERMINATED_LISTS = ("ipv4.address", "ipv6.address", "veth.ipv4.route", "veth.ipv6.route")
+
+
 def config_value(config: RawConfig, key: str) -> str | None:
-    """LXC's text for `-c KEY` (runtime.config.items, shared with the Python API)."""
+    """LXC's text for `-c KEY` (runtime.config.items, shared with the Python API,
+    which tells a list by its final newline)."""
     from runtime.config.items import config_value as item_text
 
-    return item_text(config, key)
+    value = item_text(config, key)
+    parts = key.split(".", 3)
+    if len(parts) == 4 and parts[1] == "net" and parts[2].isdigit():
+        if int(parts[2]) not in config.net_indices():
+            return None  # LXC: a key of a device the config does not have is invalid
+    if value and len(parts) == 4 and parts[1] == "net" and parts[3] in UNTERMINATED_LISTS:
+        return value.removesuffix("\n")
+    return value
 
 
 def body(args: Namespace, log: CommandLog) -> int:
@@ -145,9 +158,9 @@ def body(args: Namespace, log: CommandLog) -> int:
         out.extend(field("IP", ip, bare) for ip in lxc_ips(status.pid, status.start_time) or [])
     if (show_all or args.stats) and status.pid:
         out.extend(stats_lines(status.cgroups, args.raw))
-        from runtime.net import info as netinfo
+        from runtime.net.link_stats import link_lines
 
-        out.extend(netinfo.link_lines(netinfo.read_record(lxcpath, name), not args.raw))
+        out.extend(link_lines(status.record, not args.raw))
     for key in args.config:
         assert config is not None
         value = config_value(config, key)
@@ -166,16 +179,16 @@ def body(args: Namespace, log: CommandLog) -> int:
 def info_object(
     lxcpath: str, name: str, status: ContainerStatus, config: list[tuple[str, str | None]]
 ) -> dict[str, object]:
-    """The `--format json` object (fields: see the module docstring)."""
+    """The `--format json` object (fields: see the module docstring); `ips` as the
+    text output lists them."""
     from runtime.client.container_figures import cgroup_figures, link_figures
-    from runtime.net import info as netinfo
+    from runtime.net.addresses import lxc_ips
 
     pid = status.pid
-    net = netinfo.view(pid) if pid else None
     data: dict[str, object] = {"name": name, "state": status.state, "pid": pid}
-    data["ips"] = net.ips() if net else []
+    data["ips"] = (lxc_ips(pid, status.start_time) or []) if pid else []
     data.update(cgroup_figures(status.cgroups if pid else {}))
-    data["links"] = link_figures(netinfo.read_record(lxcpath, name)) if pid else []
+    data["links"] = link_figures(status.record) if pid else []
     data["cgroups"] = dict(status.cgroups) if pid else {}
     data["config"] = {key: None if value is None else value.rstrip("\n") for key, value in config}
     return data

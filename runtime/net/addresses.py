@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import _socket
 import os
-import struct
+import sys
 
 NETLINK_ROUTE = 0
 SOL_NETLINK = 270
@@ -51,12 +51,33 @@ IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_TARGET_NETNSID = 1, 2, 3, 10
 NETNSA_NSID, NETNSA_FD = 1, 3
 NSID_NOT_ASSIGNED = -1
 
-_HEADER = struct.Struct("=IHHII")
-_IFADDRMSG = struct.Struct("=BBBBI")
-_RTGENMSG = struct.Struct("=B3x")
-_RTATTR = struct.Struct("=HH")
-_ATTR_S32 = struct.Struct("=HHi")
-_ATTR_U32 = struct.Struct("=HHI")
+HEADER_SIZE = 16  # struct nlmsghdr
+IFADDRMSG_SIZE = 8  # struct ifaddrmsg
+RTGENMSG_SIZE = 4  # struct rtgenmsg, aligned
+RTATTR_SIZE = 4  # struct rtattr
+
+# Native-endian integers by hand, not `struct`: one C extension less to load.
+_ORDER = sys.byteorder
+
+
+def _u16(value: int) -> bytes:
+    return value.to_bytes(2, _ORDER)
+
+
+def _u32(value: int) -> bytes:
+    return value.to_bytes(4, _ORDER)
+
+
+def _attr32(kind: int, value: int) -> bytes:
+    """An 8-byte rtattr holding a 32-bit integer (negative: two's complement)."""
+    return _u16(8) + _u16(kind) + value.to_bytes(4, _ORDER, signed=True)
+
+
+def _int(data: bytes, offset: int, size: int, signed: bool = False) -> int:
+    return int.from_bytes(data[offset : offset + size], _ORDER, signed=signed)
+
+
+_RTGENMSG = bytes([_socket.AF_UNSPEC]) + bytes(RTGENMSG_SIZE - 1)
 
 
 def lxc_ips(pid: int, start_time: int | None) -> list[str] | None:
@@ -73,7 +94,7 @@ def lxc_ips(pid: int, start_time: int | None) -> list[str] | None:
             return None
         ipv6 = _ipv6(proc)
         ipv4 = _ipv4(proc)
-    except (OSError, ValueError, IndexError, struct.error):
+    except (OSError, ValueError, IndexError):
         return None
     finally:
         os.close(proc)
@@ -130,7 +151,7 @@ def _ipv4(proc: int) -> list[str]:
             if _same_namespace(netns):
                 target = b""  # lxc.net.0.type = none: the host's own namespace
             else:
-                target = _ATTR_S32.pack(_ATTR_S32.size, IFA_TARGET_NETNSID, _nsid(sock, netns))
+                target = _attr32(IFA_TARGET_NETNSID, _nsid(sock, netns))
             return _dump_ipv4(sock, target)
         finally:
             sock.close()
@@ -152,7 +173,8 @@ class _Requests:
 
 def _request(sock: _socket.socket, kind: int, flags: int, body: bytes) -> int:
     _Requests.seq += 1
-    sock.sendto(_HEADER.pack(_HEADER.size + len(body), kind, flags, _Requests.seq, 0) + body, (0, 0))
+    header = _u32(HEADER_SIZE + len(body)) + _u16(kind) + _u16(flags) + _u32(_Requests.seq) + _u32(0)
+    sock.sendto(header + body, (0, 0))
     return _Requests.seq
 
 
@@ -163,18 +185,18 @@ def _replies(sock: _socket.socket, seq: int) -> list[tuple[int, bytes]]:
     while True:
         data = sock.recv(65536)
         offset = 0
-        while offset + _HEADER.size <= len(data):
-            length, kind, _flags, mseq, _port = _HEADER.unpack_from(data, offset)
-            if length < _HEADER.size:
+        while offset + HEADER_SIZE <= len(data):
+            length, kind, mseq = _int(data, offset, 4), _int(data, offset + 4, 2), _int(data, offset + 8, 4)
+            if length < HEADER_SIZE:
                 return out
-            payload = data[offset + _HEADER.size : offset + length]
+            payload = data[offset + HEADER_SIZE : offset + length]
             offset += (length + 3) & ~3
             if mseq != seq:
                 continue
             if kind == NLMSG_DONE:
                 return out
             if kind == NLMSG_ERROR:
-                code = struct.unpack_from("=i", payload)[0]
+                code = _int(payload, 0, 4, signed=True)
                 if code:
                     raise OSError(-code, os.strerror(-code))
                 return out
@@ -185,22 +207,22 @@ def _replies(sock: _socket.socket, seq: int) -> list[tuple[int, bytes]]:
 
 def _attributes(payload: bytes, offset: int) -> dict[int, bytes]:
     attrs: dict[int, bytes] = {}
-    while offset + _RTATTR.size <= len(payload):
-        length, kind = _RTATTR.unpack_from(payload, offset)
-        if length < _RTATTR.size:
+    while offset + RTATTR_SIZE <= len(payload):
+        length, kind = _int(payload, offset, 2), _int(payload, offset + 2, 2)
+        if length < RTATTR_SIZE:
             break
-        attrs.setdefault(kind, payload[offset + _RTATTR.size : offset + length])
+        attrs.setdefault(kind, payload[offset + RTATTR_SIZE : offset + length])
         offset += (length + 3) & ~3
     return attrs
 
 
 def _get_nsid(sock: _socket.socket, netns: int) -> int:
-    body = _RTGENMSG.pack(_socket.AF_UNSPEC) + _ATTR_U32.pack(_ATTR_U32.size, NETNSA_FD, netns)
+    body = _RTGENMSG + _attr32(NETNSA_FD, netns)
     for kind, payload in _replies(sock, _request(sock, RTM_GETNSID, NLM_F_REQUEST, body)):
         if kind == RTM_NEWNSID:
-            raw = _attributes(payload, _RTGENMSG.size).get(NETNSA_NSID)
+            raw = _attributes(payload, RTGENMSG_SIZE).get(NETNSA_NSID)
             if raw is not None and len(raw) >= 4:
-                return int(struct.unpack_from("=i", raw)[0])
+                return _int(raw, 0, 4, signed=True)
     return NSID_NOT_ASSIGNED
 
 
@@ -210,11 +232,7 @@ def _nsid(sock: _socket.socket, netns: int) -> int:
     nsid = _get_nsid(sock, netns)
     if nsid != NSID_NOT_ASSIGNED:
         return nsid
-    body = (
-        _RTGENMSG.pack(_socket.AF_UNSPEC)
-        + _ATTR_U32.pack(_ATTR_U32.size, NETNSA_FD, netns)
-        + _ATTR_S32.pack(_ATTR_S32.size, NETNSA_NSID, NSID_NOT_ASSIGNED)
-    )
+    body = _RTGENMSG + _attr32(NETNSA_FD, netns) + _attr32(NETNSA_NSID, NSID_NOT_ASSIGNED)
     try:
         _replies(sock, _request(sock, RTM_NEWNSID, NLM_F_REQUEST | NLM_F_ACK, body))
     except FileExistsError:
@@ -226,13 +244,13 @@ def _nsid(sock: _socket.socket, netns: int) -> int:
 
 
 def _dump_ipv4(sock: _socket.socket, target: bytes) -> list[str]:
-    body = _IFADDRMSG.pack(_socket.AF_INET, 0, 0, 0, 0) + target
+    body = bytes([_socket.AF_INET]) + bytes(IFADDRMSG_SIZE - 1) + target
     found = []
     for kind, payload in _replies(sock, _request(sock, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, body)):
         if kind != RTM_NEWADDR:
             continue
         family = payload[0]
-        attrs = _attributes(payload, _IFADDRMSG.size)
+        attrs = _attributes(payload, IFADDRMSG_SIZE)
         raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
         if family != _socket.AF_INET or raw is None or len(raw) != 4:
             continue
