@@ -125,7 +125,7 @@ def entries_of(config: RawConfig) -> list[Entry]:
         entry = _identity(item)
         entries.append(entry)
         if len(entry) == 1:  # nothing there: what would make it appear is its parent's change
-            parent = _identity(os.path.dirname(item) or ".")
+            parent = _identity(os.path.dirname(item.rstrip("/")) or "/")
             if parent not in entries:
                 entries.append(parent)
     return entries
