@@ -19,7 +19,11 @@ gives both families from the host's side instead:
   container's namespace has one already (the kernel gives it when it reports the
   veth's peer); for one without (an `empty` network) the kernel is asked to pick one
   (RTM_NEWNSID, as `ip netns set` does). It lives as long as the namespace and
-  changes nothing in the container. Both need root, as LXC's `lxc-info -i` does.
+  changes nothing in the container. Every answer must name that id back (the
+  kernel adds IFA_TARGET_NETNSID to each one it honoured it for): an answer about
+  our own namespace would be the host's addresses, and ends the read instead. A
+  kernel without strict checking (before 4.20) refuses the socket option: no
+  addresses rather than the host's. Both need root, as LXC's `lxc-info -i` does.
 
 The pid is the container's init as the runtime record names it. It could exit and
 its number be reused by a host process between the record's check and our reads,
@@ -149,10 +153,8 @@ def _ipv4(proc: int) -> list[str]:
             sock.settimeout(2)
             sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
             if _same_namespace(netns):
-                target = b""  # lxc.net.0.type = none: the host's own namespace
-            else:
-                target = _attr32(IFA_TARGET_NETNSID, _nsid(sock, netns))
-            return _dump_ipv4(sock, target)
+                return _dump_ipv4(sock, None)  # lxc.net.0.type = none: the host's own namespace
+            return _dump_ipv4(sock, _nsid(sock, netns))
         finally:
             sock.close()
     finally:
@@ -243,7 +245,13 @@ def _nsid(sock: _socket.socket, netns: int) -> int:
     return nsid
 
 
-def _dump_ipv4(sock: _socket.socket, target: bytes) -> list[str]:
+def _dump_ipv4(sock: _socket.socket, nsid: int | None) -> list[str]:
+    """The IPv4 addresses LXC shows, of the namespace `nsid` (None: our own).
+
+    A kernel that honours IFA_TARGET_NETNSID names the namespace in every answer;
+    an answer without it would be about our own namespace (the host's), so it ends
+    the read with an error rather than print the host's addresses."""
+    target = b"" if nsid is None else _attr32(IFA_TARGET_NETNSID, nsid)
     body = bytes([_socket.AF_INET]) + bytes(IFADDRMSG_SIZE - 1) + target
     found = []
     for kind, payload in _replies(sock, _request(sock, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, body)):
@@ -251,6 +259,10 @@ def _dump_ipv4(sock: _socket.socket, target: bytes) -> list[str]:
             continue
         family = payload[0]
         attrs = _attributes(payload, IFADDRMSG_SIZE)
+        if nsid is not None:
+            named = attrs.get(IFA_TARGET_NETNSID)
+            if named is None or len(named) != 4 or _int(named, 0, 4, signed=True) != nsid:
+                raise OSError("the kernel answered for another network namespace")
         raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
         if family != _socket.AF_INET or raw is None or len(raw) != 4:
             continue
