@@ -1,9 +1,13 @@
 """`lxc-info -n NAME [-s] [-p] [-i] [-S] [-H] [-c KEY]...`: LXC's report on one container.
 
-The container's state comes from its runtime record (runtime.client.status); the config is
-parsed so that a broken config is reported as LXC does ("Failed to load config").
-Resource figures (CPU, BlkIO, memory) and addresses exist only for a running
-container and come from its cgroups and network namespace.
+The container's state comes from its runtime record (runtime.client.status): no
+round trip to the daemon. The config is checked so that a broken config is
+reported as LXC does ("Failed to load config"); when nothing it is made of changed
+since the last check that passed, a stamp spares the parse (runtime.config.stamp;
+`-c`, `--rcfile` and `--format json` always parse). Resource figures (CPU, BlkIO,
+memory) come from the container's cgroup files, `Link:` lines from the host-side
+devices in sysfs, addresses from the kernel without entering the container's
+namespace (runtime.net.addresses), in LXC's order; all only for a running container.
 """
 
 from __future__ import annotations

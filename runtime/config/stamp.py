@@ -10,7 +10,8 @@ How: after a full parse that succeeded, a stamp (`<rundir>/<name>.config-ok`, ro
 each file read and each path an `lxc.include` named (device, inode, size, mtime,
 ctime, mode; for a path with nothing there, that and its parent directory, whose
 times change when something appears in it), and the source files of the parser and
-its key table (an upgrade changes the rules). The next check stats those paths;
+its key table (an upgrade changes the rules; another install of trio-lxc, whose
+rules may differ, does not trust this one's stamps). The next check stats those paths;
 if every one is as recorded, the config is the one that loaded, and nothing is
 parsed. Anything else (no stamp, another config path, a changed or unreadable
 entry, a stamp that does not decode) runs the full parse, which raises the very
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 
 VERSION = 1
 SUFFIX = ".config-ok"
+#: Which copy of the rules made a stamp: two installs (a release and a checkout)
+#: share /run/trio-lxc, and one's rules must not vouch for the other's.
+CODE = os.path.dirname(os.path.abspath(__file__))
 #: How much older than the parse's start every entry must be (ns): the kernel stamps
 #: files with its coarse clock, at most a tick (1-10 ms) behind.
 RACY_MARGIN_NS = 100_000_000
@@ -88,7 +92,9 @@ def _matches(stamp: str, path: str) -> bool:
 
     try:
         data = loads(text.decode("utf-8", "surrogateescape"))
-        if not isinstance(data, dict) or data.get("version") != VERSION or data.get("config") != path:
+        if not isinstance(data, dict) or data.get("version") != VERSION:
+            return False
+        if data.get("config") != path or data.get("code") != CODE:
             return False
         entries = data["entries"]
         if not isinstance(entries, list) or not entries:
@@ -147,7 +153,7 @@ def _write(stamp: str, path: str, config: RawConfig, started: int) -> None:
         return
     from bus.wire_json import dumps
 
-    text = dumps({"version": VERSION, "config": path, "entries": entries})
+    text = dumps({"version": VERSION, "config": path, "code": CODE, "entries": entries})
     temporary = f"{stamp}.{os.getpid()}.tmp"
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
