@@ -3,7 +3,7 @@
 The container's state comes from its runtime record (runtime.client.status): no
 round trip to the daemon. The config is checked so that a broken config is
 reported as LXC does ("Failed to load config"); when nothing it is made of changed
-since the last check that passed, a stamp spares the parse (runtime.config.stamp;
+since the last check that passed, a stamp spares the parse (runtime.client.config_stamp;
 `-c`, `--rcfile` and `--format json` always parse). Resource figures (CPU, BlkIO,
 memory) come from the container's cgroup files, `Link:` lines from the host-side
 devices in sysfs, addresses from the kernel without entering the container's
@@ -138,7 +138,7 @@ def body(args: Namespace, log: CommandLog) -> int:
             config = parse_file(args.rcfile or paths.config)
         else:
             # Only whether it loads matters: a stamp of the last good parse spares it.
-            from runtime.config.stamp import check_config
+            from runtime.client.config_stamp import check_config
 
             check_config(paths.config, lxcpath, name, running=status.running)
     except ConfigError as err:

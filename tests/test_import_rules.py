@@ -210,7 +210,7 @@ def test_lean_commands_on_a_running_container_import_no_costly_module(
 
 
 #: What `lxc-info -n X` on a running container must not load once its config was
-#: checked (runtime.config.stamp): the config parser and its key table (with
+#: checked (runtime.client.config_stamp): the config parser and its key table (with
 #: `ipaddress` for address lines), ctypes (runtime.net.addresses reads addresses
 #: without setns), and the C extensions it no longer needs (`struct`, `fcntl`).
 NOT_IN_LXC_INFO = (
@@ -235,6 +235,6 @@ def test_lxc_info_on_a_running_container_loads_no_parser_nor_ctypes(
     assert "runtime.config.parser" in first  # the first check parses, and stamps
     for extra in ([], ["-s"], ["-i"], ["-S"], ["-p"]):
         modules = imported_modules(argv + extra, lxc_env)
-        assert "cli.lxc_info" in modules and "runtime.config.stamp" in modules, extra
+        assert "cli.lxc_info" in modules and "runtime.client.config_stamp" in modules, extra
         assert sorted(m for m in NOT_IN_LXC_INFO + NOT_IN_LEAN_RUNS if m in modules) == [], extra
     assert runtime("lxc-info", "-n", name, "-sH").stdout == "RUNNING\n"

@@ -151,7 +151,7 @@ def aged(path: Path) -> None:
 
 
 def past_margin() -> None:
-    """Let the files just written age past the stamp's margin (runtime.config.stamp:
+    """Let the files just written age past the stamp's margin (runtime.client.config_stamp:
     no stamp is written for a file changed less than 0.1 s before the parse)."""
     time.sleep(0.3)
 

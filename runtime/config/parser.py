@@ -70,7 +70,7 @@ class RawConfig:
         #: Every file read, in order (the container's config and what it included).
         self.files: list[str] = []
         #: Every path an `lxc.include` named, resolved (a file, a directory, or nothing
-        #: there): what a cached check must see unchanged (runtime.config.stamp).
+        #: there): what a cached check must see unchanged (runtime.client.config_stamp).
         self.includes: list[str] = []
 
     # -- reading ------------------------------------------------------------
