@@ -38,10 +38,12 @@ LEAN_COMMANDS = {
 SCRIPT = """\
 #!{python} -S
 # Written by runtime/tools/launchers.py (`make setup`): started without `site`, its
-# directories put on sys.path here. `pip install` writes pip's own script back.
+# directories put on sys.path here, in place of this script's own directory (the
+# venv's bin/, where no module is: searching it cost every import). `pip install`
+# writes pip's own script back.
 import sys
 
-sys.path[1:1] = {paths!r}
+sys.path[0:1] = {paths!r}
 from {module} import main
 
 if __name__ == "__main__":
