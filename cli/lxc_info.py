@@ -1,9 +1,13 @@
 """`lxc-info -n NAME [-s] [-p] [-i] [-S] [-H] [-c KEY]...`: LXC's report on one container.
 
-The container's state comes from its runtime record (runtime.client.status); the config is
-parsed so that a broken config is reported as LXC does ("Failed to load config").
-Resource figures (CPU, BlkIO, memory) and addresses exist only for a running
-container and come from its cgroups and network namespace.
+The container's state comes from its runtime record (runtime.client.status): no
+round trip to the daemon. The config is checked so that a broken config is
+reported as LXC does ("Failed to load config"); when nothing it is made of changed
+since the last check that passed, a stamp spares the parse (runtime.client.config_stamp;
+`-c`, `--rcfile` and `--format json` always parse). Resource figures (CPU, BlkIO,
+memory) come from the container's cgroup files, `Link:` lines from the host-side
+devices in sysfs, addresses from the kernel without entering the container's
+namespace (runtime.net.addresses), in LXC's order; all only for a running container.
 """
 
 from __future__ import annotations
@@ -92,18 +96,30 @@ def stats_lines(cgroups: dict[str, str], raw: bool) -> list[str]:
     return lines
 
 
+#: The list keys whose values LXC's `lxc-info -c` prints with no newline after the
+#: last one (LXC 5.0.2 checked; its other list keys end each value with one).
+UNTERMINATED_LISTS = ("ipv4.address", "ipv6.address", "veth.ipv4.route", "veth.ipv6.route")
+
+
 def config_value(config: RawConfig, key: str) -> str | None:
-    """LXC's text for `-c KEY` (runtime.config.items, shared with the Python API)."""
+    """LXC's text for `-c KEY` (runtime.config.items, shared with the Python API,
+    which tells a list by its final newline)."""
     from runtime.config.items import config_value as item_text
 
-    return item_text(config, key)
+    value = item_text(config, key)
+    parts = key.split(".", 3)
+    if len(parts) == 4 and parts[1] == "net" and parts[2].isdigit():
+        if int(parts[2]) not in config.net_indices():
+            return None  # LXC: a key of a device the config does not have is invalid
+    if value and len(parts) == 4 and parts[1] == "net" and parts[3] in UNTERMINATED_LISTS:
+        return value.removesuffix("\n")
+    return value
 
 
 def body(args: Namespace, log: CommandLog) -> int:
     from runtime.client.errors import ConfigError, ContainerNotFound, LxcError
     from runtime.client.lxcpath import ContainerPaths, validate_name
     from runtime.client.status import container_status
-    from runtime.config.parser import parse_file
 
     name = require_name(PARSER, args)
     if args.format not in ("text", "json"):
@@ -113,12 +129,22 @@ def body(args: Namespace, log: CommandLog) -> int:
     paths = ContainerPaths(lxcpath, name)
     if not paths.is_defined():
         raise ContainerNotFound(f"{name} doesn't exist")
+    status = container_status(lxcpath, name)
+    config: RawConfig | None = None
     try:
-        config = parse_file(args.rcfile or paths.config)
+        if args.config or args.format == "json" or args.rcfile:
+            from runtime.config.parser import parse_file
+
+            config = parse_file(args.rcfile or paths.config)
+        else:
+            # Only whether it loads matters: a stamp of the last good parse spares it.
+            from runtime.client.config_stamp import check_config
+
+            check_config(paths.config, lxcpath, name, running=status.running)
     except ConfigError as err:
         raise ConfigError(err.file, err.line, err.key, f"{err.reason} (Failed to load config for {name})") from None
-    status = container_status(lxcpath, name)
     if args.format == "json":
+        assert config is not None
         return print_json(lxcpath, name, status, [(k, config_value(config, k)) for k in args.config])
     show_all = not (args.state or args.pid or args.ips or args.stats or args.config)
     # LXC drops the label with -H only when a single item was asked for (-S counts 5).
@@ -131,16 +157,16 @@ def body(args: Namespace, log: CommandLog) -> int:
     if (show_all or args.pid) and status.pid:
         out.append(field("PID", str(status.pid), bare))
     if (show_all or args.ips) and status.pid:
-        from runtime.net import info as netinfo
+        from runtime.net.addresses import lxc_ips
 
-        net = netinfo.view(status.pid)
-        out.extend(field("IP", ip, bare) for ip in (net.ips() if net else []))
+        out.extend(field("IP", ip, bare) for ip in lxc_ips(status.pid, status.start_time) or [])
     if (show_all or args.stats) and status.pid:
         out.extend(stats_lines(status.cgroups, args.raw))
-        from runtime.net import info as netinfo
+        from runtime.net.link_stats import link_lines
 
-        out.extend(netinfo.link_lines(netinfo.read_record(lxcpath, name), not args.raw))
+        out.extend(link_lines(status.record, not args.raw))
     for key in args.config:
+        assert config is not None
         value = config_value(config, key)
         if value is None:
             sys.stderr.write(f"{key} invalid\n")
@@ -157,16 +183,16 @@ def body(args: Namespace, log: CommandLog) -> int:
 def info_object(
     lxcpath: str, name: str, status: ContainerStatus, config: list[tuple[str, str | None]]
 ) -> dict[str, object]:
-    """The `--format json` object (fields: see the module docstring)."""
+    """The `--format json` object (fields: see the module docstring); `ips` as the
+    text output lists them."""
     from runtime.client.container_figures import cgroup_figures, link_figures
-    from runtime.net import info as netinfo
+    from runtime.net.addresses import lxc_ips
 
     pid = status.pid
-    net = netinfo.view(pid) if pid else None
     data: dict[str, object] = {"name": name, "state": status.state, "pid": pid}
-    data["ips"] = net.ips() if net else []
+    data["ips"] = (lxc_ips(pid, status.start_time) or []) if pid else []
     data.update(cgroup_figures(status.cgroups if pid else {}))
-    data["links"] = link_figures(netinfo.read_record(lxcpath, name)) if pid else []
+    data["links"] = link_figures(status.record) if pid else []
     data["cgroups"] = dict(status.cgroups) if pid else {}
     data["config"] = {key: None if value is None else value.rstrip("\n") for key, value in config}
     return data

@@ -207,3 +207,34 @@ def test_lean_commands_on_a_running_container_import_no_costly_module(
         assert "cli." + args[0].replace("-", "_") in modules, args  # it ran
         assert sorted(m for m in NOT_IN_LEAN_RUNS if m in modules) == [], args
     assert runtime("lxc-info", "-n", name, "-sH").stdout == "RUNNING\n"
+
+
+#: What `lxc-info -n X` on a running container must not load once its config was
+#: checked (runtime.client.config_stamp): the config parser and its key table (with
+#: `ipaddress` for address lines), ctypes (runtime.net.addresses reads addresses
+#: without setns), and the C extensions it no longer needs (`struct`, `fcntl`).
+NOT_IN_LXC_INFO = (
+    "ctypes", "_ctypes", "struct", "_struct", "fcntl", "ipaddress", "runtime.config.parser",
+    "runtime.config.keys", "runtime.config.values", "runtime.net.info", "runtime.kernel.linux",
+)  # fmt: skip
+
+
+def test_lxc_info_on_a_running_container_loads_no_parser_nor_ctypes(
+    compiled: None, runtime, tmp_path: Path, lxc_env
+) -> None:
+    import time
+
+    name = unique("leaninfo")
+    conf = tmp_path / "c.conf"
+    conf.write_text("lxc.net.0.type = empty\n")
+    assert runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf)).returncode == 0
+    assert runtime("lxc-start", "-n", name).returncode == 0
+    time.sleep(0.3)  # past the stamp's margin after the config was written
+    argv = [str(BIN / "lxc-info"), "-P", str(runtime.lxcpath), "-n", name]
+    first = imported_modules(argv, lxc_env)
+    assert "runtime.config.parser" in first  # the first check parses, and stamps
+    for extra in ([], ["-s"], ["-i"], ["-S"], ["-p"]):
+        modules = imported_modules(argv + extra, lxc_env)
+        assert "cli.lxc_info" in modules and "runtime.client.config_stamp" in modules, extra
+        assert sorted(m for m in NOT_IN_LXC_INFO + NOT_IN_LEAN_RUNS if m in modules) == [], extra
+    assert runtime("lxc-info", "-n", name, "-sH").stdout == "RUNNING\n"

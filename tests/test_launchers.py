@@ -32,3 +32,18 @@ def test_the_installed_lean_commands_are_launchers() -> None:
     bindir = Path(sys.executable).parent
     for command in launchers.LEAN_COMMANDS:
         assert (bindir / command).read_text().splitlines()[0].endswith(" -S"), command
+
+
+def test_only_short_lived_commands_run_without_the_cyclic_collector(tmp_path: Path) -> None:
+    """lxc-info ends soon whatever it is asked: no collector passes; lxc-wait may wait
+    for hours, lxc-execute relays a console: they keep it."""
+    for command in ("lxc-info", "lxc-wait", "lxc-execute"):
+        (tmp_path / command).write_text("pip's script\n")
+    launchers.write(str(tmp_path))
+    probe = "import gc, runpy, sys; sys.argv[1:] = ['--version']; gc.enable(); "
+    for command, enabled in (("lxc-info", "False"), ("lxc-wait", "True")):
+        code = probe + f"runpy.run_path({str(tmp_path / command)!r}, run_name='not_main'); print(gc.isenabled())"
+        result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == enabled, command
+    assert "gc.disable()" not in (tmp_path / "lxc-execute").read_text()

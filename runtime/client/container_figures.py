@@ -104,7 +104,7 @@ def blkio_split_bytes(paths: Mapping[str, str]) -> tuple[int | None, int | None]
 def link_figures(record: Mapping[str, object] | None) -> list[dict[str, object]]:
     """One {link, tx_bytes, rx_bytes} per host-side device, from the container's side
     (tx: what the container sent, which the host side received)."""
-    from runtime.net import info as netinfo
+    from runtime.net import link_stats as netinfo
 
     out: list[dict[str, object]] = []
     for name in netinfo.host_links(dict(record) if record is not None else None):

@@ -21,12 +21,19 @@ it starts over with a fresh directory.
 from __future__ import annotations
 
 import _socket  # not `socket`, which imports `enum` and `selectors`: start-up time
-import fcntl
 import os
 import time
 
 DEFAULT_RUN_ROOT = "/run/trio-lxc"
 LOCK_NAME = "daemon.lock"
+
+
+def _lock_nb(fd: int) -> None:
+    """flock(LOCK_EX | LOCK_NB); BlockingIOError when held. `fcntl` is imported here,
+    not at the top: the commands that only read records (lxc-info) never lock."""
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def run_root() -> str:
@@ -93,7 +100,7 @@ def acquire_daemon_lock(lxcpath: str, *, wait: float = 10.0) -> tuple[int, str] 
         except FileNotFoundError:
             continue  # the directory went away under us: an exiting daemon removed it
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_nb(fd)
         except BlockingIOError:
             os.close(fd)
             if _answers(os.path.join(rundir, "control.sock")) or time.monotonic() > deadline:
@@ -190,7 +197,7 @@ def tidy_run_dir(lxcpath: str) -> None:
     except FileNotFoundError:
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _lock_nb(fd)
         if same_file(fd, path):
             remove_run_dir(rundir)
     except BlockingIOError:
@@ -226,7 +233,7 @@ def sweep_vanished(root: str | None = None) -> list[str]:
         except OSError:
             continue
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_nb(fd)
             if same_file(fd, os.path.join(directory, LOCK_NAME)) and remove_run_dir(directory):
                 removed.append(directory)
         except BlockingIOError:
@@ -260,7 +267,7 @@ def _unlink_unlocked(path: str) -> bool:
         return True
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_nb(fd)
         except BlockingIOError:
             return False
         if same_file(fd, path):

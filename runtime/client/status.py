@@ -22,9 +22,12 @@ class ContainerStatus:
     """The state of one container and, when it runs, its init's host pid and its
     cgroup directories (hierarchy key -> the directory holding its limits and
     figures; see runtime.client.cgroup_files). `lxc_monitor`: the pid of LXC's monitor when
-    LXC itself, not trio-lxc, runs the container."""
+    LXC itself, not trio-lxc, runs the container. `start_time`: the init's start time
+    as the record gives it (field 22 of /proc/PID/stat), for readers that open
+    /proc/PID later and must know it is still that process. `record`: the runtime
+    record it was read from (its network devices, ...), None for LXC's own."""
 
-    __slots__ = ("state", "pid", "cgroups", "lxc_monitor")
+    __slots__ = ("state", "pid", "cgroups", "lxc_monitor", "start_time", "record")
 
     def __init__(
         self,
@@ -32,11 +35,15 @@ class ContainerStatus:
         pid: int | None = None,
         cgroups: dict[str, str] | None = None,
         lxc_monitor: int | None = None,
+        start_time: int | None = None,
+        record: dict[str, object] | None = None,
     ) -> None:
         self.state = state
         self.pid = pid
         self.cgroups = cgroups or {}
         self.lxc_monitor = lxc_monitor
+        self.start_time = start_time
+        self.record = record
 
     @property
     def running(self) -> bool:
@@ -97,4 +104,10 @@ def _recorded_status(lxcpath: str, name: str) -> ContainerStatus:
     if process_start_time(int(pid)) != start_time:
         return ContainerStatus()
     cgroups = record.get("cgroup_limits") or record.get("cgroups")
-    return ContainerStatus(state, int(pid), cgroups if isinstance(cgroups, dict) else None)
+    return ContainerStatus(
+        state,
+        int(pid),
+        cgroups if isinstance(cgroups, dict) else None,
+        start_time=start_time,
+        record=record,
+    )

@@ -69,6 +69,9 @@ class RawConfig:
         self._settings: dict[str, list[Entry]] = {}
         #: Every file read, in order (the container's config and what it included).
         self.files: list[str] = []
+        #: Every path an `lxc.include` named, resolved (a file, a directory, or nothing
+        #: there): what a cached check must see unchanged (runtime.client.config_stamp).
+        self.includes: list[str] = []
 
     # -- reading ------------------------------------------------------------
     def get(self, key: str) -> str | None:
@@ -108,6 +111,7 @@ class RawConfig:
         other = RawConfig()
         other._settings = {k: list(v) for k, v in self._settings.items()}
         other.files = list(self.files)
+        other.includes = list(self.includes)
         return other
 
     # -- changing -----------------------------------------------------------
@@ -264,6 +268,7 @@ def _include(value: str, file: str, line: int, config: RawConfig, depth: int) ->
     path = value
     if not os.path.isabs(path) and file.startswith("/"):
         path = os.path.join(os.path.dirname(file), path)
+    config.includes.append(path)
     try:
         if os.path.isdir(path):
             for name in sorted(os.listdir(path)):

@@ -22,6 +22,11 @@ import _socket  # not `socket`, which imports `enum` and `selectors`: start-up t
 import os
 import struct
 
+# The host-side links moved to runtime.net.link_stats; re-exported for their callers.
+from runtime.net.link_stats import host_links, human_size, link_bytes, link_lines, read_record
+
+__all__ = ["NetView", "host_links", "human_size", "link_bytes", "link_lines", "read_record", "view"]
+
 NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_GETLINK = 16, 18
 RTM_NEWADDR, RTM_GETADDR = 20, 22
@@ -173,82 +178,3 @@ def _dump_addresses(sock: _socket.socket) -> list[tuple[int, int, str, int]]:
         found.append((index, family, _socket.inet_ntop(family, raw), scope))
     return found
 
-
-# -- host-side links ------------------------------------------------------------------
-
-
-def host_links(record: dict[str, object] | None) -> list[str]:
-    """The host-side device of each network device, in config order, as LXC lists them.
-
-    veth: its host side; other types: their `link`. LXC stops at the first device
-    without one (an `empty` device), and so does this.
-    """
-    entries = record.get("net") if isinstance(record, dict) else None
-    if not isinstance(entries, list):
-        return []
-    names = []
-    for entry in sorted((e for e in entries if isinstance(e, dict)), key=lambda e: int(e.get("index", 0))):
-        name = entry.get("host") if entry.get("type") == "veth" else entry.get("link")
-        if not name:
-            break
-        names.append(str(name))
-    return names
-
-
-def link_bytes(ifname: str) -> tuple[int, int] | None:
-    """(rx_bytes, tx_bytes) of a host device, None if it is gone."""
-    values = []
-    for counter in ("rx_bytes", "tx_bytes"):
-        try:
-            with open(f"/sys/class/net/{ifname}/statistics/{counter}", "rb") as handle:
-                values.append(int(handle.read()))
-        except (OSError, ValueError):
-            return None
-    return values[0], values[1]
-
-
-def human_size(size: int, humanize: bool = True) -> str:
-    """LXC's sizes: `90 bytes`, `1.50 KiB`, ...; the bare number with -H."""
-    if not humanize:
-        return str(size)
-    units = ("bytes", "KiB", "MiB", "GiB", "TiB")
-    value = float(size)
-    unit = 0
-    while value >= 1024 and unit < len(units) - 1:
-        value /= 1024
-        unit += 1
-    return f"{size} bytes" if unit == 0 else f"{value:.2f} {units[unit]}"
-
-
-def link_lines(record: dict[str, object] | None, humanize: bool = True) -> list[str]:
-    """`Link:`, ` TX bytes:`, ` RX bytes:`, ` Total bytes:` for each host-side device."""
-    lines = []
-    for name in host_links(record):
-        counters = link_bytes(name)
-        if counters is None:
-            continue
-        host_rx, host_tx = counters
-        lines.append(f"{'Link:':<15} {name}")
-        # From the container's side: what the host side received, the container sent.
-        lines.append(f"{' TX bytes:':<15} {human_size(host_rx, humanize)}")
-        lines.append(f"{' RX bytes:':<15} {human_size(host_tx, humanize)}")
-        lines.append(f"{' Total bytes:':<15} {human_size(host_rx + host_tx, humanize)}")
-    return lines
-
-
-def read_record(lxcpath: str, name: str) -> dict[str, object] | None:
-    """The container's runtime record (None when it has none)."""
-    from runtime.client.rundir import records_dir
-
-    try:
-        with open(os.path.join(records_dir(lxcpath), name + ".json"), encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError:
-        return None
-    from bus.wire_json import loads  # the standard library's decoder, without `re`
-
-    try:
-        record = loads(text)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
