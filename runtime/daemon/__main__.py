@@ -18,7 +18,7 @@ import sys
 
 import trio
 
-from runtime.client.rundir import acquire_daemon_lock, lxcpath_key, remove_pid_file
+from runtime.client.rundir import acquire_daemon_lock, lxcpath_key, pin_run_dir, remove_pid_file
 from runtime.daemon import fd_limit
 from runtime.daemon.app import Daemon
 from runtime.kernel import linux
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if locked is None:
         return 0  # another daemon serves this lxcpath; our caller connects to it
     lock_fd, rundir = locked  # held until this process exits
+    pin_run_dir(lxcpath, rundir)  # records: no realpath and hash per write
     with open(os.path.join(rundir, "daemon.pid"), "w", encoding="utf-8") as handle:
         handle.write(f"{os.getpid()}\n")
     setup_logging(
