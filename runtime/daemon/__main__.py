@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.handlers
 import os
 import sys
 
@@ -21,6 +20,7 @@ import trio
 from runtime.client.rundir import acquire_daemon_lock, lxcpath_key, pin_run_dir, remove_pid_file
 from runtime.daemon import fd_limit
 from runtime.daemon.app import Daemon
+from runtime.daemon.log_file import RotatingLog
 from runtime.kernel import linux
 
 DEFAULT_IDLE = 30.0
@@ -39,9 +39,7 @@ def setup_logging(
     backups: int = LOG_BACKUPS,
 ) -> logging.Handler:
     """Log to `path`, rotated (`path.1`, `path.2`); returns the handler (root logger by default)."""
-    handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
-    )
+    handler = RotatingLog(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s - %(message)s")
     )
