@@ -15,7 +15,7 @@ import logging
 import logging.handlers
 import os
 import stat
-from typing import TextIO
+from io import TextIOWrapper
 
 
 class RotatingLog(logging.handlers.RotatingFileHandler):
@@ -24,7 +24,7 @@ class RotatingLog(logging.handlers.RotatingFileHandler):
     _size = 0
     _rotates = True
 
-    def _open(self) -> TextIO:
+    def _open(self) -> TextIOWrapper:
         stream = super()._open()
         info = os.fstat(stream.fileno())
         self._size = info.st_size
@@ -39,7 +39,10 @@ class RotatingLog(logging.handlers.RotatingFileHandler):
                 self.stream = self._open()
             if self.maxBytes > 0 and self._rotates and 0 < self._size and self._size + size >= self.maxBytes:
                 self.doRollover()  # reopens: _open counts from the new file's size
-            self.stream.write(line)
+            stream = self.stream
+            if stream is None:  # delay=True: doRollover left it closed
+                stream = self.stream = self._open()
+            stream.write(line)
             self.flush()
             self._size += size
         except RecursionError:
