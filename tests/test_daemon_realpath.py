@@ -35,3 +35,27 @@ def test_daemon_outlives_the_symlink_it_was_started_through(runtime: Cli, tmp_pa
     assert runtime("lxc-info", "-n", second, "-sH").stdout.strip() == "RUNNING"
     for name in (first, second):
         assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
+
+
+def test_pinned_run_dir_is_kept_for_its_lxcpath_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon pins its run directory (runtime.daemon.__main__): every record it
+    writes goes there, even once a component of the lxcpath became a symlink; other
+    lxcpaths and another run root are computed as before."""
+    from runtime.client import records, rundir
+
+    monkeypatch.setattr(rundir, "_pinned", {})
+    monkeypatch.setenv("TRIO_LXC_RUNDIR", str(tmp_path / "run"))
+    real = tmp_path / "real"
+    real.mkdir()
+    lxcpath = str(tmp_path / "p")
+    os.mkdir(lxcpath)
+    before = rundir.run_dir(lxcpath)
+    rundir.pin_run_dir(lxcpath, before)
+    os.rmdir(lxcpath)
+    os.symlink(real, lxcpath)  # resolving it again would give another directory
+    assert rundir.run_dir(str(real)) != before
+    assert rundir.run_dir(lxcpath) == before
+    records.write_record(lxcpath, "c1", records.ContainerRecord(name="c1", state="RUNNING"))
+    assert os.path.exists(os.path.join(before, "containers", "c1.json"))
+    monkeypatch.setenv("TRIO_LXC_RUNDIR", str(tmp_path / "run2"))
+    assert rundir.run_dir(lxcpath) == rundir.run_dir(str(real))

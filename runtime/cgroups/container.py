@@ -124,8 +124,11 @@ class ContainerCgroups:
         placements = plan(name, config, mounts)
         writes, warnings = route(config, mounts)
         with ownership.creation_lock(placements[0].hierarchy.mountpoint):
-            _check_not_in_use(name, placements)
-            for placement in placements:
+            # One stat per hierarchy; a fresh start (nothing left over) checks no more.
+            leftovers = [p for p in placements if os.path.isdir(p.limit)]
+            if leftovers:
+                _check_not_in_use(name, leftovers)
+            for placement in leftovers:
                 try:
                     _fs.remove_tree(placement.limit)
                 except OSError as exc:
@@ -553,16 +556,18 @@ def _check_not_in_use(name: str, placements: list[Placement]) -> None:
 
 
 def _make_dirs(placement: Placement, created: list[str]) -> None:
-    """mkdir the payload and missing parents below `base`, recording what was made."""
+    """mkdir the payload and missing parents below `base`, recording what was made.
+
+    mkdir first, no stat before it: at a start every level is usually new."""
     relative = os.path.relpath(placement.payload, placement.base)
     directory = placement.base
     for part in relative.split("/"):
         directory = os.path.join(directory, part)
-        if os.path.isdir(directory):
-            continue
         try:
             os.mkdir(directory)
         except OSError as exc:
+            if isinstance(exc, FileExistsError) and os.path.isdir(directory):
+                continue
             raise CgroupError(f"cannot create the cgroup {directory}: {_reason(exc)}") from exc
         created.append(directory)
         if placement.hierarchy.version != 1:

@@ -22,6 +22,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from runtime.cgroups import _fs, mount_watch
+
 __all__ = ["CgroupMounts", "Hierarchy", "discover", "parse_mountinfo", "parse_proc_cgroup"]
 
 #: The v2 hierarchy's key in `CgroupMounts.self_cgroups` and `ContainerCgroups.paths`.
@@ -196,20 +198,35 @@ def parse_proc_cgroup(text: str, v1: list[Hierarchy] | tuple[Hierarchy, ...]) ->
 
 def _read(path: str) -> str | None:
     try:
-        with open(path) as file:
-            return file.read()
+        return _fs.read(path)
     except OSError:
         return None
 
 
+SELF_MOUNTINFO = "/proc/self/mountinfo"
+
+
 def discover(
-    mountinfo: str = "/proc/self/mountinfo", proc_cgroup: str = "/proc/self/cgroup"
+    mountinfo: str = SELF_MOUNTINFO, proc_cgroup: str = "/proc/self/cgroup"
 ) -> CgroupMounts:
-    """The cgroup hierarchies mounted here and this process's cgroups in them."""
-    text = _read(mountinfo) or ""
-    v1, v2 = parse_mountinfo(text, _known_controllers(_read("/proc/cgroups")))
+    """The cgroup hierarchies mounted here and this process's cgroups in them.
+
+    This process's own mount table is parsed again only when it changed
+    (runtime.cgroups.mount_watch): the daemon asks at every start and stop."""
+    if mountinfo == SELF_MOUNTINFO:
+        v1, v2 = _OWN_TABLE.get()
+    else:
+        v1, v2 = _parse_mountinfo_file(mountinfo)
     if v2 is not None:
         available = _read(os.path.join(v2.mountpoint, "cgroup.controllers")) or ""
         v2 = dataclasses.replace(v2, controllers=tuple(available.split()))
     own = parse_proc_cgroup(_read(proc_cgroup) or "", v1)
-    return CgroupMounts(tuple(v1), v2, own)
+    return CgroupMounts(v1, v2, own)
+
+
+def _parse_mountinfo_file(path: str) -> tuple[tuple[Hierarchy, ...], Hierarchy | None]:
+    v1, v2 = parse_mountinfo(_read(path) or "", _known_controllers(_read("/proc/cgroups")))
+    return tuple(v1), v2
+
+
+_OWN_TABLE = mount_watch.Watch(lambda: _parse_mountinfo_file(SELF_MOUNTINFO))

@@ -167,13 +167,18 @@ def write_record(lxcpath: str, name: str, record: ContainerRecord) -> None:
     says (the daemon drops records whose init is gone). An fsync per transition
     cost each start three disk flushes (0.3 to several ms each on ext4).
     """
-    directory = records_dir(lxcpath)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    path = record_path(lxcpath, name)
+    directory = records_dir(lxcpath)  # once: it resolves the lxcpath's symlinks
+    path = os.path.join(directory, name + ".json")
     tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    data = json.dumps(record.to_json(), sort_keys=True).encode()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     try:
-        os.write(fd, json.dumps(record.to_json(), sort_keys=True).encode())
+        fd = os.open(tmp, flags, 0o600)
+    except FileNotFoundError:  # the first record of this run directory
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(tmp, flags, 0o600)
+    try:
+        os.write(fd, data)
     finally:
         os.close(fd)
     os.rename(tmp, path)

@@ -45,9 +45,27 @@ def lxcpath_key(lxcpath: str) -> str:
     return os.path.realpath(lxcpath)
 
 
+#: (run root, lxcpath) -> run directory, fixed for this process (`pin_run_dir`).
+_pinned: dict[tuple[str, str], str] = {}
+
+
 def run_dir(lxcpath: str) -> str:
     """The run directory for an lxcpath (not created)."""
+    if _pinned:
+        pinned = _pinned.get((run_root(), lxcpath))
+        if pinned is not None:
+            return pinned
     return os.path.join(run_root(), path_digest(lxcpath_key(lxcpath)))
+
+
+def pin_run_dir(lxcpath: str, directory: str) -> None:
+    """Fix `lxcpath`'s run directory for the rest of this process: the daemon's.
+
+    The daemon resolves its lxcpath once, when it starts, and serves that run
+    directory until it exits (it must outlive a symlink changed meanwhile); without
+    the pin every record it writes (two per start) resolved the symlinks and hashed
+    the path again."""
+    _pinned[(run_root(), lxcpath)] = directory
 
 
 def path_digest(path: str) -> str:

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.handlers
 import os
 import sys
 
 import trio
 
-from runtime.client.rundir import acquire_daemon_lock, lxcpath_key, remove_pid_file
+from runtime.client.rundir import acquire_daemon_lock, lxcpath_key, pin_run_dir, remove_pid_file
 from runtime.daemon import fd_limit
 from runtime.daemon.app import Daemon
+from runtime.daemon.log_file import RotatingLog
 from runtime.kernel import linux
 
 DEFAULT_IDLE = 30.0
@@ -39,9 +39,7 @@ def setup_logging(
     backups: int = LOG_BACKUPS,
 ) -> logging.Handler:
     """Log to `path`, rotated (`path.1`, `path.2`); returns the handler (root logger by default)."""
-    handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
-    )
+    handler = RotatingLog(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s - %(message)s")
     )
@@ -64,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if locked is None:
         return 0  # another daemon serves this lxcpath; our caller connects to it
     lock_fd, rundir = locked  # held until this process exits
+    pin_run_dir(lxcpath, rundir)  # records: no realpath and hash per write
     with open(os.path.join(rundir, "daemon.pid"), "w", encoding="utf-8") as handle:
         handle.write(f"{os.getpid()}\n")
     setup_logging(
