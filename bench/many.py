@@ -74,7 +74,7 @@ def descendants(root_pids: list[int]) -> list[int]:
 def create_all(tools: Path, lxcpath: str, n: int, env: dict[str, str]) -> list[str]:
     conf = os.path.join(lxcpath, "bench.conf")
     Path(conf).write_text(CONF)
-    names = [f"m{i:04d}" for i in range(n)]
+    names = [f"m{os.getpid()}x{i:04d}" for i in range(n)]  # cgroup names are host-wide
     first = names[0]
     subprocess.run([str(tools / "lxc-create"), "-P", lxcpath, "-n", first, "-t", "busybox", "-f", conf],
                    env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
