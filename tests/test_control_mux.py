@@ -321,3 +321,30 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_which_requests_share_a_connection() -> None:
+    """Pure: fds either way, or a connection that becomes a stream, keep their own."""
+    from runtime.client.control_protocol import (
+        Batch,
+        Console,
+        ConsoleResize,
+        Freeze,
+        Signal,
+        StartMany,
+        Stop,
+        StopMany,
+        shares_connection,
+    )
+
+    detached = Start(name="a", config_path="/x/config")
+    attached = Start(name="a", config_path="/x/config", attach=True)
+    assert shares_connection(detached) and shares_connection(Stop(name="a")) and shares_connection(Ping())
+    assert shares_connection(Freeze(name="a")) and shares_connection(Signal(name="a", signal=15))
+    assert shares_connection(ConsoleResize(name="a", tty=0, rows=24, cols=80))
+    assert not shares_connection(detached, 3)  # the caller's stdio travels with it
+    assert not shares_connection(attached)
+    assert not shares_connection(Console(name="a", tty=0))
+    batches = (Batch(names=("a",)),)
+    assert not shares_connection(StartMany(batches=batches))
+    assert not shares_connection(StopMany(action="kill", batches=batches))

@@ -10,8 +10,9 @@ control_mux serves them). Requests that need a connection of their own (fds, a
 console, an attached start, start-many/stop-many) go through `AsyncClient`.
 
 The connection is opened on first use (the daemon started if none answers, as
-the commands do) and belongs to the trio run it was opened in: its reader is a
-system task of that run. It is opened again when it ended: the daemon restarted,
+the commands do) and belongs to the trio run it was opened in (a RunVar: a
+client may serve several runs, one after another or in threads): its reader is
+a system task of that run. It is opened again when it ended: the daemon restarted,
 or we closed it after LINGER seconds with nothing in flight (so an idle program
 does not keep the daemon from its idle exit, and we close before the daemon's
 idle timeout can). A request sent on a connection the daemon closed without
@@ -19,11 +20,15 @@ reading it (its idle notice, or a send that failed) is sent again on a new one;
 a request in flight when the daemon went away fails with DaemonUnavailable.
 One request's error reply or malformed reply fails that request only. A caller
 cancelled while waiting leaves its request to the daemon; its reply is dropped.
+Sending is shielded (a line cut short would garble the next): when the daemon
+has its MAX_IN_FLIGHT requests of this connection running and stops reading, a
+caller is cancelled only once its line is written.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Sequence
 
 import trio
@@ -85,9 +90,8 @@ class _Pending:
 class _Connection:
     """One open shared connection: its stream, send lock, requests in flight, reader."""
 
-    def __init__(self, stream: ControlStream, token: trio.lowlevel.TrioToken) -> None:
+    def __init__(self, stream: ControlStream) -> None:
         self.stream = stream
-        self.token = token
         self.sending = trio.Lock()
         self.pending: dict[int, _Pending] = {}
         self.closed = False
@@ -157,11 +161,17 @@ class _Connection:
             if not self.pending and seen == self.activity and not self.closed:
                 self.closed = True
                 # Shut down writing only: the reader sees the daemon close, then ends.
-                self.stream.stream.socket.shutdown(_SHUT_WR)
+                self.stream.stream.socket.shutdown(socket.SHUT_WR)
                 return
 
 
-_SHUT_WR = 1
+class _RunState:
+    """The client's state in one trio run (a RunVar): its connection, and the lock
+    that makes concurrent first calls open one connection, not several."""
+
+    def __init__(self) -> None:
+        self.opening = trio.Lock()
+        self.connection: _Connection | None = None
 
 
 class MuxClient:
@@ -171,9 +181,7 @@ class MuxClient:
     def __init__(self, lxcpath: str) -> None:
         self.lxcpath = os.path.abspath(lxcpath)
         self.own = AsyncClient(self.lxcpath)  # connects, starts the daemon; own-connection ops
-        self._connection: _Connection | None = None
-        self._opening: trio.Lock | None = None
-        self._opening_token: trio.lowlevel.TrioToken | None = None
+        self._run: trio.lowlevel.RunVar[_RunState] = trio.lowlevel.RunVar(f"trio-lxc mux {self.lxcpath}")
         self._next_id = 0
 
     async def call(
@@ -219,19 +227,20 @@ class MuxClient:
 
     async def _open(self) -> _Connection:
         """The run's open connection, or a new one (its reader and linger started)."""
-        token = trio.lowlevel.current_trio_token()
-        connection = self._connection
-        if connection is not None and not connection.closed and connection.token is token:
+        try:
+            state = self._run.get()
+        except LookupError:
+            state = _RunState()
+            self._run.set(state)
+        connection = state.connection
+        if connection is not None and not connection.closed:
             return connection
-        if self._opening is None or self._opening_token is not token:
-            self._opening, self._opening_token = trio.Lock(), token  # one per trio run
-        async with self._opening:
-            connection = self._connection
-            if connection is not None and not connection.closed and connection.token is token:
+        async with state.opening:
+            connection = state.connection
+            if connection is not None and not connection.closed:
                 return connection
-            stream = await self.own.connect()
-            connection = _Connection(stream, token)
+            connection = _Connection(await self.own.connect())
             trio.lowlevel.spawn_system_task(connection.read, name="trio-lxc control reader")
             trio.lowlevel.spawn_system_task(connection.linger, name="trio-lxc control linger")
-            self._connection = connection
+            state.connection = connection
             return connection
