@@ -142,10 +142,24 @@ def ours_once(lxcpath: str, names: list[str]) -> dict[str, float]:
                 nursery.start_soon(partial(rt.stop, name, kill=True))
         stopped = time.perf_counter() - start
         await client.call(Shutdown())
+        await wait_gone(daemon_pid)  # the next run's Ping must not reach this daemon
         return {"running": running, "memory": memory, "stop": stopped,
                 "daemon_cpu": daemon_cpu, "client_cpu": client_cpu}  # fmt: skip
 
     return trio.run(run)
+
+
+async def wait_gone(pid: int) -> None:
+    """Wait until the daemon has exited (reaped here when it is our child)."""
+    with trio.move_on_after(30):
+        while True:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    return
+            except ChildProcessError:
+                if not Path(f"/proc/{pid}").exists():
+                    return
+            await trio.sleep(0.02)
 
 
 def _rundir(lxcpath: str) -> str:
