@@ -14,8 +14,8 @@
     trio.run(main)
 
 The method names, arguments and results are `Container`'s. What waits is a
-coroutine: the daemon's operations (on a trio connection of their own, so many can
-run at once), the store's (create, destroy, clone, rename: in a worker thread),
+coroutine: the daemon's operations (sharing the program's one connection to the
+lxcpath's daemon, runtime.daemon.mux_client, so many can run at once), the store's (create, destroy, clone, rename: in a worker thread),
 attaching (a trio child process), wait (the bus), the network look-ups. The
 properties (`defined`, `running`, `state`, `init_pid`, `config_file_name`) and the
 in-memory config items (`get_config_item`, `set_config_item`, ..., `save_config`)

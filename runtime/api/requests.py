@@ -3,7 +3,8 @@
 The builders (`start`, `stop`) and the protocol's own messages
 (runtime.client.control_protocol) are what the API asks; `send` (blocking, the
 standard-library client the commands use, runtime.client.daemon_client) and `asend` (trio,
-runtime.daemon.control_async) are the only places it talks to the daemon. An error reply
+runtime.daemon.mux_client: one connection per lxcpath carries the program's
+concurrent requests) are the only places it talks to the daemon. An error reply
 is raised as the LxcError the protocol makes of it (`RequestFailed`, with the
 daemon's message and exit code); progress events before the final reply are
 skipped.
@@ -11,6 +12,7 @@ skipped.
 
 from __future__ import annotations
 
+import os
 import threading
 
 from runtime.client.control_protocol import Ping, Start, Stop
@@ -18,7 +20,10 @@ from runtime.client.daemon_client import Connection, DaemonUnavailable, open_con
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # trio only for the async half: a blocking script never imports it
-    from runtime.client.control_protocol import R, Request
+    from collections.abc import Callable
+
+    from runtime.client.control_protocol import Event, R, Request
+    from runtime.daemon.mux_client import MuxClient
 
 
 # -- what the API asks ------------------------------------------------------------------
@@ -95,12 +100,28 @@ def _connect(lxcpath: str) -> Connection:
             return open_connection(lxcpath, autostart=True)
 
 
-async def asend(lxcpath: str, request: Request[R]) -> R:
-    """`send` for trio programs (runtime.daemon.control_async: the daemon is started in a
-    worker thread if none answers)."""
-    from runtime.daemon.control_async import AsyncClient
+async def asend(
+    lxcpath: str, request: Request[R], on_event: Callable[[Event], None] | None = None
+) -> R:
+    """`send` for trio programs: every request of the program to one lxcpath shares one
+    connection (runtime.daemon.mux_client; those that need their own get it); the
+    daemon is started in a worker thread if none answers. `on_event` sees the events
+    before the final reply (start-many's ContainerDone)."""
+    return await _shared_client(lxcpath).call(request, on_event=on_event)
 
-    return await AsyncClient(lxcpath).call(request)
+
+#: The program's one client per lxcpath (its connection is per trio run).
+_SHARED: dict[str, MuxClient] = {}
+
+
+def _shared_client(lxcpath: str) -> MuxClient:
+    from runtime.daemon.mux_client import MuxClient
+
+    key = os.path.abspath(lxcpath)
+    client = _SHARED.get(key)
+    if client is None:
+        client = _SHARED[key] = MuxClient(key)
+    return client
 
 
 def bus_path(lxcpath: str) -> str:

@@ -18,9 +18,11 @@
 `start_many` / `stop_many` give the daemon a whole set in one request (what
 lxc-autostart uses): for a known set, cheaper than one call per container.
 
-Each call is one request on its own connection to the lxcpath's daemon (started on
-first use, as the commands do), so any number of calls can run concurrently from
-one trio program; `wait` rides the monitor bus, so it never polls. The daemon does
+Any number of calls can run concurrently from one trio program: they share one
+connection to the lxcpath's daemon (opened on first use, the daemon started as
+the commands do; reopened if the daemon restarted), each request with an id and
+its reply routed back by it (runtime.daemon.mux_client), so 1000 concurrent starts
+cost one connection, not 1000. `wait` rides the monitor bus, so it never polls. The daemon does
 the work; this module only speaks its protocol, asynchronously.
 """
 
@@ -96,8 +98,6 @@ class Runtime:
         return await self._many(StopMany(action=action, timeout=timeout, batches=_one_batch(names)))
 
     async def _many(self, message: StartMany | StopMany) -> dict[str, str]:
-        from runtime.daemon.control_async import AsyncClient
-
         failed: dict[str, str] = {}
 
         def on_event(event: Event) -> None:
@@ -105,7 +105,7 @@ class Runtime:
                 failed[event.name] = event.error or "failed"
 
         if message.batches:
-            await AsyncClient(self.lxcpath).call(message, on_event=on_event)
+            await requests.asend(self.lxcpath, message, on_event)  # on a connection of its own
         return failed
 
     async def state(self, name: str) -> str:

@@ -15,8 +15,13 @@ Wire (framing in runtime/client/control.py): one JSON object per line, `"v": 1`.
     reply    {"ok": true, "id"?: ID, ...fields}                 the final line
              {"ok": false, "id"?: ID, "error": TEXT, "exit_code": N, "kind"?: K}
     event    {"event": TYPE, "id"?: ID, ...fields}              progress, before it
-`id` is optional; the daemon echoes it on every line it sends for that request,
-so a client may later carry several requests over one connection. Unknown
+`id` is optional; the daemon echoes it on every line it sends for that request.
+Without ids a connection carries one request at a time (the commands: one
+request per connection). With ids it may carry many at once: the daemon serves
+each request with an id in its own task and its lines come in completion order,
+routed by id (runtime.daemon.control_mux; the trio client: runtime.daemon.
+mux_client), except the requests that need a connection of their own
+(`shares_connection`: fds either way, or the connection becomes a stream). Unknown
 fields are ignored (a newer command still talks to an older daemon); a missing
 or bad field is refused with one line naming it (`bad request: 'name' ...`).
 Constructing a message runs the same checks as decoding one, so a message that
@@ -765,7 +770,7 @@ class Op:
     precede the reply, and the fds: how many the request may carry (`fds`, the allowed
     counts) and how many come with the reply or an event (`reply_fds`, at most)."""
 
-    __slots__ = ("name", "request", "reply", "events", "fds", "reply_fds")
+    __slots__ = ("name", "request", "reply", "events", "fds", "reply_fds", "own_connection")
 
     def __init__(
         self,
@@ -776,6 +781,7 @@ class Op:
         events: tuple[type[Event], ...] = (),
         fds: tuple[int, ...] = (0,),
         reply_fds: int = 0,
+        own_connection: bool = False,
     ) -> None:
         self.name = name
         self.request = request
@@ -783,6 +789,9 @@ class Op:
         self.events = events
         self.fds = fds
         self.reply_fds = reply_fds
+        #: The connection becomes the request's stream (a console lease, lxc-autostart's
+        #: watch of its caller): never one request among many (`shares_connection`).
+        self.own_connection = own_connection
 
 
 OPS: dict[str, Op] = {
@@ -795,7 +804,7 @@ OPS: dict[str, Op] = {
         Op("start", Start, StartReply, events=(Started,), fds=(0, 3), reply_fds=1),
         Op("stop", Stop, Done),
         Op("signal", Signal, Done),
-        Op("console", Console, ConsoleReply, events=(Closed,), reply_fds=1),
+        Op("console", Console, ConsoleReply, events=(Closed,), reply_fds=1, own_connection=True),
         Op("console-resize", ConsoleResize, Done),
         Op("console-log", ConsoleLog, ConsoleLogReply),
         Op("freeze", Freeze, Changed),
@@ -805,8 +814,8 @@ OPS: dict[str, Op] = {
         Op("device", Device, Done),
         Op("checkpoint", Checkpoint, Done),
         Op("restore", Restore, Restored),
-        Op("start-many", StartMany, ManyReply, events=(ContainerDone,)),
-        Op("stop-many", StopMany, ManyReply, events=(ContainerDone,)),
+        Op("start-many", StartMany, ManyReply, events=(ContainerDone,), own_connection=True),
+        Op("stop-many", StopMany, ManyReply, events=(ContainerDone,), own_connection=True),
     )
 }
 _BY_CLASS: dict[type[Message], Op] = {op.request: op for op in OPS.values()}
@@ -816,6 +825,16 @@ MAX_FDS = max(max(op.fds) for op in OPS.values())
 
 def op_of(request: Request[R]) -> Op:
     return _BY_CLASS[type(request)]
+
+
+def shares_connection(request: Request[R], fds: int = 0) -> bool:
+    """May `request` be one of many in flight on a connection (with an id)? Not when fds
+    travel with it (SCM_RIGHTS belong to one line of one request), nor when its
+    connection becomes a stream: a console lease, an attached start (signals are
+    forwarded on it until the exit), start-many/stop-many (they watch the caller)."""
+    if fds or op_of(request).own_connection:
+        return False
+    return not (isinstance(request, Start) and request.attach)
 
 
 # -- encoding and decoding -------------------------------------------------------------------

@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import struct
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import trio
@@ -26,7 +26,7 @@ from runtime.client.control import ProtocolError
 from runtime.client.lxcpath import list_names
 from runtime.client.rundir import remove_run_dir, sweep_vanished
 from runtime.client.status import process_start_time
-from runtime.daemon import container_requests, ephemeral, freezer, stop_signal
+from runtime.daemon import container_requests, control_mux, ephemeral, freezer, stop_signal
 from runtime.daemon import lifecycle as lc
 from runtime.daemon.console import server as console_server
 from runtime.daemon.console.manager import ConsoleManager
@@ -50,7 +50,6 @@ log = logging.getLogger("trio-lxc.daemon")
 MAX_FDS = cp.MAX_FDS
 #: How long a control connection may go without a complete request while none runs.
 REQUEST_TIMEOUT = float(os.environ.get("TRIO_LXC_REQUEST_TIMEOUT", "30"))
-_TIMED_OUT = object()
 #: Record states in which the init was running when the record was written.
 LIVE_STATES = (lc.RUNNING, lc.FROZEN, lc.THAWED, lc.FREEZING)
 #: At an idle exit: how long the spawner gets to exit before the run directory stays.
@@ -347,10 +346,17 @@ class ControlConnection:
         self.stream = ControlStream(stream, max_fds=MAX_FDS)
         #: The id of the request being handled (echoed on its replies).
         self.request_id: int | None = None
+        #: Held for each line while requests share the connection (control_mux).
+        self.sending: trio.Lock | None = None
 
     async def reply(self, message: cp.Reply | cp.ErrorReply | cp.Event, fds: Sequence[int] = ()) -> None:
         """A reply or event of the current request, with fds on its first byte."""
-        await self.stream.send(cp.encode_reply(message, self.request_id), fds)
+        data = cp.encode_reply(message, self.request_id)
+        if self.sending is None:
+            await self.stream.send(data, fds)
+        else:
+            async with self.sending:
+                await self.stream.send(data, fds)
 
     async def reply_quietly(self, message: cp.ErrorReply) -> None:
         """A last reply to a command that may be gone already (best effort, 1 s)."""
@@ -381,39 +387,8 @@ class ControlConnection:
         self.stream.close_fds()
 
     async def serve(self) -> None:
-        while True:
-            item: tuple[dict[str, object], list[int]] | None | object = _TIMED_OUT
-            with trio.move_on_after(REQUEST_TIMEOUT):
-                item = await self.next_message()
-            if item is _TIMED_OUT:
-                log.info("control connection: no complete request in %g s: closed", REQUEST_TIMEOUT)
-                await self.reply_quietly(
-                    cp.ErrorReply(error=f"no complete request within {REQUEST_TIMEOUT:g} s", exit_code=1)
-                )
-                return
-            if not isinstance(item, tuple):
-                return
-            message, fds = item
-            try:
-                await self.dispatch(message, fds)
-            finally:
-                close_all(fds)  # whatever the handler did not take over
-
-    async def dispatch(self, message: dict[str, object], fds: list[int]) -> None:
-        """Decode and check the request, then run its op; a bad one gets a one-line error."""
-        try:
-            incoming = cp.decode_request(message, len(fds))
-        except cp.RequestError as err:
-            close_all(fds)
-            fds.clear()
-            self.request_id = err.request_id
-            log.info("request refused: %s", err)
-            await self.reply(err.reply())
-            return
-        self.request_id = incoming.id
-        handler: Callable[[cp.Request[cp.Reply], list[int]], Awaitable[None]]
-        handler = getattr(self, f"op_{incoming.op.name.replace('-', '_')}")
-        await handler(incoming.request, fds)
+        """Its requests, one at a time or many at once by id (runtime.daemon.control_mux)."""
+        await control_mux.serve(self)
 
     # -- requests -------------------------------------------------------------------
     async def op_ping(self, request: cp.Ping, fds: list[int]) -> None:
