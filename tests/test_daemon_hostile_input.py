@@ -1,0 +1,369 @@
+"""The daemon survives every input: hostile clients of its control and bus sockets.
+
+Each test starts its own real daemon (its own lxcpath and run directory, from the
+fixtures), throws one kind of hostile input at it from real client sockets, then
+checks the same daemon process is alive, answers a real request (a ping, a
+state, or a busybox container started and stopped) and holds no more file
+descriptors than before. The `runtime` fixture stops the daemon and sweeps
+processes and cgroups afterwards, even when a test fails.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import glob
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Cli, create_busybox, unique
+
+from bus.protocol import PROTOCOL_VERSION
+from runtime.client.rundir import run_dir
+
+CONF = "lxc.net.0.type = empty\nlxc.tty.max = 0\n"
+#: The daemon's wait for a complete request (and for a client to read a reply) here.
+REQUEST_TIMEOUT = 2.0
+
+
+@pytest.fixture
+def daemon(runtime: Cli, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The runtime CLI with the test's own daemon started (short request timeout)."""
+    monkeypatch.setenv("TRIO_LXC_REQUEST_TIMEOUT", str(REQUEST_TIMEOUT))
+    runtime.env["TRIO_LXC_REQUEST_TIMEOUT"] = str(REQUEST_TIMEOUT)
+    from runtime.client.daemon_client import connect
+
+    connect(str(runtime.lxcpath), autostart=True).close()
+    return runtime
+
+
+# -- client side helpers ------------------------------------------------------------
+
+
+def control_path(cli: Cli) -> str:
+    return os.path.join(run_dir(str(cli.lxcpath)), "control.sock")
+
+
+def bus_path(cli: Cli) -> str:
+    return os.path.join(run_dir(str(cli.lxcpath)), "bus.sock")
+
+
+def daemon_pid(cli: Cli) -> int:
+    return int(Path(run_dir(str(cli.lxcpath)), "daemon.pid").read_text())
+
+
+def connect(path: str, timeout: float = 15) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.connect(path)
+    return sock
+
+
+def send(sock: socket.socket, data: bytes, fds: list[int] | tuple[int, ...] = ()) -> None:
+    ancillary = []
+    if fds:
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+    sent = sock.sendmsg([data], ancillary)
+    if sent < len(data):
+        sock.sendall(data[sent:])
+
+
+def line(message: object) -> bytes:
+    body = {"v": 1, **message} if isinstance(message, dict) else message
+    return json.dumps(body).encode() + b"\n"
+
+
+def replies(sock: socket.socket) -> list[dict[str, object]]:
+    """Every line until the final reply (`ok`) or the connection's end."""
+    out: list[dict[str, object]] = []
+    buffer = b""
+    while True:
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            return out
+        if not data:
+            return out
+        buffer += data
+        while b"\n" in buffer:
+            raw, buffer = buffer.split(b"\n", 1)
+            out.append(json.loads(raw))
+            if "ok" in out[-1]:
+                return out
+
+
+def exchange(cli: Cli, data: bytes, fds: tuple[int, ...] = ()) -> list[dict[str, object]]:
+    """Send raw bytes on a connection of their own; every line the daemon answers."""
+    sock = connect(control_path(cli))
+    try:
+        try:
+            send(sock, data, fds)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before we finished: the answer is still there to read
+        return replies(sock)
+    finally:
+        sock.close()
+
+
+def request(cli: Cli, message: dict[str, object], fds: tuple[int, ...] = ()) -> dict[str, object]:
+    got = exchange(cli, line(message), fds)
+    assert got, f"no reply to {message}"
+    return got[-1]
+
+
+def refused(reply: dict[str, object], field: str | None = None) -> str:
+    """The one-line error of a refused request (naming `field` when given)."""
+    assert reply.get("ok") is False and reply.get("exit_code") == 1, reply
+    error = str(reply["error"])
+    assert "\n" not in error and len(error) < 600, error
+    if field is not None:
+        assert f"'{field}'" in error, error
+    return error
+
+
+def fd_links(pid: int) -> dict[int, str]:
+    links = {}
+    for entry in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            links[int(entry)] = os.readlink(f"/proc/{pid}/fd/{entry}")
+    return links
+
+
+def settle_fds(pid: int, before: int, slack: int = 2, wait: float = 5.0) -> None:
+    """The daemon's fd count comes back to `before` (+ slack) within `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while len(now := fd_links(pid)) > before + slack and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(now) <= before + slack, f"{len(now) - before} fds more than before: {now}"
+
+
+@contextlib.contextmanager
+def still_serving(cli: Cli, slack: int = 2) -> Iterator[int]:
+    """Around a hostile step: afterwards the same daemon answers and its fds are back."""
+    pid = daemon_pid(cli)
+    request(cli, {"op": "ping"})  # whatever the first request allocates, before counting
+    before = len(fd_links(pid))
+    yield pid
+    assert daemon_pid(cli) == pid
+    assert request(cli, {"op": "ping"}) == {"v": 1, "ok": True, "pid": pid}
+    assert request(cli, {"op": "state", "name": unique("s")})["state"] == "STOPPED"
+    settle_fds(pid, before, slack)
+
+
+def cgroups_of(name: str) -> list[str]:
+    return glob.glob(f"/sys/fs/cgroup/*/lxc.payload.{name}") + glob.glob(f"/sys/fs/cgroup/lxc.payload.{name}")
+
+
+def start_and_stop(cli: Cli, name: str) -> None:
+    """A real container still starts and stops through this daemon."""
+    result = cli("lxc-start", "-n", name)
+    assert result.returncode == 0, result.stderr
+    assert request(cli, {"op": "state", "name": name})["state"] == "RUNNING"
+    result = cli("lxc-stop", "-n", name, "-k")
+    assert result.returncode == 0, result.stderr
+    assert request(cli, {"op": "state", "name": name})["state"] == "STOPPED"
+    assert cgroups_of(name) == []
+
+
+@pytest.fixture
+def busybox(daemon: Cli, tmp_path: Path) -> str:
+    return create_busybox(daemon, tmp_path, CONF, "hb")
+
+
+# -- 1. frames -------------------------------------------------------------------------
+
+
+FRAMES = {
+    "not-json": b"hello there\n",
+    "not-utf8": b"\xff\xfe\xfd\n",
+    "null": b"null\n",
+    "list": b'[{"v":1,"op":"ping"}]\n',
+    "string": b'"ping"\n',
+    "number": b"12\n",
+    "huge-int": b"9" * 100_000 + b"\n",
+    "huge-float": b'{"v":1,"op":"stop","name":"c","timeout":1e999999}\n',
+    "deep-lists": b"[" * 100_000 + b"]" * 100_000 + b"\n",
+    "deep-objects": b'{"a":' * 50_000 + b"1" + b"}" * 50_000 + b"\n",
+    "deep-in-field": b'{"v":1,"op":"state","name":' + b"[" * 100_000 + b"\n",
+    "nan": b'{"v":1,"op":"stop","name":"c","timeout":NaN}\n',
+    "infinity": b'{"v":1,"op":"stop","name":"c","timeout":-Infinity}\n',
+    "dup-keys": b'{"v":1,"op":"ping","op":"nope"}\n',
+    "lone-surrogate": b'{"v":1,"op":"state","name":"\\ud800"}\n',
+}
+
+
+@pytest.mark.parametrize("payload", list(FRAMES.values()), ids=list(FRAMES))
+def test_garbage_frames_get_one_line_and_nothing_else(daemon: Cli, payload: bytes) -> None:
+    with still_serving(daemon):
+        got = exchange(daemon, payload)
+        assert got, "no answer"
+        refused(got[-1])
+
+
+WRONG_SHAPES: list[tuple[dict[str, object], str]] = [
+    ({"op": None}, "unknown request"),
+    ({"op": ["ping"]}, "unknown request"),
+    ({"op": {"ping": 1}}, "unknown request"),
+    ({"op": "x" * 100_000}, "unknown request"),
+    ({"op": "ping\n"}, "unknown request"),
+    ({"op": "PING"}, "unknown request"),
+    ({"op": "op_ping"}, "unknown request"),
+    ({"op": "__init__"}, "unknown request"),
+    ({"op": "ping", "v": 2}, "version"),
+    ({"op": "ping", "v": 10**1000}, "version"),
+    ({"op": "ping", "v": None}, "version"),
+    ({"op": "ping", "id": -1}, "'id'"),
+    ({"op": "ping", "id": 2**64}, "'id'"),
+    ({"op": "ping", "id": 1.5}, "'id'"),
+    ({"op": "state"}, "'name'"),
+    ({"op": "state", "name": None}, "'name'"),
+    ({"op": "state", "name": ["a"]}, "'name'"),
+    ({"op": "state", "name": {"a": 1}}, "'name'"),
+    ({"op": "state", "name": 10**1000}, "'name'"),
+    ({"op": "state", "name": 1.5}, "'name'"),
+    ({"op": "signal", "name": "c", "signal": 15.0}, "'signal'"),
+    ({"op": "signal", "name": "c", "signal": 10**1000}, "'signal'"),
+    ({"op": "signal", "name": "c", "signal": -(10**1000)}, "'signal'"),
+    ({"op": "stop", "name": "c", "timeout": 10**1000}, "'timeout'"),
+    ({"op": "stop", "name": "c", "timeout": [1]}, "'timeout'"),
+    ({"op": "start", "name": "c", "argv": [["sh"]]}, "'argv'"),
+    ({"op": "start", "name": "c", "argv": ["x"] * 100_000}, "'argv'"),
+    ({"op": "start", "name": "c", "defines": {"a": "b"}}, "'defines'"),
+    ({"op": "start", "name": "c", "config_text": ["x"]}, "'config_text'"),
+    ({"op": "start", "name": "c", "winsize": [1, 2, 3]}, "'winsize'"),
+    ({"op": "start", "name": "c", "winsize": {"rows": 1}}, "'winsize'"),
+    ({"op": "start", "name": "c", "console": "background"}, "'console'"),
+    ({"op": "start-many", "batches": None}, "'batches'"),
+    ({"op": "start-many", "batches": [None]}, "'batches'"),
+    ({"op": "start-many", "batches": [{"names": "abc"}]}, "'names'"),
+    ({"op": "start-many", "batches": [{"names": ["a"], "delay": 10**30}]}, "'delay'"),
+    ({"op": "stop-many", "action": "explode", "batches": []}, "'action'"),
+    ({"op": "cgroup", "name": "c", "key": "a\nb"}, "'key'"),
+    ({"op": "cgroup", "name": "c", "key": ""}, "'key'"),
+    ({"op": "device", "name": "c", "action": "add", "device": ""}, "'device'"),
+    ({"op": "checkpoint", "name": "c", "dir": "relative"}, "'dir'"),
+    ({"op": "console", "name": "c", "tty": 10**6}, "'tty'"),
+    ({"op": "console-resize", "name": "c", "rows": 1}, "'cols'"),
+]
+
+
+def test_wrong_shapes_and_types_are_refused_naming_the_field(daemon: Cli) -> None:
+    with still_serving(daemon):
+        for message, expected in WRONG_SHAPES:
+            error = refused(request(daemon, message))
+            assert expected in error, (message if len(str(message)) < 200 else "(long)", error)
+
+
+def test_extra_fields_are_ignored_and_the_request_served(daemon: Cli) -> None:
+    with still_serving(daemon) as pid:
+        reply = request(daemon, {"op": "ping", "extra": [1, 2, {"x": None}], "name": "../../etc"})
+        assert reply == {"v": 1, "ok": True, "pid": pid}
+
+
+def test_oversized_frames_are_cut_off(daemon: Cli) -> None:
+    """A 100 MB line (or one that says it is one) is refused after the first MiB."""
+    with still_serving(daemon):
+        for head in (b"", b'{"v":1,"op":"start","name":"c","config_text":"'):
+            sock = connect(control_path(daemon))
+            sent = 0
+            try:
+                chunk = head + b"x" * (1 << 20)
+                with pytest.raises((BrokenPipeError, ConnectionResetError)):
+                    while sent < 100 << 20:
+                        sock.sendall(chunk)
+                        sent += len(chunk)
+                        chunk = b"x" * (1 << 20)
+            finally:
+                sock.close()
+            assert sent < 16 << 20
+
+
+def test_truncated_frames_leave_nothing(daemon: Cli) -> None:
+    with still_serving(daemon):
+        for partial in (b'{"v":1,"op":"pi', b'{"v":1,"op":"start","name":"t","argv":["/bin/sh"', b"\n\n\n{"):
+            sock = connect(control_path(daemon))
+            send(sock, partial)
+            sock.close()
+
+
+# -- 2. names and paths ---------------------------------------------------------------
+
+BAD_NAMES = ["a/b", "..", ".", "../../etc", "a\x00b", "a\nb", "x" * 10_000, "", "/", "-n", " ", "a\tb"]
+NAMED_OPS: list[dict[str, object]] = [
+    {"op": "state"},
+    {"op": "start", "argv": ["/bin/true"]},
+    {"op": "stop", "kill": True},
+    {"op": "signal", "signal": 9},
+    {"op": "freeze"},
+    {"op": "unfreeze"},
+    {"op": "stats"},
+    {"op": "console", "tty": 0},
+    {"op": "console-resize", "rows": 1, "cols": 1},
+    {"op": "console-log"},
+    {"op": "cgroup", "key": "memory.max"},
+    {"op": "device", "action": "add", "device": "/dev/null"},
+    {"op": "checkpoint", "dir": "/tmp/x"},
+    {"op": "restore", "dir": "/tmp/x"},
+]
+
+
+def test_bad_container_names_are_refused_by_every_op(daemon: Cli) -> None:
+    lxcpath_before = sorted(os.listdir(daemon.lxcpath))
+    rundir = run_dir(str(daemon.lxcpath))
+    rundir_before = sorted(os.listdir(rundir))
+    with still_serving(daemon):
+        for name in BAD_NAMES:
+            for message in NAMED_OPS:
+                refused(request(daemon, {**message, "name": name}), "name")
+            for op in ("start-many", "stop-many"):
+                extra = {"action": "kill"} if op == "stop-many" else {}
+                refused(request(daemon, {"op": op, "batches": [{"names": ["ok", name]}], **extra}), "names")
+    assert sorted(os.listdir(daemon.lxcpath)) == lxcpath_before
+    assert sorted(os.listdir(rundir)) == rundir_before
+
+
+def test_config_paths_outside_the_lxcpath(daemon: Cli, tmp_path: Path) -> None:
+    """A start's config_path may name any file the caller could read itself (the socket
+    serves root or the daemon's uid only, and LXC's -f takes any file): what is not a
+    bounded regular config is refused in one line, and nothing is left started."""
+    link = tmp_path / "link.conf"
+    link.symlink_to("/etc/shadow")
+    loop = tmp_path / "loop.conf"
+    loop.symlink_to(loop)
+    fifo = tmp_path / "fifo.conf"
+    os.mkfifo(fifo)
+    including = tmp_path / "include.conf"
+    including.write_text(f"lxc.include = {including}\n")
+    shadow_include = tmp_path / "shadow-include.conf"
+    shadow_include.write_text("lxc.include = /dev/zero\n")
+    sparse = tmp_path / "sparse.conf"
+    with open(sparse, "wb") as handle:
+        handle.truncate(64 << 20)  # read whole, it used to block the daemon and fill its memory
+    no_rootfs = "lxc.rootfs.path = dir:/nonexistent-rootfs-for-hostile-test"
+    cases = {
+        "/etc/shadow": "rootfs",  # read as LXC reads it: no line starts with lxc.
+        str(link): "rootfs",
+        str(loop): "symbolic links",
+        "/nonexistent/config": "No such file",
+        "/": "not a regular file",
+        "/dev/zero": "not a regular file",
+        str(fifo): "not a regular file",
+        str(including): "nest too deep",
+        str(shadow_include): "not a regular file",
+        "/proc/self/mem": "error",
+        str(sparse): "MiB of config text",
+    }
+    with still_serving(daemon):
+        for path, expected in cases.items():
+            name = unique("p")
+            message = {"op": "start", "name": name, "argv": ["/bin/true"], "config_path": path,
+                       "defines": [no_rootfs]}  # fmt: skip
+            error = refused(request(daemon, message))
+            assert expected in error and ":$" not in error, (path, error)
+            assert request(daemon, {"op": "state", "name": name})["state"] == "STOPPED"
+            assert cgroups_of(name) == []
