@@ -367,3 +367,220 @@ def test_config_paths_outside_the_lxcpath(daemon: Cli, tmp_path: Path) -> None:
             assert expected in error and ":$" not in error, (path, error)
             assert request(daemon, {"op": "state", "name": name})["state"] == "STOPPED"
             assert cgroups_of(name) == []
+
+
+# -- 3. batches ------------------------------------------------------------------------
+
+
+def many(op: str, batches: list[dict[str, object]]) -> dict[str, object]:
+    return {"op": op, "batches": batches, **({"action": "kill"} if op == "stop-many" else {})}
+
+
+@pytest.mark.parametrize("op", ["start-many", "stop-many"])
+def test_hostile_batches_are_refused_whole_before_anything_starts(daemon: Cli, busybox: str, op: str) -> None:
+    names_100k = [f"n{i:05d}" for i in range(100_000)]
+    with still_serving(daemon):
+        # 100000 names in one batch, and spread over 25 batches of 4000
+        refused(request(daemon, many(op, [{"names": names_100k}])), "names")
+        spread = [{"names": names_100k[i : i + 4000]} for i in range(0, 100_000, 4000)]
+        refused(request(daemon, many(op, spread)), "batches")
+        # 5000 batches (more than the protocol takes)
+        refused(request(daemon, many(op, [{"names": ["a"]}] * 5000)), "batches")
+        # duplicates, within a batch and across batches
+        refused(request(daemon, many(op, [{"names": [busybox, busybox]}])), "batches")
+        refused(request(daemon, many(op, [{"names": [busybox]}, {"names": [busybox]}])), "batches")
+        # a bad name among good ones: nothing is done at all
+        refused(request(daemon, many(op, [{"names": [busybox]}, {"names": ["ok", "../etc"]}])), "names")
+        refused(request(daemon, many(op, [{"names": [busybox, None]}])), "names")
+        # an empty batch, a negative or fractional delay
+        refused(request(daemon, many(op, [{"names": []}])), "batches")
+        refused(request(daemon, many(op, [{"names": [busybox], "delay": -1}])), "delay")
+        refused(request(daemon, many(op, [{"names": [busybox], "delay": 0.5}])), "delay")
+        assert request(daemon, {"op": "state", "name": busybox})["state"] == "STOPPED"
+        assert cgroups_of(busybox) == []
+        start_and_stop(daemon, busybox)
+
+
+def test_start_many_of_undefined_names_fails_each_and_makes_nothing(daemon: Cli) -> None:
+    names = [unique("u") for _ in range(300)]
+    before = sorted(os.listdir(daemon.lxcpath))
+    with still_serving(daemon):
+        got = exchange(daemon, line(many("start-many", [{"names": names}])))
+        assert got[-1] == {"v": 1, "ok": True, "attempted": 300, "failed": 300}
+        assert {str(item.get("result")) for item in got[:-1]} == {"failed"}
+    assert sorted(os.listdir(daemon.lxcpath)) == before
+
+
+# -- 4. stray file descriptors --------------------------------------------------------
+
+
+def test_stray_fds_are_all_closed(daemon: Cli, tmp_path: Path) -> None:
+    """Fds on requests that take none, too many fds, fds on garbage, on half a line,
+    on an empty line, on the bus: after the connections close the daemon holds none."""
+    r, w = os.pipe()
+    extra = [os.open(os.devnull, os.O_RDONLY) for _ in range(250)]
+    try:
+        with still_serving(daemon):
+            for fds in ((r,), (r, w, r), tuple(extra[:64]), tuple(extra)):
+                for payload in (
+                    line({"op": "ping"}),
+                    line({"op": "state", "name": "x"}),
+                    line({"op": "nope"}),
+                    b"garbage\n",
+                    b'{"v":1,"op":"pi',
+                    b"\n",
+                    line({"op": "start", "name": "../x", "argv": ["/bin/true"]}),
+                    line({"op": "stop-many", "action": "kill", "batches": [{"names": ["x"]}]}),
+                ):
+                    sock = connect(control_path(daemon))
+                    try:
+                        send(sock, payload, fds)
+                        if payload.endswith(b"\n"):
+                            replies(sock)
+                    finally:
+                        sock.close()
+                bus = connect(bus_path(daemon))
+                try:
+                    send(bus, b'{"v":%d,"type":"subscribe"}\n' % PROTOCOL_VERSION, fds)
+                    send(bus, b"more\n", fds)
+                finally:
+                    bus.close()
+            # fds sent after the request, while it runs (a start-many's connection)
+            sock = connect(control_path(daemon))
+            try:
+                send(sock, line(many("start-many", [{"names": ["x"], "delay": 2}])))
+                for _ in range(5):
+                    send(sock, line({"op": "ping"}), (r, w, r))
+                replies(sock)
+            finally:
+                sock.close()
+        # nobody in the daemon holds the pipe's write end: its read end sees EOF
+        os.close(w)
+        w = -1
+        os.set_blocking(r, False)
+        assert os.read(r, 1) == b""
+    finally:
+        for fd in (r, w, *extra):
+            if fd >= 0:
+                os.close(fd)
+
+
+# -- 5. clients that go away, never read, or crowd in ----------------------------------
+
+
+def wait_state(cli: Cli, name: str, state: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (now := request(cli, {"op": "state", "name": name})["state"]) != state:
+        assert time.monotonic() < deadline, f"{name} is {now}, not {state}"
+        time.sleep(0.05)
+
+
+def test_disconnect_after_a_detached_start_before_its_reply(daemon: Cli, busybox: str) -> None:
+    """The start goes on without its command (as lxc-start -d's would): RUNNING, and
+    it stops normally later."""
+    config = str(daemon.lxcpath / busybox / "config")
+    with still_serving(daemon):
+        sock = connect(control_path(daemon))
+        send(sock, line({"op": "start", "name": busybox, "config_path": config}))
+        sock.close()
+        wait_state(daemon, busybox, "RUNNING")
+        assert daemon("lxc-stop", "-n", busybox, "-k").returncode == 0
+        assert cgroups_of(busybox) == []
+        start_and_stop(daemon, busybox)
+
+
+def test_disconnect_after_an_attached_start_before_its_reply(daemon: Cli, busybox: str) -> None:
+    """lxc-execute's connection gone before `started`: the container it would have
+    followed is killed, its stdio closed, nothing is left."""
+    config = str(daemon.lxcpath / busybox / "config")
+    r, w = os.pipe()
+    try:
+        with still_serving(daemon):
+            sock = connect(control_path(daemon))
+            message = {"op": "start", "name": busybox, "mode": "application", "attach": True,
+                       "argv": ["/bin/sleep", "1000"], "config_path": config}  # fmt: skip
+            send(sock, line(message), (r, w, w))
+            sock.close()
+            time.sleep(1.0)
+            wait_state(daemon, busybox, "STOPPED")
+            assert cgroups_of(busybox) == []
+            os.close(w)
+            w = -1
+            os.set_blocking(r, False)
+            assert os.read(r, 1) == b""  # the daemon and the container let go of its stdio
+            start_and_stop(daemon, busybox)
+    finally:
+        for fd in (r, w):
+            if fd >= 0:
+                os.close(fd)
+
+
+def test_disconnect_during_a_long_stop_wait(daemon: Cli, busybox: str) -> None:
+    """A stop that waits for ever on an init that ignores its halt signal: the command
+    goes away, the daemon lets go of the connection (the container keeps running, as
+    when lxc-stop is killed), and a later stop still works."""
+    config = str(daemon.lxcpath / busybox / "config")
+    with still_serving(daemon) as pid:
+        reply = request(daemon, {"op": "start", "name": busybox, "argv": ["/bin/sleep", "1000"], "config_path": config})
+        assert reply["ok"] is True, reply
+        before = len(fd_links(pid))
+        for _ in range(20):
+            sock = connect(control_path(daemon))
+            send(sock, line({"op": "stop", "name": busybox, "timeout": -1}))
+            time.sleep(0.05)
+            sock.close()
+        settle_fds(pid, before)
+        assert request(daemon, {"op": "state", "name": busybox})["state"] == "RUNNING"
+        assert daemon("lxc-stop", "-n", busybox, "-k").returncode == 0
+        assert cgroups_of(busybox) == []
+
+
+def test_a_client_that_never_reads_blocks_nobody(daemon: Cli) -> None:
+    """Pipelined requests whose replies are never read: other clients are served at
+    once, and the daemon lets go of the reader-less connection."""
+    with still_serving(daemon) as pid:
+        greedy = connect(control_path(daemon))
+        try:
+            greedy.setblocking(False)
+            data = line({"op": "state", "name": "x"}) * 50_000
+            sent = 0
+            deadline = time.monotonic() + REQUEST_TIMEOUT / 2  # both ways full by then
+            while sent < len(data) and time.monotonic() < deadline:
+                try:
+                    sent += greedy.send(data[sent : sent + 65536])
+                except BlockingIOError:
+                    time.sleep(0.01)
+            assert sent > 1 << 17  # more than the replies the socket buffers take
+            for _ in range(20):
+                assert request(daemon, {"op": "ping"})["pid"] == pid
+            # the daemon gives up on it: its connection ends without us reading
+            deadline = time.monotonic() + REQUEST_TIMEOUT + 10
+            closed = False
+            while time.monotonic() < deadline and not closed:
+                closed = request(daemon, {"op": "metrics"})["control_connections"] == 1  # this one
+                time.sleep(0.2)
+            assert closed, "the daemon still holds a connection whose replies nobody reads"
+        finally:
+            greedy.close()
+
+
+def test_2000_idle_connections(daemon: Cli) -> None:
+    """2000 connections opened at once and left idle: other clients are still served,
+    and every fd comes back once they close."""
+    with still_serving(daemon, slack=4) as pid:
+        idle = []
+        try:
+            for _ in range(2000):
+                idle.append(connect(control_path(daemon)))
+            deadline = time.monotonic() + REQUEST_TIMEOUT / 2
+            while (held := request(daemon, {"op": "metrics"})["control_connections"]) < 2000:
+                assert time.monotonic() < deadline, f"the daemon took only {held} of them"
+                time.sleep(0.05)
+            began = time.monotonic()
+            assert request(daemon, {"op": "ping"})["pid"] == pid
+            assert time.monotonic() - began < REQUEST_TIMEOUT  # not after the idle ones time out
+            result = daemon("lxc-ls", "-1")
+            assert result.returncode == 0, result.stderr
+        finally:
+            for sock in idle:
+                sock.close()

@@ -30,8 +30,9 @@ from runtime.daemon import container_requests, ephemeral, freezer, stop_signal
 from runtime.daemon import lifecycle as lc
 from runtime.daemon.console import server as console_server
 from runtime.daemon.console.manager import ConsoleManager
-from runtime.daemon.control_async import ControlStream, close_all
+from runtime.daemon.control_async import close_all
 from runtime.daemon.init_wait import open_pidfd
+from runtime.daemon.peer_watch import GuardedStream
 from runtime.daemon.spawner_link import Spawner
 from runtime.daemon.supervisor import DaemonLinks, Supervisor, cgroups_from, exit_figures
 from runtime.daemon.unix_connect import max_backlog
@@ -338,7 +339,8 @@ class ControlConnection:
 
     def __init__(self, daemon: Daemon, stream: trio.SocketStream) -> None:
         self.daemon = daemon
-        self.stream = ControlStream(stream, max_fds=MAX_FDS)
+        #: A reply unread for REQUEST_TIMEOUT ends the connection (runtime.daemon.peer_watch).
+        self.stream = GuardedStream(stream, max_fds=MAX_FDS, reply_timeout=REQUEST_TIMEOUT)
         #: The id of the request being handled (echoed on its replies).
         self.request_id: int | None = None
 
@@ -451,7 +453,12 @@ class ControlConnection:
                 return
             trace = tuple(cp.TraceMark(by=b, step=s, ns=n) for b, s, n in supervisor.trace.steps())
             started = cp.Started(pid=supervisor.pid, console=console_end is not None, trace=trace)
-            await self.reply(started, [] if console_end is None else [console_end])
+            try:
+                await self.reply(started, [] if console_end is None else [console_end])
+            except BaseException:
+                if request.attach:
+                    supervisor.kill()  # nobody follows it: as if its command had gone
+                raise
         finally:
             if console_end is not None:
                 os.close(console_end)
@@ -507,7 +514,8 @@ class ControlConnection:
                 await self.reply(cp.Done())
                 return
             with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
-                await supervisor.stopped.wait()
+                if not await self.stream.wait_unless_gone(supervisor.stopped):
+                    return  # the command went away: no hard stop after it (a killed lxc-stop)
             if not supervisor.stopped.is_set():
                 if request.nokill:
                     await self.reply(cp.ErrorReply(error=f"{name} did not stop within {timeout:g} s", exit_code=1))
@@ -518,8 +526,8 @@ class ControlConnection:
         if request.nowait:
             await self.reply(cp.Done())
             return
-        await supervisor.stopped.wait()
-        await self.reply(cp.Done())
+        if await self.stream.wait_unless_gone(supervisor.stopped):
+            await self.reply(cp.Done())
 
     # The console ops (runtime/daemon/console/server.py); their fds were refused by decoding.
     async def op_console(self, request: cp.Console, fds: list[int]) -> None:
