@@ -15,6 +15,7 @@ import contextlib
 import glob
 import json
 import os
+import resource
 import socket
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from runtime.client.rundir import run_dir
 
 CONF = "lxc.net.0.type = empty\nlxc.tty.max = 0\n"
 #: The daemon's wait for a complete request (and for a client to read a reply) here.
-REQUEST_TIMEOUT = 2.0
+REQUEST_TIMEOUT = float(os.environ.get("HOSTILE_RT", "2.0"))
 
 
 @pytest.fixture
@@ -156,7 +157,9 @@ def still_serving(cli: Cli, slack: int = 2) -> Iterator[int]:
 
 
 def cgroups_of(name: str) -> list[str]:
-    return glob.glob(f"/sys/fs/cgroup/*/lxc.payload.{name}") + glob.glob(f"/sys/fs/cgroup/lxc.payload.{name}")
+    return glob.glob(f"/sys/fs/cgroup/*/lxc.payload.{name}") + glob.glob(
+        f"/sys/fs/cgroup/lxc.payload.{name}"
+    )
 
 
 def start_and_stop(cli: Cli, name: str) -> None:
@@ -283,9 +286,50 @@ def test_oversized_frames_are_cut_off(daemon: Cli) -> None:
             assert sent < 16 << 20
 
 
+def test_many_almost_full_lines_stay_within_the_budget(daemon: Cli) -> None:
+    """100 connections each holding just under a line (1 MiB) unfinished: past 64 MiB
+    in all the daemon closes the idle ones holding the most, saying why."""
+    with still_serving(daemon) as pid:
+        held = []
+        try:
+            for _ in range(100):
+                sock = connect(control_path(daemon))
+                held.append(sock)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    sock.sendall(b'{"v":1,"op":"ping","x":"' + b"x" * ((1 << 20) - 100))
+            deadline = time.monotonic() + REQUEST_TIMEOUT / 2
+            while (told := sum(incomplete_refused(sock) for sock in held)) < 30:
+                assert time.monotonic() < deadline, f"only {told} closed"
+                time.sleep(0.05)
+            assert rss_kib(pid) < 200 << 10
+            assert request(daemon, {"op": "ping"})["pid"] == pid
+        finally:
+            for sock in held:
+                sock.close()
+
+
+def incomplete_refused(sock: socket.socket) -> bool:
+    try:
+        data = sock.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    return b"incomplete requests" in data
+
+
+def rss_kib(pid: int) -> int:
+    for status in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if status.startswith("VmRSS:"):
+            return int(status.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def test_truncated_frames_leave_nothing(daemon: Cli) -> None:
     with still_serving(daemon):
-        for partial in (b'{"v":1,"op":"pi', b'{"v":1,"op":"start","name":"t","argv":["/bin/sh"', b"\n\n\n{"):
+        for partial in (
+            b'{"v":1,"op":"pi',
+            b'{"v":1,"op":"start","name":"t","argv":["/bin/sh"',
+            b"\n\n\n{",
+        ):
             sock = connect(control_path(daemon))
             send(sock, partial)
             sock.close()
@@ -293,7 +337,20 @@ def test_truncated_frames_leave_nothing(daemon: Cli) -> None:
 
 # -- 2. names and paths ---------------------------------------------------------------
 
-BAD_NAMES = ["a/b", "..", ".", "../../etc", "a\x00b", "a\nb", "x" * 10_000, "", "/", "-n", " ", "a\tb"]
+BAD_NAMES = [
+    "a/b",
+    "..",
+    ".",
+    "../../etc",
+    "a\x00b",
+    "a\nb",
+    "x" * 10_000,
+    "",
+    "/",
+    "-n",
+    " ",
+    "a\tb",
+]
 NAMED_OPS: list[dict[str, object]] = [
     {"op": "state"},
     {"op": "start", "argv": ["/bin/true"]},
@@ -322,7 +379,10 @@ def test_bad_container_names_are_refused_by_every_op(daemon: Cli) -> None:
                 refused(request(daemon, {**message, "name": name}), "name")
             for op in ("start-many", "stop-many"):
                 extra = {"action": "kill"} if op == "stop-many" else {}
-                refused(request(daemon, {"op": op, "batches": [{"names": ["ok", name]}], **extra}), "names")
+                refused(
+                    request(daemon, {"op": op, "batches": [{"names": ["ok", name]}], **extra}),
+                    "names",
+                )
     assert sorted(os.listdir(daemon.lxcpath)) == lxcpath_before
     assert sorted(os.listdir(rundir)) == rundir_before
 
@@ -377,7 +437,9 @@ def many(op: str, batches: list[dict[str, object]]) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("op", ["start-many", "stop-many"])
-def test_hostile_batches_are_refused_whole_before_anything_starts(daemon: Cli, busybox: str, op: str) -> None:
+def test_hostile_batches_are_refused_whole_before_anything_starts(
+    daemon: Cli, busybox: str, op: str
+) -> None:
     names_100k = [f"n{i:05d}" for i in range(100_000)]
     with still_serving(daemon):
         # 100000 names in one batch, and spread over 25 batches of 4000
@@ -390,7 +452,9 @@ def test_hostile_batches_are_refused_whole_before_anything_starts(daemon: Cli, b
         refused(request(daemon, many(op, [{"names": [busybox, busybox]}])), "batches")
         refused(request(daemon, many(op, [{"names": [busybox]}, {"names": [busybox]}])), "batches")
         # a bad name among good ones: nothing is done at all
-        refused(request(daemon, many(op, [{"names": [busybox]}, {"names": ["ok", "../etc"]}])), "names")
+        refused(
+            request(daemon, many(op, [{"names": [busybox]}, {"names": ["ok", "../etc"]}])), "names"
+        )
         refused(request(daemon, many(op, [{"names": [busybox, None]}])), "names")
         # an empty batch, a negative or fractional delay
         refused(request(daemon, many(op, [{"names": []}])), "batches")
@@ -521,7 +585,10 @@ def test_disconnect_during_a_long_stop_wait(daemon: Cli, busybox: str) -> None:
     when lxc-stop is killed), and a later stop still works."""
     config = str(daemon.lxcpath / busybox / "config")
     with still_serving(daemon) as pid:
-        reply = request(daemon, {"op": "start", "name": busybox, "argv": ["/bin/sleep", "1000"], "config_path": config})
+        reply = request(
+            daemon,
+            {"op": "start", "name": busybox, "argv": ["/bin/sleep", "1000"], "config_path": config},
+        )
         assert reply["ok"] is True, reply
         before = len(fd_links(pid))
         for _ in range(20):
@@ -564,23 +631,43 @@ def test_a_client_that_never_reads_blocks_nobody(daemon: Cli) -> None:
             greedy.close()
 
 
-def test_2000_idle_connections(daemon: Cli) -> None:
-    """2000 connections opened at once and left idle: other clients are still served,
-    and every fd comes back once they close."""
-    with still_serving(daemon, slack=4) as pid:
+def was_told_to_go(sock: socket.socket) -> bool:
+    try:
+        data = sock.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    return b"too many connections" in data
+
+
+@pytest.mark.parametrize("nofile", [None, 1024], ids=["own-limit", "limit-1024"])
+def test_2000_idle_connections(daemon: Cli, busybox: str, nofile: int | None) -> None:
+    """2000 connections opened at once and left idle: other clients are still served at
+    once (with 1024 fds the daemon keeps a quarter for connections and closes the
+    oldest idle ones to make room), and every fd comes back once they close."""
+    pid = daemon_pid(daemon)
+    if nofile is not None:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (nofile, nofile))
+    with still_serving(daemon, slack=4):
         idle = []
         try:
             for _ in range(2000):
                 idle.append(connect(control_path(daemon)))
             deadline = time.monotonic() + REQUEST_TIMEOUT / 2
-            while (held := request(daemon, {"op": "metrics"})["control_connections"]) < 2000:
-                assert time.monotonic() < deadline, f"the daemon took only {held} of them"
-                time.sleep(0.05)
+            if nofile is None:  # all of them held
+                while (held := request(daemon, {"op": "metrics"})["control_connections"]) < 2000:
+                    assert time.monotonic() < deadline, f"the daemon took only {held} of them"
+                    time.sleep(0.05)
+            else:  # the oldest ones closed to make room, with a line saying why
+                while (told := sum(map(was_told_to_go, idle))) < 2000 - nofile // 4:
+                    assert time.monotonic() < deadline, f"only {told} closed"
+                    time.sleep(0.05)
+                assert len(fd_links(pid)) < nofile // 2
             began = time.monotonic()
             assert request(daemon, {"op": "ping"})["pid"] == pid
             assert time.monotonic() - began < REQUEST_TIMEOUT  # not after the idle ones time out
             result = daemon("lxc-ls", "-1")
-            assert result.returncode == 0, result.stderr
+            assert result.returncode == 0 and busybox in result.stdout, result.stderr
+            start_and_stop(daemon, busybox)
         finally:
             for sock in idle:
                 sock.close()

@@ -28,6 +28,7 @@ from runtime.client.rundir import remove_run_dir, sweep_vanished
 from runtime.client.status import process_start_time
 from runtime.daemon import container_requests, ephemeral, freezer, stop_signal
 from runtime.daemon import lifecycle as lc
+from runtime.daemon.conn_gate import ConnectionGate
 from runtime.daemon.console import server as console_server
 from runtime.daemon.console.manager import ConsoleManager
 from runtime.daemon.control_async import close_all
@@ -73,6 +74,8 @@ class Daemon:
         #: Our start time: a record names its daemon by pid and start time (runtime.client.status).
         self.start_time = process_start_time(os.getpid())
         self.consoles = ConsoleManager()
+        #: Bounds the control connections held and their buffers (runtime.daemon.conn_gate).
+        self.gate = ConnectionGate()
         #: One inotify instance for every cgroup wait (runtime.daemon.cgroup_watch).
         self.cgroup_watcher: DaemonCgroupWatcher | None = None
 
@@ -302,9 +305,13 @@ class Daemon:
         if not allowed:
             await stream.aclose()
             return
+        conn = ControlConnection(self, stream)
+        if not self.gate.admit(conn.stream):  # at the bound, with every connection busy
+            await conn.reply_quietly(cp.ErrorReply(error="too many connections: try again later", exit_code=1))
+            await stream.aclose()
+            return
         self.connections += 1
         self.touch()
-        conn = ControlConnection(self, stream)
         try:
             await conn.serve()
         except ProtocolError as err:
@@ -319,6 +326,7 @@ class Daemon:
             log.exception("control request failed")
             await conn.reply_quietly(cp.ErrorReply(error=f"internal error: {err}", exit_code=1))
         finally:
+            self.gate.leave(conn.stream)
             conn.close_fds()
             self.connections -= 1
             self.touch()
@@ -409,7 +417,8 @@ class ControlConnection:
         self.request_id = incoming.id
         handler: Callable[[cp.Request[cp.Reply], list[int]], Awaitable[None]]
         handler = getattr(self, f"op_{incoming.op.name.replace('-', '_')}")
-        await handler(incoming.request, fds)
+        with self.stream.running():  # busy: never evicted for room (runtime.daemon.conn_gate)
+            await handler(incoming.request, fds)
 
     # -- requests -------------------------------------------------------------------
     async def op_ping(self, request: cp.Ping, fds: list[int]) -> None:

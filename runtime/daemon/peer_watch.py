@@ -20,11 +20,16 @@ daemon's ControlStream with both answered:
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import trio
 
 from runtime.daemon.control_async import ControlStream
+
+if TYPE_CHECKING:
+    from runtime.daemon.conn_gate import ConnectionGate
 
 
 class GuardedStream(ControlStream):
@@ -33,8 +38,27 @@ class GuardedStream(ControlStream):
     def __init__(self, stream: trio.SocketStream, *, max_fds: int, reply_timeout: float) -> None:
         super().__init__(stream, max_fds=max_fds)
         self.reply_timeout = reply_timeout
-        #: Set once a send timed out: the connection is unusable from then on.
+        #: Set once a send timed out (or the gate closed it): unusable from then on.
         self.broken = False
+        #: Requests being handled now: a connection with none is idle (runtime.daemon.conn_gate).
+        self.requests = 0
+        #: The gate that holds this connection, told of every read (its buffer budget).
+        self.gate: ConnectionGate | None = None
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Around a request's handling: the connection is busy, not to be evicted."""
+        self.requests += 1
+        try:
+            yield
+        finally:
+            self.requests -= 1
+
+    async def _read_more(self) -> bool:
+        more = await super()._read_more()
+        if self.gate is not None:
+            self.gate.buffered(self)
+        return more
 
     async def send(self, data: bytes, fds: Sequence[int] = ()) -> None:
         if self.broken:
