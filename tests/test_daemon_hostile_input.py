@@ -59,10 +59,19 @@ def daemon_pid(cli: Cli) -> int:
 
 
 def connect(path: str, timeout: float = 15) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    sock.connect(path)
-    return sock
+    """A connected client socket; a full listen backlog (EAGAIN) is waited out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+            return sock
+        except BlockingIOError:
+            sock.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def send(sock: socket.socket, data: bytes, fds: list[int] | tuple[int, ...] = ()) -> None:
@@ -309,11 +318,7 @@ def test_many_almost_full_lines_stay_within_the_budget(daemon: Cli) -> None:
 
 
 def incomplete_refused(sock: socket.socket) -> bool:
-    try:
-        data = sock.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return False
-    return b"incomplete requests" in data
+    return b"incomplete requests" in peek(sock)
 
 
 def rss_kib(pid: int) -> int:
@@ -631,12 +636,16 @@ def test_a_client_that_never_reads_blocks_nobody(daemon: Cli) -> None:
             greedy.close()
 
 
-def was_told_to_go(sock: socket.socket) -> bool:
+def peek(sock: socket.socket) -> bytes:
+    """What the daemon sent and we have not read, without reading it."""
     try:
-        data = sock.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        return sock.recv(1 << 20, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except BlockingIOError:
-        return False
-    return b"too many connections" in data
+        return b""
+
+
+def was_told_to_go(sock: socket.socket) -> bool:
+    return b"too many connections" in peek(sock)
 
 
 @pytest.mark.parametrize("nofile", [None, 1024], ids=["own-limit", "limit-1024"])
@@ -670,4 +679,115 @@ def test_2000_idle_connections(daemon: Cli, busybox: str, nofile: int | None) ->
             start_and_stop(daemon, busybox)
         finally:
             for sock in idle:
+                sock.close()
+
+
+# -- 6. the bus ------------------------------------------------------------------------
+
+
+def subscribe(cli: Cli) -> socket.socket:
+    sock = connect(bus_path(cli))
+    send(sock, b'{"v":%d,"type":"subscribe"}\n' % PROTOCOL_VERSION)
+    return sock
+
+
+def create_many(cli: Cli, count: int, prefix: str = "churn") -> list[Path]:
+    """`count` containers defined (created events), made as the store makes them."""
+    made = []
+    for i in range(count):
+        name = cli.lxcpath / f"{prefix}{i}"
+        name.mkdir()
+        (name / "config").write_text(CONF)
+        made.append(name)
+    return made
+
+
+def destroy_all(made: list[Path]) -> None:
+    """Destroyed events, one for each."""
+    for name in made:
+        hidden = name.with_name(f".{name.name}")
+        os.rename(name, hidden)
+        (hidden / "config").unlink()
+        hidden.rmdir()
+
+
+def read_until(sock: socket.socket, marker: bytes, timeout: float = 10) -> None:
+    """Read the subscriber's lines until one holds `marker` (kept only at the end)."""
+    sock.settimeout(timeout)
+    tail = b""
+    while marker not in tail:
+        data = sock.recv(1 << 20)
+        assert data, "the subscriber was dropped"
+        tail = tail[-len(marker) :] + data
+
+
+def metrics(cli: Cli) -> dict[str, object]:
+    return request(cli, {"op": "metrics"})
+
+
+def test_a_subscriber_that_never_reads_is_dropped(daemon: Cli) -> None:
+    """It costs a bounded backlog, then it is dropped; a subscriber that reads gets
+    every event, and requests are served all along."""
+    with still_serving(daemon) as pid:
+        rss = rss_kib(pid)
+        slow = [subscribe(daemon) for _ in range(5)]
+        reader = subscribe(daemon)
+        made: list[Path] = []
+        try:
+            for chunk in range(30):
+                made += create_many(daemon, 100, f"churn{chunk}-")
+                read_until(reader, b'"churn%d-99"' % chunk)
+            assert metrics(daemon)["bus_dropped"] == len(slow)
+            assert metrics(daemon)["bus_subscribers"] == 1  # the reader
+            assert rss_kib(pid) < rss + (64 << 10)
+            assert request(daemon, {"op": "ping"})["pid"] == pid
+            result = daemon("lxc-wait", "-n", unique("w"), "-s", "STOPPED", "-t", "5")
+            assert result.returncode == 0, result.stderr
+        finally:
+            destroy_all(made)
+            for sock in [*slow, reader]:
+                sock.close()
+
+
+def test_garbage_from_a_subscriber_is_ignored(daemon: Cli) -> None:
+    with still_serving(daemon):
+        sock = subscribe(daemon)
+        made: list[Path] = []
+        try:
+            read_until(sock, b'"synced"')
+            for junk in (b"\xff" * 65536, b"[" * 65536, b"\n" * 65536, b"{}\n" * 20000):
+                for _ in range(40):
+                    sock.sendall(junk)
+            made = create_many(daemon, 1, unique("g"))
+            read_until(sock, b'"created"')
+        finally:
+            destroy_all(made)
+            sock.close()
+
+
+@pytest.mark.parametrize("nofile", [None, 1024], ids=["own-limit", "limit-1024"])
+def test_2000_idle_bus_connections(daemon: Cli, busybox: str, nofile: int | None) -> None:
+    """2000 bus connections that never subscribe, and 2000 that subscribe and never
+    read: requests, lxc-wait and container starts are still served at once."""
+    pid = daemon_pid(daemon)
+    if nofile is not None:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (nofile, nofile))
+    with still_serving(daemon, slack=4):
+        crowd = []
+        try:
+            for i in range(2000):
+                crowd.append(subscribe(daemon) if i % 2 else connect(bus_path(daemon)))
+            time.sleep(0.5)
+            began = time.monotonic()
+            assert request(daemon, {"op": "ping"})["pid"] == pid
+            assert time.monotonic() - began < REQUEST_TIMEOUT
+            if nofile is not None:  # the oldest closed to make room, with a line saying why
+                assert len(fd_links(pid)) < nofile // 2
+                told = [sock for sock in crowd[:1000] if b"too many bus connections" in peek(sock)]
+                assert len(told) > 900
+            start_and_stop(daemon, busybox)
+            result = daemon("lxc-wait", "-n", busybox, "-s", "STOPPED", "-t", "5")
+            assert result.returncode == 0, result.stderr
+        finally:
+            for sock in crowd:
                 sock.close()
