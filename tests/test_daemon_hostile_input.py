@@ -17,6 +17,7 @@ import json
 import os
 import resource
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -791,3 +792,55 @@ def test_2000_idle_bus_connections(daemon: Cli, busybox: str, nofile: int | None
         finally:
             for sock in crowd:
                 sock.close()
+
+
+# -- hostile lines within a running request ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "within",
+    [
+        b"garbage\n",
+        b"[" * 100_000 + b"\n",
+        b"x" * (2 << 20),
+        b'{"v":1,"op":"signal","signal":"KILL"}\n',
+        b"reset",
+    ],
+    ids=["not-json", "deep", "oversized", "bad-signal", "reset"],
+)
+def test_hostile_lines_on_an_attached_start(daemon: Cli, busybox: str, within: bytes) -> None:
+    """What an attached start's command sends meanwhile may be refused, but the container
+    it follows never runs on without it."""
+    config = str(daemon.lxcpath / busybox / "config")
+    r, w = os.pipe()
+    try:
+        with still_serving(daemon):
+            sock = connect(control_path(daemon))
+            message = {"op": "start", "name": busybox, "mode": "application", "attach": True,
+                       "argv": ["/bin/sleep", "1000"], "config_path": config}  # fmt: skip
+            send(sock, line(message), (r, w, w))
+            sock.settimeout(15)
+            first = sock.recv(65536)
+            assert b'"started"' in first, first
+            if within == b"reset":  # unread data at close: the daemon's recv sees ECONNRESET
+                send(sock, b'{"v":1,"op":"signal","signal":28}\n')
+                time.sleep(0.2)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
+            else:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    sock.sendall(within)
+                    time.sleep(0.5)
+                if within.startswith(b'{"v":1,"op":"signal"'):
+                    assert request(daemon, {"op": "state", "name": busybox})["state"] == "RUNNING"
+                sock.close()
+            wait_state(daemon, busybox, "STOPPED")
+            assert cgroups_of(busybox) == []
+            os.close(w)
+            w = -1
+            os.set_blocking(r, False)
+            assert os.read(r, 1) == b""
+    finally:
+        for fd in (r, w):
+            if fd >= 0:
+                os.close(fd)

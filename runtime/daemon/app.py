@@ -491,7 +491,11 @@ class ControlConnection:
                         supervisor.send_signal(message.signal)
 
             nursery.start_soon(forward_signals)
-            await supervisor.stopped.wait()
+            try:
+                await supervisor.stopped.wait()
+            except BaseException:
+                supervisor.kill()  # its connection failed (garbage, reset): nobody follows it
+                raise
             nursery.cancel_scope.cancel()
         await self.reply(
             cp.StartReply(
