@@ -30,7 +30,7 @@ from runtime.client.rundir import run_dir
 
 CONF = "lxc.net.0.type = empty\nlxc.tty.max = 0\n"
 #: The daemon's wait for a complete request (and for a client to read a reply) here.
-REQUEST_TIMEOUT = float(os.environ.get("HOSTILE_RT", "2.0"))
+REQUEST_TIMEOUT = 2.0
 
 
 @pytest.fixture
@@ -844,3 +844,67 @@ def test_hostile_lines_on_an_attached_start(daemon: Cli, busybox: str, within: b
         for fd in (r, w):
             if fd >= 0:
                 os.close(fd)
+
+
+def test_paths_and_keys_in_requests_on_a_running_container(
+    daemon: Cli, busybox: str, tmp_path: Path
+) -> None:
+    """cgroup keys that climb out of the container's cgroup, device paths that are not
+    device nodes, checkpoint dirs that do not exist: refused in one line, the
+    container untouched."""
+    config = str(daemon.lxcpath / busybox / "config")
+    secret = tmp_path / "secret"
+    secret.write_text("do not read\n")
+    link = tmp_path / "link-to-secret"
+    link.symlink_to(secret)
+    with still_serving(daemon):
+        reply = request(
+            daemon,
+            {"op": "start", "name": busybox, "argv": ["/bin/sleep", "1000"], "config_path": config},
+        )
+        assert reply["ok"] is True, reply
+        try:
+            for key in ("../cgroup.procs", "../../memory.max", "memory.max/../../x", "cgroup.procs",
+                        "/etc/shadow", ".", "..", "memory.max\x00", f"memory.{'x' * 300}"):  # fmt: skip
+                for value in (None, "1"):
+                    message = {"op": "cgroup", "name": busybox, "key": key}
+                    if value is not None:
+                        message["value"] = value
+                    got = request(daemon, message)
+                    if key == "cgroup.procs" and value is None:
+                        continue  # reading the container's own list of pids is allowed
+                    error = refused(got)
+                    assert "do not read" not in error
+            for device in (
+                "/etc/shadow",
+                str(secret),
+                str(link),
+                "/nonexistent",
+                "../../dev/null",
+                "/proc/self/fd/0",
+            ):
+                error = refused(
+                    request(
+                        daemon, {"op": "device", "name": busybox, "action": "add", "device": device}
+                    )
+                )
+                assert "do not read" not in error
+            for target in ("../../../etc/evil", "/../../etc/evil"):
+                got = request(
+                    daemon,
+                    {
+                        "op": "device",
+                        "name": busybox,
+                        "action": "add",
+                        "device": "/dev/null",
+                        "target": target,
+                    },
+                )
+                assert not Path("/etc/evil").exists(), got
+            refused(
+                request(daemon, {"op": "checkpoint", "name": busybox, "dir": "/nonexistent/dir/x"})
+            )
+            assert request(daemon, {"op": "state", "name": busybox})["state"] == "RUNNING"
+        finally:
+            assert daemon("lxc-stop", "-n", busybox, "-k").returncode == 0
+        assert cgroups_of(busybox) == []
