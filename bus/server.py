@@ -53,6 +53,7 @@ from collections.abc import Callable, Mapping
 
 import trio
 
+from bus.admission import Admission, listen_backlog
 from bus.protocol import (
     MAX_LINE,
     BusError,
@@ -106,6 +107,7 @@ class _Subscriber:
         "scope",
         "overflowed",
         "gone",
+        "notice",
     )
 
     def __init__(self, selection: Selection, fd: int, limit: int) -> None:
@@ -119,6 +121,8 @@ class _Subscriber:
         self.overflowed = False
         #: Unregistered: never write to `fd` again (its number may be reused).
         self.gone = False
+        #: Why it is dropped, when not for falling behind (its `overflow` line says it).
+        self.notice: str | None = None
 
     def deliver(self, data: bytes) -> bool:
         """Write or queue one event without blocking; False if this subscriber must go."""
@@ -195,6 +199,8 @@ class BusServer:
         self._scope: trio.CancelScope | None = None
         self._stopped: trio.Event | None = None
         self.overflows = 0
+        #: Bounds the connections held (bus.admission): the oldest goes to make room.
+        self.admission = Admission()
 
     # ------------------------------------------------------------------ state
 
@@ -277,6 +283,12 @@ class BusServer:
         if dropped:
             for sub in dropped:
                 self._drop(sub)
+
+    def _evict(self, sub: _Subscriber, reason: str) -> None:
+        """Make room (bus.admission): dropped as one that fell behind, told `reason`."""
+        sub.overflowed = True
+        sub.notice = reason
+        self._drop(sub)
 
     def _drop(self, sub: _Subscriber) -> None:
         """Stop feeding a subscriber; an overflowed one gets `overflow_grace` to be told."""
@@ -397,7 +409,7 @@ class BusServer:
         try:
             await sock.bind(temporary)
             os.chmod(temporary, 0o600)
-            sock.listen(128)
+            sock.listen(listen_backlog())
             os.rename(temporary, path)  # atomic: replaces a stale socket
         except BaseException:
             sock.close()
@@ -421,6 +433,7 @@ class BusServer:
 
     async def _handle(self, stream: trio.SocketStream) -> None:
         """Serve one connection; whatever goes wrong with it ends it, never the server."""
+        self.admission.admit(stream, lambda reason: _end_handshake(stream, reason))
         try:
             async with stream:
                 await self._serve_subscriber(stream)
@@ -428,6 +441,8 @@ class BusServer:
             pass  # the subscriber went away; nothing to tell anyone
         except* Exception:
             log.exception("bus connection failed")
+        finally:
+            self.admission.leave(stream)
 
     async def _serve_subscriber(self, stream: trio.SocketStream) -> None:
         # Credentials first: nothing a stranger sends is ever decoded.
@@ -451,6 +466,7 @@ class BusServer:
             await _send_error(stream, str(err))
             return
         sub = self._register(request, selection, stream.socket.fileno())
+        self.admission.subscribed(stream, lambda reason: self._evict(sub, reason))
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_cancel_on_eof, stream, nursery.cancel_scope)
@@ -473,7 +489,8 @@ class BusServer:
                 await sub.wakeup.wait()
             if sub.overflowed:
                 notice = Overflow(
-                    f"more than {self.queue_size} events queued: disconnected; "
+                    sub.notice
+                    or f"more than {self.queue_size} events queued: disconnected; "
                     "resubscribe (with since) to resync"
                 )
                 await stream.send_all(encode(notice))
@@ -528,6 +545,20 @@ async def _read_request(stream: trio.SocketStream, decoder: Decoder) -> object:
                 kind = first.type if isinstance(first, UnknownMessage) else first.TYPE
                 raise BusProtocolError(f"expected a 'subscribe' message, got '{kind}'")
             return first
+
+
+def _end_handshake(stream: trio.SocketStream, reason: str) -> None:
+    """End a connection that has not subscribed (bus.admission): an `error` line if the
+    socket takes it now, then shutdown; its task sees the end and finishes."""
+    sock = stream.socket
+    try:
+        os.write(sock.fileno(), encode(Error(reason)))
+    except OSError:
+        pass
+    try:
+        sock.shutdown(stdlib_socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 async def _send_error(stream: trio.SocketStream, message: str) -> None:

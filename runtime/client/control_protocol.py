@@ -230,9 +230,13 @@ def number(value: object, name: str) -> float:
     """A finite number (an integer is taken as one)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _fail(name, f"must be a number, not {_kind(value)}")
-    if not math.isfinite(value):
+    try:
+        converted = float(value)  # an integer past 1e308 is no float: OverflowError
+    except OverflowError:
+        converted = math.inf
+    if not math.isfinite(converted):
         raise _fail(name, f"must be a finite number, not {_shown(value)}")
-    return float(value)
+    return converted
 
 
 def choice(*allowed: str) -> Check[str]:

@@ -40,6 +40,10 @@ if TYPE_CHECKING:  # annotations only: `collections.abc` costs ~2 ms at start-up
     from collections.abc import Iterable, Iterator
 
 MAX_INCLUDE_DEPTH = 32
+#: The most text one config reads, its includes counted (a real one is a few KiB):
+#: a 30 GB sparse file given as a start's config would otherwise be read whole into
+#: the daemon, blocking it, then killing it for memory.
+MAX_CONFIG_TEXT = 16 << 20
 
 
 class Entry:
@@ -72,6 +76,8 @@ class RawConfig:
         #: Every path an `lxc.include` named, resolved (a file, a directory, or nothing
         #: there): what a cached check must see unchanged (runtime.client.config_stamp).
         self.includes: list[str] = []
+        #: Characters read from files so far (bounded by MAX_CONFIG_TEXT).
+        self.text_read = 0
 
     # -- reading ------------------------------------------------------------
     def get(self, key: str) -> str | None:
@@ -296,8 +302,12 @@ def _parse_path(path: str, config: RawConfig, depth: int) -> None:
     except BaseException:
         os.close(fd)
         raise
+    budget = MAX_CONFIG_TEXT - config.text_read
     with handle:
-        text = handle.read()
+        text = handle.read(budget + 1)
+    config.text_read += len(text)
+    if len(text) > budget:
+        raise OSError(errno.EFBIG, f"more than {MAX_CONFIG_TEXT >> 20} MiB of config text")
     config.files.append(path)
     parse_lines(text.splitlines(), path, config, _depth=depth)
 

@@ -28,11 +28,13 @@ from runtime.client.rundir import remove_run_dir, sweep_vanished
 from runtime.client.status import process_start_time
 from runtime.daemon import container_requests, control_mux, ephemeral, freezer, stop_signal
 from runtime.daemon import lifecycle as lc
+from runtime.daemon.conn_gate import ConnectionGate
 from runtime.daemon.console import server as console_server
 from runtime.daemon.console.manager import ConsoleManager
-from runtime.daemon.control_async import ControlStream, close_all
+from runtime.daemon.control_async import close_all
 from runtime.daemon.heap_trim import HeapTrimmer
 from runtime.daemon.init_wait import open_pidfd
+from runtime.daemon.peer_watch import GuardedStream
 from runtime.daemon.spawner_link import Spawner
 from runtime.daemon.supervisor import DaemonLinks, Supervisor, cgroups_from, exit_figures
 from runtime.daemon.unix_connect import max_backlog
@@ -72,6 +74,8 @@ class Daemon:
         #: Our start time: a record names its daemon by pid and start time (runtime.client.status).
         self.start_time = process_start_time(os.getpid())
         self.consoles = ConsoleManager()
+        #: Bounds the control connections held and their buffers (runtime.daemon.conn_gate).
+        self.gate = ConnectionGate()
         #: One inotify instance for every cgroup wait (runtime.daemon.cgroup_watch).
         self.cgroup_watcher: DaemonCgroupWatcher | None = None
         #: Frees the heap a burst of starts left behind (runtime.daemon.heap_trim).
@@ -306,9 +310,13 @@ class Daemon:
         if not allowed:
             await stream.aclose()
             return
+        conn = ControlConnection(self, stream)
+        if not self.gate.admit(conn.stream):  # at the bound, with every connection busy
+            await conn.reply_quietly(cp.ErrorReply(error="too many connections: try again later", exit_code=1))
+            await stream.aclose()
+            return
         self.connections += 1
         self.touch()
-        conn = ControlConnection(self, stream)
         try:
             await conn.serve()
         except ProtocolError as err:
@@ -323,6 +331,7 @@ class Daemon:
             log.exception("control request failed")
             await conn.reply_quietly(cp.ErrorReply(error=f"internal error: {err}", exit_code=1))
         finally:
+            self.gate.leave(conn.stream)
             conn.close_fds()
             self.connections -= 1
             self.touch()
@@ -343,7 +352,8 @@ class ControlConnection:
 
     def __init__(self, daemon: Daemon, stream: trio.SocketStream) -> None:
         self.daemon = daemon
-        self.stream = ControlStream(stream, max_fds=MAX_FDS)
+        #: A reply unread for REQUEST_TIMEOUT ends the connection (runtime.daemon.peer_watch).
+        self.stream = GuardedStream(stream, max_fds=MAX_FDS, reply_timeout=REQUEST_TIMEOUT)
         #: The id of the request being handled (echoed on its replies).
         self.request_id: int | None = None
         #: Held for each line while requests share the connection (control_mux).
@@ -385,6 +395,17 @@ class ControlConnection:
 
     def close_fds(self) -> None:
         self.stream.close_fds()
+
+    async def wait_unless_gone(self, event: trio.Event) -> bool:
+        """Wait for `event`; False if the client hung up first (stop waiting for it).
+
+        A request sharing the connection (control_mux) must not read the socket (its
+        read loop does) and needs no watch: the loop cancels it when the client goes.
+        """
+        if self.sending is not None:
+            await event.wait()
+            return True
+        return await self.stream.wait_unless_gone(event)
 
     async def serve(self) -> None:
         """Its requests, one at a time or many at once by id (runtime.daemon.control_mux)."""
@@ -432,7 +453,12 @@ class ControlConnection:
                 return
             trace = tuple(cp.TraceMark(by=b, step=s, ns=n) for b, s, n in supervisor.trace.steps())
             started = cp.Started(pid=supervisor.pid, console=console_end is not None, trace=trace)
-            await self.reply(started, [] if console_end is None else [console_end])
+            try:
+                await self.reply(started, [] if console_end is None else [console_end])
+            except BaseException:
+                if request.attach:
+                    supervisor.kill()  # nobody follows it: as if its command had gone
+                raise
         finally:
             if console_end is not None:
                 os.close(console_end)
@@ -456,7 +482,11 @@ class ControlConnection:
                         supervisor.send_signal(message.signal)
 
             nursery.start_soon(forward_signals)
-            await supervisor.stopped.wait()
+            try:
+                await supervisor.stopped.wait()
+            except BaseException:
+                supervisor.kill()  # its connection failed (garbage, reset): nobody follows it
+                raise
             nursery.cancel_scope.cancel()
         await self.reply(
             cp.StartReply(
@@ -488,7 +518,8 @@ class ControlConnection:
                 await self.reply(cp.Done())
                 return
             with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
-                await supervisor.stopped.wait()
+                if not await self.wait_unless_gone(supervisor.stopped):
+                    return  # the command went away: no hard stop after it (a killed lxc-stop)
             if not supervisor.stopped.is_set():
                 if request.nokill:
                     await self.reply(cp.ErrorReply(error=f"{name} did not stop within {timeout:g} s", exit_code=1))
@@ -499,8 +530,8 @@ class ControlConnection:
         if request.nowait:
             await self.reply(cp.Done())
             return
-        await supervisor.stopped.wait()
-        await self.reply(cp.Done())
+        if await self.wait_unless_gone(supervisor.stopped):
+            await self.reply(cp.Done())
 
     # The console ops (runtime/daemon/console/server.py); their fds were refused by decoding.
     async def op_console(self, request: cp.Console, fds: list[int]) -> None:

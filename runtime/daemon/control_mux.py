@@ -89,7 +89,7 @@ class _Shared:
     async def _serve(self, view: ControlConnection, op: cp.Op, request: cp.Request[cp.Reply]) -> None:
         handler: Handler = getattr(view, f"op_{op.name.replace('-', '_')}")
         try:
-            with trio.CancelScope(shield=op.name in SHIELDED):
+            with trio.CancelScope(shield=op.name in SHIELDED), view.stream.running():
                 await handler(request, [])
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError) as err:
             log.debug("control connection ended: %s", err)
@@ -171,7 +171,8 @@ async def _dispatch(conn: ControlConnection, shared: _Shared, message: dict[str,
         await shared.view(incoming.id).reply(cp.ErrorReply(error=error, exit_code=1))
         return
     handler: Handler = getattr(_inline(conn, incoming.id), f"op_{incoming.op.name.replace('-', '_')}")
-    await handler(incoming.request, fds)
+    with conn.stream.running():  # busy: never evicted for room (runtime.daemon.conn_gate)
+        await handler(incoming.request, fds)
 
 
 def _inline(conn: ControlConnection, request_id: int | None) -> ControlConnection:
