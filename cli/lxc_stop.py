@@ -73,16 +73,22 @@ def body(args: Namespace, log: CommandLog) -> int:
         halt = stop_signal.halt_signal(rcfile)
         reboot = stop_signal.reboot_signal(rcfile)
         hard = stop_signal.stop_signal(rcfile)
+    from cli.start_trace_log import StartTracer, call
+
+    tracer = StartTracer.for_log(log, name)  # -l TRACE -o FILE: the stop's steps
     request = Stop(
         name=name, timeout=timeout, kill=bool(args.kill), reboot=bool(args.reboot),
         nowait=bool(args.nowait), nokill=bool(args.nokill),
         halt_signal=halt, reboot_signal=reboot, stop_signal=hard,
+        trace=tracer.request_built() if tracer else False,
     )  # fmt: skip
     connection = open_connection(lxcpath)
     try:
-        connection.call(request)
+        call(connection, request, (), tracer)
     finally:
         connection.close()
+    if tracer is not None:
+        tracer.finished("reply received")
     log.info("stop", f"{name} stopped")
     return 0
 

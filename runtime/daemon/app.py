@@ -26,7 +26,7 @@ from runtime.client.control import ProtocolError
 from runtime.client.lxcpath import list_names
 from runtime.client.rundir import remove_run_dir, sweep_vanished
 from runtime.client.status import process_start_time
-from runtime.daemon import container_requests, ephemeral, freezer, stop_signal
+from runtime.daemon import container_requests, ephemeral, exit_trace, freezer, stop_signal
 from runtime.daemon import lifecycle as lc
 from runtime.daemon.console import server as console_server
 from runtime.daemon.console.manager import ConsoleManager
@@ -215,6 +215,7 @@ class Daemon:
             await ephemeral.after_stop(self.lxcpath, supervisor)
             if self.supervisors.get(supervisor.name) is supervisor:
                 del self.supervisors[supervisor.name]
+                supervisor.end_trace.mark("name free")
             self.heap_trimmer.poke()
             self.touch()
 
@@ -458,15 +459,16 @@ class ControlConnection:
             trace = tuple(cp.TraceMark(by=b, step=s, ns=n) for b, s, n in supervisor.trace.steps())
             started = cp.Started(pid=supervisor.pid, console=console_end is not None, trace=trace)
             await self.reply(started, [] if console_end is None else [console_end])
+            supervisor.end_trace.mark("Started sent")
         finally:
             if console_end is not None:
                 os.close(console_end)
         if not request.attach:
             await self.reply(cp.StartReply(pid=supervisor.pid))
             return
-        await self._follow(supervisor)
+        await self._follow(supervisor, request.trace)
 
-    async def _follow(self, supervisor: Supervisor) -> None:
+    async def _follow(self, supervisor: Supervisor, traced: bool = False) -> None:
         """Stay with an attached container: forward signals, report its exit."""
         async with trio.open_nursery() as nursery:
 
@@ -483,6 +485,8 @@ class ControlConnection:
             nursery.start_soon(forward_signals)
             await supervisor.stopped.wait()
             nursery.cancel_scope.cancel()
+        if traced:  # lxc-execute -l TRACE: the steps of the end (runtime.daemon.exit_trace)
+            await exit_trace.send_steps(self, supervisor.end_trace, "exit reply sent")
         await self.reply(
             cp.StartReply(
                 status=supervisor.exit_status, exit_code=supervisor.exit_code, signal=supervisor.exit_signal
@@ -490,15 +494,20 @@ class ControlConnection:
         )
 
     async def op_stop(self, request: cp.Stop, fds: list[int]) -> None:
+        decoded = start_trace.now() if request.trace else 0
         name = request.name
         supervisor = self.daemon.supervisors.get(name)
         if supervisor is None or supervisor.state == lc.STOPPED:
             await self.reply(cp.ErrorReply(error=f"{name} is not running", exit_code=2))
             return
         await supervisor.started.wait()
+        if request.trace:  # lxc-stop -l TRACE (runtime.daemon.exit_trace)
+            exit_trace.follow_stop(supervisor, decoded)
         timeout = request.timeout
         if request.kill or timeout == 0:
-            if not await stop_signal.hard_stop(supervisor, request.stop_signal):  # lxc.signal.stop: the init's now
+            hard = await stop_signal.hard_stop(supervisor, request.stop_signal)
+            supervisor.end_trace.mark("killed (cgroups)" if hard else "lxc.signal.stop sent")
+            if not hard:  # lxc.signal.stop: the init's now
                 await self.reply(cp.Done())
                 return
         elif request.reboot:
@@ -509,6 +518,7 @@ class ControlConnection:
         else:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.send_signal(request.halt_signal or supervisor.halt_signal())
+            supervisor.end_trace.mark("halt signal sent")
             if request.nowait:
                 await self.reply(cp.Done())
                 return
@@ -525,6 +535,8 @@ class ControlConnection:
             await self.reply(cp.Done())
             return
         await supervisor.stopped.wait()
+        if request.trace:
+            await exit_trace.send_steps(self, supervisor.end_trace, "stop reply sent")
         await self.reply(cp.Done())
 
     # The console ops (runtime/daemon/console/server.py); their fds were refused by decoding.
