@@ -9,7 +9,7 @@ It returns once the container is STOPPED (nothing of it is left) unless --nowait
 from __future__ import annotations
 
 from cli.common import LxcArgumentParser, load_rcfile, lxcpath_of, require_name, run_command
-from cli.log import CommandLog
+from cli.log import LEVELS, CommandLog
 from cli.options import Namespace
 
 OPTIONS = """\
@@ -73,9 +73,11 @@ def body(args: Namespace, log: CommandLog) -> int:
         halt = stop_signal.halt_signal(rcfile)
         reboot = stop_signal.reboot_signal(rcfile)
         hard = stop_signal.stop_signal(rcfile)
-    from cli.start_trace_log import StartTracer, call
+    tracer = None
+    if log.file_path is not None and log.level <= LEVELS["TRACE"]:  # -l TRACE -o FILE: the steps
+        from cli.start_trace_log import StartTracer
 
-    tracer = StartTracer.for_log(log, name)  # -l TRACE -o FILE: the stop's steps
+        tracer = StartTracer(log, name)
     request = Stop(
         name=name, timeout=timeout, kill=bool(args.kill), reboot=bool(args.reboot),
         nowait=bool(args.nowait), nokill=bool(args.nokill),
@@ -84,7 +86,11 @@ def body(args: Namespace, log: CommandLog) -> int:
     )  # fmt: skip
     connection = open_connection(lxcpath)
     try:
-        call(connection, request, (), tracer)
+        if tracer is None:
+            connection.call(request)
+        else:
+            connection.send(request)
+            tracer.result(connection, request)
     finally:
         connection.close()
     if tracer is not None:
