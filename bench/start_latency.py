@@ -11,9 +11,12 @@ Run: `make bench` or `.venv/bin/python bench/start_latency.py [-n RUNS]` as root
 
 `--trace`: where the time of a start goes instead. N traced `lxc-execute -l TRACE
 -o FILE -- /bin/true` (warm daemon) and a table of the median ms of every step of
-the start (daemon, spawner, container child; runtime.kernel.start_trace) and the
-median gap since the previous step, beside the whole command's wall time, untraced
-and traced, and LXC's `lxc-execute` in the same run (bench/start_trace.py).
+the start (daemon, spawner, container child; runtime.kernel.start_trace) and of the
+end of the run (exit noticed, clean-up, STOPPED, reply; runtime.daemon.exit_trace)
+and the median gap since the previous step, beside the whole command's wall time,
+untraced and traced, and LXC's `lxc-execute` in the same run; then the same for N
+`lxc-stop -k -l TRACE` of a running container beside LXC's `lxc-stop -k`
+(bench/start_trace.py).
 """
 
 from __future__ import annotations
@@ -149,10 +152,16 @@ def trace_main(runs: int) -> int:
             timed(execute, env)  # the daemon and spawner start: not measured
             untraced = [timed(execute, env) for _ in range(runs)]
             traces, walls = start_trace.traced_runs(BIN, ours_path, "bench1", env, runs, tmp)
+            _, stops = start_trace.stop_runs(BIN, ours_path, "bench1", env, runs, None)
+            stop_traces, traced_stops = start_trace.stop_runs(BIN, ours_path, "bench1", env, runs, tmp)
         finally:
             shutdown_ours(ours_path, env)
         totals["ours: lxc-execute, untraced (whole command)"] = statistics.median(untraced)
         totals["ours: lxc-execute -l TRACE (whole command)"] = statistics.median(walls)
+        stop_totals = {
+            "ours: lxc-stop -k, untraced (whole command)": statistics.median(stops),
+            "ours: lxc-stop -k -l TRACE (whole command)": statistics.median(traced_stops),
+        }
         if (LXC / "lxc-execute").exists():
             lxc_path = os.path.join(tmp, "lxc")
             os.mkdir(lxc_path)
@@ -160,6 +169,8 @@ def trace_main(runs: int) -> int:
                 totals["LXC: lxc-execute (whole command)"] = measure(
                     "LXC", LXC, lxc_path, dict(os.environ), runs
                 )["execute"]
+                _, lxc_stops = start_trace.stop_runs(LXC, lxc_path, "bench1", dict(os.environ), runs, None)
+                stop_totals["LXC: lxc-stop -k (whole command)"] = statistics.median(lxc_stops)
             finally:
                 subprocess.run([str(LXC / "lxc-stop"), "-P", lxc_path, "-n", "bench1", "-k"],
                                stderr=subprocess.DEVNULL, check=False)  # fmt: skip
@@ -167,6 +178,9 @@ def trace_main(runs: int) -> int:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)  # fmt: skip
                 shutil.rmtree(lxc_path, ignore_errors=True)
     start_trace.print_table(start_trace.summarise(traces), runs, totals)
+    print()
+    start_trace.print_table(start_trace.summarise(stop_traces), runs, stop_totals,
+                            "`lxc-stop -k` of a running container")  # fmt: skip
     return 0
 
 

@@ -95,6 +95,8 @@ def body(args: Namespace, log: CommandLog) -> int:
             reply = call(connection, request, (0, 1, 2), tracer)
         finally:
             connection.close()
+    if tracer is not None:
+        tracer.finished()  # the end of the run (stop_trace lines)
     status = reply.status
     log.info("execute", f"{name} exited with status {status}")
     return status if status is not None else 1

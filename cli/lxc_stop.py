@@ -9,7 +9,7 @@ It returns once the container is STOPPED (nothing of it is left) unless --nowait
 from __future__ import annotations
 
 from cli.common import LxcArgumentParser, load_rcfile, lxcpath_of, require_name, run_command
-from cli.log import CommandLog
+from cli.log import LEVELS, CommandLog
 from cli.options import Namespace
 
 OPTIONS = """\
@@ -73,16 +73,28 @@ def body(args: Namespace, log: CommandLog) -> int:
         halt = stop_signal.halt_signal(rcfile)
         reboot = stop_signal.reboot_signal(rcfile)
         hard = stop_signal.stop_signal(rcfile)
+    tracer = None
+    if log.file_path is not None and log.level <= LEVELS["TRACE"]:  # -l TRACE -o FILE: the steps
+        from cli.start_trace_log import StartTracer
+
+        tracer = StartTracer(log, name)
     request = Stop(
         name=name, timeout=timeout, kill=bool(args.kill), reboot=bool(args.reboot),
         nowait=bool(args.nowait), nokill=bool(args.nokill),
         halt_signal=halt, reboot_signal=reboot, stop_signal=hard,
+        trace=tracer.request_built() if tracer else False,
     )  # fmt: skip
     connection = open_connection(lxcpath)
     try:
-        connection.call(request)
+        if tracer is None:
+            connection.call(request)
+        else:
+            connection.send(request)
+            tracer.result(connection, request)
     finally:
         connection.close()
+    if tracer is not None:
+        tracer.finished("reply received")
     log.info("stop", f"{name} stopped")
     return 0
 

@@ -9,6 +9,11 @@ command's own steps before it are negative) and the gap since the previous step,
 
     lxc-execute c1 20261205033009.254 TRACE    start_trace - child - +21.342 ms (+0.412 ms) pivot_root
 
+The end of the run follows in the same log as "stop_trace" lines: the daemon's
+`Traced` event, just before the final reply, carries its steps from the init's
+exit (or, for `lxc-stop -l TRACE`, from the stop request) to STOPPED and the
+reply; `finished()` adds the moment the command read that reply and writes them.
+
 Nothing is asked, and nothing written, unless the log file takes TRACE lines.
 """
 
@@ -23,8 +28,12 @@ from runtime.kernel import start_trace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from runtime.client.control_protocol import Event, Reply, Request, Start, StartReply
+    from typing import TypeVar
+
+    from runtime.client.control_protocol import Event, Reply, Request
     from runtime.client.daemon_client import Connection
+
+    R = TypeVar("R", bound=Reply)
 
 
 class StartTracer:
@@ -38,6 +47,8 @@ class StartTracer:
         #: Before the request: the command's options read, its config checked.
         self.marks: list[start_trace.Mark] = [("client", "options parsed", self.origin)]
         self.written = False
+        #: The end of the run (the `Traced` event), written by `finished`.
+        self.end_marks: list[start_trace.Mark] = []
 
     def request_built(self) -> bool:
         """The request is ready: the offsets of every step count from now (True)."""
@@ -56,20 +67,38 @@ class StartTracer:
 
     def on_event(self, event: Event | Reply) -> None:
         """The `Started` event: the start's steps, written to the log at once (the
-        container may run for long after it)."""
-        from runtime.client.control_protocol import Started
+        container may run for long after it). A `Traced` event: the end's steps, kept
+        for `finished`."""
+        from runtime.client.control_protocol import Started, Traced
 
+        if isinstance(event, Traced):
+            self.end_marks.extend((m.by, m.step, m.ns) for m in event.trace)
+            return
         if not isinstance(event, Started) or self.written:
             return
         self.marks.append(("client", "Started received", start_trace.now()))
         self.marks.extend((m.by, m.step, m.ns) for m in event.trace)
-        self.write()
-
-    def write(self) -> None:
-        self.written = True
-        lines = start_trace.format_lines(
+        self.write(start_trace.format_lines(
             self.log.prog, self.name, self.marks, self.origin, self.wall_origin
-        )
+        ))  # fmt: skip
+        self.written = True
+
+    def finished(self, step: str = "exit reply received") -> None:
+        """The final reply is read: the end's steps (the `Traced` event's and this one),
+        written after the start's."""
+        end = [*self.end_marks, ("client", step, start_trace.now())]
+        self.end_marks = []
+        last: int | None = None
+        if self.written:  # after the start's lines: the first gap counts from their last step
+            last = max(m[2] for m in self.marks)
+        else:  # no start (lxc-stop): the command's own steps come first
+            end = [*self.marks, *end]
+        self.write(start_trace.format_lines(
+            self.log.prog, self.name, end, self.origin, self.wall_origin,
+            module=start_trace.STOP_MODULE, previous=last,
+        ))  # fmt: skip
+
+    def write(self, lines: list[str]) -> None:
         path = self.log.file_path
         if path is None:
             return
@@ -83,8 +112,8 @@ class StartTracer:
         finally:
             os.close(fd)
 
-    def result(self, connection: Connection, request: Start) -> StartReply:
-        """Read until the start's final reply, seeing its `Started` event on the way."""
+    def result(self, connection: Connection, request: Request[R]) -> R:
+        """Read until the request's final reply, seeing its events on the way."""
         from runtime.client.control_protocol import Event, result
 
         while True:
@@ -97,15 +126,12 @@ class StartTracer:
 
 def call(
     connection: Connection,
-    request: Request[StartReply],
+    request: Request[R],
     fds: tuple[int, ...],
     tracer: StartTracer | None,
-) -> StartReply:
+) -> R:
     """`connection.call`, traced when `tracer` is given."""
     if tracer is None:
         return connection.call(request, fds)
-    from runtime.client.control_protocol import Start
-
-    assert isinstance(request, Start)
     connection.send(request, fds)
     return tracer.result(connection, request)

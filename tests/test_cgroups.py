@@ -37,6 +37,7 @@ from runtime.cgroups import (
     CgroupWatcher,
     ContainerCgroups,
     Hierarchy,
+    _fs,
     cleanup_stale,
     discover,
     events,
@@ -463,6 +464,43 @@ async def test_attach_puts_process_in_every_hierarchy(
     assert not cg.is_populated()
     cg.destroy()
     assert leftovers(name) == []
+
+
+@needs_root
+async def test_a_process_in_a_nested_cgroup_is_found_and_the_tree_removed(
+    track: SimpleNamespace, name: str, mounts: CgroupMounts
+) -> None:
+    """The clean-up looks below a cgroup only when its link count says it has
+    children (runtime.cgroups._fs): a process the container put into a cgroup of
+    its own is still found, killed, and the whole tree removed."""
+    cg = create(track, name, mounts=mounts)
+    assert not any(_fs.may_have_children(d) for d in cg.paths.values())
+    proc = start(track, "exec sleep 30")
+    nested = [os.path.join(d, "inner", "deeper") for d in cg.paths.values()]
+    for directory in nested:
+        os.makedirs(directory)
+        Path(directory, "cgroup.procs").write_text(f"{proc.pid}\n")
+    assert all(_fs.may_have_children(d) for d in cg.paths.values())
+    go(proc)
+    assert cg.pids() == {proc.pid} and cg.is_populated()
+    with pytest.raises(CgroupBusy, match="processes remain"):
+        cg.destroy()
+    cg.kill_all()
+    with trio.fail_after(2):
+        await cg.wait_empty()
+    assert not cg.is_populated()
+    cg.destroy()
+    assert leftovers(name) == []
+
+
+def test_fs_read_gives_the_kernel_text_and_missing_is_an_error(tmp_path: Path) -> None:
+    assert _fs.read("/proc/self/cgroup").endswith("\n")
+    big = tmp_path / "big"
+    big.write_text("x" * 200_000 + "\n")
+    assert _fs.read(str(big)) == "x" * 200_000 + "\n"
+    with pytest.raises(FileNotFoundError):
+        _fs.read(str(tmp_path / "missing"))
+    _fs.remove_tree(str(tmp_path / "missing"))  # nothing to remove: fine
 
 
 @needs_root

@@ -112,6 +112,15 @@ def test_events_decode_by_op_and_unknown_lines_are_refused() -> None:
     )
     with pytest.raises(cp.ReplyError):
         cp.decode_reply(start, {"event": "closed"})  # a console's event, not a start's
+    # the end of a traced run (lxc-execute, lxc-stop -l TRACE), before the final reply
+    end = {"event": "trace", "trace": [{"by": "daemon", "step": "STOPPED published", "ns": 40}]}
+    for op in ("start", "stop"):
+        assert cp.decode_reply(cp.OPS[op], end) == cp.Traced(
+            trace=(cp.TraceMark(by="daemon", step="STOPPED published", ns=40),)
+        )
+    assert cp.decode_request({"op": "stop", "name": "c", "trace": True}).request == cp.Stop(
+        name="c", trace=True
+    )
     with pytest.raises(cp.ReplyError):
         cp.decode_reply(start, {"something": 1})
     with pytest.raises(cp.ReplyError):

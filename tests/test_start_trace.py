@@ -49,6 +49,24 @@ EXECUTE_STEPS = [
 ]
 
 
+#: The end of an attached run, after the start's steps (runtime.daemon.exit_trace).
+EXIT_STEPS = [
+    "daemon: exit status published",
+    "daemon: STOPPING published",
+    "daemon: no process left",
+    "daemon: network torn down",
+    "daemon: stop hooks done",
+    "daemon: cgroups removed",
+    "daemon: post-stop hooks done",
+    "daemon: terminals closed",
+    "daemon: record removed",
+    "daemon: STOPPED published",
+    "daemon: name free",
+]
+#: How the init's exit was learnt: at least one of these comes before EXIT_STEPS.
+EXIT_NOTICED = {"daemon: exit status: the spawner's report", "daemon: exit status: reaped here (waitid)"}
+
+
 @pytest.fixture
 def busybox(runtime: Cli, tmp_path: Path) -> str:
     name = f"tr{uuid.uuid4().hex[:8]}"
@@ -79,7 +97,9 @@ def test_execute_trace_logs_every_step_in_order(runtime: Cli, busybox: str, tmp_
     assert result.returncode == 0, result.stderr
     seen = steps_in(log)
     assert in_order(EXECUTE_STEPS, seen), seen
-    offsets = [start_trace.parse_line(line) for line in log.read_text().splitlines()]
+    # the start's lines in time order (the end's follow: the init may exit before
+    # the command reads `Started`)
+    offsets = [start_trace.parse_line(line) for line in log.read_text().splitlines() if " start_trace - " in line]
     times = [row[1] for row in offsets if row is not None]
     assert (
         times == sorted(times) and times[0] < 0.0 and times[1] == 0.0
@@ -87,6 +107,58 @@ def test_execute_trace_logs_every_step_in_order(runtime: Cli, busybox: str, tmp_
     # the line shape of LXC's log: PROG NAME STAMP LEVEL module - where - message
     first = log.read_text().splitlines()[0].split()
     assert first[0] == "lxc-execute" and first[1] == busybox and first[3] == "TRACE"
+
+
+def test_execute_trace_goes_on_to_the_end_of_the_run(runtime: Cli, busybox: str, tmp_path: Path) -> None:
+    log = tmp_path / "trace.log"
+    result = runtime("lxc-execute", "-n", busybox, "-l", "TRACE", "-o", str(log), "--", "/bin/sh", "-c", "exit 3")
+    assert result.returncode == 3, result.stderr
+    lines = log.read_text().splitlines()
+    end = [line for line in lines if " stop_trace - " in line]
+    ends = [row[0] for row in map(start_trace.parse_line, end) if row is not None]
+    assert len(ends) == len(end)  # every end line parses
+    assert ends[-2:] == ["daemon: exit reply sent", "client: exit reply received"], ends
+    assert in_order(EXIT_STEPS, ends), ends
+    noticed = [i for i, step in enumerate(ends) if step in EXIT_NOTICED]
+    assert noticed and noticed[0] < ends.index("daemon: exit status published"), ends
+    # after the start's lines, in time order, and the command's own line last
+    assert lines.index(end[0]) > max(i for i, line in enumerate(lines) if " start_trace - " in line)
+    times = [row[1] for row in map(start_trace.parse_line, end) if row is not None]
+    assert times == sorted(times)
+    assert "exited with status 3" in lines[-1]
+
+
+def test_stop_trace_logs_the_steps_of_a_kill(runtime: Cli, busybox: str, tmp_path: Path) -> None:
+    result = runtime("lxc-start", "-n", busybox, "-d")
+    assert result.returncode == 0, result.stderr
+    log = tmp_path / "stop.log"
+    try:
+        result = runtime("lxc-stop", "-n", busybox, "-k", "-l", "TRACE", "-o", str(log))
+        assert result.returncode == 0, result.stderr
+    finally:
+        runtime("lxc-stop", "-n", busybox, "-k")
+    lines = log.read_text().splitlines()
+    steps = [row[0] for row in map(start_trace.parse_line, lines) if row is not None]
+    assert in_order(["client: options parsed", "client: request built", "daemon: stop request decoded",
+                     "daemon: killed (cgroups)", *EXIT_STEPS[:-1], "daemon: stop reply sent",
+                     "client: reply received"], steps), steps  # fmt: skip
+    noticed = [i for i, step in enumerate(steps) if step in EXIT_NOTICED]
+    assert noticed and steps.index("daemon: killed (cgroups)") < noticed[0], steps
+    first = lines[0].split()
+    assert first[0] == "lxc-stop" and first[1] == busybox and first[3] == "TRACE" and first[4] == "stop_trace"
+    assert runtime("lxc-info", "-n", busybox, "-s").stdout.split()[-1] == "STOPPED"
+
+
+def test_stop_without_trace_level_logs_no_step(runtime: Cli, busybox: str, tmp_path: Path) -> None:
+    assert runtime("lxc-start", "-n", busybox, "-d").returncode == 0
+    log = tmp_path / "stop.log"
+    try:
+        result = runtime("lxc-stop", "-n", busybox, "-k", "-l", "DEBUG", "-o", str(log))
+        assert result.returncode == 0, result.stderr
+    finally:
+        runtime("lxc-stop", "-n", busybox, "-k")
+    text = log.read_text() if log.exists() else ""
+    assert "stop_trace" not in text and " TRACE " not in text
 
 
 def test_start_trace_of_a_system_container(runtime: Cli, busybox: str, tmp_path: Path) -> None:
@@ -106,7 +178,7 @@ def test_no_trace_lines_without_trace_level(runtime: Cli, busybox: str, tmp_path
     result = runtime("lxc-execute", "-n", busybox, "-l", "DEBUG", "-o", str(log), "--", "/bin/true")
     assert result.returncode == 0, result.stderr
     text = log.read_text() if log.exists() else ""
-    assert "start_trace" not in text and " TRACE " not in text
+    assert "start_trace" not in text and "stop_trace" not in text and " TRACE " not in text
 
 
 # -- the module alone -------------------------------------------------------------------
@@ -140,6 +212,14 @@ def test_format_and_parse_round_trip() -> None:
         ("child: pivot_root", 2.25, 2.25),
     ]
     assert start_trace.parse_line("lxc-execute c1 20260101000000.000 INFO execute - done") is None
+    # the end of a run: its own module name, its first gap from the step logged before
+    end = start_trace.format_lines(
+        "lxc-stop", "c1", [("daemon", "STOPPED published", 4_000_000)], 1_000_000, 0.0,
+        module=start_trace.STOP_MODULE, previous=3_500_000,
+    )  # fmt: skip
+    assert " TRACE    stop_trace - daemon - +3.000 ms (+0.500 ms) STOPPED published" in end[0]
+    assert start_trace.parse_line(end[0]) == ("daemon: STOPPED published", 3.0, 0.5)
+    assert start_trace.parse_line(end[0].replace("stop_trace", "other")) is None
 
 
 def test_recorder_off_records_nothing_and_skips_garbage() -> None:

@@ -8,10 +8,11 @@ both backends need exactly the same handling of that.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 
-__all__ = ["listdirs_deepest_first", "procs", "read", "remove_tree", "write"]
+__all__ = ["may_have_children", "listdirs_deepest_first", "procs", "read", "remove_tree", "write"]
 
 _CHUNK = 1 << 16
 
@@ -52,13 +53,29 @@ def listdirs_deepest_first(top: str) -> Iterator[str]:
         yield dirpath
 
 
+def may_have_children(directory: str) -> bool:
+    """Whether the cgroup `directory` may have child cgroups, from its link count alone.
+
+    cgroupfs (kernfs, v1 and v2) counts a directory's links as 2 + its
+    subdirectories, so one stat answers what a listing of its ~10-60 control files
+    would: the usual container cgroup has no children, and the clean-up after every
+    run asks this of each hierarchy. A missing directory has none."""
+    try:
+        return os.stat(directory).st_nlink != 2  # other filesystems may say 1: look
+    except FileNotFoundError:
+        return False
+
+
 def procs(top: str, recursive: bool = True) -> set[int]:
     """The pids in `top`'s cgroup.procs (and its descendants' when recursive).
 
     A cgroup removed while we walk is skipped: its processes are gone with it.
     """
     found: set[int] = set()
-    dirs = listdirs_deepest_first(top) if recursive else iter((top,))
+    if recursive and may_have_children(top):
+        dirs: Iterator[str] = listdirs_deepest_first(top)
+    else:
+        dirs = iter((top,))
     for directory in dirs:
         try:
             text = read(os.path.join(directory, "cgroup.procs"))
@@ -74,8 +91,14 @@ def remove_tree(top: str) -> None:
     Raises the OSError of the first rmdir that fails for another reason (EBUSY when
     processes remain).
     """
-    if not os.path.isdir(top):
+    try:
+        os.rmdir(top)  # the usual case: no child cgroup, no process (one syscall)
         return
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EBUSY, errno.ENOTEMPTY):
+            raise
     for directory in listdirs_deepest_first(top):
         try:
             os.rmdir(directory)

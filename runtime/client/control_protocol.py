@@ -586,6 +586,13 @@ class Started(Event, type="started"):
         return data
 
 
+class Traced(Event, type="trace"):
+    """Before the final reply of a traced run's end (`lxc-execute -l TRACE`, `Stop.trace`):
+    the steps from the init's exit (or the stop request) to STOPPED."""
+
+    trace: tuple[TraceMark, ...] = field(nested(TraceMark, items=512), default=())
+
+
 class Closed(Event, type="closed"):
     """A console lease's terminal went away (the container stopped)."""
 
@@ -657,6 +664,8 @@ class Stop(Request[Done]):
     halt_signal: int | None = field(optional(integer(SIGNAL_MIN, SIGNAL_MAX)), default=None)
     reboot_signal: int | None = field(optional(integer(SIGNAL_MIN, SIGNAL_MAX)), default=None)
     stop_signal: int | None = field(optional(integer(SIGNAL_MIN, SIGNAL_MAX)), default=None)
+    #: lxc-stop -l TRACE: a `Traced` event with the steps of the stop precedes the reply.
+    trace: bool = field(flag, default=False)
 
 
 class Signal(Request[Done]):
@@ -805,8 +814,8 @@ OPS: dict[str, Op] = {
         Op("shutdown", Shutdown, Done),
         Op("metrics", Metrics, MetricsReply),
         Op("state", State, StateReply),
-        Op("start", Start, StartReply, events=(Started,), fds=(0, 3), reply_fds=1),
-        Op("stop", Stop, Done),
+        Op("start", Start, StartReply, events=(Started, Traced), fds=(0, 3), reply_fds=1),
+        Op("stop", Stop, Done, events=(Traced,)),
         Op("signal", Signal, Done),
         Op("console", Console, ConsoleReply, events=(Closed,), reply_fds=1, own_connection=True),
         Op("console-resize", ConsoleResize, Done),

@@ -26,7 +26,7 @@ from runtime.client.control import ProtocolError
 from runtime.client.lxcpath import list_names
 from runtime.client.rundir import remove_run_dir, sweep_vanished
 from runtime.client.status import process_start_time
-from runtime.daemon import container_requests, control_mux, ephemeral, freezer, stop_signal
+from runtime.daemon import container_requests, control_mux, ephemeral, exit_trace, freezer, stop_signal
 from runtime.daemon import lifecycle as lc
 from runtime.daemon.conn_gate import ConnectionGate
 from runtime.daemon.console import server as console_server
@@ -218,6 +218,7 @@ class Daemon:
             await ephemeral.after_stop(self.lxcpath, supervisor)
             if self.supervisors.get(supervisor.name) is supervisor:
                 del self.supervisors[supervisor.name]
+                supervisor.end_trace.mark("name free")
             self.heap_trimmer.poke()
             self.touch()
 
@@ -459,15 +460,16 @@ class ControlConnection:
                 if request.attach:
                     supervisor.kill()  # nobody follows it: as if its command had gone
                 raise
+            supervisor.end_trace.mark("Started sent")
         finally:
             if console_end is not None:
                 os.close(console_end)
         if not request.attach:
             await self.reply(cp.StartReply(pid=supervisor.pid))
             return
-        await self._follow(supervisor)
+        await self._follow(supervisor, request.trace)
 
-    async def _follow(self, supervisor: Supervisor) -> None:
+    async def _follow(self, supervisor: Supervisor, traced: bool = False) -> None:
         """Stay with an attached container: forward signals, report its exit."""
         async with trio.open_nursery() as nursery:
 
@@ -488,6 +490,8 @@ class ControlConnection:
                 supervisor.kill()  # its connection failed (garbage, reset): nobody follows it
                 raise
             nursery.cancel_scope.cancel()
+        if traced:  # lxc-execute -l TRACE: the steps of the end (runtime.daemon.exit_trace)
+            await exit_trace.send_steps(self, supervisor.end_trace, "exit reply sent")
         await self.reply(
             cp.StartReply(
                 status=supervisor.exit_status, exit_code=supervisor.exit_code, signal=supervisor.exit_signal
@@ -495,15 +499,20 @@ class ControlConnection:
         )
 
     async def op_stop(self, request: cp.Stop, fds: list[int]) -> None:
+        decoded = start_trace.now() if request.trace else 0
         name = request.name
         supervisor = self.daemon.supervisors.get(name)
         if supervisor is None or supervisor.state == lc.STOPPED:
             await self.reply(cp.ErrorReply(error=f"{name} is not running", exit_code=2))
             return
         await supervisor.started.wait()
+        if request.trace:  # lxc-stop -l TRACE (runtime.daemon.exit_trace)
+            exit_trace.follow_stop(supervisor, decoded)
         timeout = request.timeout
         if request.kill or timeout == 0:
-            if not await stop_signal.hard_stop(supervisor, request.stop_signal):  # lxc.signal.stop: the init's now
+            hard = await stop_signal.hard_stop(supervisor, request.stop_signal)
+            supervisor.end_trace.mark("killed (cgroups)" if hard else "lxc.signal.stop sent")
+            if not hard:  # lxc.signal.stop: the init's now
                 await self.reply(cp.Done())
                 return
         elif request.reboot:
@@ -514,6 +523,7 @@ class ControlConnection:
         else:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.send_signal(request.halt_signal or supervisor.halt_signal())
+            supervisor.end_trace.mark("halt signal sent")
             if request.nowait:
                 await self.reply(cp.Done())
                 return
@@ -531,6 +541,8 @@ class ControlConnection:
             await self.reply(cp.Done())
             return
         if await self.wait_unless_gone(supervisor.stopped):
+            if request.trace:
+                await exit_trace.send_steps(self, supervisor.end_trace, "stop reply sent")
             await self.reply(cp.Done())
 
     # The console ops (runtime/daemon/console/server.py); their fds were refused by decoding.

@@ -17,11 +17,14 @@ daemon never calls a wait for "any child": it waits for the init's pidfd only.
 from __future__ import annotations
 
 import os
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from runtime.client.status import process_start_time
+
+if TYPE_CHECKING:
+    from runtime.kernel.start_trace import Recorder
 
 #: After the init exited: how long a parent that is not us gets to report it.
 REPORT_GRACE = 3.0
@@ -48,23 +51,32 @@ def open_pidfd(pid: int, start_time: int | None = None) -> int | None:
     return pidfd
 
 
-async def wait_init_exit(pid: int, pidfd: int, spawner: ExitSource) -> int | None:
-    """The init's wait status once it has exited; None if no process of ours reaped it."""
+async def wait_init_exit(
+    pid: int, pidfd: int, spawner: ExitSource, trace: Recorder | None = None
+) -> int | None:
+    """The init's wait status once it has exited; None if no process of ours reaped it.
+    `trace` (runtime.daemon.exit_trace) gets how the exit was noticed and learnt."""
     result: list[int | None] = []
     async with trio.open_nursery() as nursery:
 
         async def reported() -> None:
             result.append(await spawner.wait_exit(pid))
+            if trace is not None:
+                trace.mark("exit status: the spawner's report")
             nursery.cancel_scope.cancel()
 
         async def exited() -> None:
             await trio.lowlevel.wait_readable(pidfd)
+            if trace is not None:
+                trace.mark("init exit noticed (pidfd readable)")
             with trio.move_on_after(REPORT_GRACE):
                 while True:
                     status = reap_pidfd(pidfd)
                     if status is not None:
                         break
                     await trio.sleep(REAP_POLL)
+                if trace is not None:
+                    trace.mark("exit status: reaped here (waitid)")
                 result.append(status)
                 nursery.cancel_scope.cancel()
                 return

@@ -154,6 +154,8 @@ class Supervisor:
         self._adopted_attach: dict[str, object] | None = None
         #: The steps of the current start (lxc-start -l TRACE; runtime.kernel.start_trace).
         self.trace = start_trace.Recorder(False)
+        #: The steps of the run's end (traced execute or stop; runtime.daemon.exit_trace).
+        self.end_trace = start_trace.Recorder(False)
 
     @property
     def state(self) -> str:
@@ -269,10 +271,14 @@ class Supervisor:
         self.lifecycle.advance(state)
         if state == lc.STOPPED:
             self._close_terminals()  # clients of its terminals see the end
+            self.end_trace.mark("terminals closed")
             records.remove_record(self.links.lxcpath, self.name)
+            self.end_trace.mark("record removed")
         else:
             records.write_record(self.links.lxcpath, self.name, self.record())
         self.links.publish_state(self.name, state, reason)
+        if state in (lc.ABORTING, lc.STOPPING, lc.STOPPED):
+            self.end_trace.mark(f"{state} published")
         log.info("%s: %s", self.name, state)
 
     def record(self) -> records.ContainerRecord:
@@ -306,6 +312,7 @@ class Supervisor:
     # -- starting --------------------------------------------------------------
     async def _start(self) -> None:
         self.trace = trace = start_trace.Recorder(self.args.trace > 0, self.args.trace)
+        self.end_trace = start_trace.Recorder(trace.enabled)
         self._transition(lc.STARTING)
         trace.mark("STARTING published")
         self.spec = spec = self._resolve()
@@ -545,13 +552,20 @@ class Supervisor:
         self._note_exit(status)
         # Both None: nobody of ours reaped the init, so the status is unknown.
         self.links.publish_exit(self.name, self.exit_code, self.exit_signal)
+        end = self.end_trace
+        end.mark("exit status published")
         self._transition(lc.STOPPING)
         await self._kill_and_reap()
+        end.mark("no process left")
         await self._teardown_network()
+        end.mark("network torn down")
         target = "reboot" if self._reboot_pending() else "stop"  # LXC_TARGET
         await self._stop_hooks(target)
+        end.mark("stop hooks done")
         self._destroy_cgroups()
+        end.mark("cgroups removed")
         await self._post_stop_hooks(target)
+        end.mark("post-stop hooks done")
         self._transition(lc.STOPPED)
 
     async def _wait_init_exit(self, pid: int) -> int | None:
@@ -562,7 +576,7 @@ class Supervisor:
             with trio.move_on_after(REPORT_GRACE):
                 return await self.links.spawner.wait_exit(pid)
             return None
-        return await wait_init_exit(pid, self._pidfd, self.links.spawner)
+        return await wait_init_exit(pid, self._pidfd, self.links.spawner, self.end_trace)
 
     def _close_pidfd(self) -> None:
         if self._pidfd is not None:

@@ -22,6 +22,12 @@ Off (the default), a mark is one attribute test: no clock read, no syscall, no
 message; `received()` reads the vDSO clock once per spawn request, which is not a
 system call either.
 
+The end of a run is traced the same way (the "stop_trace" lines): when an
+`lxc-execute -l TRACE`'s container exits, or an `lxc-stop -l TRACE` stops one, the
+supervisor's end `Recorder` marks how the init's exit was noticed, each clean-up
+step and STOPPING/STOPPED, and the daemon sends its marks in a `Traced` event just
+before the final reply (runtime.daemon.exit_trace).
+
 The command turns the steps into LXC-shaped log lines (`format_lines`) with their
 offset from its own request and the gap since the previous step;
 bench/start_latency.py --trace aggregates them (`offsets`). Standard library only:
@@ -43,6 +49,10 @@ Mark = tuple[str, str, int]
 STEP_TRACE = "trace"
 #: At most this many marks travel from a child (its message stays one small packet).
 MAX_MARKS = 200
+#: The log module of a start's steps, and of the steps of a run's end (exit, stop).
+START_MODULE = "start_trace"
+STOP_MODULE = "stop_trace"
+MODULES = (START_MODULE, STOP_MODULE)
 
 now = time.monotonic_ns
 
@@ -64,6 +74,16 @@ class Recorder:
     def mark(self, step: str, by: str = "daemon") -> None:
         if self.marks is not None:
             self.marks.append((by, step, now()))
+
+    def enable(self) -> None:
+        """Record from now on (a traced stop of a run whose start was not traced)."""
+        if self.marks is None:
+            self.marks = []
+
+    def mark_at(self, step: str, ns: int, by: str = "daemon") -> None:
+        """A step taken earlier, at `ns` (a request's arrival)."""
+        if self.marks is not None:
+            self.marks.append((by, step, ns))
 
     def take(self, message: dict[str, object]) -> None:
         """Add the marks of a child's `{"step": "trace"}` message (garbage is skipped:
@@ -160,20 +180,31 @@ def offsets(marks: list[Mark], origin: int) -> list[tuple[str, float, float]]:
 
 
 def format_lines(
-    prog: str, name: str, marks: list[Mark], origin: int, wall_origin: float
+    prog: str,
+    name: str,
+    marks: list[Mark],
+    origin: int,
+    wall_origin: float,
+    module: str = START_MODULE,
+    previous: int | None = None,
 ) -> list[str]:
     """LXC's log line shape (`PROG NAME STAMP LEVEL module - where - message`), one per
     step: where is the process that took it, the message its offset from `origin`, the
     gap since the previous step and the step; the stamp is the step's own wall time
-    (`wall_origin` is the wall time of `origin`)."""
+    (`wall_origin` is the wall time of `origin`). `previous`: the time of the step
+    logged before these (the end of a run continues its start's lines)."""
     lines = []
-    for label, at_ms, gap_ms in offsets(marks, origin):
+    rows = offsets(marks, origin)
+    if previous is not None and rows:
+        first = merge(marks)[0][2]
+        rows[0] = (rows[0][0], rows[0][1], max(0.0, (first - previous) / 1e6))
+    for label, at_ms, gap_ms in rows:
         wall = wall_origin + at_ms / 1000
         stamp = time.strftime("%Y%m%d%H%M%S", time.localtime(wall))
         millis = int((wall % 1) * 1000)
         by, _, step = label.partition(": ")
         lines.append(
-            f"{prog} {name} {stamp}.{millis:03d} TRACE    start_trace - {by} - "
+            f"{prog} {name} {stamp}.{millis:03d} TRACE    {module} - {by} - "
             f"{at_ms:+.3f} ms (+{gap_ms:.3f} ms) {step}\n"
         )
     return lines
@@ -181,7 +212,10 @@ def format_lines(
 
 def parse_line(line: str) -> tuple[str, float, float] | None:
     """(label "by: step", ms, gap ms) of one line `format_lines` wrote; None for any other."""
-    _, sep, rest = line.rstrip("\n").partition(" TRACE    start_trace - ")
+    _, sep, rest = line.rstrip("\n").partition(" TRACE    ")
+    module, sep1, rest = rest.partition(" - ")
+    if module not in MODULES or not sep1:
+        return None
     by, sep2, rest = rest.partition(" - ")
     at, sep3, rest = rest.partition(" ms (+")
     gap, sep4, step = rest.partition(" ms) ")

@@ -53,7 +53,9 @@ sys.path[0:1] = {paths!r}
 from {module} import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cli.leave import leave  # exits without the interpreter's tear-down
+
+    leave(main())
 """
 
 
