@@ -26,7 +26,14 @@ from runtime.client.control import ProtocolError
 from runtime.client.lxcpath import list_names
 from runtime.client.rundir import remove_run_dir, sweep_vanished
 from runtime.client.status import process_start_time
-from runtime.daemon import container_requests, control_mux, ephemeral, exit_trace, freezer, stop_signal
+from runtime.daemon import (
+    container_requests,
+    control_mux,
+    ephemeral,
+    exit_trace,
+    freezer,
+    stop_signal,
+)
 from runtime.daemon import lifecycle as lc
 from runtime.daemon.conn_gate import ConnectionGate
 from runtime.daemon.console import server as console_server
