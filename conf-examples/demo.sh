@@ -35,9 +35,9 @@ step lxc-execute -P "$lxcpath" -n demo2 -- sh -c 'echo "hello from pid $$ in $(h
 # Where a start's time goes: -l TRACE logs every step (command, daemon, spawner,
 # container child) with its offset from the request and the gap since the last.
 step lxc-execute -P "$lxcpath" -n demo2 -l TRACE -o "$lxcpath/trace.log" -- /bin/true
-printf '\n\033[1m$ grep -c start_trace %s/trace.log; grep -E "go received|pivot_root|RUNNING published|Started" %s/trace.log\033[0m\n' "$lxcpath" "$lxcpath"
+printf '\n\033[1m$ grep -c start_trace %s/trace.log; grep -E "go received|pivot_root|RUNNING published|exit noticed|STOPPED published|exit reply" %s/trace.log\033[0m\n' "$lxcpath" "$lxcpath"
 grep -c start_trace "$lxcpath/trace.log"
-grep -E "go received|pivot_root|RUNNING published|Started" "$lxcpath/trace.log"
+grep -E "go received|pivot_root|RUNNING published|exit noticed|STOPPED published|exit reply" "$lxcpath/trace.log"
 # Confinement, seen from inside: pid 1 of an application container is a static init
 # run from a sealed memfd (nothing of the host mapped) holding only fds 0-2.
 step lxc-execute -P "$lxcpath" -n demo2 -- sh -c 'echo "pid 1 is $(cat /proc/1/cmdline) from $(readlink /proc/1/exe), fds: $(ls /proc/1/fd | tr "\n" " ")"'
