@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli, create_busybox, unique
+from test_daemon_input import bus_path, control_path, daemon_pid
 
 from bus.protocol import PROTOCOL_VERSION
 from runtime.client.rundir import run_dir
@@ -45,18 +46,6 @@ def daemon(runtime: Cli, monkeypatch: pytest.MonkeyPatch) -> Cli:
 
 
 # -- client side helpers ------------------------------------------------------------
-
-
-def control_path(cli: Cli) -> str:
-    return os.path.join(run_dir(str(cli.lxcpath)), "control.sock")
-
-
-def bus_path(cli: Cli) -> str:
-    return os.path.join(run_dir(str(cli.lxcpath)), "bus.sock")
-
-
-def daemon_pid(cli: Cli) -> int:
-    return int(Path(run_dir(str(cli.lxcpath)), "daemon.pid").read_text())
 
 
 def connect(path: str, timeout: float = 15) -> socket.socket:
