@@ -78,7 +78,9 @@ def child(socket_path: str, expected: int) -> int:
     """A subscriber process: the blocking client, as lxc-monitor uses it."""
     from bus.client import BusClient
     from bus.protocol import BusOverflow, StateEvent, Synced
+    from bus.sched import prefer_short_slice
 
+    prefer_short_slice()  # as lxc-monitor does
     tally = Tally()
     try:
         with BusClient(socket_path).subscribe(".*", timeout=300, reconnect=False) as sub:

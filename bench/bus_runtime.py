@@ -128,6 +128,10 @@ def lean_child(socket_path: str, regex: str, containers: int, cycles: int, timeo
     import socket
 
     from bus.protocol import Filter, Subscribe, encode
+    from bus.sched import prefer_short_slice
+
+    if os.environ.get("TRIO_LXC_BENCH_SLICE") != "0":
+        prefer_short_slice()  # as lxc-monitor does
 
     expected = containers * cycles * len(SEQUENCE)
     tokens: dict[str, list[str]] = {}
@@ -179,6 +183,10 @@ def child(socket_path: str, regex: str, containers: int, cycles: int, timeout: f
     """A subscriber process: the blocking client, as lxc-monitor uses it."""
     from bus.client import BusClient
     from bus.protocol import BusOverflow, BusTimeout, ExitEvent, StateEvent, Synced
+    from bus.sched import prefer_short_slice
+
+    if os.environ.get("TRIO_LXC_BENCH_SLICE") != "0":
+        prefer_short_slice()  # as lxc-monitor does
 
     expected = containers * cycles * len(SEQUENCE)
     tokens: dict[str, list[str]] = {}
@@ -303,6 +311,8 @@ def part1(args: argparse.Namespace, lxcpath: str, names: list[str], regex: str) 
     shared = getattr(args, "shared_session", False)
     lean = getattr(args, "subscriber", "client") == "lean"
     env = dict(os.environ, TRIO_LXC_BENCH_LEAN="1" if lean else "0")
+    if getattr(args, "no_slice", False):
+        env["TRIO_LXC_BENCH_SLICE"] = "0"
     children = []
     for _ in range(args.subscribers):
         children.append(
@@ -665,6 +675,10 @@ def main() -> int:
     parser.add_argument(
         "--shared-session", action="store_true",
         help="part 1: all subscribers in the bench's session (one autogroup), not one each",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-slice", action="store_true",
+        help="part 1: subscribers keep the default scheduler slice (lxc-monitor asks for a short one)",
     )  # fmt: skip
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -17,6 +17,8 @@ calls per event, and measured (bench/bus.py, 2 CPUs) it topped out near 400
 events/s with a p50 delay over 10 ms; the direct write costs one syscall per
 subscriber and wakes no task while subscribers keep up. It relies on Python
 ignoring SIGPIPE (the default), so a vanished peer is an EPIPE, not a signal.
+The loop of writes runs as SCHED_FIFO where the daemon may (bus.sched): else the
+subscribers it wakes preempt it midway, and the last one waits for all of them.
 
 On subscribe the server replays what was asked for from the ring (`since`;
 a `since` that names another server's epoch, sent by a client reconnecting
@@ -76,6 +78,7 @@ from bus.protocol import (
     encode,
     exit_status,
 )
+from bus.sched import FanoutPriority
 
 #: How long a new connection may take to send its subscribe line.
 HANDSHAKE_TIMEOUT = 10.0
@@ -201,6 +204,8 @@ class BusServer:
         self.overflows = 0
         #: Bounds the connections held (bus.admission): the oldest goes to make room.
         self.admission = Admission()
+        #: Runs each fan-out's writes as SCHED_FIFO where allowed (bus.sched).
+        self._fanout = FanoutPriority()
 
     # ------------------------------------------------------------------ state
 
@@ -277,9 +282,15 @@ class BusServer:
             self._evicted_time = oldest.time
         ring.append((event, data))
         dropped: list[_Subscriber] | None = None
-        for sub in self._subscribers:
-            if sub.selection.wants(name, state) and not sub.deliver(data):
-                dropped = [sub] if dropped is None else [*dropped, sub]
+        # No wakee may preempt the loop (bus.sched): the subscribers run after it.
+        uninterrupted = len(self._subscribers) > 1 and self._fanout.enter()
+        try:
+            for sub in self._subscribers:
+                if sub.selection.wants(name, state) and not sub.deliver(data):
+                    dropped = [sub] if dropped is None else [*dropped, sub]
+        finally:
+            if uninterrupted:
+                self._fanout.leave()
         if dropped:
             for sub in dropped:
                 self._drop(sub)
