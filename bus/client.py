@@ -158,7 +158,9 @@ class Subscription:
             sock.settimeout(self.client.connect_timeout)
             sock.connect(path)
             sock.sendall(encode(request))
-            sock.setblocking(False)
+            # Blocking: `__next__` waits in recv itself when it has no deadline; every
+            # other read passes MSG_DONTWAIT.
+            sock.settimeout(None)
         except BaseException:
             sock.close()
             raise
@@ -241,11 +243,15 @@ class Subscription:
                 self._try_reconnect()
             return
         try:
-            data = self._sock.recv(RECV_SIZE)
+            data = self._sock.recv(RECV_SIZE, _socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             data = b""
+        self._take(data)
+
+    def _take(self, data: bytes) -> None:
+        """Decode what one recv returned (b"": the connection ended)."""
         if not data:
             try:
                 self._decoder.feed_eof()
@@ -289,8 +295,17 @@ class Subscription:
             retry = self._retry_at
             if retry is not None and (wake is None or retry < wake):
                 wake = retry
-            timeout = None if wake is None else max(0.0, wake - _now())
             sock = self._sock
+            if sock is not None and wake is None:
+                # Nothing to time (lxc-monitor, an lxc-wait without -t): the wait is the
+                # blocking recv itself, one syscall per wake-up instead of select + recv.
+                try:
+                    data = sock.recv(RECV_SIZE)
+                except OSError:
+                    data = b""
+                self._take(data)
+                continue
+            timeout = None if wake is None else max(0.0, wake - _now())
             if sock is not None:
                 select.select((sock,), (), (), timeout)
             elif timeout is not None:
@@ -327,6 +342,13 @@ def iter_many(
     Ends when every subscription has ended; raises BusTimeout when the monotonic
     `deadline` passes (checked only when nothing is ready, so nothing received is lost).
     """
+    if len(subscriptions) == 1 and deadline is None:
+        # lxc-monitor with one -P: the subscription's own lean loop (a blocking recv
+        # per wake-up), not a poll set rebuilt around every event.
+        only = subscriptions[0]
+        for message in only:
+            yield only, message
+        return
     poller = select.poll()
     registered: dict[int, Subscription] = {}
     polled_at_deadline = False
