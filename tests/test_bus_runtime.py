@@ -10,7 +10,7 @@ regexes).
 
 When is a monitor listening? A JSON monitor says so itself (its `synced` line).
 A text monitor prints nothing until an event, so `Monitor.wait_subscribed` waits
-until the process holds a connected Unix socket and sleeps in poll(): it then
+until the process holds a connected Unix socket and sleeps in poll() or recv(): it then
 has sent its subscribe line, and the daemon registers it within microseconds,
 long before the next command (a new Python process) can publish anything.
 
@@ -170,7 +170,7 @@ class Monitor:
         return [json.loads(line) for line in lines]
 
     def wait_subscribed(self, timeout: float = 15.0) -> None:
-        """For text output: connected to the bus and asleep in poll() (see the module doc)."""
+        """For text output: connected to the bus and asleep in poll() or recv() (see the module doc)."""
         deadline = time.monotonic() + timeout
         steady = 0
         while steady < 2:
@@ -204,7 +204,8 @@ def _connected_and_polling(pid: int) -> bool:
         wchan = Path(f"/proc/{pid}/wchan").read_text()
     except OSError:
         return False
-    if "poll" not in wchan:
+    # poll() with several -P; a blocking recv (unix_stream_read_generic) with one.
+    if "poll" not in wchan and "unix_stream_read" not in wchan:
         return False
     with open("/proc/net/unix") as handle:
         next(handle)
