@@ -28,16 +28,26 @@ most of the 37 ms p99 issue 15 reported (one session: p99 31-55 ms; one each:
 blocking client with a bare reader (one recv per wake-up, one json decode per
 line), to tell the client's cost from the cost of waking 50 Python processes.
 
-Where the rest goes (2 vCPUs, issue 15's figures, measured with a temporary
-probe in BusServer._publish): the daemon's fan-out itself, from the event's
-timestamp to the last of the 50 socket writes, is p50 ~1.5-2 ms and p99 ~4.5-5
-ms under churn (3.2 ms p99 idle); each write that wakes a sleeping subscriber
-costs the daemon 15-23 us of CPU (bench/bus.py: bus server CPU / deliveries),
-so 50 of them are ~1 ms before any subscriber runs, and the 50 woken processes
-then need ~60-90 us of CPU each (the same bench, subscribers' CPU / deliveries)
-on CPUs that the cycling containers keep 87-96% busy. Two CPU-bound hogs
-instead of containers leave the bus bench's p99 at 3.6 ms; renicing the daemon
-to -10 moved the fan-out p99 only from 5.7 to 4.8 ms.
+Where the rest goes (2 vCPUs shared with other work, issue 15; measured with
+temporary probes: timestamps and RUSAGE_THREAD in BusServer._publish and around
+the supervisor's transition, a wake-up timestamp in the subscribers, and `perf
+sched timehist`). Before bus.sched: the fan-out of one event cost ~0.3 ms of the
+daemon's CPU but took 2 ms of wall time at the median and 5-9 ms at p99, preempted
+7-30 times in the middle of its 50 writes (every write wakes a subscriber, which
+is pulled towards the writer's CPU and preempts it); and a preemption that delays
+one event delays all 50 of its deliveries at once, which is what fills the p99.
+Now the writes run as SCHED_FIFO (fan-out wall = its CPU, ~0.3 ms, p99 < 1 ms)
+and the subscribers ask for a short slice (back to back with the code before, on
+the machine loaded by other work, load average ~20: p99 12-14.5 ms before,
+6.5-7.7 ms after; without the slice 9.4-11 ms); what is left is the subscribers'
+wait for a CPU after the write: `perf sched` shows their wake-up-to-run delay at
+p50 1.2 ms, p99 7 ms, with both CPUs busy (no idle time) with the containers'
+start/stop work and, on this shared machine, other programs. A subscriber's own
+work per event is ~0.1 ms a wake-up (~0.05 ms of it Python, recv to decoded).
+Not in the figure: the event's timestamp is taken when the daemon publishes,
+after the transition's record file is written (or removed); with /run on ext4
+(this VM) that step took p50 0.2-1.5 ms, p99 5-10 ms of wall time for 0.1-0.4 ms of
+CPU; on tmpfs p50 0.03-0.12 ms.
 
 Part 2 (side by side, the same cycle through the commands, for ours and for LXC
 5.0.2 in /usr/bin): N containers x C2 cycles of `lxc-execute -n X -- /bin/true`,
@@ -57,7 +67,7 @@ Run as root, under a subreaper (this VM's pid 1 does not reap):
 `.venv/bin/python -m runtime.tools.subreaper -- .venv/bin/python bench/bus_runtime.py
 [--containers 100] [--cycles 3] [--subscribers 50] [--concurrency N] [--cli-cycles 2]
 [--cli-concurrency 10] [--monitors 50] [--no-lxc] [--subscriber client|lean]
-[--shared-session]`. Not part of the test suite.
+[--shared-session] [--no-slice]`. Not part of the test suite.
 """
 
 from __future__ import annotations
