@@ -47,7 +47,6 @@ from runtime.daemon.console.buffers import (
     effective_size,
 )
 from runtime.kernel import ptys
-from runtime.storage.store import ROOTFS_PREFIX
 
 if TYPE_CHECKING:
     from runtime.config.model import ContainerConfig
@@ -55,6 +54,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("trio-lxc.console")
 
 READ_SIZE = 65536
+#: runtime.storage.store.ROOTFS_PREFIX, not imported from there: the store's module
+#: (create, copy, destroy) and what it imports would stay in the daemon for this.
+ROOTFS_PREFIX = "dir:"
 
 
 def rootfs_directory(config: ContainerConfig) -> str | None:
