@@ -10,10 +10,12 @@ APT_PACKAGES := busybox-static lxc gcc libc6-dev musl-tools libseccomp2 runc con
 .PHONY: demo test lint typecheck compat bench setup apt clean
 
 # Byte-compile on every run: client start-up must not pay for compiling, and
-# PYTHONDONTWRITEBYTECODE (set in some environments) would make every run pay.
+# PYTHONDONTWRITEBYTECODE (set in some environments) would make every run pay. The
+# daemon runs at -OO (runtime/client/daemon_start.py): its modules, compiled at -OO too.
 # The commands that only ask the daemon start without `site` (runtime/tools/launchers.py).
 setup: apt $(STAMP) $(INIT)
 	@$(BIN)/python -m compileall -q runtime bus cli
+	@$(BIN)/python -OO -m compileall -q runtime bus $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 	@$(BIN)/python -m runtime.tools.launchers $(BIN)
 
 # pid 1 of application containers: static (nothing of the host mapped once it runs

@@ -183,3 +183,23 @@ print(isinstance(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), sys.modules["ssl"].SSL
     ).stdout.splitlines()
     # `sys` was imported already: left alone. Importing ssl ran nothing; its first use did.
     assert out == ["['ssl']", "False", "True True True", "True"]
+
+
+def test_the_daemon_a_command_starts_runs_at_OO(runtime, tmp_path: Path) -> None:
+    """-OO (runtime.client.daemon_start.DAEMON_FLAGS): no docstrings in the daemon."""
+    name = create_busybox(runtime, tmp_path, "lxc.net.0.type = empty\n", "leanoo")
+    try:
+        assert runtime("lxc-start", "-n", name).returncode == 0
+        marker = f"--lxcpath\0{os.path.abspath(runtime.lxcpath)}\0".encode()
+        daemons = []
+        for entry in os.listdir("/proc"):
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes() if entry.isdigit() else b""
+            except OSError:
+                continue
+            if b"\0runtime.daemon\0" in cmdline and marker in cmdline:
+                daemons.append(cmdline.split(b"\0"))
+        assert len(daemons) == 1, daemons
+        assert daemons[0][1:4] == [b"-OO", b"-m", b"runtime.daemon"]
+    finally:
+        runtime("lxc-stop", "-n", name, "-k")
