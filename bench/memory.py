@@ -2,7 +2,7 @@
 
 PSS (proportional set size: a page shared by k processes counts 1/k to each) of
 every host-side process that exists for the containers, divided by N:
-- ours: the lxcpath's daemon (its size before the run, ~19 MiB at -OO without
+- ours: the lxcpath's daemon (its size before the run, ~17 MiB at -OO without
   ssl, idna, bz2, lzma or pickle (runtime.daemon.deferred_modules), and what it
   grew by during it: the start path's lazy imports, the supervisors' objects (~20
   KiB of Python objects per running container: the supervisor's task and one
