@@ -2,15 +2,18 @@
 
 PSS (proportional set size: a page shared by k processes counts 1/k to each) of
 every host-side process that exists for the containers, divided by N:
-- ours: the lxcpath's daemon (its size before the run, and what it grew by
-  during it: the start path's lazy imports, the supervisors' objects (~35 KiB
-  per running container of Python objects: trio tasks, cgroup paths, console,
-  the typed config), and what the allocator keeps of the starts' transient
-  memory once the daemon gave the free heap back (runtime.daemon.heap_trim);
-  measured at ~36 KiB per running container, reused, not grown again, by a
-  second round), the spawner (~11.5 MiB: the interpreter, attrs and the modules
-  of the container child; no cattrs, logging or pathlib), and each container's
-  processes (its init and what that init started);
+- ours: the lxcpath's daemon (its size before the run, ~17 MiB at -OO without
+  ssl, idna, bz2, lzma or pickle (runtime.daemon.deferred_modules), and what it
+  grew by during it: the start path's lazy imports, the supervisors' objects (~20
+  KiB of Python objects per running container: the supervisor's task and one
+  console task, cgroup paths, terminals, the typed config), and what the
+  allocator keeps of the starts' transient memory once the daemon gave the free
+  heap back (runtime.daemon.heap_trim)), the spawner (~10.3 MiB: the interpreter,
+  attrs and the modules of the container child, and the ~60 KB image of the
+  application containers' init; no cattrs, logging or pathlib), and each
+  container's processes (its init and what that init started; a system container
+  runs its own init as pid 1, an application container the static trio-lxc-init,
+  ~64 KiB of PSS each with musl: bench/memory.py does not start those);
 - LXC: one `[lxc monitor]` per container, and each container's processes.
 Kernel memory (cgroups, namespaces, page tables of the mounts) is in neither.
 

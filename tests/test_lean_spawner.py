@@ -8,6 +8,7 @@ for a daemon and the spawner it starts, which inherits its environment and stder
   pathlib, nor any of the daemon's (trio, pyroute2, pyinotify);
 - a daemon and its spawner, through a system and an application start, never load
   cattrs, nor pyroute2 when no container has a network device to set up;
+- nor ssl, idna, bz2, lzma or pickle (runtime.daemon.deferred_modules);
 - the daemon gives a burst's free heap back (runtime.daemon.heap_trim): once after
   its start-up and once per quiet interval after starts or stops, never during one.
 """
@@ -25,6 +26,7 @@ import trio
 import trio.testing
 from conftest import create_busybox
 
+from runtime.daemon.deferred_modules import DEFERRED
 from runtime.daemon.heap_trim import HeapTrimmer
 from runtime.kernel import linux
 
@@ -115,6 +117,9 @@ def test_a_daemon_and_its_spawner_never_load_cattrs(runtime, tmp_path: Path) -> 
     assert sorted(m for m in modules if m.split(".")[0] == "cattrs") == []
     # No container here has a network device: netlink is imported on first use.
     assert sorted(m for m in modules if m.split(".")[0] == "pyroute2") == []
+    # What trio, shutil and logging.handlers import but the daemon never uses stays
+    # deferred through a start, a run and a stop (runtime.daemon.deferred_modules).
+    assert sorted(m for m in modules if m.split(".")[0] in DEFERRED) == []
 
 
 def test_the_heap_is_trimmed_once_a_burst_is_quiet() -> None:
@@ -160,3 +165,41 @@ print(linux.malloc_trim(), before - anon())
     assert out[0] == "True"
     assert int(out[1]) > 40_000  # KiB: most of the 76 MiB freed in the middle of the heap
     assert linux.malloc_trim() in (True, False)
+
+
+def test_a_deferred_module_is_imported_on_first_use() -> None:
+    code = """
+import sys
+from runtime.daemon.deferred_modules import defer
+print(defer(("ssl", "sys")))
+import ssl
+print("_ssl" in sys.modules)
+from ssl import SSLError
+print("_ssl" in sys.modules, SSLError is sys.modules["ssl"].SSLError, ssl.SSLError is SSLError)
+print(isinstance(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), sys.modules["ssl"].SSLContext))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    # `sys` was imported already: left alone. Importing ssl ran nothing; its first use did.
+    assert out == ["['ssl']", "False", "True True True", "True"]
+
+
+def test_the_daemon_a_command_starts_runs_at_OO(runtime, tmp_path: Path) -> None:
+    """-OO (runtime.client.daemon_start.DAEMON_FLAGS): no docstrings in the daemon."""
+    name = create_busybox(runtime, tmp_path, "lxc.net.0.type = empty\n", "leanoo")
+    try:
+        assert runtime("lxc-start", "-n", name).returncode == 0
+        marker = f"--lxcpath\0{os.path.abspath(runtime.lxcpath)}\0".encode()
+        daemons = []
+        for entry in os.listdir("/proc"):
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes() if entry.isdigit() else b""
+            except OSError:
+                continue
+            if b"\0runtime.daemon\0" in cmdline and marker in cmdline:
+                daemons.append(cmdline.split(b"\0"))
+        assert len(daemons) == 1, daemons
+        assert daemons[0][1:4] == [b"-OO", b"-m", b"runtime.daemon"]
+    finally:
+        runtime("lxc-stop", "-n", name, "-k")

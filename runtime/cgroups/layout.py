@@ -42,13 +42,14 @@ __all__ = ["PAYLOAD_PREFIX", "Placement", "plan"]
 PAYLOAD_PREFIX = "lxc.payload."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Placement:
     """A container's cgroup in one hierarchy.
 
     `base` is the existing cgroup everything is created below; `limit` receives the
     `lxc.cgroup*` settings; `payload` receives the processes (the same directory
-    unless `lxc.cgroup.dir.container.inner` is set).
+    and the same string, unless `lxc.cgroup.dir.container.inner` is set). A
+    running container keeps one per hierarchy for its whole life, so it has slots.
     """
 
     hierarchy: Hierarchy
@@ -117,12 +118,7 @@ def plan(name: str, config: ContainerConfig | None, mounts: CgroupMounts) -> lis
                     f" in the {hierarchy.key} hierarchy mounted at {hierarchy.mountpoint}"
                 )
             base = own_dir
-        placements.append(
-            Placement(
-                hierarchy,
-                base,
-                os.path.join(base, limit_rel),
-                os.path.join(base, payload_rel),
-            )
-        )
+        limit = os.path.join(base, limit_rel)
+        payload = limit if payload_rel == limit_rel else os.path.join(base, payload_rel)
+        placements.append(Placement(hierarchy, base, limit, payload))
     return placements

@@ -15,12 +15,9 @@ import logging
 import os
 import sys
 
-import trio
-
 from runtime.client.rundir import acquire_daemon_lock, lxcpath_key, pin_run_dir, remove_pid_file
 from runtime.daemon import fd_limit
-from runtime.daemon.app import Daemon
-from runtime.daemon.log_file import RotatingLog
+from runtime.daemon.deferred_modules import defer
 from runtime.kernel import linux
 
 DEFAULT_IDLE = 30.0
@@ -39,6 +36,8 @@ def setup_logging(
     backups: int = LOG_BACKUPS,
 ) -> logging.Handler:
     """Log to `path`, rotated (`path.1`, `path.2`); returns the handler (root logger by default)."""
+    from runtime.daemon.log_file import RotatingLog  # after defer(): it imports logging.handlers
+
     handler = RotatingLog(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s - %(message)s")
@@ -50,6 +49,11 @@ def setup_logging(
 
 
 def main(argv: list[str] | None = None) -> int:
+    defer()  # before trio & co. import what the daemon never uses (runtime.daemon.deferred_modules)
+    import trio
+
+    from runtime.daemon.app import Daemon
+
     parser = argparse.ArgumentParser(prog="trio-lxc-daemon")
     parser.add_argument("--lxcpath", required=True)
     parser.add_argument("--ready-fd", type=int, default=-1)

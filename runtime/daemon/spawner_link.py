@@ -186,6 +186,8 @@ class Spawner:
         self._linked = trio.Event()
         self._exits: dict[int, int] = {}
         self._exit_events: dict[int, trio.Event] = {}
+        #: The scopes `cancel_on_exit` cancels when a pid's exit is reported.
+        self._exit_scopes: dict[int, trio.CancelScope] = {}
         #: How many times a lost spawner was replaced (the tests look at it).
         self.restarts = 0
         #: The pid of the last spawner linked to (it may outlive us: it has children).
@@ -247,6 +249,23 @@ class Spawner:
         event = self._exit_events.pop(pid, None)
         if event is not None:
             event.set()
+        scope = self._exit_scopes.pop(pid, None)
+        if scope is not None:
+            scope.cancel()
+
+    def cancel_on_exit(self, pid: int, scope: trio.CancelScope) -> None:
+        """Cancel `scope` once some spawner reports `pid`'s exit (at once if one did);
+        `forget_exit_scope` when the wait is over. So one task waits for the report
+        and for something else together (runtime.daemon.init_wait: the init's pidfd)
+        without a nursery and a second task per container."""
+        if pid in self._exits:
+            scope.cancel()
+        else:
+            self._exit_scopes[pid] = scope
+
+    def forget_exit_scope(self, pid: int, scope: trio.CancelScope) -> None:
+        if self._exit_scopes.get(pid) is scope:
+            del self._exit_scopes[pid]
 
     async def wait_gone(self, timeout: float) -> bool:
         """After the daemon hung up: wait (at most `timeout` s) for the last spawner to

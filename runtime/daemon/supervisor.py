@@ -93,6 +93,10 @@ class SpawnerPort(Protocol):
 
     async def wait_exit(self, pid: int) -> int: ...
 
+    def cancel_on_exit(self, pid: int, scope: trio.CancelScope) -> None: ...
+
+    def forget_exit_scope(self, pid: int, scope: trio.CancelScope) -> None: ...
+
 
 @attrs.frozen
 class DaemonLinks:

@@ -61,7 +61,7 @@ class ConsoleManager:
         terminals = ContainerTerminals(name, config, foreground=foreground)
         self.terminals[name] = terminals
         if self._nursery is not None:
-            await self._nursery.start(terminals.run)
+            await self._nursery.start(terminals.run, self._nursery)
         return terminals
 
     def get(self, name: str) -> ContainerTerminals | None:

@@ -34,6 +34,7 @@ import errno
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -46,7 +47,6 @@ from runtime.daemon.console.buffers import (
     effective_size,
 )
 from runtime.kernel import ptys
-from runtime.storage.store import ROOTFS_PREFIX
 
 if TYPE_CHECKING:
     from runtime.config.model import ContainerConfig
@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("trio-lxc.console")
 
 READ_SIZE = 65536
+#: runtime.storage.store.ROOTFS_PREFIX, not imported from there: the store's module
+#: (create, copy, destroy) and what it imports would stay in the daemon for this.
+ROOTFS_PREFIX = "dir:"
 
 
 def rootfs_directory(config: ContainerConfig) -> str | None:
@@ -139,7 +142,8 @@ class ContainerTerminals:
         self.rootfs = rootfs_directory(config)
         self.closed = trio.Event()
         self.foreground_end: int | None = None
-        self._scope = trio.CancelScope()
+        #: One per running pump task (`_guarded`): `close` cancels them.
+        self._scopes: list[trio.CancelScope] = []
         self._nursery: trio.Nursery | None = None
         try:
             self._allocate(config, foreground)
@@ -213,23 +217,39 @@ class ContainerTerminals:
         return fd
 
     # -- running -------------------------------------------------------------------------
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Serve the console until `close`. Every wait below first checks `closed`
-        (set before any fd is closed, and nothing yields between the check and the
-        wait), so no task ever waits on an fd number that was closed and reused."""
+    async def run(
+        self, nursery: trio.Nursery, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve the console until `close`: this task pumps the console's output, and
+        each peer's input gets a task of its own in `nursery` (the console manager's)
+        while the peer lasts. One task per running container, not a nursery and two:
+        memory kept per container (README, "Speed": memory per container). Every
+        wait below first checks `closed` (set before any fd is closed, and nothing
+        yields between the check and the wait), so no task ever waits on an fd
+        number that was closed and reused; `close` also cancels every such task."""
+        self._nursery = nursery
+        if self.peer is not None:
+            self._start_peer(self.peer)
+        task_status.started()
+        if self.console is not None:
+            await self._guarded(self._pump_console)
+
+    def _start_peer(self, peer: Peer) -> None:
+        if self._nursery is not None:
+            self._nursery.start_soon(self._guarded, self._pump_peer, peer)
+
+    async def _guarded(self, pump: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Run a pump until `close` cancels it; a console must never take the daemon down."""
+        scope = trio.CancelScope()
+        self._scopes.append(scope)
         try:
-            with self._scope:
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    if self.console is not None:
-                        nursery.start_soon(self._pump_console)
-                    if self.peer is not None:
-                        nursery.start_soon(self._pump_peer, self.peer)
-                    task_status.started()
-                    await trio.sleep_forever()
-        except Exception:  # a console must never take the daemon down
+            with scope:
+                await pump(*args)
+        except Exception:
             log.exception("%s: console", self.name)
             self.close()
+        finally:
+            self._scopes.remove(scope)
 
     async def _pump_console(self) -> None:
         """Console output -> ring buffer, log file, peer."""
@@ -349,8 +369,7 @@ class ContainerTerminals:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             peer = Peer(ours.detach(), "client")
             self.peer = peer
-            if self._nursery is not None:
-                self._nursery.start_soon(self._pump_peer, peer)
+            self._start_peer(peer)
             return Lease(self, 0, peer), theirs.detach()
         if not 1 <= number <= len(self.ttys):
             raise TerminalBusy(
@@ -386,7 +405,8 @@ class ContainerTerminals:
         if self.closed.is_set():
             return
         self.closed.set()
-        self._scope.cancel()
+        for scope in self._scopes:
+            scope.cancel()
         if self.console is not None and self.console.master >= 0:
             for _ in range(64):  # what the last processes wrote before the end
                 data = self._read_console()
