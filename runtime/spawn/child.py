@@ -59,6 +59,7 @@ from runtime.spawn import (
     mounts,
     namespaces,
     personality,
+    pidns_clone,
     process,
     schedcore,
     seccomp_load,
@@ -129,6 +130,8 @@ def _start(request: ChildRequest) -> int:
         return 1
     try:
         ns = namespaces.plan(config, request.mode)
+        # pid 1 already: the spawner cloned us into the new pid namespace (pidns_clone)
+        ns.pid_made = os.getpid() == 1
         namespaces.enter(ns, config, lambda: userns_enter.unshare_and_wait(sock, config))
         start_trace.mark("namespaces made")
     except SetupError as err:
@@ -148,7 +151,8 @@ def _start(request: ChildRequest) -> int:
                 return 1  # B then reads EOF instead of go and exits
             return 0
     else:
-        handshake.send_msg(sock, _pid_message(os.getpid(), own_net))
+        pid = pidns_clone.host_pid() if ns.pid_made else os.getpid()
+        handshake.send_msg(sock, _pid_message(pid, own_net))
         if own_net:
             net_handles.send_handles(sock)
     start_trace.mark("pid reported")
