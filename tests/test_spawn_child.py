@@ -752,7 +752,7 @@ def test_parse_options():
 
 def test_namespace_plans():
     app = namespaces.plan(loads(""), "application")
-    assert app.new == {"pid", "ipc", "mnt", "uts", "net"} and app.needs_fork  # lo only, as LXC
+    assert app.new == {"pid", "ipc", "mnt", "uts", "net", "cgroup"} and app.needs_fork  # as LXC
     app_net = namespaces.plan(loads("lxc.net.0.type = empty\n"), "application")
     assert "net" in app_net.new
     system = namespaces.plan(loads(""), "system")

@@ -1,7 +1,10 @@
 """Which namespaces a container gets, and entering them.
 
 The set, as lxc(7) and lxc.container.conf(5) describe it:
-- an application container (lxc-execute) gets pid, ipc, mnt, uts and net;
+- an application container (lxc-execute) gets pid, ipc, mnt, uts, net and
+  cgroup (the man pages leave cgroup out, but LXC 5 gives lxc-execute's container
+  a cgroup namespace too: its cgroup reads "/", and `cgroup:mixed` mounts nothing;
+  `lxc.namespace.keep = cgroup` gives the host's back);
 - a system container (lxc-start) gets uts, ipc, pid, mnt, net and cgroup;
 - either shares the host's network only when its devices are all of type `none`
   (LXC's rule): a config without any `lxc.net.*` gets a namespace with only `lo`;
@@ -46,7 +49,7 @@ FLAGS: dict[str, int] = {
     "uts": linux.CLONE_NEWUTS,
 }
 
-APPLICATION_DEFAULT = frozenset({"pid", "ipc", "mnt", "uts"})
+APPLICATION_DEFAULT = frozenset({"pid", "ipc", "mnt", "uts", "cgroup"})
 SYSTEM_DEFAULT = frozenset({"uts", "ipc", "pid", "mnt", "net", "cgroup"})
 
 #: setns order: mnt last, because joining a mount namespace changes root and cwd.
