@@ -181,8 +181,9 @@ def _start(request: ChildRequest) -> int:
 def _prepare_init(request: ChildRequest) -> None:
     """Copy trio-lxc-init into its sealed memfd before "go", not after: the daemon is
     then moving this process into its cgroups (a kernel grace period, see
-    runtime.cgroups.prime), so the copy (800 KB) costs the start nothing. A failure
-    here is left for `_run_application` to meet again and report."""
+    runtime.cgroups.prime), so the copy (60 KB with musl, 800 KB with glibc) costs
+    the start nothing. A failure here is left for `_run_application` to meet again
+    and report."""
     global _init_fd
     if request.is_application and request.init_image is not None:
         try:
