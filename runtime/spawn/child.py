@@ -272,6 +272,8 @@ def _cgroup_hierarchies(modes: dict[str, str], ns: NamespacePlan) -> list[cgroup
     """The host's cgroup hierarchies, read while our cgroup paths are still visible."""
     if "cgroup" not in modes or not ns.has_own("mnt"):
         return []
+    if not cgroupfs.uses_hierarchies(modes["cgroup"], ns.isolated("cgroup")):
+        return []  # nothing to mount (a cgroup namespace, no :force): nothing to read
     try:
         return cgroupfs.host_hierarchies()
     except OSError as err:

@@ -85,10 +85,12 @@ _usable = True
 
 
 def warm_up() -> None:
-    """Bind the functions before the first fork (the spawner's start-up)."""
+    """Bind the functions before the first fork (the spawner's start-up), and build
+    the ctypes structures every container child uses (runtime.kernel.linux)."""
     global _calls
     if _calls is None:
         _calls = _Calls()
+        linux.prepare_structures()
 
 
 def applies(config: ContainerConfig, mode: str) -> bool:
