@@ -27,7 +27,6 @@ reads it again on the next application start.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import select
@@ -270,10 +269,6 @@ def main(argv: list[str] | None = None) -> int:
     pidns_clone.warm_up()
     spawner = Spawner(socket_path)
     linux.malloc_trim()  # the imports' garbage: ~0.6 MiB of free heap back to the kernel
-    # Everything imported so far lives as long as the spawner: out of the collector's
-    # sight, so no collection here writes to those pages (each write, while a child
-    # still shares the page, is a page copied).
-    gc.freeze()
     spawner.listen()
     if ready_fd >= 0:
         os.write(ready_fd, b"1")
