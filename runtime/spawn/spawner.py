@@ -7,9 +7,10 @@ module a container child needs once, at start-up (after `pivot_root` the host's
 Python files are gone, so nothing may be imported lazily in a child), and then
 forks per request, so a start pays for no interpreter start-up.
 
-It is also the parent of every container init: it is a child subreaper, so when
-the forked child "A" has made the namespaces and forked the container's pid 1
-("B"), B is re-parented here and reaped here. Every exit is reported to the
+It is also the parent of every container init: usually it clones the init straight
+into its new pid namespace (runtime.spawn.pidns_clone); otherwise, a child
+subreaper, it forks a child "A" that makes the namespaces and forks the container's
+pid 1 ("B"), and B is re-parented here. Either way the init is reaped here. Every exit is reported to the
 daemon as `{"op": "exit", "pid": P, "status": WAIT_STATUS}`; while no daemon is
 connected (it crashed or is restarting) exits are queued and handed to the next
 daemon that connects, so no exit status is lost. It exits by itself when it has no
