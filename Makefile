@@ -7,8 +7,9 @@ STAMP  := $(VENV)/.installed
 INIT   := runtime/spawn/init/trio-lxc-init
 APT_PACKAGES := busybox-static lxc gcc libc6-dev musl-tools libseccomp2 runc containerd
 # The init is linked with musl where it is installed: 60 KB instead of glibc's 800 KB,
-# copied into a memfd and kept in memory once per running application container.
-INIT_CC := $(shell command -v musl-gcc || echo gcc)
+# copied into a memfd and kept in memory once per running application container
+# (`=`, not `:=`: looked up when the init is built, after `apt` installed it).
+INIT_CC = $(shell command -v musl-gcc || echo gcc)
 
 .PHONY: demo test lint typecheck compat bench setup apt clean
 
