@@ -147,6 +147,16 @@ class Container:
         self.result.messages.append(msg)
         if msg["step"] == "pid":
             self.result.pid = int(msg["pid"])
+            if msg.get("netns"):
+                # As the daemon: the netns handles before "go". A opens them in the
+                # mount namespace the init mounts its /proc in once it has "go".
+                data, fds, _, _ = socket.recv_fds(self.sock, 65536, 4)
+                for fd in fds:
+                    os.close(fd)
+                handles = handshake.decode_msg(data)
+                if handles is None or handles.get("step") != "netns":
+                    self.result.messages.append(handles or {"step": "EOF"})
+                    return self
             handshake.send_msg(self.sock, {"step": "go"})
         return self
 
