@@ -147,6 +147,16 @@ class Container:
         self.result.messages.append(msg)
         if msg["step"] == "pid":
             self.result.pid = int(msg["pid"])
+            if msg.get("netns"):
+                # As the daemon: the netns handles before "go". A opens them in the
+                # mount namespace the init mounts its /proc in once it has "go".
+                data, fds, _, _ = socket.recv_fds(self.sock, 65536, 4)
+                for fd in fds:
+                    os.close(fd)
+                handles = handshake.decode_msg(data)
+                if handles is None or handles.get("step") != "netns":
+                    self.result.messages.append(handles or {"step": "EOF"})
+                    return self
             handshake.send_msg(self.sock, {"step": "go"})
         return self
 
@@ -752,7 +762,7 @@ def test_parse_options():
 
 def test_namespace_plans():
     app = namespaces.plan(loads(""), "application")
-    assert app.new == {"pid", "ipc", "mnt", "uts", "net"} and app.needs_fork  # lo only, as LXC
+    assert app.new == {"pid", "ipc", "mnt", "uts", "net", "cgroup"} and app.needs_fork  # as LXC
     app_net = namespaces.plan(loads("lxc.net.0.type = empty\n"), "application")
     assert "net" in app_net.new
     system = namespaces.plan(loads(""), "system")

@@ -349,7 +349,19 @@ def openat2(dirfd: int, path: str | bytes, flags: int, mode: int = 0, resolve: i
     return int(fd)
 
 
+_cap_types: tuple[type[ctypes.Structure], type[ctypes.Structure]] | None = None
+
+
 def _cap_structs() -> tuple[type[ctypes.Structure], type[ctypes.Structure]]:
+    """The capget/capset structures, built once (a ctypes class costs ~50 us to make;
+    `prepare_structures` builds them in the spawner, before its forks)."""
+    global _cap_types
+    if _cap_types is None:
+        _cap_types = _make_cap_structs()
+    return _cap_types
+
+
+def _make_cap_structs() -> tuple[type[ctypes.Structure], type[ctypes.Structure]]:
     import ctypes
 
     class CapHeader(ctypes.Structure):
@@ -423,6 +435,37 @@ PR_SET_MM_ENV_START = 10
 PR_SET_MM_ENV_END = 11
 
 
+_mm_map_type: type[ctypes.Structure] | None = None
+
+
+def _mm_map_struct() -> type[ctypes.Structure]:
+    """struct prctl_mm_map (linux/prctl.h), built once (see `_cap_structs`)."""
+    global _mm_map_type
+    if _mm_map_type is None:
+        import ctypes
+
+        u64 = ctypes.c_uint64
+
+        class MmMap(ctypes.Structure):
+            _fields_ = [
+                *((name, u64) for name in (
+                    "start_code", "end_code", "start_data", "end_data", "start_brk", "brk",
+                    "start_stack", "arg_start", "arg_end", "env_start", "env_end",
+                )),
+                ("auxv", ctypes.c_void_p), ("auxv_size", ctypes.c_uint32), ("exe_fd", ctypes.c_uint32),
+            ]  # fmt: skip
+
+        _mm_map_type = MmMap
+    return _mm_map_type
+
+
+def prepare_structures() -> None:
+    """Build the ctypes structures a container child uses (capabilities, the process
+    title) in the spawner, once, so that no forked child pays for making them."""
+    _cap_structs()
+    _mm_map_struct()
+
+
 class ProcessTitle:
     """What /proc/PID/cmdline and /proc/PID/environ show of this process, replaced.
 
@@ -437,17 +480,7 @@ class ProcessTitle:
     def __init__(self, title: bytes) -> None:
         import ctypes
 
-        u64 = ctypes.c_uint64
-
-        class MmMap(ctypes.Structure):  # struct prctl_mm_map (linux/prctl.h)
-            _fields_ = [
-                *((name, u64) for name in (
-                    "start_code", "end_code", "start_data", "end_data", "start_brk", "brk",
-                    "start_stack", "arg_start", "arg_end", "env_start", "env_end",
-                )),
-                ("auxv", ctypes.c_void_p), ("auxv_size", ctypes.c_uint32), ("exe_fd", ctypes.c_uint32),
-            ]  # fmt: skip
-
+        MmMap = _mm_map_struct()  # noqa: N806 - a class
         self.buffer = ctypes.create_string_buffer(title + b"\0")
         with open("/proc/self/stat", "rb") as handle:
             fields = [int(v) for v in handle.read().rsplit(b")", 1)[1].split()[23:49]]

@@ -144,6 +144,12 @@ def host_hierarchies(
     return list(found.values())
 
 
+def uses_hierarchies(token: str, cgroup_ns: bool) -> bool:
+    """Whether `mount_cgroups` will mount anything for this lxc.mount.auto token (and
+    so needs `host_hierarchies`): not with a cgroup namespace unless `:force`."""
+    return not cgroup_ns or "force" in token.split(":")[1:]
+
+
 def parse_token(token: str, keeps_sys_admin: bool) -> tuple[bool, str, bool]:
     """`cgroup-full:ro:force` -> (full, mode, force)."""
     parts = token.split(":")

@@ -8,8 +8,10 @@ and never returns. The steps (messages: `runtime.spawn.handshake`):
    joined (lxc.namespace.share.*) and created (`runtime.spawn.namespaces`, all but
    cgroup). With a new pid (or time) namespace A forks the init "B", sends
    {"step": "pid", "pid": B} and exits 0 (the spawner, a child subreaper, adopts
-   B); otherwise A is B and sends its own pid. A failure here is sent as
-   {"step": "error"} instead of the pid.
+   B); otherwise A is B and sends its own pid. When nothing but the pid
+   namespace needs a fork, the spawner cloned A into it already (A is B, pid 1:
+   `runtime.spawn.pidns_clone`). A failure here is sent as {"step": "error"}
+   instead of the pid.
 2. B waits for {"step": "go"}: the daemon uses the pause to move B into the
    container's cgroups and network devices into its namespace. EOF or anything
    else and B exits 1 without a word.
@@ -22,14 +24,15 @@ and never returns. The steps (messages: `runtime.spawn.handshake`):
    failure: {"step": "error", "message": ...} naming the key, and exit 1.
 4. System mode: exec argv as pid 1; the sync socket is close-on-exec, so EOF on
    it means "started". A failed exec is reported as an error. Application mode: B
-   forks the application (pid 2), which waits on a close-on-exec pipe; B then
-   execs trio-lxc-init from a sealed memfd (`runtime.spawn.initexe`), which
-   closes the pipe; only then does pid 2 exec the application. So no code of the
-   container runs while pid 1 is still a Python process of the host, and after
-   the exec pid 1 maps nothing of the host and holds only the stdio. EOF on the
-   sync socket (held by both, close-on-exec) means both execs happened: started.
-   A failed exec of the init is reported as an error (pid 2 is killed first); a
-   failed exec of the application is printed on its stderr as lxc-execute does
+   execs trio-lxc-init from a sealed memfd (`runtime.spawn.initexe`) with the
+   application's argv and environment; the init forks the application (pid 2),
+   closes its own copy of the sync socket, and only then lets pid 2 exec. So no
+   code of the container runs while pid 1 is still a Python process of the host
+   or holds a host fd, and after the exec pid 1 maps nothing of the host and
+   holds only the stdio. EOF on the sync socket (held by pid 2 until its exec,
+   close-on-exec) means both execs happened: started. A failed exec of the init
+   is reported as an error; a failed exec of the application is printed on its
+   stderr as lxc-execute does
    and gives status 255, after the start.
 
 Nothing of the spawner's state is trusted: the child never returns into the
@@ -59,6 +62,7 @@ from runtime.spawn import (
     mounts,
     namespaces,
     personality,
+    pidns_clone,
     process,
     schedcore,
     seccomp_load,
@@ -129,6 +133,8 @@ def _start(request: ChildRequest) -> int:
         return 1
     try:
         ns = namespaces.plan(config, request.mode)
+        # pid 1 already: the spawner cloned us into the new pid namespace (pidns_clone)
+        ns.pid_made = os.getpid() == 1
         namespaces.enter(ns, config, lambda: userns_enter.unshare_and_wait(sock, config))
         start_trace.mark("namespaces made")
     except SetupError as err:
@@ -148,7 +154,8 @@ def _start(request: ChildRequest) -> int:
                 return 1  # B then reads EOF instead of go and exits
             return 0
     else:
-        handshake.send_msg(sock, _pid_message(os.getpid(), own_net))
+        pid = pidns_clone.host_pid() if ns.pid_made else os.getpid()
+        handshake.send_msg(sock, _pid_message(pid, own_net))
         if own_net:
             net_handles.send_handles(sock)
     start_trace.mark("pid reported")
@@ -174,8 +181,9 @@ def _start(request: ChildRequest) -> int:
 def _prepare_init(request: ChildRequest) -> None:
     """Copy trio-lxc-init into its sealed memfd before "go", not after: the daemon is
     then moving this process into its cgroups (a kernel grace period, see
-    runtime.cgroups.prime), so the copy (800 KB) costs the start nothing. A failure
-    here is left for `_run_application` to meet again and report."""
+    runtime.cgroups.prime), so the copy (60 KB with musl, 800 KB with glibc) costs
+    the start nothing. A failure here is left for `_run_application` to meet again
+    and report."""
     global _init_fd
     if request.is_application and request.init_image is not None:
         try:
@@ -247,7 +255,7 @@ def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket
     start_trace.mark("credentials")
     if request.is_application:
         start_trace.send(sock)  # the init's exec is next (runtime.kernel.start_trace)
-        return _run_application(request, env)
+        return _run_application(request, env, sock.fileno())
     if gate is not None:
         exec_gate.wait(gate, sock, request.argv, env, config)
     start_trace.send(sock)  # the exec of pid 1 is next
@@ -264,6 +272,8 @@ def _cgroup_hierarchies(modes: dict[str, str], ns: NamespacePlan) -> list[cgroup
     """The host's cgroup hierarchies, read while our cgroup paths are still visible."""
     if "cgroup" not in modes or not ns.has_own("mnt"):
         return []
+    if not cgroupfs.uses_hierarchies(modes["cgroup"], ns.isolated("cgroup")):
+        return []  # nothing to mount (a cgroup namespace, no :force): nothing to read
     try:
         return cgroupfs.host_hierarchies()
     except OSError as err:
@@ -341,57 +351,31 @@ def _setup_filesystem(
         ctx.close()
 
 
-def _run_application(request: ChildRequest, env: dict[str, str]) -> int:
-    """Fork the application (pid 2), then become trio-lxc-init; returns only on failure.
+def _run_application(request: ChildRequest, env: dict[str, str], sync: int) -> int:
+    """Become trio-lxc-init, which forks the application; returns only on failure.
 
-    pid 2 waits until the exec of the init has closed the pipe: the application
-    never runs next to a pid 1 that maps the host's Python. The signals the init
-    waits for are blocked before the fork and stay blocked across the exec.
+    The init forks the application itself (a fork of a small static program, not
+    of this Python process: its page tables, its written pages, its teardown at
+    the exec) and hands it the sync socket, so the daemon's EOF still means the
+    application was exec'd; the application waits until the init has closed its
+    own copy. The signals the init waits for are blocked before the exec and stay
+    blocked across it.
     """
     assert request.init_image is not None  # checked before the handshake
     own_pid_ns = os.getpid() == 1
     init_fd = _init_fd if _init_fd >= 0 else initexe.sealed_memfd(request.init_image)
     signal.pthread_sigmask(signal.SIG_BLOCK, initexe.WAITED)
     if not own_pid_ns:
-        # Before the fork: the application's orphans come to us even if it forks
-        # before the init has started (the flag survives execve).
+        # The application's orphans come to the init (the flag survives execve).
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        os.close(go_w)
-        os.close(init_fd)
-        _exec_application(request, go_r, env)
-    os.close(go_r)
+    argv = list(request.argv)
+    args = ["init", "--run", request.name, str(sync), str(len(argv)), *argv]
+    args += [f"{key}={value}" for key, value in env.items()]
+    os.set_inheritable(sync, True)
     try:
-        os.execve(init_fd, ["init", str(pid)], {})
+        os.execve(init_fd, args, {})
     except OSError as err:
-        # pid 2 must never see EOF and run the application without its init.
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
         raise SetupError(
             None, f"cannot run the container's init: {describe_os_error(err)}"
         ) from None
     raise AssertionError("exec returned")  # pragma: no cover
-
-
-def _exec_application(request: ChildRequest, go_r: int, env: dict[str, str]) -> NoReturn:
-    """The application (pid 2): wait for the init, its own session, a clean mask, exec.
-
-    255 if the exec fails. The sync socket stays open (close-on-exec) until the
-    exec, so the daemon's "started" means the application runs.
-    """
-    try:
-        process.wait_for_eof(go_r)
-        process.new_session()
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        process.exec_payload(request.argv, env)
-    except OSError as err:
-        message = f'lxc-execute: {request.name}: Failed to exec "{request.argv[0]}": {describe_os_error(err)}\n'
-        try:
-            os.write(2, message.encode(errors="replace"))
-        except OSError:
-            pass
-    except BaseException:  # noqa: BLE001 - the init reports the status
-        pass
-    os._exit(255)

@@ -1,7 +1,10 @@
 """Which namespaces a container gets, and entering them.
 
 The set, as lxc(7) and lxc.container.conf(5) describe it:
-- an application container (lxc-execute) gets pid, ipc, mnt, uts and net;
+- an application container (lxc-execute) gets pid, ipc, mnt, uts, net and
+  cgroup (the man pages leave cgroup out, but LXC 5 gives lxc-execute's container
+  a cgroup namespace too: its cgroup reads "/", and `cgroup:mixed` mounts nothing;
+  `lxc.namespace.keep = cgroup` gives the host's back);
 - a system container (lxc-start) gets uts, ipc, pid, mnt, net and cgroup;
 - either shares the host's network only when its devices are all of type `none`
   (LXC's rule): a config without any `lxc.net.*` gets a namespace with only `lo`;
@@ -46,7 +49,7 @@ FLAGS: dict[str, int] = {
     "uts": linux.CLONE_NEWUTS,
 }
 
-APPLICATION_DEFAULT = frozenset({"pid", "ipc", "mnt", "uts"})
+APPLICATION_DEFAULT = frozenset({"pid", "ipc", "mnt", "uts", "cgroup"})
 SYSTEM_DEFAULT = frozenset({"uts", "ipc", "pid", "mnt", "net", "cgroup"})
 
 #: setns order: mnt last, because joining a mount namespace changes root and cwd.
@@ -54,13 +57,16 @@ _SETNS_ORDER = ("user", "cgroup", "ipc", "uts", "net", "pid", "time", "mnt")
 
 
 class NamespacePlan:
-    """new: namespaces to create; share: namespace -> path of one to join."""
+    """new: namespaces to create; share: namespace -> path of one to join; pid_made:
+    the new pid namespace exists already (the spawner cloned us into it as its pid
+    1, runtime.spawn.pidns_clone), so neither unshare nor fork is left for it."""
 
-    __slots__ = ("new", "share")
+    __slots__ = ("new", "pid_made", "share")
 
-    def __init__(self, new: frozenset[str], share: dict[str, str]) -> None:
+    def __init__(self, new: frozenset[str], share: dict[str, str], pid_made: bool = False) -> None:
         self.new = new
         self.share = share
+        self.pid_made = pid_made
 
     @property
     def unshare_flags(self) -> int:
@@ -69,12 +75,17 @@ class NamespacePlan:
         flags = 0
         for name in self.new - {"cgroup", "user"}:
             flags |= FLAGS[name]
+        if self.pid_made:
+            flags &= ~linux.CLONE_NEWPID
         return flags
 
     @property
     def needs_fork(self) -> bool:
         """A new or joined pid/time namespace applies to children only: fork the init."""
-        return bool({"pid", "time"} & (self.new | set(self.share)))
+        wanted = {"pid", "time"} & (self.new | set(self.share))
+        if self.pid_made:
+            wanted.discard("pid")
+        return bool(wanted)
 
     def has_own(self, name: str) -> bool:
         """The container has a namespace of this type of its own (new, not the host's)."""
@@ -85,7 +96,8 @@ class NamespacePlan:
         return name in self.new or name in self.share
 
     def __repr__(self) -> str:
-        return f"NamespacePlan(new={sorted(self.new)}, share={self.share!r})"
+        made = ", pid_made=True" if self.pid_made else ""
+        return f"NamespacePlan(new={sorted(self.new)}, share={self.share!r}{made})"
 
 
 def _has_net(config: ContainerConfig) -> tuple[bool, bool]:

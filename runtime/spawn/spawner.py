@@ -7,9 +7,10 @@ module a container child needs once, at start-up (after `pivot_root` the host's
 Python files are gone, so nothing may be imported lazily in a child), and then
 forks per request, so a start pays for no interpreter start-up.
 
-It is also the parent of every container init: it is a child subreaper, so when
-the forked child "A" has made the namespaces and forked the container's pid 1
-("B"), B is re-parented here and reaped here. Every exit is reported to the
+It is also the parent of every container init: usually it clones the init straight
+into its new pid namespace (runtime.spawn.pidns_clone); otherwise, a child
+subreaper, it forks a child "A" that makes the namespaces and forks the container's
+pid 1 ("B"), and B is re-parented here. Either way the init is reaped here. Every exit is reported to the
 daemon as `{"op": "exit", "pid": P, "status": WAIT_STATUS}`; while no daemon is
 connected (it crashed or is restarting) exits are queued and handed to the next
 daemon that connects, so no exit status is lost. It exits by itself when it has no
@@ -40,7 +41,7 @@ import runtime.config.model as config_model  # noqa: F401  (the child needs it l
 import runtime.spawn.child as child
 from runtime.client.control import fds_from_ancillary
 from runtime.kernel import linux, start_trace
-from runtime.spawn import initexe, start_spec
+from runtime.spawn import initexe, pidns_clone, start_spec
 from runtime.spawn import messages as m
 from runtime.spawn.request import ChildRequest
 
@@ -173,7 +174,7 @@ class Spawner:
             init_image = self.init_for(request.spec)
             start_trace.begin(request.trace)
             start_trace.mark("fork", by="spawner")
-            pid = os.fork()
+            pid = _fork(request.spec)
         except Exception as err:  # noqa: BLE001 - reported to the daemon, which aborts the start
             for fd in fds:
                 os.close(fd)
@@ -239,6 +240,16 @@ class Spawner:
                 self.queued_exits.append(m.ExitReport(pid=pid, status=status))
 
 
+def _fork(spec: start_spec.StartSpec) -> int:
+    """Fork the container child: straight into its new pid namespace when nothing
+    else needs a process before it (runtime.spawn.pidns_clone), else a plain fork."""
+    if pidns_clone.applies(spec.config, spec.mode):
+        pid = pidns_clone.fork_in_new_pid_namespace()
+        if pid is not None:
+            return pid
+    return os.fork()
+
+
 def _request_id(packet: bytes) -> int | None:
     """The id of a spawn that did not decode, so its start fails instead of hanging."""
     try:
@@ -256,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     linux.set_name("lxc-spawner")
     start_spec.warm_up()  # the typed config's decoder, built once before any fork
+    pidns_clone.warm_up()
     spawner = Spawner(socket_path)
     linux.malloc_trim()  # the imports' garbage: ~0.6 MiB of free heap back to the kernel
     spawner.listen()

@@ -12,12 +12,19 @@
  * memfd, its own anonymous memory and the vDSO, and holds no fd but the
  * caller's stdio (every other fd of the child is close-on-exec).
  *
- * Invocation (runtime/spawn/child.py): argv = { "init", APP_PID }, an empty
- * environment, the signals below already blocked, and (without a pid namespace
- * of its own) already a child subreaper. APP_PID is the application, forked just
- * before the exec and waiting until the exec has closed a pipe. The argument
- * area is then rewritten so that /proc/1/cmdline reads exactly "init\0" and
- * comm is "init", as LXC's lxc-init shows in `ps`.
+ * Invocation (runtime/spawn/child.py): argv = { "init", "--run", NAME, SYNC_FD,
+ * ARGC, the application's ARGC arguments, then its environment ("K=V" each) },
+ * an empty environment, the signals below already blocked, and (without a pid
+ * namespace of its own) already a child subreaper. This program forks the
+ * application itself (`start_application`): a fork of this small static
+ * process, where a fork of the Python child cost a copy of its page tables, its
+ * written pages and its teardown. SYNC_FD is the daemon's sync socket: the
+ * application holds it (close-on-exec) until its exec, so its EOF means
+ * "started"; this program closes its own copy before the application may
+ * exec. The older form { "init", APP_PID } (the application forked by the
+ * caller and waiting for this exec) is still understood. The argument area is
+ * then rewritten so that /proc/1/cmdline reads exactly "init\0" and comm is
+ * "init", as LXC's lxc-init shows in `ps`.
  *
  * What it does (the rules of LXC's lxc-init, with fewer lost signals):
  * - SIGCHLD: reap everything that exited; the application's wait status is kept.
@@ -53,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -61,6 +69,9 @@
 
 #define TITLE "init"
 #define KILL_GRACE_NS 1000000000LL
+/* The PATH an application is searched in when its environment has none
+ * (runtime.spawn.process.DEFAULT_PATH). */
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* Signals forwarded to the application while it runs. */
 static const int forwarded[] = {
@@ -226,6 +237,105 @@ static int exit_code(int status)
 	return WEXITSTATUS(status);
 }
 
+/* A copy of strings[0..count-1] with a NULL after them (the originals are wiped). */
+static char **copy_strings(char **strings, int count)
+{
+	char **copy = calloc((size_t)count + 1, sizeof(*copy));
+
+	if (copy == NULL)
+		return NULL;
+	for (int i = 0; i < count; i++) {
+		copy[i] = strdup(strings[i]);
+		if (copy[i] == NULL)
+			return NULL;
+	}
+	return copy;
+}
+
+/*
+ * The application's exec (runtime.spawn.process.exec_payload's rules): argv[0]
+ * as is when it has a slash, else searched in the PATH of `envp`, the most
+ * telling error kept (EACCES over ENOENT and ENOTDIR). On failure the message
+ * lxc-execute prints, on the application's stderr, and status 255.
+ */
+static void exec_application(const char *name, char **argv, char **envp)
+{
+	const char *path = DEFAULT_PATH;
+	int error = ENOENT, denied = 0, other = 0;
+	char message[512];
+
+	for (char **entry = envp; *entry != NULL; entry++)
+		if (strncmp(*entry, "PATH=", 5) == 0)
+			path = *entry + 5;
+	if (strchr(argv[0], '/') != NULL) {
+		execve(argv[0], argv, envp);
+		error = errno;
+	} else {
+		size_t length = strlen(argv[0]);
+
+		while (path != NULL) {
+			const char *colon = strchr(path, ':');
+			size_t dir = colon ? (size_t)(colon - path) : strlen(path);
+			char *full = malloc(dir + length + 3);
+
+			if (full != NULL) {
+				if (dir == 0)
+					memcpy(full, ".", (dir = 1));
+				else
+					memcpy(full, path, dir);
+				full[dir] = '/';
+				memcpy(full + dir + 1, argv[0], length + 1);
+				execve(full, argv, envp);
+				if (errno == EACCES)
+					denied = errno;
+				else if (errno != ENOENT && errno != ENOTDIR)
+					other = errno;
+				free(full);
+			}
+			path = colon ? colon + 1 : NULL;
+		}
+		error = denied ? denied : other ? other : ENOENT;
+	}
+	snprintf(message, sizeof(message), "lxc-execute: %s: Failed to exec \"%s\": %s\n",
+		 name, argv[0], strerror(error));
+	complain(message);
+	_exit(255);
+}
+
+/*
+ * Fork the application: it waits until we have closed the sync socket (our copy
+ * is a host fd no container code may find in pid 1), takes a session of its own
+ * (and stdin as its controlling terminal when that is a free tty), unblocks
+ * every signal and execs. Returns its pid, or -1.
+ */
+static pid_t start_application(const char *name, int sync, char **argv, char **envp)
+{
+	int gate[2];
+	pid_t pid;
+	char byte;
+	sigset_t none;
+
+	if (fcntl(sync, F_SETFD, FD_CLOEXEC) != 0 || pipe2(gate, O_CLOEXEC) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(gate[1]);
+		while (read(gate[0], &byte, 1) < 0 && errno == EINTR)
+			;
+		close(gate[0]);
+		setsid();
+		if (isatty(0))
+			ioctl(0, TIOCSCTTY, 0);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		exec_application(name, argv, envp);
+	}
+	close(sync);
+	close(gate[0]);
+	close(gate[1]);
+	return pid;
+}
+
 int main(int argc, char **argv)
 {
 	sigset_t waited;
@@ -233,16 +343,38 @@ int main(int argc, char **argv)
 	int app_status = 0, app_done = 0;
 	int own_pid_ns = getpid() == 1;
 	char *tail;
-	long app;
+	long app = 0, sync = -1, count = 0;
+	char **app_argv = NULL, **app_envp = NULL;
+	const char *name = NULL;
 
-	if (argc != 2) {
-		complain("trio-lxc-init: usage: init APP_PID\n");
-		return 255;
-	}
-	errno = 0;
-	app = strtol(argv[1], &tail, 10);
-	if (errno != 0 || *tail != '\0' || app <= 0 || app > 0x3fffffff) {
-		complain("trio-lxc-init: APP_PID must be a process id\n");
+	if (argc >= 6 && strcmp(argv[1], "--run") == 0) {
+		name = strdup(argv[2]);
+		errno = 0;
+		sync = strtol(argv[3], &tail, 10);
+		if (errno != 0 || *tail != '\0' || sync < 3 || sync > 0x7fffffff) {
+			complain("trio-lxc-init: SYNC_FD must be a descriptor\n");
+			return 255;
+		}
+		count = strtol(argv[4], &tail, 10);
+		if (errno != 0 || *tail != '\0' || count < 1 || count > argc - 5) {
+			complain("trio-lxc-init: ARGC does not match the arguments\n");
+			return 255;
+		}
+		app_argv = copy_strings(argv + 5, (int)count);
+		app_envp = copy_strings(argv + 5 + count, argc - 5 - (int)count);
+		if (name == NULL || app_argv == NULL || app_envp == NULL) {
+			complain("trio-lxc-init: out of memory\n");
+			return 255;
+		}
+	} else if (argc == 2) {
+		errno = 0;
+		app = strtol(argv[1], &tail, 10);
+		if (errno != 0 || *tail != '\0' || app <= 0 || app > 0x3fffffff) {
+			complain("trio-lxc-init: APP_PID must be a process id\n");
+			return 255;
+		}
+	} else {
+		complain("trio-lxc-init: usage: init --run NAME SYNC_FD ARGC ARG... ENV... | init APP_PID\n");
 		return 255;
 	}
 	set_title(argc, argv);
@@ -256,6 +388,13 @@ int main(int argc, char **argv)
 	signal(SIGCHLD, SIG_DFL);
 	if (!own_pid_ns)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	if (app_argv != NULL) {
+		app = start_application(name, (int)sync, app_argv, app_envp);
+		if (app < 0) {
+			complain("trio-lxc-init: cannot start the application\n");
+			return 255;
+		}
+	}
 
 	/* The application may have exited before we got here: look once first. */
 	if (reap((pid_t)app, &app_status, &app_done)) {
