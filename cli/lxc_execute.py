@@ -86,6 +86,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     terminals = terminal_fds()
     if args.daemon:
         return _detached(lxcpath, request, terminals, tracer)
+    read_at = 0
     if terminals:  # the application gets a pty of its own (cli/execute_terminal.py)
         reply = run_attached(lxcpath, str(name), request, terminals, tracer.on_event if tracer else None)
     else:
@@ -93,10 +94,11 @@ def body(args: Namespace, log: CommandLog) -> int:
         try:
             forward_signals(connection, name)
             reply = call(connection, request, (0, 1, 2), tracer)
+            read_at = connection.read_at
         finally:
             connection.close()
     if tracer is not None:
-        tracer.finished()  # the end of the run (stop_trace lines)
+        tracer.finished(read_at=read_at)  # the end of the run (stop_trace lines)
     status = reply.status
     log.info("execute", f"{name} exited with status {status}")
     return status if status is not None else 1

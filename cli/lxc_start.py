@@ -128,7 +128,7 @@ def body(args: Namespace, log: CommandLog) -> int:
         started, console_fds = connection.receive_with_fds()
         if isinstance(started, ErrorReply):
             raise started.failure()
-        _started(args, log, name, started, tracer)
+        _started(args, log, name, started, tracer, connection.read_at)
         if console_fds:
             console_session.foreground(connection, lxcpath, name, console_fds[0])
         elif isinstance(started, Started):
@@ -141,13 +141,19 @@ def body(args: Namespace, log: CommandLog) -> int:
 
 
 def _started(
-    args: Namespace, log: CommandLog, name: str, started: Event | Reply, tracer: StartTracer | None
+    args: Namespace,
+    log: CommandLog,
+    name: str,
+    started: Event | Reply,
+    tracer: StartTracer | None,
+    read_at: int = 0,
 ) -> None:
-    """pid 1 runs (the `Started` event, or a start's reply): log it and write the pid file."""
+    """pid 1 runs (the `Started` event, or a start's reply, read at `read_at`): log it
+    and write the pid file."""
     from runtime.client.control_protocol import Started, StartReply
 
     if tracer is not None:
-        tracer.on_event(started)
+        tracer.on_event(started, read_at)
     pid = started.pid if isinstance(started, (Started, StartReply)) else None
     log.info("start", f"{name} started with init pid {pid}")
     if args.pidfile and pid:

@@ -94,7 +94,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     finally:
         connection.close()
     if tracer is not None:
-        tracer.finished("reply received")
+        tracer.finished("reply received", connection.read_at)
     log.info("stop", f"{name} stopped")
     return 0
 
