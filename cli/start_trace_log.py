@@ -120,24 +120,6 @@ class StartTracer:
 
     def result(self, connection: Connection, request: Request[R]) -> R:
         """Read until the request's final reply, seeing its events on the way."""
-        from runtime.client.control_protocol import Event, result
+        from cli.requests import read_result
 
-        while True:
-            reply = connection.receive()
-            if isinstance(reply, Event):
-                self.on_event(reply, connection.read_at)
-            else:
-                return result(request, reply)
-
-
-def call(
-    connection: Connection,
-    request: Request[R],
-    fds: tuple[int, ...],
-    tracer: StartTracer | None,
-) -> R:
-    """`connection.call`, traced when `tracer` is given."""
-    if tracer is None:
-        return connection.call(request, fds)
-    connection.send(request, fds)
-    return tracer.result(connection, request)
+        return read_result(connection, request, self)

@@ -21,8 +21,8 @@ EXECUTE_STEPS = [
     "client: options parsed",
     "client: request built",
     "daemon: request decoded",
+    "daemon: start spec built",  # first: a config that does not load publishes nothing
     "daemon: STARTING published",
-    "daemon: start spec built",
     "daemon: cgroups made",
     "daemon: spawner asked",
     "spawner: request received",

@@ -456,12 +456,18 @@ class ControlConnection:
         supervisor = await self.daemon.launch(args, stdio)
         console_end = self.daemon.consoles.take_foreground_end(name) if foreground else None
         try:
+            # The config's warnings first: the command prints them (it reads no config itself).
+            warned = cp.Warned(warnings=tuple(supervisor.warnings)) if supervisor.warnings else None
             if supervisor.start_error is not None:
+                if warned is not None:
+                    await self.reply(warned)
                 await self.reply(cp.ErrorReply(error=supervisor.start_error, exit_code=1))
                 return
             trace = tuple(cp.TraceMark(by=b, step=s, ns=n) for b, s, n in supervisor.trace.steps())
             started = cp.Started(pid=supervisor.pid, console=console_end is not None, trace=trace)
             try:
+                if warned is not None:
+                    await self.reply(warned)
                 await self.reply(started, [] if console_end is None else [console_end])
             except BaseException:
                 if request.attach:
