@@ -48,13 +48,13 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from cli.execute_terminal import run_attached, terminal_fds
     from cli.requests import (
         call,
         command_line,
         config_path_for,
         forward_signals,
         show_warnings,
+        terminal_fds,
         tracer_for,
     )
     from runtime.client.control_protocol import Start
@@ -87,6 +87,8 @@ def body(args: Namespace, log: CommandLog) -> int:
         return _detached(lxcpath, request, terminals, tracer, log)
     read_at = 0
     if terminals:  # the application gets a pty of its own (cli/execute_terminal.py)
+        from cli.execute_terminal import run_attached
+
         reply = run_attached(lxcpath, str(name), request, terminals, on_event)
     else:
         connection = open_connection(lxcpath)

@@ -111,7 +111,8 @@ def body(args: Namespace, log: CommandLog) -> int:
         winsize=console_session.foreground_winsize() if on_terminal else None,
     )  # fmt: skip
     if foreground and not on_terminal:
-        from cli.execute_terminal import run_attached, terminal_fds
+        from cli.execute_terminal import run_attached
+        from cli.requests import terminal_fds
 
         terminals = terminal_fds()
         if terminals:  # never the caller's terminal itself: a pty of pid 1's own

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import _signal  # `signal` without its enums (~2.5 ms of start-up)
 import os
+import stat
 
 from runtime.client.control_protocol import Event, Signal, Warned, result
 from runtime.client.daemon_client import Connection
-from runtime.client.errors import LxcError
+from runtime.client.errors import ConfigError, LxcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs ~4 ms at start-up
@@ -49,16 +50,46 @@ def config_path_for(lxcpath: str, name: str, rcfile: str | None, missing: str) -
 
     validate_name(name)
     if rcfile:
-        return os.path.abspath(rcfile)
+        return readable_config(os.path.abspath(rcfile))
     paths = ContainerPaths(lxcpath, name)
     if paths.is_defined():
-        return paths.config
+        return readable_config(paths.config)
     raise LxcError(missing)
+
+
+def readable_config(path: str) -> str:
+    """`path`, if it is a regular file we can read: a missing or unreadable config is
+    refused here, before any daemon starts, with the parser's own line (the daemon
+    reads the config itself; runtime.config.parser.parse_file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+    except OSError as err:
+        raise ConfigError(path, 0, None, f"cannot read the config file: {err.strerror or err}") from None
+    if not regular:
+        raise ConfigError(path, 0, None, "cannot read the config file: not a regular file")
+    return path
 
 
 def command_line(command: list[str]) -> list[str]:
     """The command after the options, without the `--` that may introduce it."""
     return command[1:] if command[:1] == ["--"] else list(command)
+
+
+def terminal_fds() -> list[int]:
+    """Which of our stdin, stdout and stderr are terminals (cli.execute_terminal, with
+    termios and the pty helpers, is imported only when one is, or for -d)."""
+    found = []
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd):
+                found.append(fd)
+        except OSError:
+            pass
+    return found
 
 
 def show_warnings(event: object, log: CommandLog, module: str) -> bool:

@@ -463,6 +463,7 @@ class ControlConnection:
                     await self.reply(warned)
                 await self.reply(cp.ErrorReply(error=supervisor.start_error, exit_code=1))
                 return
+            supervisor.trace.mark("Started built")  # after RUNNING: this task's wake-up
             trace = tuple(cp.TraceMark(by=b, step=s, ns=n) for b, s, n in supervisor.trace.steps())
             started = cp.Started(pid=supervisor.pid, console=console_end is not None, trace=trace)
             try:
