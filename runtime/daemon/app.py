@@ -469,12 +469,14 @@ class ControlConnection:
             try:
                 if warned is not None:
                     await self.reply(warned)
+                # Marked before the send (trio yields after it: the command may have
+                # read the line by the time this task runs again).
+                supervisor.end_trace.mark("Started sent")
                 await self.reply(started, [] if console_end is None else [console_end])
             except BaseException:
                 if request.attach:
                     supervisor.kill()  # nobody follows it: as if its command had gone
                 raise
-            supervisor.end_trace.mark("Started sent")
         finally:
             if console_end is not None:
                 os.close(console_end)

@@ -474,8 +474,10 @@ class Supervisor:
         self.trace.mark("cgroups attached")
         await self._setup_network(sync, first, spec)
         self.trace.mark("network set up")
-        await sync.send(json.dumps({"step": "go"}).encode())
+        # Marked before the send: trio yields after it, and the child may read "go"
+        # (and mark it) before this task runs again.
         self.trace.mark("go sent")
+        await sync.send(json.dumps({"step": "go"}).encode())
         log.debug("%s: go", self.name)
         after = await self._receive_traced(sync)
         if after is not None and after.get("step") == "start-host" and self.lxc_hooks is not None:
