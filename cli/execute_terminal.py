@@ -39,18 +39,6 @@ if TYPE_CHECKING:  # the plain paths (-d, no terminal) need neither these nor cl
     from runtime.client.daemon_client import Connection
 
 
-def terminal_fds() -> list[int]:
-    """Which of our stdin, stdout and stderr are terminals."""
-    found = []
-    for fd in (0, 1, 2):
-        try:
-            if os.isatty(fd):
-                found.append(fd)
-        except OSError:
-            pass
-    return found
-
-
 def open_pty(terminals: list[int]) -> tuple[int, int]:
     """A host pty for the application: (master, slave), the slave with the modes and
     size of the caller's terminal."""

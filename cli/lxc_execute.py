@@ -20,7 +20,7 @@ from cli.options import REMAINDER, Namespace
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cli.start_trace_log import StartTracer
-    from runtime.client.control_protocol import Start
+    from runtime.client.control_protocol import Event, Start
 
 OPTIONS = """\
   -n, --name=NAME      NAME of the container
@@ -48,22 +48,20 @@ def build_parser() -> LxcArgumentParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    from cli.execute_terminal import run_attached, terminal_fds
     from cli.requests import (
-        command_from,
+        call,
         command_line,
         config_path_for,
         forward_signals,
-        load_checked,
+        show_warnings,
+        terminal_fds,
+        tracer_for,
     )
     from runtime.client.control_protocol import Start
     from runtime.client.daemon_client import open_connection
-    from runtime.client.errors import LxcError
 
     name = require_name(PARSER, args)
-    from cli.start_trace_log import StartTracer, call
-
-    tracer = StartTracer.for_log(log, str(name))  # -l TRACE -o FILE: the start's steps
+    tracer = tracer_for(log, str(name))  # -l TRACE -o FILE: the start's steps
     lxcpath = lxcpath_of(args)
     config_path = config_path_for(lxcpath, name, args.rcfile, "Executing a container with no configuration file may crash the host")
     defines = list(args.define)
@@ -71,48 +69,55 @@ def body(args: Namespace, log: CommandLog) -> int:
         defines.append(f"lxc.init.uid={args.uid}")
     if args.gid is not None:
         defines.append(f"lxc.init.gid={args.gid}")
-    raw = load_checked(config_path, defines)
-    from runtime.config.unsupported import start_warnings
-
-    for warning in start_warnings(raw):  # LSM keys LXC also skips on this host
-        log.warn("execute", warning)
+    # The config (and "no command to execute" when neither argv nor lxc.execute.cmd
+    # gives one) is the daemon's to check, before STARTING (cli.requests).
     argv = command_line(args.command)  # as given: the daemon chooses (runtime.spawn.start_spec)
-    if not argv and not command_from(raw, "lxc.execute.cmd"):  # refused before any daemon starts
-        raise LxcError("no command to execute: give it after --, or set lxc.execute.cmd")
+
+    def on_event(event: Event) -> None:
+        show_warnings(event, log, "execute")
+        if tracer is not None:
+            tracer.on_event(event)
+
     request = Start(
         name=name, mode="application", argv=tuple(argv), config_path=config_path,
         defines=tuple(defines), attach=not args.daemon, trace=tracer.request_built() if tracer else False,
     )  # fmt: skip
     terminals = terminal_fds()
     if args.daemon:
-        return _detached(lxcpath, request, terminals, tracer)
+        return _detached(lxcpath, request, terminals, tracer, log)
+    read_at = 0
     if terminals:  # the application gets a pty of its own (cli/execute_terminal.py)
-        reply = run_attached(lxcpath, str(name), request, terminals, tracer.on_event if tracer else None)
+        from cli.execute_terminal import run_attached
+
+        reply = run_attached(lxcpath, str(name), request, terminals, on_event)
     else:
         connection = open_connection(lxcpath)
         try:
             forward_signals(connection, name)
-            reply = call(connection, request, (0, 1, 2), tracer)
+            reply = call(connection, request, (0, 1, 2), tracer, lambda event: show_warnings(event, log, "execute"))
+            read_at = connection.read_at
         finally:
             connection.close()
     if tracer is not None:
-        tracer.finished()  # the end of the run (stop_trace lines)
+        tracer.finished(read_at=read_at)  # the end of the run (stop_trace lines)
     status = reply.status
     log.info("execute", f"{name} exited with status {status}")
     return status if status is not None else 1
 
 
-def _detached(lxcpath: str, request: Start, terminals: list[int], tracer: StartTracer | None) -> int:
+def _detached(
+    lxcpath: str, request: Start, terminals: list[int], tracer: StartTracer | None, log: CommandLog
+) -> int:
     """-d: start and return; a terminal of ours is not left to the container."""
     from cli.execute_terminal import detached_stdio
-    from cli.start_trace_log import call
+    from cli.requests import call, show_warnings
     from runtime.client.daemon_client import open_connection
 
     stdio, null = detached_stdio(terminals)
     try:
         connection = open_connection(lxcpath)
         try:
-            call(connection, request, stdio, tracer)
+            call(connection, request, stdio, tracer, lambda event: show_warnings(event, log, "execute"))
         finally:
             connection.close()
     finally:

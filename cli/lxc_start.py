@@ -68,16 +68,15 @@ def body(args: Namespace, log: CommandLog) -> int:
         command_line,
         config_path_for,
         forward_signals,
-        load_checked,
+        show_warnings,
+        tracer_for,
     )
     from runtime.client.control_protocol import ErrorReply, Start, Started
     from runtime.client.daemon_client import open_connection
     from runtime.client.errors import LxcError
 
     name = require_name(PARSER, args)
-    from cli.start_trace_log import StartTracer
-
-    tracer = StartTracer.for_log(log, str(name))  # -l TRACE -o FILE: the start's steps
+    tracer = tracer_for(log, str(name))  # -l TRACE -o FILE: the start's steps
     lxcpath = lxcpath_of(args)
     from runtime.client.lxc_native import find, refusal
 
@@ -94,17 +93,16 @@ def body(args: Namespace, log: CommandLog) -> int:
         defines.append(f"lxc.console.path={os.path.abspath(args.console)}")
     if args.console_log:
         defines.append(f"lxc.console.logfile={os.path.abspath(args.console_log)}")
-    raw = load_checked(config_path, defines)
-    from runtime.config.unsupported import start_warnings
-
-    for warning in start_warnings(raw):  # LSM keys LXC also skips on this host
-        log.warn("start", warning)
+    # The config is the daemon's to read, before STARTING (cli.requests); -F reads it
+    # here too, for lxc.console.path.
     argv = command_line(args.command)  # as given: the daemon chooses pid 1 (runtime.spawn.start_spec)
     foreground = bool(args.foreground) and not args.daemon
     on_terminal = False
     if foreground:  # on a terminal, the console is proxied to it (cli/console_session.py)
         from cli import console_session
+        from cli.requests import load_checked
 
+        raw = load_checked(config_path, defines)
         on_terminal = console_session.console_on_terminal(raw.get("lxc.console.path"))
     request = Start(
         name=name, mode="system", argv=tuple(argv), config_path=config_path,
@@ -113,11 +111,17 @@ def body(args: Namespace, log: CommandLog) -> int:
         winsize=console_session.foreground_winsize() if on_terminal else None,
     )  # fmt: skip
     if foreground and not on_terminal:
-        from cli.execute_terminal import run_attached, terminal_fds
+        from cli.execute_terminal import run_attached
+        from cli.requests import terminal_fds
 
         terminals = terminal_fds()
         if terminals:  # never the caller's terminal itself: a pty of pid 1's own
-            run_attached(lxcpath, str(name), request, terminals, lambda event: _started(args, log, name, event, tracer))
+
+            def on_event(event: Event) -> None:
+                if not show_warnings(event, log, "start"):
+                    _started(args, log, name, event, tracer)
+
+            run_attached(lxcpath, str(name), request, terminals, on_event)
             return 0
     connection = open_connection(lxcpath)
     console_fds: list[int] = []
@@ -126,9 +130,11 @@ def body(args: Namespace, log: CommandLog) -> int:
             forward_signals(connection, name)
         connection.send(request, (0, 1, 2) if foreground and not on_terminal else ())
         started, console_fds = connection.receive_with_fds()
+        while show_warnings(started, log, "start"):  # the config's warnings come first
+            started, console_fds = connection.receive_with_fds()
         if isinstance(started, ErrorReply):
             raise started.failure()
-        _started(args, log, name, started, tracer)
+        _started(args, log, name, started, tracer, connection.read_at)
         if console_fds:
             console_session.foreground(connection, lxcpath, name, console_fds[0])
         elif isinstance(started, Started):
@@ -141,13 +147,19 @@ def body(args: Namespace, log: CommandLog) -> int:
 
 
 def _started(
-    args: Namespace, log: CommandLog, name: str, started: Event | Reply, tracer: StartTracer | None
+    args: Namespace,
+    log: CommandLog,
+    name: str,
+    started: Event | Reply,
+    tracer: StartTracer | None,
+    read_at: int = 0,
 ) -> None:
-    """pid 1 runs (the `Started` event, or a start's reply): log it and write the pid file."""
+    """pid 1 runs (the `Started` event, or a start's reply, read at `read_at`): log it
+    and write the pid file."""
     from runtime.client.control_protocol import Started, StartReply
 
     if tracer is not None:
-        tracer.on_event(started)
+        tracer.on_event(started, read_at)
     pid = started.pid if isinstance(started, (Started, StartReply)) else None
     log.info("start", f"{name} started with init pid {pid}")
     if args.pidfile and pid:

@@ -42,7 +42,8 @@ def build_parser() -> LxcArgumentParser:
 
 def body(args: Namespace, log: CommandLog) -> int:
     from runtime.client.control_protocol import Stop
-    from runtime.client.daemon_client import daemon_running, open_connection
+    from runtime.client.daemon_client import Connection, open_connection
+    from runtime.client.daemon_start import control_socket_path, try_connect
     from runtime.client.errors import LxcError
     from runtime.client.lxcpath import validate_name
 
@@ -56,12 +57,16 @@ def body(args: Namespace, log: CommandLog) -> int:
         timeout = float(args.timeout) if args.timeout is not None else 60.0
     except ValueError:
         PARSER.error(f"invalid timeout '{args.timeout}'")
-    from runtime.client.status import container_status
+    # The daemon's connection, if one answers, is the one the request goes on (one
+    # connect, not a probe and then another). No daemon and no live record: nothing
+    # to stop. A live record without a daemon (it crashed) starts a new one, which
+    # re-adopts the container first.
+    sock = try_connect(control_socket_path(lxcpath))
+    if sock is None:
+        from runtime.client.status import container_status
 
-    # No daemon and no live record: nothing to stop. A live record without a daemon
-    # (it crashed) starts a new one, which re-adopts the container first.
-    if not daemon_running(lxcpath) and not container_status(lxcpath, name).running:
-        raise LxcError(f"{name} is not running", exit_code=2)
+        if not container_status(lxcpath, name).running:
+            raise LxcError(f"{name} is not running", exit_code=2)
     halt: int | None = None
     reboot: int | None = None
     hard: int | None = None
@@ -84,7 +89,7 @@ def body(args: Namespace, log: CommandLog) -> int:
         halt_signal=halt, reboot_signal=reboot, stop_signal=hard,
         trace=tracer.request_built() if tracer else False,
     )  # fmt: skip
-    connection = open_connection(lxcpath)
+    connection = Connection(sock) if sock is not None else open_connection(lxcpath)
     try:
         if tracer is None:
             connection.call(request)
@@ -94,7 +99,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     finally:
         connection.close()
     if tracer is not None:
-        tracer.finished("reply received")
+        tracer.finished("reply received", connection.read_at)
     log.info("stop", f"{name} stopped")
     return 0
 

@@ -1,11 +1,13 @@
 """`lxc-wait -n NAME -s 'STATE|STATE' [-t SECONDS]`: wait until a container is in a state.
 
 Returns 0 as soon as the container is in one of the states, at once if it already
-is; 1 when the timeout passes first. It subscribes to the lxcpath's monitor bus
-for the one name and reads the snapshot, then live events: the server takes the
-snapshot and starts queueing live events for us in one step, so a transition can
-never fall between the look and the wait. A container the bus knows nothing of
-counts as STOPPED, as in LXC.
+is; 1 when the timeout passes first. Already there: the daemon's runtime record
+says so (it is written before each transition is published), and nothing else is
+asked, no bus connection, no daemon started (`already_in`). Otherwise it
+subscribes to the lxcpath's monitor bus for the one name and reads the snapshot,
+then live events: the server takes the snapshot and starts queueing live events
+for us in one step, so a transition can never fall between the look and the
+wait. A container the bus knows nothing of counts as STOPPED, as in LXC.
 
 `-t SECONDS` (fractions allowed) is honoured to the millisecond, from the moment
 the command starts: LXC polls once a second and gives up after N-1 seconds. `-t 0`
@@ -22,6 +24,7 @@ points the command at a bus socket of one's own (see cli.lxc_monitor).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -29,6 +32,9 @@ from cli.common import LxcArgumentParser, load_rcfile, lxcpath_of, require_name,
 from cli.log import CommandLog
 from cli.options import Namespace
 from runtime.client.errors import LxcError
+
+#: A bus socket of one's own (cli.lxc_monitor.BUS_SOCKET_ENV).
+BUS_SOCKET_ENV = "TRIO_LXC_BUS_SOCKET"
 
 OPTIONS = """\
   -n, --name=NAME   NAME of the container
@@ -64,6 +70,34 @@ def parse_timeout(text: str | None) -> float | None:
     return None if value < 0 or value == float("inf") else value
 
 
+#: LXC's state names (bus.protocol.VALID_STATES, which costs the bus's message
+#: classes to import; tests/test_start_config_refusal.py checks they agree).
+STATES = frozenset(
+    {"STOPPED", "STARTING", "RUNNING", "STOPPING", "ABORTING", "FREEZING", "FROZEN", "THAWED"}
+)
+
+
+def already_in(lxcpath: str, name: str, text: str) -> bool:
+    """Whether the daemon's record shows NAME in one of the states of `text` already.
+
+    Only for valid state names (an invalid one is reported by the bus path) and a
+    valid container name, and not with a bus socket of one's own (TRIO_LXC_BUS_SOCKET:
+    that bus is the authority then)."""
+    wanted = text.split("|")
+    if not STATES.issuperset(wanted) or os.environ.get(BUS_SOCKET_ENV):
+        return False
+    from runtime.client.errors import InvalidName
+    from runtime.client.lxcpath import validate_name
+
+    try:
+        validate_name(name)
+    except InvalidName:
+        return False
+    from runtime.client.status import recorded_state
+
+    return recorded_state(lxcpath, name) in wanted
+
+
 def could_not_parse() -> int:
     sys.stderr.write("lxc-wait: could not parse command line\n")
     return 1
@@ -79,6 +113,9 @@ def body(args: Namespace, log: CommandLog) -> int:
         timeout = parse_timeout(args.timeout)
     except ValueError:
         return could_not_parse()
+    lxcpath = lxcpath_of(args)
+    if already_in(lxcpath, name, str(args.state)):
+        return 0
     from bus.protocol import InvalidState, parse_states
 
     try:
@@ -88,7 +125,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     from cli.lxc_monitor import bus_locator
     from runtime.client.state_wait import wait_for
 
-    return wait_for(bus_locator(lxcpath_of(args)), name, states, timeout, start)
+    return wait_for(bus_locator(lxcpath), name, states, timeout, start)
 
 
 PARSER = build_parser()

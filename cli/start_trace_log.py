@@ -65,10 +65,11 @@ class StartTracer:
             return None
         return cls(log, name)
 
-    def on_event(self, event: Event | Reply) -> None:
+    def on_event(self, event: Event | Reply, read_at: int = 0) -> None:
         """The `Started` event: the start's steps, written to the log at once (the
         container may run for long after it). A `Traced` event: the end's steps, kept
-        for `finished`."""
+        for `finished`. `read_at`: when its bytes were read (Connection.read_at), so
+        that the decoding after the read is a step of its own."""
         from runtime.client.control_protocol import Started, Traced
 
         if isinstance(event, Traced):
@@ -76,17 +77,22 @@ class StartTracer:
             return
         if not isinstance(event, Started) or self.written:
             return
-        self.marks.append(("client", "Started received", start_trace.now()))
+        decoded = start_trace.now()
+        if read_at:
+            self.marks.append(("client", "Started received", read_at))
+            self.marks.append(("client", "Started decoded", decoded))
+        else:
+            self.marks.append(("client", "Started received", decoded))
         self.marks.extend((m.by, m.step, m.ns) for m in event.trace)
         self.write(start_trace.format_lines(
             self.log.prog, self.name, self.marks, self.origin, self.wall_origin
         ))  # fmt: skip
         self.written = True
 
-    def finished(self, step: str = "exit reply received") -> None:
-        """The final reply is read: the end's steps (the `Traced` event's and this one),
-        written after the start's."""
-        end = [*self.end_marks, ("client", step, start_trace.now())]
+    def finished(self, step: str = "exit reply received", read_at: int = 0) -> None:
+        """The final reply is read (at `read_at`, else now): the end's steps (the
+        `Traced` event's and this one), written after the start's."""
+        end = [*self.end_marks, ("client", step, read_at or start_trace.now())]
         self.end_marks = []
         last: int | None = None
         if self.written:  # after the start's lines: the first gap counts from their last step
@@ -114,24 +120,6 @@ class StartTracer:
 
     def result(self, connection: Connection, request: Request[R]) -> R:
         """Read until the request's final reply, seeing its events on the way."""
-        from runtime.client.control_protocol import Event, result
+        from cli.requests import read_result
 
-        while True:
-            reply = connection.receive()
-            if isinstance(reply, Event):
-                self.on_event(reply)
-            else:
-                return result(request, reply)
-
-
-def call(
-    connection: Connection,
-    request: Request[R],
-    fds: tuple[int, ...],
-    tracer: StartTracer | None,
-) -> R:
-    """`connection.call`, traced when `tracer` is given."""
-    if tracer is None:
-        return connection.call(request, fds)
-    connection.send(request, fds)
-    return tracer.result(connection, request)
+        return read_result(connection, request, self)

@@ -123,6 +123,19 @@ def test_events_decode_by_op_and_unknown_lines_are_refused() -> None:
     )
     with pytest.raises(cp.ReplyError):
         cp.decode_reply(start, {"something": 1})
+
+
+def test_a_start_s_warnings_come_as_an_event() -> None:
+    """The daemon reads a start's config alone: what it warns about goes to the command."""
+    start = cp.OPS["start"]
+    line = {"event": "warnings", "warnings": ["lxc.apparmor.profile: not enabled"]}
+    warned = cp.decode_reply(start, line)
+    assert warned == cp.Warned(warnings=("lxc.apparmor.profile: not enabled",))
+    assert wire(cp.encode_reply(warned)) == {"v": 1, **line}
+    with pytest.raises(cp.ReplyError):
+        cp.decode_reply(cp.OPS["stop"], line)  # a start's event only
+    with pytest.raises(cp.ReplyError):
+        cp.decode_reply(start, {"event": "warnings", "warnings": "not a list"})
     with pytest.raises(cp.ReplyError):
         cp.decode_reply(cp.OPS["state"], {"ok": True, "state": 5})
 

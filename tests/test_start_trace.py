@@ -21,8 +21,8 @@ EXECUTE_STEPS = [
     "client: options parsed",
     "client: request built",
     "daemon: request decoded",
+    "daemon: start spec built",  # first: a config that does not load publishes nothing
     "daemon: STARTING published",
-    "daemon: start spec built",
     "daemon: cgroups made",
     "daemon: spawner asked",
     "spawner: request received",
@@ -91,12 +91,22 @@ def in_order(wanted: list[str], seen: list[str]) -> bool:
     return position == len(wanted)
 
 
+def out_of_order(wanted: list[str], seen: list[str]) -> list[str]:
+    """What `in_order` found wrong, for the failure message: each wanted step that is
+    missing, or comes before the wanted step it should follow."""
+    where = {step: i for i, step in enumerate(seen)}
+    problems = [f"missing: {step}" for step in wanted if step not in where]
+    present = [step for step in wanted if step in where]
+    problems += [f"{b!r} before {a!r}" for a, b in zip(present, present[1:], strict=False) if where[b] < where[a]]
+    return problems
+
+
 def test_execute_trace_logs_every_step_in_order(runtime: Cli, busybox: str, tmp_path: Path) -> None:
     log = tmp_path / "trace.log"
     result = runtime("lxc-execute", "-n", busybox, "-l", "TRACE", "-o", str(log), "--", "/bin/true")
     assert result.returncode == 0, result.stderr
     seen = steps_in(log)
-    assert in_order(EXECUTE_STEPS, seen), seen
+    assert in_order(EXECUTE_STEPS, seen), out_of_order(EXECUTE_STEPS, seen)
     # the start's lines in time order (the end's follow: the init may exit before
     # the command reads `Started`)
     offsets = [start_trace.parse_line(line) for line in log.read_text().splitlines() if " start_trace - " in line]

@@ -586,6 +586,14 @@ class Started(Event, type="started"):
         return data
 
 
+class Warned(Event, type="warnings"):
+    """Before a start's `Started` (or its error): the warnings its config gave (keys
+    LXC also ignores on this host), for the command to print; the config is read by
+    the daemon alone (the commands no longer parse it before asking)."""
+
+    warnings: tuple[str, ...] = field(strings(items=256, limit=MAX_LINE))
+
+
 class Traced(Event, type="trace"):
     """Before the final reply of a traced run's end (`lxc-execute -l TRACE`, `Stop.trace`):
     the steps from the init's exit (or the stop request) to STOPPED."""
@@ -814,7 +822,7 @@ OPS: dict[str, Op] = {
         Op("shutdown", Shutdown, Done),
         Op("metrics", Metrics, MetricsReply),
         Op("state", State, StateReply),
-        Op("start", Start, StartReply, events=(Started, Traced), fds=(0, 3), reply_fds=1),
+        Op("start", Start, StartReply, events=(Warned, Started, Traced), fds=(0, 3), reply_fds=1),
         Op("stop", Stop, Done, events=(Traced,)),
         Op("signal", Signal, Done),
         Op("console", Console, ConsoleReply, events=(Closed,), reply_fds=1, own_connection=True),

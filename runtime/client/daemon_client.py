@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import _socket  # not `socket`, which imports `enum` and `selectors`: start-up time
 import os
+import time
 
 from runtime.client.control import LineReader, fds_from_ancillary, scm_rights
 from runtime.client.control_protocol import (
@@ -81,6 +82,9 @@ class Connection:
         self._reader = LineReader()
         self._ready: list[tuple[dict[str, object], list[int]]] = []
         self._op: Op | None = None
+        #: CLOCK_MONOTONIC ns when the last bytes were read: a traced start's client
+        #: marks (cli.start_trace_log) count from the read, not from the decode after it.
+        self.read_at = 0
 
     def send(self, request: Request[Reply], fds: tuple[int, ...] | list[int] = ()) -> None:
         """Send a request; the replies that follow are decoded as its op's."""
@@ -106,6 +110,7 @@ class Connection:
                 data, ancdata, _, _ = self.sock.recvmsg(65536, _socket.CMSG_SPACE(MAX_FDS * 4))
             except ConnectionResetError:
                 data, ancdata = b"", []
+            self.read_at = time.monotonic_ns()
             fds = fds_from_ancillary(ancdata)
             if not data:
                 _close(fds)

@@ -65,15 +65,20 @@ def _listening_inode(names: list[str]) -> int | None:
     """The inode of a listening socket bound to one of `names`, or None."""
     wanted = set(names)
     try:
-        with open(_NET_UNIX, encoding="utf-8", errors="surrogateescape") as handle:
-            next(handle, None)  # the header
-            for line in handle:
-                # Num RefCount Protocol Flags Type St Inode Path; the path may hold spaces
-                fields = line.rstrip("\n").split(None, 7)
-                if len(fields) == 8 and fields[7] in wanted and fields[3] == "00010000":
-                    return int(fields[6])  # flags __SO_ACCEPTCON: it listens
+        with open(_NET_UNIX, "rb") as handle:
+            data = handle.read()
     except OSError:
         return None
+    # Every lxc-start asks, while the table holds every Unix socket of the host (the
+    # more commands run at once, the longer): a name found nowhere in it is answered
+    # without splitting its lines.
+    if not any(name.encode("utf-8", "surrogateescape") in data for name in wanted):
+        return None
+    for line in data.decode("utf-8", "surrogateescape").splitlines()[1:]:  # after the header
+        # Num RefCount Protocol Flags Type St Inode Path; the path may hold spaces
+        fields = line.split(None, 7)
+        if len(fields) == 8 and fields[7] in wanted and fields[3] == "00010000":
+            return int(fields[6])  # flags __SO_ACCEPTCON: it listens
     return None
 
 

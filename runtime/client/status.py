@@ -76,6 +76,13 @@ def container_status(lxcpath: str, name: str) -> ContainerStatus:
     return ContainerStatus(run.state, run.pid, run.cgroups, lxc_monitor=run.monitor)
 
 
+def recorded_state(lxcpath: str, name: str) -> str:
+    """The state the daemon's record of NAME gives, STOPPED without a valid one (LXC's
+    own containers are not looked for: the bus does not know them either). The daemon
+    writes it before it publishes each transition (runtime.daemon.supervisor)."""
+    return _recorded_status(lxcpath, name).state
+
+
 def _recorded_status(lxcpath: str, name: str) -> ContainerStatus:
     """The container's state from its runtime record, STOPPED if none is valid."""
     path = os.path.join(records_dir(lxcpath), name + ".json")

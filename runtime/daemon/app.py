@@ -456,18 +456,27 @@ class ControlConnection:
         supervisor = await self.daemon.launch(args, stdio)
         console_end = self.daemon.consoles.take_foreground_end(name) if foreground else None
         try:
+            # The config's warnings first: the command prints them (it reads no config itself).
+            warned = cp.Warned(warnings=tuple(supervisor.warnings)) if supervisor.warnings else None
             if supervisor.start_error is not None:
+                if warned is not None:
+                    await self.reply(warned)
                 await self.reply(cp.ErrorReply(error=supervisor.start_error, exit_code=1))
                 return
+            supervisor.trace.mark("Started built")  # after RUNNING: this task's wake-up
             trace = tuple(cp.TraceMark(by=b, step=s, ns=n) for b, s, n in supervisor.trace.steps())
             started = cp.Started(pid=supervisor.pid, console=console_end is not None, trace=trace)
             try:
+                if warned is not None:
+                    await self.reply(warned)
+                # Marked before the send (trio yields after it: the command may have
+                # read the line by the time this task runs again).
+                supervisor.end_trace.mark("Started sent")
                 await self.reply(started, [] if console_end is None else [console_end])
             except BaseException:
                 if request.attach:
                     supervisor.kill()  # nobody follows it: as if its command had gone
                 raise
-            supervisor.end_trace.mark("Started sent")
         finally:
             if console_end is not None:
                 os.close(console_end)

@@ -84,6 +84,11 @@ class StartFailed(Exception):
     """The start could not complete; the message is shown to the user."""
 
 
+class SpecRefused(StartFailed):
+    """The start's config does not load (or names no command): refused before
+    STARTING, with no state event and nothing made, as LXC's client refuses it."""
+
+
 class SpawnerPort(Protocol):
     """What a supervisor asks of the spawner (runtime.daemon.spawner_link.Spawner)."""
 
@@ -139,6 +144,8 @@ class Supervisor:
         self.freezer = Freezer(self, self._transition, links.cgroup_watcher)
         self.moved_interfaces = MovedInterfaces()  # lxc-device add (runtime.daemon.device)
         self.start_error: str | None = None
+        #: What the start's config warned about (the command prints them: `cp.Warned`).
+        self.warnings: list[str] = []
         self.exit_code: int | None = None
         self.exit_signal: int | None = None
         self.started = trio.Event()
@@ -188,6 +195,10 @@ class Supervisor:
                     self._reset()
                     try:
                         await self._start()
+                    except SpecRefused as err:
+                        log.warning("%s: start refused: %s", self.name, err)
+                        self.start_error = str(err)
+                        return
                     except StartFailed as err:
                         await self._abort(str(err))
                         return
@@ -317,10 +328,10 @@ class Supervisor:
     async def _start(self) -> None:
         self.trace = trace = start_trace.Recorder(self.args.trace > 0, self.args.trace)
         self.end_trace = start_trace.Recorder(trace.enabled)
+        self.spec = spec = self._resolve()  # before STARTING: SpecRefused publishes nothing
+        trace.mark("start spec built")
         self._transition(lc.STARTING)
         trace.mark("STARTING published")
-        self.spec = spec = self._resolve()
-        trace.mark("start spec built")
         self._open_log(spec.config)
         self.lxc_hooks = self._new_lxc_hooks(spec)
         await self._run_lxc_hooks(self.lxc_hooks.pre_start)
@@ -385,15 +396,16 @@ class Supervisor:
 
     def _resolve(self) -> ss.StartSpec:
         """The start spec, resolved once for this start (runtime.spawn.start_spec)."""
+        self.warnings = []
+
+        def warn(warning: str) -> None:
+            log.warning("%s: %s", self.name, warning)
+            self.warnings.append(warning)
+
         try:
-            return ss.resolve(
-                self.args,
-                self.links.lxcpath,
-                running_init=self.links.running_init,
-                warn=lambda warning: log.warning("%s: %s", self.name, warning),
-            )
+            return ss.resolve(self.args, self.links.lxcpath, running_init=self.links.running_init, warn=warn)
         except ss.StartRefused as err:
-            raise StartFailed(str(err)) from None
+            raise SpecRefused(str(err)) from None
 
     def _open_log(self, config: ContainerConfig) -> None:
         """lxc.log.*: a log of this container's own (runtime.daemon.container_log)."""
@@ -466,8 +478,10 @@ class Supervisor:
         self.trace.mark("cgroups attached")
         await self._setup_network(sync, first, spec)
         self.trace.mark("network set up")
-        await sync.send(json.dumps({"step": "go"}).encode())
+        # Marked before the send: trio yields after it, and the child may read "go"
+        # (and mark it) before this task runs again.
         self.trace.mark("go sent")
+        await sync.send(json.dumps({"step": "go"}).encode())
         log.debug("%s: go", self.name)
         after = await self._receive_traced(sync)
         if after is not None and after.get("step") == "start-host" and self.lxc_hooks is not None:
