@@ -24,9 +24,8 @@ setup: apt $(STAMP) $(INIT)
 
 # pid 1 of application containers: static (nothing of the host mapped once it runs
 # from its sealed memfd), see runtime/spawn/initexe.py. Renamed into place, so a
-# spawner starting meanwhile never reads half a binary. With musl's libc (musl-tools)
-# it is ~60 KB instead of glibc's ~800 KB: every application container holds its
-# own sealed copy in memory, and the spawner one more (README, "Speed": memory).
+# spawner starting meanwhile never reads half a binary; rebuilt when the Makefile
+# changes (INIT_CC above).
 $(INIT): $(INIT).c Makefile
 	$(INIT_CC) -static -Os -s -Wall -Wextra -o $@.tmp $< && mv -f $@.tmp $@
 
