@@ -95,7 +95,8 @@ def already_in(lxcpath: str, name: str, text: str) -> bool:
         return False
     from runtime.client.status import recorded_state
 
-    return recorded_state(lxcpath, name) in wanted
+    state = recorded_state(lxcpath, name)
+    return state is not None and state in wanted
 
 
 def could_not_parse() -> int:

@@ -76,11 +76,17 @@ def container_status(lxcpath: str, name: str) -> ContainerStatus:
     return ContainerStatus(run.state, run.pid, run.cgroups, lxc_monitor=run.monitor)
 
 
-def recorded_state(lxcpath: str, name: str) -> str:
-    """The state the daemon's record of NAME gives, STOPPED without a valid one (LXC's
+def recorded_state(lxcpath: str, name: str) -> str | None:
+    """The state the daemon's record of NAME gives, STOPPED without a record (LXC's
     own containers are not looked for: the bus does not know them either). The daemon
-    writes it before it publishes each transition (runtime.daemon.supervisor)."""
-    return _recorded_status(lxcpath, name).state
+    writes it before it publishes each transition (runtime.daemon.supervisor) and
+    removes it at STOPPED. None for a stale record (its init died unnoticed, e.g.
+    while no daemon ran): only a daemon may bury that container (an ephemeral one is
+    destroyed then), so the caller must ask one."""
+    status = _recorded_status(lxcpath, name)
+    if status.state == STOPPED and os.path.lexists(os.path.join(records_dir(lxcpath), name + ".json")):
+        return None
+    return status.state
 
 
 def _recorded_status(lxcpath: str, name: str) -> ContainerStatus:
