@@ -37,7 +37,8 @@ from runtime.oci.node import Node
 
 _NS = (
     ("user", linux.CLONE_NEWUSER), ("cgroup", linux.CLONE_NEWCGROUP), ("ipc", linux.CLONE_NEWIPC),
-    ("uts", linux.CLONE_NEWUTS), ("net", linux.CLONE_NEWNET), ("mnt", linux.CLONE_NEWNS),
+    ("uts", linux.CLONE_NEWUTS), ("net", linux.CLONE_NEWNET), ("time", linux.CLONE_NEWTIME),
+    ("mnt", linux.CLONE_NEWNS),
 )  # fmt: skip
 
 
@@ -233,8 +234,13 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
 
             fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", *process.console_size, 0, 0))
 
-        _send_console(args.console_socket, master)
-        os.close(master)
+        try:
+            _send_console(args.console_socket, master)
+        except OSError as err:
+            os.close(slave)
+            raise OciError(f"--console-socket: cannot send the terminal to {args.console_socket}: {err.strerror}") from None
+        finally:
+            os.close(master)
     if not args.detach:
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     pid = _spawn(target, process, slave)
@@ -311,7 +317,7 @@ def _report(fd: int, message: str) -> None:
 
 def _namespaces_to_join(pid: int) -> set[str]:
     names = set()
-    for name in ("user", "cgroup", "ipc", "uts", "net", "pid", "mnt"):
+    for name in ("user", "cgroup", "ipc", "uts", "net", "pid", "time", "mnt"):
         try:
             if os.stat(f"/proc/{pid}/ns/{name}").st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
                 names.add(name)

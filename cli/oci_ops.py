@@ -25,6 +25,8 @@ from runtime.oci import state as oci_state
 
 #: How long `delete` waits for a killed container to be STOPPED.
 STOP_WAIT = 30.0
+#: The largest resources document `update` reads from stdin.
+MAX_RESOURCES = 1 << 20
 
 
 def start(ctx: Context, args: argparse.Namespace) -> int:
@@ -221,12 +223,17 @@ def update(ctx: Context, args: argparse.Namespace) -> int:
     status, _ = oci_common.status(ctx, args.id)
     if status == "stopped":
         raise OciError("container not running")
+    from runtime.oci.bundle_files import load_json, loads
+
     try:
-        text = sys.stdin.read() if args.resources in (None, "-") else open(args.resources, encoding="utf-8").read()
-        lines = Resources().translate(Node(json.loads(text), "resources"))
+        if args.resources in (None, "-"):
+            value = loads(sys.stdin.buffer.read(MAX_RESOURCES + 1), "resources", MAX_RESOURCES)
+        else:
+            value = load_json(args.resources, "resources", beneath=False)
+        lines = Resources().translate(Node(value, "resources"))
     except SpecError as err:
         raise OciError(str(err)) from None
-    except (OSError, ValueError) as err:
+    except OSError as err:
         raise OciError(f"unable to read resources: {err}") from None
     for line in lines:
         key, _, value = line.partition(" = ")
@@ -240,6 +247,8 @@ def update(ctx: Context, args: argparse.Namespace) -> int:
 def events(ctx: Context, args: argparse.Namespace) -> int:
     """--stats: one stats record; else one every --interval until the container stops."""
     oci_common.load(ctx, args.id)
+    if not 0 < args.interval < 86400 * 365:
+        raise OciError(f"--interval: {args.interval} is not a positive number of seconds")
     while True:
         status, _ = oci_common.status(ctx, args.id)
         if status == "stopped":

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from test_oci_cli import BIN, OCI, Oci, make_bundle, reap
 
+from cli.oci_info import default_spec
+
 
 @pytest.fixture
 def oci(tmp_path: Path, lxc_env: dict[str, str]) -> Iterator[Oci]:
@@ -118,8 +120,9 @@ def test_exec_never_has_more_capabilities_than_the_init(oci: Oci, tmp_path: Path
         _stop(oci, cid, keeper, plain, with_json)
 
 
-def test_exec_ids_out_of_range_are_refused_by_name(oci: Oci, tmp_path: Path) -> None:
-    """uid -1 is "unchanged" to setresuid: it would leave the process host root."""
+def test_bad_input_to_a_running_container_is_refused_by_name(oci: Oci, tmp_path: Path) -> None:
+    """exec: uid -1 is "unchanged" to setresuid, it would leave the process host root;
+    update, events: one line too, never a traceback."""
     cid, keeper, _init = _running(oci, tmp_path)
     try:
         cases = [
@@ -136,10 +139,15 @@ def test_exec_ids_out_of_range_are_refused_by_name(oci: Oci, tmp_path: Path) -> 
             assert result.returncode == 1, (field, result.stdout)
             assert len(result.stderr.splitlines()) == 1 and field in result.stderr, result.stderr
         for flags, name in ((("-u", "-1"), "--user"), (("-u", "abc"), "--user"), (("-u", "0:x"), "--user"),
-                            (("-g", "x"), "--additional-gids"), (("--cwd", "tmp"), "--cwd")):  # fmt: skip
+                            (("-g", "x"), "--additional-gids"), (("--cwd", "tmp"), "--cwd"),
+                            (("-t", "--console-socket", str(tmp_path / "none.sock")), "--console-socket")):  # fmt: skip
             result = oci("exec", *flags, cid, "true")
             assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, result.stderr
             assert result.stderr.startswith(name), result.stderr
+        deep = oci("update", "--resources", "-", cid, input="[" * 100_000)
+        assert deep.returncode == 1 and deep.stderr == "resources: not valid JSON: nested too deeply\n"
+        events = oci("events", "--interval", "-1", cid)
+        assert events.returncode == 1 and events.stderr.startswith("--interval:")
     finally:
         _stop(oci, cid, keeper)
 
@@ -156,6 +164,22 @@ def test_exec_cwd_is_resolved_inside_the_container(oci: Oci, tmp_path: Path) -> 
         (tmp_path / "p.json").write_text(json.dumps(process))
         result = oci("exec", "--process", str(tmp_path / "p.json"), cid)
         assert "host-only" not in result.stdout
+    finally:
+        _stop(oci, cid, keeper)
+
+
+def test_exec_joins_the_containers_time_namespace(oci: Oci, tmp_path: Path) -> None:
+    """Every namespace of the init is joined, time too: the exec'd process sees the
+    container's clocks (its boottime offset), not the host's."""
+    linux = default_spec()["linux"]
+    assert isinstance(linux, dict)
+    linux["namespaces"] = [*linux["namespaces"], {"type": "time"}]
+    linux["timeOffsets"] = {"boottime": {"secs": 1_000_000_000}}
+    cid, keeper, init = _running(oci, tmp_path, linux=linux)
+    try:
+        result = oci("exec", cid, "cat", "/proc/uptime")
+        assert result.returncode == 0, result.stderr
+        assert float(result.stdout.split()[0]) > 1_000_000_000
     finally:
         _stop(oci, cid, keeper)
 
@@ -240,6 +264,18 @@ def test_state_files_are_never_reached_through_symlinks(oci: Oci, tmp_path: Path
     reap(keeper)
     assert (host_dir / "oci.json").exists()
     _nothing_left(oci, cid)
+
+
+def test_a_root_others_can_write_is_refused(oci: Oci, tmp_path: Path) -> None:
+    """Whoever can make <root>/<id>/ hands the runtime a config and hooks to run as root."""
+    oci.root.mkdir(mode=0o700)
+    oci.root.chmod(0o777)
+    bundle = make_bundle(tmp_path / "b", ["true"])
+    for command in (["create", "--bundle", str(bundle), "open1"], ["state", "open1"], ["delete", "open1"]):
+        result = oci(*command)
+        assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
+        assert result.stderr.startswith(f"--root: {oci.root} is writable by other users")
+    assert os.listdir(oci.root) == []
 
 
 def test_two_creates_of_one_id_do_not_clobber(oci: Oci, tmp_path: Path) -> None:

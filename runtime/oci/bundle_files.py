@@ -68,8 +68,13 @@ def load_json(path: str, field: str, beneath: bool = True) -> object:
         raise SpecError(field, f"cannot read {path}: {_describe(err)}") from None
     finally:
         os.close(fd)
-    if len(data) > MAX_JSON:
-        raise SpecError(field, f"{path} is larger than {MAX_JSON >> 20} MiB")
+    return loads(data, field, MAX_JSON)
+
+
+def loads(data: bytes, field: str, limit: int = MAX_JSON) -> object:
+    """The JSON value in `data` (read up to limit + 1 bytes); SpecError naming `field`."""
+    if len(data) > limit:
+        raise SpecError(field, f"larger than {limit} bytes")
     try:
         return json.loads(data.decode("utf-8"))
     except RecursionError:

@@ -125,6 +125,19 @@ def remove_fifo(root: str, container_id: str) -> None:
         os.close(dirfd)
 
 
+def check_root(root: str) -> None:
+    """ValueError when `--root` exists but others could write to it: whoever can make
+    `<root>/<id>/` can hand the runtime (root) an LXC config and hooks to run."""
+    try:
+        info = os.stat(root)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        raise ValueError(f"--root: {root} is not a directory")
+    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise ValueError(f"--root: {root} is writable by other users or not owned by this user (refused)")
+
+
 def directory(root: str, container_id: str) -> str:
     return os.path.join(root, container_id)
 

@@ -66,7 +66,11 @@ def open_gate(lxcpath: str, name: str) -> Gate | None:
     if not stat.S_ISFIFO(os.fstat(fd).st_mode):
         os.close(fd)
         raise SetupError(None, f"{path} is not a FIFO")
-    return Gate(fd, os.path.exists(os.path.join(lxcpath, name, TERMINAL_NAME)))
+    try:  # a marker create made: a regular file, never whatever a link points to
+        terminal = stat.S_ISREG(os.lstat(os.path.join(lxcpath, name, TERMINAL_NAME)).st_mode)
+    except OSError:
+        terminal = False
+    return Gate(fd, terminal)
 
 
 def _find_program(argv0: str, env: dict[str, str]) -> None:
