@@ -98,7 +98,7 @@ def create(ctx: Context, args: argparse.Namespace) -> int:
         if keeper is not None:
             _stop_keeper(keeper)
         shutil.rmtree(directory, ignore_errors=True)
-        if isinstance(err, OSError):
+        if isinstance(err, (OSError, ValueError, OverflowError)):  # one line, never a traceback
             raise OciError(f"create: {err}") from None
         raise
     finally:

@@ -256,8 +256,8 @@ def _mounts(out: Translation, node: Node | None) -> None:
     for item in node.items() if node is not None else []:
         item.fields(("destination", "type", "source", "options"), refused=("uidMappings", "gidMappings"))
         dest = os.path.normpath(_mount_path(item.get_str("destination") or "", f"{item.path}.destination"))
-        if not dest.startswith("/"):
-            raise SpecError(f"{item.path}.destination", "must be an absolute path")
+        if not dest.startswith("/") or not dest.strip("/"):
+            raise SpecError(f"{item.path}.destination", "must be an absolute path below /")
         kind = item.get_str("type") or ""
         source = item.get_str("source") or ""
         options_node = item.get("options")
@@ -485,6 +485,8 @@ def _id_maps(out: Translation, linux: Node, new_user: bool) -> None:
             inside, outside, size = item.get_int("containerID"), item.get_int("hostID"), item.get_int("size")
             if inside is None or outside is None or not size:
                 raise SpecError(item.path, "needs containerID, hostID and size")
+            if min(inside, outside, size) < 0 or max(inside, outside) + size > 2**32:
+                raise SpecError(item.path, "ids and size must stay within 0 to 4294967295")
             out.add("lxc.idmap", f"{letter} {inside} {outside} {size}")
             found = True
     if found and not new_user:
@@ -551,13 +553,16 @@ def _hooks(out: Translation, node: Node | None) -> None:
             path = item.get_str("path") or ""
             if not path.startswith("/"):
                 raise SpecError(f"{item.path}.path", "must be an absolute path")
+            timeout = item.get_int("timeout")
+            if timeout is not None and not 0 < timeout <= 86400:
+                raise SpecError(f"{item.path}.timeout", "must be a number of seconds greater than zero")
             args, env = item.get("args"), item.get("env")
             hooks.append(
                 Hook(
                     path,
                     args.strings() if args is not None else [path],
                     env.strings() if env is not None else [],
-                    item.get_int("timeout"),
+                    timeout,
                 )
             )
         if hooks:
