@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import shutil
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,6 +217,32 @@ def test_the_fifo_is_the_inits_alone(oci: Oci, tmp_path: Path) -> None:
     assert oci("start", cid).returncode == 0
     assert reap(keeper) == 0
     assert (bundle / "rootfs" / "tmp" / "ran").read_text() == "1000\n"
+
+
+def test_a_user_namespace_container_waits_for_start_too(oci: Oci, tmp_path: Path) -> None:
+    """The init of a mapped container is not the host's root once in its namespace:
+    it must still find its gate (it did not, and ran its program at create)."""
+    base = 3_000_000_000 + random.randrange(0, 9000) * 65536
+    place = Path(tempfile.mkdtemp(prefix="trio-lxc-oci-userns-", dir="/tmp"))
+    place.chmod(0o755)  # the mapped root must reach its rootfs; the --root stays 0700
+    try:
+        linux = default_spec()["linux"]
+        assert isinstance(linux, dict)
+        linux["namespaces"] = [*linux["namespaces"], {"type": "user"}]
+        linux["uidMappings"] = [{"containerID": 0, "hostID": base, "size": 65536}]
+        linux["gidMappings"] = [{"containerID": 0, "hostID": base, "size": 65536}]
+        bundle = make_bundle(place / "b", ["sh", "-c", "id -u > /tmp/ran"], linux=linux)
+        (bundle / "rootfs" / "tmp").chmod(0o1777)
+        cid, keeper = oci.create(bundle)
+        assert os.lstat(oci.root / cid / "exec.fifo").st_uid == base
+        time.sleep(1)
+        assert not (bundle / "rootfs" / "tmp" / "ran").exists()  # nothing ran before start
+        assert oci.status(cid) == "created"
+        assert oci("start", cid).returncode == 0
+        assert reap(keeper) == 0
+        assert (bundle / "rootfs" / "tmp" / "ran").read_text() == "0\n"
+    finally:
+        shutil.rmtree(place, ignore_errors=True)
 
 
 def test_start_never_opens_a_fifo_through_a_symlink(oci: Oci, tmp_path: Path) -> None:

@@ -4,7 +4,8 @@
 container's directory (`<lxcpath>/<name>/`) before it asks the daemon for the
 start. A child that finds it there holds its payload back:
 
-1. `open_gate` (before pivot_root, while the host's paths are reachable) keeps an
+1. `open_gate` (before the namespaces, as the host's root: a user namespace's
+   root could not reach `<lxcpath>`, and the gate was then silently lost) keeps an
    O_PATH fd on the FIFO; no FIFO, no gate (every `lxc-start` container).
 2. `wait` (after every other step, just before the exec) checks that the program
    can be found (as runc does at create, so a typo fails `create`, not `start`),
