@@ -245,6 +245,26 @@ def test_a_user_namespace_container_waits_for_start_too(oci: Oci, tmp_path: Path
         shutil.rmtree(place, ignore_errors=True)
 
 
+def test_a_created_containers_waiting_init_shows_nothing_of_the_host(oci: Oci, tmp_path: Path) -> None:
+    """Until `start`, the init is the host's Python holding an O_PATH fd on the FIFO
+    (a host path): a process exec'd next to it (root, without CAP_SYS_PTRACE) must
+    not reach its /proc/1/exe, fd or environ."""
+    bundle = make_bundle(tmp_path / "b", ["sleep", "1000"])
+    cid, keeper = oci.create(bundle)
+    try:
+        probe = oci("exec", cid, "sh", "-c", "ls -l /proc/1/exe /proc/1/fd/ 2>&1; cat /proc/1/environ 2>&1; true")
+        assert probe.returncode == 0, probe.stderr
+        assert "python" not in probe.stdout and "exec.fifo" not in probe.stdout
+        assert str(oci.root) not in probe.stdout and "PATH=" not in probe.stdout
+        assert "/proc/1/exe: cannot read link: Permission denied" in probe.stdout, probe.stdout
+        assert " -> " not in probe.stdout, probe.stdout  # not one of its fds' targets
+        assert "can't open '/proc/1/environ': Permission denied" in probe.stdout, probe.stdout
+        assert oci("start", cid).returncode == 0
+    finally:
+        assert oci("kill", cid, "KILL").returncode == 0
+        assert reap(keeper) == 137
+
+
 def test_start_never_opens_a_fifo_through_a_symlink(oci: Oci, tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path / "b", ["true"])
     cid, keeper = oci.create(bundle)

@@ -32,8 +32,9 @@ CONFIG = "config"
 
 #: runc's rule for container ids (ASCII: Go's \w; a whole match, no trailing newline).
 _ID = re.compile(r"[A-Za-z0-9_+\-.]+")
-#: The largest oci.json read (create writes a few KiB).
-_MAX_STATE = 4 << 20
+#: The largest oci.json read: what create writes comes from a config.json of at
+#: most 16 MiB (runtime.oci.bundle_files.MAX_JSON), so twice that is never reached.
+_MAX_STATE = 32 << 20
 
 #: daemon state -> OCI status (RUNNING is "created" while the FIFO exists).
 _STATUS = {

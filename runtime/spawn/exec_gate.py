@@ -37,6 +37,7 @@ import stat
 import termios
 from typing import Any
 
+from runtime.kernel import linux
 from runtime.spawn.errors import SetupError, describe_os_error
 
 FIFO_NAME = "exec.fifo"
@@ -94,7 +95,15 @@ def _find_program(argv0: str, env: dict[str, str]) -> None:
 
 
 def wait(gate: Gate, sock: socket.socket, argv: list[str], env: dict[str, str], config: Any) -> None:
-    """Report the start to the daemon, then block until `trio-lxc-oci start`."""
+    """Report the start to the daemon, then block until `trio-lxc-oci start`.
+
+    Not dumpable while it waits (the exec makes the program dumpable again, as
+    under runc): the init is still the host's Python, and `exec` can put the
+    container's processes next to it for as long as the caller likes. Dumpable,
+    its /proc/1/exe (the host's interpreter), /proc/1/fd (the FIFO's O_PATH fd, a
+    host path) and /proc/1/mem, environ, map_files were open to any of them with
+    the init's uid; now only to CAP_SYS_PTRACE of the host's user namespace."""
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
     _find_program(argv[0], env)
     if gate.terminal:
         try:
