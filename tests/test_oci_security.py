@@ -214,6 +214,8 @@ def test_the_fifo_is_the_inits_alone(oci: Oci, tmp_path: Path) -> None:
     info = os.lstat(oci.root / cid / "exec.fifo")
     assert stat.S_ISFIFO(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077 == 0
     assert info.st_uid == 1000
+    for name in ("config", "oci.json"):  # process.env is there: root's alone
+        assert stat.S_IMODE(os.lstat(oci.root / cid / name).st_mode) == 0o600
     assert oci("start", cid).returncode == 0
     assert reap(keeper) == 0
     assert (bundle / "rootfs" / "tmp" / "ran").read_text() == "1000\n"

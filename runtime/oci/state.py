@@ -83,8 +83,11 @@ def is_own_directory(root: str, container_id: str) -> bool:
         return False
 
 
-def create_file(dirfd: int, name: str, text: str, mode: int = 0o644) -> None:
-    """A new file in the container's directory (O_EXCL: nothing there is reused)."""
+def create_file(dirfd: int, name: str, text: str, mode: int = 0o600) -> None:
+    """A new file in the container's directory (O_EXCL: nothing there is reused).
+
+    Root's alone: the config holds process.env (often secrets), and the directory
+    is 0711 (searchable, for a mapped init) under a root that may be too."""
     fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dirfd)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
@@ -157,7 +160,7 @@ def write(root: str, container_id: str, data: dict[str, object]) -> None:
             os.unlink(tmp, dir_fd=dirfd)  # an interrupted write's (or a planted link: unlinked, not followed)
         except FileNotFoundError:
             pass
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dirfd)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dirfd)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle)
             handle.flush()
