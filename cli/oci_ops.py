@@ -114,8 +114,11 @@ def delete(ctx: Context, args: argparse.Namespace) -> int:
     try:
         data = oci_state.read(ctx.root, container_id)
     except oci_state.NotFound:
-        if oci_state.is_own_directory(ctx.root, container_id):
-            _delete_half_made(ctx, container_id, args.force)  # a create killed midway
+        if oci_state.is_own_directory(ctx.root, container_id) and not os.path.lexists(
+            os.path.join(directory, oci_state.CONFIG)
+        ):  # an aborted create's leftovers (with a config and no oci.json: maybe
+            # an lxc-create'd container of this lxcpath, not ours to remove)
+            _delete_half_made(ctx, container_id, args.force)
         if args.force:
             return 0
         raise OciError(f'container "{container_id}" does not exist') from None
@@ -135,9 +138,9 @@ def delete(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _delete_half_made(ctx: Context, container_id: str, force: bool) -> None:
-    """A directory without a readable oci.json: with --force, its container (the
-    daemon may run one: create was killed after the start) is killed, then the
-    directory goes; without, only a directory whose container is not running."""
+    """An OCI container's directory without a readable oci.json: with --force, its
+    container (the daemon may run one) is killed, then the directory goes;
+    without, only a directory whose container is not running."""
     state_name, _ = oci_common.daemon_state(ctx, container_id)
     if state_name != "STOPPED":
         if not force:

@@ -459,7 +459,7 @@ def test_delete_force_of_a_running_container_leaves_nothing(oci: Oci, tmp_path: 
         assert result.returncode == 1 and result.stderr.strip() == f'container "{cid}" does not exist'
 
 
-def test_a_half_made_or_corrupt_state_is_an_error_and_delete_force_cleans_it(oci: Oci, tmp_path: Path) -> None:
+def test_a_damaged_or_half_made_state_is_an_error_and_delete_force_cleans_it(oci: Oci, tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path / "b", ["sleep", "1000"])
     cid, keeper = oci.create(bundle)
     (oci.root / cid / "oci.json").write_text("{not json")
@@ -470,11 +470,14 @@ def test_a_half_made_or_corrupt_state_is_an_error_and_delete_force_cleans_it(oci
     assert oci("delete", "--force", cid).returncode == 0
     assert reap(keeper) == 137
     _nothing_left(oci, cid)
-    cid2, keeper2 = oci.create(bundle)  # create killed after the start: no oci.json yet
-    (oci.root / cid2 / "oci.json").unlink()
-    assert oci("delete", "--force", cid2).returncode == 0
-    assert reap(keeper2) == 137
-    _nothing_left(oci, cid2)
+    (oci.root / "left1").mkdir(mode=0o711)  # create killed right after its mkdir
+    assert oci("delete", "left1").stderr.strip() == 'container "left1" does not exist'
+    _nothing_left(oci, "left1")
+    plain = oci.root / "plain1"  # an lxc-create'd container of the lxcpath: not ours
+    plain.mkdir(mode=0o711)
+    (plain / "config").write_text("lxc.rootfs.path = /nonexistent\n")
+    assert oci("delete", "--force", "plain1").returncode == 0
+    assert (plain / "config").exists()
 
 
 def test_kill_and_state_of_a_stopped_container(oci: Oci, tmp_path: Path) -> None:
