@@ -391,6 +391,12 @@ def _helper(
     os.setgroups(process.groups)
     os.setresgid(process.gid, process.gid, process.gid)
     os.setresuid(process.uid, process.uid, process.uid)
+    # Root keeps every capability until its execve: the program's path is resolved
+    # with them, and CAP_SYS_PTRACE would follow a container's symlink to a magic
+    # link such as /proc/1/exe (the host's Python while the init waits at its gate).
+    mask = sum(1 << cap for cap in process.bounding or ())
+    effective, permitted, _inheritable = linux.capget()
+    linux.capset(effective & mask, permitted & mask, 0)
     if process.no_new_privs:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     linux.prctl(linux.PR_SET_DUMPABLE, 0)

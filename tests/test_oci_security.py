@@ -267,6 +267,22 @@ def test_a_created_containers_waiting_init_shows_nothing_of_the_host(oci: Oci, t
         assert reap(keeper) == 137
 
 
+def test_exec_never_runs_the_hosts_init_binary_through_a_magic_link(oci: Oci, tmp_path: Path) -> None:
+    """A container's symlink to /proc/1/exe, while the init waiting at its gate is the
+    host's Python: the exec'd program is resolved without CAP_SYS_PTRACE (the
+    capabilities the process keeps, not the full set of the root that made it)."""
+    bundle = make_bundle(tmp_path / "b", ["sleep", "1000"])
+    (bundle / "rootfs" / "bin" / "evil").symlink_to("/proc/1/exe")
+    cid, keeper = oci.create(bundle)
+    try:
+        result = oci("exec", cid, "/bin/evil", "-c", "print('host python ran')")
+        assert result.returncode != 0 and "host python ran" not in result.stdout
+        assert "Permission denied" in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    finally:
+        assert oci("kill", cid, "KILL").returncode == 0
+        assert reap(keeper) == 137
+
+
 def test_start_never_opens_a_fifo_through_a_symlink(oci: Oci, tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path / "b", ["true"])
     cid, keeper = oci.create(bundle)
