@@ -64,6 +64,15 @@ class Context:
 
     def ensure_root(self) -> None:
         os.makedirs(self.root, mode=0o700, exist_ok=True)
+        self.check_root()
+
+    def check_root(self) -> None:
+        from runtime.oci.state import check_root
+
+        try:
+            check_root(self.root)
+        except ValueError as err:
+            raise OciError(str(err)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -193,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             raise OciError("--rootless: rootless containers are not supported by trio-lxc-oci")
         if args.criu:
             raise OciError("--criu: checkpoint and restore are not supported by trio-lxc-oci")
+        if args.command not in ("features", "spec"):
+            ctx.check_root()
         return _dispatch(ctx, args)
     except OciError as err:
         ctx.log_line("error", str(err))

@@ -28,6 +28,8 @@ def load(ctx: Context, container_id: str) -> dict[str, object]:
         return oci_state.read(ctx.root, container_id)
     except oci_state.NotFound:
         raise OciError(f'container "{container_id}" does not exist') from None
+    except oci_state.Damaged as err:
+        raise OciError(str(err)) from None
 
 
 def daemon_state(ctx: Context, container_id: str) -> tuple[str, int | None]:

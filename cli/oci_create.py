@@ -63,18 +63,16 @@ def create(ctx: Context, args: argparse.Namespace) -> int:
     if args.no_new_keyring:
         lines += "lxc.keyring.session = 0\n"
     try:
-        os.mkdir(directory, 0o711)
-    except FileExistsError:
+        os.mkdir(directory, 0o711)  # atomic: of two creates of one id, one gets here
+        dirfd = oci_state.open_directory(ctx.root, container_id)
+    except (FileExistsError, oci_state.NotFound):
         raise OciError(f"container with id exists: {container_id}") from None
     keeper = None
     try:
         if translation.seccomp is not None:
-            profile = os.path.join(directory, "seccomp.profile")
-            with open(profile, "w", encoding="utf-8") as handle:
-                handle.write(translation.seccomp)
-            lines += f"lxc.seccomp.profile = {profile}\n"
-        with open(os.path.join(directory, oci_state.CONFIG), "w", encoding="utf-8") as handle:
-            handle.write(lines)
+            oci_state.create_file(dirfd, "seccomp.profile", translation.seccomp)
+            lines += f"lxc.seccomp.profile = {os.path.join(directory, 'seccomp.profile')}\n"
+        oci_state.create_file(dirfd, oci_state.CONFIG, lines)
         data: dict[str, object] = {
             "id": container_id,
             "bundle": bundle,
@@ -83,12 +81,12 @@ def create(ctx: Context, args: argparse.Namespace) -> int:
             "oci_version": translation.oci_version,
             "annotations": translation.annotations,
             "hooks": {k: [h.to_json() for h in v] for k, v in translation.hooks.items()},
+            "process": translation.process,  # what exec without --process starts from
         }
         oci_state.write(ctx.root, container_id, data)
-        os.mkfifo(os.path.join(directory, oci_state.FIFO), 0o622)
+        oci_state.make_fifo(dirfd, translation.init_host_uid)
         if translation.terminal:  # runtime.spawn.exec_gate: the pty becomes the init's ctty
-            with open(os.path.join(directory, oci_state.TERMINAL), "w", encoding="ascii"):
-                pass
+            oci_state.create_file(dirfd, oci_state.TERMINAL, "")
         keeper = oci_keeper.spawn(ctx.root, container_id)
         pid = _start(ctx, container_id, translation.argv, directory, args, translation)
         data["pid"] = pid
@@ -100,9 +98,11 @@ def create(ctx: Context, args: argparse.Namespace) -> int:
         if keeper is not None:
             _stop_keeper(keeper)
         shutil.rmtree(directory, ignore_errors=True)
-        if isinstance(err, OSError):
+        if isinstance(err, (OSError, ValueError, OverflowError)):  # one line, never a traceback
             raise OciError(f"create: {err}") from None
         raise
+    finally:
+        os.close(dirfd)
     return 0
 
 
@@ -161,10 +161,17 @@ def _send_console(path: str, master: int) -> None:
 
 
 def _write_pid_file(path: str, pid: int) -> None:
-    """Written whole, then renamed into place (the shim reads it at once)."""
+    """Written whole, then renamed into place (the shim reads it at once). The
+    temporary file is new (O_EXCL, as runc's): a link planted in its place is
+    replaced, never written through; the rename replaces a link at `path` too."""
     path = os.path.abspath(path)
     tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
-    with open(tmp, "w", encoding="ascii") as handle:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(str(pid))
     os.rename(tmp, path)
 

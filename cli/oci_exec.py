@@ -21,7 +21,6 @@ or --tty) is a new pty whose master goes to --console-socket.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import signal
@@ -32,12 +31,14 @@ from cli import oci_common
 from cli.attach_exec import Target
 from cli.oci import Context, OciError
 from runtime.kernel import linux
+from runtime.oci import exec_creds
 from runtime.oci.errors import SpecError
 from runtime.oci.node import Node
 
 _NS = (
     ("user", linux.CLONE_NEWUSER), ("cgroup", linux.CLONE_NEWCGROUP), ("ipc", linux.CLONE_NEWIPC),
-    ("uts", linux.CLONE_NEWUTS), ("net", linux.CLONE_NEWNET), ("mnt", linux.CLONE_NEWNS),
+    ("uts", linux.CLONE_NEWUTS), ("net", linux.CLONE_NEWNET), ("time", linux.CLONE_NEWTIME),
+    ("mnt", linux.CLONE_NEWNS),
 )  # fmt: skip
 
 
@@ -56,16 +57,17 @@ class Process:
         self.no_new_privs = False
         self.oom_score_adj: int | None = None
         self.terminal = False
+        self.console_size: tuple[int, int] | None = None
 
 
 def read_process(path: str) -> Process:
     from runtime.config.values import CAPABILITIES
+    from runtime.oci.bundle_files import load_json
 
     try:
-        with open(path, encoding="utf-8") as handle:
-            node = Node(json.load(handle), "process")
-    except (OSError, ValueError) as err:
-        raise OciError(f"unable to read the process file {path}: {err}") from None
+        node = Node(load_json(path, "process", beneath=False), "process")
+    except SpecError as err:
+        raise OciError(f"unable to read the process file: {err}") from None
     out = Process()
     try:
         node.fields(
@@ -82,13 +84,19 @@ def read_process(path: str) -> Process:
                 raise SpecError("process.env", f"'{entry}' is not NAME=VALUE")
             out.env[name] = value
         out.cwd = node.get_str("cwd") or "/"
+        if not out.cwd.startswith("/"):
+            raise SpecError("process.cwd", "must be an absolute path")
         out.terminal = node.get_bool("terminal")
+        size = node.get("consoleSize")
+        if size is not None:
+            size.fields(("height", "width"))
+            out.console_size = (_window(size, "height"), _window(size, "width"))
         user = node.get("user")
         if user is not None:
             user.fields(("uid", "gid", "additionalGids", "umask"), refused=("username",))
-            out.uid, out.gid = user.get_int("uid") or 0, user.get_int("gid") or 0
+            out.uid, out.gid = _id(user, "uid"), _id(user, "gid")
             groups = user.get("additionalGids")
-            out.groups = [g.integer() for g in groups.items()] if groups is not None else []
+            out.groups = [_checked_id(g.integer(), g.path) for g in groups.items()] if groups is not None else []
             umask = user.get_int("umask")
             if umask is not None and umask != 0o022:
                 raise SpecError("process.user.umask", "only 0022 is supported")
@@ -108,11 +116,13 @@ def read_process(path: str) -> Process:
                 extra = caps.get(key)
                 if extra is not None and extra.items():
                     raise SpecError(f"process.capabilities.{key}", "not supported")
-            if out.uid != 0:
-                for key in ("effective", "permitted"):
-                    extra = caps.get(key)
-                    if extra is not None and extra.items():
-                        raise SpecError(f"process.capabilities.{key}", "capabilities of a non-root user are not supported")
+            for key in ("effective", "permitted"):
+                extra = caps.get(key)
+                listed = {item.text().removeprefix("CAP_").lower() for item in extra.items()} if extra is not None else set()
+                if out.uid != 0 and listed:
+                    raise SpecError(f"process.capabilities.{key}", "capabilities of a non-root user are not supported")
+                if out.uid == 0 and extra is not None and {names.index(n) for n in listed if n in names} != out.bounding:
+                    raise SpecError(f"process.capabilities.{key}", "a set other than the bounding set is not supported")
         rlimits = node.get("rlimits")
         for item in rlimits.items() if rlimits is not None else []:
             item.fields(("type", "soft", "hard"))
@@ -130,28 +140,64 @@ def read_process(path: str) -> Process:
     return out
 
 
+def _checked_id(value: int, field: str) -> int:
+    try:
+        return exec_creds.check_id(value, field)
+    except ValueError as err:
+        field, _, reason = str(err).partition(": ")
+        raise SpecError(field, reason) from None
+
+
+def _id(node: Node, key: str) -> int:
+    value = node.get_int(key)
+    return 0 if value is None else _checked_id(value, f"{node.path}.{key}")
+
+
+def _window(node: Node, key: str) -> int:
+    value = node.get_int(key) or 0
+    if not 0 <= value <= 0xFFFF:
+        raise SpecError(f"{node.path}.{key}", f"{value} is not a terminal size (0 to 65535)")
+    return value
+
+
 def _limit(value: int | None) -> int:
     if value is None or value < 0 or value >= 2**63:
         return resource.RLIM_INFINITY
     return value
 
 
-def _from_flags(args: argparse.Namespace) -> Process:
-    """runc exec without --process: the command line's flags."""
+def _from_flags(args: argparse.Namespace, data: dict[str, object]) -> Process:
+    """runc exec without --process: the container's own process (user, env, cwd, as
+    create kept them in oci.json), the command line's flags over it."""
+    from runtime.oci.exec_defaults import defaults
+
     out = Process()
     out.args = list(args.exec_argv)
     if not out.args:
         raise OciError("exec: a command or --process is required")
-    out.env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    try:
+        kept = defaults(data)
+    except ValueError as err:
+        raise OciError(f"oci.json: {err}") from None
+    out.env = dict(kept.env)
+    out.uid, out.gid, out.groups, out.cwd = kept.uid, kept.gid, list(kept.groups), kept.cwd
     for item in args.env:
         name, _, value = item.partition("=")
         out.env[name] = value
-    out.cwd = args.cwd or "/"
-    if args.user:
-        uid, _, gid = args.user.partition(":")
-        out.uid, out.gid = int(uid), int(gid or 0)
-    out.groups = [int(g) for g in args.additional_gids]
-    out.no_new_privs = args.no_new_privs
+    try:
+        if args.user:
+            uid, _, gid = args.user.partition(":")
+            out.uid = exec_creds.parse_id(uid, "--user")
+            out.gid = exec_creds.parse_id(gid, "--user") if gid else 0
+        if args.additional_gids:
+            out.groups = [exec_creds.parse_id(g, "--additional-gids") for g in args.additional_gids]
+    except ValueError as err:
+        raise OciError(str(err)) from None
+    if args.cwd is not None:
+        if not args.cwd.startswith("/"):
+            raise OciError(f"--cwd: '{args.cwd}' is not an absolute path")
+        out.cwd = args.cwd
+    out.no_new_privs = args.no_new_privs or kept.no_new_privs
     out.terminal = args.tty
     return out
 
@@ -160,10 +206,10 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     from cli.attach_exec import find_target
 
     container_id = args.id
-    oci_common.load(ctx, container_id)
+    data = oci_common.load(ctx, container_id)
     if args.preserve_fds:
         raise OciError("--preserve-fds: passing extra fds is not supported by trio-lxc-oci")
-    process = read_process(args.process) if args.process else _from_flags(args)
+    process = read_process(args.process) if args.process else _from_flags(args, data)
     process.terminal = process.terminal or args.tty
     status, _pid = oci_common.status(ctx, container_id)
     if status == "paused":
@@ -181,8 +227,20 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         master, slave = os.openpty()
         from cli.oci_create import _send_console
 
-        _send_console(args.console_socket, master)
-        os.close(master)
+        if process.console_size:
+            import fcntl
+            import struct
+            import termios
+
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", *process.console_size, 0, 0))
+
+        try:
+            _send_console(args.console_socket, master)
+        except OSError as err:
+            os.close(slave)
+            raise OciError(f"--console-socket: cannot send the terminal to {args.console_socket}: {err.strerror}") from None
+        finally:
+            os.close(master)
     if not args.detach:
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     pid = _spawn(target, process, slave)
@@ -206,8 +264,13 @@ def _spawn(target: Target, process: Process, slave: int) -> int:
     load_filter = attach_seccomp.loader(target)  # imported now: the host's files go
     try:
         pidfd = os.pidfd_open(init_pid)
+        # Pinned: the status read now is the init's (exec_creds: never more than it).
+        bounding, no_new_privs = exec_creds.init_status(init_pid)
     except OSError:
         raise OciError("container not running") from None
+    if process.bounding is None:
+        process.bounding = bounding
+    process.no_new_privs = process.no_new_privs or no_new_privs
     joins = _namespaces_to_join(init_pid)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     helper = os.fork()
@@ -254,7 +317,7 @@ def _report(fd: int, message: str) -> None:
 
 def _namespaces_to_join(pid: int) -> set[str]:
     names = set()
-    for name in ("user", "cgroup", "ipc", "uts", "net", "pid", "mnt"):
+    for name in ("user", "cgroup", "ipc", "uts", "net", "pid", "time", "mnt"):
         try:
             if os.stat(f"/proc/{pid}/ns/{name}").st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
                 names.add(name)
@@ -317,12 +380,23 @@ def _helper(
     if "pid" in joins:
         linux.setns(pidfd, linux.CLONE_NEWPID)
     os.close(pidfd)
+    # Inheritable and ambient sets: the caller's, and not limited by the bounding
+    # set at execve (a root process gets its inheritable ones back): none.
+    linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
+    effective, permitted, _inheritable = linux.capget()
+    linux.capset(effective, permitted, 0)
     if not load_seccomp():  # the container's filter (lxc.seccomp.profile), while root
         _report(report, "exec failed: cannot load the container's seccomp filter")
         return 1
     os.setgroups(process.groups)
     os.setresgid(process.gid, process.gid, process.gid)
     os.setresuid(process.uid, process.uid, process.uid)
+    # Root keeps every capability until its execve: the program's path is resolved
+    # with them, and CAP_SYS_PTRACE would follow a container's symlink to a magic
+    # link such as /proc/1/exe (the host's Python while the init waits at its gate).
+    mask = sum(1 << cap for cap in process.bounding or ())
+    effective, permitted, _inheritable = linux.capget()
+    linux.capset(effective & mask, permitted & mask, 0)
     if process.no_new_privs:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     linux.prctl(linux.PR_SET_DUMPABLE, 0)

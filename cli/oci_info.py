@@ -88,8 +88,12 @@ def spec(args: argparse.Namespace) -> int:
     if args.rootless:
         raise OciError("spec --rootless: rootless containers are not supported by trio-lxc-oci")
     path = os.path.join(args.bundle, "config.json")
-    if os.path.exists(path):
-        raise OciError("File config.json exists. Remove it first.")
-    with open(path, "w", encoding="utf-8") as handle:
+    try:  # a new file: never written through a (dangling) symlink
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        raise OciError("File config.json exists. Remove it first.") from None
+    except OSError as err:
+        raise OciError(f"spec: cannot create {path}: {err.strerror}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(default_spec(), handle, indent="\t")
     return 0

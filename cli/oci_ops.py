@@ -25,6 +25,8 @@ from runtime.oci import state as oci_state
 
 #: How long `delete` waits for a killed container to be STOPPED.
 STOP_WAIT = 30.0
+#: The largest resources document `update` reads from stdin.
+MAX_RESOURCES = 1 << 20
 
 
 def start(ctx: Context, args: argparse.Namespace) -> int:
@@ -35,11 +37,12 @@ def start(ctx: Context, args: argparse.Namespace) -> int:
         if status == "stopped":
             raise OciError("cannot start a container that has stopped")
         raise OciError("cannot start an already running container" if status == "running" else f"cannot start a container in the {status} state")
-    fifo = os.path.join(oci_state.directory(ctx.root, container_id), oci_state.FIFO)
     try:
-        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
+        fd = oci_state.open_fifo(ctx.root, container_id)  # never through a symlink
+    except (FileNotFoundError, oci_state.NotFound):
         raise OciError("cannot start an already running container") from None
+    except OSError as err:
+        raise OciError(f"cannot start container {container_id}: {err.strerror}") from None
     try:
         pidfd = os.pidfd_open(pid)
     except OSError:
@@ -60,7 +63,7 @@ def start(ctx: Context, args: argparse.Namespace) -> int:
     finally:
         os.close(fd)
         os.close(pidfd)
-    os.unlink(fifo)
+    oci_state.remove_fifo(ctx.root, container_id)
     _run_hooks(ctx, container_id, data, "poststart", fail=False)
     return 0
 
@@ -77,7 +80,7 @@ def list_containers(ctx: Context, args: argparse.Namespace) -> int:
         for name in sorted(os.listdir(ctx.root)):
             try:
                 data = oci_state.read(ctx.root, name)
-            except (oci_state.NotFound, ValueError, OSError):
+            except (oci_state.NotFound, oci_state.Damaged, ValueError, OSError):
                 continue
             doc = oci_common.document(ctx, name, data)
             rows.append((name, str(doc["pid"]), str(doc["status"]), str(doc["bundle"]), str(doc["created"])))
@@ -111,11 +114,19 @@ def delete(ctx: Context, args: argparse.Namespace) -> int:
     try:
         data = oci_state.read(ctx.root, container_id)
     except oci_state.NotFound:
-        if os.path.isdir(directory) and not os.path.exists(os.path.join(directory, oci_state.CONFIG)):
-            shutil.rmtree(directory, ignore_errors=True)  # an aborted create's leftovers
+        if oci_state.is_own_directory(ctx.root, container_id) and not os.path.lexists(
+            os.path.join(directory, oci_state.CONFIG)
+        ):  # an aborted create's leftovers (with a config and no oci.json: maybe
+            # an lxc-create'd container of this lxcpath, not ours to remove)
+            _delete_half_made(ctx, container_id, args.force)
         if args.force:
             return 0
         raise OciError(f'container "{container_id}" does not exist') from None
+    except oci_state.Damaged as err:
+        if not args.force:
+            raise OciError(str(err)) from None
+        _delete_half_made(ctx, container_id, True)
+        return 0
     status, _pid = oci_common.status(ctx, container_id)
     if status not in ("stopped", "created") and not args.force:
         raise OciError(f"cannot delete container {container_id} that is not stopped: {status}")
@@ -124,6 +135,18 @@ def delete(ctx: Context, args: argparse.Namespace) -> int:
     _run_hooks(ctx, container_id, data, "poststop", fail=False)
     shutil.rmtree(directory)
     return 0
+
+
+def _delete_half_made(ctx: Context, container_id: str, force: bool) -> None:
+    """An OCI container's directory without a readable oci.json: with --force, its
+    container (the daemon may run one) is killed, then the directory goes;
+    without, only a directory whose container is not running."""
+    state_name, _ = oci_common.daemon_state(ctx, container_id)
+    if state_name != "STOPPED":
+        if not force:
+            return
+        _kill_and_wait(ctx, container_id)
+    shutil.rmtree(oci_state.directory(ctx.root, container_id), ignore_errors=True)
 
 
 def _kill_and_wait(ctx: Context, container_id: str) -> None:
@@ -203,12 +226,17 @@ def update(ctx: Context, args: argparse.Namespace) -> int:
     status, _ = oci_common.status(ctx, args.id)
     if status == "stopped":
         raise OciError("container not running")
+    from runtime.oci.bundle_files import load_json, loads
+
     try:
-        text = sys.stdin.read() if args.resources in (None, "-") else open(args.resources, encoding="utf-8").read()
-        lines = Resources().translate(Node(json.loads(text), "resources"))
+        if args.resources in (None, "-"):
+            value = loads(sys.stdin.buffer.read(MAX_RESOURCES + 1), "resources", MAX_RESOURCES)
+        else:
+            value = load_json(args.resources, "resources", beneath=False)
+        lines = Resources().translate(Node(value, "resources"))
     except SpecError as err:
         raise OciError(str(err)) from None
-    except (OSError, ValueError) as err:
+    except OSError as err:
         raise OciError(f"unable to read resources: {err}") from None
     for line in lines:
         key, _, value = line.partition(" = ")
@@ -222,6 +250,8 @@ def update(ctx: Context, args: argparse.Namespace) -> int:
 def events(ctx: Context, args: argparse.Namespace) -> int:
     """--stats: one stats record; else one every --interval until the container stops."""
     oci_common.load(ctx, args.id)
+    if not 0 < args.interval < 86400 * 365:
+        raise OciError(f"--interval: {args.interval} is not a positive number of seconds")
     while True:
         status, _ = oci_common.status(ctx, args.id)
         if status == "stopped":

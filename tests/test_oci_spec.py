@@ -166,6 +166,12 @@ def test_resources_on_cgroup_v2_use_v2_files_and_runc_conversions(tmp_path: Path
         ("ociVersion", "2.0.0", "ociVersion"),
         ("mounts", [{"destination": "/x y", "type": "tmpfs", "source": "tmpfs"}], "mounts[0].destination"),
         ("mounts", [{"destination": "/x", "type": "bind", "source": "/nonexistent-src"}], "mounts[0].source"),
+        ("mounts", [{"destination": "/proc/../..", "type": "tmpfs", "source": "tmpfs"}], "mounts[0].destination"),
+        ("hooks", {"poststart": [{"path": "/bin/true", "timeout": -1}]}, "hooks.poststart[0].timeout"),
+        ("linux.uidMappings", [{"containerID": 0, "hostID": 2**40, "size": 2**40}], "linux.uidMappings[0]"),
+        ("process.user", {"uid": -1, "gid": 0}, "process.user.uid"),
+        ("process.user", {"uid": 0, "gid": 2**32 - 1}, "process.user.gid"),
+        ("process.consoleSize", {"height": 70000, "width": 1}, "process.consoleSize.height"),
     ],
 )
 def test_unsupported_fields_are_refused_by_name(

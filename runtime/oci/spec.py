@@ -48,12 +48,12 @@ and any field this module does not know.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import stat
 
 from runtime.config.values import CAPABILITIES, PRLIMIT_RESOURCES
+from runtime.oci import bundle_files, exec_creds
 from runtime.oci.cgroup_keys import Resources
 from runtime.oci.errors import SpecError, unsupported
 from runtime.oci.node import Node
@@ -114,6 +114,10 @@ class Translation:
         self.hooks: dict[str, list[Hook]] = {}
         #: linux.seccomp as an LXC profile (runtime.oci.seccomp), or None.
         self.seccomp: str | None = None
+        #: The process's user, env, cwd, no_new_privs (runtime.oci.exec_defaults).
+        self.process: dict[str, object] = {}
+        #: The host uid the init has when it passes the exec FIFO (uid through the idmap).
+        self.init_host_uid = 0
 
     def add(self, key: str, value: object) -> None:
         text = str(value)
@@ -127,15 +131,8 @@ class Translation:
 
 
 def load(bundle: str) -> Node:
-    """config.json of the bundle; SpecError when it cannot be read."""
-    path = os.path.join(bundle, "config.json")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return Node(json.load(handle), "")
-    except OSError as err:
-        raise SpecError("config.json", f"cannot read {path}: {err.strerror}") from None
-    except ValueError as err:
-        raise SpecError("config.json", f"not valid JSON: {err}") from None
+    """config.json of the bundle; SpecError when it cannot be read (runtime.oci.bundle_files)."""
+    return Node(bundle_files.load_json(os.path.join(bundle, "config.json"), "config.json"), "")
 
 
 def translate(bundle: str, name: str, resources: Resources | None = None) -> Translation:
@@ -176,6 +173,7 @@ def translate_node(root: Node, bundle: str, name: str, resources: Resources | No
     _masked_and_readonly(out, linux)
     _process(out, root.get("process"))
     _id_maps(out, linux, "user" in new_ns)
+    out.init_host_uid = _host_uid(linux, out.process.get("uid"), "user" in new_ns)
     _linux_rest(out, linux, resources)
     _hooks(out, root.get("hooks"))
     return out
@@ -221,9 +219,7 @@ def _root(out: Translation, root: Node, linux: Node, bundle: str) -> None:
     path = node.get_str("path") or ""
     if not path:
         raise SpecError("root.path", "is required")
-    path = os.path.normpath(os.path.join(os.path.abspath(bundle), path))
-    if not os.path.isdir(path):
-        raise SpecError("root.path", f"'{path}' is not a directory")
+    path = bundle_files.rootfs_path(bundle, path)
     if any(c.isspace() for c in path):
         raise SpecError("root.path", "a path with blanks is not supported")
     out.rootfs = path
@@ -260,8 +256,8 @@ def _mounts(out: Translation, node: Node | None) -> None:
     for item in node.items() if node is not None else []:
         item.fields(("destination", "type", "source", "options"), refused=("uidMappings", "gidMappings"))
         dest = os.path.normpath(_mount_path(item.get_str("destination") or "", f"{item.path}.destination"))
-        if not dest.startswith("/"):
-            raise SpecError(f"{item.path}.destination", "must be an absolute path")
+        if not dest.startswith("/") or not dest.strip("/"):
+            raise SpecError(f"{item.path}.destination", "must be an absolute path below /")
         kind = item.get_str("type") or ""
         source = item.get_str("source") or ""
         options_node = item.get("options")
@@ -360,18 +356,21 @@ def _process(out: Translation, node: Node | None) -> None:
     size = node.get("consoleSize")
     if size is not None:
         size.fields(("height", "width"))
-        out.console_size = (size.get_int("height") or 0, size.get_int("width") or 0)
+        out.console_size = (_window(size, "height"), _window(size, "width"))
     env = node.get("env")
+    env_list = []
     for item in env.items() if env is not None else []:
         text = item.text()
         if "=" not in text:
             raise SpecError(item.path, f"'{text}' is not NAME=VALUE")
         out.add("lxc.environment", text)
+        env_list.append(text)
     cwd = node.get_str("cwd") or "/"
     if not cwd.startswith("/"):
         raise SpecError("process.cwd", "must be an absolute path")
     out.add("lxc.init.cwd", cwd)
     uid = _user(out, node.get("user"))
+    out.process.update(env=env_list, cwd=cwd, noNewPrivileges=node.get_bool("noNewPrivileges"))
     _capabilities(out, node.get("capabilities"), uid)
     rlimits = node.get("rlimits")
     for item in rlimits.items() if rlimits is not None else []:
@@ -395,6 +394,33 @@ def _process(out: Translation, node: Node | None) -> None:
         out.add("lxc.selinux.context", label)
 
 
+def _window(node: Node, key: str) -> int:
+    value = node.get_int(key) or 0
+    if not 0 <= value <= 0xFFFF:
+        raise SpecError(f"{node.path}.{key}", f"{value} is not a terminal size (0 to 65535)")
+    return value
+
+
+def _checked_id(value: int | None, field: str) -> int:
+    try:
+        return exec_creds.check_id(value or 0, field)
+    except ValueError as err:
+        raise SpecError(field, str(err).partition(": ")[2]) from None
+
+
+def _host_uid(linux: Node, uid: object, new_user: bool) -> int:
+    """`uid` as the host sees it: through linux.uidMappings in a new user namespace."""
+    inside = uid if isinstance(uid, int) else 0
+    if not new_user:
+        return inside
+    listed = linux.get("uidMappings")
+    for item in listed.items() if listed is not None else []:
+        first, host, size = item.get_int("containerID") or 0, item.get_int("hostID") or 0, item.get_int("size") or 0
+        if first <= inside < first + size:
+            return host + inside - first
+    raise SpecError("process.user.uid", f"{inside} is not mapped by linux.uidMappings")
+
+
 def _limit(value: int | None) -> str:
     if value is None or value < 0 or value >= 2**64 - 1:
         return "unlimited"
@@ -403,18 +429,21 @@ def _limit(value: int | None) -> str:
 
 def _user(out: Translation, node: Node | None) -> int:
     if node is None:
+        out.process.update(uid=0, gid=0, additionalGids=[])
         return 0
     node.fields(("uid", "gid", "additionalGids", "umask"), refused=("username",))
-    uid, gid = node.get_int("uid") or 0, node.get_int("gid") or 0
+    uid = _checked_id(node.get_int("uid"), "process.user.uid")
+    gid = _checked_id(node.get_int("gid"), "process.user.gid")
     umask = node.get_int("umask")
     if umask is not None and umask != 0o022:
         raise SpecError("process.user.umask", "only 0022 (the runtime's) is supported")
     out.add("lxc.init.uid", uid)
     out.add("lxc.init.gid", gid)
     groups = node.get("additionalGids")
-    ids = [item.integer() for item in groups.items()] if groups is not None else []
+    ids = [_checked_id(item.integer(), item.path) for item in groups.items()] if groups is not None else []
     if ids:
         out.add("lxc.init.groups", ",".join(str(i) for i in ids))
+    out.process.update(uid=uid, gid=gid, additionalGids=ids)
     return uid
 
 
@@ -456,6 +485,8 @@ def _id_maps(out: Translation, linux: Node, new_user: bool) -> None:
             inside, outside, size = item.get_int("containerID"), item.get_int("hostID"), item.get_int("size")
             if inside is None or outside is None or not size:
                 raise SpecError(item.path, "needs containerID, hostID and size")
+            if min(inside, outside, size) < 0 or max(inside, outside) + size > 2**32:
+                raise SpecError(item.path, "ids and size must stay within 0 to 4294967295")
             out.add("lxc.idmap", f"{letter} {inside} {outside} {size}")
             found = True
     if found and not new_user:
@@ -522,13 +553,16 @@ def _hooks(out: Translation, node: Node | None) -> None:
             path = item.get_str("path") or ""
             if not path.startswith("/"):
                 raise SpecError(f"{item.path}.path", "must be an absolute path")
+            timeout = item.get_int("timeout")
+            if timeout is not None and not 0 < timeout <= 86400:
+                raise SpecError(f"{item.path}.timeout", "must be a number of seconds greater than zero")
             args, env = item.get("args"), item.get("env")
             hooks.append(
                 Hook(
                     path,
                     args.strings() if args is not None else [path],
                     env.strings() if env is not None else [],
-                    item.get_int("timeout"),
+                    timeout,
                 )
             )
         if hooks:

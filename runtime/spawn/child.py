@@ -132,6 +132,8 @@ def _start(request: ChildRequest) -> int:
         _report(sock, initexe.NOT_BUILT)
         return 1
     try:
+        # Still the host's root: a user namespace's root could not reach the FIFO.
+        gate = exec_gate.open_gate(request.lxcpath, request.name)  # OCI create (cli/oci.py)
         ns = namespaces.plan(config, request.mode)
         # pid 1 already: the spawner cloned us into the new pid namespace (pidns_clone)
         ns.pid_made = os.getpid() == 1
@@ -168,7 +170,7 @@ def _start(request: ChildRequest) -> int:
     if go is None or go.get("step") != handshake.STEP_GO:
         return 1
     try:
-        return _setup_and_run(request, ns, sock)
+        return _setup_and_run(request, ns, sock, gate)
     except SetupError as err:
         _report(sock, err.message)
     except OSError as err:
@@ -203,9 +205,10 @@ def _blank_title() -> None:
         pass  # no CONFIG_CHECKPOINT_RESTORE: the kernel keeps showing them
 
 
-def _setup_and_run(request: ChildRequest, ns: NamespacePlan, sock: socket.socket) -> int:
+def _setup_and_run(
+    request: ChildRequest, ns: NamespacePlan, sock: socket.socket, gate: exec_gate.Gate | None
+) -> int:
     config = request.config
-    gate = exec_gate.open_gate(request.lxcpath, request.name)  # OCI create (cli/oci.py)
     os.umask(0o022)
     # A new session, but no controlling terminal for the init: busybox init's console
     # shell (and a getty) must be able to make /dev/console theirs, as under LXC.

@@ -4,7 +4,8 @@
 container's directory (`<lxcpath>/<name>/`) before it asks the daemon for the
 start. A child that finds it there holds its payload back:
 
-1. `open_gate` (before pivot_root, while the host's paths are reachable) keeps an
+1. `open_gate` (before the namespaces, as the host's root: a user namespace's
+   root could not reach `<lxcpath>`, and the gate was then silently lost) keeps an
    O_PATH fd on the FIFO; no FIFO, no gate (every `lxc-start` container).
 2. `wait` (after every other step, just before the exec) checks that the program
    can be found (as runc does at create, so a typo fails `create`, not `start`),
@@ -36,6 +37,7 @@ import stat
 import termios
 from typing import Any
 
+from runtime.kernel import linux
 from runtime.spawn.errors import SetupError, describe_os_error
 
 FIFO_NAME = "exec.fifo"
@@ -66,7 +68,11 @@ def open_gate(lxcpath: str, name: str) -> Gate | None:
     if not stat.S_ISFIFO(os.fstat(fd).st_mode):
         os.close(fd)
         raise SetupError(None, f"{path} is not a FIFO")
-    return Gate(fd, os.path.exists(os.path.join(lxcpath, name, TERMINAL_NAME)))
+    try:  # a marker create made: a regular file, never whatever a link points to
+        terminal = stat.S_ISREG(os.lstat(os.path.join(lxcpath, name, TERMINAL_NAME)).st_mode)
+    except OSError:
+        terminal = False
+    return Gate(fd, terminal)
 
 
 def _find_program(argv0: str, env: dict[str, str]) -> None:
@@ -89,7 +95,15 @@ def _find_program(argv0: str, env: dict[str, str]) -> None:
 
 
 def wait(gate: Gate, sock: socket.socket, argv: list[str], env: dict[str, str], config: Any) -> None:
-    """Report the start to the daemon, then block until `trio-lxc-oci start`."""
+    """Report the start to the daemon, then block until `trio-lxc-oci start`.
+
+    Not dumpable while it waits (the exec makes the program dumpable again, as
+    under runc): the init is still the host's Python, and `exec` can put the
+    container's processes next to it for as long as the caller likes. Dumpable,
+    its /proc/1/exe (the host's interpreter), /proc/1/fd (the FIFO's O_PATH fd, a
+    host path) and /proc/1/mem, environ, map_files were open to any of them with
+    the init's uid; now only to CAP_SYS_PTRACE of the host's user namespace."""
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
     _find_program(argv[0], env)
     if gate.terminal:
         try:
