@@ -57,12 +57,14 @@ def test_exit_code_and_hostname(cli: Cli) -> None:
 
 def test_pid_and_remount_stay_private(cli: Cli) -> None:
     before = Path("/proc/self/mountinfo").read_text().count("\n")
+    mqueue_there = Path("/dev/mqueue").exists()  # a fresh host may have none: -M goes on
     script = "echo $$; grep -c ' /proc proc ' /proc/self/mountinfo; ls /proc | grep -c '^[0-9]'"
     result = run(cli, "-s", "PID|MOUNT", "-M", "--", "/bin/sh", "-c", script)
     assert result.returncode == 0, result.stderr
     pid, _, processes = result.stdout.split()
     assert pid == "1" and int(processes) <= 3  # the shell, grep and ls only
     assert Path("/proc/self/mountinfo").read_text().count("\n") == before
+    assert Path("/dev/mqueue").exists() == mqueue_there  # nothing made in the host's /dev
 
 
 def test_user_and_user_namespace(cli: Cli) -> None:

@@ -258,6 +258,28 @@ def test_local_templates_entry_through_a_symlink_is_refused(cli: Cli, tmp_path: 
     assert left_in(cli.lxcpath) == []
 
 
+def test_local_metadata_reaching_outside_is_refused(cli: Cli, tmp_path: Path, image: tuple[Path, Path]) -> None:
+    """The metadata tarball is unpacked as strictly as LXC's `tar` with Python's data
+    filter would: a link out of it, or a device node, refuses the image."""
+    _, fstree = image
+    outside = tmp_path / "host-dir"
+    outside.mkdir()
+    for number, (kind, linkname) in enumerate(((tarfile.SYMTYPE, str(outside)), (tarfile.CHRTYPE, ""))):
+        metadata = tmp_path / f"meta{number}.tar"
+        with tarfile.open(metadata, "w") as archive:
+            member = tarfile.TarInfo("sub")
+            member.type, member.linkname = kind, linkname
+            archive.addfile(member)
+            _add_text(archive, "sub/config", "owned\n")
+        result = cli(
+            "lxc-create", "-n", unique("e4"), "-t", "local", "--", "--metadata", str(metadata), "--fstree", str(fstree),
+        )  # fmt: skip
+        assert result.returncode == 1 and "invalid metadata tarball" in result.stderr, result.stderr
+        assert "member 'sub'" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert list(outside.iterdir()) == []
+    assert left_in(cli.lxcpath) == []
+
+
 def test_local_needs_both_tarballs(cli: Cli, tmp_path: Path) -> None:
     result = cli("lxc-create", "-n", "e3", "-t", "local", "--", "--metadata", str(tmp_path / "none.tar.xz"))
     assert result.returncode == 1 and "--metadata" in result.stderr

@@ -126,15 +126,19 @@ def _task(plan: Plan) -> None:
             socket.sethostname(plan.hostname)
         if plan.remount:
             linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-            for source, target, fstype in (
-                ("proc", "/proc", "proc"),
-                ("shmfs", "/dev/shm", "tmpfs"),
-                ("mqueue", "/dev/mqueue", "mqueue"),
+            # /proc must be the new pid namespace's; /dev/shm and /dev/mqueue are mounted
+            # where the host has them (as LXC, a failure there is not fatal; unlike LXC,
+            # a missing mount point is not created in the host's /dev).
+            for source, target, fstype, required in (
+                ("proc", "/proc", "proc", True),
+                ("shmfs", "/dev/shm", "tmpfs", False),
+                ("mqueue", "/dev/mqueue", "mqueue", False),
             ):
                 try:
                     linux.mount(source, target, fstype, linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
                 except OSError as err:
-                    raise LxcError(f"Failed to mount {fstype} on {target}: {err.strerror}") from None
+                    if required:
+                        raise LxcError(f"Failed to mount {fstype} on {target}: {err.strerror}") from None
         if plan.flags & linux.CLONE_NEWUSER:
             os.setgid(0)
             os.setuid(0)

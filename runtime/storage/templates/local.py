@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 
 from runtime.client.errors import LxcError
 from runtime.storage.templates.script import ConfigJob, finish_config, write_config
+from runtime.storage.untar import extract_checked, renamed
 
 COMPAT_LEVEL = 5
 LXC_TEMPLATE_CONFIG = "/usr/share/lxc/config"
@@ -190,10 +191,29 @@ def _open_tar(path: str, what: str) -> tarfile.TarFile:
 
 
 def _unpack_metadata(path: str, destination: str) -> None:
-    """The metadata holds small text files: the strictest filter will do."""
+    """The metadata holds small text files and directories: nothing else is written
+    (no link, device or set-uid bit), and nothing outside `destination`."""
+    root = os.path.realpath(destination)
+
+    def check(member: tarfile.TarInfo, _destination: str) -> tarfile.TarInfo | None:
+        name = os.path.normpath(member.name.lstrip("/"))
+        if name == ".." or name.startswith("../") or not (member.isreg() or member.isdir() or member.issym()):
+            raise LxcError(f"template 'local': invalid metadata tarball {path}: member '{member.name}' refused")
+        target = os.path.join(root, name)
+        landing = [os.path.realpath(os.path.dirname(target) if member.issym() else target)]
+        if member.issym():  # a link may only point at something inside
+            landing.append(os.path.realpath(os.path.join(landing[0], member.linkname)))
+        if not all(_inside(place, root) for place in landing):
+            raise LxcError(f"template 'local': invalid metadata tarball {path}: member '{member.name}' leaves it")
+        checked = renamed(member, name=name)
+        checked.mode = member.mode & (0o755 if member.isdir() or member.mode & 0o100 else 0o644)
+        checked.uid = checked.gid = 0
+        checked.uname = checked.gname = ""
+        return checked
+
     with _open_tar(path, "--metadata") as archive:
         try:
-            archive.extractall(destination, filter="data")
+            extract_checked(archive, root, check, numeric_owner=True)
         except (tarfile.TarError, OSError) as err:
             raise LxcError(f"template 'local': invalid metadata tarball {path}: {err}") from None
 
@@ -222,7 +242,7 @@ def unpack_rootfs(path: str, rootfs: str, excludes: Sequence[str] = ()) -> None:
     def check(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo | None:
         name = os.path.normpath(member.name.lstrip("/"))
         if name in (".", ""):
-            return member.replace(name=".", deep=False)
+            return renamed(member, name=".")
         if name == ".." or name.startswith("../"):
             raise LxcError(f"template 'local': the rootfs tarball's member '{member.name}' leaves the rootfs")
         if _excluded(name, excludes):
@@ -242,12 +262,12 @@ def unpack_rootfs(path: str, rootfs: str, excludes: Sequence[str] = ()) -> None:
                 raise LxcError(
                     f"template 'local': the rootfs tarball's hard link '{member.name}' points outside the rootfs"
                 )
-            return member.replace(name=name, linkname=os.path.normpath(member.linkname.lstrip("/")), deep=False)
-        return member.replace(name=name, deep=False)
+            return renamed(member, name=name, linkname=os.path.normpath(member.linkname.lstrip("/")))
+        return renamed(member, name=name)
 
     with _open_tar(path, "--fstree") as archive:
         try:
-            archive.extractall(root, numeric_owner=True, filter=check)
+            extract_checked(archive, root, check, numeric_owner=True)
         except (tarfile.TarError, OSError) as err:
             raise LxcError(f"template 'local': cannot unpack {path}: {err}") from None
 
