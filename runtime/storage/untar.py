@@ -21,8 +21,8 @@ import os
 import tarfile
 from collections.abc import Callable
 
-#: The check: (member, destination) -> the member to write, or None to skip it.
-Check = Callable[[tarfile.TarInfo, str], "tarfile.TarInfo | None"]
+#: The check: member -> the member to write, or None to skip it (or it raises).
+Check = Callable[[tarfile.TarInfo], "tarfile.TarInfo | None"]
 
 _TRUSTED: dict[str, str] = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
 
@@ -40,7 +40,7 @@ def extract_checked(archive: tarfile.TarFile, destination: str, check: Check, *,
     """Write every member `check` lets through under `destination`, in archive order."""
     directories: list[tarfile.TarInfo] = []
     for member in archive.getmembers():
-        checked = check(member, destination)
+        checked = check(member)
         if checked is None:
             continue
         if checked.isdir():

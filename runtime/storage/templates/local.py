@@ -192,12 +192,13 @@ def _open_tar(path: str, what: str) -> tarfile.TarFile:
 
 def _unpack_metadata(path: str, destination: str) -> None:
     """The metadata holds small text files and directories: nothing else is written
-    (no link, device or set-uid bit), and nothing outside `destination`."""
+    but links that point inside (no device node, no set-uid bit, root's files), and
+    nothing outside `destination`."""
     root = os.path.realpath(destination)
 
-    def check(member: tarfile.TarInfo, _destination: str) -> tarfile.TarInfo | None:
-        name = os.path.normpath(member.name.lstrip("/"))
-        if name == ".." or name.startswith("../") or not (member.isreg() or member.isdir() or member.issym()):
+    def check(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        name = _relative_name(member)
+        if name is None or not (member.isreg() or member.isdir() or member.issym()):
             raise LxcError(f"template 'local': invalid metadata tarball {path}: member '{member.name}' refused")
         target = os.path.join(root, name)
         landing = [os.path.realpath(os.path.dirname(target) if member.issym() else target)]
@@ -216,6 +217,13 @@ def _unpack_metadata(path: str, destination: str) -> None:
             extract_checked(archive, root, check, numeric_owner=True)
         except (tarfile.TarError, OSError) as err:
             raise LxcError(f"template 'local': invalid metadata tarball {path}: {err}") from None
+
+
+def _relative_name(member: tarfile.TarInfo) -> str | None:
+    """The member's name made relative and normal ("." for the top), or None when it
+    climbs out through `..`."""
+    name = os.path.normpath(member.name.lstrip("/"))
+    return None if name == ".." or name.startswith("../") else name
 
 
 def _inside(path: str, root: str) -> bool:
@@ -239,11 +247,11 @@ def unpack_rootfs(path: str, rootfs: str, excludes: Sequence[str] = ()) -> None:
     before it. Owners, modes (set-uid included) and device nodes are kept."""
     root = os.path.realpath(rootfs)
 
-    def check(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo | None:
-        name = os.path.normpath(member.name.lstrip("/"))
-        if name in (".", ""):
+    def check(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        name = _relative_name(member)
+        if name == ".":
             return renamed(member, name=".")
-        if name == ".." or name.startswith("../"):
+        if name is None:
             raise LxcError(f"template 'local': the rootfs tarball's member '{member.name}' leaves the rootfs")
         if _excluded(name, excludes):
             return None
