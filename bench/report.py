@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bus_runtime
+import floors
 import memory
 import start_trace
 import trio
@@ -74,6 +75,8 @@ class Row:
     ratio: str
     target: str
     met: bool | None
+    #: The figure's name in Results (bench/floors.py names its floors by it).
+    key: str = ""
 
 
 def ms(value: float) -> str:
@@ -170,12 +173,14 @@ def idle_daemon_pss(lxcpath: str, env: dict[str, str]) -> int:
 
 def many_cli(
     tools: Path, lxcpath: str, names: list[str], env: dict[str, str]
-) -> tuple[float, dict[str, float]]:
-    """Time to all RUNNING through the commands, and the memory breakdown while they run."""
+) -> tuple[float, dict[str, float], dict[str, float]]:
+    """Time to all RUNNING through the commands, the memory breakdown while they run,
+    and the CPU per container their cgroups had used by all RUNNING (bench/floors.py)."""
     ours = tools == BIN
     idle = idle_daemon_pss(lxcpath, env) if ours else 0
     try:
         elapsed = start_all_cli(tools, lxcpath, names, env)
+        cpu = floors.containers_cpu(names, lxc=not ours)
         time.sleep(1.0)  # every init has started its getty
         if ours:
             breakdown = memory.ours_breakdown(daemon_pid(lxcpath), idle, len(names))
@@ -183,7 +188,7 @@ def many_cli(
             breakdown = memory.lxc_breakdown(lxc_monitors(lxcpath), len(names))
     finally:
         stop_all_cli(tools, lxcpath, names, env)
-    return elapsed, breakdown
+    return elapsed, breakdown, cpu
 
 
 def lxc_monitors(lxcpath: str) -> list[int]:
@@ -282,14 +287,19 @@ def bus_alone(names: int, cycles: int, subscribers: int, rate: float) -> dict[st
 
 
 def ratio_row(
-    what: str, lxc: float | None, ours: float | None, target: float, fmt: Callable[[float], str]
+    what: str,
+    lxc: float | None,
+    ours: float | None,
+    target: float,
+    fmt: Callable[[float], str],
+    key: str = "",
 ) -> Row:
     if lxc is None or ours is None:
         return Row(
-            what, fmt(lxc) if lxc else "—", fmt(ours) if ours else "—", "", f"≤ x{target:g}", None
-        )
+            what, fmt(lxc) if lxc else "—", fmt(ours) if ours else "—", "", f"≤ x{target:g}", None, key
+        )  # fmt: skip
     r = ours / lxc
-    return Row(what, fmt(lxc), fmt(ours), f"x{r:.2f}", f"≤ x{target:g}", r <= target)
+    return Row(what, fmt(lxc), fmt(ours), f"x{r:.2f}", f"≤ x{target:g}", r <= target, key)
 
 
 def floor_row(what: str, lxc: float | None, ours: float, bare: float, target: float) -> Row:
@@ -333,13 +343,16 @@ def build_rows(res: Results, args: argparse.Namespace) -> list[Row]:
     if "execute" in o:
         bare = o["bare"]
         rows += [
-            ratio_row("`lxc-execute -- /bin/true`", lx.get("execute"), o["execute"], 1.5, ms),
+            ratio_row(
+                "`lxc-execute -- /bin/true`", lx.get("execute"), o["execute"], 1.5, ms, "execute"
+            ),
             ratio_row(
                 "`lxc-start -d` + `lxc-wait RUNNING` + `lxc-stop -k`",
                 lx.get("cycle"),
                 o["cycle"],
                 2,
                 ms,
+                "cycle",
             ),
             ratio_row(
                 f"{args.rapid} rapid `lxc-execute` cycles",
@@ -347,6 +360,7 @@ def build_rows(res: Results, args: argparse.Namespace) -> list[Row]:
                 o["rapid"],
                 1.5,
                 seconds,
+                "rapid",
             ),
             floor_row("`lxc-info -n X` (running)", lx.get("info"), o["info"], bare, 1.4),
             floor_row(
@@ -358,12 +372,12 @@ def build_rows(res: Results, args: argparse.Namespace) -> list[Row]:
     if "many_cli" in o:
         rows.append(ratio_row(
             f"{n} containers at once to all RUNNING, CLI ({n} `lxc-start -d` + `lxc-wait`)",
-            lx.get("many_cli"), o["many_cli"], 2, seconds,
+            lx.get("many_cli"), o["many_cli"], 2, seconds, "many_cli",
         ))  # fmt: skip
     if "many_api" in o:
         rows.append(ratio_row(
             "the same through the Python API from one trio program (LXC: its CLI)",
-            lx.get("many_cli"), o["many_api"], 0.5, seconds,
+            lx.get("many_cli"), o["many_api"], 0.5, seconds, "many_api",
         ))  # fmt: skip
     lxc_mem = memory.total(res.memory["LXC"]) if "LXC" in res.memory else None
     if "ours" in res.memory:
@@ -442,6 +456,40 @@ def print_memory(res: Results) -> None:
         print(f"  memory per container, {label}: {parts}")
 
 
+FLOOR_HEADER = ("row not met", "target", "floor, measured in this run", "left for everything else")
+CPU_KEYS = ("payload ms", "payload system ms", "monitor ms", "monitor system ms")
+
+
+def floors_of(res: Results, args: argparse.Namespace) -> list[floors.Floor]:
+    """The floors of the rows whose targets were not met (bench/floors.py)."""
+    unmet = {r.key for r in build_rows(res, args) if r.met is False and r.key}
+    found = floors.floor_rows(res.ours, res.lxc, rapid=args.rapid, many=args.many)
+    return [f for f in found if f.key in unmet]
+
+
+def cpu_lines(res: Results, args: argparse.Namespace) -> list[str]:
+    """CPU per container charged to the containers' (and LXC's monitors') cgroups by
+    the time N started through the commands were all RUNNING."""
+    lines = []
+    for label, side in (("LXC", res.lxc), ("trio-lxc", res.ours)):
+        parts = [f"{k} {side[k]:.2f}" for k in CPU_KEYS if k in side]
+        if parts:
+            lines.append(f"CPU per container in its cgroups by all RUNNING ({args.many} via the commands), "
+                         f"{label}: " + ", ".join(parts))  # fmt: skip
+    return lines
+
+
+def print_floors(res: Results, args: argparse.Namespace) -> None:
+    found = floors_of(res, args)
+    if found:
+        print("floors of the rows not met:")
+        for f in found:
+            what, target, floor, left = f.cells()
+            print(f"  {what}: target {target}; floor {floor}; left {left}")
+    for line in cpu_lines(res, args):
+        print(f"  {line}")
+
+
 def markdown(rows: list[Row], res: Results, args: argparse.Namespace) -> str:
     lines = [
         f"Measured by `make bench` (bench/report.py) on {os.cpu_count()} CPUs, {platform.release()}, "
@@ -463,6 +511,11 @@ def markdown(rows: list[Row], res: Results, args: argparse.Namespace) -> str:
             f"- {k}: {v:.1f}" if k == "processes per container" else f"- {k}: {v:.0f}"
             for k, v in breakdown.items()
         ]
+    found = floors_of(res, args)
+    if found:
+        lines += ["", "| " + " | ".join(FLOOR_HEADER) + " |", "|---|---|---|---|"]
+        lines += ["| " + " | ".join(f.cells()) + " |" for f in found]
+    lines += ["", *(f"- {line}" for line in cpu_lines(res, args))]
     return "\n".join(lines) + "\n"
 
 
@@ -505,8 +558,15 @@ def run_parts(
         finally:
             shutdown_ours(ours_path("single"), env)
         o["bare"] = median_of(args.runs, lambda: timed([sys.executable, "-c", "pass"], env))
+        # The floors (bench/floors.py): the interpreter as the lean launchers start it,
+        # and the kernel's part of LXC's whole lxc-execute.
+        wall, user, system = floors.tree_cpu([sys.executable, "-S", "-c", "pass"], env, args.runs)
+        o["bare_s"], o["bare_s_cpu"] = wall, user + system
         if have_lxc:
             lx.update(single(LXC, lxc_path("single"), f"{tag}s", lxc_env, args.runs, args.rapid))
+            execute = [str(LXC / "lxc-execute"), "-P", lxc_path("single"), "-n", f"{tag}s", "--", "/bin/true"]
+            _, user, system = floors.tree_cpu(execute, lxc_env, args.runs)
+            lx["execute_cpu"], lx["execute_sys"] = user + system, system
     if "many" not in skip or "api" not in skip:
         names = [f"{tag}m{i:04d}" for i in range(max(args.many, args.api_many))]
         path = ours_path("many")
@@ -515,7 +575,8 @@ def run_parts(
         try:
             if "many" not in skip:
                 step(f"{args.many} at once through the commands, and memory (ours)")
-                o["many_cli"], res.memory["ours"] = many_cli(BIN, path, names[: args.many], env)
+                o["many_cli"], res.memory["ours"], cpu = many_cli(BIN, path, names[: args.many], env)
+                o.update(cpu)
             if "api" not in skip:
                 step(f"{args.many} and {args.api_many} at once through the API (ours)")
                 o["many_api"], _, _, _ = many_api(path, names[: args.many])
@@ -531,7 +592,8 @@ def run_parts(
             lnames = names[: args.many]
             bus_runtime.make_containers(LXC, path, f"{tag}mb", lnames, lxc_env)
             memory.same_inittab(os.path.join(path, f"{tag}mb", "rootfs"))
-            lx["many_cli"], res.memory["LXC"] = many_cli(LXC, path, lnames, lxc_env)
+            lx["many_cli"], res.memory["LXC"], cpu = many_cli(LXC, path, lnames, lxc_env)
+            lx.update(cpu)
     if "bus" not in skip:
         step(
             f"bus: {args.subscribers} subscribers, {args.bus_containers} containers x {args.bus_cycles} cycles"
@@ -613,6 +675,7 @@ def main() -> int:
         f"trio-lxc against LXC ({lxc_version()}), medians of {args.runs} runs, one run on one machine"
     )
     print_table(rows)
+    print_floors(res, args)
     print_memory(res)
     if res.trace:
         start_trace.print_table(res.trace, args.runs, {})

@@ -181,6 +181,15 @@ def subreaper() -> Iterator[None]:
             except ProcessLookupError:
                 pass
             _reap(pid)
+    # And the ones that already exited (zombies have no cmdline to be found by above):
+    # left unreaped, they would pass to pid 1 when pytest exits, and stay.
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
 
 
 @pytest.fixture(scope="session", autouse=True)

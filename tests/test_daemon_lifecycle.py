@@ -230,6 +230,22 @@ def test_idle_daemon_removes_its_run_dir(runtime: Cli, tmp_path: Path) -> None:
     assert daemon_pid(runtime) != daemon
 
 
+def test_a_daemon_whose_lxcpath_was_removed_leaves_at_once(runtime: Cli, tmp_path: Path) -> None:
+    """Removing the lxcpath (the end of a test run, of LXC's own tests) leaves no daemon
+    and no run directory behind, even with a long idle time."""
+    import shutil
+
+    runtime.env["TRIO_LXC_DAEMON_IDLE"] = "600"
+    name = create(runtime, tmp_path)
+    assert runtime("lxc-execute", "-n", name, "--", "true").returncode == 0
+    directory = Path(run_dir(str(runtime.lxcpath)))
+    daemon = daemon_pid(runtime)
+    shutil.rmtree(runtime.lxcpath)
+    assert until(lambda: not Path(f"/proc/{daemon}").exists() or _zombie(daemon), timeout=15)
+    reap(daemon)
+    assert until(lambda: not directory.exists(), timeout=10), os.listdir(directory)
+
+
 def _zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"

@@ -63,6 +63,8 @@ REQUEST_TIMEOUT = float(os.environ.get("TRIO_LXC_REQUEST_TIMEOUT", "30"))
 LIVE_STATES = (lc.RUNNING, lc.FROZEN, lc.THAWED, lc.FREEZING)
 #: At an idle exit: how long the spawner gets to exit before the run directory stays.
 SPAWNER_EXIT_WAIT = 5.0
+#: Idle time before exiting once the lxcpath no longer exists (see `Daemon.wait_idle`).
+LXCPATH_GONE_IDLE = 2.0
 
 
 class Daemon:
@@ -112,14 +114,14 @@ class Daemon:
             await nursery.start(self.bus.serve)
             from runtime.daemon.lxcpath_watch import watch_lxcpath  # created/destroyed events
 
-            await nursery.start(watch_lxcpath, self.lxcpath, self.bus)
+            await nursery.start(watch_lxcpath, self.lxcpath, self.bus, self.touch)
             listener = await self.listen()
             nursery.start_soon(self.serve_control, listener)
             if ready is not None:
                 ready()
             log.info("daemon for %s ready", self.lxcpath)
             await self.wait_idle()
-            log.info("idle for %.0f s: exiting", self.idle_timeout)
+            log.info("idle, nothing running: exiting")
             # Stop taking requests first: a command that comes now starts our successor
             # (which waits for our lock: runtime.client.rundir.acquire_daemon_lock).
             _unlink(os.path.join(self.rundir, "control.sock"))
@@ -143,7 +145,11 @@ class Daemon:
             log.info("removed %s (its lxcpath no longer exists)", directory)
 
     async def wait_idle(self) -> None:
-        """Return once nothing has happened for idle_timeout with nothing running."""
+        """Return once nothing has happened for idle_timeout with nothing running.
+
+        A daemon whose lxcpath no longer exists has nothing left to serve: it waits only
+        LXCPATH_GONE_IDLE, so a test run or a script that removes its lxcpath leaves no
+        daemon and no run directory behind for long (the next command starts a new one)."""
         while True:
             self.activity = trio.Event()
             if self.busy():
@@ -151,7 +157,10 @@ class Daemon:
                 with trio.move_on_after(1):
                     await self.activity.wait()
                 continue
-            with trio.move_on_after(self.idle_timeout):
+            timeout = self.idle_timeout
+            if not os.path.isdir(self.lxcpath):
+                timeout = min(timeout, LXCPATH_GONE_IDLE)
+            with trio.move_on_after(timeout):
                 await self.activity.wait()
                 continue
             if not self.busy():

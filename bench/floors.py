@@ -1,0 +1,155 @@
+"""The floors under the rows of `make bench` whose targets are not met, measured in the same run.
+
+Issue 15 asks, for a target that is not met, which floor (the interpreter's start,
+the kernel) stands between the figure and the target. This module measures those
+floors beside the table instead of quoting old figures:
+
+- the interpreter every command starts (`python -S -c pass`: the lean launchers run
+  without `site`), its wall time and its CPU;
+- the CPU of LXC's `lxc-execute` process tree (getrusage of the waited-for tree:
+  the command, its container, `/bin/true`), and the kernel's part of it: the
+  kernel work of making and tearing down a container, which any runtime pays;
+- the CPU that LXC's monitors and containers had used by the time N containers
+  started at once were all RUNNING (their cgroups' CPU accounting: cgroup v1
+  `cpuacct`, or cgroup v2 `cpu.stat`), and the kernel's part of it; ours the same
+  for the containers' cgroups (the daemon and spawner are not in them).
+
+`floor_rows` turns them into one line per unmet row: the target, the floor (what a
+runtime with a Python command, or with LXC's own per-container work, cannot go
+below) and what the target leaves for everything else. Used by bench/report.py.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def tree_cpu(argv: list[str], env: dict[str, str], runs: int) -> tuple[float, float, float]:
+    """Medians (ms) of wall time, user CPU and system CPU of a command and everything it waited for."""
+    samples = []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        began = time.perf_counter()
+        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - began
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        samples.append((wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime))
+    return tuple(statistics.median(s[i] for s in samples) * 1000 for i in range(3))  # type: ignore[return-value]
+
+
+def _v1_usage(group: str) -> tuple[int, int] | None:
+    """(all, system) nanoseconds of a cgroup v1 cpuacct group, None when it does not exist."""
+    base = CGROUP_ROOT / "cpuacct" / group
+    try:
+        return int((base / "cpuacct.usage").read_text()), int((base / "cpuacct.usage_sys").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _v2_usage(group: str) -> tuple[int, int] | None:
+    try:
+        text = (CGROUP_ROOT / group / "cpu.stat").read_text()
+    except OSError:
+        return None
+    stat = dict(line.split() for line in text.splitlines() if line.count(" ") == 1)
+    return int(stat.get("usage_usec", 0)) * 1000, int(stat.get("system_usec", 0)) * 1000
+
+
+def cgroups_cpu(groups: list[str]) -> tuple[float, float, int]:
+    """(all ms, system ms, groups found) summed over cgroups named at the hierarchy's top.
+
+    The kernel charges a cgroup for what its processes ran, the kernel's work on their
+    behalf included; system time is sampled at the tick, so it is only good summed
+    over many groups (as here: one per container)."""
+    usage = _v1_usage if (CGROUP_ROOT / "cpuacct").is_dir() else _v2_usage
+    total = system = found = 0
+    for group in groups:
+        got = usage(group)
+        if got is not None:
+            total, system, found = total + got[0], system + got[1], found + 1
+    return total / 1e6, system / 1e6, found
+
+
+def containers_cpu(names: list[str], lxc: bool) -> dict[str, float]:
+    """CPU per container (ms) charged so far to the containers' cgroups (and, for LXC,
+    to its monitors' cgroups), with the kernel's part; empty when none was found."""
+    result: dict[str, float] = {}
+    kinds = ("payload", "monitor") if lxc else ("payload",)
+    for kind in kinds:
+        total, system, found = cgroups_cpu([f"lxc.{kind}.{name}" for name in names])
+        if found:
+            result[f"{kind} ms"] = total / found
+            result[f"{kind} system ms"] = system / found
+    return result
+
+
+@dataclass
+class Floor:
+    """One unmet row's floor: `left` is what the target leaves beyond the floor."""
+
+    key: str  # the row's figure in bench/report.py's Results
+    what: str
+    target: float
+    floor: float
+    made_of: str
+    unit: str
+
+    @property
+    def left(self) -> float:
+        return self.target - self.floor
+
+    def cells(self) -> tuple[str, str, str, str]:
+        fmt = (lambda v: f"{v:.1f} ms") if self.unit == "ms" else (lambda v: f"{v:.2f} s")
+        left = fmt(self.left) if self.left > 0 else f"nothing ({fmt(abs(self.left))} over)"
+        return self.what, fmt(self.target), f"{fmt(self.floor)}: {self.made_of}", left
+
+
+def floor_rows(ours: dict[str, float], lxc: dict[str, float], *, rapid: int, many: int) -> list[Floor]:
+    """The floor of each row whose target depends on what the machine's interpreter and
+    kernel cost; only rows measured on both sides."""
+    cpus = os.cpu_count() or 1
+    rows: list[Floor] = []
+    bare, bare_cpu = ours.get("bare_s"), ours.get("bare_s_cpu")
+    kernel = lxc.get("execute_sys")
+    if bare is None or bare_cpu is None:
+        return rows
+    if "execute" in lxc and kernel is not None:
+        rows.append(Floor(
+            "execute", "`lxc-execute -- /bin/true`", 1.5 * lxc["execute"], bare + kernel,
+            f"one interpreter ({bare:.1f}) + the kernel's part of LXC's lxc-execute ({kernel:.1f})", "ms",
+        ))  # fmt: skip
+    if "cycle" in lxc:
+        rows.append(Floor(
+            "cycle", "`lxc-start -d` + `lxc-wait RUNNING` + `lxc-stop -k`", 2 * lxc["cycle"], 3 * bare,
+            f"three interpreters ({bare:.1f} each)", "ms",
+        ))  # fmt: skip
+    if "rapid" in lxc and kernel is not None:
+        rows.append(Floor(
+            "rapid", f"{rapid} rapid `lxc-execute` cycles", 1.5 * lxc["rapid"], rapid * (bare + kernel) / 1000,
+            f"{rapid} x (one interpreter + the kernel's part of LXC's lxc-execute)", "s",
+        ))  # fmt: skip
+    if "many_cli" in lxc:
+        starts, waits = many * bare_cpu / cpus / 1000, many * bare / 1000
+        rows.append(Floor(
+            "many_cli", f"{many} at once, CLI", 2 * lxc["many_cli"], starts + waits,
+            f"{many} interpreters at once on {cpus} CPUs ({starts:.2f}; CPU {bare_cpu:.1f} ms each) + "
+            f"{many} `lxc-wait` one after the other ({waits:.2f})", "s",
+        ))  # fmt: skip
+    per = lxc.get("payload ms", 0.0) + lxc.get("monitor ms", 0.0)
+    if "many_cli" in lxc and per:
+        system = lxc.get("payload system ms", 0.0) + lxc.get("monitor system ms", 0.0)
+        rows.append(Floor(
+            "many_api", f"{many} at once, API", 0.5 * lxc["many_cli"], many * per / cpus / 1000,
+            f"{many} x LXC's own work per container apart from its commands ({per:.1f} ms of CPU in its "
+            f"monitor's and container's cgroups by all RUNNING, {system:.1f} of it in the kernel) "
+            f"on {cpus} CPUs", "s",
+        ))  # fmt: skip
+    return rows
