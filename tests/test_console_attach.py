@@ -510,6 +510,33 @@ def test_start_console_on_a_device(runtime: Cli, busybox: str) -> None:
         os.close(slave)
 
 
+def test_a_console_device_that_is_not_read_never_stalls_the_container(runtime: Cli, busybox: str) -> None:
+    """The console's peer (here lxc.console.path, a pty whose other end nobody reads)
+    used to make the daemon wait for it: the console stopped being read and whatever
+    the container wrote to it hung. Now the peer gets what it takes; the rest waits
+    for it, up to a limit, then the oldest is dropped."""
+    master, slave = os.openpty()
+    try:
+        started = runtime("lxc-start", "-n", busybox, "-c", os.ttyname(slave))
+        assert started.returncode == 0, started.stderr
+        # 4 MiB through the console: far beyond what the device's pty holds.
+        flood = "head -c 4194304 /dev/zero | tr '\\0' x > /dev/console && echo FLOODED"
+        written = runtime("lxc-attach", "-n", busybox, "--", "/bin/sh", "-c", flood)
+        assert written.stdout.strip() == "FLOODED", written.stderr
+        assert runtime("lxc-info", "-n", busybox, "-sH").stdout.strip() == "RUNNING"
+        # The device still gets the newest output once it is read again.
+        seen = bytearray()
+        deadline = time.monotonic() + 15
+        while not seen.endswith(b"x" * 64):
+            assert time.monotonic() < deadline, bytes(seen[-200:])
+            if select.select([master], [], [], 0.1)[0]:
+                seen.extend(os.read(master, 65536))
+    finally:
+        runtime("lxc-stop", "-n", busybox, "-k")
+        os.close(master)
+        os.close(slave)
+
+
 def test_attach_pty_log(runtime: Cli, running: str, terminals: list[Terminal], tmp_path: Path) -> None:
     log = tmp_path / "pty.log"
     argv = attach_argv(runtime, running, "-L", str(log), "--", "sh", "-c", "echo LOGGED_$((6*7))")

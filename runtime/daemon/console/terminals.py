@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("trio-lxc.console")
 
 READ_SIZE = 65536
+#: Console output kept for a peer that does not read (a stopped `lxc-console`, a slow
+#: device): beyond it the oldest is dropped, so the console, its ring buffer and its
+#: log never wait for a peer (nor does the container writing to its console).
+PEER_BACKLOG = 256 * 1024
 #: runtime.storage.store.ROOTFS_PREFIX, not imported from there: the store's module
 #: (create, copy, destroy) and what it imports would stay in the daemon for this.
 ROOTFS_PREFIX = "dir:"
@@ -99,14 +103,20 @@ class Terminal:
 
 
 class Peer:
-    """What is connected to the console: a socket end or a device, read and written."""
+    """What is connected to the console: a socket end or a device, read and written.
 
-    __slots__ = ("fd", "kind", "gone")
+    `outbox` holds the console output the peer could not take yet (at most
+    PEER_BACKLOG bytes, the newest), `draining` says a task is writing it out."""
+
+    __slots__ = ("fd", "kind", "gone", "outbox", "draining", "dropped")
 
     def __init__(self, fd: int, kind: str) -> None:
         self.fd = fd
         self.kind = kind
         self.gone = trio.Event()
+        self.outbox = bytearray()
+        self.draining = False
+        self.dropped = 0
         os.set_blocking(fd, False)
 
     def close(self) -> None:
@@ -267,7 +277,7 @@ class ContainerTerminals:
                 continue
             peer = self.peer
             if peer is not None:
-                await self._send(peer, data)
+                self._send(peer, data)
 
     def _read_console(self) -> bytes | None:
         """One read of the console master, recorded; b'' when nothing was there."""
@@ -283,21 +293,50 @@ class ContainerTerminals:
             self.log.write(data)
         return data
 
-    async def _send(self, peer: Peer, data: bytes) -> None:
-        view = memoryview(data)
-        while view and peer.fd >= 0 and not self.closed.is_set():
+    def _send(self, peer: Peer, data: bytes) -> None:
+        """Console output to the peer, never waiting for it: what it cannot take now
+        goes to its outbox, which a task of its own drains (`_drain`)."""
+        if peer.fd < 0:
+            return
+        if not peer.outbox:  # nothing queued before it: straight to the peer
             try:
-                count = os.write(peer.fd, view)
+                data = data[os.write(peer.fd, data) :]
             except BlockingIOError:
+                pass
+            except OSError:
+                self._detach(peer)
+                return
+            if not data:
+                return
+        peer.outbox += data
+        excess = len(peer.outbox) - PEER_BACKLOG
+        if excess > 0:
+            del peer.outbox[:excess]
+            if not peer.dropped:
+                log.info("%s: the console's %s does not read: its oldest output is dropped", self.name, peer.kind)
+            peer.dropped += excess
+        if not peer.draining and self._nursery is not None:
+            peer.draining = True
+            self._nursery.start_soon(self._guarded, self._drain, peer)
+
+    async def _drain(self, peer: Peer) -> None:
+        """Write the peer's outbox out as the peer takes it; ends when it is empty."""
+        try:
+            while peer.outbox and peer.fd >= 0 and not self.closed.is_set():
                 try:
                     await trio.lowlevel.wait_writable(peer.fd)
                 except trio.ClosedResourceError:
                     return
-                continue
-            except OSError:
-                self._detach(peer)
-                return
-            view = view[count:]
+                try:
+                    count = os.write(peer.fd, peer.outbox)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    self._detach(peer)
+                    return
+                del peer.outbox[:count]
+        finally:
+            peer.draining = False
 
     async def _pump_peer(self, peer: Peer) -> None:
         """Peer input -> console; EOF or an error ends the peer."""
