@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 POLL_INTERVAL = 0.025
+#: The first wait of `poll_until`, doubled at each check up to its interval.
+POLL_FIRST = 0.0005
 INOTIFY = "inotify"
 POLL = "poll"
 
@@ -230,11 +232,18 @@ class CgroupWatcher:
 
 
 async def poll_until(predicate: Callable[[], bool], interval: float = POLL_INTERVAL) -> None:
-    """Return when `predicate()` is true, checking every `interval` seconds."""
+    """Return when `predicate()` is true, checking every `interval` seconds at most.
+
+    The first checks come sooner (POLL_FIRST, doubling up to `interval`): what is
+    polled is mostly done within a millisecond (a cgroup v1 freeze of sleeping tasks,
+    the last exits after a SIGKILL), and a first sleep of the whole interval made
+    one `lxc-freeze` in three take 25 ms more."""
     import trio
 
+    delay = min(POLL_FIRST, interval)
     while not predicate():
-        await trio.sleep(interval)
+        await trio.sleep(delay)
+        delay = min(delay * 2, interval)
 
 
 async def wait_until(
