@@ -153,16 +153,20 @@ def floor_rows(ours: dict[str, float], lxc: dict[str, float], *, rapid: int, man
             "rapid", f"{rapid} rapid `lxc-execute` cycles", 1.5 * lxc["rapid"], rapid * (bare + kernel) / 1000,
             f"{rapid} x (one interpreter + the kernel's part of LXC's lxc-execute)", "s",
         ))  # fmt: skip
+    per = lxc.get("payload ms", 0.0) + lxc.get("monitor ms", 0.0)
+    system = lxc.get("payload system ms", 0.0) + lxc.get("monitor system ms", 0.0)
     if "many_cli" in lxc:
-        starts, waits = many * bare_cpu / cpus / 1000, many * bare / 1000
+        # The starts: N interpreters and the kernel's work for N containers share the
+        # CPUs; the waits run one after the other, an interpreter each.
+        starts = many * (bare_cpu + system) / cpus / 1000
+        waits = many * bare / 1000
         rows.append(Floor(
             "many_cli", f"{many} at once, CLI", 2 * lxc["many_cli"], starts + waits,
-            f"{many} interpreters at once on {cpus} CPUs ({starts:.2f}; CPU {bare_cpu:.1f} ms each) + "
-            f"{many} `lxc-wait` one after the other ({waits:.2f})", "s",
+            f"{many} interpreters (CPU {bare_cpu:.1f} ms each) and the kernel's work for {many} "
+            f"containers ({system:.1f} ms each, as LXC's) on {cpus} CPUs ({starts:.2f}) + {many} "
+            f"`lxc-wait` one after the other ({waits:.2f})", "s",
         ))  # fmt: skip
-    per = lxc.get("payload ms", 0.0) + lxc.get("monitor ms", 0.0)
     if "many_cli" in lxc and per:
-        system = lxc.get("payload system ms", 0.0) + lxc.get("monitor system ms", 0.0)
         rows.append(Floor(
             "many_api", f"{many} at once, API", 0.5 * lxc["many_cli"], many * per / cpus / 1000,
             f"{many} x LXC's own work per container apart from its commands ({per:.1f} ms of CPU in its "
