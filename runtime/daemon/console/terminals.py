@@ -105,10 +105,13 @@ class Terminal:
 class Peer:
     """What is connected to the console: a socket end or a device, read and written.
 
-    `outbox` holds the console output the peer could not take yet (at most
-    PEER_BACKLOG bytes, the newest), `draining` says a task is writing it out."""
+    `outbox` holds the console output the peer could not take yet, `draining` says a
+    task is writing it out. Past PEER_BACKLOG bytes, a flow-controlled peer (the
+    terminal of `lxc-start -F`: Ctrl-S there pauses the container's output, as on any
+    terminal) holds the console back until it has room (`room`); any other peer (an
+    `lxc-console` client, an lxc.console.path device) loses its oldest output instead."""
 
-    __slots__ = ("fd", "kind", "gone", "outbox", "draining", "dropped")
+    __slots__ = ("fd", "kind", "gone", "outbox", "draining", "dropped", "room")
 
     def __init__(self, fd: int, kind: str) -> None:
         self.fd = fd
@@ -117,12 +120,19 @@ class Peer:
         self.outbox = bytearray()
         self.draining = False
         self.dropped = 0
+        self.room = trio.Event()
         os.set_blocking(fd, False)
+
+    @property
+    def flow_controlled(self) -> bool:
+        return self.kind == "foreground"
 
     def close(self) -> None:
         if self.fd >= 0:
             _close(self.fd)
             self.fd = -1
+        self.outbox.clear()
+        self.room.set()
         self.gone.set()
 
 
@@ -232,7 +242,8 @@ class ContainerTerminals:
     ) -> None:
         """Serve the console until `close`: this task pumps the console's output, and
         each peer's input gets a task of its own in `nursery` (the console manager's)
-        while the peer lasts. One task per running container, not a nursery and two:
+        while the peer lasts, as does the writing of its outbox while the peer is
+        behind (`_drain`). One task per running container, not a nursery and two:
         memory kept per container (README, "Speed": memory per container). Every
         wait below first checks `closed` (set before any fd is closed, and nothing
         yields between the check and the wait), so no task ever waits on an fd
@@ -278,6 +289,12 @@ class ContainerTerminals:
             peer = self.peer
             if peer is not None:
                 self._send(peer, data)
+                while (
+                    peer.flow_controlled and len(peer.outbox) >= PEER_BACKLOG
+                    and peer.fd >= 0 and not self.closed.is_set()
+                ):  # fmt: skip
+                    peer.room = trio.Event()
+                    await peer.room.wait()
 
     def _read_console(self) -> bytes | None:
         """One read of the console master, recorded; b'' when nothing was there."""
@@ -310,7 +327,7 @@ class ContainerTerminals:
                 return
         peer.outbox += data
         excess = len(peer.outbox) - PEER_BACKLOG
-        if excess > 0:
+        if excess > 0 and not peer.flow_controlled:
             del peer.outbox[:excess]
             if not peer.dropped:
                 log.info("%s: the console's %s does not read: its oldest output is dropped", self.name, peer.kind)
@@ -335,8 +352,20 @@ class ContainerTerminals:
                     self._detach(peer)
                     return
                 del peer.outbox[:count]
+                if len(peer.outbox) < PEER_BACKLOG:
+                    peer.room.set()
         finally:
             peer.draining = False
+            peer.room.set()
+
+    @staticmethod
+    def _flush_outbox(peer: Peer) -> None:
+        """At the end: what the peer can take now of what waited for it (never blocks)."""
+        if peer.fd >= 0 and peer.outbox:
+            try:
+                os.write(peer.fd, peer.outbox)
+            except OSError:
+                pass
 
     async def _pump_peer(self, peer: Peer) -> None:
         """Peer input -> console; EOF or an error ends the peer."""
@@ -457,6 +486,7 @@ class ContainerTerminals:
             except OSError as err:
                 log.warning("%s: lxc.console.buffer.logfile: %s", self.name, err)
         if self.peer is not None:
+            self._flush_outbox(self.peer)
             self._detach(self.peer)
         if self.foreground_end is not None:
             os.close(self.foreground_end)
