@@ -17,8 +17,8 @@ still wakes us. pyinotify is imported on first use: it costs import time and, on
 Python 3.11, imports the deprecated asyncore.
 
 cgroup v1 has no such file (its release agent is one host-wide program, not an
-event we can wait on), so v1-only hosts poll every `POLL_INTERVAL` seconds with
-`trio.sleep`, which other tasks do not notice.
+event we can wait on), so v1-only hosts poll with `trio.sleep`, which other tasks
+do not notice: first after `POLL_FIRST`, doubling up to every `POLL_INTERVAL`.
 
 Two ways to hold the inotify fd:
 - by default each wait opens its own inotify instance and reads it itself
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "INOTIFY",
     "POLL",
+    "POLL_FIRST",
     "POLL_INTERVAL",
     "CgroupWatcher",
     "InotifyWatch",

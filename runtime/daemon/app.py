@@ -63,7 +63,7 @@ REQUEST_TIMEOUT = float(os.environ.get("TRIO_LXC_REQUEST_TIMEOUT", "30"))
 LIVE_STATES = (lc.RUNNING, lc.FROZEN, lc.THAWED, lc.FREEZING)
 #: At an idle exit: how long the spawner gets to exit before the run directory stays.
 SPAWNER_EXIT_WAIT = 5.0
-#: Idle time before exiting once the lxcpath no longer exists (see `Daemon.wait_idle`).
+#: Idle time before exiting while the lxcpath does not exist (see `Daemon.wait_idle`).
 LXCPATH_GONE_IDLE = 2.0
 
 
@@ -147,9 +147,11 @@ class Daemon:
     async def wait_idle(self) -> None:
         """Return once nothing has happened for idle_timeout with nothing running.
 
-        A daemon whose lxcpath no longer exists has nothing left to serve: it waits only
-        LXCPATH_GONE_IDLE, so a test run or a script that removes its lxcpath leaves no
-        daemon and no run directory behind for long (the next command starts a new one)."""
+        A daemon whose lxcpath does not exist (removed, or not made yet) has nothing
+        to serve: it waits only LXCPATH_GONE_IDLE, so a test run or a script that
+        removes its lxcpath leaves no daemon and no run directory behind for long (the
+        next command starts a new one). The lxcpath watch wakes this wait when the
+        lxcpath goes or appears, so the idle time follows it."""
         while True:
             self.activity = trio.Event()
             if self.busy():

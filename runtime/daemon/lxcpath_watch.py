@@ -112,13 +112,14 @@ class LxcpathWatcher:
         lxcpath: str,
         on_created: Callable[[str], object],
         on_destroyed: Callable[[str], object],
-        on_gone: Callable[[], object] | None = None,
+        on_presence: Callable[[], object] | None = None,
     ) -> None:
         self.lxcpath = os.path.abspath(lxcpath)
         self.on_created = on_created
         self.on_destroyed = on_destroyed
-        #: Called once the lxcpath itself was removed and its containers announced gone.
-        self.on_gone = on_gone
+        #: Called when the lxcpath itself appears or goes (its containers announced):
+        #: the daemon's idle time depends on it (runtime.daemon.app, `wait_idle`).
+        self.on_presence = on_presence
         #: Names announced (or found at start-up) as defined.
         self.defined: set[str] = set()
         self._manager: Any = None
@@ -141,6 +142,8 @@ class LxcpathWatcher:
                     started = True
                     task_status.started()
                 await self._wait_for_lxcpath()
+                if self.on_presence is not None:
+                    self.on_presence()  # it is there now
                 announce = True
             try:
                 await self._watch(announce, task_status if not started else None)
@@ -150,8 +153,8 @@ class LxcpathWatcher:
             announce = True
             for name in sorted(self.defined):
                 self._destroyed(name)
-            if self.on_gone is not None:
-                self.on_gone()
+            if self.on_presence is not None:
+                self.on_presence()
 
     async def _watch(self, announce: bool, task_status: trio.TaskStatus[None] | None) -> None:
         """One inotify instance for the lxcpath's life; raises _LxcpathGone at its end."""
@@ -356,18 +359,18 @@ class _StartedOnce:
 async def watch_lxcpath(
     lxcpath: str,
     bus: BusServer,
-    on_gone: Callable[[], object] | None = None,
+    on_presence: Callable[[], object] | None = None,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """The daemon's task: announce created/destroyed containers on `bus` until cancelled,
-    and call `on_gone` when the lxcpath itself is removed.
+    and call `on_presence` when the lxcpath itself appears or is removed.
 
     A failure of the watch (no inotify instance left, pyinotify missing) is logged
     and ends only this task: the daemon goes on without these two events.
     """
     status = _StartedOnce(task_status)
-    watcher = LxcpathWatcher(lxcpath, bus.publish_created, bus.publish_destroyed, on_gone)
+    watcher = LxcpathWatcher(lxcpath, bus.publish_created, bus.publish_destroyed, on_presence)
     try:
         await watcher.run(task_status=status)
     except Exception:
