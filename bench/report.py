@@ -465,9 +465,9 @@ FLOOR_HEADER = ("row not met", "target", "floor, measured in this run", "left fo
 CPU_KEYS = ("payload ms", "payload system ms", "monitor ms", "monitor system ms")
 
 
-def floors_of(res: Results, args: argparse.Namespace) -> list[floors.Floor]:
+def floors_of(rows: list[Row], res: Results, args: argparse.Namespace) -> list[floors.Floor]:
     """The floors of the rows whose targets were not met (bench/floors.py)."""
-    unmet = {r.key for r in build_rows(res, args) if r.met is False and r.key}
+    unmet = {r.key for r in rows if r.met is False and r.key}
     found = floors.floor_rows(res.ours, res.lxc, rapid=args.rapid, many=args.many)
     return [f for f in found if f.key in unmet]
 
@@ -484,8 +484,8 @@ def cpu_lines(res: Results, args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def print_floors(res: Results, args: argparse.Namespace) -> None:
-    found = floors_of(res, args)
+def print_floors(rows: list[Row], res: Results, args: argparse.Namespace) -> None:
+    found = floors_of(rows, res, args)
     if found:
         print("floors of the rows not met:")
         for f in found:
@@ -516,7 +516,7 @@ def markdown(rows: list[Row], res: Results, args: argparse.Namespace) -> str:
             f"- {k}: {v:.1f}" if k == "processes per container" else f"- {k}: {v:.0f}"
             for k, v in breakdown.items()
         ]
-    found = floors_of(res, args)
+    found = floors_of(rows, res, args)
     if found:
         lines += ["", "| " + " | ".join(FLOOR_HEADER) + " |", "|---|---|---|---|"]
         lines += ["| " + " | ".join(f.cells()) + " |" for f in found]
@@ -684,7 +684,7 @@ def main() -> int:
         f"trio-lxc against LXC ({lxc_version()}), medians of {args.runs} runs, one run on one machine"
     )
     print_table(rows)
-    print_floors(res, args)
+    print_floors(rows, res, args)
     print_memory(res)
     if res.trace:
         start_trace.print_table(res.trace, args.runs, {})

@@ -56,7 +56,8 @@ log = logging.getLogger("trio-lxc.console")
 READ_SIZE = 65536
 #: Console output kept for a peer that does not read (a stopped `lxc-console`, a slow
 #: device): beyond it the oldest is dropped, so the console, its ring buffer and its
-#: log never wait for a peer (nor does the container writing to its console).
+#: log never wait for such a peer (nor does the container writing to its console).
+#: The terminal of `lxc-start -F` is held to it instead (see `Peer`).
 PEER_BACKLOG = 256 * 1024
 #: runtime.storage.store.ROOTFS_PREFIX, not imported from there: the store's module
 #: (create, copy, destroy) and what it imports would stay in the daemon for this.
@@ -407,6 +408,8 @@ class ContainerTerminals:
     def _detach(self, peer: Peer) -> None:
         if self.peer is peer:
             self.peer = None
+        if peer.dropped and peer.fd >= 0:
+            log.info("%s: the console's %s lost %d bytes of output it did not read", self.name, peer.kind, peer.dropped)
         peer.close()
 
     # -- clients -------------------------------------------------------------------------
