@@ -346,8 +346,9 @@ class Supervisor:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sync = trio.socket.from_stdlib_socket(parent)
         try:
-            terminal_stdio = self.terminals.init_stdio() if self.terminals is not None else None
-            stdio = self._stdio or terminal_stdio or _devnull_stdio()
+            # The command's own stdio (lxc-execute, lxc-start -F) comes first; the
+            # console's three fresh fds are only made when they are the init's.
+            stdio = self._stdio or self._terminal_stdio() or _devnull_stdio()
             fds = [child.fileno(), *stdio]
             try:
                 log.debug("%s: asking the spawner", self.name)
@@ -644,6 +645,10 @@ class Supervisor:
         except Exception:  # noqa: BLE001
             log.exception("%s: removing the cgroups", self.name)
         self.cgroups = None
+
+    def _terminal_stdio(self) -> tuple[int, int, int] | None:
+        """The console's three fds for the init's stdio, made for this spawn (closed after it)."""
+        return self.terminals.init_stdio() if self.terminals is not None else None
 
     def _close_stdio(self) -> None:
         if self._stdio is not None:
