@@ -253,6 +253,62 @@ def test_reboot_restarts_the_container(runtime: Cli, busybox: str) -> None:
     assert runtime("lxc-stop", "-n", busybox, "-k").returncode == 0
 
 
+def test_a_kill_after_an_ignored_reboot_stops_the_container(runtime: Cli, busybox: str) -> None:
+    """`lxc-stop -r` whose signal the init ignores leaves the container running; a later
+    `lxc-stop -k` must stop it. It used to restart it (the reboot stayed pending) and
+    the kill's own command then waited forever."""
+    result = runtime("lxc-start", "-n", busybox, "-s", "lxc.signal.reboot=SIGWINCH")
+    assert result.returncode == 0, result.stderr
+    first = int(runtime("lxc-info", "-n", busybox, "-pH").stdout)
+    result = runtime("lxc-stop", "-n", busybox, "-r")
+    assert result.returncode == 0, result.stderr
+    time.sleep(0.3)
+    assert state(runtime, busybox) == "RUNNING"  # the init ignored SIGWINCH
+    assert int(runtime("lxc-info", "-n", busybox, "-pH").stdout) == first
+    argv = [str(BIN / "lxc-stop"), "-P", str(runtime.lxcpath), "-n", busybox, "-k"]
+    try:
+        killed = subprocess.run(argv, env=runtime.env, capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("lxc-stop -k after an ignored reboot never returned")
+    assert killed.returncode == 0, killed.stderr
+    time.sleep(0.3)
+    assert state(runtime, busybox) == "STOPPED"  # not started again
+    assert cgroups_of(busybox) == []
+
+
+def test_an_attached_command_follows_its_container_through_a_reboot(runtime: Cli, busybox: str) -> None:
+    """`lxc-execute` stays attached while its container reboots (as LXC's lxc-start
+    -F does) and returns when the container finally stops: it used to wait on the
+    first run's end, which a reboot never signalled, and hung."""
+    script = 'trap "exit 0" INT; while :; do sleep 0.05; done'
+    argv = [str(BIN / "lxc-execute"), "-P", str(runtime.lxcpath), "-n", busybox, "--", "/bin/sh", "-c", script]
+    with subprocess.Popen(argv, env=runtime.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as attached:
+        try:
+            result = runtime("lxc-wait", "-n", busybox, "-s", "RUNNING", "-t", "30")
+            assert result.returncode == 0, result.stderr
+            first = int(runtime("lxc-info", "-n", busybox, "-pH").stdout)
+            result = runtime("lxc-stop", "-n", busybox, "-r")  # SIGINT: the shell exits 0
+            assert result.returncode == 0, result.stderr
+            deadline = time.monotonic() + 15
+            second = first
+            while second == first and time.monotonic() < deadline:
+                out = runtime("lxc-info", "-n", busybox, "-pH").stdout.strip()
+                if out and int(out) != first and state(runtime, busybox) == "RUNNING":
+                    second = int(out)
+                time.sleep(0.05)
+            assert second != first, "the container did not start again"
+            assert attached.poll() is None, "the command left at the reboot"
+            result = runtime("lxc-stop", "-n", busybox, "-k")
+            assert result.returncode == 0, result.stderr
+            try:
+                assert attached.wait(timeout=20) == 128 + signal.SIGKILL
+            except subprocess.TimeoutExpired:
+                pytest.fail("lxc-execute never returned after its rebooted container was killed")
+        finally:
+            if attached.poll() is None:
+                attached.kill()
+
+
 def test_python_api_runs_containers_concurrently(runtime: Cli, tmp_path: Path) -> None:
     import trio
 

@@ -549,7 +549,7 @@ class ControlConnection:
             return
         else:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
-            supervisor.send_signal(request.halt_signal or supervisor.halt_signal())
+            supervisor.halt(request.halt_signal)
             supervisor.end_trace.mark("halt signal sent")
             if request.nowait:
                 await self.reply(cp.Done())

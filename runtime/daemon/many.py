@@ -164,7 +164,7 @@ async def stop_many(conn: ControlConnection, request: StopMany) -> None:
             return "rebooted", None
         if request.action == "shutdown" and request.timeout != 0:
             await freezer.thaw_before_signal(supervisor)
-            supervisor.send_signal(supervisor.halt_signal())
+            supervisor.halt()
             timeout = request.timeout if request.timeout >= 0 else math.inf
             with trio.move_on_after(timeout):
                 await supervisor.stopped.wait()

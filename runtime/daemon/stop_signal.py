@@ -48,5 +48,5 @@ async def hard_stop(supervisor: Supervisor, number: int | None = None) -> bool:
     from runtime.daemon import freezer  # trio: lxc-stop --rcfile imports this module for the above
 
     await freezer.thaw_before_signal(supervisor)
-    supervisor.send_signal(number)
+    supervisor.halt(number)  # a stop: calls off a pending reboot too
     return False

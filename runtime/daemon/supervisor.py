@@ -213,8 +213,11 @@ class Supervisor:
                 if not self._should_restart():
                     return
                 self.restarts += 1
+                # `stopped` is the end of the container's life, not of one run: it is
+                # set when this loop is left, and kept through a reboot. Replacing it
+                # here left whoever waited on it (lxc-stop, lxc-start -F, stop-many)
+                # waiting forever.
                 self.started = trio.Event()
-                self.stopped = trio.Event()
         finally:
             self._close_pidfd()
             if self.lxc_hooks is not None:
@@ -669,9 +672,16 @@ class Supervisor:
 
     def reboot(self, sig: int | None = None) -> None:
         """lxc-stop -r: the init gets `sig` (else lxc.signal.reboot) and, once it has
-        exited, the container starts again."""
+        exited, the container starts again (unless a halt or a kill comes first)."""
         self.reboot_requested = True
         self.send_signal(sig or self.reboot_signal())
+
+    def halt(self, sig: int | None = None) -> None:
+        """lxc-stop: the init gets `sig` (else lxc.signal.halt); a reboot asked for
+        earlier and not done (an init that ignored its signal) is called off: the
+        latest request wins, so the exit that follows stops the container."""
+        self.reboot_requested = False
+        self.send_signal(sig or self.halt_signal())
 
     def halt_signal(self) -> int:
         from runtime.daemon.stop_signal import halt_signal
@@ -684,7 +694,9 @@ class Supervisor:
         return reboot_signal(self.config)
 
     def kill(self) -> None:
-        """lxc-stop -k: every process of the container, now."""
+        """lxc-stop -k: every process of the container, now; a pending reboot is called
+        off (the container stops)."""
+        self.reboot_requested = False
         if self.cgroups is not None:
             self.cgroups.kill_all(signal.SIGKILL)
             self.freezer.after_kill()  # a frozen container: thaw so the SIGKILLs are delivered
