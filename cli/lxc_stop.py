@@ -2,7 +2,9 @@
 
 Graceful first (lxc.signal.halt, SIGPWR by default), then every process of the
 container is killed through its cgroups after the timeout; `-k` kills at once.
-It returns once the container is STOPPED (nothing of it is left) unless --nowait.
+It returns once the container is STOPPED (nothing of it is left) unless --nowait
+or `-t 0` (as LXC: the halt signal is sent, nothing waited for). `-r` returns once
+the container runs again, or fails (exit 1) when it did not within the timeout.
 `--rcfile FILE`: the signals are FILE's lxc.signal.* (cli.common.load_rcfile).
 """
 

@@ -253,27 +253,100 @@ def test_reboot_restarts_the_container(runtime: Cli, busybox: str) -> None:
     assert runtime("lxc-stop", "-n", busybox, "-k").returncode == 0
 
 
+def run_with_timeout(runtime: Cli, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    """A command that must return within `timeout` seconds (a hang fails the test)."""
+    argv = [str(BIN / args[0]), "-P", str(runtime.lxcpath), *args[1:]]
+    try:
+        return subprocess.run(argv, env=runtime.env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(args)} did not return within {timeout} s")
+
+
 def test_a_kill_after_an_ignored_reboot_stops_the_container(runtime: Cli, busybox: str) -> None:
-    """`lxc-stop -r` whose signal the init ignores leaves the container running; a later
-    `lxc-stop -k` must stop it. It used to restart it (the reboot stayed pending) and
-    the kill's own command then waited forever."""
+    """`lxc-stop -r -W` whose signal the init ignores leaves the container running; a
+    later `lxc-stop -k` must stop it. It used to restart it (the reboot stayed pending)
+    and the kill's own command then waited forever."""
     result = runtime("lxc-start", "-n", busybox, "-s", "lxc.signal.reboot=SIGWINCH")
     assert result.returncode == 0, result.stderr
     first = int(runtime("lxc-info", "-n", busybox, "-pH").stdout)
-    result = runtime("lxc-stop", "-n", busybox, "-r")
+    result = runtime("lxc-stop", "-n", busybox, "-r", "-W")
     assert result.returncode == 0, result.stderr
     time.sleep(0.3)
     assert state(runtime, busybox) == "RUNNING"  # the init ignored SIGWINCH
     assert int(runtime("lxc-info", "-n", busybox, "-pH").stdout) == first
-    argv = [str(BIN / "lxc-stop"), "-P", str(runtime.lxcpath), "-n", busybox, "-k"]
-    try:
-        killed = subprocess.run(argv, env=runtime.env, capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        pytest.fail("lxc-stop -k after an ignored reboot never returned")
+    killed = run_with_timeout(runtime, "lxc-stop", "-n", busybox, "-k")
     assert killed.returncode == 0, killed.stderr
     time.sleep(0.3)
     assert state(runtime, busybox) == "STOPPED"  # not started again
     assert cgroups_of(busybox) == []
+
+
+def test_a_reboot_that_does_not_come_fails_and_is_called_off(runtime: Cli, busybox: str) -> None:
+    """As LXC's: `lxc-stop -r -t T` waits for the container to run again and fails
+    (exit 1) when it did not within T; the reboot is then off: the init's own exit
+    later stops the container (it used to start it again, whenever that came)."""
+    result = runtime("lxc-start", "-n", busybox, "-s", "lxc.signal.reboot=SIGWINCH")
+    assert result.returncode == 0, result.stderr
+    first = int(runtime("lxc-info", "-n", busybox, "-pH").stdout)
+    began = time.monotonic()
+    result = run_with_timeout(runtime, "lxc-stop", "-n", busybox, "-r", "-t", "1")
+    assert result.returncode == 1
+    assert time.monotonic() - began >= 1
+    assert f"{busybox} did not reboot within 1 s" in result.stderr
+    assert state(runtime, busybox) == "RUNNING"
+    os.kill(first, signal.SIGKILL)  # the init dies, not by lxc-stop
+    deadline = time.monotonic() + 10
+    while state(runtime, busybox) != "STOPPED" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert state(runtime, busybox) == "STOPPED", "started again after a reboot that was called off"
+
+
+def test_a_stop_with_no_timeout_asks_and_does_not_wait(runtime: Cli, busybox: str) -> None:
+    """`lxc-stop -t 0` sends the halt signal and returns (LXC 5); it used to kill."""
+    result = runtime("lxc-start", "-n", busybox, "-s", "lxc.signal.halt=SIGWINCH")
+    assert result.returncode == 0, result.stderr
+    result = run_with_timeout(runtime, "lxc-stop", "-n", busybox, "-t", "0")
+    assert result.returncode == 0, result.stderr
+    time.sleep(0.3)
+    assert state(runtime, busybox) == "RUNNING"  # SIGWINCH: the init goes on
+    assert run_with_timeout(runtime, "lxc-stop", "-n", busybox, "-k").returncode == 0
+
+
+def test_an_attached_command_killed_during_a_reboot_takes_the_container(
+    runtime: Cli, tmp_path: Path
+) -> None:
+    """The attached command goes while its container restarts (the new run is still in
+    its pre-start hook: no process of it yet): the container must not come up
+    again. The kill used to find nothing to kill, and the container ran on, alone."""
+    hook = tmp_path / "slow-hook"
+    hook.write_text("#!/bin/sh\nsleep 0.5\n")
+    hook.chmod(0o755)
+    conf = tmp_path / "hook.conf"
+    conf.write_text(f"{BUSYBOX_CONF}lxc.hook.pre-start = {hook}\n")
+    name = unique("rk")
+    assert runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf)).returncode == 0
+    script = 'trap "exit 0" INT; while :; do sleep 0.05; done'
+    argv = [str(BIN / "lxc-execute"), "-P", str(runtime.lxcpath), "-n", name, "--", "/bin/sh", "-c", script]
+    with subprocess.Popen(argv, env=runtime.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as attached:
+        try:
+            result = runtime("lxc-wait", "-n", name, "-s", "RUNNING", "-t", "30")
+            assert result.returncode == 0, result.stderr
+            assert runtime("lxc-stop", "-n", name, "-r", "-W").returncode == 0
+            result = runtime("lxc-wait", "-n", name, "-s", "STARTING", "-t", "10")
+            assert result.returncode == 0, result.stderr
+            attached.kill()  # in the new run's pre-start hook
+            attached.wait(timeout=10)
+            deadline = time.monotonic() + 10
+            while state(runtime, name) != "STOPPED" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(1)  # past the hook: a start that went on would be RUNNING by now
+            assert state(runtime, name) == "STOPPED"
+            assert cgroups_of(name) == []
+        finally:
+            if attached.poll() is None:
+                attached.kill()
+            run_with_timeout(runtime, "lxc-stop", "-n", name, "-k")
 
 
 def test_an_attached_command_follows_its_container_through_a_reboot(runtime: Cli, busybox: str) -> None:

@@ -536,22 +536,27 @@ class ControlConnection:
         if request.trace:  # lxc-stop -l TRACE (runtime.daemon.exit_trace)
             exit_trace.follow_stop(supervisor, decoded)
         timeout = request.timeout
-        if request.kill or timeout == 0:
+        if request.kill:
             hard = await stop_signal.hard_stop(supervisor, request.stop_signal)
             supervisor.end_trace.mark("killed (cgroups)" if hard else "lxc.signal.stop sent")
             if not hard:  # lxc.signal.stop: the init's now
                 await self.reply(cp.Done())
                 return
         elif request.reboot:
+            # As LXC's lxc-stop -r: wait until it runs again (up to -t), unless -W or -t 0.
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.reboot(request.reboot_signal)
-            await self.reply(cp.Done())
+            if request.nowait or timeout == 0:
+                await self.reply(cp.Done())
+                return
+            failure = await supervisor.wait_rebooted(timeout)
+            await self.reply(cp.Done() if failure is None else cp.ErrorReply(error=failure, exit_code=1))
             return
         else:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.halt(request.halt_signal)
             supervisor.end_trace.mark("halt signal sent")
-            if request.nowait:
+            if request.nowait or timeout == 0:  # LXC: -t 0 asks and does not wait
                 await self.reply(cp.Done())
                 return
             with trio.move_on_after(timeout if timeout >= 0 else float("inf")):

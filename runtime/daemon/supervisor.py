@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -151,6 +152,13 @@ class Supervisor:
         self.started = trio.Event()
         self.stopped = trio.Event()
         self.reboot_requested = False
+        #: lxc-stop -k, or the attached command went away: the container's life ends,
+        #: even when the kill came while no process of it could be reached (between
+        #: the runs of a reboot, before the new init is in its cgroups).
+        self.kill_requested = False
+        #: Set when a reboot's start is over (RUNNING, or failed) and when the
+        #: container's life ends; replaced at each reboot (`wait_rebooted`).
+        self._rebooted = trio.Event()
         #: Reboots so far (lxc-stop -r, or the init's SIGHUP exit): lxc-exporter shows it.
         self.restarts = 0
         #: The command's own stdio for the init (lxc-start -F, lxc-execute), owned here.
@@ -208,6 +216,8 @@ class Supervisor:
                         return
                     finally:
                         self.started.set()
+                        if self.restarts:
+                            self._announce_reboot_over()
                 adopted = False
                 await self._supervise()
                 if not self._should_restart():
@@ -223,6 +233,7 @@ class Supervisor:
             if self.lxc_hooks is not None:
                 self.lxc_hooks.close()
             self.stopped.set()
+            self._rebooted.set()  # a reboot waiter sees the end (`wait_rebooted`)
             self._close_stdio()
             container_log.close_handlers(self.log_handlers)
 
@@ -371,7 +382,12 @@ class Supervisor:
                 hooks = self.lxc_hooks.handshake_budget()
                 budget = HANDSHAKE_TIMEOUT + hooks  # every hook run inside it may use its bound
                 with trio.move_on_after(budget) as timeout:
-                    await self._handshake(sync, forked, spec, cgroups)
+                    try:
+                        await self._handshake(sync, forked, spec, cgroups)
+                    except (ConnectionResetError, BrokenPipeError):
+                        # The child died mid-set-up (killed: lxc-stop -k, the attached
+                        # command gone): a failed start, as when it closes the socket.
+                        raise StartFailed("the container child exited before it started") from None
                 if timeout.cancelled_caught:
                     raise StartFailed("the container did not finish its set-up in time")
                 if forked_pidfd is not None and forked != self.pid:
@@ -480,6 +496,8 @@ class Supervisor:
         except Exception as err:  # noqa: BLE001
             raise StartFailed(f"cannot move the container into its cgroups: {err}") from None
         self.trace.mark("cgroups attached")
+        if self.kill_requested:  # a kill that found no process of this start yet
+            raise StartFailed("killed while it started")
         await self._setup_network(sync, first, spec)
         self.trace.mark("network set up")
         # Marked before the send: trio yields after it, and the child may read "go"
@@ -622,9 +640,29 @@ class Supervisor:
 
     def _should_restart(self) -> bool:
         rebooted = self.exit_signal == signal.SIGHUP and self.args.mode == ss.SYSTEM
-        restart = self.reboot_requested or rebooted
+        restart = (self.reboot_requested or rebooted) and not self.kill_requested
         self.reboot_requested = False
         return restart
+
+    def _announce_reboot_over(self) -> None:
+        done, self._rebooted = self._rebooted, trio.Event()
+        done.set()
+
+    async def wait_rebooted(self, timeout: float) -> str | None:
+        """After `reboot`: None once the container runs again, else why not (it did
+        not restart within `timeout` seconds, its new start failed, or it stopped).
+        A reboot that did not come in time is called off, as LXC's lxc-stop -r gives up."""
+        done = self._rebooted
+        with trio.move_on_after(timeout if timeout >= 0 else math.inf):
+            await done.wait()
+        if not done.is_set():
+            self.reboot_requested = False
+            return f"{self.name} did not reboot within {timeout:g} s"
+        if self.stopped.is_set():
+            return f"{self.name} stopped instead of rebooting"
+        if self.state != lc.RUNNING and self.start_error is not None:
+            return f"{self.name} did not start again: {self.start_error}"
+        return None
 
     async def _kill_and_reap(self) -> None:
         """Kill whatever is left in the container's cgroups and wait until it is gone."""
@@ -697,6 +735,7 @@ class Supervisor:
         """lxc-stop -k: every process of the container, now; a pending reboot is called
         off (the container stops)."""
         self.reboot_requested = False
+        self.kill_requested = True
         if self.cgroups is not None:
             self.cgroups.kill_all(signal.SIGKILL)
             self.freezer.after_kill()  # a frozen container: thaw so the SIGKILLs are delivered
