@@ -300,9 +300,13 @@ def _spawn(target: Target, process: Process, slave: int) -> int:
     errors = [line for line in lines if not line.startswith("pid ")]
     if pids and not errors:
         return pids[0]
-    for pid in pids:  # it failed before its exec: collect it if it came to us
+    for pid in pids:
+        # It failed before its exec and is exiting: collect it if it came to us (we are
+        # its subreaper unless --detach). Not WNOHANG: it may not have exited yet, and
+        # left to our caller's subreaper it would stay a zombie in the container's pid
+        # namespace, whose init then cannot finish dying until that reaper looks.
         try:
-            os.waitpid(pid, os.WNOHANG)
+            os.waitpid(pid, 0)
         except ChildProcessError:
             pass
     raise OciError(errors[0] if errors else "exec failed: the helper died")

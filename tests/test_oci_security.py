@@ -275,9 +275,14 @@ def test_exec_never_runs_the_hosts_init_binary_through_a_magic_link(oci: Oci, tm
     (bundle / "rootfs" / "bin" / "evil").symlink_to("/proc/1/exe")
     cid, keeper = oci.create(bundle)
     try:
+        before = _our_children()
         result = oci("exec", cid, "/bin/evil", "-c", "print('host python ran')")
         assert result.returncode != 0 and "host python ran" not in result.stdout
         assert "Permission denied" in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+        # The process that failed its exec was collected by exec, not left to us (this
+        # test run is a subreaper): as a zombie in the container's pid namespace it
+        # kept the init from dying at the kill below, and the test hung.
+        assert _our_children() - before == set()
     finally:
         assert oci("kill", cid, "KILL").returncode == 0
         assert reap(keeper) == 137
@@ -510,3 +515,20 @@ def test_kill_and_state_of_a_stopped_container(oci: Oci, tmp_path: Path) -> None
     assert oci("kill", cid, "NOSUCH").returncode == 1
     assert oci("delete", cid).returncode == 0
     _nothing_left(oci, cid)
+
+
+def _our_children() -> set[int]:
+    """This process's children, running or exited and not waited for."""
+    me = os.getpid()
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            found.add(int(entry))
+    return found
