@@ -15,10 +15,10 @@ import subprocess
 from pathlib import Path
 
 from conftest import BIN, Cli, create_busybox
+from test_daemon_input import daemon_pid, fd_links
 
 from runtime.cgroups import discover
 from runtime.client.records import record_path
-from runtime.client.rundir import run_dir
 
 CONFIG = "lxc.net.0.type = empty\n"
 
@@ -82,25 +82,13 @@ def test_execute_after_a_kill_of_an_execute(runtime: Cli, tmp_path: Path) -> Non
     assert container_cgroups(name) == []
 
 
-def daemon_fds(runtime: Cli) -> dict[int, str]:
-    """The lxcpath's daemon's open fds and what each one is."""
-    pid = int(Path(run_dir(str(runtime.lxcpath)), "daemon.pid").read_text())
-    links = {}
-    for entry in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            links[int(entry)] = os.readlink(f"/proc/{pid}/fd/{entry}")
-        except OSError:
-            pass
-    return links
-
-
 def test_runs_leave_no_fd_in_the_daemon(runtime: Cli, tmp_path: Path) -> None:
     """Each `lxc-execute` of a container with a console used to leave the daemon three
     fds of that console's pty (made for the init's stdio, unused when the command
     brings its own): a daemon serving many runs ran out of fds."""
     name = create_busybox(runtime, tmp_path, CONFIG, "fd")
     assert runtime("lxc-execute", "-n", name, "--", "/bin/true").returncode == 0  # daemon warm
-    before = daemon_fds(runtime)
+    before = fd_links(daemon_pid(runtime))
     for _ in range(4):
         result = runtime("lxc-execute", "-n", name, "--", "/bin/true")
         assert result.returncode == 0, result.stderr
@@ -108,6 +96,6 @@ def test_runs_leave_no_fd_in_the_daemon(runtime: Cli, tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         result = runtime("lxc-stop", "-n", name, "-k")
         assert result.returncode == 0, result.stderr
-    after = daemon_fds(runtime)
+    after = fd_links(daemon_pid(runtime))
     grown = {fd: what for fd, what in after.items() if before.get(fd) != what}
     assert len(after) <= len(before), grown

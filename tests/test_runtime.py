@@ -7,12 +7,14 @@ and cgroups afterwards even when the test fails.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -295,9 +297,7 @@ def test_a_reboot_that_does_not_come_fails_and_is_called_off(runtime: Cli, busyb
     assert f"{busybox} did not reboot within 1 s" in result.stderr
     assert state(runtime, busybox) == "RUNNING"
     os.kill(first, signal.SIGKILL)  # the init dies, not by lxc-stop
-    deadline = time.monotonic() + 10
-    while state(runtime, busybox) != "STOPPED" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_stopped(runtime, busybox)
     time.sleep(0.3)
     assert state(runtime, busybox) == "STOPPED", "started again after a reboot that was called off"
 
@@ -313,6 +313,29 @@ def test_a_stop_with_no_timeout_asks_and_does_not_wait(runtime: Cli, busybox: st
     assert run_with_timeout(runtime, "lxc-stop", "-n", busybox, "-k").returncode == 0
 
 
+@contextlib.contextmanager
+def attached_shell(runtime: Cli, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`lxc-execute` of a shell that ends on SIGINT (lxc.signal.reboot), RUNNING; killed
+    at the end if it is still there."""
+    script = 'trap "exit 0" INT; while :; do sleep 0.05; done'
+    argv = [str(BIN / "lxc-execute"), "-P", str(runtime.lxcpath), "-n", name, "--", "/bin/sh", "-c", script]
+    with subprocess.Popen(argv, env=runtime.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as attached:
+        try:
+            result = runtime("lxc-wait", "-n", name, "-s", "RUNNING", "-t", "30")
+            assert result.returncode == 0, result.stderr
+            yield attached
+        finally:
+            if attached.poll() is None:
+                attached.kill()
+            run_with_timeout(runtime, "lxc-stop", "-n", name, "-k")
+
+
+def wait_stopped(runtime: Cli, name: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while state(runtime, name) != "STOPPED" and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_an_attached_command_killed_during_a_reboot_takes_the_container(
     runtime: Cli, tmp_path: Path
 ) -> None:
@@ -326,60 +349,35 @@ def test_an_attached_command_killed_during_a_reboot_takes_the_container(
     conf.write_text(f"{BUSYBOX_CONF}lxc.hook.pre-start = {hook}\n")
     name = unique("rk")
     assert runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf)).returncode == 0
-    script = 'trap "exit 0" INT; while :; do sleep 0.05; done'
-    argv = [str(BIN / "lxc-execute"), "-P", str(runtime.lxcpath), "-n", name, "--", "/bin/sh", "-c", script]
-    with subprocess.Popen(argv, env=runtime.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as attached:
-        try:
-            result = runtime("lxc-wait", "-n", name, "-s", "RUNNING", "-t", "30")
-            assert result.returncode == 0, result.stderr
-            assert runtime("lxc-stop", "-n", name, "-r", "-W").returncode == 0
-            result = runtime("lxc-wait", "-n", name, "-s", "STARTING", "-t", "10")
-            assert result.returncode == 0, result.stderr
-            attached.kill()  # in the new run's pre-start hook
-            attached.wait(timeout=10)
-            deadline = time.monotonic() + 10
-            while state(runtime, name) != "STOPPED" and time.monotonic() < deadline:
-                time.sleep(0.05)
-            time.sleep(1)  # past the hook: a start that went on would be RUNNING by now
-            assert state(runtime, name) == "STOPPED"
-            assert cgroups_of(name) == []
-        finally:
-            if attached.poll() is None:
-                attached.kill()
-            run_with_timeout(runtime, "lxc-stop", "-n", name, "-k")
+    with attached_shell(runtime, name) as attached:
+        assert runtime("lxc-stop", "-n", name, "-r", "-W").returncode == 0
+        result = runtime("lxc-wait", "-n", name, "-s", "STARTING", "-t", "10")
+        assert result.returncode == 0, result.stderr
+        attached.kill()  # in the new run's pre-start hook
+        attached.wait(timeout=10)
+        wait_stopped(runtime, name)
+        time.sleep(1)  # past the hook: a start that went on would be RUNNING by now
+        assert state(runtime, name) == "STOPPED"
+        assert cgroups_of(name) == []
 
 
 def test_an_attached_command_follows_its_container_through_a_reboot(runtime: Cli, busybox: str) -> None:
     """`lxc-execute` stays attached while its container reboots (as LXC's lxc-start
     -F does) and returns when the container finally stops: it used to wait on the
     first run's end, which a reboot never signalled, and hung."""
-    script = 'trap "exit 0" INT; while :; do sleep 0.05; done'
-    argv = [str(BIN / "lxc-execute"), "-P", str(runtime.lxcpath), "-n", busybox, "--", "/bin/sh", "-c", script]
-    with subprocess.Popen(argv, env=runtime.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as attached:
+    with attached_shell(runtime, busybox) as attached:
+        first = int(runtime("lxc-info", "-n", busybox, "-pH").stdout)
+        result = run_with_timeout(runtime, "lxc-stop", "-n", busybox, "-r")  # back when it runs again
+        assert result.returncode == 0, result.stderr
+        assert state(runtime, busybox) == "RUNNING"
+        assert int(runtime("lxc-info", "-n", busybox, "-pH").stdout) != first
+        assert attached.poll() is None, "the command left at the reboot"
+        result = runtime("lxc-stop", "-n", busybox, "-k")
+        assert result.returncode == 0, result.stderr
         try:
-            result = runtime("lxc-wait", "-n", busybox, "-s", "RUNNING", "-t", "30")
-            assert result.returncode == 0, result.stderr
-            first = int(runtime("lxc-info", "-n", busybox, "-pH").stdout)
-            result = runtime("lxc-stop", "-n", busybox, "-r")  # SIGINT: the shell exits 0
-            assert result.returncode == 0, result.stderr
-            deadline = time.monotonic() + 15
-            second = first
-            while second == first and time.monotonic() < deadline:
-                out = runtime("lxc-info", "-n", busybox, "-pH").stdout.strip()
-                if out and int(out) != first and state(runtime, busybox) == "RUNNING":
-                    second = int(out)
-                time.sleep(0.05)
-            assert second != first, "the container did not start again"
-            assert attached.poll() is None, "the command left at the reboot"
-            result = runtime("lxc-stop", "-n", busybox, "-k")
-            assert result.returncode == 0, result.stderr
-            try:
-                assert attached.wait(timeout=20) == 128 + signal.SIGKILL
-            except subprocess.TimeoutExpired:
-                pytest.fail("lxc-execute never returned after its rebooted container was killed")
-        finally:
-            if attached.poll() is None:
-                attached.kill()
+            assert attached.wait(timeout=20) == 128 + signal.SIGKILL
+        except subprocess.TimeoutExpired:
+            pytest.fail("lxc-execute never returned after its rebooted container was killed")
 
 
 def test_python_api_runs_containers_concurrently(runtime: Cli, tmp_path: Path) -> None:
