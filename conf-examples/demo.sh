@@ -57,6 +57,10 @@ step cat "$lxcpath/hooks.out"
 # rootfs, owned by host root, is used through an idmapped mount.
 step lxc-execute -P "$lxcpath" -n demo2 -s "lxc.idmap=u 0 100000 65536" -s "lxc.idmap=g 0 100000 65536" \
   -s "lxc.rootfs.options=idmap=container" -- sh -c 'echo "uid_map: $(cat /proc/self/uid_map)"; ls -ld /bin'
+# A reboot: lxc-stop -r returns once the container runs again (as LXC's), a new init.
+step lxc-info -P "$lxcpath" -n demo1 -p
+step lxc-stop -P "$lxcpath" -n demo1 -r
+step lxc-info -P "$lxcpath" -n demo1 -s -p
 step lxc-stop -P "$lxcpath" -n demo1
 # Storage: an overlay snapshot clone of demo1; what it writes lands in its own delta.
 step lxc-copy -P "$lxcpath" -n demo1 -N demo3 -s
