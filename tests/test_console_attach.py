@@ -269,6 +269,20 @@ def test_console_errors(runtime: Cli, busybox: str, terminals: list[Terminal]) -
     assert b"Denied access to tty 9" in no_such_tty.output
 
 
+def test_a_console_device_that_cannot_be_polled_is_refused(runtime: Cli, busybox: str) -> None:
+    """`-c /dev/null` (a character device epoll cannot watch): the start fails with
+    one line naming the key and the path, as LXC's start fails, and nothing is left.
+    It used to fail with "internal error: Bad file descriptor" once the console's
+    pump met the device."""
+    result = runtime("lxc-start", "-n", busybox, "-d", "-c", "/dev/null")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"lxc-start: {busybox}: lxc.console.path: /dev/null cannot be the console")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "internal error" not in result.stderr
+    assert runtime("lxc-info", "-n", busybox, "-sH").stdout.strip() == "STOPPED"
+    assert glob.glob(f"/sys/fs/cgroup/*/lxc.payload.{busybox}") == []
+
+
 def test_start_foreground_console_on_the_terminal(runtime: Cli, busybox: str, terminals: list[Terminal]) -> None:
     argv = [str(BIN / "lxc-start"), "-P", str(runtime.lxcpath), "-n", busybox, "-F"]
     runtime.names.add(busybox)

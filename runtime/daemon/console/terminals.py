@@ -33,6 +33,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -211,6 +212,15 @@ class ContainerTerminals:
                 location.close()
         except OSError as err:
             raise OSError(err.errno, f"lxc.console.path: cannot open {path}: {err.strerror}") from None
+        try:
+            _check_pollable(fd)
+        except OSError as err:
+            os.close(fd)
+            raise OSError(
+                err.errno,
+                f"lxc.console.path: {path} cannot be the console: the daemon cannot wait on it "
+                f"({err.strerror}); give a terminal, such as a pty's slave",
+            ) from None
         if os.isatty(fd):
             try:
                 ptys.make_raw(fd)
@@ -498,3 +508,13 @@ class ContainerTerminals:
             terminal.close()
         if self.log is not None:
             self.log.close()
+
+
+def _check_pollable(fd: int) -> None:
+    """OSError (EPERM) when epoll cannot watch `fd`: a character device without poll
+    support (/dev/null, /dev/zero) would fail the console's pump once the container runs."""
+    probe = select.epoll()
+    try:
+        probe.register(fd, select.EPOLLIN)
+    finally:
+        probe.close()
