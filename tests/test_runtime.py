@@ -302,6 +302,20 @@ def test_a_reboot_that_does_not_come_fails_and_is_called_off(runtime: Cli, busyb
     assert state(runtime, busybox) == "STOPPED", "started again after a reboot that was called off"
 
 
+def test_a_reboot_whose_new_start_fails_says_why(runtime: Cli, busybox: str) -> None:
+    """A reboot reads the config again; when the new start fails, `lxc-stop -r` fails
+    with the reason (exit 1) and the container is STOPPED."""
+    assert runtime("lxc-start", "-n", busybox).returncode == 0
+    config = runtime.lxcpath / busybox / "config"
+    config.write_text(config.read_text() + "lxc.rootfs.path = dir:/nonexistent-rootfs\n")
+    result = run_with_timeout(runtime, "lxc-stop", "-n", busybox, "-r", timeout=30)
+    assert result.returncode == 1
+    assert f"{busybox} did not start again: " in result.stderr and "nonexistent-rootfs" in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert state(runtime, busybox) == "STOPPED"
+    assert cgroups_of(busybox) == []
+
+
 def test_a_stop_with_no_timeout_asks_and_does_not_wait(runtime: Cli, busybox: str) -> None:
     """`lxc-stop -t 0` sends the halt signal and returns (LXC 5); it used to kill."""
     result = runtime("lxc-start", "-n", busybox, "-s", "lxc.signal.halt=SIGWINCH")

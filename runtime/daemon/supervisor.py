@@ -658,10 +658,10 @@ class Supervisor:
         if not done.is_set():
             self.reboot_requested = False
             return f"{self.name} did not reboot within {timeout:g} s"
+        if self.start_error is not None:  # the new run's start failed (it is STOPPED now)
+            return f"{self.name} did not start again: {self.start_error}"
         if self.stopped.is_set():
             return f"{self.name} stopped instead of rebooting"
-        if self.state != lc.RUNNING and self.start_error is not None:
-            return f"{self.name} did not start again: {self.start_error}"
         return None
 
     async def _kill_and_reap(self) -> None:
