@@ -156,10 +156,10 @@ class AsyncContainer(ContainerBase):
         return not self.running
 
     async def reboot(self) -> bool:
-        """Container.reboot; False if it is not running."""
+        """Container.reboot: asks the init and returns (as python3-lxc's); False if it is not running."""
         if not self.running:
             return False
-        await requests.asend(self.lxcpath, requests.stop(self.name, reboot=True))
+        await requests.asend(self.lxcpath, requests.stop(self.name, reboot=True, nowait=True))
         return True
 
     async def freeze(self) -> bool:

@@ -146,10 +146,10 @@ class Container(ContainerBase):
         return not self.running
 
     def reboot(self) -> bool:
-        """Ask init to reboot (lxc.signal.reboot); False if it is not running."""
+        """Ask init to reboot (lxc.signal.reboot) and return at once, as python3-lxc's; False if it is not running."""
         if not self.running:
             return False
-        requests.send(self.lxcpath, requests.stop(self.name, reboot=True))
+        requests.send(self.lxcpath, requests.stop(self.name, reboot=True, nowait=True))
         return True
 
     def freeze(self) -> bool:
