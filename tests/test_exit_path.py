@@ -88,7 +88,8 @@ def test_runs_leave_no_fd_in_the_daemon(runtime: Cli, tmp_path: Path) -> None:
     brings its own): a daemon serving many runs ran out of fds."""
     name = create_busybox(runtime, tmp_path, CONFIG, "fd")
     assert runtime("lxc-execute", "-n", name, "--", "/bin/true").returncode == 0  # daemon warm
-    before = fd_links(daemon_pid(runtime))
+    daemon = daemon_pid(runtime)
+    before = fd_links(daemon)
     for _ in range(4):
         result = runtime("lxc-execute", "-n", name, "--", "/bin/true")
         assert result.returncode == 0, result.stderr
@@ -96,6 +97,7 @@ def test_runs_leave_no_fd_in_the_daemon(runtime: Cli, tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         result = runtime("lxc-stop", "-n", name, "-k")
         assert result.returncode == 0, result.stderr
-    after = fd_links(daemon_pid(runtime))
+    assert daemon_pid(runtime) == daemon  # the same process, read twice
+    after = fd_links(daemon)
     grown = {fd: what for fd, what in after.items() if before.get(fd) != what}
     assert len(after) <= len(before), grown

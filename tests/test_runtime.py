@@ -302,6 +302,28 @@ def test_a_reboot_that_does_not_come_fails_and_is_called_off(runtime: Cli, busyb
     assert state(runtime, busybox) == "STOPPED", "started again after a reboot that was called off"
 
 
+def test_a_reboot_whose_command_went_away_stays_asked_for(runtime: Cli, busybox: str) -> None:
+    """An `lxc-stop -r` killed while it waits does not call its reboot off when its
+    wait would have ended: the init's exit after that still restarts the container."""
+    result = runtime("lxc-start", "-n", busybox, "-s", "lxc.signal.reboot=SIGWINCH")
+    assert result.returncode == 0, result.stderr
+    first = int(runtime("lxc-info", "-n", busybox, "-pH").stdout)
+    argv = [str(BIN / "lxc-stop"), "-P", str(runtime.lxcpath), "-n", busybox, "-r", "-t", "1"]
+    with subprocess.Popen(argv, env=runtime.env, stderr=subprocess.DEVNULL) as waiting:
+        time.sleep(0.3)
+        waiting.kill()
+    time.sleep(1.5)  # past the timeout the command asked for
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    second = first
+    while second == first and time.monotonic() < deadline:
+        out = runtime("lxc-info", "-n", busybox, "-pH").stdout.strip()
+        second = int(out) if out and state(runtime, busybox) == "RUNNING" else first
+        time.sleep(0.05)
+    assert second != first, "the reboot was called off by a command that went away"
+    assert run_with_timeout(runtime, "lxc-stop", "-n", busybox, "-k").returncode == 0
+
+
 def test_a_reboot_whose_new_start_fails_says_why(runtime: Cli, busybox: str) -> None:
     """A reboot reads the config again; when the new start fails, `lxc-stop -r` fails
     with the reason (exit 1) and the container is STOPPED."""
@@ -325,6 +347,12 @@ def test_a_stop_with_no_timeout_asks_and_does_not_wait(runtime: Cli, busybox: st
     time.sleep(0.3)
     assert state(runtime, busybox) == "RUNNING"  # SIGWINCH: the init goes on
     assert run_with_timeout(runtime, "lxc-stop", "-n", busybox, "-k").returncode == 0
+    # With the halt signal the init obeys, it was asked: it stops by itself.
+    assert runtime("lxc-start", "-n", busybox).returncode == 0
+    result = run_with_timeout(runtime, "lxc-stop", "-n", busybox, "-t", "0")
+    assert result.returncode == 0, result.stderr
+    result = runtime("lxc-wait", "-n", busybox, "-s", "STOPPED", "-t", "15")
+    assert result.returncode == 0, result.stderr
 
 
 @contextlib.contextmanager

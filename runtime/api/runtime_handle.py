@@ -78,8 +78,9 @@ class Runtime:
         return pid
 
     async def stop(self, name: str, *, kill: bool = False, timeout: float = 60) -> None:
-        """Stop a container (gracefully, or at once with kill=True) and wait for STOPPED."""
-        await self.request(requests.stop(name, kill=kill, timeout=timeout))
+        """Stop a container (gracefully, or at once with kill=True or timeout=0) and
+        wait for STOPPED (lxc-stop -t 0 only asks; here 0 means no grace: a kill)."""
+        await self.request(requests.stop(name, kill=kill or timeout == 0, timeout=timeout))
 
     async def start_many(self, names: list[str]) -> dict[str, str]:
         """Start every named container in one request (the daemon starts them all

@@ -544,12 +544,18 @@ class ControlConnection:
                 return
         elif request.reboot:
             # As LXC's lxc-stop -r: wait until it runs again (up to -t), unless -W or -t 0.
+            if supervisor.state not in (lc.RUNNING, lc.FROZEN, lc.THAWED):
+                await self.reply(cp.ErrorReply(error=f"{name} is {supervisor.state}: it cannot reboot", exit_code=1))
+                return
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
-            supervisor.reboot(request.reboot_signal)
+            rebooted = supervisor.reboot(request.reboot_signal)
             if request.nowait or timeout == 0:
                 await self.reply(cp.Done())
                 return
-            failure = await supervisor.wait_rebooted(timeout)
+            with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
+                if not await self.wait_unless_gone(rebooted):
+                    return  # the command went away: its reboot stays asked for
+            failure = supervisor.reboot_failure(rebooted, timeout)
             await self.reply(cp.Done() if failure is None else cp.ErrorReply(error=failure, exit_code=1))
             return
         else:

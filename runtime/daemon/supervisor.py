@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import signal
 import socket
@@ -73,6 +72,8 @@ if TYPE_CHECKING:
     from runtime.net.network import ContainerNetwork
 
 log = logging.getLogger("trio-lxc.supervisor")
+#: The states in which the init runs and takes signals (a reboot, a halt).
+_INIT_RUNS = (lc.RUNNING, lc.FROZEN, lc.THAWED)
 
 HANDSHAKE_TIMEOUT = 30.0
 #: How long the forked child A gets to exit after the init reported its start.
@@ -648,15 +649,14 @@ class Supervisor:
         done, self._rebooted = self._rebooted, trio.Event()
         done.set()
 
-    async def wait_rebooted(self, timeout: float) -> str | None:
-        """After `reboot`: None once the container runs again, else why not (it did
-        not restart within `timeout` seconds, its new start failed, or it stopped).
-        A reboot that did not come in time is called off, as LXC's lxc-stop -r gives up."""
-        done = self._rebooted
-        with trio.move_on_after(timeout if timeout >= 0 else math.inf):
-            await done.wait()
+    def reboot_failure(self, done: trio.Event, timeout: float) -> str | None:
+        """After `reboot` and a wait on the event it returned: None once the container
+        runs again, else why not (it did not restart within `timeout` seconds, its new
+        start failed, or it stopped). A reboot the init has not acted on by then (it
+        still runs) is called off, so its own exit later stops the container."""
         if not done.is_set():
-            self.reboot_requested = False
+            if self.state in _INIT_RUNS:
+                self.reboot_requested = False
             return f"{self.name} did not reboot within {timeout:g} s"
         if self.start_error is not None:  # the new run's start failed (it is STOPPED now)
             return f"{self.name} did not start again: {self.start_error}"
@@ -702,17 +702,20 @@ class Supervisor:
 
     # -- requests from commands --------------------------------------------------
     def send_signal(self, sig: int) -> None:
-        if self.pid is not None and self.state in (lc.RUNNING, lc.FROZEN, lc.THAWED):
+        if self.pid is not None and self.state in _INIT_RUNS:
             try:
                 os.kill(self.pid, sig)
             except ProcessLookupError:
                 pass
 
-    def reboot(self, sig: int | None = None) -> None:
+    def reboot(self, sig: int | None = None) -> trio.Event:
         """lxc-stop -r: the init gets `sig` (else lxc.signal.reboot) and, once it has
-        exited, the container starts again (unless a halt or a kill comes first)."""
+        exited, the container starts again (unless a halt or a kill comes first).
+        Returns the event set when that restart's start is over, or the life ends
+        (`reboot_failure` reads it)."""
         self.reboot_requested = True
         self.send_signal(sig or self.reboot_signal())
+        return self._rebooted
 
     def halt(self, sig: int | None = None) -> None:
         """lxc-stop: the init gets `sig` (else lxc.signal.halt); a reboot asked for
