@@ -43,7 +43,7 @@ from runtime.daemon.heap_trim import HeapTrimmer
 from runtime.daemon.init_wait import open_pidfd
 from runtime.daemon.peer_watch import GuardedStream
 from runtime.daemon.spawner_link import Spawner
-from runtime.daemon.supervisor import DaemonLinks, Supervisor, cgroups_from, exit_figures
+from runtime.daemon.supervisor import INIT_RUNS, DaemonLinks, Supervisor, cgroups_from, exit_figures
 from runtime.daemon.unix_connect import max_backlog
 from runtime.kernel import start_trace
 from runtime.net.network import cleanup_dead_record
@@ -544,7 +544,7 @@ class ControlConnection:
                 return
         elif request.reboot:
             # As LXC's lxc-stop -r: wait until it runs again (up to -t), unless -W or -t 0.
-            if supervisor.state not in (lc.RUNNING, lc.FROZEN, lc.THAWED):
+            if supervisor.state not in INIT_RUNS:
                 await self.reply(cp.ErrorReply(error=f"{name} is {supervisor.state}: it cannot reboot", exit_code=1))
                 return
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it

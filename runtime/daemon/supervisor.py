@@ -73,7 +73,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("trio-lxc.supervisor")
 #: The states in which the init runs and takes signals (a reboot, a halt).
-_INIT_RUNS = (lc.RUNNING, lc.FROZEN, lc.THAWED)
+INIT_RUNS = (lc.RUNNING, lc.FROZEN, lc.THAWED)
 
 HANDSHAKE_TIMEOUT = 30.0
 #: How long the forked child A gets to exit after the init reported its start.
@@ -158,7 +158,7 @@ class Supervisor:
         #: the runs of a reboot, before the new init is in its cgroups).
         self.kill_requested = False
         #: Set when a reboot's start is over (RUNNING, or failed) and when the
-        #: container's life ends; replaced at each reboot (`wait_rebooted`).
+        #: container's life ends; replaced at each reboot (`reboot`, `reboot_failure`).
         self._rebooted = trio.Event()
         #: Reboots so far (lxc-stop -r, or the init's SIGHUP exit): lxc-exporter shows it.
         self.restarts = 0
@@ -234,7 +234,7 @@ class Supervisor:
             if self.lxc_hooks is not None:
                 self.lxc_hooks.close()
             self.stopped.set()
-            self._rebooted.set()  # a reboot waiter sees the end (`wait_rebooted`)
+            self._rebooted.set()  # a reboot waiter sees the end (`reboot_failure`)
             self._close_stdio()
             container_log.close_handlers(self.log_handlers)
 
@@ -655,7 +655,7 @@ class Supervisor:
         start failed, or it stopped). A reboot the init has not acted on by then (it
         still runs) is called off, so its own exit later stops the container."""
         if not done.is_set():
-            if self.state in _INIT_RUNS:
+            if self.state in INIT_RUNS:
                 self.reboot_requested = False
             return f"{self.name} did not reboot within {timeout:g} s"
         if self.start_error is not None:  # the new run's start failed (it is STOPPED now)
@@ -702,7 +702,7 @@ class Supervisor:
 
     # -- requests from commands --------------------------------------------------
     def send_signal(self, sig: int) -> None:
-        if self.pid is not None and self.state in _INIT_RUNS:
+        if self.pid is not None and self.state in INIT_RUNS:
             try:
                 os.kill(self.pid, sig)
             except ProcessLookupError:
