@@ -2,6 +2,11 @@
 
 - The cgroup attach prime (runtime.cgroups.prime) is a no-op migration: the process
   stays in exactly the cgroups it was in, in every hierarchy.
+- The init joins its v1 cgroups itself and is cloned into its cgroup2 one
+  (runtime.spawn.cgroup_join, CLONE_INTO_CGROUP); when its forked child is not the
+  init (a time namespace) or it is not cloned (the host's pid namespace) the daemon
+  moves what is left: the container's processes are in the container's cgroup of
+  every hierarchy whichever way it was forked.
 - The container child resets only the signals that are not SIG_DFL already
   (runtime.spawn.process.reset_signals): whatever was ignored or handled before,
   through Python or inherited across exec, ends at SIG_DFL with an empty mask, as
@@ -16,8 +21,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from runtime.cgroups import prime
 from runtime.cgroups.mounts import discover
+from tests.conftest import Cli, unique
 
 
 def test_prime_moves_nothing() -> None:
@@ -75,3 +83,28 @@ def test_reset_signals_leaves_every_signal_default() -> None:
     reserved = (1 << 31) | (1 << 32)
     after = {key: value & ~reserved for key, value in after.items()}
     assert after == {"SigIgn": 0, "SigCgt": 0, "SigBlk": 0}, after
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "",  # cloned into its pid namespace and its cgroup2 directory, joins v1 itself
+        "lxc.time.offset.boot = 90m\n",  # the forked child forks the init: the daemon moves it
+        "lxc.namespace.keep = pid\n",  # the forked child is the init, not cloned: v2 by the daemon
+    ],
+    ids=["cloned", "time-namespace", "host-pid-namespace"],
+)
+def test_the_container_is_in_its_cgroup_of_every_hierarchy(
+    runtime: Cli, tmp_path: Path, extra: str
+) -> None:
+    name = unique("cgin")
+    conf = tmp_path / "c.conf"
+    # The host's cgroup namespace: /proc/self/cgroup shows the whole paths.
+    conf.write_text("lxc.net.0.type = empty\nlxc.namespace.keep = cgroup\n" + extra)
+    result = runtime("lxc-execute", "-n", name, "-f", str(conf), "--", "cat", "/proc/self/cgroup")
+    assert result.returncode == 0, result.stderr
+    mine = Path("/proc/self/cgroup").read_text().splitlines()
+    theirs = result.stdout.splitlines()
+    assert len(theirs) == len(mine) > 0, result.stdout
+    for line in theirs:
+        assert line.endswith(f"/lxc.payload.{name}"), result.stdout

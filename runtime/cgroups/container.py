@@ -265,19 +265,47 @@ class ContainerCgroups:
 
     # -- processes ------------------------------------------------------------------------
 
-    def attach(self, pid: int) -> None:
-        """Move process `pid` into the container's cgroup of every hierarchy.
+    @property
+    def joinable(self) -> tuple[tuple[str, ...], str | None]:
+        """(the v1 payload directories, the v2 payload directory or None): what the
+        container's first process can join without the daemon's `attach`.
+
+        Why: every pid written to a `cgroup.procs` takes the kernel's global
+        threadgroup rwsem for writing, which waits for an RCU grace period
+        (runtime.cgroups.prime: 4-8 ms on the project's machine, the longest wait
+        of a start). Two ways into a cgroup skip that lock. A single-threaded
+        process writing "0" (itself) to a v1 hierarchy's `tasks` file migrates one
+        thread, `current`, which the kernel moves under `cgroup_mutex` alone (~15 µs
+        a hierarchy here); `join_self` does it. And cgroup2 has no such file, but
+        clone3(CLONE_INTO_CGROUP) creates the process in its cgroup
+        (runtime.spawn.pidns_clone). On a kernel that still takes the rwsem for a
+        thread's own move, the child waits for the grace period instead of the
+        daemon: no slower than `attach`.
+        """
+        v1_dirs = tuple(p.payload for p in self._placements if p.hierarchy.version == 1)
+        v2_placement = self._v2()
+        return v1_dirs, v2_placement.payload if v2_placement is not None else None
+
+    def attach(self, pid: int, joined: frozenset[str] = frozenset()) -> None:
+        """Move process `pid` into the container's cgroup of every hierarchy but the
+        `joined` payload directories (the process is in those already: `joinable`).
 
         The runtime calls it while the container's first process waits for "go", so
         everything the container runs is accounted and limited from its first
         instruction, and every child it forks inherits all the cgroups.
         """
         for placement in self._placements:
+            if placement.payload in joined:
+                continue
             path = os.path.join(placement.payload, "cgroup.procs")
             try:
                 _fs.write(path, str(pid))
             except OSError as exc:
                 raise CgroupError(f"cannot move process {pid} into {path}: {_reason(exc)}") from exc
+
+    def attached_by_daemon(self, joined: frozenset[str]) -> bool:
+        """Whether `attach` has anything left to move once `joined` are joined."""
+        return any(p.payload not in joined for p in self._placements)
 
     def pids(self) -> set[int]:
         """Every process of the container, in any hierarchy, nested cgroups included."""

@@ -55,7 +55,7 @@ from runtime.client.errors import printable_line
 from runtime.config.model import ContainerConfig
 from runtime.daemon import attach_record, container_log
 from runtime.daemon import lifecycle as lc
-from runtime.daemon.cgroup_prime import prime_cgroup_attach
+from runtime.daemon.cgroup_prime import EntryPlan, entry_plan, prime_cgroup_attach
 from runtime.daemon.console import manager as consoles
 from runtime.daemon.console.manager import ConsoleManager
 from runtime.daemon.device import MovedInterfaces
@@ -352,8 +352,10 @@ class Supervisor:
         await self._run_lxc_hooks(self.lxc_hooks.pre_start)
         trace.mark("pre-start hooks run")
         self.cgroups = cgroups = self._create_cgroups(spec)
-        # After the mkdirs: the prime holds cgroup_mutex through its grace period.
-        prime_cgroup_attach()  # the kernel's grace period, overlapped (runtime.cgroups.prime)
+        entry = entry_plan(cgroups, spec.config, spec.mode)  # the init joins them itself
+        if entry.daemon_attaches:
+            # After the mkdirs: the prime holds cgroup_mutex through its grace period.
+            prime_cgroup_attach()  # the kernel's grace period, overlapped (runtime.cgroups.prime)
         trace.mark("cgroups made")
         await self._open_terminals(spec)
         trace.mark("terminals opened")
@@ -368,7 +370,7 @@ class Supervisor:
             try:
                 log.debug("%s: asking the spawner", self.name)
                 trace.mark("spawner asked")
-                forked = await self.links.spawner.spawn(self._spawn_request(spec), fds)
+                forked = await self.links.spawner.spawn(self._spawn_request(spec, entry), fds)
                 trace.mark("spawned (reply read)")
                 log.debug("%s: spawned", self.name)
             except Exception as err:  # noqa: BLE001 - SpawnError and transport errors alike
@@ -458,7 +460,7 @@ class Supervisor:
         if terminals is not None:
             consoles.close_terminals(self.links.consoles, self.name, terminals)
 
-    def _spawn_request(self, spec: ss.StartSpec) -> SpawnRequest:
+    def _spawn_request(self, spec: ss.StartSpec, entry: EntryPlan) -> SpawnRequest:
         terminals = self.terminals
         hooks = self.lxc_hooks.request_fields() if self.lxc_hooks is not None else {}
         hook_env = hooks.get("hook_env")
@@ -470,6 +472,8 @@ class Supervisor:
             hook_env={str(k): str(v) for k, v in hook_env.items()} if isinstance(hook_env, dict) else None,
             hook_timeout=float(hook_timeout) if isinstance(hook_timeout, int | float) else None,
             trace=self.trace.enabled,
+            cgroup_join=entry.join,
+            cgroup_into=entry.into,
         )
 
     async def _handshake(
@@ -492,10 +496,12 @@ class Supervisor:
         log.debug("%s: init pid %d", self.name, pid)
         if self.lxc_hooks is not None:
             self.lxc_hooks.init_started(pid)
-        try:  # in a thread: it may wait for a grace period (runtime.cgroups.prime)
-            await trio.to_thread.run_sync(cgroups.attach, pid)
-        except Exception as err:  # noqa: BLE001
-            raise StartFailed(f"cannot move the container into its cgroups: {err}") from None
+        joined = _joined(first)
+        if cgroups.attached_by_daemon(joined):
+            try:  # in a thread: it may wait for a grace period (runtime.cgroups.prime)
+                await trio.to_thread.run_sync(cgroups.attach, pid, joined)
+            except Exception as err:  # noqa: BLE001
+                raise StartFailed(f"cannot move the container into its cgroups: {err}") from None
         self.trace.mark("cgroups attached")
         if self.kill_requested:  # a kill that found no process of this start yet
             raise StartFailed("killed while it started")
@@ -755,6 +761,15 @@ async def _receive(sock: trio.socket.SocketType) -> dict[str, object] | None:
     except ValueError:
         return {"step": "error", "message": f"garbled set-up message {data[:60]!r}"}
     return message if isinstance(message, dict) else {"step": "error", "message": "bad message"}
+
+
+def _joined(pid_message: dict[str, object]) -> frozenset[str]:
+    """The cgroup directories the init reports it is in already (runtime.spawn.cgroup_join).
+    Sent before any code of the container exists: the child's word is ours."""
+    joined = pid_message.get("joined")
+    if not isinstance(joined, list):
+        return frozenset()
+    return frozenset(d for d in joined if isinstance(d, str))
 
 
 def _delegate_to_mapped_root(supervisor: Supervisor) -> None:

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from runtime.kernel import linux, start_trace
 from runtime.net import handles as net_handles
 from runtime.spawn import (
+    cgroup_join,
     cgroupfs,
     devices,
     exec_gate,
@@ -106,11 +107,14 @@ def _report(sock: socket.socket, message: str) -> None:
         pass
 
 
-def _pid_message(pid: int, own_net: bool) -> dict[str, Any]:
-    """{"step": "pid", "pid": N}, with "netns": true when the netns handles follow."""
+def _pid_message(pid: int, own_net: bool, joined: list[str]) -> dict[str, Any]:
+    """{"step": "pid", "pid": N}, with "netns": true when the netns handles follow,
+    and "joined": the cgroup directories the init is in already (cgroup_join)."""
     message: dict[str, Any] = {"step": handshake.STEP_PID, "pid": pid}
     if own_net:
         message["netns"] = True
+    if joined:
+        message["joined"] = joined
     return message
 
 
@@ -137,6 +141,11 @@ def _start(request: ChildRequest) -> int:
         ns = namespaces.plan(config, request.mode)
         # pid 1 already: the spawner cloned us into the new pid namespace (pidns_clone)
         ns.pid_made = os.getpid() == 1
+        joined = list(request.cgroup_joined)
+        if not ns.needs_fork:  # this process is the init: its cgroups now (cgroup_join)
+            cgroup_join.join(request.cgroup_join)
+            joined += request.cgroup_join
+        start_trace.mark("cgroups joined")
         namespaces.enter(ns, config, lambda: userns_enter.unshare_and_wait(sock, config))
         start_trace.mark("namespaces made")
     except SetupError as err:
@@ -149,7 +158,7 @@ def _start(request: ChildRequest) -> int:
         pid = os.fork()
         if pid:
             try:
-                handshake.send_msg(sock, _pid_message(pid, own_net))
+                handshake.send_msg(sock, _pid_message(pid, own_net, joined))
                 if own_net:
                     net_handles.send_handles(sock)
             except OSError:
@@ -157,7 +166,7 @@ def _start(request: ChildRequest) -> int:
             return 0
     else:
         pid = pidns_clone.host_pid() if ns.pid_made else os.getpid()
-        handshake.send_msg(sock, _pid_message(pid, own_net))
+        handshake.send_msg(sock, _pid_message(pid, own_net, joined))
         if own_net:
             net_handles.send_handles(sock)
     start_trace.mark("pid reported")

@@ -9,7 +9,8 @@ Wire: SOCK_SEQPACKET on `<rundir>/spawner.sock`, one JSON object per packet with
 `"op"`. Messages:
 
 daemon -> spawner
-  spawn         {id, request: {spec, console, ttys, hook_env, hook_timeout, trace?}} with
+  spawn         {id, request: {spec, console, ttys, hook_env, hook_timeout, trace?,
+                cgroup_join?, cgroup_into?}} with
                 SCM_RIGHTS fds [sync, stdin, stdout, stderr] (SPAWN_FDS)
 spawner -> daemon
   hello         {children: [PID...], exits: [{pid, status}...]}  on connect: its
@@ -54,6 +55,12 @@ class SpawnRequest:
     hook_timeout: float | None = None
     #: Record the child's steps (runtime.kernel.start_trace).
     trace: bool = False
+    #: The container's v1 cgroup directories its init joins itself, and the cgroup2
+    #: directory the spawner clones it into, when the init is the forked process
+    #: (runtime.cgroups.container.ContainerCgroups.joinable); the daemon moves it
+    #: into whatever the child reports it did not join.
+    cgroup_join: tuple[str, ...] = ()
+    cgroup_into: str | None = None
 
 
 @attrs.frozen
@@ -112,6 +119,8 @@ def encode(message: Message) -> bytes:
                 "hook_env": request.hook_env,
                 "hook_timeout": request.hook_timeout,
                 **({"trace": True} if request.trace else {}),
+                **({"cgroup_join": list(request.cgroup_join)} if request.cgroup_join else {}),
+                **({"cgroup_into": request.cgroup_into} if request.cgroup_into else {}),
             },
         }
     elif isinstance(message, Hello):
@@ -171,6 +180,12 @@ def _spawn_request(value: object) -> SpawnRequest:
     if not isinstance(ttys, list):
         raise LinkProtocolError("'ttys' must be a list")
     console = data.get("console")
+    join = data.get("cgroup_join") or []
+    into = data.get("cgroup_into")
+    if not isinstance(join, list) or not all(_is_directory(d) for d in join):
+        raise LinkProtocolError("'cgroup_join' must be a list of absolute paths")
+    if into is not None and not _is_directory(into):
+        raise LinkProtocolError("'cgroup_into' must be an absolute path")
     return SpawnRequest(
         spec=spec,
         console=str(console) if console else None,
@@ -178,7 +193,13 @@ def _spawn_request(value: object) -> SpawnRequest:
         hook_env=None if hook_env is None else {str(k): str(v) for k, v in hook_env.items()},
         hook_timeout=float(timeout) if isinstance(timeout, int | float) and timeout > 0 else None,
         trace=data.get("trace") is True,
+        cgroup_join=tuple(str(d) for d in join),
+        cgroup_into=str(into) if into is not None else None,
     )
+
+
+def _is_directory(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("/") and "\0" not in value
 
 
 def _object(value: object) -> dict[str, object]:

@@ -100,6 +100,18 @@ class NamespacePlan:
         return f"NamespacePlan(new={sorted(self.new)}, share={self.share!r}{made})"
 
 
+def clones_into_pid_namespace(ns: NamespacePlan) -> bool:
+    """The spawner can clone the init straight into its new pid namespace: nothing
+    else needs a process before it (runtime.spawn.pidns_clone). No user namespace (it
+    must own the pid namespace, and is mapped by the daemon first), no time namespace
+    (it also needs a fork), no joined pid namespace."""
+    return (
+        "pid" in ns.new
+        and not {"user", "time"} & (ns.new | set(ns.share))
+        and "pid" not in ns.share
+    )
+
+
 def _has_net(config: ContainerConfig) -> tuple[bool, bool]:
     """(any device wanting a namespace of its own, any device of the host's: none)."""
     from runtime.net import types as net_types

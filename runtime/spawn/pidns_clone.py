@@ -101,32 +101,65 @@ def applies(config: ContainerConfig, mode: str) -> bool:
         plan = namespaces.plan(config, mode)
     except SetupError:
         return False  # the child meets it again and reports it
-    return (
-        "pid" in plan.new
-        and not {"user", "time"} & (plan.new | set(plan.share))
-        and "pid" not in plan.share
-    )
+    return namespaces.clones_into_pid_namespace(plan)
 
 
-def fork_in_new_pid_namespace() -> int | None:
-    """os.fork(), the child being pid 1 of a new pid namespace; None when the kernel
-    refuses clone3 (the caller then forks as before)."""
+#: clone3's flag that creates the process in the cgroup2 directory `cgroup` names.
+CLONE_INTO_CGROUP = 0x200000000
+
+
+def fork_in_new_pid_namespace(cgroup_dir: str | None = None) -> tuple[int, bool] | None:
+    """os.fork(), the child being pid 1 of a new pid namespace: (pid, whether the
+    child was created in `cgroup_dir`, a cgroup2 directory); (0, ...) in the child.
+    None when the kernel refuses clone3 (the caller then forks as before).
+
+    `cgroup_dir`: CLONE_INTO_CGROUP, so the daemon need not move the init into
+    its cgroup2 directory (runtime.cgroups.container.ContainerCgroups.joinable).
+    A kernel that refuses it (older than 5.7, a directory it will not take) gets
+    the clone without it, and the daemon moves the init as before.
+    """
     global _usable
     warm_up()
     assert _calls is not None
-    args = _CloneArgs(flags=linux.CLONE_NEWPID, exit_signal=signal.SIGCHLD)
-    _calls.before()
-    pid: int = _calls.syscall(SYS_CLONE3, ctypes.addressof(args), ctypes.sizeof(args))
-    if pid == 0:
-        _calls.after_child()
-        return 0
-    _calls.after_parent()
+    cgroup_fd = _open_cgroup(cgroup_dir)
+    try:
+        if cgroup_fd >= 0:
+            into = _clone3(linux.CLONE_NEWPID | CLONE_INTO_CGROUP, cgroup_fd)
+            if into >= 0:
+                return into, True
+        pid = _clone3(linux.CLONE_NEWPID, 0)
+    finally:
+        if cgroup_fd >= 0:
+            os.close(cgroup_fd)  # in the child too: nothing of the spawner's stays
     if pid < 0:
         # Any refusal: this start takes the old way, whose unshare reports the
         # reason with its key; a kernel without clone3 is not asked again.
         if ctypes.get_errno() == errno.ENOSYS:
             _usable = False
         return None
+    return pid, False
+
+
+def _open_cgroup(directory: str | None) -> int:
+    """An fd of the cgroup2 directory for CLONE_INTO_CGROUP; -1 without one."""
+    if directory is None:
+        return -1
+    try:
+        return os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return -1  # the daemon's attach meets it again and reports it
+
+
+def _clone3(flags: int, cgroup_fd: int) -> int:
+    """One clone3: the child's 0, the parent's pid, or -1 (errno in ctypes)."""
+    assert _calls is not None
+    args = _CloneArgs(flags=flags, exit_signal=signal.SIGCHLD, cgroup=max(cgroup_fd, 0))
+    _calls.before()
+    pid: int = _calls.syscall(SYS_CLONE3, ctypes.addressof(args), ctypes.sizeof(args))
+    if pid == 0:
+        _calls.after_child()
+        return 0
+    _calls.after_parent()
     return pid
 
 

@@ -52,6 +52,9 @@ class ChildRequest:
         made by the daemon; hook_timeout: the bound of each (None: the default).
     seccomp_bpf: the compiled lxc.seccomp.profile (runtime.seccomp), loaded by the
         child last while root (runtime.spawn.seccomp_load); None: no filter.
+    cgroup_join: the container's v1 cgroup directories the child joins itself when
+        it is the init (runtime.spawn.cgroup_join); cgroup_joined: the cgroup2
+        directory the spawner already made it in (CLONE_INTO_CGROUP), if any.
     """
 
     __slots__ = (
@@ -70,6 +73,8 @@ class ChildRequest:
         "hook_env",
         "hook_timeout",
         "seccomp_bpf",
+        "cgroup_join",
+        "cgroup_joined",
     )
 
     def __init__(
@@ -90,6 +95,8 @@ class ChildRequest:
         hook_env: dict[str, str] | None = None,
         hook_timeout: float | None = None,
         seccomp_bpf: bytes | None = None,
+        cgroup_join: tuple[str, ...] = (),
+        cgroup_joined: tuple[str, ...] = (),
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -110,6 +117,8 @@ class ChildRequest:
         self.hook_env = hook_env
         self.hook_timeout = hook_timeout
         self.seccomp_bpf = seccomp_bpf
+        self.cgroup_join = cgroup_join
+        self.cgroup_joined = cgroup_joined
 
     @property
     def is_application(self) -> bool:

@@ -174,20 +174,22 @@ class Spawner:
             init_image = self.init_for(request.spec)
             start_trace.begin(request.trace)
             start_trace.mark("fork", by="spawner")
-            pid = _fork(request.spec)
+            pid, cloned_into = _fork(request.spec, request.cgroup_into)
         except Exception as err:  # noqa: BLE001 - reported to the daemon, which aborts the start
             for fd in fds:
                 os.close(fd)
             self.send(m.SpawnFailed(id=message.id, error=str(err)))
             return
         if pid == 0:
-            self.become_child(request, fds, init_image)
+            self.become_child(request, fds, init_image, cloned_into)
         for fd in fds:
             os.close(fd)
         self.children.add(pid)
         self.send(m.Spawned(id=message.id, pid=pid))
 
-    def become_child(self, request: m.SpawnRequest, fds: list[int], init_image: bytes | None) -> None:
+    def become_child(
+        self, request: m.SpawnRequest, fds: list[int], init_image: bytes | None, cloned_into: bool
+    ) -> None:
         """In the forked child: drop the spawner's own fds and signals, then set up."""
         try:
             signal.set_wakeup_fd(-1)
@@ -215,6 +217,8 @@ class Spawner:
                     hook_env=request.hook_env,
                     hook_timeout=request.hook_timeout,
                     seccomp_bpf=spec.seccomp_bpf,
+                    cgroup_join=request.cgroup_join,
+                    cgroup_joined=(request.cgroup_into,) if cloned_into and request.cgroup_into else (),
                 )
             )
         except BaseException:  # noqa: BLE001 - never return into the spawner's loop
@@ -240,14 +244,15 @@ class Spawner:
                 self.queued_exits.append(m.ExitReport(pid=pid, status=status))
 
 
-def _fork(spec: start_spec.StartSpec) -> int:
-    """Fork the container child: straight into its new pid namespace when nothing
-    else needs a process before it (runtime.spawn.pidns_clone), else a plain fork."""
+def _fork(spec: start_spec.StartSpec, cgroup_dir: str | None) -> tuple[int, bool]:
+    """Fork the container child: straight into its new pid namespace (and its cgroup2
+    directory) when nothing else needs a process before it (runtime.spawn.pidns_clone),
+    else a plain fork. (pid, whether the child was made in `cgroup_dir`)."""
     if pidns_clone.applies(spec.config, spec.mode):
-        pid = pidns_clone.fork_in_new_pid_namespace()
-        if pid is not None:
-            return pid
-    return os.fork()
+        cloned = pidns_clone.fork_in_new_pid_namespace(cgroup_dir)
+        if cloned is not None:
+            return cloned
+    return os.fork(), False
 
 
 def _request_id(packet: bytes) -> int | None:
