@@ -273,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     linux.set_name("lxc-spawner")
     start_spec.warm_up()  # the typed config's decoder, built once before any fork
     pidns_clone.warm_up()
+    child.prepare_title()  # the init's blank title, inherited by every fork
     spawner = Spawner(socket_path)
     linux.malloc_trim()  # the imports' garbage: ~0.6 MiB of free heap back to the kernel
     spawner.listen()
