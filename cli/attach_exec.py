@@ -13,8 +13,8 @@
    they are. So `lxc-attach -- cmd < in > out 2> err` redirects exactly like a
    local command, and an interactive shell gets a terminal of the container.
 4. A helper (forked, still in our pid namespace, so the container never sees it)
-   joins the container's cgroups (writes itself into each cgroup.procs of the
-   record: attached processes are counted, keep the container RUNNING and are
+   joins the container's cgroups (created in its cgroup2 directory, then writes
+   itself into each v1 `tasks` file of the record: attached processes are counted, keep the container RUNNING and are
    killed by lxc-stop), then every other namespace in one setns(pidfd, ...) call
    (user first, done by the kernel; the mount namespace puts root and cwd in the
    container), goes to the directory we were in when the container has it (else
@@ -328,12 +328,9 @@ def attach(target: Target, options: Options) -> int:
         # re-parented to us (a subreaper), so that we wait for it directly.
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
         report_r, report_w = os.pipe2(os.O_CLOEXEC)
-        try:
-            helper = os.fork()
-        except OSError as err:
-            raise LxcError(f"Failed to create the attached process: {err.strerror}") from None
+        joined, helper = _fork_helper(target, options)
         if helper == 0:
-            _helper(target, options, pidfd, joins, slave, report_w, terminals, prepared)  # never returns
+            _helper(target, options, pidfd, joins, slave, report_w, terminals, prepared, joined)  # never returns
         os.close(report_w)
         if slave >= 0:
             os.close(slave)
@@ -526,14 +523,42 @@ class Prepared:
         self.seccomp = None if "LSM" in options.elevated else attach_seccomp.loader(target)
 
 
+def _fork_helper(target: Target, options: Options) -> tuple[str | None, int]:
+    """(the cgroup2 directory the helper was created in or None, its pid; 0 in it).
+
+    Created in the container's cgroup2 directory when there is one to join
+    (CLONE_INTO_CGROUP, runtime.kernel.clone3): moving it there later, by a write
+    to cgroup.procs, would wait for a kernel grace period (runtime.spawn.cgroup_join).
+    """
+    into = None if "CGROUP" in options.elevated else _cgroup2_dir(target)
+    try:
+        if into is not None:
+            from runtime.kernel import clone3
+
+            helper = clone3.fork_into_cgroup(into)
+            if helper is not None:
+                return into, helper
+        return None, os.fork()
+    except OSError as err:
+        raise LxcError(f"Failed to create the attached process: {err.strerror}") from None
+
+
+def _cgroup2_dir(target: Target) -> str | None:
+    """The container's cgroup2 directory (the one of its cgroups with cgroup.controllers)."""
+    for path in target.cgroups.values():
+        if os.path.exists(os.path.join(path, "cgroup.controllers")):
+            return path
+    return None
+
+
 def _helper(
     target: Target, options: Options, pidfd: int, joins: set[str], slave: int, report: int,
-    terminals: list[int], prepared: Prepared,
+    terminals: list[int], prepared: Prepared, joined: str | None,
 ) -> None:  # fmt: skip
     """In the forked helper: enter the container, fork the attached process; never returns."""
     code = 1
     try:
-        code = _enter_and_fork(target, options, pidfd, joins, slave, report, terminals, prepared)
+        code = _enter_and_fork(target, options, pidfd, joins, slave, report, terminals, prepared, joined)
     except BaseException as err:  # noqa: BLE001 - nothing may return into the parent's code
         _say(target.name, str(err) or type(err).__name__)
     finally:
@@ -549,7 +574,7 @@ def _say(name: str, message: str) -> None:
 
 def _enter_and_fork(
     target: Target, options: Options, pidfd: int, joins: set[str], slave: int, report: int,
-    terminals: list[int], prepared: Prepared,
+    terminals: list[int], prepared: Prepared, joined: str | None,
 ) -> int:  # fmt: skip
     """Everything but the pid namespace, then the attached process.
 
@@ -565,7 +590,7 @@ def _enter_and_fork(
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     if "CGROUP" not in options.elevated:
-        _join_cgroups(target)
+        _join_cgroups(target, joined)
     flags = 0
     for name in joins - {"pid"}:
         flags |= CLONE_FLAGS[name]
@@ -714,16 +739,27 @@ def _caller_cwd() -> str | None:
         return None
 
 
-def _join_cgroups(target: Target) -> None:
+def _join_cgroups(target: Target, joined: str | None) -> None:
+    """Join every cgroup of the container but `joined` (created in it already).
+
+    A v1 hierarchy is joined through its `tasks` file: this single-threaded helper
+    moving its own thread takes no kernel grace period there, where a write to
+    `cgroup.procs` waits for one (runtime.spawn.cgroup_join); cgroup2 has no such
+    file and takes cgroup.procs.
+    """
     for path in target.cgroups.values():
-        try:
-            fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            continue  # a hierarchy that went away
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
+        if path == joined:
+            continue
+        for filename in ("tasks", "cgroup.procs"):
+            try:
+                fd = os.open(os.path.join(path, filename), os.O_WRONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # cgroup2 (no tasks file), or a hierarchy that went away
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+            break
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> None:

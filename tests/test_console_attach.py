@@ -430,6 +430,20 @@ def test_attached_process_is_counted_and_killed_by_stop(runtime: Cli, running: s
         process.wait()
 
 
+def test_attached_process_is_in_the_container_cgroup_of_every_hierarchy(runtime: Cli, running: str) -> None:
+    # Created in the cgroup2 directory (CLONE_INTO_CGROUP), joined through each v1
+    # `tasks` file (runtime.spawn.cgroup_join): inside the container's cgroup
+    # namespace every hierarchy reads "/", its root; with CGROUP elevated, none does.
+    mine = Path("/proc/self/cgroup").read_text().splitlines()
+    joined = runtime("lxc-attach", "-n", running, "--", "cat", "/proc/self/cgroup")
+    assert joined.returncode == 0, joined.stderr
+    assert len(joined.stdout.splitlines()) == len(mine)
+    assert all(line.endswith(":/") for line in joined.stdout.splitlines()), joined.stdout
+    outside = runtime("lxc-attach", "-n", running, "--elevated-privileges=CGROUP", "--", "cat", "/proc/self/cgroup")
+    assert outside.returncode == 0, outside.stderr
+    assert not any(line.endswith(":/") for line in outside.stdout.splitlines()), outside.stdout
+
+
 # Every combination of stdin/stdout/stderr redirected (to files) or left on the
 # terminal: a redirected fd is the file itself inside, a terminal one is the
 # container pty's slave, and what is typed on the terminal reaches the command's
