@@ -9,6 +9,8 @@ from __future__ import annotations
 import glob
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -293,3 +295,51 @@ def test_lock_file_unlinked_by_an_exiting_daemon_is_not_shared(lxc_env: dict[str
     assert remove_run_dir(second[1])
     os.close(second[0])
     assert os.listdir(run_root()) == []
+
+
+READER = r"""
+import json, sys
+path, rounds = sys.argv[1], int(sys.argv[2])
+missing = garbled = 0
+states = set()
+sys.stdout.write("ready\n"); sys.stdout.flush()
+for _ in range(rounds):
+    try:
+        with open(path) as handle:
+            states.add(json.load(handle)["state"])
+    except FileNotFoundError:
+        missing += 1
+    except ValueError:
+        garbled += 1
+print(missing, garbled, len(states))
+"""
+
+
+def test_a_record_is_replaced_atomically(cli: Cli) -> None:
+    # The daemon swaps a new record in (renameat2 RENAME_EXCHANGE) and removes the
+    # old one: a reader in another process never finds the record missing or half
+    # written while it changes, and nothing of the swap is left behind.
+    from runtime.client.records import ContainerRecord, write_record
+
+    name = unique("rec")
+    lxcpath = str(cli.lxcpath)
+    write_record(lxcpath, name, ContainerRecord(name=name, state="STARTING", pid=1, pid_start_time=-1))
+    records = Path(run_dir(lxcpath), "containers")
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(records / f"{name}.json"), "20000"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert reader.stdout is not None and reader.stdout.readline() == "ready\n"
+        while reader.poll() is None:
+            for state in ("RUNNING", "STOPPING", "STARTING"):
+                write_record(lxcpath, name, ContainerRecord(name=name, state=state, pid=1, pid_start_time=-1))
+        missing, garbled, seen = map(int, reader.communicate()[0].split())
+    finally:
+        reader.kill()
+        reader.wait()
+        if reader.stdout is not None:
+            reader.stdout.close()
+    assert (missing, garbled) == (0, 0)
+    assert seen > 1  # it did read while the record changed
+    assert os.listdir(records) == [f"{name}.json"]

@@ -1,6 +1,6 @@
 """Runtime records: what the daemon knows about each live container, on disk.
 
-Written atomically (write, rename) under `<rundir>/containers/<name>.json`
+Written atomically (write, then swapped in: `_replace`) under `<rundir>/containers/<name>.json`
 on every transition, so a daemon that was killed can re-adopt what still runs and
 clean up what died, and so the commands (`lxc-info`, `lxc-ls`) can read states
 without a round trip (see runtime.client.status, which reads the same fields). Removed
@@ -17,7 +17,7 @@ which starts the same pid 1. A record of a later version is refused
 
 No fsync: a record describes processes, and no process outlives the machine, so
 after a crash of the host every record is stale whether it reached the disk or
-not (a daemon checks each pid and start time before it believes one). The rename
+not (a daemon checks each pid and start time before it believes one). The swap
 keeps a record whole against a killed daemon; an fsync would only block the
 daemon's loop at every transition of every container, before the bus publishes
 it (0.3 ms idle on this machine's ext4 /run, more under load; 100 containers x 3
@@ -28,6 +28,7 @@ Standard library only: the client commands import this module.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 
@@ -181,6 +182,40 @@ def write_record(lxcpath: str, name: str, record: ContainerRecord) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
+    _replace(tmp, path)
+
+
+#: False once the filesystem refused RENAME_EXCHANGE: plain renames from then on.
+_exchange_works = True
+
+
+def _replace(tmp: str, path: str) -> None:
+    """Put `tmp` in place of `path` atomically (a reader finds the old record or the
+    new one, never none).
+
+    An existing record is swapped with the new one (renameat2 RENAME_EXCHANGE) and
+    the old one, now named `tmp`, removed; not renamed over. ext4 (what /run is on
+    some hosts, and on the project's machine) starts writing the new file's data out
+    when a rename replaces a file (its `auto_da_alloc` guard for editors that do not
+    fsync): 40-150 µs per record against ~10 for the swap, three records per start.
+    The first record of a start has nothing to swap with: a plain rename.
+    """
+    global _exchange_works
+    if _exchange_works:
+        from runtime.kernel import linux  # the daemon alone writes records
+
+        try:
+            linux.exchange_paths(tmp, path)
+        except OSError as err:
+            if err.errno == errno.ENOENT:  # no record yet
+                os.rename(tmp, path)
+                return
+            if err.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            _exchange_works = False  # a filesystem without it (or an old kernel)
+        else:
+            os.unlink(tmp)
+            return
     os.rename(tmp, path)
 
 

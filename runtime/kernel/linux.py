@@ -141,6 +141,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.syscall.restype = c_long
     lib.name_to_handle_at.argtypes = [c_int, c_char_p, c_void_p, c_void_p, c_int]
     lib.name_to_handle_at.restype = c_int
+    lib.renameat2.argtypes = [c_int, c_char_p, c_int, c_char_p, ctypes.c_uint]
+    lib.renameat2.restype = c_int
 
 
 def _raise(call: str) -> None:
@@ -159,6 +161,17 @@ def unshare(flags: int) -> None:
     """Move the calling process into new namespaces (`CLONE_NEW*` flags)."""
     if libc_handle().unshare(flags) != 0:
         _raise(f"unshare(0x{flags:x})")
+
+
+#: renameat2(2): swap the two names atomically (both must exist).
+RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange_paths(first: str, second: str) -> None:
+    """Swap what the names `first` and `second` point to, in one atomic step."""
+    if libc_handle().renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE) != 0:
+        _raise(f"renameat2({first!r}, {second!r}, RENAME_EXCHANGE)")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
