@@ -16,8 +16,9 @@ interpreter reports it and exits 120, as before). Standard library only.
 
 from __future__ import annotations
 
-import os
 import sys
+
+from runtime.client import lean_os as os  # not `os`: start-up time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -13,9 +13,10 @@ log file when `-o FILE` was given.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
+
+from runtime.client import lean_os as os  # not `os`: start-up time
 
 LEVELS: dict[str, int] = {
     "TRACE": 0,

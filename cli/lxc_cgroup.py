@@ -58,8 +58,7 @@ def build_parser() -> CgroupParser:
 
 
 def body(args: Namespace, log: CommandLog) -> int:
-    import os
-
+    from runtime.client import lean_os as os  # not `os`: start-up time
     from runtime.client.cgroup_files import locate
     from runtime.client.errors import LxcError
     from runtime.client.status import container_status

@@ -11,11 +11,10 @@ given only `-f`.
 
 from __future__ import annotations
 
-import os
-
 from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import REMAINDER, Namespace
+from runtime.client import lean_os as os  # not `os`: start-up time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -20,12 +20,12 @@ filters select (-F is then ignored: every field is in it). Raw units: bytes.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from cli.common import LxcArgumentParser, lxcpath_of, run_command
 from cli.log import CommandLog
 from cli.options import Namespace
+from runtime.client import lean_os as os  # not `os`: start-up time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -13,11 +13,10 @@ container, so none of this command's fds (but -F's stdio) reach it.
 
 from __future__ import annotations
 
-import os
-
 from cli.common import LxcArgumentParser, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import REMAINDER, Namespace
+from runtime.client import lean_os as os  # not `os`: start-up time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -24,13 +24,13 @@ points the command at a bus socket of one's own (see cli.lxc_monitor).
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 from cli.common import LxcArgumentParser, load_rcfile, lxcpath_of, require_name, run_command
 from cli.log import CommandLog
 from cli.options import Namespace
+from runtime.client import lean_os as os  # not `os`: start-up time
 from runtime.client.errors import LxcError
 
 #: A bus socket of one's own (cli.lxc_monitor.BUS_SOCKET_ENV).

@@ -12,9 +12,9 @@ of every lxc-start and lxc-execute, for a parse the daemon does anyway), except
 from __future__ import annotations
 
 import _signal  # `signal` without its enums (~2.5 ms of start-up)
-import os
 import stat
 
+from runtime.client import lean_os as os  # not `os`: start-up time
 from runtime.client.control_protocol import Event, Signal, Warned, result
 from runtime.client.daemon_client import Connection
 from runtime.client.errors import ConfigError, LxcError

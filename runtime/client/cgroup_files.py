@@ -31,7 +31,7 @@ before the first dot), then in cgroup2; `cgroup.*` core files in cgroup2 first.
 
 from __future__ import annotations
 
-import os
+from runtime.client import lean_os as os  # not `os`: start-up time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # collections.abc costs a client milliseconds: annotations only

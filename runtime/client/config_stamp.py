@@ -29,10 +29,10 @@ exists; a failure to write is ignored (the next command parses again).
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
+from runtime.client import lean_os as os  # not `os`: start-up time
 from runtime.client.rundir import run_dir
 
 TYPE_CHECKING = False

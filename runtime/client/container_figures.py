@@ -18,8 +18,7 @@ lxc-top shows both.
 
 from __future__ import annotations
 
-import os
-
+from runtime.client import lean_os as os  # not `os`: start-up time
 from runtime.client.cgroup_files import FIGURES, UNIFIED, figures, read_text
 
 TYPE_CHECKING = False

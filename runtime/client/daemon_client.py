@@ -10,9 +10,9 @@ Standard library only: every client command imports this.
 from __future__ import annotations
 
 import _socket  # not `socket`, which imports `enum` and `selectors`: start-up time
-import os
 import time
 
+from runtime.client import lean_os as os  # not `os`: start-up time
 from runtime.client.control import LineReader, fds_from_ancillary, scm_rights
 from runtime.client.control_protocol import (
     MAX_FDS,

@@ -18,10 +18,10 @@ Standard library only: every client command imports this.
 from __future__ import annotations
 
 import _socket  # not `socket`, which imports `enum` and `selectors`: start-up time
-import os
 import sys
 import time
 
+from runtime.client import lean_os as os  # not `os`: start-up time
 from runtime.client.errors import LxcError
 from runtime.client.rundir import ensure_run_dir, run_dir
 
@@ -60,6 +60,8 @@ def try_connect(path: str) -> _socket.socket | None:
 
 def start_daemon(lxcpath: str) -> None:
     """Start the lxcpath's daemon and wait until it listens (or another one won)."""
+    import os  # noqa: F811 - the real one: fork, setsid, exec (a rare path)
+
     ensure_run_dir(lxcpath)
     read_fd, write_fd = os.pipe()
     try:

@@ -12,8 +12,7 @@ never disagrees with where `lxc-ls` looks.
 
 from __future__ import annotations
 
-import os
-
+from runtime.client import lean_os as os  # not `os`: start-up time
 from runtime.client.lxcpath import (
     default_container_config_path,
     default_lxcpath,

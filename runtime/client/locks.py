@@ -9,10 +9,10 @@ holder dies, so a crashed command never leaves a container locked.
 from __future__ import annotations
 
 import fcntl
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from runtime.client import lean_os as os  # not `os`: start-up time
 from runtime.client.rundir import ensure_run_dir, same_file, tidy_run_dir
 
 

@@ -28,7 +28,7 @@ Standard library only, and /proc/net/unix is read only when asked: `lxc-ls` and
 
 from __future__ import annotations
 
-import os
+from runtime.client import lean_os as os  # not `os`: start-up time
 
 __all__ = ["LxcRun", "find", "refusal", "socket_name"]
 

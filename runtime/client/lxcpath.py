@@ -9,8 +9,7 @@ Standard library only: every client command calls this at start-up.
 
 from __future__ import annotations
 
-import os
-
+from runtime.client import lean_os as os  # not `os`: start-up time
 from runtime.client.errors import InvalidName
 
 DEFAULT_LXCPATH = "/var/lib/lxc"

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 
+from runtime.client import lean_os as os  # not `os`: start-up time
 from runtime.client.rundir import records_dir
 from runtime.client.status import process_start_time
 

@@ -21,8 +21,9 @@ it starts over with a fresh directory.
 from __future__ import annotations
 
 import _socket  # not `socket`, which imports `enum` and `selectors`: start-up time
-import os
 import time
+
+from runtime.client import lean_os as os  # not `os`: start-up time
 
 DEFAULT_RUN_ROOT = "/run/trio-lxc"
 LOCK_NAME = "daemon.lock"

@@ -11,8 +11,7 @@ and `lxc_monitor` says so, for the commands that must leave it alone.
 
 from __future__ import annotations
 
-import os
-
+from runtime.client import lean_os as os  # not `os`: start-up time
 from runtime.client.rundir import records_dir
 
 STOPPED = "STOPPED"

@@ -41,8 +41,9 @@ start-up path.
 from __future__ import annotations
 
 import _socket
-import os
 import sys
+
+from runtime.client import lean_os as os  # not `os`: start-up time
 
 NETLINK_ROUTE = 0
 SOL_NETLINK = 270

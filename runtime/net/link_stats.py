@@ -10,7 +10,7 @@ its netlink dumps, re-exports it for its older callers).
 
 from __future__ import annotations
 
-import os
+from runtime.client import lean_os as os  # not `os`: start-up time
 
 
 def host_links(record: dict[str, object] | None) -> list[str]:
