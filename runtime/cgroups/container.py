@@ -276,9 +276,9 @@ class ContainerCgroups:
         of a start). Two ways into a cgroup skip that lock. A single-threaded
         process writing "0" (itself) to a v1 hierarchy's `tasks` file migrates one
         thread, `current`, which the kernel moves under `cgroup_mutex` alone (~15 µs
-        a hierarchy here); `join_self` does it. And cgroup2 has no such file, but
+        a hierarchy here); runtime.spawn.cgroup_join does it. And cgroup2 has no such file, but
         clone3(CLONE_INTO_CGROUP) creates the process in its cgroup
-        (runtime.spawn.pidns_clone). On a kernel that still takes the rwsem for a
+        (runtime.kernel.clone3). On a kernel that still takes the rwsem for a
         thread's own move, the child waits for the grace period instead of the
         daemon: no slower than `attach`.
         """

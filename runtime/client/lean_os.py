@@ -31,7 +31,6 @@ from posix import (
     _exit,
     chmod,
     close,
-    dup,
     dup2,
     fstat,
     get_terminal_size,
@@ -40,7 +39,6 @@ from posix import (
     isatty,
     listdir,
     lstat,
-    mkdir,
     open,  # noqa: A004 - os.open, as the callers name it
     pipe,
     read,
@@ -59,9 +57,9 @@ from posix import (
 
 __all__ = [
     "O_APPEND", "O_CLOEXEC", "O_CREAT", "O_DIRECTORY", "O_NOFOLLOW", "O_NONBLOCK", "O_PATH",
-    "O_RDONLY", "O_RDWR", "O_TRUNC", "O_WRONLY", "_exit", "chmod", "close", "devnull", "dup",
+    "O_RDONLY", "O_RDWR", "O_TRUNC", "O_WRONLY", "_exit", "chmod", "close", "devnull",
     "dup2", "environ", "fstat", "get_terminal_size", "getcwd", "getpid", "isatty", "listdir", "lstat", "makedirs",
-    "mkdir", "open", "path", "pipe", "read", "readlink", "rename", "rmdir", "stat", "strerror",
+    "open", "path", "pipe", "read", "readlink", "rename", "rmdir", "stat", "strerror",
     "sysconf", "unlink", "write",
 ]  # fmt: skip
 
@@ -74,6 +72,8 @@ def _decode(value: bytes) -> str:
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from posix import stat_result
     from typing import overload
 
 
@@ -154,26 +154,23 @@ def _realpath(value: str) -> str:
 
 
 def _exists(value: str) -> bool:
-    try:
-        stat(value)
-    except (OSError, ValueError):
-        return False
-    return True
+    return _stat_or_none(value, stat) is not None
 
 
 def _lexists(value: str) -> bool:
+    return _stat_or_none(value, lstat) is not None
+
+
+def _stat_or_none(value: str, call: Callable[[str], stat_result]) -> stat_result | None:
     try:
-        lstat(value)
+        return call(value)
     except (OSError, ValueError):
-        return False
-    return True
+        return None
 
 
 def _is_kind(value: str, mask: int) -> bool:
-    try:
-        return stat(value).st_mode & 0o170000 == mask
-    except (OSError, ValueError):
-        return False
+    found = _stat_or_none(value, stat)
+    return found is not None and found.st_mode & 0o170000 == mask
 
 
 def _isfile(value: str) -> bool:
@@ -191,15 +188,10 @@ def _dirname(value: str) -> str:
     return head
 
 
-def _basename(value: str) -> str:
-    return value[value.rfind("/") + 1 :]
-
-
 class path:  # noqa: N801 - stands for os.path
     """The `os.path` functions the commands' start-up uses, with posixpath's results."""
 
     join = staticmethod(_join)
-    normpath = staticmethod(_normpath)
     abspath = staticmethod(_abspath)
     realpath = staticmethod(_realpath)
     exists = staticmethod(_exists)
@@ -207,7 +199,6 @@ class path:  # noqa: N801 - stands for os.path
     isfile = staticmethod(_isfile)
     isdir = staticmethod(_isdir)
     dirname = staticmethod(_dirname)
-    basename = staticmethod(_basename)
 
 
 def makedirs(name: str, mode: int = 0o777, exist_ok: bool = False) -> None:
