@@ -225,9 +225,8 @@ def _stale_run_dirs(base: str) -> list[str]:
     stale = []
     for directory in glob.glob(os.path.join(base, "*", "run", "*")):
         records = os.path.join(directory, "containers")
-        if (os.path.isdir(records) and os.listdir(records)) or os.path.exists(
-            os.path.join(directory, "daemon.pid")
-        ):
+        holds = os.path.isdir(records) and any(e.endswith(".json") for e in os.listdir(records))
+        if holds or os.path.exists(os.path.join(directory, "daemon.pid")):
             continue
         try:
             fd = os.open(os.path.join(directory, "daemon.lock"), os.O_RDONLY | os.O_CLOEXEC)

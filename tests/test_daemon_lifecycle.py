@@ -7,6 +7,7 @@ Real containers, as root, each test in its own lxcpath and run directory (the
 from __future__ import annotations
 
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -342,4 +343,57 @@ def test_a_record_is_replaced_atomically(cli: Cli) -> None:
             reader.stdout.close()
     assert (missing, garbled) == (0, 0)
     assert seen > 1  # it did read while the record changed
-    assert os.listdir(records) == [f"{name}.json"]
+    # The record and the spares the next writes reuse (no file made per transition).
+    spares = {f"{name}.json.{os.getpid()}.tmp", f"{name}.json.{os.getpid()}.tmp2"}
+    assert f"{name}.json" in os.listdir(records)
+    assert set(os.listdir(records)) - {f"{name}.json"} <= spares
+
+
+def test_a_record_a_reader_holds_is_not_rewritten(cli: Cli) -> None:
+    # A reader that opened the record before two more transitions reads the record it
+    # opened, whole: the daemon writes a spare only under a write lease, which the
+    # kernel refuses while the reader's file is open, and then makes a new one.
+    from runtime.client.records import ContainerRecord, remove_container_records, write_record
+
+    name = unique("rec")
+    lxcpath = str(cli.lxcpath)
+    records = Path(run_dir(lxcpath), "containers")
+    for state in ("STARTING", "RUNNING", "STOPPING"):  # two spares now exist
+        write_record(lxcpath, name, ContainerRecord(name=name, state=state, pid=1, pid_start_time=-1))
+    try:
+        with open(records / f"{name}.json", "rb") as held:
+            before = held.read()
+            for state in ("RUNNING", "STOPPING", "RUNNING", "STOPPING"):
+                write_record(lxcpath, name, ContainerRecord(name=name, state=state, pid=2, pid_start_time=-1))
+            held.seek(0)
+            assert held.read() == before
+            assert os.fstat(held.fileno()).st_nlink == 0  # a new spare took its place
+        assert json.loads((records / f"{name}.json").read_text())["pid"] == 2
+    finally:
+        remove_container_records(lxcpath, name)
+    assert not [entry for entry in os.listdir(records) if entry.startswith(name)]
+
+
+def test_start_stop_cycles_make_no_files(runtime: Cli, tmp_path: Path) -> None:
+    # A container started and stopped again reuses its record's files (two spares,
+    # runtime.client.records): the run directory holds the same inodes after every
+    # cycle, and an idle daemon still removes the run directory with its spares.
+    name = create(runtime, tmp_path)
+    records = Path(run_dir(str(runtime.lxcpath)), "containers")
+
+    def inodes() -> dict[str, int]:
+        return {entry.name: entry.inode() for entry in os.scandir(records)}
+
+    assert runtime("lxc-execute", "-n", name, "--", "true").returncode == 0
+    assert runtime("lxc-execute", "-n", name, "--", "true").returncode == 0
+    after_two = inodes()
+    assert after_two and not any(entry.endswith(".json") for entry in after_two)  # stopped: spares only
+    for _ in range(3):
+        assert runtime("lxc-execute", "-n", name, "--", "true").returncode == 0
+        assert inodes() == after_two
+    directory = Path(run_dir(str(runtime.lxcpath)))
+    daemon = daemon_pid(runtime)
+    # TRIO_LXC_DAEMON_IDLE is 3 s in the runtime fixture.
+    assert until(lambda: not Path(f"/proc/{daemon}").exists() or _zombie(daemon), timeout=20)
+    reap(daemon)
+    assert until(lambda: not directory.exists(), timeout=10), os.listdir(directory)

@@ -21,6 +21,7 @@ from posix import (
     O_CLOEXEC,
     O_CREAT,
     O_DIRECTORY,
+    O_EXCL,
     O_NOFOLLOW,
     O_NONBLOCK,
     O_PATH,
@@ -33,6 +34,7 @@ from posix import (
     close,
     dup2,
     fstat,
+    ftruncate,
     get_terminal_size,
     getcwd,
     getpid,
@@ -56,9 +58,9 @@ from posix import (
 )
 
 __all__ = [
-    "O_APPEND", "O_CLOEXEC", "O_CREAT", "O_DIRECTORY", "O_NOFOLLOW", "O_NONBLOCK", "O_PATH",
+    "O_APPEND", "O_CLOEXEC", "O_CREAT", "O_DIRECTORY", "O_EXCL", "O_NOFOLLOW", "O_NONBLOCK", "O_PATH",
     "O_RDONLY", "O_RDWR", "O_TRUNC", "O_WRONLY", "_exit", "chmod", "close", "devnull",
-    "dup2", "environ", "fstat", "get_terminal_size", "getcwd", "getpid", "isatty", "listdir", "lstat", "makedirs",
+    "dup2", "environ", "fstat", "ftruncate", "get_terminal_size", "getcwd", "getpid", "isatty", "listdir", "lstat", "makedirs",
     "open", "path", "pipe", "read", "readlink", "rename", "rmdir", "stat", "strerror",
     "sysconf", "unlink", "write",
 ]  # fmt: skip

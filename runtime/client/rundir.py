@@ -172,13 +172,19 @@ def remove_run_dir(rundir: str) -> bool:
     lock file last, so a daemon starting meanwhile either waits for the lock or
     finds its file unlinked and starts over.
     """
-    if _listdir(os.path.join(rundir, "containers")):
+    if _holds_records(rundir):
         return False
     if os.path.join(rundir, "spawner.sock") in _listening_unix_paths():
         return False
     locks = os.path.join(rundir, "locks")
     if not all(_unlink_unlocked(os.path.join(locks, entry)) for entry in _listdir(locks)):
         return False
+    records = os.path.join(rundir, "containers")
+    for entry in _listdir(records):  # spare records (runtime.client.records), debris
+        try:
+            os.unlink(os.path.join(records, entry))
+        except FileNotFoundError:
+            pass
     for sub in ("locks", "containers"):
         try:
             os.rmdir(os.path.join(rundir, sub))
@@ -245,7 +251,7 @@ def sweep_vanished(root: str | None = None) -> list[str]:
             continue
         if not lxcpath or os.path.exists(lxcpath) or os.path.join(directory, "spawner.sock") in listening:
             continue
-        if _listdir(os.path.join(directory, "containers")):
+        if _holds_records(directory):
             continue
         try:
             fd = os.open(os.path.join(directory, LOCK_NAME), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -260,6 +266,12 @@ def sweep_vanished(root: str | None = None) -> list[str]:
         finally:
             os.close(fd)
     return removed
+
+
+def _holds_records(rundir: str) -> bool:
+    """Whether a container record (`NAME.json`) is in the run directory; the spares
+    of records (runtime.client.records) and other debris do not count."""
+    return any(entry.endswith(".json") for entry in _listdir(os.path.join(rundir, "containers")))
 
 
 def _listening_unix_paths() -> set[str]:

@@ -163,6 +163,8 @@ def unshare(flags: int) -> None:
         _raise(f"unshare(0x{flags:x})")
 
 
+#: renameat2(2): fail with EEXIST rather than replace the target.
+RENAME_NOREPLACE = 1
 #: renameat2(2): swap the two names atomically (both must exist).
 RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -172,6 +174,12 @@ def exchange_paths(first: str, second: str) -> None:
     """Swap what the names `first` and `second` point to, in one atomic step."""
     if libc_handle().renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE) != 0:
         _raise(f"renameat2({first!r}, {second!r}, RENAME_EXCHANGE)")
+
+
+def rename_noreplace(source: str, target: str) -> None:
+    """Rename `source` to `target` unless `target` exists (FileExistsError then)."""
+    if libc_handle().renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), RENAME_NOREPLACE) != 0:
+        _raise(f"renameat2({source!r}, {target!r}, RENAME_NOREPLACE)")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
