@@ -1,6 +1,6 @@
 """Every message of the control socket, declared once, sans IO (after bus/protocol.py, h11).
 
-Why one module: the commands (cli/*), the Python API and the daemon used to
+Why one protocol: the commands (cli/*), the Python API and the daemon used to
 build and read these messages each on their own, as dict literals read back
 with `.get()`; now each request and each reply is a typed, frozen message whose
 fields carry their checks (type, length, range), and one table, `OPS`, says for
@@ -34,6 +34,15 @@ the reply type as the generic parameter), its reply class (or reuse `Done`),
 add one `Op(...)` row to `OPS`, and an `op_<name>` handler on the daemon's
 ControlConnection (runtime/daemon/app.py). Never change what an existing op
 means: a new meaning gets a new op.
+
+The messages of the ops live in four modules by family (runtime.client.
+messages_start: start, stop, signal; messages_state: state, stats, freeze, cgroup,
+metrics; messages_console; messages_admin: device, checkpoint, restore, start-many,
+stop-many), loaded the first time one of their names is asked of this module
+(`__getattr__`, PEP 562): `from runtime.client.control_protocol import Start` works
+as before, and a command makes only the classes of the ops it uses (every class
+made costs start-up time: ~0.3 ms for the thirty a start does not use). `OPS`
+names each op's classes; an `Op` finds them when asked.
 
 Standard library only, no `typing` at run time: the client commands import it
 at start-up (the TYPE_CHECKING branch is read by the type checker alone). That
@@ -447,10 +456,21 @@ if TYPE_CHECKING:
     class Request(Message, Generic[R]):
         """A request whose final reply is an R (`Connection.call` returns one)."""
 
+        #: The op (a key of OPS) this request is sent as: `class X(Request[R], op="x")`.
+        OP: ClassVar[str] = ""
+
+        def __init_subclass__(cls, op: str = "") -> None: ...
+
 else:
 
     class Request(Message):
         """A request whose final reply is an R (`Connection.call` returns one)."""
+
+        OP = ""
+
+        def __init_subclass__(cls, op: str = "") -> None:
+            super().__init_subclass__()
+            cls.OP = op or cls.OP
 
         def __class_getitem__(cls, _reply: object) -> type:
             return cls  # the reply type is for the type checker; OPS has it at run time
@@ -485,311 +505,15 @@ class Pong(Reply):
     pid: int = field(integer(1, 1 << 31))
 
 
-class StateReply(Reply):
-    state: str = field(text(KEY_MAX))
-    pid: int | None = field(optional(integer(1, 1 << 31)), default=None)
-
-
-class Changed(Reply):
-    """freeze/unfreeze: whether the state changed (False: it already was)."""
-
-    changed: bool = field(flag)
-
-
-class CgroupReply(Reply):
-    """The value read (a write answers with none)."""
-
-    value: str | None = field(optional(text(MAX_LINE)), default=None)
-
-    def to_wire(self) -> dict[str, object]:
-        return {} if self.value is None else {"value": self.value}
-
-
-class StatsReply(Reply):
-    state: str = field(text(KEY_MAX))
-    pid: int | None = field(optional(integer(1, 1 << 31)), default=None)
-    stats: dict[str, int | None] = field(figures())
-
-
-class ConsoleReply(Reply):
-    """The terminal leased (its fd comes with this line)."""
-
-    tty: int = field(integer(0, TTY_MAX))
-
-
-class ConsoleLogReply(Reply):
-    """The console ring buffer, as latin-1 text."""
-
-    data: str = field(text(MAX_LINE))
-
-
-class StartReply(Reply):
-    """Detached (`attach` false): the init's pid. Attached: how it ended (`status` is
-    LXC's figure: the exit code, or 128+N for signal N)."""
-
-    pid: int | None = field(optional(integer(1, 1 << 31)), default=None)
-    status: int | None = field(optional(integer(0, 255)), default=None)
-    exit_code: int | None = field(optional(integer(0, 255)), default=None)
-    signal: int | None = field(optional(integer(SIGNAL_MIN, SIGNAL_MAX)), default=None)
-
-    def to_wire(self) -> dict[str, object]:
-        data = super().to_wire()
-        if self.pid is not None and self.status is None and self.exit_code is None and self.signal is None:
-            return {"pid": self.pid}  # detached: the line as it always was
-        del data["pid"]
-        return data
-
-
-class Restored(Reply):
-    """A restore's new init."""
-
-    pid: int = field(integer(1, 1 << 31))
-
-
-class SupervisedFigures(Message):
-    """One supervised container in the `metrics` reply."""
-
-    name: str = field(text(KEY_MAX))
-    state: str = field(text(KEY_MAX))
-    pid: int | None = field(optional(integer(1, 1 << 31)), default=None)
-    restarts: int = field(integer(0, 1 << 62), default=0)
-    exit_code: int | None = field(optional(integer(0, 255)), default=None)
-    exit_signal: int | None = field(optional(integer(SIGNAL_MIN, SIGNAL_MAX)), default=None)
-
-
-class MetricsReply(Reply):
-    """The daemon's own figures (runtime.daemon.metrics; lxc-exporter asks each scrape)."""
-
-    pid: int = field(integer(1, 1 << 31))
-    epoch: str | None = field(optional(text(KEY_MAX)), default=None)
-    events_published: int = field(integer(0, 1 << 62), default=0)
-    bus_subscribers: int = field(integer(0, 1 << 62), default=0)
-    bus_dropped: int = field(integer(0, 1 << 62), default=0)
-    control_connections: int = field(integer(0, 1 << 62), default=0)
-    containers: tuple[SupervisedFigures, ...] = field(nested(SupervisedFigures), default=())
-
-
-# -- events --------------------------------------------------------------------------------
-
-
-class TraceMark(Message):
-    """One step of a traced start (runtime.kernel.start_trace): who, what, CLOCK_MONOTONIC ns."""
-
-    by: str = field(text(KEY_MAX))
-    step: str = field(text(KEY_MAX))
-    ns: int = field(integer(0, 1 << 63))
-
-
-class Started(Event, type="started"):
-    """A start's pid 1 runs; with `console` (lxc-start -F on a terminal) the console's
-    socket comes with this line; with `Start.trace`, the steps of the start."""
-
-    pid: int | None = field(optional(integer(1, 1 << 31)), default=None)
-    console: bool = field(flag, default=False)
-    trace: tuple[TraceMark, ...] = field(nested(TraceMark, items=512), default=())
-
-    def to_wire(self) -> dict[str, object]:
-        data = super().to_wire()
-        if not self.trace:
-            del data["trace"]  # the line as it always was
-        return data
-
-
-class Warned(Event, type="warnings"):
-    """Before a start's `Started` (or its error): the warnings its config gave (keys
-    LXC also ignores on this host), for the command to print; the config is read by
-    the daemon alone (the commands no longer parse it before asking)."""
-
-    warnings: tuple[str, ...] = field(strings(items=256, limit=MAX_LINE))
-
-
-class Traced(Event, type="trace"):
-    """Before the final reply of a traced run's end (`lxc-execute -l TRACE`, `Stop.trace`):
-    the steps from the init's exit (or the stop request) to STOPPED."""
-
-    trace: tuple[TraceMark, ...] = field(nested(TraceMark, items=512), default=())
-
-
-class Closed(Event, type="closed"):
-    """A console lease's terminal went away (the container stopped)."""
-
-
 # -- requests ------------------------------------------------------------------------------
 
 
-class Ping(Request[Pong]):
+class Ping(Request[Pong], op="ping"):
     """Is the daemon there (and which pid is it)?"""
 
 
-class Shutdown(Request[Done]):
+class Shutdown(Request[Done], op="shutdown"):
     """Kill every container and exit (tests and `make` clean-up)."""
-
-
-class Metrics(Request[MetricsReply]):
-    """The daemon's own figures."""
-
-
-class State(Request[StateReply]):
-    name: str = field(container_name)
-
-
-class Freeze(Request[Changed]):
-    name: str = field(container_name)
-
-
-class Unfreeze(Request[Changed]):
-    name: str = field(container_name)
-
-
-class Stats(Request[StatsReply]):
-    name: str = field(container_name)
-
-
-class Start(Request[StartReply]):
-    """lxc-start / lxc-execute. Detached, the reply says the pid; with `attach` the
-    connection stays until the container stops (`Signal`s may be sent on it meanwhile)
-    and the reply says how it ended. The caller's stdio may come with it (3 fds)."""
-
-    name: str = field(container_name)
-    mode: str = field(choice(*START_MODES), default="system")
-    argv: tuple[str, ...] = field(strings(), default=())
-    config_path: str | None = field(optional(text(absolute=True)), default=None)
-    #: A volatile container's whole config (the line limit bounds it).
-    config_text: str | None = field(optional(text(MAX_LINE)), default=None)
-    defines: tuple[str, ...] = field(strings(limit=VALUE_MAX), default=())
-    attach: bool = field(flag, default=False)
-    #: "foreground": lxc-start -F on a terminal; the console comes with `Started`.
-    console: str | None = field(optional(choice("foreground")), default=None)
-    winsize: tuple[int, int] | None = field(optional(pair(0, WINSIZE_MAX)), default=None)
-    #: lxc-start/lxc-execute -l TRACE: `Started` carries the start's steps.
-    trace: bool = field(flag, default=False)
-
-    @property
-    def foreground_console(self) -> bool:
-        return self.console == "foreground"
-
-
-class Stop(Request[Done]):
-    name: str = field(container_name)
-    #: Seconds before the hard stop; negative: wait for ever.
-    timeout: float = field(number, default=60.0)
-    kill: bool = field(flag, default=False)
-    reboot: bool = field(flag, default=False)
-    nowait: bool = field(flag, default=False)
-    nokill: bool = field(flag, default=False)
-    #: lxc-stop --rcfile: the rcfile's signals, used in place of the started config's.
-    halt_signal: int | None = field(optional(integer(SIGNAL_MIN, SIGNAL_MAX)), default=None)
-    reboot_signal: int | None = field(optional(integer(SIGNAL_MIN, SIGNAL_MAX)), default=None)
-    stop_signal: int | None = field(optional(integer(SIGNAL_MIN, SIGNAL_MAX)), default=None)
-    #: lxc-stop -l TRACE: a `Traced` event with the steps of the stop precedes the reply.
-    trace: bool = field(flag, default=False)
-
-
-class Signal(Request[Done]):
-    """Signal the init. Without a name, on an attached start's connection: no reply."""
-
-    name: str | None = field(optional(container_name), default=None)
-    signal: int = field(integer(SIGNAL_MIN, SIGNAL_MAX), default=SIGTERM)
-
-
-class Console(Request[ConsoleReply]):
-    """Lease a terminal (-1: the first free tty, 0: the console) until the connection
-    closes; its fd comes with the reply, `Closed` when the container stops, and
-    `ConsoleResize`s (without a name, no reply) may be sent on the lease."""
-
-    name: str = field(container_name)
-    tty: int = field(integer(TTY_MIN, TTY_MAX), default=-1)
-
-
-class ConsoleResize(Request[Done]):
-    """On a connection of its own (name required), or on a console lease (no name)."""
-
-    name: str | None = field(optional(container_name), default=None)
-    tty: int = field(integer(0, TTY_MAX), default=0)
-    rows: int = field(integer(0, WINSIZE_MAX))
-    cols: int = field(integer(0, WINSIZE_MAX))
-
-
-class ConsoleLog(Request[ConsoleLogReply]):
-    name: str = field(container_name)
-    clear: bool = field(flag, default=False)
-
-
-class Cgroup(Request[CgroupReply]):
-    """Read a cgroup key (no value), or write one."""
-
-    name: str = field(container_name)
-    key: str = field(text(KEY_MAX, empty=False, line=True))
-    value: str | None = field(optional(text(VALUE_MAX)), default=None)
-
-
-class Device(Request[Done]):
-    """lxc-device: add|del a host interface or device node (runtime/daemon/device.py)."""
-
-    name: str = field(container_name)
-    action: str = field(choice("add", "del"))
-    device: str = field(text(PATH_MAX, empty=False, line=True))
-    target: str | None = field(optional(text(PATH_MAX, empty=False, line=True)), default=None)
-
-
-class Checkpoint(Request[Done]):
-    """lxc-checkpoint: dump a container with criu (runtime/daemon/checkpoint_ops.py)."""
-
-    name: str = field(container_name)
-    dir: str = field(text(absolute=True))
-    stop: bool = field(flag, default=False)
-    verbose: bool = field(flag, default=False)
-    predump: bool = field(flag, default=False)
-    predump_dir: str | None = field(optional(text()), default=None)
-    action_script: str | None = field(optional(text(absolute=True)), default=None)
-
-
-class Restore(Request[Restored]):
-    """lxc-checkpoint -r: restore a dump under a new supervisor."""
-
-    name: str = field(container_name)
-    dir: str = field(text(absolute=True))
-    verbose: bool = field(flag, default=False)
-    action_script: str | None = field(optional(text(absolute=True)), default=None)
-
-
-class Batch(Message):
-    """lxc-autostart: containers of one order value, acted on together, then `delay`
-    seconds before the next batch (runtime.daemon.many)."""
-
-    names: tuple[str, ...] = field(container_names(MANY_MAX))
-    delay: int = field(integer(0, MANY_DELAY_MAX), default=0)
-
-
-class ManyReply(Reply):
-    """How many containers a start-many/stop-many acted on, and how many failed."""
-
-    attempted: int = field(integer(0, MANY_MAX))
-    failed: int = field(integer(0, MANY_MAX))
-
-
-class ContainerDone(Event, type="done"):
-    """One container of a start-many/stop-many is done: started, stopped, rebooted,
-    skipped or failed (with why)."""
-
-    name: str = field(container_name)
-    result: str = field(choice("started", "stopped", "rebooted", "skipped", "failed"))
-    error: str | None = field(optional(text(MAX_LINE)), default=None)
-
-
-class StartMany(Request[ManyReply]):
-    """lxc-autostart: start the batches in order, each batch's containers together."""
-
-    batches: tuple[Batch, ...] = field(nested(Batch, MANY_MAX))
-
-
-class StopMany(Request[ManyReply]):
-    """lxc-autostart -s/-k/-r: `action` on the batches in order (a shutdown waits
-    `timeout` seconds, negative: for ever, before the kill)."""
-
-    action: str = field(choice("shutdown", "kill", "reboot"))
-    timeout: float = field(number, default=60.0)
-    batches: tuple[Batch, ...] = field(nested(Batch, MANY_MAX))
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -798,63 +522,109 @@ class StopMany(Request[ManyReply]):
 class Op:
     """One row of the table: the op's name, request and reply types, the events that may
     precede the reply, and the fds: how many the request may carry (`fds`, the allowed
-    counts) and how many come with the reply or an event (`reply_fds`, at most)."""
+    counts) and how many come with the reply or an event (`reply_fds`, at most).
 
-    __slots__ = ("name", "request", "reply", "events", "fds", "reply_fds", "own_connection")
+    The row names its classes; `request`, `reply` and `events` load them when first
+    asked (the module that declares them, see the module docstring)."""
+
+    __slots__ = ("name", "_request", "_reply", "_events", "fds", "reply_fds", "own_connection")
 
     def __init__(
         self,
         name: str,
-        request: type[Request[Reply]],
-        reply: type[Reply],
+        request: str,
+        reply: str,
         *,
-        events: tuple[type[Event], ...] = (),
+        events: tuple[str, ...] = (),
         fds: tuple[int, ...] = (0,),
         reply_fds: int = 0,
         own_connection: bool = False,
     ) -> None:
         self.name = name
-        self.request = request
-        self.reply = reply
-        self.events = events
+        self._request = request
+        self._reply = reply
+        self._events = events
         self.fds = fds
         self.reply_fds = reply_fds
         #: The connection becomes the request's stream (a console lease, lxc-autostart's
         #: watch of its caller): never one request among many (`shares_connection`).
         self.own_connection = own_connection
 
+    @property
+    def request(self) -> type[Request[Reply]]:
+        return cast("type[Request[Reply]]", _message_class(self._request))
+
+    @property
+    def reply(self) -> type[Reply]:
+        return cast("type[Reply]", _message_class(self._reply))
+
+    @property
+    def events(self) -> tuple[type[Event], ...]:
+        return tuple(cast("type[Event]", _message_class(name)) for name in self._events)
+
 
 OPS: dict[str, Op] = {
     op.name: op
     for op in (
-        Op("ping", Ping, Pong),
-        Op("shutdown", Shutdown, Done),
-        Op("metrics", Metrics, MetricsReply),
-        Op("state", State, StateReply),
-        Op("start", Start, StartReply, events=(Warned, Started, Traced), fds=(0, 3), reply_fds=1),
-        Op("stop", Stop, Done, events=(Traced,)),
-        Op("signal", Signal, Done),
-        Op("console", Console, ConsoleReply, events=(Closed,), reply_fds=1, own_connection=True),
-        Op("console-resize", ConsoleResize, Done),
-        Op("console-log", ConsoleLog, ConsoleLogReply),
-        Op("freeze", Freeze, Changed),
-        Op("unfreeze", Unfreeze, Changed),
-        Op("cgroup", Cgroup, CgroupReply),
-        Op("stats", Stats, StatsReply),
-        Op("device", Device, Done),
-        Op("checkpoint", Checkpoint, Done),
-        Op("restore", Restore, Restored),
-        Op("start-many", StartMany, ManyReply, events=(ContainerDone,), own_connection=True),
-        Op("stop-many", StopMany, ManyReply, events=(ContainerDone,), own_connection=True),
+        Op("ping", "Ping", "Pong"),
+        Op("shutdown", "Shutdown", "Done"),
+        Op("metrics", "Metrics", "MetricsReply"),
+        Op("state", "State", "StateReply"),
+        Op("start", "Start", "StartReply", events=("Warned", "Started", "Traced"), fds=(0, 3), reply_fds=1),
+        Op("stop", "Stop", "Done", events=("Traced",)),
+        Op("signal", "Signal", "Done"),
+        Op("console", "Console", "ConsoleReply", events=("Closed",), reply_fds=1, own_connection=True),
+        Op("console-resize", "ConsoleResize", "Done"),
+        Op("console-log", "ConsoleLog", "ConsoleLogReply"),
+        Op("freeze", "Freeze", "Changed"),
+        Op("unfreeze", "Unfreeze", "Changed"),
+        Op("cgroup", "Cgroup", "CgroupReply"),
+        Op("stats", "Stats", "StatsReply"),
+        Op("device", "Device", "Done"),
+        Op("checkpoint", "Checkpoint", "Done"),
+        Op("restore", "Restore", "Restored"),
+        Op("start-many", "StartMany", "ManyReply", events=("ContainerDone",), own_connection=True),
+        Op("stop-many", "StopMany", "ManyReply", events=("ContainerDone",), own_connection=True),
     )
 }
-_BY_CLASS: dict[type[Message], Op] = {op.request: op for op in OPS.values()}
 #: The most fds any message carries (the receive buffers are sized for it).
 MAX_FDS = max(max(op.fds) for op in OPS.values())
 
+#: Where each message class that is not declared here is declared (see the docstring).
+_MODULE_OF: dict[str, str] = {
+    name: "runtime.client." + module
+    for module, names in (
+        ("messages_start", ("Start", "StartReply", "Stop", "Signal", "Started", "Warned", "Traced", "TraceMark")),
+        ("messages_state", ("State", "StateReply", "Stats", "StatsReply", "Freeze", "Unfreeze", "Changed",
+                            "Cgroup", "CgroupReply", "Metrics", "MetricsReply", "SupervisedFigures")),
+        ("messages_console", ("Console", "ConsoleReply", "ConsoleResize", "ConsoleLog", "ConsoleLogReply",
+                              "Closed")),
+        ("messages_admin", ("Device", "Checkpoint", "Restore", "Restored", "Batch", "ManyReply",
+                            "ContainerDone", "StartMany", "StopMany")),
+    )
+    for name in names
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> object:
+    """A message class declared in one of the messages_* modules: loaded now, then
+    kept here (PEP 562: asked only for names this module does not have yet)."""
+    module_name = _MODULE_OF.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # __import__, not importlib.import_module: importlib imports `warnings` (0.3 ms).
+    value = getattr(__import__(module_name, None, None, [name]), name)
+    globals()[name] = value
+    return value
+
+
+def _message_class(name: str) -> type[Message]:
+    found = globals().get(name)
+    return cast("type[Message]", found if found is not None else __getattr__(name))
+
 
 def op_of(request: Request[R]) -> Op:
-    return _BY_CLASS[type(request)]
+    return OPS[request.OP]
 
 
 def shares_connection(request: Request[R], fds: int = 0) -> bool:
@@ -864,7 +634,7 @@ def shares_connection(request: Request[R], fds: int = 0) -> bool:
     forwarded on it until the exit), start-many/stop-many (they watch the caller)."""
     if fds or op_of(request).own_connection:
         return False
-    return not (isinstance(request, Start) and request.attach)
+    return not (request.OP == "start" and getattr(request, "attach", False))
 
 
 # -- encoding and decoding -------------------------------------------------------------------
@@ -964,3 +734,41 @@ def result(request: Request[R], reply: Reply | ErrorReply) -> R:
         raise ReplyError(f"the runtime daemon answered '{op_of(request).name}' with {type(reply).__name__}")
     return cast("R", reply)
 
+
+
+if TYPE_CHECKING:  # what __getattr__ loads, for the type checker
+    from runtime.client.messages_admin import Batch as Batch
+    from runtime.client.messages_admin import Checkpoint as Checkpoint
+    from runtime.client.messages_admin import ContainerDone as ContainerDone
+    from runtime.client.messages_admin import Device as Device
+    from runtime.client.messages_admin import ManyReply as ManyReply
+    from runtime.client.messages_admin import Restore as Restore
+    from runtime.client.messages_admin import Restored as Restored
+    from runtime.client.messages_admin import StartMany as StartMany
+    from runtime.client.messages_admin import StopMany as StopMany
+    from runtime.client.messages_console import Closed as Closed
+    from runtime.client.messages_console import Console as Console
+    from runtime.client.messages_console import ConsoleLog as ConsoleLog
+    from runtime.client.messages_console import ConsoleLogReply as ConsoleLogReply
+    from runtime.client.messages_console import ConsoleReply as ConsoleReply
+    from runtime.client.messages_console import ConsoleResize as ConsoleResize
+    from runtime.client.messages_start import Signal as Signal
+    from runtime.client.messages_start import Start as Start
+    from runtime.client.messages_start import Started as Started
+    from runtime.client.messages_start import StartReply as StartReply
+    from runtime.client.messages_start import Stop as Stop
+    from runtime.client.messages_start import Traced as Traced
+    from runtime.client.messages_start import TraceMark as TraceMark
+    from runtime.client.messages_start import Warned as Warned
+    from runtime.client.messages_state import Cgroup as Cgroup
+    from runtime.client.messages_state import CgroupReply as CgroupReply
+    from runtime.client.messages_state import Changed as Changed
+    from runtime.client.messages_state import Freeze as Freeze
+    from runtime.client.messages_state import Metrics as Metrics
+    from runtime.client.messages_state import MetricsReply as MetricsReply
+    from runtime.client.messages_state import State as State
+    from runtime.client.messages_state import StateReply as StateReply
+    from runtime.client.messages_state import Stats as Stats
+    from runtime.client.messages_state import StatsReply as StatsReply
+    from runtime.client.messages_state import SupervisedFigures as SupervisedFigures
+    from runtime.client.messages_state import Unfreeze as Unfreeze

@@ -16,8 +16,6 @@ from runtime.client import lean_os as os  # not `os`: start-up time
 from runtime.client.control import LineReader, fds_from_ancillary, scm_rights
 from runtime.client.control_protocol import (
     MAX_FDS,
-    Console,
-    ConsoleReply,
     ErrorReply,
     Event,
     Op,
@@ -25,7 +23,6 @@ from runtime.client.control_protocol import (
     ReplyError,
     Request,
     Shutdown,
-    State,
     decode_reply,
     encode_request,
     op_of,
@@ -154,6 +151,9 @@ class Connection:
         """Lease tty `tty` (-1: the first free one, 0: the console) of a running
         container on this connection: (its fd, its number). The lease lasts until
         the connection closes (lxc-console, the API's console_getfd)."""
+        # Here, not at the top: the console's messages are made only by those who lease.
+        from runtime.client.messages_console import Console, ConsoleReply
+
         self.send(Console(name=name, tty=tty))
         while True:
             reply, fds = self.receive_with_fds()
@@ -194,6 +194,8 @@ def container_state(lxcpath: str, name: str) -> str | None:
     sock = _try_connect(control_socket_path(lxcpath))
     if sock is None:
         return None
+    from runtime.client.messages_state import State  # only destroy, copy, rename ask
+
     connection = Connection(sock)
     try:
         reply = connection.call(State(name=name))
