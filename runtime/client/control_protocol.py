@@ -29,8 +29,9 @@ exists is valid, on either side. Two requests are also sent *within* another
 (no reply of their own): `Signal` on an attached start's connection (lxc-execute,
 lxc-start -F pass their signals on) and `ConsoleResize` on a console lease.
 
-Adding an op: declare its request class (fields with `field(check, default=...)`,
-the reply type as the generic parameter), its reply class (or reuse `Done`),
+Adding an op: declare its request class in the messages_* module of its family
+(fields with `field(check, default=...)`, the reply type as the generic parameter,
+`op="name"`), its reply class (or reuse `Done`), list the new names in `_MODULE_OF`,
 add one `Op(...)` row to `OPS`, and an `op_<name>` handler on the daemon's
 ControlConnection (runtime/daemon/app.py). Never change what an existing op
 means: a new meaning gets a new op.
