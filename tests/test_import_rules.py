@@ -178,6 +178,16 @@ NOT_IN_LEAN_RUNS = (
 )  # fmt: skip
 
 
+#: The module of the messages each lean command sends (the others ask no daemon here).
+MESSAGES_OF = {
+    "lxc-freeze": "runtime.client.messages_state",
+    "lxc-unfreeze": "runtime.client.messages_state",
+    "lxc-stop": "runtime.client.messages_start",
+    "lxc-execute": "runtime.client.messages_start",
+    "lxc-start": "runtime.client.messages_start",
+}
+
+
 @pytest.fixture
 def compiled() -> None:
     """Up-to-date .pyc files: a stale one is recompiled from source at every run,
@@ -221,6 +231,10 @@ def test_lean_commands_on_a_running_container_import_no_costly_module(
         # Reading a key (-c) parses the config, whose key table needs the real `os`.
         costly = NOT_IN_LEAN_RUNS if "-c" not in args else NOT_IN_LEAN_RUNS[:-2]
         assert sorted(m for m in costly if m in modules) == [], args
+        # Only the message classes of the ops it sends (runtime.client.control_protocol).
+        family = MESSAGES_OF.get(args[0])
+        loaded = sorted(m for m in modules if m.startswith("runtime.client.messages_"))
+        assert loaded == ([family] if family else []), args
     assert runtime("lxc-info", "-n", name, "-sH").stdout == "RUNNING\n"
 
 
