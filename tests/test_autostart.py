@@ -243,6 +243,23 @@ def test_shutdown_kills_after_the_timeout(runtime: Cli, tmp_path: Path) -> None:
     assert states(runtime, [deaf]) == {deaf: "STOPPED"}
 
 
+def test_shutdown_without_a_timeout_only_asks(runtime: Cli, tmp_path: Path) -> None:
+    """-s -t 0: the halt signal and nothing more, as LXC's (an init that ignores it runs on)."""
+    deaf = create_busybox(
+        runtime, tmp_path, "lxc.net.0.type = empty\nlxc.start.auto = 1\nlxc.signal.halt = SIGCONT\n", "asz"
+    )
+    assert runtime("lxc-autostart").returncode == 0
+    assert states(runtime, [deaf]) == {deaf: "RUNNING"}
+    pid = runtime("lxc-info", "-n", deaf, "-pH").stdout.strip()
+    result = runtime("lxc-autostart", "-s", "-t", "0", "-o", str(tmp_path / "a.log"), "-l", "INFO")
+    assert result.returncode == 0, result.stderr
+    assert f"{deaf}: halted" in (tmp_path / "a.log").read_text()
+    time.sleep(0.5)
+    assert states(runtime, [deaf]) == {deaf: "RUNNING"}
+    assert runtime("lxc-info", "-n", deaf, "-pH").stdout.strip() == pid  # the same init
+    assert runtime("lxc-stop", "-n", deaf, "-k").returncode == 0
+
+
 def test_batches_not_begun_are_dropped_when_the_command_goes(runtime: Cli, tmp_path: Path) -> None:
     """Killing lxc-autostart during a delay stops the set there, as with LXC's."""
     import signal

@@ -83,11 +83,11 @@ class ManyReply(Reply):
 
 
 class ContainerDone(Event, type="done"):
-    """One container of a start-many/stop-many is done: started, stopped, rebooted,
-    skipped or failed (with why)."""
+    """One container of a start-many/stop-many is done: started, stopped, halted (sent
+    its halt signal, not waited for: `-s -t 0`), rebooted, skipped or failed (with why)."""
 
     name: str = field(container_name)
-    result: str = field(choice("started", "stopped", "rebooted", "skipped", "failed"))
+    result: str = field(choice("started", "stopped", "halted", "rebooted", "skipped", "failed"))
     error: str | None = field(optional(text(MAX_LINE)), default=None)
 
 

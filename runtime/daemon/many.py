@@ -10,12 +10,13 @@ stays connected and gets one line per container as it is done; if it goes away
 
 The messages (runtime.client.control_protocol): `StartMany` / `StopMany` (action, timeout)
 carry `Batch`es (names, delay); a `ContainerDone` event per container (started,
-stopped, rebooted, skipped or failed, with why); last a `ManyReply` (attempted,
+stopped, halted, rebooted, skipped or failed, with why); last a `ManyReply` (attempted,
 failed).
 
 A start here is `lxc-start -n NAME` (the container's own config, lxc.init.cmd or
 /sbin/init); a shutdown is `lxc-stop -t TIMEOUT` (the halt signal, then a kill after
-the timeout; -1 waits for ever), a kill `lxc-stop -k`, a reboot `lxc-stop -r`.
+the timeout; -1 waits for ever; 0 sends the halt signal alone, "halted", as LXC's
+`-s -t 0` asks and returns), a kill `lxc-stop -k`, a reboot `lxc-stop -r`.
 """
 
 from __future__ import annotations
@@ -162,9 +163,11 @@ async def stop_many(conn: ControlConnection, request: StopMany) -> None:
             await freezer.thaw_before_signal(supervisor)  # a frozen init cannot take it
             supervisor.reboot()
             return "rebooted", None
-        if request.action == "shutdown" and request.timeout != 0:
+        if request.action == "shutdown":
             await freezer.thaw_before_signal(supervisor)
             supervisor.halt()
+            if request.timeout == 0:  # LXC's shutdown with no timeout: it asks, and returns
+                return "halted", None
             timeout = request.timeout if request.timeout >= 0 else math.inf
             with trio.move_on_after(timeout):
                 await supervisor.stopped.wait()
