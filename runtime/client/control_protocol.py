@@ -607,9 +607,9 @@ _MODULE_OF: dict[str, str] = {
 }  # fmt: skip
 
 
-def __getattr__(name: str) -> object:
+def _load_message_class(name: str) -> object:
     """A message class declared in one of the messages_* modules: loaded now, then
-    kept here (PEP 562: asked only for names this module does not have yet)."""
+    kept here (`__getattr__`)."""
     module_name = _MODULE_OF.get(name)
     if module_name is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -619,9 +619,16 @@ def __getattr__(name: str) -> object:
     return value
 
 
+if not TYPE_CHECKING:  # the type checker sees the names themselves (the end of the module)
+
+    def __getattr__(name: str) -> object:
+        """PEP 562: asked only for names this module does not have (yet)."""
+        return _load_message_class(name)
+
+
 def _message_class(name: str) -> type[Message]:
     found = globals().get(name)
-    return cast("type[Message]", found if found is not None else __getattr__(name))
+    return cast("type[Message]", found if found is not None else _load_message_class(name))
 
 
 def op_of(request: Request[R]) -> Op:

@@ -174,7 +174,9 @@ def write_record(lxcpath: str, name: str, record: ContainerRecord) -> None:
     data = json.dumps(record.to_json(), sort_keys=True).encode()
     fd, spare = _writable_spare(path)
     try:
-        os.write(fd, data)
+        written = os.write(fd, data)
+        if written != len(data):  # never swap in a record cut short (a full disk)
+            raise OSError(errno.ENOSPC, f"{spare}: {written} of {len(data)} bytes written")
         os.ftruncate(fd, len(data))  # a reused spare may be longer
     finally:
         os.close(fd)  # ends the lease: an open that raced us goes on, and reads it whole
@@ -199,12 +201,6 @@ def write_record(lxcpath: str, name: str, record: ContainerRecord) -> None:
 #: None until the first lease is asked for; False where the filesystem (or
 #: fs.leases-enable = 0) refuses leases: then no spare is kept, every record is a new file.
 _leases_work: bool | None = None
-#: The signal a lease break sends us (an open racing our write; it waits the few µs
-#: until we close): SIGURG, whose default is to be ignored, not SIGIO, which kills.
-_SIGURG = 23
-_F_SETSIG = 10
-_F_SETLEASE = 1024
-_F_WRLCK = 1
 
 
 def _spare_names(path: str) -> tuple[str, str]:
@@ -219,13 +215,18 @@ def _writable_spare(path: str) -> tuple[int, str]:
     if _leases_work is not False:
         for spare in (first, second):
             try:
-                fd = os.open(spare, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                # O_NONBLOCK: an open that would wait for someone else's lease on the
+                # spare to break (up to fs.lease-break-time) fails at once instead.
+                fd = os.open(spare, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
             except FileNotFoundError:
                 continue
-            if _leased(fd):
+            except BlockingIOError:
+                fd = -1
+            if fd >= 0 and _leased(fd):
                 return fd, spare
-            os.close(fd)
-            os.unlink(spare)  # a reader still has it: it keeps the inode, we make a new one
+            if fd >= 0:
+                os.close(fd)
+            _unlink_quietly(spare)  # a reader still has it: it keeps the inode, we make a new one
     else:
         _unlink_quietly(first)  # never write into an inode a reader may hold
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -242,10 +243,13 @@ def _leased(fd: int) -> bool:
     (EAGAIN), or where leases are refused (then none is asked for again)."""
     global _leases_work
     import fcntl  # the daemon alone writes records
+    import signal
 
     try:
-        fcntl.fcntl(fd, _F_SETSIG, _SIGURG)  # before the lease: no break may send SIGIO
-        fcntl.fcntl(fd, _F_SETLEASE, _F_WRLCK)
+        # A lease break (an open racing our write, which waits the few µs until we
+        # close) signals the holder: SIGURG, ignored by default, not SIGIO, which kills.
+        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)  # before the lease
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
     except OSError as err:
         if err.errno != errno.EAGAIN:
             _leases_work = False  # EINVAL (no leases on this filesystem), EACCES, ...

@@ -185,6 +185,8 @@ def remove_run_dir(rundir: str) -> bool:
             os.unlink(os.path.join(records, entry))
         except FileNotFoundError:
             pass
+        except OSError:
+            return False  # not ours to remove (a directory someone made): kept
     for sub in ("locks", "containers"):
         try:
             os.rmdir(os.path.join(rundir, sub))
