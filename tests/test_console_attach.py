@@ -301,6 +301,29 @@ def test_start_foreground_console_on_the_terminal(runtime: Cli, busybox: str, te
     assert terminal.wait() == 0
 
 
+def test_start_foreground_keeps_its_terminal_through_a_reboot(
+    runtime: Cli, busybox: str, terminals: list[Terminal]
+) -> None:
+    # lxc-start -F on a terminal: after a reboot (lxc-stop -r) the same command is
+    # still the console of the new run, as LXC's is; its size too.
+    argv = [str(BIN / "lxc-start"), "-P", str(runtime.lxcpath), "-n", busybox, "-F"]
+    runtime.names.add(busybox)
+    terminal = Terminal(argv, runtime.env, size=(33, 101))
+    terminals.append(terminal)
+    terminal.expect(b"Please press Enter to activate this console")
+    first = int(runtime("lxc-info", "-n", busybox, "-pH").stdout)
+    assert runtime("lxc-stop", "-n", busybox, "-r").returncode == 0
+    assert int(runtime("lxc-info", "-n", busybox, "-pH").stdout) != first
+    terminal.expect(b"Please press Enter to activate this console", timeout=30)
+    terminal.send(b"\r")
+    terminal.expect(b"built-in shell")
+    terminal.send(b"echo AFTER_$((6*7)); stty size\r")
+    terminal.expect(b"AFTER_42\r\n33 101")
+    assert terminal.process.poll() is None  # still attached
+    assert runtime("lxc-stop", "-n", busybox, "-k").returncode == 0
+    assert terminal.wait() == 0
+
+
 # -- lxc-attach -----------------------------------------------------------------------------
 
 

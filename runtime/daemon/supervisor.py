@@ -231,6 +231,7 @@ class Supervisor:
                 self.started = trio.Event()
         finally:
             self._close_pidfd()
+            consoles.drop_carried(self.links.consoles, self.name)  # no next run to take it
             if self.lxc_hooks is not None:
                 self.lxc_hooks.close()
             self.stopped.set()
@@ -458,7 +459,9 @@ class Supervisor:
     def _close_terminals(self) -> None:
         terminals, self.terminals = self.terminals, None
         if terminals is not None:
-            consoles.close_terminals(self.links.consoles, self.name, terminals)
+            # lxc-start -F on a terminal stays the console through a reboot (LXC's does).
+            keep = self._reboot_pending() and not self.kill_requested
+            consoles.close_terminals(self.links.consoles, self.name, terminals, keep_foreground=keep)
 
     def _spawn_request(self, spec: ss.StartSpec, entry: EntryPlan) -> SpawnRequest:
         terminals = self.terminals

@@ -10,17 +10,20 @@ every client.
 `lxc-start -F` on a terminal asks for the console to be its own before the start
 (`expect_foreground`); the supervisor's `open_terminals` then makes a socketpair the
 console's peer and the control connection hands the other end to the command
-(`take_foreground_end`).
+(`take_foreground_end`). Through a reboot that socket is kept (`close_terminals`
+with `keep_foreground`) and becomes the next run's console peer: the command stays
+on the console, as LXC's does.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import trio
 
-from runtime.daemon.console.terminals import ContainerTerminals
+from runtime.daemon.console.terminals import Carried, ContainerTerminals
 
 log = logging.getLogger("trio-lxc.console")
 
@@ -33,6 +36,8 @@ class ConsoleManager:
     def __init__(self) -> None:
         self.terminals: dict[str, ContainerTerminals] = {}
         self._foreground: dict[str, tuple[int, int] | None] = {}
+        #: Foreground consoles kept through a reboot, for the next run's `open`.
+        self._carried: dict[str, Carried] = {}
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -58,7 +63,8 @@ class ConsoleManager:
         """Allocate the terminals of a starting container and start serving them."""
         self.close(name)
         foreground = self._foreground.pop(name, _NOT_FOREGROUND)
-        terminals = ContainerTerminals(name, config, foreground=foreground)
+        carried = self._carried.pop(name, None)
+        terminals = ContainerTerminals(name, config, foreground=foreground, carried=carried)
         self.terminals[name] = terminals
         if self._nursery is not None:
             await self._nursery.start(terminals.run, self._nursery)
@@ -73,14 +79,29 @@ class ConsoleManager:
         terminals = self.terminals.get(name)
         return terminals.take_foreground_end() if terminals is not None else None
 
-    def close(self, name: str, terminals: ContainerTerminals | None = None) -> None:
+    def close(self, name: str, terminals: ContainerTerminals | None = None, *, keep_foreground: bool = False) -> None:
         current = self.terminals.get(name)
         if current is None or (terminals is not None and current is not terminals):
             if terminals is not None:
-                terminals.close()
+                self._keep(name, terminals.close(keep_foreground=keep_foreground))
             return
         del self.terminals[name]
-        current.close()
+        self._keep(name, current.close(keep_foreground=keep_foreground))
+
+    def _keep(self, name: str, carried: Carried | None) -> None:
+        if carried is not None:
+            self.drop_carried(name)
+            self._carried[name] = carried
+
+    def drop_carried(self, name: str) -> None:
+        """The container will not run again (its supervisor ended): a foreground
+        console kept for its next run is closed, which ends the command's console."""
+        carried = self._carried.pop(name, None)
+        if carried is not None:
+            try:
+                os.close(carried[0])
+            except OSError:
+                pass
 
 
 # -- what the supervisor calls ------------------------------------------------------------
@@ -107,9 +128,18 @@ async def open_terminals(
         raise ConsoleError(reason) from None
 
 
-def close_terminals(manager: ConsoleManager | None, name: str, terminals: ContainerTerminals) -> None:
-    """The container is STOPPED: close its terminals, which tells their clients."""
+def close_terminals(
+    manager: ConsoleManager | None, name: str, terminals: ContainerTerminals, *, keep_foreground: bool = False
+) -> None:
+    """The container is STOPPED: close its terminals, which tells their clients; with
+    `keep_foreground` (it reboots), a foreground console is kept for the next run."""
     if manager is not None:
-        manager.close(name, terminals)
+        manager.close(name, terminals, keep_foreground=keep_foreground)
     else:
         terminals.close()
+
+
+def drop_carried(manager: ConsoleManager | None, name: str) -> None:
+    """The supervisor ends: nothing kept for a next run stays open."""
+    if manager is not None:
+        manager.drop_carried(name)

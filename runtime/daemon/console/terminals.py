@@ -150,10 +150,22 @@ class Lease:
         self.terminals.release(self)
 
 
+#: The foreground console's socket (`lxc-start -F` on a terminal) and the console's size,
+#: kept from one run of a container to the next across a reboot (`close(keep_foreground)`).
+Carried = tuple[int, tuple[int, int] | None]
+
+
 class ContainerTerminals:
     """The console and ttys of one running container (see the module docstring)."""
 
-    def __init__(self, name: str, config: ContainerConfig, *, foreground: tuple[int, int] | None | bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: ContainerConfig,
+        *,
+        foreground: tuple[int, int] | None | bool = False,
+        carried: Carried | None = None,
+    ) -> None:
         self.name = name
         self.console: Terminal | None = None
         self.ttys: list[Terminal] = []
@@ -168,13 +180,18 @@ class ContainerTerminals:
         self._scopes: list[trio.CancelScope] = []
         self._nursery: trio.Nursery | None = None
         try:
-            self._allocate(config, foreground)
+            self._allocate(config, foreground, carried)
         except BaseException:
             self.close()
             raise
+        finally:
+            if carried is not None and (self.peer is None or self.peer.fd != carried[0]):
+                _close(carried[0])  # no console this time (lxc.console.path = none), or failed
 
     # -- set-up ------------------------------------------------------------------------
-    def _allocate(self, config: ContainerConfig, foreground: tuple[int, int] | None | bool) -> None:
+    def _allocate(
+        self, config: ContainerConfig, foreground: tuple[int, int] | None | bool, carried: Carried | None
+    ) -> None:
         path = config.console_path
         if path != "none":
             self.console = Terminal(0)
@@ -189,7 +206,12 @@ class ContainerTerminals:
                     raise OSError(
                         err.errno, f"lxc.console.logfile: cannot open {logfile}: {err.strerror}"
                     ) from None
-            if foreground is not False:
+            if carried is not None:  # a reboot: the command's terminal is still the console
+                fd, size = carried
+                self.peer = Peer(fd, "foreground")
+                if size is not None:
+                    ptys.set_winsize(self.console.master, *size)
+            elif foreground is not False:
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 self.peer = Peer(ours.detach(), "foreground")
                 self.foreground_end = theirs.detach()
@@ -481,10 +503,14 @@ class ContainerTerminals:
             ptys.set_winsize(terminal.master, rows, cols)
 
     # -- the end -------------------------------------------------------------------------
-    def close(self) -> None:
-        """Flush the console, write the buffer log, close every fd; clients see the end."""
+    def close(self, *, keep_foreground: bool = False) -> Carried | None:
+        """Flush the console, write the buffer log, close every fd; clients see the end.
+
+        `keep_foreground` (a reboot): the foreground console's socket is not closed but
+        returned, with the console's size, for the next run's terminals: `lxc-start -F`
+        stays on its terminal through the reboot, as LXC's."""
         if self.closed.is_set():
-            return
+            return None
         self.closed.set()
         for scope in self._scopes:
             scope.cancel()
@@ -498,9 +524,15 @@ class ContainerTerminals:
                 hostfiles.write_file(self.buffer_logfile, self.rootfs, self.ring.read())
             except OSError as err:
                 log.warning("%s: lxc.console.buffer.logfile: %s", self.name, err)
+        carried: Carried | None = None
         if self.peer is not None:
-            self._flush_outbox(self.peer)
-            self._detach(self.peer)
+            peer = self.peer
+            self._flush_outbox(peer)
+            if keep_foreground and peer.kind == "foreground" and peer.fd >= 0:
+                master = self.console.master if self.console is not None else -1
+                carried = (peer.fd, ptys.get_winsize(master) if master >= 0 else None)
+                peer.fd = -1  # handed over, not closed
+            self._detach(peer)
         if self.foreground_end is not None:
             os.close(self.foreground_end)
             self.foreground_end = None
@@ -508,6 +540,7 @@ class ContainerTerminals:
             terminal.close()
         if self.log is not None:
             self.log.close()
+        return carried
 
 
 def _check_pollable(fd: int) -> None:
