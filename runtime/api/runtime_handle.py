@@ -93,8 +93,9 @@ class Runtime:
     async def stop_many(
         self, names: list[str], *, kill: bool = False, timeout: float = 60
     ) -> dict[str, str]:
-        """Stop every named container in one request (a shutdown waits `timeout`
-        seconds before the kill; kill=True kills at once); {name: why} of the failed."""
+        """Stop every named container in one request: a shutdown sends the halt signal
+        and waits `timeout` seconds before the kill (-1: for ever; 0: it only asks and
+        returns, as LXC's shutdown(0)); kill=True kills at once. {name: why} of the failed."""
         action = "kill" if kill else "shutdown"
         return await self._many(StopMany(action=action, timeout=timeout, batches=_one_batch(names)))
 
