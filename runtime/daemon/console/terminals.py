@@ -182,11 +182,13 @@ class ContainerTerminals:
         try:
             self._allocate(config, foreground, carried)
         except BaseException:
-            self.close()
+            adopted = carried is not None and self.peer is not None and self.peer.fd == carried[0]
+            self.close()  # an adopted carried socket is closed with its peer
+            if carried is not None and not adopted:
+                _close(carried[0])
             raise
-        finally:
-            if carried is not None and (self.peer is None or self.peer.fd != carried[0]):
-                _close(carried[0])  # no console this time (lxc.console.path = none), or failed
+        if carried is not None and (self.peer is None or self.peer.fd != carried[0]):
+            _close(carried[0])  # no console this time (lxc.console.path = none)
 
     # -- set-up ------------------------------------------------------------------------
     def _allocate(
