@@ -3,11 +3,12 @@
 The container's state comes from its runtime record (runtime.client.status): no
 round trip to the daemon. The config is checked so that a broken config is
 reported as LXC does ("Failed to load config"); when nothing it is made of changed
-since the last check that passed, a stamp spares the parse (runtime.client.config_stamp;
-`-c`, `--rcfile` and `--format json` always parse). Resource figures (CPU, BlkIO,
-memory) come from the container's cgroup files, `Link:` lines from the host-side
-devices in sysfs, addresses from the kernel without entering the container's
-namespace (runtime.net.addresses), in LXC's order; all only for a running container.
+since the last check that passed, a stamp spares the parse (runtime.client.config_stamp,
+which also keeps what `-c KEY` printed; `--rcfile` and `--format json` always parse).
+Resource figures (CPU, BlkIO, memory) come from the container's cgroup files, `Link:`
+lines from the host-side devices in sysfs, addresses from the kernel without entering
+the container's namespace (runtime.net.addresses), in LXC's order; all only for a
+running container.
 """
 
 from __future__ import annotations
@@ -130,12 +131,18 @@ def body(args: Namespace, log: CommandLog) -> int:
     if not paths.is_defined():
         raise ContainerNotFound(f"{name} doesn't exist")
     status = container_status(lxcpath, name)
-    config: RawConfig | None = None
+    answers: list[str | None] = []
     try:
-        if args.config or args.format == "json" or args.rcfile:
+        if args.format == "json" or args.rcfile:
             from runtime.config.parser import parse_file
 
             config = parse_file(args.rcfile or paths.config)
+            answers = [config_value(config, key) for key in args.config]
+        elif args.config:
+            # -c KEY: the stamp keeps the answers of the last good parse (config_stamp).
+            from runtime.client.config_stamp import config_answers
+
+            answers = config_answers(paths.config, lxcpath, name, args.config, config_value, running=status.running)
         else:
             # Only whether it loads matters: a stamp of the last good parse spares it.
             from runtime.client.config_stamp import check_config
@@ -144,8 +151,7 @@ def body(args: Namespace, log: CommandLog) -> int:
     except ConfigError as err:
         raise ConfigError(err.file, err.line, err.key, f"{err.reason} (Failed to load config for {name})") from None
     if args.format == "json":
-        assert config is not None
-        return print_json(lxcpath, name, status, [(k, config_value(config, k)) for k in args.config])
+        return print_json(lxcpath, name, status, list(zip(args.config, answers, strict=True)))
     show_all = not (args.state or args.pid or args.ips or args.stats or args.config)
     # LXC drops the label with -H only when a single item was asked for (-S counts 5).
     bare = args.raw and args.state + args.pid + args.ips + 5 * args.stats == 1
@@ -165,9 +171,7 @@ def body(args: Namespace, log: CommandLog) -> int:
         from runtime.net.link_stats import link_lines
 
         out.extend(link_lines(status.record, not args.raw))
-    for key in args.config:
-        assert config is not None
-        value = config_value(config, key)
+    for key, value in zip(args.config, answers, strict=True):
         if value is None:
             sys.stderr.write(f"{key} invalid\n")
             continue

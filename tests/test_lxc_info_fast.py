@@ -9,6 +9,7 @@ not link-local and not on `lo`, duplicates kept, sorted as text.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -186,6 +187,31 @@ def test_a_config_broken_after_the_stamp_is_reported_as_before(runtime: Cli, tmp
     aged(config)
     again = runtime("lxc-info", "-n", name, "-sH")
     assert again.returncode != 0 and "'99x'" in again.stderr
+
+
+def answers_of(runtime: Cli, name: str) -> dict[str, str | None]:
+    answers: dict[str, str | None] = json.loads(stamp_of(runtime, name).read_text()).get("answers", {})
+    return answers
+
+
+def test_config_keys_are_answered_from_the_stamp_while_the_files_stay(runtime: Cli, tmp_path: Path) -> None:
+    # lxc-info -c KEY: the stamp keeps what a full parse printed; a changed file (or a
+    # key not asked before) parses again, and the new answers replace the old.
+    name, _pid = running(runtime, tmp_path, "lxc.net.0.type = empty\n")
+    config = runtime.lxcpath / name / "config"
+    past_margin()
+    first = runtime("lxc-info", "-n", name, "-c", "lxc.uts.name", "-c", "lxc.net.7.type")
+    assert (first.stdout, first.stderr) == (f"lxc.uts.name = {name}\n", "lxc.net.7.type invalid\n")
+    assert answers_of(runtime, name) == {"lxc.uts.name": name, "lxc.net.7.type": None}
+    again = runtime("lxc-info", "-n", name, "-c", "lxc.uts.name", "-c", "lxc.net.7.type")
+    assert (again.stdout, again.stderr) == (first.stdout, first.stderr)
+    assert runtime("lxc-info", "-n", name, "-H", "-c", "lxc.net.0.type").stdout == "empty\n"
+    config.write_text(config.read_text().replace(f"lxc.uts.name = {name}", "lxc.uts.name = renamed"))
+    aged(config)  # the ctime tells it changed
+    assert runtime("lxc-info", "-n", name, "-H", "-c", "lxc.uts.name").stdout == "renamed\n"
+    past_margin()
+    assert runtime("lxc-info", "-n", name, "-H", "-c", "lxc.uts.name").stdout == "renamed\n"
+    assert answers_of(runtime, name) == {"lxc.uts.name": "renamed"}  # the old ones went with the file
 
 
 def test_includes_are_part_of_the_stamp(runtime: Cli, tmp_path: Path) -> None:

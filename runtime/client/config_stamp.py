@@ -25,6 +25,11 @@ kernel's timestamp granularity, the rule git uses for its "racily clean" index.
 The stamp is written only while the container runs (its record keeps the run
 directory, see runtime.client.rundir.remove_run_dir) and only if the run directory
 exists; a failure to write is ignored (the next command parses again).
+
+`lxc-info -c KEY` needs values, not only a yes: the stamp also keeps the text of
+every key asked since the files last changed (`config_answers`). An answer is a
+function of the files and of the code that computes it (`cli.lxc_info` is one of
+the rule modules for that reason), both of which the stamp's entries pin.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from runtime.client.rundir import run_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from runtime.config.parser import RawConfig
 
 VERSION = 1
@@ -47,8 +54,10 @@ CODE = os.path.dirname(os.path.abspath(__file__))
 #: How much older than the parse's start every entry must be (ns): the kernel stamps
 #: files with its coarse clock, at most a tick (1-10 ms) behind.
 RACY_MARGIN_NS = 100_000_000
-#: The modules whose rules decide whether a config loads.
-RULE_MODULES = ("runtime.config", "runtime.net.types", "runtime.client.errors")
+#: The modules whose rules decide whether a config loads, and what `-c` prints of it.
+RULE_MODULES = ("runtime.config", "runtime.net.types", "runtime.client.errors", "cli.lxc_info")
+#: At most this many `-c` answers are kept in a stamp (the first ones asked).
+MAX_ANSWERS = 256
 
 Entry = list[object]
 
@@ -64,7 +73,7 @@ def check_config(path: str, lxcpath: str, name: str, *, running: bool) -> None:
     a full parse that succeeds writes one if the container is `running`."""
     path = os.path.abspath(path)
     stamp = stamp_path(lxcpath, name)
-    if _matches(stamp, path):
+    if _load(stamp, path) is not None:
         return
     from runtime.config.parser import parse_file
 
@@ -72,6 +81,40 @@ def check_config(path: str, lxcpath: str, name: str, *, running: bool) -> None:
     config = parse_file(path)
     if running:
         _write(stamp, path, config, started)
+
+
+def config_answers(
+    path: str,
+    lxcpath: str,
+    name: str,
+    keys: list[str],
+    answer: Callable[[RawConfig, str], str | None],
+    *,
+    running: bool,
+) -> list[str | None]:
+    """`answer(config, key)` for each of `keys` (`lxc-info -c`): from the stamp when it
+    matches and holds them all, else from a full parse (raising its ConfigError), whose
+    answers join the stamp's when the container is `running`."""
+    path = os.path.abspath(path)
+    stamp = stamp_path(lxcpath, name)
+    data = _load(stamp, path)
+    kept = data.get("answers") if data is not None else None
+    known: dict[str, str | None] = {}
+    if isinstance(kept, dict):
+        known = {k: v for k, v in kept.items() if isinstance(k, str) and (v is None or isinstance(v, str))}
+    if all(key in known for key in keys):
+        return [known[key] for key in keys]
+    from runtime.config.parser import parse_file
+
+    started = time.time_ns()
+    config = parse_file(path)
+    values = [answer(config, key) for key in keys]
+    if running:
+        for key, value in zip(keys, values, strict=True):
+            if len(known) < MAX_ANSWERS:
+                known[key] = value
+        _write(stamp, path, config, started, known)  # after `answer`: its modules are pinned too
+    return values
 
 
 def _identity(path: str) -> Entry:
@@ -82,31 +125,32 @@ def _identity(path: str) -> Entry:
     return [path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode]
 
 
-def _matches(stamp: str, path: str) -> bool:
+def _load(stamp: str, path: str) -> dict[str, object] | None:
+    """The stamp's content when it vouches for `path` as it is now, else None."""
     try:
         with open(stamp, "rb") as handle:
             text = handle.read()
     except OSError:
-        return False
+        return None
     from bus.wire_json import loads
 
     try:
         data = loads(text.decode("utf-8", "surrogateescape"))
         if not isinstance(data, dict) or data.get("version") != VERSION:
-            return False
+            return None
         if data.get("config") != path or data.get("code") != CODE:
-            return False
+            return None
         entries = data["entries"]
         if not isinstance(entries, list) or not entries:
-            return False
+            return None
         for entry in entries:
             if not isinstance(entry, list) or not entry or not isinstance(entry[0], str):
-                return False
+                return None
             if _identity(entry[0]) != entry:
-                return False
+                return None
     except (ValueError, KeyError, OSError, UnicodeError):
-        return False
-    return True
+        return None
+    return data
 
 
 def _rule_files() -> list[str]:
@@ -147,13 +191,18 @@ def _racy(entries: list[Entry], started: int) -> bool:
     return False
 
 
-def _write(stamp: str, path: str, config: RawConfig, started: int) -> None:
+def _write(
+    stamp: str, path: str, config: RawConfig, started: int, answers: dict[str, str | None] | None = None
+) -> None:
     entries = entries_of(config)
     if _racy(entries, started) or not os.path.isdir(os.path.dirname(stamp)):
         return
     from bus.wire_json import dumps
 
-    text = dumps({"version": VERSION, "config": path, "code": CODE, "entries": entries})
+    content: dict[str, object] = {"version": VERSION, "config": path, "code": CODE, "entries": entries}
+    if answers:
+        content["answers"] = answers
+    text = dumps(content)
     temporary = f"{stamp}.{os.getpid()}.tmp"
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
