@@ -214,6 +214,30 @@ def test_config_keys_are_answered_from_the_stamp_while_the_files_stay(runtime: C
     assert answers_of(runtime, name) == {"lxc.uts.name": "renamed"}  # the old ones went with the file
 
 
+def test_kept_answers_are_those_of_the_parse_that_stamps(runtime: Cli, tmp_path: Path, monkeypatch) -> None:
+    # A stamp read just before the file changed (a command stalled between the two):
+    # the answers it kept are not carried into the new stamp as they were, but given
+    # again by the parse the new stamp vouches for.
+    from cli.lxc_info import config_value
+    from runtime.client import config_stamp
+
+    name, _pid = running(runtime, tmp_path, "lxc.net.0.type = empty\n")
+    config = runtime.lxcpath / name / "config"
+    past_margin()
+    lxcpath = str(runtime.lxcpath)
+    assert config_stamp.config_answers(str(config), lxcpath, name, ["lxc.uts.name"], config_value, running=True) == [name]
+    stale = config_stamp._load(config_stamp.stamp_path(lxcpath, name), str(config))
+    assert stale is not None and stale["answers"] == {"lxc.uts.name": name}
+    config.write_text(config.read_text().replace(f"lxc.uts.name = {name}", "lxc.uts.name = renamed"))
+    aged(config)
+    past_margin()
+    monkeypatch.setattr(config_stamp, "_load", lambda stamp, path: stale)
+    assert config_stamp.config_answers(str(config), lxcpath, name, ["lxc.tty.max"], config_value, running=True)
+    assert answers_of(runtime, name)["lxc.uts.name"] == "renamed"
+    monkeypatch.undo()
+    assert runtime("lxc-info", "-n", name, "-H", "-c", "lxc.uts.name").stdout == "renamed\n"
+
+
 def test_includes_are_part_of_the_stamp(runtime: Cli, tmp_path: Path) -> None:
     extra = tmp_path / "extra.conf"
     extra.write_text("lxc.tty.max = 2\n")

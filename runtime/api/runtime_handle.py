@@ -94,9 +94,10 @@ class Runtime:
         self, names: list[str], *, kill: bool = False, timeout: float = 60
     ) -> dict[str, str]:
         """Stop every named container in one request: a shutdown sends the halt signal
-        and waits `timeout` seconds before the kill (-1: for ever; 0: it only asks and
-        returns, as LXC's shutdown(0)); kill=True kills at once. {name: why} of the failed."""
-        action = "kill" if kill else "shutdown"
+        and waits `timeout` seconds before the kill (-1: for ever); kill=True or
+        timeout=0 kills at once, as `stop` does (the daemon's stop-many with a shutdown
+        of timeout 0 only asks, as `lxc-autostart -s -t 0`). {name: why} of the failed."""
+        action = "kill" if kill or timeout == 0 else "shutdown"
         return await self._many(StopMany(action=action, timeout=timeout, batches=_one_batch(names)))
 
     async def _many(self, message: StartMany | StopMany) -> dict[str, str]:

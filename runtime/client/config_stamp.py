@@ -110,10 +110,12 @@ def config_answers(
     config = parse_file(path)
     values = [answer(config, key) for key in keys]
     if running:
-        for key, value in zip(keys, values, strict=True):
-            if len(known) < MAX_ANSWERS:
-                known[key] = value
-        _write(stamp, path, config, started, known)  # after `answer`: its modules are pinned too
+        # Every kept key answered again from this parse: the files may have changed
+        # since the stamp was read, and the new stamp vouches for what was parsed now.
+        asked = dict(zip(keys, values, strict=True))
+        kept_keys = [*known, *(key for key in keys if key not in known)][:MAX_ANSWERS]
+        fresh = {key: asked[key] if key in asked else answer(config, key) for key in kept_keys}
+        _write(stamp, path, config, started, fresh)  # after `answer`: its modules are pinned too
     return values
 
 

@@ -99,7 +99,8 @@ class StartMany(Request[ManyReply], op="start-many"):
 
 class StopMany(Request[ManyReply], op="stop-many"):
     """lxc-autostart -s/-k/-r: `action` on the batches in order (a shutdown waits
-    `timeout` seconds, negative: for ever, before the kill)."""
+    `timeout` seconds, negative: for ever, before the kill; 0: it only sends the halt
+    signal, each container `halted`, as LXC's `-s -t 0`)."""
 
     action: str = field(choice("shutdown", "kill", "reboot"))
     timeout: float = field(number, default=60.0)

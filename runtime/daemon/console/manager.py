@@ -93,6 +93,15 @@ class ConsoleManager:
             self.drop_carried(name)
             self._carried[name] = carried
 
+    def resize_carried(self, name: str, rows: int, cols: int) -> bool:
+        """A resize of a foreground console between two runs (a reboot): kept for the
+        next run's console. False when nothing is carried for `name`."""
+        carried = self._carried.get(name)
+        if carried is None:
+            return False
+        self._carried[name] = (carried[0], (rows, cols), carried[2])
+        return True
+
     def drop_carried(self, name: str) -> None:
         """The container will not run again (its supervisor ended): a foreground
         console kept for its next run is closed, which ends the command's console."""

@@ -129,6 +129,12 @@ async def serve_resize(channel: Channel, request: ConsoleResize, consoles: Conso
         return
     terminals = consoles.get(request.name)
     if terminals is None:
+        # Between the two runs of a reboot, lxc-start -F's console waits for the next one.
+        if request.tty == 0 and request.rows > 0 and request.cols > 0 and consoles.resize_carried(
+            request.name, request.rows, request.cols
+        ):
+            await channel.reply(Done())
+            return
         await _not_running(channel, request.name)
         return
     terminals.resize(request.tty, request.rows, request.cols)

@@ -150,9 +150,10 @@ class Lease:
         self.terminals.release(self)
 
 
-#: The foreground console's socket (`lxc-start -F` on a terminal) and the console's size,
-#: kept from one run of a container to the next across a reboot (`close(keep_foreground)`).
-Carried = tuple[int, tuple[int, int] | None]
+#: The foreground console's socket (`lxc-start -F` on a terminal), the console's size and
+#: the output the command has not read yet, kept from one run of a container to the next
+#: across a reboot (`close(keep_foreground)`).
+Carried = tuple[int, tuple[int, int] | None, bytes]
 
 
 class ContainerTerminals:
@@ -209,8 +210,9 @@ class ContainerTerminals:
                         err.errno, f"lxc.console.logfile: cannot open {logfile}: {err.strerror}"
                     ) from None
             if carried is not None:  # a reboot: the command's terminal is still the console
-                fd, size = carried
+                fd, size, pending = carried
                 self.peer = Peer(fd, "foreground")
+                self.peer.outbox += pending  # drained first (`run`), in order
                 if size is not None:
                     ptys.set_winsize(self.console.master, *size)
             elif foreground is not False:
@@ -286,6 +288,9 @@ class ContainerTerminals:
         self._nursery = nursery
         if self.peer is not None:
             self._start_peer(self.peer)
+            if self.peer.outbox:  # what the command had not read before a reboot
+                self.peer.draining = True
+                nursery.start_soon(self._guarded, self._drain, self.peer)
         task_status.started()
         if self.console is not None:
             await self._guarded(self._pump_console)
@@ -516,11 +521,13 @@ class ContainerTerminals:
         self.closed.set()
         for scope in self._scopes:
             scope.cancel()
+        tail = bytearray()
         if self.console is not None and self.console.master >= 0:
             for _ in range(64):  # what the last processes wrote before the end
                 data = self._read_console()
                 if not data:
                     break
+                tail += data
         if self.buffer_logfile and len(self.ring):
             try:
                 hostfiles.write_file(self.buffer_logfile, self.rootfs, self.ring.read())
@@ -529,11 +536,13 @@ class ContainerTerminals:
         carried: Carried | None = None
         if self.peer is not None:
             peer = self.peer
-            self._flush_outbox(peer)
             if keep_foreground and peer.kind == "foreground" and peer.fd >= 0:
                 master = self.console.master if self.console is not None else -1
-                carried = (peer.fd, ptys.get_winsize(master) if master >= 0 else None)
+                size = ptys.get_winsize(master) if master >= 0 else None
+                carried = (peer.fd, size, bytes(peer.outbox + tail))  # nothing lost, in order
                 peer.fd = -1  # handed over, not closed
+            else:
+                self._flush_outbox(peer)
             self._detach(peer)
         if self.foreground_end is not None:
             os.close(self.foreground_end)
