@@ -14,4 +14,5 @@ from signal import SIGUSR2 as SIGUSR2
 from signal import SIGWINCH as SIGWINCH
 from signal import SIGXFSZ as SIGXFSZ
 from signal import set_wakeup_fd as set_wakeup_fd
+from signal import getsignal as getsignal
 from signal import signal as signal
