@@ -379,6 +379,43 @@ def test_buffer_log_is_not_steered_at_the_host(runtime: Cli, busybox: str, victi
         assert getattr(logs / "buffer.log", kind)()
 
 
+@pytest.mark.parametrize("kind", ["btrfs", "overlay"])
+def test_console_files_of_other_rootfs_types_are_not_steered_at_the_host(
+    runtime: Cli, tmp_path: Path, victim: Path, kind: str
+) -> None:
+    """A `btrfs:` rootfs (a host directory) and an overlay's upper directory are the
+    container's too: its symlinks there must not steer the console log's rotation or
+    the buffer log written at the stop (they did: only `dir:` was recognised)."""
+    name = unique("cf")
+    conf = tmp_path / "bb.conf"
+    conf.write_text("lxc.net.0.type = empty\n")
+    create = ["lxc-create", "-n", name, "-t", "busybox", "-f", str(conf)]
+    result = runtime(*create, *(["-B", "overlay"] if kind == "overlay" else []))
+    assert result.returncode == 0, result.stderr
+    directory = runtime.lxcpath / name
+    tree = directory / "overlay" / "delta" if kind == "overlay" else directory / "rootfs"
+    spelled = [] if kind == "overlay" else ["-s", f"lxc.rootfs.path=btrfs:{tree}"]
+    logs = tree / "var" / "log" / "trio"
+    logs.mkdir(parents=True)
+    result = runtime(
+        "lxc-start", "-n", name, *spelled,
+        "-s", f"lxc.console.logfile={logs / 'console.log'}",
+        "-s", "lxc.console.size=4096", "-s", "lxc.console.rotate=1",
+        "-s", f"lxc.console.buffer.logfile={logs / 'buffer.log'}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert wait_until((logs / "console.log").exists)
+    before = snapshot(victim)
+    inside(runtime, name, f"mv /var/log/trio /var/log/trio.old && ln -s {victim} /var/log/trio")
+    inside(runtime, name, "head -c 9000 /dev/zero | tr '\\0' x > /dev/console; echo ROTATED > /dev/console")
+    old = logs.parent / "trio.old"
+    assert wait_until(lambda: b"ROTATED" in contents(old / "console.log") + contents(victim / "console.log"))
+    assert runtime("lxc-stop", "-n", name, "-k").returncode == 0
+    assert snapshot(victim) == before
+    assert "lxc.console.buffer.logfile" in daemon_log(runtime)  # refused, and said so
+    assert runtime("lxc-info", "-n", name, "-sH").stdout.strip() == "STOPPED"
+
+
 def test_buffer_log_written_in_the_rootfs(runtime: Cli, busybox: str) -> None:
     """Without an attack the buffer log is written where it was asked for."""
     logs = start_with_logs(runtime, busybox)
@@ -415,20 +452,20 @@ def test_location_never_follows_a_symlink_inside_the_rootfs(
         (rootfs / "var" / "log" / ".." / ".." / ".." / "host" / "x", "EXDEV"),
     ]:
         with pytest.raises(OSError) as caught:
-            location = hostfiles.Location(str(path), str(rootfs))
+            location = hostfiles.Location(str(path), (str(rootfs),))
             try:
                 os.close(location.open_file())
             finally:
                 location.close()
         assert caught.value.errno == getattr(errno, code), (path, caught.value)
     assert list(host.iterdir()) == []
-    hostfiles.write_file(str(alias / "var" / "log" / "new"), str(rootfs), b"ok\n")
+    hostfiles.write_file(str(alias / "var" / "log" / "new"), (str(rootfs),), b"ok\n")
     assert (rootfs / "var" / "log" / "new").read_bytes() == b"ok\n"
     os.mkfifo(rootfs / "var" / "log" / "fifo")
     with pytest.raises(OSError, match="not a regular file"):
-        hostfiles.write_file(str(rootfs / "var" / "log" / "fifo"), str(rootfs), b"x")
+        hostfiles.write_file(str(rootfs / "var" / "log" / "fifo"), (str(rootfs),), b"x")
     # Outside the rootfs the host's symlinks are followed, but never the last one.
     (host / "link").symlink_to(host / "target")
     with pytest.raises(OSError, match="is a symlink"):
-        hostfiles.write_file(str(host / "link"), str(rootfs), b"x")
+        hostfiles.write_file(str(host / "link"), (str(rootfs),), b"x")
     assert not (host / "target").exists()

@@ -88,3 +88,22 @@ def directory_of(value: str | None, rootfs_mount: str | None = None) -> str | No
         return mountpoint(parse(value), rootfs_mount)
     except ValueError:
         return None
+
+
+def container_trees(value: str | None, rootfs_mount: str | None = None) -> tuple[str, ...]:
+    """The host directories whose contents the container of an lxc.rootfs.path value can
+    change (a symlink or a FIFO planted there is the container's): the directory of a
+    `dir:` or `btrfs:` rootfs; an overlay's upper (the container's writes) and lower
+    directories; and where an overlay or loop rootfs is mounted. The daemon opens no
+    file beneath them through a symlink (runtime.daemon.console.hostfiles)."""
+    if not value:
+        return ()
+    try:
+        spec = parse(value)
+    except ValueError:
+        return ()
+    trees = [spec.upper, spec.path] if spec.kind == "overlay" else []
+    if spec.kind in DIRECTORY_KINDS:
+        trees.append(spec.path)
+    trees.append(mountpoint(spec, rootfs_mount))
+    return tuple(dict.fromkeys(tree for tree in trees if tree))

@@ -70,14 +70,17 @@ class RingBuffer:
 class ConsoleLog:
     """lxc.console.logfile, bounded by lxc.console.size, rotated with lxc.console.rotate.
 
-    `rootfs`: the container's rootfs directory (the file may not be steered out of it).
+    `trees`: the host directories the container can change (its rootfs: the file may
+    not be steered out of them; runtime.storage.spec.container_trees).
     """
 
-    def __init__(self, path: str, size: int | None = None, rotate: bool = False, rootfs: str | None = None) -> None:
+    def __init__(
+        self, path: str, size: int | None = None, rotate: bool = False, trees: tuple[str, ...] = ()
+    ) -> None:
         self.path = path
         self.limit = effective_size(size, 0)
         self.rotate = rotate
-        self.location = Location(path, rootfs)
+        self.location = Location(path, trees)
         try:
             self.fd = self.location.open_file()
             self.written = os.fstat(self.fd).st_size

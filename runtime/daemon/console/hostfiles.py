@@ -9,8 +9,11 @@ host file, and a FIFO made it hang. So:
 
 - The path is walked from `/` one component at a time. Outside the rootfs a
   symlink is the host's own and is followed (by hand, so that a walk that enters
-  the rootfs is noticed whatever the spelling of the path). Once the walk reaches
-  the rootfs directory (same device and inode), the rest is opened beneath it with
+  the rootfs is noticed whatever the spelling of the path). "The rootfs" is every
+  host directory the container can change (`runtime.storage.spec.container_trees`:
+  a `dir:` or `btrfs:` rootfs, an overlay's upper and lower directories, where an
+  overlay or loop is mounted). Once the walk reaches one of them (same device and
+  inode), the rest is opened beneath it with
   openat2 `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS` (on a
   kernel without openat2: component by component with O_NOFOLLOW, `..` refused).
 - The result is an O_PATH fd of the directory the file is in (`Location`): the
@@ -29,6 +32,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Sequence
 
 from runtime.kernel import linux
 
@@ -86,21 +90,26 @@ def _is_link(dir_fd: int, name: str) -> bool:
         return False
 
 
-def _rootfs_id(rootfs: str | None) -> tuple[int, int] | None:
-    if not rootfs:
-        return None
-    try:
-        info = os.stat(rootfs)  # the host's path to it: its symlinks are the admin's
-    except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode) or os.path.realpath(rootfs) == "/":
-        return None  # no rootfs of its own: the container sees the host's files anyway
-    return info.st_dev, info.st_ino
+def _tree_ids(trees: Sequence[str]) -> set[tuple[int, int]]:
+    """(device, inode) of each container tree that is a directory (not the host's `/`)."""
+    if isinstance(trees, str):  # one path, not its characters
+        trees = (trees,)
+    ids = set()
+    for tree in trees:
+        try:
+            info = os.stat(tree)  # the host's path to it: its symlinks are the admin's
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or os.path.realpath(tree) == "/":
+            continue  # no rootfs of its own: the container sees the host's files anyway
+        ids.add((info.st_dev, info.st_ino))
+    return ids
 
 
-def open_directory(directory: str, rootfs: str | None) -> tuple[int, bool]:
-    """O_PATH fd of `directory` (see the module docstring) and whether it is in the rootfs."""
-    root_id = _rootfs_id(rootfs)
+def open_directory(directory: str, trees: Sequence[str]) -> tuple[int, bool]:
+    """O_PATH fd of `directory` (see the module docstring) and whether it is in one of
+    the container's `trees`."""
+    root_ids = _tree_ids(trees)
     pending = [part for part in reversed(directory.split("/")) if part and part != "."]
     current = os.open("/", _O_PATH | os.O_DIRECTORY)
     inside = False
@@ -108,7 +117,7 @@ def open_directory(directory: str, rootfs: str | None) -> tuple[int, bool]:
     try:
         while pending:
             info = os.fstat(current)
-            if (info.st_dev, info.st_ino) == root_id:
+            if (info.st_dev, info.st_ino) in root_ids:
                 pending.reverse()
                 fd = _beneath(current, pending, directory)
                 os.close(current)
@@ -138,7 +147,7 @@ def open_directory(directory: str, rootfs: str | None) -> tuple[int, bool]:
             current = fd
         else:
             info = os.fstat(current)
-            inside = (info.st_dev, info.st_ino) == root_id
+            inside = (info.st_dev, info.st_ino) in root_ids
         fd, current = current, -1
         return fd, inside
     finally:
@@ -149,7 +158,7 @@ def open_directory(directory: str, rootfs: str | None) -> tuple[int, bool]:
 class Location:
     """Where a file the daemon writes lives: its directory (an O_PATH fd) and name."""
 
-    def __init__(self, path: str, rootfs: str | None) -> None:
+    def __init__(self, path: str, trees: Sequence[str]) -> None:
         if not path.startswith("/"):
             raise _error(errno.EINVAL, path, "not an absolute path")
         directory, _, name = path.rpartition("/")
@@ -157,7 +166,7 @@ class Location:
             raise _error(errno.EISDIR, path)
         self.path = path
         self.name = name
-        self.dir_fd, self.in_rootfs = open_directory(directory or "/", rootfs)
+        self.dir_fd, self.in_rootfs = open_directory(directory or "/", trees)
 
     def _existing(self) -> int:
         """O_PATH fd of the existing file, which must be a regular file (ELOOP: a symlink)."""
@@ -205,9 +214,9 @@ class Location:
             self.dir_fd = -1
 
 
-def write_file(path: str, rootfs: str | None, data: bytes) -> None:
+def write_file(path: str, trees: Sequence[str], data: bytes) -> None:
     """Replace the contents of the file at `path` with `data` (lxc.console.buffer.logfile)."""
-    location = Location(path, rootfs)
+    location = Location(path, trees)
     try:
         fd = location.open_file(truncate=True, append=False)
     finally:

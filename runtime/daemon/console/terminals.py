@@ -48,6 +48,7 @@ from runtime.daemon.console.buffers import (
     effective_size,
 )
 from runtime.kernel import ptys
+from runtime.storage import spec
 
 if TYPE_CHECKING:
     from runtime.config.model import ContainerConfig
@@ -60,17 +61,10 @@ READ_SIZE = 65536
 #: log never wait for such a peer (nor does the container writing to its console).
 #: The terminal of `lxc-start -F` is held to it instead (see `Peer`).
 PEER_BACKLOG = 256 * 1024
-#: runtime.storage.store.ROOTFS_PREFIX, not imported from there: the store's module
-#: (create, copy, destroy) and what it imports would stay in the daemon for this.
-ROOTFS_PREFIX = "dir:"
-
-
-def rootfs_directory(config: ContainerConfig) -> str | None:
-    """The host directory of the container's rootfs (lxc.rootfs.path without `dir:`)."""
-    value = config.rootfs_path
-    if not value:
-        return None
-    return value[len(ROOTFS_PREFIX) :] if value.startswith(ROOTFS_PREFIX) else value
+def container_trees(config: ContainerConfig) -> tuple[str, ...]:
+    """The host directories the container can change (its rootfs, whatever its type):
+    console files the daemon opens beneath them follow no symlink (hostfiles)."""
+    return spec.container_trees(config.rootfs_path, config.rootfs_mount)
 
 
 class TerminalBusy(Exception):
@@ -174,7 +168,7 @@ class ContainerTerminals:
         self.ring = RingBuffer(effective_size(config.console_buffer_size, DEFAULT_BUFFER_SIZE))
         self.log: ConsoleLog | None = None
         self.buffer_logfile: str | None = config.console_buffer_logfile or None
-        self.rootfs = rootfs_directory(config)
+        self.trees = container_trees(config)
         self.closed = trio.Event()
         self.foreground_end: int | None = None
         #: One per running pump task (`_guarded`): `close` cancels them.
@@ -203,7 +197,7 @@ class ContainerTerminals:
             if logfile:
                 try:
                     self.log = ConsoleLog(
-                        logfile, config.console_size, bool(config.console_rotate), self.rootfs,
+                        logfile, config.console_size, bool(config.console_rotate), self.trees,
                     )  # fmt: skip
                 except OSError as err:
                     raise OSError(
@@ -222,16 +216,16 @@ class ContainerTerminals:
                 if isinstance(foreground, tuple):
                     ptys.set_winsize(self.console.master, *foreground)
             elif path:
-                self.peer = self._open_device_peer(path, self.rootfs)
+                self.peer = self._open_device_peer(path, self.trees)
         if config.rootfs_path:
             for number in range(1, (config.tty_max or 0) + 1):
                 self.ttys.append(Terminal(number))
 
     @staticmethod
-    def _open_device_peer(path: str, rootfs: str | None) -> Peer:
+    def _open_device_peer(path: str, trees: tuple[str, ...]) -> Peer:
         """lxc.console.path = DEVICE: the console's output goes there, its input comes from it."""
         try:
-            location = hostfiles.Location(path, rootfs)
+            location = hostfiles.Location(path, trees)
             try:
                 fd = location.open_device()
             finally:
@@ -530,7 +524,7 @@ class ContainerTerminals:
                 tail += data
         if self.buffer_logfile and len(self.ring):
             try:
-                hostfiles.write_file(self.buffer_logfile, self.rootfs, self.ring.read())
+                hostfiles.write_file(self.buffer_logfile, self.trees, self.ring.read())
             except OSError as err:
                 log.warning("%s: lxc.console.buffer.logfile: %s", self.name, err)
         carried: Carried | None = None
