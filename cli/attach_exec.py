@@ -401,31 +401,40 @@ def _namespaces_to_join(pid: int, wanted: set[str] | None) -> set[str]:
 
 
 def _open_pty(pid: int | None) -> tuple[int, int]:
-    """A pty from the container's devpts (pid given), else from the host's."""
-    if pid is not None:
+    """A pty from the container's devpts when the command joins its mount namespace
+    (pid given), else from the host's.
+
+    Never the host's for a process inside the container's mount namespace: the
+    container would hold a terminal of the host's devpts (a host fd). A container
+    whose devpts cannot give one (unmounted, lxc.pty.max reached) is refused, saying
+    how to attach without a terminal.
+    """
+    if pid is None:
         try:
-            root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:
-            root = -1
-        if root >= 0:
-            try:
-                fd = linux.openat2(
-                    root, "dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC, 0,
-                    linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS,
-                )  # fmt: skip
-                info = os.fstat(fd)
-                if not stat.S_ISCHR(info.st_mode) or info.st_rdev != os.makedev(5, 2):
-                    os.close(fd)
-                    raise OSError(errno.ENODEV, "not a ptmx")
-                return ptys.open_pair(fd)
-            except OSError:
-                pass  # no devpts, or lxc.pty.max reached: a host pty will do
-            finally:
-                os.close(root)
+            return ptys.open_pair("/dev/ptmx")
+        except OSError as err:
+            raise LxcError(f"Failed to allocate a pseudo terminal: {err.strerror}") from None
     try:
-        return ptys.open_pair("/dev/ptmx")
+        root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as err:
-        raise LxcError(f"Failed to allocate a pseudo terminal: {err.strerror}") from None
+        raise LxcError(f"Failed to allocate a pseudo terminal: cannot reach the container's root: {err.strerror}") from None
+    try:
+        fd = linux.openat2(
+            root, "dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC, 0,
+            linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS,
+        )  # fmt: skip
+        info = os.fstat(fd)
+        if not stat.S_ISCHR(info.st_mode) or info.st_rdev != os.makedev(5, 2):
+            os.close(fd)
+            raise OSError(errno.ENODEV, "its /dev/pts/ptmx is not a pty multiplexer")
+        return ptys.open_pair(fd)
+    except OSError as err:
+        raise LxcError(
+            f"Failed to allocate a pseudo terminal in the container's /dev/pts: {err.strerror}; "
+            "redirect the command's input and output (e.g. </dev/null | cat) to attach without one"
+        ) from None
+    finally:
+        os.close(root)
 
 
 def _wait(pid: int) -> int:

@@ -12,6 +12,7 @@ container's root), and the terminal bytes of `lxc-attach` under script(1).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -156,6 +157,29 @@ def test_attached_process_on_a_terminal_holds_only_the_containers_pty(runtime: C
     links = result.stdout.decode().split()
     assert len(links) == 3 and len(set(links)) == 1, links
     assert links[0].startswith("/dev/pts/")  # a pty of the container's own devpts
+
+
+def test_attach_never_hands_the_container_a_host_pty(runtime: Cli, running: str) -> None:
+    """The container takes its devpts away (`umount -l /dev/pts`): lxc-attach on a
+    terminal used to fall back to a pty of the host's devpts, a host terminal held
+    inside the container. It is refused now, saying why; without a terminal the
+    attach still runs."""
+    host_pts = os.stat("/dev/pts").st_dev
+    result = runtime("lxc-attach", "-n", running, "--", "umount", "-l", "/dev/pts")
+    assert result.returncode == 0, result.stderr
+    probe = "'stat -L -c %d /proc/self/fd/0'"
+    command = " ".join(attach_argv(runtime, running, "--", "sh", "-c", probe))
+    result = subprocess.run(
+        ["script", "-qec", command, "/dev/null"], env=runtime.env, stdin=subprocess.DEVNULL,
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    output = result.stdout.decode(errors="replace")
+    assert str(host_pts) not in output.split(), output
+    assert "Failed to allocate a pseudo terminal in the container's /dev/pts" in output, output
+    assert result.returncode != 0, output
+    # Redirected, no terminal is needed: the attach itself still works.
+    result = runtime("lxc-attach", "-n", running, "--", "hostname")
+    assert result.returncode == 0 and result.stdout.strip() == running, result
 
 
 def script_attach(
