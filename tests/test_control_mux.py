@@ -187,6 +187,39 @@ def test_an_error_does_not_disturb_the_others(runtime: Cli, tmp_path: Path) -> N
         sock.close()
     assert replies[1]["ok"] is True and replies[3]["ok"] is True
     assert replies[2]["ok"] is False and "'name'" in str(replies[2]["error"])
+    # A name JSON cannot make a file of (a lone surrogate) is refused on its own id
+    # too: it used to fail inside the name check, end the connection with an
+    # "internal error" and cancel the requests it shared the connection with.
+    sock = raw_connection(runtime)
+    try:
+        sock.sendall(line({"op": "ping", "id": 1}) + line({"op": "state", "name": "\ud800", "id": 2})
+                     + line({"op": "ping", "id": 3}))  # fmt: skip
+        replies = {reply["id"]: reply for reply in read_lines(sock, 3)}
+    finally:
+        sock.close()
+    assert replies[1]["ok"] is True and replies[3]["ok"] is True
+    assert replies[2]["ok"] is False and "lone surrogate" in str(replies[2]["error"])
+
+
+def test_an_id_already_in_flight_is_refused(runtime: Cli, tmp_path: Path) -> None:
+    """Two requests in flight with one id: their lines could not be told apart."""
+    name = make_many(runtime, tmp_path, 1)[0]
+    sock = raw_connection(runtime)
+    try:
+        sock.sendall(start_line(runtime, name, 1))
+        started, reply = read_lines(sock, 2)
+        assert started["event"] == "started" and reply["ok"] is True, (started, reply)
+        # A stop whose halt signal (SIGWINCH) the container ignores: in flight for 2 s.
+        hold = {"op": "stop", "name": name, "halt_signal": 28, "nokill": True, "timeout": 2, "id": 5}
+        sock.sendall(line(hold) + line({"op": "ping", "id": 5}) + line({"op": "ping", "id": 6}))
+        early = {reply["id"]: reply for reply in read_lines(sock, 2)}
+        assert early[5]["ok"] is False and "already in flight" in str(early[5]["error"]), early
+        assert early[6]["ok"] is True
+        late = read_lines(sock, 1)[0]
+        assert late["id"] == 5 and "did not stop" in str(late["error"]), late
+    finally:
+        sock.close()
+        runtime("lxc-stop", "-n", name, "-k")
 
 
 def test_disconnect_with_requests_in_flight_leaves_no_half_made_container(runtime: Cli, tmp_path: Path) -> None:

@@ -164,14 +164,25 @@ def _kind(value: object) -> str:
 # -- checks: each returns the typed value or raises RequestError naming the field ------------
 
 
+def _refuse_lone_surrogates(value: str, name: str) -> None:
+    """A JSON `\\ud800` decodes to a string no file name, argument or value can be
+    (only the `\\udc80`-`\\udcff` of undecodable bytes, surrogateescape, can): refused
+    here, not met as an encoding error deep in a handler."""
+    try:
+        value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise _fail(name, "must be text: it holds a lone surrogate (\\ud800-\\udfff)") from None
+
+
 def text(limit: int = PATH_MAX, *, empty: bool = True, line: bool = False, absolute: bool = False) -> Check[str]:
-    """A string without NUL, of at most `limit` characters."""
+    """A string without NUL or lone surrogates, of at most `limit` characters."""
 
     def check(value: object, name: str) -> str:
         if not isinstance(value, str):
             raise _fail(name, f"must be a string, not {_kind(value)}")
         if "\0" in value:
             raise _fail(name, "must not contain NUL")
+        _refuse_lone_surrogates(value, name)
         if len(value) > limit:
             raise _fail(name, f"must be at most {limit} characters long")
         if not empty and not value:
@@ -200,6 +211,7 @@ def container_name(value: object, name: str) -> str:
         raise _fail(name, f"must be a string, not {_kind(value)}")
     if "\0" in value:
         raise _fail(name, "must not contain NUL")
+    _refuse_lone_surrogates(value, name)
     try:
         return validate_name(value)
     except InvalidName as err:
@@ -272,6 +284,7 @@ def strings(items: int = LIST_MAX, limit: int = ARG_MAX) -> Check[tuple[str, ...
                 raise _fail(name, f"must be a list of strings, not a list holding {_kind(item)}")
             if "\0" in item:
                 raise _fail(name, "must not contain NUL")
+            _refuse_lone_surrogates(item, name)
             if len(item) > limit:
                 raise _fail(name, f"must hold strings of at most {limit} characters")
         return tuple(value)
@@ -698,8 +711,9 @@ def decode_request(data: Mapping[str, object], fds: int = 0) -> Incoming:
         if "id" in data and request_id is None:
             raise _fail("id", f"must be an integer between 0 and {ID_MAX}")
         version = data.get("v", VERSION)
-        if version != VERSION:
-            raise RequestError(f"bad request: protocol version {_shown(version)} is not {VERSION}")
+        if type(version) is not int or version != VERSION:  # true == 1 and 1.0 == 1 in Python
+            shown = _shown(version) if type(version) is int else f"'{_shown(version)}' ({_kind(version)})"
+            raise RequestError(f"bad request: protocol version {shown} is not {VERSION}")
         name = data.get("op")
         op = OPS.get(name) if isinstance(name, str) else None
         if op is None:

@@ -56,14 +56,16 @@ def validate_name(name: str) -> str:
         raise InvalidName(f"invalid container name '{name}': it must not start with '.'")
     if name.startswith("-"):
         raise InvalidName(f"invalid container name '{name}': it must not start with '-'")
+    # Printable first: an undecodable byte of a command line (surrogateescape) is not,
+    # and cannot be measured in UTF-8 below.
+    if any(ch.isspace() or not ch.isprintable() for ch in name):
+        raise InvalidName(
+            f"invalid container name {name!r}: it must not contain spaces or control characters"
+        )
     if len(name.encode()) > MAX_NAME_LENGTH:
         raise InvalidName(
             f"invalid container name '{name}': longer than {MAX_NAME_LENGTH} bytes "
             "(the name becomes the container's hostname)"
-        )
-    if any(ch.isspace() or not ch.isprintable() for ch in name):
-        raise InvalidName(
-            f"invalid container name {name!r}: it must not contain spaces or control characters"
         )
     return name
 

@@ -70,6 +70,9 @@ class _Shared:
         self.slots = trio.Semaphore(MAX_IN_FLIGHT)
         self.sending = trio.Lock()
         self.in_flight = 0
+        #: The ids of the requests in flight: a second request with one of them is
+        #: refused (its lines could not be told from the first one's).
+        self.ids: set[int] = set()
         #: The pending read's scope while nothing is in flight (its idle deadline).
         self.read_scope: trio.CancelScope | None = None
 
@@ -84,6 +87,8 @@ class _Shared:
         """Wait for a slot (not reading meanwhile), then serve `request` in its task."""
         await self.slots.acquire()
         self.in_flight += 1
+        if view.request_id is not None:
+            self.ids.add(view.request_id)
         self.nursery.start_soon(self._serve, view, op, request)
 
     async def _serve(self, view: ControlConnection, op: cp.Op, request: cp.Request[cp.Reply]) -> None:
@@ -99,6 +104,7 @@ class _Shared:
             await view.reply_quietly(cp.ErrorReply(error=f"internal error: {err}", exit_code=1))
         finally:
             self.in_flight -= 1
+            self.ids.discard(view.request_id)  # a None was never added
             self.slots.release()
             if self.in_flight == 0 and self.read_scope is not None:
                 self.read_scope.deadline = trio.current_time() + _request_timeout()
@@ -160,6 +166,11 @@ async def _dispatch(conn: ControlConnection, shared: _Shared, message: dict[str,
         await (shared.view(err.request_id) if busy else _inline(conn, err.request_id)).reply(err.reply())
         return
     if incoming.id is not None and cp.shares_connection(incoming.request, len(fds)):
+        if incoming.id in shared.ids:
+            error = f"bad request: id {incoming.id} is already in flight on this connection"
+            log.info("request refused: %s", error)
+            await shared.view(incoming.id).reply(cp.ErrorReply(error=error, exit_code=1))
+            return
         await shared.submit(shared.view(incoming.id), incoming.op, incoming.request)
         return
     if busy:  # its lines could not be told from the others', or it would take the stream
