@@ -322,8 +322,11 @@ def attach(target: Target, options: Options) -> int:
         prepared = Prepared(target, options)
         terminals = [fd for fd in (0, 1, 2) if _isatty(fd)]
         master = slave = -1
+        log_fd = None
         if terminals:
             master, slave = _open_pty(target.pid if "mnt" in joins else None)
+            if options.pty_log:
+                log_fd = _open_pty_log(options.pty_log)
         # The attached process is the helper's child; when the helper exits it is
         # re-parented to us (a subreaper), so that we wait for it directly.
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
@@ -341,11 +344,13 @@ def attach(target: Target, options: Options) -> int:
         if pid is None:
             return failed
         if master >= 0:
-            return _proxy_and_wait(pid, master, terminals, options)
+            return _proxy_and_wait(pid, master, terminals, log_fd)
         return _wait(pid)
     finally:
         if master >= 0:
             os.close(master)
+        if log_fd is not None:
+            os.close(log_fd)
 
 
 def _attached_pid(helper: int, report: int) -> tuple[int | None, int]:
@@ -458,17 +463,28 @@ def _exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def _proxy_and_wait(pid: int, master: int, terminals: list[int], options: Options) -> int:
+def _open_pty_log(path: str) -> int:
+    """lxc-attach -L FILE, opened before anything is attached (it was opened once the
+    attached process ran, and by path): the path may lie in the container's rootfs,
+    where the container replaces files at will. The last component is not followed
+    and only a regular file is written (a FIFO does not block the open)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as err:
+        reason = "it is a symlink (not followed)" if err.errno == errno.ELOOP else err.strerror
+        raise LxcError(f"Failed to open the pty log {path}: {reason}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise LxcError(f"Failed to open the pty log {path}: not a regular file")
+    return fd
+
+
+def _proxy_and_wait(pid: int, master: int, terminals: list[int], log_fd: int | None) -> int:
     from cli.terminal import Proxy, RawTerminal
 
     term_in = 0 if 0 in terminals else None
     term_out = next((fd for fd in (1, 2, 0) if fd in terminals), terminals[0])
-    log_fd = None
-    if options.pty_log:
-        try:
-            log_fd = os.open(options.pty_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        except OSError as err:
-            raise LxcError(f"Failed to open the pty log {options.pty_log}: {err.strerror}") from None
     status: list[int] = []
 
     def on_signal(signum: int) -> bool:
@@ -493,14 +509,10 @@ def _proxy_and_wait(pid: int, master: int, terminals: list[int], options: Option
         on_resize=lambda rows, cols: ptys.set_winsize(master, rows, cols),
         signals=(signal.SIGCHLD, *forwarded), on_signal=on_signal, copy_to=log_fd,
     )  # fmt: skip
-    try:
-        # Raw mode on the terminal we read, else on the one we write (as LXC does):
-        # the container's pty already turned \n into \r\n.
-        with RawTerminal(term_in if term_in is not None else term_out, flush_input=True):
-            proxy.run()
-    finally:
-        if log_fd is not None:
-            os.close(log_fd)
+    # Raw mode on the terminal we read, else on the one we write (as LXC does):
+    # the container's pty already turned \n into \r\n.
+    with RawTerminal(term_in if term_in is not None else term_out, flush_input=True):
+        proxy.run()
     if not status:
         _, code = os.waitpid(pid, 0)
         status.append(code)

@@ -13,10 +13,15 @@ log file when `-o FILE` was given.
 
 from __future__ import annotations
 
+import errno
 import sys
 import time
 
 from runtime.client import lean_os as os  # not `os`: start-up time
+
+_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+#: stat's file type bits and a regular file's (the `stat` module is not imported: start-up).
+_S_IFMT, _S_IFREG = 0o170000, 0o100000
 
 LEVELS: dict[str, int] = {
     "TRACE": 0,
@@ -51,6 +56,8 @@ class CommandLog:
         self.quiet = False
         self.level = LEVELS["ERROR"]
         self.file_path: str | None = None
+        #: The -o file, opened once by `configure` (see `_open_file`).
+        self.fd: int | None = None
 
     def configure(
         self, *, name: str | None, quiet: bool, level: str | None, logfile: str | None
@@ -61,23 +68,52 @@ class CommandLog:
         if level is not None:
             self.level = parse_level(level)
         self.file_path = logfile
+        if logfile is not None:
+            self._open_file(logfile)
+
+    def _open_file(self, path: str) -> None:
+        """Open the -o file once, before the command does anything (as LXC, which
+        creates it at start-up), and keep writing to that file.
+
+        Why: the path may lie in a container's rootfs, whose files the container
+        replaces at will; opened by path at each line, a line written after the
+        container ran (`lxc-execute -l TRACE`) followed the symlink it had planted
+        there onto any host file. The last component is not followed (a symlink is
+        refused) and only a regular file is written (a FIFO or a device is not: the
+        open does not block on a FIFO). A file that cannot be opened is said once on
+        stderr and the command goes on without it."""
+        reason = None
+        try:
+            fd = os.open(path, _LOG_FLAGS, 0o644)
+        except OSError as err:
+            reason = "it is a symlink (not followed)" if err.errno == errno.ELOOP else err.strerror
+        else:
+            if os.fstat(fd).st_mode & _S_IFMT == _S_IFREG:
+                self.fd = fd
+                return
+            os.close(fd)
+            reason = "not a regular file"
+        sys.stderr.write(f"{self.prog}: cannot open log file {path}: {reason}\n")
+        self.file_path = None
+
+    def write_file(self, text: str) -> None:
+        """Append `text` to the -o file, if one is open."""
+        if self.fd is None:
+            return
+        try:
+            os.write(self.fd, text.encode())
+        except OSError as err:
+            sys.stderr.write(f"{self.prog}: cannot write log file {self.file_path}: {err.strerror}\n")
+            os.close(self.fd)
+            self.fd = None
+            self.file_path = None
 
     def _to_file(self, level_name: str, module: str, message: str) -> None:
-        if self.file_path is None or LEVELS[level_name] < self.level:
+        if self.fd is None or LEVELS[level_name] < self.level:
             return
         stamp = time.strftime("%Y%m%d%H%M%S", time.localtime())
         millis = int((time.time() % 1) * 1000)
-        line = f"{self.prog} {self.name or ''} {stamp}.{millis:03d} {level_name} {module} - {message}\n"
-        try:
-            fd = os.open(self.file_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as err:
-            sys.stderr.write(f"{self.prog}: cannot open log file {self.file_path}: {err.strerror}\n")
-            self.file_path = None
-            return
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+        self.write_file(f"{self.prog} {self.name or ''} {stamp}.{millis:03d} {level_name} {module} - {message}\n")
 
     def log(self, level_name: str, module: str, message: str) -> None:
         """Record a message in the log file (if any) without printing it."""

@@ -19,8 +19,6 @@ Nothing is asked, and nothing written, unless the log file takes TRACE lines.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 
 from cli.log import LEVELS, CommandLog
@@ -105,18 +103,7 @@ class StartTracer:
         ))  # fmt: skip
 
     def write(self, lines: list[str]) -> None:
-        path = self.log.file_path
-        if path is None:
-            return
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as err:
-            sys.stderr.write(f"{self.log.prog}: cannot open log file {path}: {err.strerror}\n")
-            return
-        try:
-            os.write(fd, "".join(lines).encode())
-        finally:
-            os.close(fd)
+        self.log.write_file("".join(lines))  # the -o file opened at start-up (cli.log)
 
     def result(self, connection: Connection, request: Request[R]) -> R:
         """Read until the request's final reply, seeing its events on the way."""

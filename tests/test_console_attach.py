@@ -632,6 +632,29 @@ def test_attach_pty_log(runtime: Cli, running: str, terminals: list[Terminal], t
     assert b"LOGGED_42" in log.read_bytes()
 
 
+def test_attach_pty_log_in_the_rootfs_is_not_steered_at_the_host(
+    runtime: Cli, running: str, terminals: list[Terminal], tmp_path: Path
+) -> None:
+    """-L FILE in the container's rootfs: the attached process replaces it with a
+    symlink to a host file (it used to be opened only once the process ran, by path),
+    and a symlink planted before is refused, not followed."""
+    decoy = tmp_path / "decoy"
+    decoy.write_text("host file\n")
+    log = runtime.lxcpath / running / "rootfs" / "tmp" / "pty.log"
+    script = f"ln -sf {decoy} /tmp/pty.log; echo LOGGED_$((6*7))"
+    terminal = Terminal(attach_argv(runtime, running, "-L", str(log), "--", "sh", "-c", script), runtime.env)
+    terminals.append(terminal)
+    terminal.expect(b"LOGGED_42")
+    assert terminal.wait() == 0
+    assert decoy.read_text() == "host file\n"
+    assert log.is_symlink()  # the container's, and now planted before the next attach:
+    terminal = Terminal(attach_argv(runtime, running, "-L", str(log), "--", "echo", "AGAIN"), runtime.env)
+    terminals.append(terminal)
+    terminal.expect(b"symlink (not followed)")
+    assert terminal.wait() != 0
+    assert decoy.read_text() == "host file\n"
+
+
 def test_tty_dir(runtime: Cli, busybox: str, terminals: list[Terminal]) -> None:
     """lxc.tty.dir: the ttys live in /dev/DIR/ and /dev/ttyN link to them; gettys still run."""
     started = runtime("lxc-start", "-n", busybox, "-s", "lxc.tty.dir=lxc")

@@ -257,3 +257,21 @@ def test_execute_container_processes_hold_only_the_callers_stdio(
     finally:
         process.kill()
         process.wait()
+
+
+def test_log_file_in_the_rootfs_is_not_steered_at_the_host(runtime: Cli, busybox: str, tmp_path: Path) -> None:
+    """`-o FILE -l TRACE` in the container's rootfs: the container replaces FILE with a
+    symlink to a host file before the command writes its trace (it was opened by path
+    for each line, after the container ran); one planted before is refused."""
+    decoy = tmp_path / "decoy"
+    decoy.write_text("host file\n")
+    log = runtime.lxcpath / busybox / "rootfs" / "tmp" / "exec.log"
+    script = f"ln -sf {decoy} /tmp/exec.log"
+    result = runtime("lxc-execute", "-n", busybox, "-o", str(log), "-l", "TRACE", "--", "sh", "-c", script)
+    assert result.returncode == 0, result.stderr
+    assert decoy.read_text() == "host file\n"
+    assert log.is_symlink()
+    result = runtime("lxc-execute", "-n", busybox, "-o", str(log), "-l", "TRACE", "--", "true")
+    assert result.returncode == 0, result.stderr  # the command runs, without its log
+    assert f"cannot open log file {log}: it is a symlink (not followed)" in result.stderr
+    assert decoy.read_text() == "host file\n"
