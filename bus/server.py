@@ -262,6 +262,12 @@ class BusServer:
         self._publish(event, name, None)
         return event
 
+    def forget(self, name: str) -> None:
+        """Drop `name`'s published state from the snapshot (no event): the source
+        answers for it from now on (a defined container that stopped), or it is gone
+        (a name no config defines, once STOPPED)."""
+        self._known.pop(name, None)
+
     def publish_destroyed(self, name: str) -> DestroyedEvent:
         """Announce a removed container (it leaves the snapshot)."""
         self._known.pop(name, None)

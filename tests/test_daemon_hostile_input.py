@@ -905,3 +905,41 @@ def test_paths_and_keys_in_requests_on_a_running_container(
         finally:
             assert daemon("lxc-stop", "-n", busybox, "-k").returncode == 0
         assert cgroups_of(busybox) == []
+
+
+def bus_snapshot(cli: Cli) -> bytes:
+    """What a new subscriber is sent before its "synced" line."""
+    sock = subscribe(cli)
+    try:
+        sock.settimeout(10)
+        data = b""
+        while b'"synced"' not in data:
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the subscriber was dropped"
+            data += chunk
+        return data
+    finally:
+        sock.close()
+
+
+def test_starts_of_undefined_names_leave_no_trace(daemon: Cli, tmp_path: Path) -> None:
+    """Each refused or finished start of a name no config defines left two record
+    spares in the run directory and its name in every new subscriber's snapshot,
+    for the daemon's whole life."""
+    records = Path(run_dir(str(daemon.lxcpath)), "containers")
+    with still_serving(daemon):
+        request(daemon, {"op": "ping"})
+        before = sorted(os.listdir(records)) if records.is_dir() else []
+        refused_names = [unique("gh") for _ in range(20)]
+        for name in refused_names:  # refused before anything runs
+            refused(request(daemon, {"op": "start", "name": name, "config_text": "lxc.rootfs.path = /nonexistent\n"}))
+        ran = unique("gr")  # a volatile container that runs and ends
+        got = exchange(daemon, line({
+            "op": "start", "name": ran, "mode": "application", "argv": ["/bin/true"], "attach": True,
+            "config_text": "lxc.net.0.type = empty\n",
+        }))  # fmt: skip
+        assert got[-1].get("ok") is True, got
+        assert sorted(os.listdir(records)) == before
+        snapshot = bus_snapshot(daemon)
+        for name in [*refused_names, ran]:
+            assert name.encode() not in snapshot

@@ -301,9 +301,17 @@ def _replace(tmp: str, path: str) -> None:
     os.rename(tmp, path)
 
 
-def remove_record(lxcpath: str, name: str) -> None:
-    """The container is STOPPED: its record goes (parked as a spare, see above)."""
+def remove_record(lxcpath: str, name: str, *, keep_spares: bool = True) -> None:
+    """The container is STOPPED: its record goes (parked as a spare, see above).
+
+    `keep_spares` False (a container not defined in the lxcpath: a volatile config, an
+    undefined name) removes the spares too: such a name may never start again, and
+    spares kept for each one would pile up in a daemon that never goes idle."""
     path = record_path(lxcpath, name)
+    if not keep_spares:
+        for spare in (path, *_spare_names(path)):
+            _unlink_quietly(spare)
+        return
     if _leases_work:  # spares are kept (not before this daemon's first lease)
         from runtime.kernel import linux  # the daemon alone removes records
 

@@ -188,6 +188,11 @@ class Daemon:
     def publish_state(self, name: str, state: str, reason: str | None = None) -> None:
         assert self.bus is not None
         self.bus.publish_state(name, state, reason)
+        if state == lc.STOPPED:
+            # `snapshot` says STOPPED for every defined container: the bus need not
+            # keep it, and must not keep the name of one no config defines (each
+            # start of a volatile or undefined name grew every subscriber's snapshot).
+            self.bus.forget(name)
 
     def publish_exit(self, name: str, exit_code: int | None, sig: int | None) -> None:
         assert self.bus is not None

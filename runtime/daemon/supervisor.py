@@ -303,7 +303,8 @@ class Supervisor:
         if state == lc.STOPPED:
             self._close_terminals()  # clients of its terminals see the end
             self.end_trace.mark("terminals closed")
-            records.remove_record(self.links.lxcpath, self.name)
+            defined = os.path.isfile(os.path.join(self.links.lxcpath, self.name, "config"))
+            records.remove_record(self.links.lxcpath, self.name, keep_spares=defined)
             self.end_trace.mark("record removed")
         else:
             records.write_record(self.links.lxcpath, self.name, self.record())
