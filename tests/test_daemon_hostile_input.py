@@ -901,6 +901,10 @@ def test_paths_and_keys_in_requests_on_a_running_container(
             refused(
                 request(daemon, {"op": "checkpoint", "name": busybox, "dir": "/nonexistent/dir/x"})
             )
+            # A resize of a terminal it does not have is refused (it answered ok).
+            error = refused(request(daemon, {"op": "console-resize", "name": busybox, "tty": 1024, "rows": 9, "cols": 9}))
+            assert "No tty 1024 to resize" in error, error
+            assert request(daemon, {"op": "console-resize", "name": busybox, "tty": 0, "rows": 9, "cols": 9})["ok"]
             assert request(daemon, {"op": "state", "name": busybox})["state"] == "RUNNING"
         finally:
             assert daemon("lxc-stop", "-n", busybox, "-k").returncode == 0

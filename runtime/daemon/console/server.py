@@ -137,7 +137,11 @@ async def serve_resize(channel: Channel, request: ConsoleResize, consoles: Conso
             return
         await _not_running(channel, request.name)
         return
-    terminals.resize(request.tty, request.rows, request.cols)
+    try:
+        terminals.resize(request.tty, request.rows, request.cols)
+    except TerminalBusy as err:
+        await channel.reply(ErrorReply(error=str(err), exit_code=1))
+        return
     await channel.reply(Done())
 
 

@@ -497,10 +497,16 @@ class ContainerTerminals:
                 tty.owner = None
 
     def resize(self, number: int, rows: int, cols: int) -> None:
+        """Set a terminal's window size; TerminalBusy naming what exists when there is
+        no such terminal (a size of 0 rows or columns is no size: ignored)."""
         terminal = self.console if number == 0 else (
             self.ttys[number - 1] if 1 <= number <= len(self.ttys) else None
         )  # fmt: skip
-        if terminal is not None and terminal.master >= 0 and rows > 0 and cols > 0:
+        if terminal is None:
+            ttys = f"ttys 1 to {len(self.ttys)}" if self.ttys else "no ttys (lxc.tty.max)"
+            console = "the console (0)" if self.console is not None else "no console (lxc.console.path = none)"
+            raise TerminalBusy(f"No tty {number} to resize: {self.name} has {ttys} and {console}")
+        if terminal.master >= 0 and rows > 0 and cols > 0:
             ptys.set_winsize(terminal.master, rows, cols)
 
     # -- the end -------------------------------------------------------------------------
