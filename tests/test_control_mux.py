@@ -381,3 +381,30 @@ def test_which_requests_share_a_connection() -> None:
     batches = (Batch(names=("a",)),)
     assert not shares_connection(StartMany(batches=batches))
     assert not shares_connection(StopMany(action="kill", batches=batches))
+
+
+@pytest.mark.parametrize("request_id", [None, 7], ids=["inline", "shared"])
+def test_a_client_that_shuts_its_writing_half_still_gets_its_reply(
+    runtime: Cli, tmp_path: Path, request_id: int | None
+) -> None:
+    """`shutdown(SHUT_WR)` after the request (socat, `nc -N`) is not a hang-up: the
+    reply of the request in flight still comes (it was cancelled, nothing sent)."""
+    name = make_many(runtime, tmp_path, 1)[0]
+    sock = raw_connection(runtime)
+    try:
+        sock.sendall(start_line(runtime, name, None))
+        assert [reply.get("ok") for reply in read_lines(sock, 2)] == [None, True]
+    finally:
+        sock.close()
+    sock = raw_connection(runtime)
+    try:
+        hold: dict[str, object] = {"op": "stop", "name": name, "halt_signal": 28, "nokill": True, "timeout": 1}
+        if request_id is not None:
+            hold["id"] = request_id
+        sock.sendall(line(hold))
+        sock.shutdown(socket.SHUT_WR)
+        reply = read_lines(sock, 1)[0]
+        assert reply.get("id") == request_id and "did not stop within 1 s" in str(reply.get("error")), reply
+    finally:
+        sock.close()
+        runtime("lxc-stop", "-n", name, "-k")

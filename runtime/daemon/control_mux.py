@@ -17,8 +17,9 @@ Rules of a shared connection:
 - Requests that need a connection of their own (fds either way, or the connection
   becomes a stream: `control_protocol.shares_connection`) and requests without an
   id are served inline when nothing is in flight, and refused otherwise.
-- When the client goes away (end of stream, or a reply that cannot be sent), the
-  connection's requests are cancelled. A start already handed to the supervisor
+- When the client goes away (it closed its end, or a reply cannot be sent), the
+  connection's requests are cancelled. A client that only shut its writing half
+  (the end of its requests) still gets the replies of those in flight. A start already handed to the supervisor
   runs on in the daemon's own nursery (it ends RUNNING, or STOPPED if it fails:
   never half-made); the ops in SHIELDED, whose work is not one atomic step, finish
   their work and only their reply is lost.
@@ -41,6 +42,7 @@ import trio
 
 from runtime.client import control_protocol as cp
 from runtime.daemon.control_async import close_all
+from runtime.daemon.peer_watch import HALF_CLOSED_POLL
 
 if TYPE_CHECKING:
     from runtime.daemon.app import ControlConnection
@@ -127,9 +129,19 @@ async def serve(conn: ControlConnection) -> None:
             await _read_loop(conn, shared)
         except Exception as err:  # raised bare below: the caller words it
             error = err
+        else:
+            await _finish_for_half_closed(conn, shared)
         nursery.cancel_scope.cancel()
     if error is not None:
         raise error
+
+
+async def _finish_for_half_closed(conn: ControlConnection, shared: _Shared) -> None:
+    """The client's input ended with requests in flight: if it only shut its writing
+    half it still reads, and they run to their replies; once it closed entirely they
+    are cancelled (runtime.daemon.peer_watch)."""
+    while shared.in_flight and not conn.stream.peer_closed():
+        await trio.sleep(HALF_CLOSED_POLL)
 
 
 async def _read_loop(conn: ControlConnection, shared: _Shared) -> None:

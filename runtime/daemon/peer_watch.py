@@ -15,10 +15,15 @@ daemon's ControlStream with both answered:
   by peeking, never by reading: a request the client pipelined behind this one
   stays where it is, to be read in turn (and then there is no telling whether the
   client is gone until that request is handled, so the wait simply goes on).
+  The end of the client's input is not a hang-up by itself: a client that only
+  shut its writing half (`shutdown(SHUT_WR)`, as `socat` or `nc -N` do after the
+  request) still reads the reply. It is gone once it closed its end entirely
+  (POLLHUP: both halves), which `peer_closed` tells and `hung_up` polls for.
 """
 
 from __future__ import annotations
 
+import select
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +35,10 @@ from runtime.daemon.control_async import ControlStream
 
 if TYPE_CHECKING:
     from runtime.daemon.conn_gate import ConnectionGate
+
+#: How often a client that shut its writing half is checked for having closed
+#: entirely: the kernel wakes a reader at the end of input, not at the hang-up.
+HALF_CLOSED_POLL = 0.2
 
 
 class GuardedStream(ControlStream):
@@ -73,19 +82,28 @@ class GuardedStream(ControlStream):
             pass
         raise trio.BrokenResourceError(f"the client read no reply for {self.reply_timeout:g} s")
 
+    def peer_closed(self) -> bool:
+        """Whether the client closed its end entirely (not only its writing half)."""
+        if self.broken:
+            return True
+        poller = select.poll()
+        poller.register(self.stream.socket.fileno(), 0)  # POLLHUP and POLLERR come anyway
+        return any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
+
     async def hung_up(self) -> None:
         """Return once the peer has hung up; never, if it sent more (read that in turn)."""
-        if self.eof:
-            return
-        if self.queue or self.reader.pending:
-            await trio.sleep_forever()
-        try:
-            data = await self.stream.socket.recv(1, socket.MSG_PEEK)
-        except OSError:
-            return  # reset: gone
-        if not data:
-            return
-        await trio.sleep_forever()
+        if not self.eof:
+            if self.queue or self.reader.pending:
+                await trio.sleep_forever()
+            try:
+                data = await self.stream.socket.recv(1, socket.MSG_PEEK)
+            except OSError:
+                return  # reset: gone
+            if data:
+                await trio.sleep_forever()
+        # The end of its input: gone, or only done writing (see the module docstring).
+        while not self.peer_closed():
+            await trio.sleep(HALF_CLOSED_POLL)
 
     async def wait_unless_gone(self, event: trio.Event) -> bool:
         """Wait for `event`; False if the peer hung up first (stop waiting for it)."""
