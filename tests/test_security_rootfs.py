@@ -40,3 +40,34 @@ def test_start_refuses_a_symlinked_pseudo_fs_mountpoint(
     assert runtime("lxc-info", "-n", name, "-sH").stdout.strip() == "STOPPED"
     assert glob.glob(f"/sys/fs/cgroup/*/lxc.payload.{name}") == []
     assert not os.path.ismount(rootfs / f"{directory}1")
+
+
+def test_a_bind_source_inside_the_rootfs_is_resolved_inside_it(runtime: Cli, tmp_path: Path) -> None:
+    """`lxc.mount.entry = <rootfs>/srv/data mnt none bind`: the source is spelled as a
+    host path but lies in the rootfs, whose symlinks are the container's. A link
+    `srv/data -> HOSTDIR` bound the host directory in, read-write; it is resolved
+    inside the rootfs now (where HOSTDIR does not exist), and an honest source still
+    binds."""
+    name = f"bs{uuid.uuid4().hex[:8]}"
+    conf = tmp_path / "bb.conf"
+    conf.write_text("lxc.net.0.type = empty\n")
+    assert runtime("lxc-create", "-n", name, "-t", "busybox", "-f", str(conf)).returncode == 0
+    rootfs = runtime.lxcpath / name / "rootfs"
+    host = tmp_path / "hostsecret"
+    host.mkdir()
+    (host / "secret.txt").write_text("HOST-SECRET\n")
+    (rootfs / "srv").mkdir(exist_ok=True)
+    (rootfs / "srv" / "data").symlink_to(host)
+    entry = f"lxc.mount.entry={rootfs}/srv/data mnt none bind,create=dir 0 0"
+    script = "cat /mnt/secret.txt; echo pwned > /mnt/written"
+    result = runtime("lxc-execute", "-n", name, "-s", entry, "--", "sh", "-c", script)
+    assert "HOST-SECRET" not in result.stdout
+    assert sorted(p.name for p in host.iterdir()) == ["secret.txt"]
+    assert result.returncode != 0 and "lxc.mount.entry" in result.stderr, result
+    # A real directory of the rootfs, named the same way, is bound as before.
+    (rootfs / "srv" / "data").unlink()
+    (rootfs / "srv" / "data").mkdir()
+    (rootfs / "srv" / "data" / "inside.txt").write_text("INSIDE\n")
+    result = runtime("lxc-execute", "-n", name, "-s", entry, "--", "cat", "/mnt/inside.txt")
+    assert result.returncode == 0 and result.stdout == "INSIDE\n", result
+    assert glob.glob(f"/sys/fs/cgroup/*/lxc.payload.{name}") == []

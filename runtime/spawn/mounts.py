@@ -215,17 +215,27 @@ class MountContext:
         self.own_root = own_root
         self.mounted: set[str] = set()
 
-    def relative_target(self, target: str) -> str:
-        """`target` as a path relative to the root (absolute targets stay inside it)."""
-        if target.startswith("/"):
+    def _root_prefix(self, path: str) -> str | None:
+        """The host spelling of the root that the absolute `path` starts with, if any."""
+        if path.startswith("/"):
             for prefix in (self.rootfs_path, self.root_path):
                 if not prefix or prefix == "/":
                     continue
                 base = prefix.rstrip("/")
-                if target == base or target.startswith(base + "/"):
-                    target = target[len(base) :]
-                    break
+                if path == base or path.startswith(base + "/"):
+                    return base
+        return None
+
+    def relative_target(self, target: str) -> str:
+        """`target` as a path relative to the root (absolute targets stay inside it)."""
+        base = self._root_prefix(target)
+        if base is not None:
+            target = target[len(base) :]
         return "/".join(resolve.components(target))
+
+    def inside_root(self, path: str) -> bool:
+        """Whether the host path `path` is spelled inside the container's rootfs."""
+        return self._root_prefix(path) is not None
 
     def open(self, target: str, directory: bool = False) -> int:
         return resolve.open_in_root(self.root_fd, target, directory)
@@ -573,7 +583,10 @@ def mount_entry(ctx: MountContext, entry: MountEntry, opts: MountOptions) -> Non
     source_fd = -1
     try:
         source = entry.source
-        if opts.relative:
+        if opts.relative or (opts.bind and ctx.inside_root(source)):
+            # A bind source in the container's rootfs, even spelled as a host path: its
+            # symlinks are the container's, so it is resolved inside the root (LXC
+            # follows them on the host, and a link to /etc bound the host's /etc in).
             source_fd = ctx.open(ctx.relative_target(source))
             source = resolve.fd_path(source_fd)
         dest = resolve.fd_path(fd)
