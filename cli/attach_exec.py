@@ -834,16 +834,33 @@ def _environment(target: Target, options: Options) -> dict[str, str]:
     return env
 
 
+#: The most of the container's /etc/passwd read for a login shell.
+PASSWD_MAX = 1 << 20
+
+
 def _user_shell(uid: int) -> str:
-    """The login shell of `uid` in the container's /etc/passwd, else /bin/sh."""
+    """The login shell of `uid` in the container's /etc/passwd, else /bin/sh.
+
+    The file is the container's: a FIFO there must not hang the command, nor a link
+    to /dev/zero make it read for ever. Only a regular file is read, at most
+    PASSWD_MAX bytes, without blocking."""
+    data = b""
     try:
-        with open("/etc/passwd", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                fields = line.rstrip("\n").split(":")
-                if len(fields) >= 7 and fields[2] == str(uid) and fields[6]:
-                    return fields[6]
+        fd = os.open("/etc/passwd", os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
-        pass
+        return "/bin/sh"
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            while len(data) < PASSWD_MAX and (chunk := os.read(fd, PASSWD_MAX - len(data))):
+                data += chunk
+    except OSError:
+        data = b""
+    finally:
+        os.close(fd)
+    for line in data.decode("utf-8", "replace").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 7 and fields[2] == str(uid) and fields[6]:
+            return fields[6]
     return "/bin/sh"
 
 

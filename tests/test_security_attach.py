@@ -224,3 +224,17 @@ def test_attach_under_script_prints_exactly_the_output(
             assert result.stdout == f"{running}\r\n".encode()
         if "2>err" in redirect:
             assert (tmp_path / "err").read_bytes() == b""
+
+
+@pytest.mark.parametrize("plant", ["mkfifo /etc/passwd", "ln -s /dev/zero /etc/passwd"], ids=["fifo", "dev-zero"])
+def test_a_hostile_passwd_does_not_hang_attach(runtime: Cli, running: str, plant: str) -> None:
+    """lxc-attach without a command looks up the login shell in the container's
+    /etc/passwd: a FIFO there hung the command, a link to /dev/zero made it read for
+    ever. It falls back to /bin/sh."""
+    result = runtime("lxc-attach", "-n", running, "--", "sh", "-c", f"rm -f /etc/passwd && {plant}")
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run(
+        attach_argv(runtime, running), input="echo SHELL-RAN\n", env=runtime.env,
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0 and "SHELL-RAN" in result.stdout, result
