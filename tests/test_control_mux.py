@@ -22,7 +22,7 @@ from conftest import Cli, kill_daemon, unique
 from test_many import make_many
 
 from runtime.api import Runtime
-from runtime.client.control_protocol import Metrics, Ping, RequestFailed, Start, State
+from runtime.client.control_protocol import Metrics, Ping, RequestFailed, Start, State, Stop
 from runtime.client.daemon_client import connect as connect_daemon
 from runtime.client.daemon_client import control_socket_path
 from runtime.client.errors import LxcError
@@ -330,6 +330,32 @@ def test_an_idle_connection_is_closed_by_the_client(
         return during, after, again
 
     assert trio.run(main) == (2, 1, 2)
+
+
+def test_an_abandoned_call_ends_with_the_idle_connection(
+    runtime: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call cancelled by its caller leaves its request running in the daemon; when
+    the client closes its idle connection the request goes with it (the client's
+    close is a hang-up, not a half-close the daemon would keep answering)."""
+    monkeypatch.setenv("TRIO_LXC_REQUEST_TIMEOUT", "3")  # the client lingers 1 s
+    name = make_many(runtime, tmp_path, 1)[0]
+    rt = Runtime(str(runtime.lxcpath))
+    own = AsyncClient(str(runtime.lxcpath))
+
+    async def main() -> tuple[int, int]:
+        await rt.start(name, SLEEP)
+        with trio.move_on_after(0.5):  # a stop whose halt signal (SIGWINCH) is ignored
+            await rt.request(Stop(name=name, halt_signal=28, nokill=True, timeout=-1))
+        during = (await own.call(Metrics())).control_connections  # ours and this one
+        await trio.sleep(2.5)
+        after = (await own.call(Metrics())).control_connections  # this one only
+        return during, after
+
+    try:
+        assert trio.run(main) == (2, 1)
+    finally:
+        runtime("lxc-stop", "-n", name, "-k")
 
 
 def test_the_daemon_goes_idle_with_a_runtime_connected(runtime: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

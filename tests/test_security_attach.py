@@ -145,14 +145,18 @@ def test_attached_process_holds_only_its_stdio_and_the_container(
     assert ppid.split() == ["PPid:", "0"]  # its parent (lxc-attach) is outside
 
 
-def test_attached_process_on_a_terminal_holds_only_the_containers_pty(runtime: Cli, running: str) -> None:
-    # The glob's own directory fd is closed by the time readlink looks at it.
-    loop = "'for f in /proc/$$/fd/*; do readlink $f; done; true'"
-    command = " ".join(attach_argv(runtime, running, "--", "sh", "-c", loop))
-    result = subprocess.run(
+def attach_on_a_terminal(runtime: Cli, name: str, script: str) -> subprocess.CompletedProcess[bytes]:
+    """`lxc-attach -n NAME -- sh -c SCRIPT` on a terminal of its own (`script`)."""
+    command = " ".join(attach_argv(runtime, name, "--", "sh", "-c", f"'{script}'"))
+    return subprocess.run(
         ["script", "-qec", command, "/dev/null"], env=runtime.env, stdin=subprocess.DEVNULL,
         capture_output=True, timeout=60,
     )  # fmt: skip
+
+
+def test_attached_process_on_a_terminal_holds_only_the_containers_pty(runtime: Cli, running: str) -> None:
+    # The glob's own directory fd is closed by the time readlink looks at it.
+    result = attach_on_a_terminal(runtime, running, "for f in /proc/$$/fd/*; do readlink $f; done; true")
     assert result.returncode == 0, result
     links = result.stdout.decode().split()
     assert len(links) == 3 and len(set(links)) == 1, links
@@ -167,12 +171,7 @@ def test_attach_never_hands_the_container_a_host_pty(runtime: Cli, running: str)
     host_pts = os.stat("/dev/pts").st_dev
     result = runtime("lxc-attach", "-n", running, "--", "umount", "-l", "/dev/pts")
     assert result.returncode == 0, result.stderr
-    probe = "'stat -L -c %d /proc/self/fd/0'"
-    command = " ".join(attach_argv(runtime, running, "--", "sh", "-c", probe))
-    result = subprocess.run(
-        ["script", "-qec", command, "/dev/null"], env=runtime.env, stdin=subprocess.DEVNULL,
-        capture_output=True, timeout=60,
-    )  # fmt: skip
+    result = attach_on_a_terminal(runtime, running, "stat -L -c %d /proc/self/fd/0")
     output = result.stdout.decode(errors="replace")
     assert str(host_pts) not in output.split(), output
     assert "Failed to allocate a pseudo terminal in the container's /dev/pts" in output, output

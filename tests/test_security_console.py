@@ -322,12 +322,15 @@ def contents(path: Path) -> bytes:
         return b""
 
 
-def start_with_logs(runtime: Cli, name: str) -> Path:
-    """Start `name` with its console log (4 KiB, rotated) and buffer log in its rootfs."""
-    logs = runtime.lxcpath / name / "rootfs" / "var" / "log" / "trio"
+def start_with_logs(runtime: Cli, name: str, tree: Path | None = None, *options: str) -> Path:
+    """Start `name` with its console log (4 KiB, rotated) and buffer log in its rootfs
+    (`tree`: the host directory the container writes its files to, its rootfs by
+    default), with `options` added to the command line."""
+    tree = tree or runtime.lxcpath / name / "rootfs"
+    logs = tree / "var" / "log" / "trio"
     logs.mkdir(parents=True)
     result = runtime(
-        "lxc-start", "-n", name,
+        "lxc-start", "-n", name, *options,
         "-s", f"lxc.console.logfile={logs / 'console.log'}",
         "-s", "lxc.console.size=4096", "-s", "lxc.console.rotate=1",
         "-s", f"lxc.console.buffer.logfile={logs / 'buffer.log'}",
@@ -395,16 +398,7 @@ def test_console_files_of_other_rootfs_types_are_not_steered_at_the_host(
     directory = runtime.lxcpath / name
     tree = directory / "overlay" / "delta" if kind == "overlay" else directory / "rootfs"
     spelled = [] if kind == "overlay" else ["-s", f"lxc.rootfs.path=btrfs:{tree}"]
-    logs = tree / "var" / "log" / "trio"
-    logs.mkdir(parents=True)
-    result = runtime(
-        "lxc-start", "-n", name, *spelled,
-        "-s", f"lxc.console.logfile={logs / 'console.log'}",
-        "-s", "lxc.console.size=4096", "-s", "lxc.console.rotate=1",
-        "-s", f"lxc.console.buffer.logfile={logs / 'buffer.log'}",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert wait_until((logs / "console.log").exists)
+    logs = start_with_logs(runtime, name, tree, *spelled)
     before = snapshot(victim)
     inside(runtime, name, f"mv /var/log/trio /var/log/trio.old && ln -s {victim} /var/log/trio")
     inside(runtime, name, "head -c 9000 /dev/zero | tr '\\0' x > /dev/console; echo ROTATED > /dev/console")

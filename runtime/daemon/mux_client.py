@@ -160,8 +160,11 @@ class _Connection:
             await trio.sleep(wait)
             if not self.pending and seen == self.activity and not self.closed:
                 self.closed = True
-                # Shut down writing only: the reader sees the daemon close, then ends.
-                self.stream.stream.socket.shutdown(socket.SHUT_WR)
+                # Both halves: we want no more replies, and the daemon takes a client
+                # that only stopped writing for one still reading (runtime.daemon.
+                # peer_watch): the requests of abandoned calls would run on, holding
+                # the connection. Our reader sees the end at once and ends.
+                self.stream.stream.socket.shutdown(socket.SHUT_RDWR)
                 return
 
 
