@@ -149,6 +149,9 @@ class Target:
         self.pid = pid
         self.start_time = start_time
         self.cgroups = cgroups
+        #: The containers' directory: a file written for the attach (-L) follows no
+        #: symlink beneath it (runtime.daemon.console.hostfiles.open_for_append).
+        self.lxcpath = ""
         self.environment: list[str] = []
         self.cap_drop: list[str] = []
         self.cap_keep: list[str] = []
@@ -179,6 +182,7 @@ def find_target(lxcpath: str, name: str, rcfile: str | None) -> Target:
     cgroups = record.get("cgroups")
     cgroups = cgroups if isinstance(cgroups, dict) else {}
     target = Target(name, pid, start_time, {str(k): str(v) for k, v in cgroups.items()})
+    target.lxcpath = lxcpath
     settings = record.get("attach")
     if rcfile is None and isinstance(settings, dict):
         _from_record(target, settings)
@@ -326,7 +330,7 @@ def attach(target: Target, options: Options) -> int:
         if terminals:
             master, slave = _open_pty(target.pid if "mnt" in joins else None)
             if options.pty_log:
-                log_fd = _open_pty_log(options.pty_log)
+                log_fd = _open_pty_log(options.pty_log, target.lxcpath)
         # The attached process is the helper's child; when the helper exits it is
         # re-parented to us (a subreaper), so that we wait for it directly.
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
@@ -463,21 +467,18 @@ def _exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def _open_pty_log(path: str) -> int:
+def _open_pty_log(path: str, lxcpath: str) -> int:
     """lxc-attach -L FILE, opened before anything is attached (it was opened once the
-    attached process ran, and by path): the path may lie in the container's rootfs,
-    where the container replaces files at will. The last component is not followed
-    and only a regular file is written (a FIFO does not block the open)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+    attached process ran, and by path): beneath the lxcpath, where the containers'
+    files are theirs to replace (the pty output written there is the container's
+    too), no symlink is followed and only a regular file is taken
+    (runtime.daemon.console.hostfiles.open_for_append)."""
+    from runtime.daemon.console.hostfiles import open_for_append
+
     try:
-        fd = os.open(path, flags, 0o600)
+        return open_for_append(os.path.abspath(path), (lxcpath,) if lxcpath else (), 0o600)
     except OSError as err:
-        reason = "it is a symlink (not followed)" if err.errno == errno.ELOOP else err.strerror
-        raise LxcError(f"Failed to open the pty log {path}: {reason}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise LxcError(f"Failed to open the pty log {path}: not a regular file")
-    return fd
+        raise LxcError(f"Failed to open the pty log {path}: {err.strerror}") from None
 
 
 def _proxy_and_wait(pid: int, master: int, terminals: list[int], log_fd: int | None) -> int:

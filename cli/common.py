@@ -116,6 +116,7 @@ def run_command(
             quiet=args.quiet,
             level=args.logpriority,
             logfile=args.logfile,
+            lxcpath=lxcpath_of(args) if args.logfile and hasattr(args, "lxcpath") else None,
         )
     except ValueError as err:
         parser.error(str(err))

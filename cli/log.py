@@ -13,15 +13,10 @@ log file when `-o FILE` was given.
 
 from __future__ import annotations
 
-import errno
 import sys
 import time
 
 from runtime.client import lean_os as os  # not `os`: start-up time
-
-_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
-#: stat's file type bits and a regular file's (the `stat` module is not imported: start-up).
-_S_IFMT, _S_IFREG = 0o170000, 0o100000
 
 LEVELS: dict[str, int] = {
     "TRACE": 0,
@@ -60,41 +55,42 @@ class CommandLog:
         self.fd: int | None = None
 
     def configure(
-        self, *, name: str | None, quiet: bool, level: str | None, logfile: str | None
+        self,
+        *,
+        name: str | None,
+        quiet: bool,
+        level: str | None,
+        logfile: str | None,
+        lxcpath: str | None = None,
     ) -> None:
-        """Apply the common options; a bad level raises ValueError for the caller to report."""
+        """Apply the common options; a bad level raises ValueError for the caller to
+        report. `lxcpath`: the containers' directory, where -o follows no symlink."""
         self.name = name
         self.quiet = quiet
         if level is not None:
             self.level = parse_level(level)
         self.file_path = logfile
         if logfile is not None:
-            self._open_file(logfile)
+            self._open_file(logfile, lxcpath)
 
-    def _open_file(self, path: str) -> None:
+    def _open_file(self, path: str, lxcpath: str | None) -> None:
         """Open the -o file once, before the command does anything (as LXC, which
         creates it at start-up), and keep writing to that file.
 
-        Why: the path may lie in a container's rootfs, whose files the container
-        replaces at will; opened by path at each line, a line written after the
-        container ran (`lxc-execute -l TRACE`) followed the symlink it had planted
-        there onto any host file. The last component is not followed (a symlink is
-        refused) and only a regular file is written (a FIFO or a device is not: the
-        open does not block on a FIFO). A file that cannot be opened is said once on
-        stderr and the command goes on without it."""
-        reason = None
+        Why: the path may lie in a container's directory (its rootfs), whose files the
+        container replaces at will; opened by path at each line, a line written after
+        the container ran (`lxc-execute -l TRACE`) followed the symlink it had planted
+        there onto any host file. Beneath the lxcpath no symlink is followed and only
+        a regular file is written (runtime.daemon.console.hostfiles.open_for_append);
+        elsewhere the path is opened as given (`-o /dev/stderr` works). A file that
+        cannot be opened is said once on stderr and the command goes on without it."""
+        from runtime.daemon.console.hostfiles import open_for_append
+
         try:
-            fd = os.open(path, _LOG_FLAGS, 0o644)
+            self.fd = open_for_append(os.path.abspath(path), (lxcpath,) if lxcpath else ())
         except OSError as err:
-            reason = "it is a symlink (not followed)" if err.errno == errno.ELOOP else err.strerror
-        else:
-            if os.fstat(fd).st_mode & _S_IFMT == _S_IFREG:
-                self.fd = fd
-                return
-            os.close(fd)
-            reason = "not a regular file"
-        sys.stderr.write(f"{self.prog}: cannot open log file {path}: {reason}\n")
-        self.file_path = None
+            sys.stderr.write(f"{self.prog}: cannot open log file {path}: {err.strerror}\n")
+            self.file_path = None
 
     def write_file(self, text: str) -> None:
         """Append `text` to the -o file, if one is open."""

@@ -262,16 +262,38 @@ def test_execute_container_processes_hold_only_the_callers_stdio(
 def test_log_file_in_the_rootfs_is_not_steered_at_the_host(runtime: Cli, busybox: str, tmp_path: Path) -> None:
     """`-o FILE -l TRACE` in the container's rootfs: the container replaces FILE with a
     symlink to a host file before the command writes its trace (it was opened by path
-    for each line, after the container ran); one planted before is refused."""
+    for each line, after the container ran); a symlink planted before, as FILE or as a
+    directory on its way, is refused, and so is a device node."""
     decoy = tmp_path / "decoy"
-    decoy.write_text("host file\n")
+    decoy.mkdir()
+    (decoy / "exec.log").write_text("host file\n")
     log = runtime.lxcpath / busybox / "rootfs" / "tmp" / "exec.log"
-    script = f"ln -sf {decoy} /tmp/exec.log"
+    script = f"ln -sf {decoy}/exec.log /tmp/exec.log"
     result = runtime("lxc-execute", "-n", busybox, "-o", str(log), "-l", "TRACE", "--", "sh", "-c", script)
     assert result.returncode == 0, result.stderr
-    assert decoy.read_text() == "host file\n"
     assert log.is_symlink()
     result = runtime("lxc-execute", "-n", busybox, "-o", str(log), "-l", "TRACE", "--", "true")
     assert result.returncode == 0, result.stderr  # the command runs, without its log
-    assert f"cannot open log file {log}: it is a symlink (not followed)" in result.stderr
-    assert decoy.read_text() == "host file\n"
+    assert f"cannot open log file {log}: is a symlink" in result.stderr, result.stderr
+    # The directory itself a symlink to a host directory (planted by an earlier run).
+    script = f"rm -rf /tmp && ln -s {decoy} /tmp"
+    assert runtime("lxc-execute", "-n", busybox, "--", "sh", "-c", script).returncode == 0
+    result = runtime("lxc-execute", "-n", busybox, "-o", str(log), "-l", "TRACE", "--", "true")
+    assert result.returncode == 0, result.stderr
+    assert "a symlink on the way" in result.stderr, result.stderr
+    assert sorted(p.name for p in decoy.iterdir()) == ["exec.log"]
+    assert (decoy / "exec.log").read_text() == "host file\n"
+    # A device node is not opened (a host write to /dev/null's node stands for any).
+    rootfs = runtime.lxcpath / busybox / "rootfs"
+    (rootfs / "tmp").unlink()
+    (rootfs / "tmp").mkdir()
+    os.mknod(rootfs / "tmp" / "dev.log", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    result = runtime("lxc-execute", "-n", busybox, "-o", str(rootfs / "tmp" / "dev.log"), "--", "true")
+    assert "not a regular file" in result.stderr, result.stderr
+
+
+def test_log_file_outside_the_lxcpath_is_opened_as_given(runtime: Cli, busybox: str) -> None:
+    """Outside the containers' directory -o is the host's: `-o /dev/stderr` works."""
+    result = runtime("lxc-execute", "-n", busybox, "-o", "/dev/stderr", "-l", "TRACE", "--", "true")
+    assert result.returncode == 0, result.stderr
+    assert "TRACE" in result.stderr and "cannot open log file" not in result.stderr, result.stderr

@@ -227,3 +227,21 @@ def write_file(path: str, trees: Sequence[str], data: bytes) -> None:
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
+
+
+def open_for_append(path: str, trees: Sequence[str], mode: int = 0o644) -> int:
+    """A write fd (O_APPEND) of the file at the absolute `path`, for a file a command
+    writes while containers run (`-o FILE`, `lxc-attach -L FILE`, opened by root on the
+    host). Beneath one of the container `trees` nothing is followed and only a regular
+    file is taken, as for the console files (a container could otherwise turn a
+    directory or the file into a symlink to a host file, or plant a device node to be
+    opened). Elsewhere the path is the host's own and is opened as given, its last
+    component followed as LXC does (`-o /dev/stderr`)."""
+    location = Location(path, trees)
+    try:
+        if location.in_rootfs:
+            return location.open_file(append=True)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOCTTY
+        return os.open(location.name, flags, mode, dir_fd=location.dir_fd)
+    finally:
+        location.close()
