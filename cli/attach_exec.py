@@ -150,7 +150,7 @@ class Target:
         self.start_time = start_time
         self.cgroups = cgroups
         #: The containers' directory: a file written for the attach (-L) follows no
-        #: symlink beneath it (runtime.daemon.console.hostfiles.open_for_append).
+        #: symlink beneath it (runtime.storage.hostfiles.open_for_append).
         self.lxcpath = ""
         self.environment: list[str] = []
         self.cap_drop: list[str] = []
@@ -472,8 +472,8 @@ def _open_pty_log(path: str, lxcpath: str) -> int:
     attached process ran, and by path): beneath the lxcpath, where the containers'
     files are theirs to replace (the pty output written there is the container's
     too), no symlink is followed and only a regular file is taken
-    (runtime.daemon.console.hostfiles.open_for_append)."""
-    from runtime.daemon.console.hostfiles import open_for_append
+    (runtime.storage.hostfiles.open_for_append)."""
+    from runtime.storage.hostfiles import open_for_append
 
     try:
         return open_for_append(os.path.abspath(path), (lxcpath,) if lxcpath else (), 0o600)

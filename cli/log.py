@@ -81,10 +81,10 @@ class CommandLog:
         container replaces at will; opened by path at each line, a line written after
         the container ran (`lxc-execute -l TRACE`) followed the symlink it had planted
         there onto any host file. Beneath the lxcpath no symlink is followed and only
-        a regular file is written (runtime.daemon.console.hostfiles.open_for_append);
+        a regular file is written (runtime.storage.hostfiles.open_for_append);
         elsewhere the path is opened as given (`-o /dev/stderr` works). A file that
         cannot be opened is said once on stderr and the command goes on without it."""
-        from runtime.daemon.console.hostfiles import open_for_append
+        from runtime.storage.hostfiles import open_for_append
 
         try:
             self.fd = open_for_append(os.path.abspath(path), (lxcpath,) if lxcpath else ())

@@ -428,7 +428,7 @@ def test_location_never_follows_a_symlink_inside_the_rootfs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, openat2: bool
 ) -> None:
     """However the path is spelled (even through a host symlink to the rootfs)."""
-    from runtime.daemon.console import hostfiles
+    from runtime.storage import hostfiles
 
     monkeypatch.setattr(hostfiles, "_have_openat2", openat2)
     rootfs = tmp_path / "rootfs"

@@ -70,4 +70,10 @@ def test_a_bind_source_inside_the_rootfs_is_resolved_inside_it(runtime: Cli, tmp
     (rootfs / "srv" / "data" / "inside.txt").write_text("INSIDE\n")
     result = runtime("lxc-execute", "-n", name, "-s", entry, "--", "cat", "/mnt/inside.txt")
     assert result.returncode == 0 and result.stdout == "INSIDE\n", result
+    # `<rootfs>/../shared` leaves the rootfs: the host's directory beside it, as given.
+    (rootfs.parent / "shared").mkdir()
+    (rootfs.parent / "shared" / "beside.txt").write_text("BESIDE\n")
+    entry = f"lxc.mount.entry={rootfs}/../shared mnt none bind,create=dir 0 0"
+    result = runtime("lxc-execute", "-n", name, "-s", entry, "--", "cat", "/mnt/beside.txt")
+    assert result.returncode == 0 and result.stdout == "BESIDE\n", result
     assert glob.glob(f"/sys/fs/cgroup/*/lxc.payload.{name}") == []

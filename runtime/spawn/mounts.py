@@ -46,6 +46,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from typing import TYPE_CHECKING
@@ -56,7 +57,7 @@ from runtime.config.values import mount_entry as parse_fstab_line
 from runtime.kernel import linux, start_trace
 from runtime.spawn import resolve
 from runtime.spawn.errors import SetupError, describe_os_error
-from runtime.storage import childmount
+from runtime.storage import childmount, hostfiles
 from runtime.storage import spec as rootfs_spec
 from runtime.userns import idmapped
 
@@ -204,7 +205,7 @@ class MountContext:
     mounted: normalized targets mounted by fstab/entries (so /dev/shm is not doubled).
     """
 
-    __slots__ = ("root_fd", "root_path", "rootfs_path", "own_root", "mounted")
+    __slots__ = ("root_fd", "root_path", "rootfs_path", "own_root", "mounted", "trees")
 
     def __init__(
         self, root_fd: int, root_path: str, rootfs_path: str | None, own_root: bool
@@ -214,6 +215,9 @@ class MountContext:
         self.rootfs_path = rootfs_path
         self.own_root = own_root
         self.mounted: set[str] = set()
+        #: The host directories the container can change (runtime.storage.spec.
+        #: container_trees): a bind source beneath them is opened through no symlink.
+        self.trees: tuple[str, ...] = ()
 
     def _root_prefix(self, path: str) -> str | None:
         """The host spelling of the root that the absolute `path` starts with, if any."""
@@ -232,10 +236,6 @@ class MountContext:
         if base is not None:
             target = target[len(base) :]
         return "/".join(resolve.components(target))
-
-    def inside_root(self, path: str) -> bool:
-        """Whether the host path `path` is spelled inside the container's rootfs."""
-        return self._root_prefix(path) is not None
 
     def open(self, target: str, directory: bool = False) -> int:
         return resolve.open_in_root(self.root_fd, target, directory)
@@ -356,6 +356,12 @@ def setup_root(config: ContainerConfig, host_root: str, idmapped_tree: int | Non
     `idmapped_tree`: the daemon's idmapped clone of the rootfs (lxc.rootfs.options
     idmap=, `runtime.userns.idmapped`), attached on the working directory instead.
     """
+    ctx = _root_context(config, host_root, idmapped_tree)
+    ctx.trees = rootfs_spec.container_trees(config.rootfs_path, config.rootfs_mount)
+    return ctx
+
+
+def _root_context(config: ContainerConfig, host_root: str, idmapped_tree: int | None) -> MountContext:
     path = rootfs_directory(config.rootfs_path)
     key = "lxc.rootfs.path"
     if idmapped_tree is not None and path is not None:
@@ -583,11 +589,11 @@ def mount_entry(ctx: MountContext, entry: MountEntry, opts: MountOptions) -> Non
     source_fd = -1
     try:
         source = entry.source
-        if opts.relative or (opts.bind and ctx.inside_root(source)):
-            # A bind source in the container's rootfs, even spelled as a host path: its
-            # symlinks are the container's, so it is resolved inside the root (LXC
-            # follows them on the host, and a link to /etc bound the host's /etc in).
+        if opts.relative:
             source_fd = ctx.open(ctx.relative_target(source))
+            source = resolve.fd_path(source_fd)
+        elif opts.bind and source.startswith("/"):
+            source_fd = bind_source(source, ctx.trees)
             source = resolve.fd_path(source_fd)
         dest = resolve.fd_path(fd)
         if opts.bind:
@@ -612,6 +618,28 @@ def mount_entry(ctx: MountContext, entry: MountEntry, opts: MountOptions) -> Non
         finally:
             os.close(fd)
     ctx.mounted.add(target)
+
+
+def bind_source(source: str, trees: tuple[str, ...]) -> int:
+    """An O_PATH fd of a bind source given as a host path.
+
+    Beneath a tree the container can change (its rootfs, an overlay's directories),
+    whatever the spelling of the path, the symlinks are the container's: one there
+    pointing at /etc bound the host's /etc into the container, read-write, as LXC
+    does. There no symlink is followed (`runtime.storage.hostfiles`, as for
+    the console files); elsewhere the path is the host's and is resolved as given.
+    `..` is taken lexically first (`<rootfs>/../shared` is the host's `shared`)."""
+    path = "/" + os.path.normpath(source).lstrip("/")
+    directory, _, leaf = path.rpartition("/")
+    dir_fd, inside = hostfiles.open_directory(directory or "/", trees)
+    try:
+        fd = os.open(leaf or ".", os.O_PATH | os.O_CLOEXEC | (os.O_NOFOLLOW if inside else 0), dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+    if inside and stat.S_ISLNK(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.ELOOP, "a symlink inside the rootfs", source)
+    return fd
 
 
 def mount_entries(ctx: MountContext, entries: list[MountEntry], key: str) -> None:

@@ -95,7 +95,7 @@ def container_trees(value: str | None, rootfs_mount: str | None = None) -> tuple
     change (a symlink or a FIFO planted there is the container's): the directory of a
     `dir:` or `btrfs:` rootfs; an overlay's upper (the container's writes) and lower
     directories; and where an overlay or loop rootfs is mounted. The daemon opens no
-    file beneath them through a symlink (runtime.daemon.console.hostfiles)."""
+    file beneath them through a symlink (runtime.storage.hostfiles)."""
     if not value:
         return ()
     try:

@@ -12,7 +12,7 @@ monitor does them in its main loop).
   is bounded: without `lxc.console.rotate` writing stops once the file is full; with
   it the full file is renamed to `FILE.1` (replacing an older one) and a new file is
   started. Both as LXC does it. The file is opened, and rotated, through
-  `runtime.daemon.console.hostfiles.Location`: inside the container's rootfs no symlink
+  `runtime.storage.hostfiles.Location`: inside the container's rootfs no symlink
   is followed, and only a regular file is written.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 
-from runtime.daemon.console.hostfiles import Location
+from runtime.storage.hostfiles import Location
 
 log = logging.getLogger("trio-lxc.console")
 

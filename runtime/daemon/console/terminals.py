@@ -23,7 +23,7 @@ terminal at a time (`acquire` raises TerminalBusy); a lease ends when the client
 control connection closes.
 
 Files named by the config (lxc.console.logfile, lxc.console.buffer.logfile, the
-device of lxc.console.path) are opened through `runtime.daemon.console.hostfiles`: one
+device of lxc.console.path) are opened through `runtime.storage.hostfiles`: one
 inside the container's rootfs is resolved beneath it without following a symlink,
 and must be a regular file (a character device for lxc.console.path).
 """
@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from runtime.daemon.console import hostfiles
 from runtime.daemon.console.buffers import (
     DEFAULT_BUFFER_SIZE,
     ConsoleLog,
@@ -48,7 +47,7 @@ from runtime.daemon.console.buffers import (
     effective_size,
 )
 from runtime.kernel import ptys
-from runtime.storage import spec
+from runtime.storage import hostfiles, spec
 
 if TYPE_CHECKING:
     from runtime.config.model import ContainerConfig

@@ -1,7 +1,9 @@
 """Opening a file the daemon writes for a container, without the container steering it.
 
 Why: the daemon runs as root on the host and opens config paths on a container's
-behalf (lxc.console.logfile, lxc.console.buffer.logfile, lxc.console.path). When
+behalf (lxc.console.logfile, lxc.console.buffer.logfile, lxc.console.path); so do
+the commands (`-o FILE`, `lxc-attach -L FILE`) and the container child before its
+pivot_root (a bind source given as a host path). When
 such a path lies inside the container's rootfs, every directory on the way and the
 file itself are the container's to replace: a symlink `var/log -> /etc` or
 `console.log -> /etc/shadow` made the daemon overwrite (or, on rotation, rename) a
