@@ -20,8 +20,8 @@ floors beside the table instead of quoting old figures:
 runtime whose commands are Python programs cannot go below: their interpreters, and
 the kernel's work for the containers as LXC's start causes it), what the target
 leaves for everything else (the runtime's own work, the containers' processes) and,
-where it leaves something, what LXC's own code spends on that same part: a target
-that leaves less than LXC's C code needs there asks more than matching LXC.
+where it leaves something, what LXC spends on that same part beyond its kernel CPU:
+a target that leaves less than that asks more than matching LXC.
 Used by bench/report.py. The floors need the "single" part (`--skip single` drops
 them) and LXC.
 """
@@ -123,8 +123,9 @@ class Floor:
     floor: float
     made_of: str
     unit: str
-    #: What LXC's own code (C) spends on what the target leaves to everything else,
-    #: measured in the same run; empty when the target leaves nothing.
+    #: What LXC spends, beyond its kernel CPU (its own code and its waits), on what
+    #: the target leaves to everything else, measured in the same run; empty when the
+    #: target leaves nothing.
     lxc_same: str = ""
 
     @property

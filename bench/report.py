@@ -463,7 +463,7 @@ def print_memory(res: Results) -> None:
 
 FLOOR_HEADER = (
     "row not met", "target", "floor, measured in this run", "left for everything else",
-    "what LXC's own code spends there",
+    "what LXC spends there, beyond its kernel CPU",
 )  # fmt: skip
 CPU_KEYS = ("payload ms", "payload system ms", "monitor ms", "monitor system ms")
 
@@ -493,7 +493,7 @@ def print_floors(rows: list[Row], res: Results, args: argparse.Namespace) -> Non
         print("floors of the rows not met:")
         for f in found:
             what, target, floor, left, lxc_same = f.cells()
-            print(f"  {what}: target {target}; floor {floor}; left {left}; LXC's own code there: {lxc_same}")
+            print(f"  {what}: target {target}; floor {floor}; left {left}; LXC there: {lxc_same}")
     for line in cpu_lines(res, args):
         print(f"  {line}")
 

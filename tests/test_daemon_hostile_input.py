@@ -901,6 +901,9 @@ def test_paths_and_keys_in_requests_on_a_running_container(
             refused(
                 request(daemon, {"op": "checkpoint", "name": busybox, "dir": "/nonexistent/dir/x"})
             )
+            # A value with an undecodable byte goes to the kernel as given, which refuses it.
+            error = refused(request(daemon, {"op": "cgroup", "name": busybox, "key": "pids.max", "value": "\udcff"}))
+            assert "internal error" not in error and "pids.max" in error, error
             # A resize of a terminal it does not have is refused (it answered ok).
             error = refused(request(daemon, {"op": "console-resize", "name": busybox, "tty": 1024, "rows": 9, "cols": 9}))
             assert "No tty 1024 to resize" in error, error

@@ -42,7 +42,9 @@ def write(path: str, value: str) -> None:
     errno of that write is the kernel's reason for refusing it (EINVAL, EBUSY...)."""
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
-        os.write(fd, value.encode())
+        # surrogateescape: a byte that is not UTF-8 (from a command line, or a request)
+        # goes to the kernel as it was given, which refuses it itself.
+        os.write(fd, value.encode("utf-8", "surrogateescape"))
     finally:
         os.close(fd)
 

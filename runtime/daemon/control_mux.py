@@ -75,6 +75,8 @@ class _Shared:
         #: The ids of the requests in flight: a second request with one of them is
         #: refused (its lines could not be told from the first one's).
         self.ids: set[int] = set()
+        #: Set when the last request in flight ends, while a half-closed client waits.
+        self.drained: trio.Event | None = None
         #: The pending read's scope while nothing is in flight (its idle deadline).
         self.read_scope: trio.CancelScope | None = None
 
@@ -108,6 +110,8 @@ class _Shared:
             self.in_flight -= 1
             self.ids.discard(view.request_id)  # a None was never added
             self.slots.release()
+            if self.in_flight == 0 and self.drained is not None:
+                self.drained.set()
             if self.in_flight == 0 and self.read_scope is not None:
                 self.read_scope.deadline = trio.current_time() + _request_timeout()
 
@@ -141,7 +145,9 @@ async def _finish_for_half_closed(conn: ControlConnection, shared: _Shared) -> N
     half it still reads, and they run to their replies; once it closed entirely they
     are cancelled (runtime.daemon.peer_watch)."""
     while shared.in_flight and not conn.stream.peer_closed():
-        await trio.sleep(HALF_CLOSED_POLL)
+        shared.drained = trio.Event()
+        with trio.move_on_after(HALF_CLOSED_POLL):  # the kernel tells no hang-up: polled
+            await shared.drained.wait()
 
 
 async def _read_loop(conn: ControlConnection, shared: _Shared) -> None:
@@ -178,6 +184,8 @@ async def _dispatch(conn: ControlConnection, shared: _Shared, message: dict[str,
         await (shared.view(err.request_id) if busy else _inline(conn, err.request_id)).reply(err.reply())
         return
     if incoming.id is not None and cp.shares_connection(incoming.request, len(fds)):
+        # Refused on that id (the only one it has): a client that reuses an id in
+        # flight cannot tell the two apart anyway; ours never does.
         if incoming.id in shared.ids:
             error = f"bad request: id {incoming.id} is already in flight on this connection"
             log.info("request refused: %s", error)

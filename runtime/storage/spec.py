@@ -93,8 +93,9 @@ def directory_of(value: str | None, rootfs_mount: str | None = None) -> str | No
 def container_trees(value: str | None, rootfs_mount: str | None = None) -> tuple[str, ...]:
     """The host directories whose contents the container of an lxc.rootfs.path value can
     change (a symlink or a FIFO planted there is the container's): the directory of a
-    `dir:` or `btrfs:` rootfs; an overlay's upper (the container's writes) and lower
-    directories; and where an overlay or loop rootfs is mounted. The daemon opens no
+    `dir:` or `btrfs:` rootfs; an overlay's upper directory (the container's writes)
+    and its lower one (often another container's rootfs, which that one changes); and
+    where an overlay or loop rootfs is mounted. The daemon opens no
     file beneath them through a symlink (runtime.storage.hostfiles)."""
     if not value:
         return ()
