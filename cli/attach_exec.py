@@ -152,6 +152,8 @@ class Target:
         #: The containers' directory: a file written for the attach (-L) follows no
         #: symlink beneath it (runtime.storage.hostfiles.open_for_append).
         self.lxcpath = ""
+        #: The host directories the container can change (its rootfs: -L likewise).
+        self.trees: list[str] = []
         self.environment: list[str] = []
         self.cap_drop: list[str] = []
         self.cap_keep: list[str] = []
@@ -201,6 +203,7 @@ def _from_record(target: Target, settings: dict[str, object]) -> None:
     target.uid = uid if isinstance(uid, int) else 0
     target.gid = gid if isinstance(gid, int) else 0
     target.no_new_privs = bool(settings.get("no_new_privs"))
+    target.trees = _strings(settings.get("trees"))
     attach_seccomp.from_record(target, settings)
 
 
@@ -225,6 +228,9 @@ def _read_config(target: Target, path: str) -> None:
         if value and value.isdigit():
             setattr(target, attr, int(value))
     target.no_new_privs = (raw.get("lxc.no_new_privs") or "0").strip() == "1"
+    from runtime.storage.spec import container_trees  # dataclasses: only on this rare path
+
+    target.trees = list(container_trees(raw.get("lxc.rootfs.path"), raw.get("lxc.rootfs.mount")))
     attach_seccomp.from_config(target, raw, path)
 
 
@@ -330,7 +336,7 @@ def attach(target: Target, options: Options) -> int:
         if terminals:
             master, slave = _open_pty(target.pid if "mnt" in joins else None)
             if options.pty_log:
-                log_fd = _open_pty_log(options.pty_log, target.lxcpath)
+                log_fd = _open_pty_log(options.pty_log, [target.lxcpath, *target.trees])
         # The attached process is the helper's child; when the helper exits it is
         # re-parented to us (a subreaper), so that we wait for it directly.
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
@@ -467,16 +473,16 @@ def _exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def _open_pty_log(path: str, lxcpath: str) -> int:
+def _open_pty_log(path: str, trees: list[str]) -> int:
     """lxc-attach -L FILE, opened before anything is attached (it was opened once the
-    attached process ran, and by path): beneath the lxcpath, where the containers'
-    files are theirs to replace (the pty output written there is the container's
-    too), no symlink is followed and only a regular file is taken
-    (runtime.storage.hostfiles.open_for_append)."""
+    attached process ran, and by path): beneath the lxcpath and the container's own
+    trees (its rootfs), where files are the containers' to replace (the pty output
+    written there is the container's too), no symlink is followed and only a regular
+    file is taken (runtime.storage.hostfiles.open_for_append)."""
     from runtime.storage.hostfiles import open_for_append
 
     try:
-        return open_for_append(os.path.abspath(path), (lxcpath,) if lxcpath else (), 0o600)
+        return open_for_append(os.path.abspath(path), [tree for tree in trees if tree], 0o600)
     except OSError as err:
         raise LxcError(f"Failed to open the pty log {path}: {err.strerror}") from None
 

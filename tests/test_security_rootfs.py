@@ -70,6 +70,20 @@ def test_a_bind_source_inside_the_rootfs_is_resolved_inside_it(runtime: Cli, tmp
     (rootfs / "srv" / "data" / "inside.txt").write_text("INSIDE\n")
     result = runtime("lxc-execute", "-n", name, "-s", entry, "--", "cat", "/mnt/inside.txt")
     assert result.returncode == 0 and result.stdout == "INSIDE\n", result
+    # A link of the rootfs's own (merged /usr: `lib -> usr/lib`) resolves as the
+    # container sees it.
+    (rootfs / "srv" / "alias").symlink_to("data")
+    alias = f"lxc.mount.entry={rootfs}/srv/alias mnt none bind,create=dir 0 0"
+    result = runtime("lxc-execute", "-n", name, "-s", alias, "--", "cat", "/mnt/inside.txt")
+    assert result.returncode == 0 and result.stdout == "INSIDE\n", result
+    # A host link that points into the rootfs is walked as a path there: the
+    # container's link on the way is not followed.
+    (rootfs / "srv" / "evil").symlink_to(host)
+    (tmp_path / "tolink").symlink_to(rootfs / "srv" / "evil")
+    via = f"lxc.mount.entry={tmp_path}/tolink mnt none bind,create=dir 0 0"
+    result = runtime("lxc-execute", "-n", name, "-s", via, "--", "cat", "/mnt/secret.txt")
+    assert "HOST-SECRET" not in result.stdout and result.returncode != 0, result
+    assert "lxc.mount.entry" in result.stderr and "symbolic links" in result.stderr, result.stderr
     # `<rootfs>/../shared` leaves the rootfs: the host's directory beside it, as given.
     (rootfs.parent / "shared").mkdir()
     (rootfs.parent / "shared" / "beside.txt").write_text("BESIDE\n")

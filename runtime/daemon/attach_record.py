@@ -21,6 +21,8 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING
 
+from runtime.storage.spec import container_trees
+
 if TYPE_CHECKING:
     from runtime.config.model import ContainerConfig
 
@@ -48,4 +50,6 @@ def fields(config: ContainerConfig, seccomp_bpf: bytes | None = None) -> dict[st
         "no_new_privs": bool(config.no_new_privs),
         "seccomp": encode_bpf(seccomp_bpf),
         "seccomp_allow_nesting": bool(config.seccomp_allow_nesting),
+        # The host directories it can change: `lxc-attach -L FILE` follows no symlink there.
+        "trees": list(container_trees(config.rootfs_path, config.rootfs_mount)),
     }

@@ -333,7 +333,7 @@ def _setup_filesystem(
     tree = userns_enter.take_idmapped_tree()  # lxc.rootfs.options idmap= (runtime.userns)
     if ns.isolated("user") and config.rootfs_path and tree is None:
         userns_reach.check_path(mounts.rootfs_directory(config.rootfs_path) or "")
-    ctx = mounts.setup_root(config, request.host_root, tree)
+    ctx = mounts.setup_root(config, request.host_root, tree, request.lxcpath)
     start_trace.mark("rootfs mounted")
     try:
         if "proc" in modes:

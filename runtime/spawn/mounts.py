@@ -46,7 +46,6 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from typing import TYPE_CHECKING
@@ -216,7 +215,8 @@ class MountContext:
         self.own_root = own_root
         self.mounted: set[str] = set()
         #: The host directories the container can change (runtime.storage.spec.
-        #: container_trees): a bind source beneath them is opened through no symlink.
+        #: container_trees) and the lxcpath (the other containers'): a bind source
+        #: beneath them is opened through no symlink (`bind_source`).
         self.trees: tuple[str, ...] = ()
 
     def _root_prefix(self, path: str) -> str | None:
@@ -229,6 +229,10 @@ class MountContext:
                 if path == base or path.startswith(base + "/"):
                     return base
         return None
+
+    def in_root(self, path: str) -> bool:
+        """Whether the host path `path` is spelled inside the container's root."""
+        return self.own_root and self._root_prefix(path) is not None
 
     def relative_target(self, target: str) -> str:
         """`target` as a path relative to the root (absolute targets stay inside it)."""
@@ -350,14 +354,17 @@ def rootfs_directory(value: str | None) -> str | None:
     return rootfs_spec.mountpoint(spec)
 
 
-def setup_root(config: ContainerConfig, host_root: str, idmapped_tree: int | None = None) -> MountContext:
+def setup_root(
+    config: ContainerConfig, host_root: str, idmapped_tree: int | None = None, lxcpath: str | None = None
+) -> MountContext:
     """Bind the rootfs where it will be pivoted into; or use the host's root.
 
     `idmapped_tree`: the daemon's idmapped clone of the rootfs (lxc.rootfs.options
     idmap=, `runtime.userns.idmapped`), attached on the working directory instead.
     """
     ctx = _root_context(config, host_root, idmapped_tree)
-    ctx.trees = rootfs_spec.container_trees(config.rootfs_path, config.rootfs_mount)
+    trees = rootfs_spec.container_trees(config.rootfs_path, config.rootfs_mount)
+    ctx.trees = (*trees, lxcpath) if lxcpath else trees
     return ctx
 
 
@@ -593,7 +600,7 @@ def mount_entry(ctx: MountContext, entry: MountEntry, opts: MountOptions) -> Non
             source_fd = ctx.open(ctx.relative_target(source))
             source = resolve.fd_path(source_fd)
         elif opts.bind and source.startswith("/"):
-            source_fd = bind_source(source, ctx.trees)
+            source_fd = bind_source(ctx, source)
             source = resolve.fd_path(source_fd)
         dest = resolve.fd_path(fd)
         if opts.bind:
@@ -620,26 +627,24 @@ def mount_entry(ctx: MountContext, entry: MountEntry, opts: MountOptions) -> Non
     ctx.mounted.add(target)
 
 
-def bind_source(source: str, trees: tuple[str, ...]) -> int:
+def bind_source(ctx: MountContext, source: str) -> int:
     """An O_PATH fd of a bind source given as a host path.
 
-    Beneath a tree the container can change (its rootfs, an overlay's directories),
-    whatever the spelling of the path, the symlinks are the container's: one there
-    pointing at /etc bound the host's /etc into the container, read-write, as LXC
-    does. There no symlink is followed (`runtime.storage.hostfiles`, as for
-    the console files); elsewhere the path is the host's and is resolved as given.
-    `..` is taken lexically first (`<rootfs>/../shared` is the host's `shared`)."""
+    Spelled inside the container's root, it is resolved inside it, as a `relative`
+    one (its symlinks are the container's: `lib -> usr/lib` works as the container
+    sees it, and `srv/data -> /etc` stays in the root; LXC follows them on the host,
+    and bound the host's /etc in, read-write). Elsewhere, beneath another tree the
+    container can change (an overlay's directories) or the lxcpath (the other
+    containers'), however the path is spelled, no symlink is followed
+    (`runtime.storage.hostfiles`, as for the console files); the host's own paths
+    are resolved as given. `..` is taken lexically first (`<rootfs>/../shared` is the
+    host's `shared`, as before)."""
     path = "/" + os.path.normpath(source).lstrip("/")
-    directory, _, leaf = path.rpartition("/")
-    dir_fd, inside = hostfiles.open_directory(directory or "/", trees)
-    try:
-        fd = os.open(leaf or ".", os.O_PATH | os.O_CLOEXEC | (os.O_NOFOLLOW if inside else 0), dir_fd=dir_fd)
-    finally:
-        os.close(dir_fd)
-    if inside and stat.S_ISLNK(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(errno.ELOOP, "a symlink inside the rootfs", source)
-    return fd
+    if ctx.in_root(path):
+        return ctx.open(ctx.relative_target(path))
+    if path == "/":
+        return os.open("/", os.O_PATH | os.O_CLOEXEC)
+    return hostfiles.open_source(path, ctx.trees)
 
 
 def mount_entries(ctx: MountContext, entries: list[MountEntry], key: str) -> None:

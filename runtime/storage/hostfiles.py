@@ -231,6 +231,37 @@ def write_file(path: str, trees: Sequence[str], data: bytes) -> None:
         os.close(fd)
 
 
+def locate(path: str, trees: Sequence[str]) -> Location:
+    """The Location of the absolute `path`, its last component included: when that is
+    a symlink outside the trees (the host's own), it is followed by hand, one link at a
+    time, so that a host link pointing into a container's rootfs is then walked as any
+    path there (through none of the container's symlinks). A link on procfs (a magic
+    link: `/dev/stderr` -> `/proc/self/fd/2`) is left to the kernel."""
+    location = Location(path, trees)
+    for _ in range(_MAX_SYMLINKS):
+        if location.in_rootfs or _on_procfs(location.dir_fd):
+            return location
+        try:
+            info = os.stat(location.name, dir_fd=location.dir_fd, follow_symlinks=False)
+            target = os.readlink(location.name, dir_fd=location.dir_fd) if stat.S_ISLNK(info.st_mode) else None
+        except OSError:
+            return location  # nothing there yet: made where the path says
+        if target is None:
+            return location
+        directory = location.path.rpartition("/")[0] or "/"
+        location.close()
+        location = Location(target if target.startswith("/") else f"{directory}/{target}", trees)
+    location.close()
+    raise _error(errno.ELOOP, path)
+
+
+def _on_procfs(dir_fd: int) -> bool:
+    try:
+        return os.fstat(dir_fd).st_dev == os.stat("/proc").st_dev
+    except OSError:
+        return False
+
+
 def open_for_append(path: str, trees: Sequence[str], mode: int = 0o644) -> int:
     """A write fd (O_APPEND) of the file at the absolute `path`, for a file a command
     writes while containers run (`-o FILE`, `lxc-attach -L FILE`, opened by root on the
@@ -238,8 +269,8 @@ def open_for_append(path: str, trees: Sequence[str], mode: int = 0o644) -> int:
     file is taken, as for the console files (a container could otherwise turn a
     directory or the file into a symlink to a host file, or plant a device node to be
     opened). Elsewhere the path is the host's own and is opened as given, its last
-    component followed as LXC does (`-o /dev/stderr`)."""
-    location = Location(path, trees)
+    component followed as LXC does (`-o /dev/stderr`), unless it leads into a tree."""
+    location = locate(path, trees)
     try:
         if location.in_rootfs:
             return location.open_file(append=True)
@@ -247,3 +278,19 @@ def open_for_append(path: str, trees: Sequence[str], mode: int = 0o644) -> int:
         return os.open(location.name, flags, mode, dir_fd=location.dir_fd)
     finally:
         location.close()
+
+
+def open_source(path: str, trees: Sequence[str]) -> int:
+    """An O_PATH fd of what the absolute `path` names (a bind mount's source): through
+    no symlink beneath a tree (ELOOP), as the host's path elsewhere."""
+    location = locate(path, trees)
+    try:
+        if not location.in_rootfs:
+            return os.open(location.name, _O_PATH, dir_fd=location.dir_fd)
+        fd = os.open(location.name, _O_PATH | os.O_NOFOLLOW, dir_fd=location.dir_fd)
+    finally:
+        location.close()
+    if stat.S_ISLNK(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _error(errno.ELOOP, path, "is a symlink inside the rootfs")
+    return fd
