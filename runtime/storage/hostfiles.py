@@ -1,11 +1,11 @@
-"""Opening a file the daemon writes for a container, without the container steering it.
+"""Opening a host file on a container's behalf, without the container steering it.
 
 Why: the daemon runs as root on the host and opens config paths on a container's
 behalf (lxc.console.logfile, lxc.console.buffer.logfile, lxc.console.path); so do
-the commands (`-o FILE`, `lxc-attach -L FILE`) and the container child before its
-pivot_root (a bind source given as a host path). When
-such a path lies inside the container's rootfs, every directory on the way and the
-file itself are the container's to replace: a symlink `var/log -> /etc` or
+the commands (`-o FILE`, `lxc-attach -L FILE`: `open_for_append`) and the container
+child before its pivot_root (a bind source given as a host path: `open_source`).
+When such a path lies inside the container's rootfs, every directory on the way and
+the file itself are the container's to replace: a symlink `var/log -> /etc` or
 `console.log -> /etc/shadow` made the daemon overwrite (or, on rotation, rename) a
 host file, and a FIFO made it hang. So:
 
@@ -14,8 +14,9 @@ host file, and a FIFO made it hang. So:
   the rootfs is noticed whatever the spelling of the path). "The rootfs" is every
   host directory the container can change (`runtime.storage.spec.container_trees`:
   a `dir:` or `btrfs:` rootfs, an overlay's upper and lower directories, where an
-  overlay or loop is mounted). Once the walk reaches one of them (same device and
-  inode), the rest is opened beneath it with
+  overlay or loop is mounted; the commands add the lxcpath, where every container's
+  files are). Once the walk reaches one of them (same device and inode), the rest
+  is opened beneath it with
   openat2 `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS` (on a
   kernel without openat2: component by component with O_NOFOLLOW, `..` refused).
 - The result is an O_PATH fd of the directory the file is in (`Location`): the
