@@ -93,6 +93,29 @@ def lxcpath_of(args: Namespace) -> str:
     return paths[-1] if paths else default_lxcpath()
 
 
+def log_trees(args: Namespace) -> tuple[str, ...]:
+    """Where `-o FILE` follows no symlink (runtime.storage.hostfiles): the lxcpath,
+    and the named container's own trees (its rootfs may be kept outside the lxcpath),
+    read from its config (or --rcfile). Only with -o: the parser is not loaded else."""
+    lxcpath = lxcpath_of(args) if hasattr(args, "lxcpath") else None
+    if lxcpath is None:
+        return ()
+    name = getattr(args, "name", None)
+    if not isinstance(name, str) or not name or "/" in name:
+        return (lxcpath,)
+    from runtime.client.errors import ConfigError
+    from runtime.config.parser import parse_file
+    from runtime.storage.spec import container_trees
+
+    rcfile = getattr(args, "rcfile", None)
+    config = rcfile if isinstance(rcfile, str) and rcfile else f"{lxcpath}/{name}/config"
+    try:
+        raw = parse_file(config)
+    except (ConfigError, OSError, ValueError):
+        return (lxcpath,)  # no config to read: the daemon says why when it matters
+    return (lxcpath, *container_trees(raw.get("lxc.rootfs.path"), raw.get("lxc.rootfs.mount")))
+
+
 def run_command(
     parser: LxcArgumentParser,
     body: Body,
@@ -116,7 +139,7 @@ def run_command(
             quiet=args.quiet,
             level=args.logpriority,
             logfile=args.logfile,
-            lxcpath=lxcpath_of(args) if args.logfile and hasattr(args, "lxcpath") else None,
+            trees=log_trees(args) if args.logfile else (),
         )
     except ValueError as err:
         parser.error(str(err))

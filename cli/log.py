@@ -61,33 +61,35 @@ class CommandLog:
         quiet: bool,
         level: str | None,
         logfile: str | None,
-        lxcpath: str | None = None,
+        trees: tuple[str, ...] = (),
     ) -> None:
         """Apply the common options; a bad level raises ValueError for the caller to
-        report. `lxcpath`: the containers' directory, where -o follows no symlink."""
+        report. `trees`: where -o follows no symlink (cli.common.log_trees: the
+        lxcpath, the container's rootfs)."""
         self.name = name
         self.quiet = quiet
         if level is not None:
             self.level = parse_level(level)
         self.file_path = logfile
         if logfile is not None:
-            self._open_file(logfile, lxcpath)
+            self._open_file(logfile, trees)
 
-    def _open_file(self, path: str, lxcpath: str | None) -> None:
+    def _open_file(self, path: str, trees: tuple[str, ...]) -> None:
         """Open the -o file once, before the command does anything (as LXC, which
         creates it at start-up), and keep writing to that file.
 
         Why: the path may lie in a container's directory (its rootfs), whose files the
         container replaces at will; opened by path at each line, a line written after
         the container ran (`lxc-execute -l TRACE`) followed the symlink it had planted
-        there onto any host file. Beneath the lxcpath no symlink is followed and only
-        a regular file is written (runtime.storage.hostfiles.open_for_append);
+        there onto any host file. Beneath the lxcpath and the container's rootfs no
+        symlink is followed and only a regular file is written
+        (runtime.storage.hostfiles.open_for_append);
         elsewhere the path is opened as given (`-o /dev/stderr` works). A file that
         cannot be opened is said once on stderr and the command goes on without it."""
         from runtime.storage.hostfiles import open_for_append
 
         try:
-            self.fd = open_for_append(os.path.abspath(path), (lxcpath,) if lxcpath else ())
+            self.fd = open_for_append(os.path.abspath(path), trees)
         except OSError as err:
             sys.stderr.write(f"{self.prog}: cannot open log file {path}: {err.strerror}\n")
             self.file_path = None

@@ -297,3 +297,23 @@ def test_log_file_outside_the_lxcpath_is_opened_as_given(runtime: Cli, busybox: 
     result = runtime("lxc-execute", "-n", busybox, "-o", "/dev/stderr", "-l", "TRACE", "--", "true")
     assert result.returncode == 0, result.stderr
     assert "TRACE" in result.stderr and "cannot open log file" not in result.stderr, result.stderr
+
+
+def test_log_file_in_a_rootfs_outside_the_lxcpath_is_not_steered(runtime: Cli, busybox: str, tmp_path: Path) -> None:
+    """A rootfs kept outside the lxcpath is the container's too: -o reads where from
+    the container's config."""
+    outside = tmp_path / "ext-rootfs"
+    (runtime.lxcpath / busybox / "rootfs").rename(outside)
+    config = runtime.lxcpath / busybox / "config"
+    text = config.read_text()
+    config.write_text("".join(
+        f"lxc.rootfs.path = dir:{outside}\n" if line.startswith("lxc.rootfs.path") else line + "\n"
+        for line in text.splitlines()
+    ))  # fmt: skip
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    assert runtime("lxc-execute", "-n", busybox, "--", "sh", "-c", f"rm -rf /tmp && ln -s {decoy} /tmp").returncode == 0
+    result = runtime("lxc-execute", "-n", busybox, "-o", str(outside / "tmp" / "x.log"), "-l", "TRACE", "--", "true")
+    assert result.returncode == 0, result.stderr
+    assert "a symlink on the way" in result.stderr, result.stderr
+    assert list(decoy.iterdir()) == []
