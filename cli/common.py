@@ -97,9 +97,7 @@ def log_trees(args: Namespace) -> tuple[str, ...]:
     """Where `-o FILE` follows no symlink (runtime.storage.hostfiles): the lxcpath,
     and the named container's own trees (its rootfs may be kept outside the lxcpath),
     read from its config (or --rcfile). Only with -o: the parser is not loaded else."""
-    lxcpath = lxcpath_of(args) if hasattr(args, "lxcpath") else None
-    if lxcpath is None:
-        return ()
+    lxcpath = lxcpath_of(args)  # every command takes -P (LxcArgumentParser)
     name = getattr(args, "name", None)
     if not isinstance(name, str) or not name or "/" in name:
         return (lxcpath,)

@@ -19,10 +19,10 @@ Rules of a shared connection:
   id are served inline when nothing is in flight, and refused otherwise.
 - When the client goes away (it closed its end, or a reply cannot be sent), the
   connection's requests are cancelled. A client that only shut its writing half
-  (the end of its requests) still gets the replies of those in flight. A start already handed to the supervisor
-  runs on in the daemon's own nursery (it ends RUNNING, or STOPPED if it fails:
-  never half-made); the ops in SHIELDED, whose work is not one atomic step, finish
-  their work and only their reply is lost.
+  (the end of its requests) still gets the replies of those in flight. A start
+  already handed to the supervisor runs on in the daemon's own nursery (it ends
+  RUNNING, or STOPPED if it fails: never half-made); the ops in SHIELDED, whose work
+  is not one atomic step, finish their work and only their reply is lost.
 - One request's failure (a refused field, a handler's bug) is answered on its id
   and does not disturb the others.
 - The REQUEST_TIMEOUT for an idle connection runs only while nothing is in flight;

@@ -61,9 +61,9 @@ def _beneath(dir_fd: int, parts: list[str], path: str) -> int:
             return linux.openat2(dir_fd, "/".join(parts), _O_PATH | os.O_DIRECTORY, 0, _BENEATH)
         except OSError as err:
             if err.errno == errno.ELOOP:
-                raise _error(errno.ELOOP, path, "a symlink on the way inside the rootfs") from None
+                raise _error(errno.ELOOP, path, "a symlink on the way inside a container's files") from None
             if err.errno == errno.EXDEV:
-                raise _error(errno.EXDEV, path, "leaves the rootfs") from None
+                raise _error(errno.EXDEV, path, "leaves the container's files") from None
             if err.errno != errno.ENOSYS:
                 raise _error(err.errno, path) from None
             _have_openat2 = False
@@ -71,7 +71,7 @@ def _beneath(dir_fd: int, parts: list[str], path: str) -> int:
     try:
         for part in parts:
             if part == "..":
-                raise _error(errno.EXDEV, path, "leaves the rootfs")
+                raise _error(errno.EXDEV, path, "leaves the container's files")
             try:
                 fd = os.open(part, _O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY, dir_fd=current)
             except OSError as err:
@@ -293,5 +293,5 @@ def open_source(path: str, trees: Sequence[str]) -> int:
         location.close()
     if stat.S_ISLNK(os.fstat(fd).st_mode):
         os.close(fd)
-        raise _error(errno.ELOOP, path, "is a symlink inside the rootfs")
+        raise _error(errno.ELOOP, path, "is a symlink inside a container's files")
     return fd
